@@ -30,9 +30,18 @@ fn mariadb_starts_with_row_binlog_and_replication_user() {
     assert!(file.starts_with("mysql-bin."), "binlog file {file}");
     assert!(pos > 4, "binlog position {pos}");
 
-    assert_eq!(db.query_one("SELECT @@binlog_format").as_deref(), Some("ROW"));
-    assert_eq!(db.query_one("SELECT @@binlog_row_image").as_deref(), Some("FULL"));
-    assert_eq!(db.query_one("SELECT @@binlog_row_metadata").as_deref(), Some("FULL"));
+    assert_eq!(
+        db.query_one("SELECT @@binlog_format").as_deref(),
+        Some("ROW")
+    );
+    assert_eq!(
+        db.query_one("SELECT @@binlog_row_image").as_deref(),
+        Some("FULL")
+    );
+    assert_eq!(
+        db.query_one("SELECT @@binlog_row_metadata").as_deref(),
+        Some("FULL")
+    );
     assert_eq!(db.query_one("SELECT @@server_id").as_deref(), Some("1"));
 
     // The replication user can log in and read the binlog position.
@@ -42,7 +51,10 @@ fn mariadb_starts_with_row_binlog_and_replication_user() {
     let grants: Vec<String> = cdc.query("SHOW GRANTS").unwrap();
     let grants = grants.join("\n");
     for privilege in ["REPLICATION SLAVE", "BINLOG MONITOR", "SELECT"] {
-        assert!(grants.contains(privilege), "{privilege} missing in {grants}");
+        assert!(
+            grants.contains(privilege),
+            "{privilege} missing in {grants}"
+        );
     }
 
     // Root URL works too.
@@ -62,7 +74,10 @@ fn mariadb_restart_keeps_data_and_port_and_kill9_recovers() {
     db.restart();
     assert_eq!(db.port(), port);
     assert_ne!(db.pid(), pid1);
-    assert_eq!(db.query_one("SELECT COUNT(*) FROM test.k").as_deref(), Some("1"));
+    assert_eq!(
+        db.query_one("SELECT COUNT(*) FROM test.k").as_deref(),
+        Some("1")
+    );
     // A restart rotates the binlog.
     let (file2, _) = db.master_status();
     assert!(file2 > file1, "{file2} after {file1}");
@@ -71,13 +86,19 @@ fn mariadb_restart_keeps_data_and_port_and_kill9_recovers() {
     db.kill9();
     assert!(!db.is_running());
     db.start_again();
-    assert_eq!(db.query_one("SELECT COUNT(*) FROM test.k").as_deref(), Some("2"));
+    assert_eq!(
+        db.query_one("SELECT COUNT(*) FROM test.k").as_deref(),
+        Some("2")
+    );
 
     // exec shares one session across calls.
     db.exec("BEGIN");
     db.exec("INSERT INTO test.k VALUES (3)");
     db.exec("COMMIT");
-    assert_eq!(db.query_one("SELECT MAX(id) FROM test.k").as_deref(), Some("3"));
+    assert_eq!(
+        db.query_one("SELECT MAX(id) FROM test.k").as_deref(),
+        Some("3")
+    );
 }
 
 #[test]
@@ -91,8 +112,14 @@ fn two_mariadb_at_once_are_independent() {
     assert!(b.query_strings("SHOW TABLES IN test").is_empty());
     // extra args override the defaults
     assert_eq!(b.query_one("SELECT @@server_id").as_deref(), Some("7"));
-    assert_eq!(b.query_one("SELECT @@binlog_row_metadata").as_deref(), Some("MINIMAL"));
-    assert_eq!(a.query_one("SELECT @@binlog_row_metadata").as_deref(), Some("FULL"));
+    assert_eq!(
+        b.query_one("SELECT @@binlog_row_metadata").as_deref(),
+        Some("MINIMAL")
+    );
+    assert_eq!(
+        a.query_one("SELECT @@binlog_row_metadata").as_deref(),
+        Some("FULL")
+    );
 }
 
 #[test]
@@ -101,7 +128,10 @@ fn mariadb_drop_stops_the_server_and_removes_its_dir() {
     let pid = db.pid();
     let dir = db.dir().to_path_buf();
     drop(db);
-    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "pid {pid} still alive");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "pid {pid} still alive"
+    );
     if std::env::var_os("CDC_KEEP_TMP").is_none() {
         assert!(!dir.exists(), "{} not removed", dir.display());
     }
@@ -111,12 +141,63 @@ fn mariadb_drop_stops_the_server_and_removes_its_dir() {
 fn redis_plain_starts_restarts_with_aof_and_stops() {
     let r = RedisServer::start_plain();
     assert_eq!(value_to_string(&r.cmd(&["PING"])), "PONG");
-    r.cmd(&["XADD", "s", "*", "op", "c", "key", "{\"id\":1}", "after", "{\"id\":1,\"v\":\"a\"}"]);
-    r.cmd(&["XADD", "s", "*", "op", "c", "key", "{\"id\": 2}", "after", "{\"id\":2,\"v\":\"b\"}"]);
-    r.cmd(&["XADD", "s", "*", "op", "u", "key", "{\"id\":1}", "before", "{\"id\":1,\"v\":\"a\"}",
-            "after", "{\"id\":1,\"v\":\"A\"}"]);
-    r.cmd(&["XADD", "s", "*", "op", "d", "key", "{\"id\":2}", "before", "{\"id\":2,\"v\":\"b\"}"]);
-    r.cmd(&["XADD", "s", "*", "op", "r", "key", "{\"id\":3}", "after", "{\"id\":3,\"v\":null}"]);
+    r.cmd(&[
+        "XADD",
+        "s",
+        "*",
+        "op",
+        "c",
+        "key",
+        "{\"id\":1}",
+        "after",
+        "{\"id\":1,\"v\":\"a\"}",
+    ]);
+    r.cmd(&[
+        "XADD",
+        "s",
+        "*",
+        "op",
+        "c",
+        "key",
+        "{\"id\": 2}",
+        "after",
+        "{\"id\":2,\"v\":\"b\"}",
+    ]);
+    r.cmd(&[
+        "XADD",
+        "s",
+        "*",
+        "op",
+        "u",
+        "key",
+        "{\"id\":1}",
+        "before",
+        "{\"id\":1,\"v\":\"a\"}",
+        "after",
+        "{\"id\":1,\"v\":\"A\"}",
+    ]);
+    r.cmd(&[
+        "XADD",
+        "s",
+        "*",
+        "op",
+        "d",
+        "key",
+        "{\"id\":2}",
+        "before",
+        "{\"id\":2,\"v\":\"b\"}",
+    ]);
+    r.cmd(&[
+        "XADD",
+        "s",
+        "*",
+        "op",
+        "r",
+        "key",
+        "{\"id\":3}",
+        "after",
+        "{\"id\":3,\"v\":null}",
+    ]);
 
     let mut con = r.client();
     let entries = stream_entries(&mut con, "s");
@@ -145,7 +226,10 @@ fn redis_plain_starts_restarts_with_aof_and_stops() {
 
     let pid = r.pid();
     drop(r);
-    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "redis pid {pid} alive");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "redis pid {pid} alive"
+    );
 }
 
 #[test]
@@ -175,12 +259,22 @@ fn redis_with_module_loads_and_answers_status() {
     // While src/ is still a stub the .so may not be a Redis module yet.
     let so = std::fs::read(module_path()).unwrap();
     if !so.windows(18).any(|w| w == b"RedisModule_OnLoad") {
-        eprintln!("NOTICE: {} has no RedisModule_OnLoad yet; skipping", module_path().display());
+        eprintln!(
+            "NOTICE: {} has no RedisModule_OnLoad yet; skipping",
+            module_path().display()
+        );
         return;
     }
     let r = RedisServer::start(&[]);
     let modules = value_to_json(&r.cmd(&["MODULE", "LIST"])).to_string();
-    assert!(modules.contains("\"cdc\""), "module cdc not listed: {modules}");
+    assert!(
+        modules.contains("\"cdc\""),
+        "module cdc not listed: {modules}"
+    );
     let status = status_map(&mut r.client());
-    assert_eq!(status.get("state").map(String::as_str), Some("unconfigured"), "{status:?}");
+    assert_eq!(
+        status.get("state").map(String::as_str),
+        Some("unconfigured"),
+        "{status:?}"
+    );
 }

@@ -54,7 +54,11 @@ pub fn target_dir() -> PathBuf {
         let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
             let dir = PathBuf::from(dir);
-            return if dir.is_absolute() { dir } else { manifest.join(dir) };
+            return if dir.is_absolute() {
+                dir
+            } else {
+                manifest.join(dir)
+            };
         }
         // <target>/<profile>/deps/<test binary>
         if let Ok(exe) = std::env::current_exe() {
@@ -250,7 +254,9 @@ fn process_cmdline(pid: u32) -> String {
 fn sweep_stale_once() {
     static DONE: OnceLock<()> = OnceLock::new();
     DONE.get_or_init(|| {
-        let Ok(entries) = fs::read_dir(test_tmp_dir()) else { return };
+        let Ok(entries) = fs::read_dir(test_tmp_dir()) else {
+            return;
+        };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let mut parts = name.split('-');
@@ -264,7 +270,9 @@ fn sweep_stale_once() {
             } else {
                 parts.next()
             };
-            let Some(owner) = owner.and_then(|p| p.parse::<u32>().ok()) else { continue };
+            let Some(owner) = owner.and_then(|p| p.parse::<u32>().ok()) else {
+                continue;
+            };
             if owner == std::process::id() || process_alive(owner) {
                 continue;
             }
@@ -313,7 +321,10 @@ fn terminate(child: &mut Child, grace: Duration) {
     }
     signal(child.id(), "TERM");
     if !wait_child(child, grace) {
-        eprintln!("pid {} did not stop within {grace:?} after SIGTERM; SIGKILL", child.id());
+        eprintln!(
+            "pid {} did not stop within {grace:?} after SIGTERM; SIGKILL",
+            child.id()
+        );
         let _ = child.kill();
         let _ = child.wait();
     }
@@ -396,7 +407,11 @@ fn build_template(base: &Path, final_dir: &Path) {
     fs::create_dir_all(&build).unwrap();
     let data = build.join("data");
     let log = build.join("install.log");
-    let user_arg = if running_as_root() { vec!["--user=root".to_string()] } else { vec![] };
+    let user_arg = if running_as_root() {
+        vec!["--user=root".to_string()]
+    } else {
+        vec![]
+    };
 
     let out = Command::new(mariadb_install_db_bin())
         .arg("--no-defaults")
@@ -580,9 +595,7 @@ impl MariaDb {
         loop {
             if let Ok(Some(status)) = child.try_wait() {
                 let log = self.error_log_since(log_start);
-                if log.contains("Address already in use")
-                    || log.contains("Bind on TCP/IP port")
-                {
+                if log.contains("Address already in use") || log.contains("Bind on TCP/IP port") {
                     return Err(StartError::PortClash(format!("port {}", self.port)));
                 }
                 return Err(StartError::Fatal(format!(
@@ -707,7 +720,12 @@ impl MariaDb {
             while let Some(set) = result.iter() {
                 for row in set {
                     let row = row?;
-                    rows.push(row.unwrap().into_iter().map(mysql_value_to_string).collect());
+                    rows.push(
+                        row.unwrap()
+                            .into_iter()
+                            .map(mysql_value_to_string)
+                            .collect(),
+                    );
                 }
             }
             Ok(rows)
@@ -998,7 +1016,9 @@ impl RedisServer {
 
     /// Whether the server answers PING with PONG (not LOADING).
     fn ping(&self) -> bool {
-        let Ok(client) = redis::Client::open(self.url()) else { return false };
+        let Ok(client) = redis::Client::open(self.url()) else {
+            return false;
+        };
         let Ok(mut con) = client.get_connection_with_timeout(Duration::from_secs(1)) else {
             return false;
         };
@@ -1044,9 +1064,8 @@ impl RedisServer {
 
     /// Run a command on a shared connection; panics on an error reply (see `try_cmd`).
     pub fn cmd(&self, args: &[&str]) -> redis::Value {
-        self.try_cmd(args).unwrap_or_else(|e| {
-            panic!("redis (port {}) command {args:?} failed: {e}", self.port)
-        })
+        self.try_cmd(args)
+            .unwrap_or_else(|e| panic!("redis (port {}) command {args:?} failed: {e}", self.port))
     }
 
     /// Run a command on a shared connection; error replies come back as `Err`.
@@ -1243,7 +1262,10 @@ pub fn parse_entries(reply: &redis::Value) -> Vec<StreamEntry> {
                     redis::Value::Array(kv) => kv
                         .chunks(2)
                         .map(|c| {
-                            (value_to_string(&c[0]), c.get(1).map(value_to_string).unwrap_or_default())
+                            (
+                                value_to_string(&c[0]),
+                                c.get(1).map(value_to_string).unwrap_or_default(),
+                            )
                         })
                         .collect(),
                     redis::Value::Map(kv) => kv
@@ -1261,7 +1283,10 @@ pub fn parse_entries(reply: &redis::Value) -> Vec<StreamEntry> {
 
 /// The value of `field` in an entry's fields.
 pub fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// SPEC §4 "replay is the table": apply entries in order to an empty table —
@@ -1272,7 +1297,8 @@ pub fn replay(entries: &[StreamEntry]) -> BTreeMap<String, serde_json::Value> {
     let mut table = BTreeMap::new();
     for (id, fields) in entries {
         let op = field(fields, "op").unwrap_or_else(|| panic!("entry {id} has no op: {fields:?}"));
-        let key = field(fields, "key").unwrap_or_else(|| panic!("entry {id} has no key: {fields:?}"));
+        let key =
+            field(fields, "key").unwrap_or_else(|| panic!("entry {id} has no key: {fields:?}"));
         let key = canonical_json(key, id);
         match op {
             "c" | "r" | "u" => {
@@ -1310,7 +1336,10 @@ pub fn status_map<C: redis::ConnectionLike>(conn: &mut C) -> HashMap<String, Str
 pub fn reply_to_map(reply: &redis::Value) -> HashMap<String, String> {
     match reply {
         redis::Value::Array(items) => {
-            assert!(items.len() % 2 == 0, "odd-length field/value reply: {reply:?}");
+            assert!(
+                items.len() % 2 == 0,
+                "odd-length field/value reply: {reply:?}"
+            );
             items
                 .chunks(2)
                 .map(|c| (value_to_string(&c[0]), value_to_string(&c[1])))
