@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Check the tools and system libraries redis-cdc needs to build and test; on Debian as root,
+# install what is missing with apt-get. Silent when everything is present.
+set -euo pipefail
+
+export PATH="$HOME/.cargo/bin:$PATH:/usr/sbin:/sbin"
+
+missing_pkgs=()
+missing_what=()
+need() { # need <description> <debian package>
+    missing_what+=("$1")
+    missing_pkgs+=("$2")
+}
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+have_libclang() {
+    compgen -G '/usr/lib/llvm-*/lib/libclang*.so*' >/dev/null && return 0
+    compgen -G '/usr/lib/*/libclang*.so*' >/dev/null && return 0
+    have ldconfig && ldconfig -p 2>/dev/null | grep -q 'libclang' && return 0
+    return 1
+}
+
+have_clang_headers() {
+    # bindgen needs clang's builtin headers (stddef.h ...): libclang-common-*-dev
+    compgen -G '/usr/lib/llvm-*/lib/clang/*/include/stddef.h' >/dev/null && return 0
+    compgen -G '/usr/lib/clang/*/include/stddef.h' >/dev/null && return 0
+    return 1
+}
+
+have_zlib_headers() {
+    [ -f /usr/include/zlib.h ] && return 0
+    have pkg-config && pkg-config --exists zlib && return 0
+    return 1
+}
+
+# Rust is not installed from apt (Debian's cargo is too old for these crates).
+if ! have cargo; then
+    echo "deps: cargo not found. Install Rust with rustup: https://rustup.rs" >&2
+    echo "      (curl -sSf https://sh.rustup.rs | sh -s -- -y; then open a new shell)" >&2
+    exit 1
+fi
+
+have redis-server       || need redis-server redis-server
+have redis-cli          || need redis-cli redis-tools
+[ -x /usr/sbin/mariadbd ] || have mariadbd || need mariadbd mariadb-server
+have mariadb-install-db || need mariadb-install-db mariadb-server
+have mariadb            || need "mariadb (client)" mariadb-client
+have_libclang           || need "libclang (for bindgen)" libclang-dev
+have_clang_headers      || need "clang builtin headers (for bindgen)" libclang-dev
+have cc                 || need "C compiler" build-essential
+have pkg-config         || need pkg-config pkg-config
+have_zlib_headers       || need "zlib headers" zlib1g-dev
+have python3            || need python3 python3
+if have python3 && ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    need "python3 venv" python3-venv
+fi
+
+[ ${#missing_pkgs[@]} -eq 0 ] && exit 0
+
+# unique package list, in order
+pkgs=()
+for p in "${missing_pkgs[@]}"; do
+    case " ${pkgs[*]-} " in *" $p "*) ;; *) pkgs+=("$p") ;; esac
+done
+# libclang-dev alone does not give bindgen everything on every release; add clang with it
+case " ${pkgs[*]} " in *" libclang-dev "*) pkgs+=(clang) ;; esac
+
+echo "deps: missing: ${missing_what[*]}" >&2
+if [ -f /etc/debian_version ] && [ "$(id -u)" = 0 ] && have apt-get; then
+    echo "deps: installing with apt-get: ${pkgs[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${pkgs[@]}"
+else
+    echo "deps: please install these packages (Debian/Ubuntu names): ${pkgs[*]}" >&2
+    echo "      e.g.  sudo apt-get install -y ${pkgs[*]}" >&2
+    exit 1
+fi
