@@ -1,0 +1,70 @@
+//! One row change, as decoded from the binlog or read by a snapshot: plain data, no Redis.
+
+/// `op` of SPEC §2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Create,
+    Update,
+    Delete,
+    Read,
+}
+
+impl Op {
+    pub fn code(self) -> &'static str {
+        match self {
+            Op::Create => "c",
+            Op::Update => "u",
+            Op::Delete => "d",
+            Op::Read => "r",
+        }
+    }
+}
+
+/// A decoded column value, independent of the output format (SPEC §2 and §3 render it).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Null,
+    Int(i64),
+    UInt(u64),
+    /// Exact decimal text with the declared number of decimals.
+    Decimal(String),
+    Float(f32),
+    Double(f64),
+    /// BIT(n): the value and the declared width n.
+    Bit { value: u64, bits: u16 },
+    Date { year: u16, month: u8, day: u8 },
+    DateTime { year: u16, month: u8, day: u8, hour: u8, minute: u8, second: u8, micros: u32, fsp: u8 },
+    /// A UTC instant: seconds since the epoch and microseconds.
+    Timestamp { secs: i64, micros: u32, fsp: u8 },
+    /// TIME: sign, hours (may exceed 24), minutes, seconds, microseconds.
+    Time { negative: bool, hours: u32, minute: u8, second: u8, micros: u32, fsp: u8 },
+    Year(u16),
+    Text(String),
+    Bytes(Vec<u8>),
+    Enum(String),
+    Set(String),
+    Json(serde_json::Value),
+    Geometry { srid: u32, wkb: Vec<u8> },
+    Vector(Vec<f32>),
+}
+
+/// A row: one cell per column of the table, in column order.
+pub type Row = Vec<Cell>;
+
+/// Where a change came from; rendered as `pos` (SPEC §2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeSource {
+    /// Binlog file, byte offset of the rows event, index of the row inside it.
+    Binlog { file: String, offset: u64, row: u32 },
+    /// Snapshot of `table`, n-th row read.
+    Snapshot { table: String, n: u64 },
+}
+
+impl ChangeSource {
+    pub fn pos(&self) -> String {
+        match self {
+            ChangeSource::Binlog { file, offset, row } => format!("{file}:{offset}:{row}"),
+            ChangeSource::Snapshot { table, n } => format!("snapshot:{table}:{n}"),
+        }
+    }
+}

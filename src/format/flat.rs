@@ -1,0 +1,32 @@
+//! The `flat` entry layout of SPEC §2.
+
+use super::{json, Change, Fields};
+use std::borrow::Cow;
+
+pub fn render(c: &Change<'_>) -> Fields {
+    let t = c.table;
+    let mut f: Fields = Vec::with_capacity(9);
+    f.push((Cow::Borrowed("op"), c.op.code().to_string()));
+    f.push((Cow::Borrowed("db"), t.db.clone()));
+    f.push((Cow::Borrowed("table"), t.table.clone()));
+    let key_row = c.after.or(c.before).map(Vec::as_slice).unwrap_or(&[]);
+    let mut key = String::with_capacity(32);
+    json::write_key(&mut key, t, key_row);
+    f.push((Cow::Borrowed("key"), key));
+    if let Some(b) = c.before {
+        let mut s = String::with_capacity(128);
+        json::write_object(&mut s, t, b, 0..b.len());
+        f.push((Cow::Borrowed("before"), s));
+    }
+    if let Some(a) = c.after {
+        let mut s = String::with_capacity(128);
+        json::write_object(&mut s, t, a, 0..a.len());
+        f.push((Cow::Borrowed("after"), s));
+    }
+    f.push((Cow::Borrowed("ts_ms"), c.ts_ms.to_string()));
+    f.push((Cow::Borrowed("pos"), c.source.pos()));
+    if let Some(g) = c.gtid {
+        f.push((Cow::Borrowed("gtid"), g.to_string()));
+    }
+    f
+}

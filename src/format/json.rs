@@ -1,0 +1,217 @@
+//! Cells to JSON text in the `flat` forms of SPEC §2, written straight into a String.
+
+use crate::change::Cell;
+use crate::source::schema::TableSchema;
+use base64::Engine;
+use std::fmt::Write;
+
+/// Append `s` as a JSON string literal.
+pub fn write_str(out: &mut String, s: &str) {
+    out.push('"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: Option<&str> = match b {
+            b'"' => Some("\\\""),
+            b'\\' => Some("\\\\"),
+            b'\n' => Some("\\n"),
+            b'\r' => Some("\\r"),
+            b'\t' => Some("\\t"),
+            0..=0x1f => None,
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        match esc {
+            Some(e) => out.push_str(e),
+            None => {
+                let _ = write!(out, "\\u{:04x}", b);
+            }
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// Append the shortest round-trip form of a float (ryu, as serde_json); an integral value
+/// drops its ".0" as MySQL prints it. Non-finite values (not storable in MySQL) become null.
+fn write_float<F: ryu::Float>(out: &mut String, v: F, finite: bool) {
+    if finite {
+        let mut buf = ryu::Buffer::new();
+        let s = buf.format_finite(v);
+        out.push_str(s.strip_suffix(".0").unwrap_or(s));
+    } else {
+        out.push_str("null");
+    }
+}
+
+fn write_frac(out: &mut String, micros: u32, fsp: u8) {
+    if fsp > 0 {
+        let digits = format!("{micros:06}");
+        out.push('.');
+        out.push_str(&digits[..fsp.min(6) as usize]);
+    }
+}
+
+/// Append one cell in its SPEC §2 JSON form.
+pub fn write_cell(out: &mut String, cell: &Cell) {
+    match cell {
+        Cell::Null => out.push_str("null"),
+        Cell::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Cell::UInt(u) => {
+            let _ = write!(out, "{u}");
+        }
+        Cell::Decimal(d) => write_str(out, d),
+        Cell::Float(f) => write_float(out, *f, f.is_finite()),
+        Cell::Double(d) => write_float(out, *d, d.is_finite()),
+        Cell::Bit { value, bits } => {
+            if *bits == 1 {
+                out.push_str(if *value != 0 { "true" } else { "false" });
+            } else {
+                let _ = write!(out, "{value}");
+            }
+        }
+        Cell::Date { year, month, day } => {
+            let _ = write!(out, "\"{year:04}-{month:02}-{day:02}\"");
+        }
+        Cell::DateTime { year, month, day, hour, minute, second, micros, fsp } => {
+            let _ = write!(out, "\"{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}");
+            write_frac(out, *micros, *fsp);
+            out.push('"');
+        }
+        Cell::Timestamp { secs, micros, fsp } => {
+            let (y, mo, d, h, mi, s) = civil_from_unix(*secs);
+            let _ = write!(out, "\"{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}");
+            write_frac(out, *micros, *fsp);
+            out.push_str("Z\"");
+        }
+        Cell::Time { negative, hours, minute, second, micros, fsp } => {
+            out.push('"');
+            if *negative {
+                out.push('-');
+            }
+            let _ = write!(out, "{hours:02}:{minute:02}:{second:02}");
+            write_frac(out, *micros, *fsp);
+            out.push('"');
+        }
+        Cell::Year(y) => {
+            let _ = write!(out, "{y}");
+        }
+        Cell::Text(s) | Cell::Enum(s) | Cell::Set(s) => write_str(out, s),
+        Cell::Bytes(b) => {
+            out.push('"');
+            base64::engine::general_purpose::STANDARD.encode_string(b, out);
+            out.push('"');
+        }
+        Cell::Json(v) => {
+            // serde_json's compact writer; arbitrary_precision keeps numbers exact.
+            out.push_str(&v.to_string());
+        }
+        Cell::Geometry { srid, wkb } => {
+            let _ = write!(out, "{{\"srid\":{srid},\"wkb\":\"");
+            base64::engine::general_purpose::STANDARD.encode_string(wkb, out);
+            out.push_str("\"}");
+        }
+        Cell::Vector(v) => {
+            out.push('[');
+            for (i, f) in v.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_float(out, *f, f.is_finite());
+            }
+            out.push(']');
+        }
+    }
+}
+
+/// `{"col":value,...}` over the given column indexes.
+pub fn write_object(out: &mut String, table: &TableSchema, row: &[Cell], cols: impl Iterator<Item = usize>) {
+    out.push('{');
+    let mut first = true;
+    for i in cols {
+        let (Some(col), Some(cell)) = (table.columns.get(i), row.get(i)) else {
+            continue;
+        };
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        write_str(out, &col.name);
+        out.push(':');
+        write_cell(out, cell);
+    }
+    out.push('}');
+}
+
+/// The `key` object: primary-key columns in key order, or every column when there is none.
+pub fn write_key(out: &mut String, table: &TableSchema, row: &[Cell]) {
+    if table.primary_key.is_empty() {
+        write_object(out, table, row, 0..row.len());
+    } else {
+        write_object(out, table, row, table.primary_key.iter().copied());
+    }
+}
+
+/// Days-since-epoch arithmetic (Howard Hinnant's civil_from_days), for UTC timestamps.
+pub fn civil_from_unix(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = if m <= 2 { y + 1 } else { y };
+    (y, m, d, (rem / 3600) as u32, ((rem % 3600) / 60) as u32, (rem % 60) as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn j(c: Cell) -> String {
+        let mut s = String::new();
+        write_cell(&mut s, &c);
+        s
+    }
+
+    #[test]
+    fn spec_forms() {
+        assert_eq!(j(Cell::Decimal("12.50".into())), "\"12.50\"");
+        assert_eq!(j(Cell::Float(0.1)), "0.1");
+        assert_eq!(j(Cell::Double(1e300)), "1e300");
+        assert_eq!(j(Cell::Double(2.5)), "2.5");
+        assert_eq!(j(Cell::Double(3.0)), "3");
+        assert_eq!(j(Cell::Bit { value: 1, bits: 1 }), "true");
+        assert_eq!(j(Cell::Bit { value: 5, bits: 3 }), "5");
+        assert_eq!(j(Cell::Date { year: 2024, month: 1, day: 31 }), "\"2024-01-31\"");
+        assert_eq!(
+            j(Cell::DateTime { year: 2024, month: 1, day: 31, hour: 12, minute: 34, second: 56, micros: 123000, fsp: 3 }),
+            "\"2024-01-31T12:34:56.123\""
+        );
+        assert_eq!(j(Cell::Timestamp { secs: 1706704496, micros: 123000, fsp: 3 }), "\"2024-01-31T12:34:56.123Z\"");
+        assert_eq!(
+            j(Cell::Time { negative: true, hours: 838, minute: 59, second: 59, micros: 0, fsp: 0 }),
+            "\"-838:59:59\""
+        );
+        assert_eq!(j(Cell::Time { negative: false, hours: 12, minute: 0, second: 0, micros: 500000, fsp: 1 }), "\"12:00:00.5\"");
+        assert_eq!(j(Cell::Bytes(vec![0, 1, 2])), "\"AAEC\"");
+        assert_eq!(j(Cell::Text("a\"b\\\n\u{1}é".into())), "\"a\\\"b\\\\\\n\\u0001é\"");
+        assert_eq!(j(Cell::Geometry { srid: 4326, wkb: vec![1] }), "{\"srid\":4326,\"wkb\":\"AQ==\"}");
+        assert_eq!(j(Cell::UInt(u64::MAX)), "18446744073709551615");
+    }
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_unix(0), (1970, 1, 1, 0, 0, 0));
+        assert_eq!(civil_from_unix(951_782_400), (2000, 2, 29, 0, 0, 0));
+        assert_eq!(civil_from_unix(2_147_483_647), (2038, 1, 19, 3, 14, 7));
+    }
+}

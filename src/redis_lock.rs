@@ -1,0 +1,87 @@
+//! A detached thread-safe context whose lock can be tried, so that a thread waiting for the
+//! Redis lock can still notice a stop request (the crate's `ThreadSafeContext` only blocks).
+
+use redis_module::{raw, Context};
+use std::ops::Deref;
+use std::ptr;
+
+/// A thread-safe context not bound to any client.
+pub struct DetachedCtx(*mut raw::RedisModuleCtx);
+
+// SAFETY: a thread-safe context is made to be used from another thread; every use of the Redis
+// API through it happens between ThreadSafeContextLock/TryLock and Unlock.
+unsafe impl Send for DetachedCtx {}
+
+impl DetachedCtx {
+    pub fn new() -> Option<DetachedCtx> {
+        let get = unsafe { raw::RedisModule_GetThreadSafeContext }?;
+        // SAFETY: a null blocked client asks for a detached context; Redis allocates it.
+        let ctx = unsafe { get(ptr::null_mut()) };
+        (!ctx.is_null()).then_some(DetachedCtx(ctx))
+    }
+
+    /// Take the lock if it is free right now.
+    pub fn try_lock(&self) -> Option<Locked<'_>> {
+        let try_lock = unsafe { raw::RedisModule_ThreadSafeContextTryLock }?;
+        // SAFETY: self.0 is a live thread-safe context; TryLock returns OK only when it locked.
+        if unsafe { try_lock(self.0) } == raw::REDISMODULE_OK as i32 {
+            Some(Locked {
+                owner: self,
+                ctx: Context::new(self.0),
+            })
+        } else {
+            None
+        }
+    }
+
+    /// Wait for the lock.
+    pub fn lock(&self) -> Option<Locked<'_>> {
+        let lock = unsafe { raw::RedisModule_ThreadSafeContextLock }?;
+        // SAFETY: self.0 is a live thread-safe context.
+        unsafe { lock(self.0) };
+        Some(Locked {
+            owner: self,
+            ctx: Context::new(self.0),
+        })
+    }
+}
+
+impl Drop for DetachedCtx {
+    fn drop(&mut self) {
+        if let Some(free) = unsafe { raw::RedisModule_FreeThreadSafeContext } {
+            // SAFETY: created by GetThreadSafeContext and freed once, here.
+            unsafe { free(self.0) };
+        }
+    }
+}
+
+/// The Redis lock, held until drop.
+pub struct Locked<'a> {
+    owner: &'a DetachedCtx,
+    ctx: Context,
+}
+
+impl Deref for Locked<'_> {
+    type Target = Context;
+    fn deref(&self) -> &Context {
+        &self.ctx
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        if let Some(unlock) = unsafe { raw::RedisModule_ThreadSafeContextUnlock } {
+            // SAFETY: we hold the lock taken through the same context.
+            unsafe { unlock(self.owner.0) };
+        }
+    }
+}
+
+/// Used memory over `maxmemory` (0 when no maxmemory is set).
+pub fn used_memory_ratio(_ctx: &Context) -> f32 {
+    match unsafe { raw::RedisModule_GetUsedMemoryRatio } {
+        // SAFETY: called with the lock held; the function takes no arguments.
+        Some(f) => unsafe { f() },
+        None => 0.0,
+    }
+}

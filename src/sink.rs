@@ -1,0 +1,220 @@
+//! The writer: appends prepared entries and the position to Redis, one atomic unit per batch.
+//!
+//! Everything here runs on the writer thread. It takes the thread-safe-context lock once per
+//! batch of whole transactions (or chunks of a large one), appends the entries with XADD and
+//! writes the checkpoint with HSET, all through `RM_Call` with the `!` flag so that they are
+//! propagated. Redis wraps what one lock acquisition propagates in MULTI/EXEC, so the AOF and
+//! replicas see the entries and the position covering them together or not at all.
+
+use crate::format::Fields;
+use crate::source::position::Checkpoint;
+use crate::status::{State, STATUS};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crate::redis_lock::{DetachedCtx, Locked};
+use redis_module::{CallOptionsBuilder, CallResult, Context, ContextFlags};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// One stream entry ready to append.
+pub struct Entry {
+    pub stream: Arc<str>,
+    /// `db.table`, for per-table counters.
+    pub table: Arc<str>,
+    pub fields: Fields,
+}
+
+/// Entries and the checkpoint that covers them.
+pub struct Batch {
+    pub entries: Vec<Entry>,
+    pub checkpoint: Checkpoint,
+    /// `FILE:OFFSET` to show as the position (end of the last event processed).
+    pub position: String,
+    /// Transactions completed by this batch.
+    pub txns: u64,
+    /// Commit time of the last transaction in the batch, ms since the epoch (0 = none).
+    pub commit_ms: u64,
+}
+
+/// Most entries appended under one lock acquisition (keeps each hold ~1 ms).
+const MAX_ENTRIES_PER_LOCK: usize = 512;
+
+/// Why the writer stopped.
+#[derive(Debug)]
+pub enum WriterExit {
+    /// The channel closed or a stop was requested.
+    Stopped,
+    /// This Redis became a replica: never write (the primary's entries arrive by replication).
+    Replica,
+    /// Redis refused a write.
+    Failed(String),
+}
+
+pub struct Writer {
+    pub offset_key: String,
+    pub stream_maxlen: u64,
+    pub max_memory_ratio: f32,
+    pub stop: Arc<AtomicBool>,
+    /// Set while Redis memory is above `cdc.max-memory-percent`; the reader waits on it.
+    pub backpressure: Arc<AtomicBool>,
+}
+
+impl Writer {
+    pub fn run(&self, rx: Receiver<Batch>) -> WriterExit {
+        let Some(tsc) = DetachedCtx::new() else {
+            return WriterExit::Failed("no thread-safe context".into());
+        };
+        let mut pending: Vec<Batch> = Vec::new();
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return WriterExit::Stopped;
+            }
+            if pending.is_empty() {
+                match rx.recv_timeout(Duration::from_millis(100)) {
+                    Ok(b) => pending.push(b),
+                    Err(RecvTimeoutError::Timeout) => {
+                        if self.backpressure.load(Ordering::Relaxed) {
+                            // Re-check memory so that the reader can resume.
+                            let Some(ctx) = self.lock(&tsc) else { return WriterExit::Stopped };
+                            self.check_memory(&ctx);
+                        }
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => return WriterExit::Stopped,
+                }
+            }
+            let mut count: usize = pending.iter().map(|b| b.entries.len()).sum();
+            while count < MAX_ENTRIES_PER_LOCK {
+                match rx.try_recv() {
+                    Ok(b) => {
+                        count += b.entries.len();
+                        pending.push(b);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let Some(ctx) = self.lock(&tsc) else {
+                return WriterExit::Stopped;
+            };
+            let started = Instant::now();
+            let flags = ctx.get_flags();
+            if flags.contains(ContextFlags::SLAVE) {
+                return WriterExit::Replica;
+            }
+            let result = self.write(&ctx, &pending);
+            self.check_memory(&ctx);
+            drop(ctx);
+            let held = started.elapsed().as_micros() as u64;
+            STATUS.max_lock_us.fetch_max(held, Ordering::Relaxed);
+            match result {
+                Ok(()) => self.account(&pending),
+                Err(e) => return WriterExit::Failed(e),
+            }
+            pending.clear();
+        }
+    }
+
+    /// Take the Redis lock, giving up when a stop is requested (so that unload never waits on
+    /// a writer that waits on the lock unload holds).
+    fn lock<'a>(&self, tsc: &'a DetachedCtx) -> Option<Locked<'a>> {
+        let mut spins = 0u32;
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            if let Some(g) = tsc.try_lock() {
+                return Some(g);
+            }
+            spins += 1;
+            if spins < 50 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        }
+    }
+
+    fn write(&self, ctx: &Context, batches: &[Batch]) -> Result<(), String> {
+        let opts = CallOptionsBuilder::new().replicate().errors_as_replies().build();
+        let maxlen = self.stream_maxlen.to_string();
+        let mut args: Vec<&[u8]> = Vec::with_capacity(32);
+        for b in batches {
+            for e in &b.entries {
+                args.clear();
+                args.push(e.stream.as_bytes());
+                if self.stream_maxlen > 0 {
+                    args.extend_from_slice(&[b"MAXLEN", b"~", maxlen.as_bytes()]);
+                }
+                args.push(b"*");
+                for (k, v) in &e.fields {
+                    args.push(k.as_bytes());
+                    args.push(v.as_bytes());
+                }
+                let r: CallResult = ctx.call_ext("XADD", &opts, args.as_slice());
+                check(r, "XADD")?;
+            }
+        }
+        let Some(last) = batches.last() else { return Ok(()) };
+        let fields = last.checkpoint.to_fields();
+        let mut hargs: Vec<&[u8]> = vec![self.offset_key.as_bytes()];
+        for (k, v) in &fields {
+            hargs.push(k.as_bytes());
+            hargs.push(v.as_bytes());
+        }
+        let r: CallResult = ctx.call_ext("HSET", &opts, hargs.as_slice());
+        check(r, "HSET")
+    }
+
+    fn check_memory(&self, ctx: &Context) {
+        let ratio = crate::redis_lock::used_memory_ratio(ctx);
+        let over = ratio > 0.0 && ratio >= self.max_memory_ratio;
+        let was = self.backpressure.swap(over, Ordering::Relaxed);
+        if over != was {
+            let st = STATUS.state();
+            if over && st == State::Streaming {
+                STATUS.set_state(State::Backpressure);
+            } else if !over && st == State::Backpressure {
+                STATUS.set_state(State::Streaming);
+            }
+        }
+    }
+
+    fn account(&self, batches: &[Batch]) {
+        let mut per_table: BTreeMap<String, (String, u64)> = BTreeMap::new();
+        let mut events = 0u64;
+        let mut txns = 0u64;
+        let mut commit_ms = 0u64;
+        for b in batches {
+            events += b.entries.len() as u64;
+            txns += b.txns;
+            if b.commit_ms > 0 {
+                commit_ms = b.commit_ms;
+            }
+            for e in &b.entries {
+                per_table
+                    .entry(e.table.to_string())
+                    .or_insert_with(|| (e.stream.to_string(), 0))
+                    .1 += 1;
+            }
+        }
+        STATUS.events.fetch_add(events, Ordering::Relaxed);
+        STATUS.transactions.fetch_add(txns, Ordering::Relaxed);
+        if commit_ms > 0 {
+            STATUS.last_commit_ms.store(commit_ms, Ordering::Relaxed);
+        }
+        STATUS.record_written(&per_table, commit_ms);
+        if let Some(last) = batches.last() {
+            let mut g = STATUS.lock();
+            g.position.clone_from(&last.position);
+            g.gtid.clone_from(&last.checkpoint.gtid);
+        }
+    }
+}
+
+fn check(r: CallResult, what: &str) -> Result<(), String> {
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!("{what} refused: {}", e.to_utf8_string().unwrap_or_default())),
+    }
+}

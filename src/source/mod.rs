@@ -1,0 +1,248 @@
+//! Everything that talks to MySQL or MariaDB.
+//!
+//! Server differences (MariaDB's GTIDs and event types, MySQL 8.4's renamed statements) are
+//! probed once at connect time into a [`ServerInfo`] and looked up here, nowhere else.
+
+pub mod binlog;
+pub mod position;
+pub mod rows;
+pub mod schema;
+
+use crate::config::SourceUrl;
+use crate::source::position::Position;
+use crate::source::schema::InfoColumn;
+use mysql::prelude::Queryable;
+use mysql::{Conn, OptsBuilder};
+use std::time::Duration;
+
+/// What went wrong talking to the source, classified by the recovery it needs.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// Network trouble, server restarting: retry with backoff.
+    #[error("{0}")]
+    Retry(String),
+    /// The server is reachable but misconfigured or refuses us: retry slowly, the user must act.
+    #[error("{0}")]
+    Setup(String),
+    /// The stored position is no longer on the source.
+    #[error("{0}")]
+    PositionGone(String),
+    /// A row we cannot decode: stop, never write a wrong entry.
+    #[error("{0}")]
+    Halt(String),
+}
+
+impl SourceError {
+    /// Classify a MySQL client error; `what` says what we were doing.
+    pub fn from_mysql(what: &str, e: mysql::Error) -> SourceError {
+        match &e {
+            mysql::Error::MySqlError(me) => match me.code {
+                1045 => SourceError::Setup(format!(
+                    "{what}: access denied for the replication user ({}): check the user and password in cdc.mysql-url",
+                    me.message
+                )),
+                1227 | 1142 | 1044 => SourceError::Setup(format!(
+                    "{what}: missing privilege ({}): GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO the user (MariaDB 10.5+: REPLICATION SLAVE, BINLOG MONITOR, SELECT)",
+                    me.message
+                )),
+                1236 => {
+                    let m = &me.message;
+                    if m.contains("purged") || m.contains("not in the master's binlog") || m.contains("Could not find first log") || m.contains("could not find") {
+                        SourceError::PositionGone(format!("{what}: {m}"))
+                    } else {
+                        SourceError::Retry(format!("{what}: binlog error 1236: {m}"))
+                    }
+                }
+                4052 => SourceError::Setup(format!(
+                    "{what}: another replica uses the same server_id ({}): give this Redis its own cdc.server-id",
+                    me.message
+                )),
+                _ => SourceError::Retry(format!("{what}: MySQL error {}: {}", me.code, me.message)),
+            },
+            _ => SourceError::Retry(format!("{what}: {e}")),
+        }
+    }
+}
+
+/// Which server family the source is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    MySql,
+    MariaDb,
+}
+
+/// Facts about the source, probed at connect.
+#[derive(Debug, Clone)]
+pub struct ServerInfo {
+    pub flavor: Flavor,
+    pub version: String,
+    /// `@@binlog_checksum` is not NONE.
+    pub checksum: bool,
+    /// `binlog_row_metadata=FULL`: names, signedness and charsets come with every table map.
+    pub full_metadata: bool,
+    pub server_id: u32,
+}
+
+/// Open a plain client connection to the source.
+pub fn connect(url: &SourceUrl) -> Result<Conn, SourceError> {
+    if matches!(url.ssl_mode.as_deref(), Some("required" | "verify-ca" | "verify-identity")) {
+        return Err(SourceError::Setup(
+            "cdc.mysql-url asks for ssl-mode=required, but this build has no TLS support: use ssl-mode=disabled or a TLS tunnel".into(),
+        ));
+    }
+    let opts = OptsBuilder::new()
+        .ip_or_hostname(Some(url.host.clone()))
+        .tcp_port(url.port)
+        .user(Some(url.user.clone()))
+        .pass(Some(url.password.clone()))
+        .prefer_socket(false)
+        .tcp_connect_timeout(Some(Duration::from_secs(5)))
+        .read_timeout(Some(Duration::from_secs(30)))
+        .write_timeout(Some(Duration::from_secs(30)))
+        .tcp_keepalive_time_ms(Some(10_000))
+        .max_allowed_packet(Some(1 << 30))
+        .stmt_cache_size(Some(0));
+    Conn::new(opts).map_err(|e| match e {
+        mysql::Error::MySqlError(_) => SourceError::from_mysql("connect", e),
+        other => SourceError::Retry(format!("cannot connect to {}: {other}", url.address())),
+    })
+}
+
+fn global_var(conn: &mut Conn, name: &str) -> Result<Option<String>, SourceError> {
+    let row: Option<(String, Option<String>)> = conn
+        .query_first(format!("SHOW GLOBAL VARIABLES LIKE '{name}'"))
+        .map_err(|e| SourceError::from_mysql("reading server variables", e))?;
+    Ok(row.and_then(|(_, v)| v))
+}
+
+/// Check the prerequisites of SPEC §6 and learn what kind of server this is.
+pub fn probe(conn: &mut Conn) -> Result<ServerInfo, SourceError> {
+    let version = global_var(conn, "version")?.unwrap_or_default();
+    let flavor = if version.to_ascii_lowercase().contains("mariadb") {
+        Flavor::MariaDb
+    } else {
+        Flavor::MySql
+    };
+    let log_bin = global_var(conn, "log_bin")?.unwrap_or_default();
+    if !log_bin.eq_ignore_ascii_case("ON") && log_bin != "1" {
+        return Err(SourceError::Setup(
+            "the binary log is disabled on the source (log_bin is OFF): start the server with --log-bin (MySQL 8 has it on by default) and --binlog-format=ROW".into(),
+        ));
+    }
+    let format = global_var(conn, "binlog_format")?.unwrap_or_default();
+    if !format.eq_ignore_ascii_case("ROW") {
+        return Err(SourceError::Setup(format!(
+            "binlog_format is {format}, needs ROW: SET GLOBAL binlog_format=ROW (and in my.cnf), then reconnect"
+        )));
+    }
+    if let Some(image) = global_var(conn, "binlog_row_image")? {
+        if !image.eq_ignore_ascii_case("FULL") {
+            return Err(SourceError::Setup(format!(
+                "binlog_row_image is {image}, needs FULL: SET GLOBAL binlog_row_image=FULL (and in my.cnf)"
+            )));
+        }
+    }
+    let full_metadata = global_var(conn, "binlog_row_metadata")?
+        .is_some_and(|v| v.eq_ignore_ascii_case("FULL"));
+    let checksum = global_var(conn, "binlog_checksum")?
+        .is_some_and(|v| !v.eq_ignore_ascii_case("NONE"));
+    let server_id = global_var(conn, "server_id")?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    // Needs REPLICATION CLIENT / BINLOG MONITOR; fails early with the GRANT to run.
+    master_status(conn, flavor)?;
+    Ok(ServerInfo {
+        flavor,
+        version,
+        checksum,
+        full_metadata,
+        server_id,
+    })
+}
+
+/// The source's current binlog end, and its GTID state where it has one.
+pub fn master_status(conn: &mut Conn, flavor: Flavor) -> Result<(Position, String), SourceError> {
+    let row: Option<mysql::Row> = match conn.query_first("SHOW MASTER STATUS") {
+        Ok(r) => r,
+        // MySQL 8.4 removed SHOW MASTER STATUS.
+        Err(mysql::Error::MySqlError(e)) if e.code == 1064 => conn
+            .query_first("SHOW BINARY LOG STATUS")
+            .map_err(|e| SourceError::from_mysql("SHOW BINARY LOG STATUS", e))?,
+        Err(e) => return Err(SourceError::from_mysql("SHOW MASTER STATUS", e)),
+    };
+    let row = row.ok_or_else(|| {
+        SourceError::Setup("SHOW MASTER STATUS is empty: the binary log is disabled on the source; start it with --log-bin".into())
+    })?;
+    let file: String = row.get_opt(0).and_then(Result::ok).unwrap_or_default();
+    let pos: u64 = row.get_opt(1).and_then(Result::ok).unwrap_or(4);
+    let gtid = match flavor {
+        Flavor::MariaDb => conn
+            .query_first::<Option<String>, _>("SELECT @@GLOBAL.gtid_binlog_pos")
+            .map_err(|e| SourceError::from_mysql("reading gtid_binlog_pos", e))?
+            .flatten()
+            .unwrap_or_default(),
+        Flavor::MySql => row
+            .get_opt::<Option<String>, _>(4)
+            .and_then(Result::ok)
+            .flatten()
+            .unwrap_or_default()
+            .replace('\n', ""),
+    };
+    Ok((Position::new(file, pos), gtid))
+}
+
+/// The binlog files the source still has.
+pub fn binlog_files(conn: &mut Conn) -> Result<Vec<String>, SourceError> {
+    let rows: Vec<mysql::Row> = conn
+        .query("SHOW BINARY LOGS")
+        .map_err(|e| SourceError::from_mysql("SHOW BINARY LOGS", e))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| r.get_opt::<String, _>(0).and_then(Result::ok))
+        .collect())
+}
+
+/// Columns of `db.table` from information_schema, in ordinal order.
+pub fn info_columns(conn: &mut Conn, flavor: Flavor, db: &str, table: &str) -> Result<Vec<InfoColumn>, SourceError> {
+    let err = |e| SourceError::from_mysql("reading information_schema.COLUMNS", e);
+    let rows: Vec<(String, String, String, Option<u64>, String)> = conn
+        .exec(
+            "SELECT c.COLUMN_NAME, LOWER(c.DATA_TYPE), LOWER(c.COLUMN_TYPE), co.ID, c.COLUMN_KEY \
+             FROM information_schema.COLUMNS c \
+             LEFT JOIN information_schema.COLLATIONS co ON co.COLLATION_NAME = c.COLLATION_NAME \
+             WHERE c.TABLE_SCHEMA = ? AND c.TABLE_NAME = ? ORDER BY c.ORDINAL_POSITION",
+            (db, table),
+        )
+        .map_err(err)?;
+    let pk: Vec<(String, u32)> = conn
+        .exec(
+            "SELECT COLUMN_NAME, ORDINAL_POSITION FROM information_schema.KEY_COLUMN_USAGE \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY'",
+            (db, table),
+        )
+        .map_err(err)?;
+    let json_cols: Vec<String> = if flavor == Flavor::MariaDb {
+        conn.exec(
+            "SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS \
+             WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ? AND CHECK_CLAUSE LIKE 'json_valid(%'",
+            (db, table),
+        )
+        .map_err(err)?
+    } else {
+        Vec::new()
+    };
+    Ok(rows
+        .into_iter()
+        .map(|(name, data_type, column_type, collation, _key)| {
+            let quoted = format!("json_valid(`{name}`)");
+            InfoColumn {
+                is_json: json_cols.iter().any(|c| c.eq_ignore_ascii_case(&quoted)),
+                pk_ordinal: pk.iter().find(|(n, _)| *n == name).map(|(_, o)| *o),
+                collation: collation.map(|c| c as u16),
+                name,
+                data_type,
+                column_type,
+            }
+        })
+        .collect())
+}

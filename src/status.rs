@@ -1,0 +1,207 @@
+//! Shared status: written by the pipeline threads, read by CDC.STATUS, CDC.TABLES and INFO.
+//! One source of truth for the names of every field.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// The states of SPEC §5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Unconfigured,
+    Connecting,
+    Snapshotting,
+    Streaming,
+    Paused,
+    Backpressure,
+    Error,
+    Replica,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Unconfigured => "unconfigured",
+            State::Connecting => "connecting",
+            State::Snapshotting => "snapshotting",
+            State::Streaming => "streaming",
+            State::Paused => "paused",
+            State::Backpressure => "backpressure",
+            State::Error => "error",
+            State::Replica => "replica",
+        }
+    }
+
+    /// A stable number for monitoring (INFO `state_code`).
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// Per captured table counters (CDC.TABLES).
+#[derive(Debug, Clone, Default)]
+pub struct TableStats {
+    pub stream: String,
+    pub entries: u64,
+    /// Commit time of the last change written, ms since the epoch (0 = none yet).
+    pub last_change_ms: u64,
+}
+
+/// Progress of one table's snapshot or resync.
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotProgress {
+    pub table: String,
+    pub rows_done: u64,
+    pub rows_estimated: u64,
+}
+
+#[derive(Debug)]
+pub struct Inner {
+    pub state: State,
+    /// `host:port (version)` of the source, never the password.
+    pub source: String,
+    /// `FILE:OFFSET` where the module resumes.
+    pub position: String,
+    pub gtid: String,
+    pub last_error: String,
+    pub last_error_ms: u64,
+    pub tables: BTreeMap<String, TableStats>,
+    pub snapshot: Vec<SnapshotProgress>,
+}
+
+pub struct Status {
+    inner: Mutex<Inner>,
+    pub events: AtomicU64,
+    pub transactions: AtomicU64,
+    pub errors: AtomicU64,
+    pub bytes_read: AtomicU64,
+    /// Commit time of the last transaction written, ms since the epoch.
+    pub last_commit_ms: AtomicU64,
+    /// The reader has seen the end of the source's binlog and nothing is waiting to be written.
+    pub caught_up: AtomicBool,
+    /// Longest time the writer held the Redis lock, µs.
+    pub max_lock_us: AtomicU64,
+    loaded: Instant,
+}
+
+pub static STATUS: LazyLock<Status> = LazyLock::new(|| Status {
+    inner: Mutex::new(Inner {
+        state: State::Unconfigured,
+        source: String::new(),
+        position: String::new(),
+        gtid: String::new(),
+        last_error: String::new(),
+        last_error_ms: 0,
+        tables: BTreeMap::new(),
+        snapshot: Vec::new(),
+    }),
+    events: AtomicU64::new(0),
+    transactions: AtomicU64::new(0),
+    errors: AtomicU64::new(0),
+    bytes_read: AtomicU64::new(0),
+    last_commit_ms: AtomicU64::new(0),
+    caught_up: AtomicBool::new(false),
+    max_lock_us: AtomicU64::new(0),
+    loaded: Instant::now(),
+});
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A value of a status field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StatusValue {
+    Str(String),
+    Int(u64),
+    /// Nested records (per-table snapshot progress).
+    List(Vec<Vec<(&'static str, StatusValue)>>),
+}
+
+impl Status {
+    /// Lock the string part; never poisoned for readers (a panicking writer leaves valid data).
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn state(&self) -> State {
+        self.lock().state
+    }
+
+    pub fn set_state(&self, s: State) {
+        self.lock().state = s;
+    }
+
+    /// Record an error (cause and fix), with its time; `state` becomes the given one.
+    pub fn set_error(&self, state: State, msg: &str) {
+        let mut g = self.lock();
+        g.state = state;
+        g.last_error = msg.to_string();
+        g.last_error_ms = now_ms();
+        self.errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn lag_ms(&self) -> u64 {
+        let last = self.last_commit_ms.load(Ordering::Relaxed);
+        if last == 0 || self.caught_up.load(Ordering::Relaxed) {
+            0
+        } else {
+            now_ms().saturating_sub(last)
+        }
+    }
+
+    /// Every field of CDC.STATUS, in order (SPEC §5); INFO renders the same list.
+    pub fn fields(&self) -> Vec<(&'static str, StatusValue)> {
+        let g = self.lock();
+        let last_error = if g.last_error.is_empty() {
+            String::new()
+        } else {
+            format!("{} (at {} ms since the epoch)", g.last_error, g.last_error_ms)
+        };
+        vec![
+            ("state", StatusValue::Str(g.state.as_str().into())),
+            ("source", StatusValue::Str(g.source.clone())),
+            ("position", StatusValue::Str(g.position.clone())),
+            ("gtid", StatusValue::Str(g.gtid.clone())),
+            ("lag_ms", StatusValue::Int(self.lag_ms())),
+            ("events", StatusValue::Int(self.events.load(Ordering::Relaxed))),
+            ("transactions", StatusValue::Int(self.transactions.load(Ordering::Relaxed))),
+            ("tables", StatusValue::Int(g.tables.len() as u64)),
+            (
+                "snapshot",
+                StatusValue::List(
+                    g.snapshot
+                        .iter()
+                        .map(|p| {
+                            vec![
+                                ("table", StatusValue::Str(p.table.clone())),
+                                ("rows_done", StatusValue::Int(p.rows_done)),
+                                ("rows_estimated", StatusValue::Int(p.rows_estimated)),
+                            ]
+                        })
+                        .collect(),
+                ),
+            ),
+            ("last_error", StatusValue::Str(last_error)),
+            ("uptime_s", StatusValue::Int(self.loaded.elapsed().as_secs())),
+        ]
+    }
+
+    /// Count entries written per stream (called by the writer after each batch).
+    pub fn record_written(&self, per_table: &BTreeMap<String, (String, u64)>, commit_ms: u64) {
+        if per_table.is_empty() {
+            return;
+        }
+        let mut g = self.lock();
+        for (table, (stream, n)) in per_table {
+            let t = g.tables.entry(table.clone()).or_default();
+            t.stream.clone_from(stream);
+            t.entries += n;
+            t.last_change_ms = commit_ms;
+        }
+    }
+}
