@@ -279,7 +279,12 @@ fn sweep_stale_once() {
             let dir = entry.path();
             if let Ok(pid) = fs::read_to_string(dir.join("server.pid")) {
                 if let Ok(pid) = pid.trim().parse::<u32>() {
-                    if process_cmdline(pid).contains(&*dir.to_string_lossy()) {
+                    // mariadbd names its dir in its command line; redis-server rewrites its
+                    // title but runs in its dir.
+                    let cwd = fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
+                    if process_cmdline(pid).contains(&*dir.to_string_lossy())
+                        || cwd.starts_with(&dir)
+                    {
                         eprintln!("killing stale server pid {pid} of dead test process {owner}");
                         signal(pid, "KILL");
                     }
