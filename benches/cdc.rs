@@ -1,0 +1,424 @@
+//! `make bench`: catch-up throughput against peers, lock hold, client latency and memory;
+//! `make bench MODE=live`: commit->entry latency at a steady transaction rate.
+//!
+//! It starts its own MariaDB and redis-server (tests/common harness), generates the binlog with
+//! the module paused, resumes it and times the catch-up; on the same binlog range it times
+//! `mariadb-binlog --verbose` (the C decoder) and a do-it-yourself pipeline in Python
+//! (bench/diy_pipeline.py). Results are printed and written to bench/RESULTS.md.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::*;
+use mysql::prelude::Queryable;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const TABLE_DDL: &str = "CREATE TABLE bench.items (
+    id BIGINT PRIMARY KEY,
+    qty INT NOT NULL,
+    price DECIMAL(12,2) NOT NULL,
+    name VARCHAR(64) NOT NULL,
+    updated DATETIME(6) NOT NULL,
+    status ENUM('new','paid','shipped','cancelled') NOT NULL,
+    note TEXT,
+    attrs JSON)";
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn start_servers() -> (MariaDb, RedisServer) {
+    let db = MariaDb::start_with(&[
+        "--innodb-buffer-pool-size=512M",
+        "--innodb-flush-log-at-trx-commit=0",
+        "--sync-binlog=0",
+        "--max-binlog-size=1073741824",
+    ]);
+    db.exec("CREATE DATABASE bench");
+    db.exec(TABLE_DDL);
+    let url = db.url();
+    let redis = RedisServer::start(&["mysql-url", url.as_str(), "snapshot", "never"]);
+    let mut c = redis.client();
+    wait_until(Duration::from_secs(60), "module streaming", || {
+        status_map(&mut c).get("state").map(String::as_str) == Some("streaming")
+    });
+    (db, redis)
+}
+
+fn info_field(c: &mut redis::Connection, field: &str) -> Option<String> {
+    let info: String = redis::cmd("INFO").arg("cdc").query(c).ok()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("cdc_{field}:")).map(|v| v.trim().to_string()))
+}
+
+fn proc_status_kb(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(key).map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0)))
+        .unwrap_or(0)
+}
+
+/// Generate `txns` transactions of `per_txn` changes: 70% inserts, 20% updates, 10% deletes.
+fn generate(db: &MariaDb, txns: usize, per_txn: usize) -> usize {
+    let mut conn = db.conn();
+    let mut next_id: u64 = 1;
+    let mut live_lo: u64 = 1;
+    let mut changes = 0;
+    for t in 0..txns {
+        conn.query_drop("BEGIN").expect("begin");
+        match t % 10 {
+            0..=6 => {
+                let mut sql = String::from("INSERT INTO bench.items VALUES ");
+                for i in 0..per_txn {
+                    let id = next_id + i as u64;
+                    if i > 0 {
+                        sql.push(',');
+                    }
+                    sql.push_str(&format!(
+                        "({id},{q},{p}.{c:02},'item-{id}-name','2024-05-01 12:00:00.{us:06}','{st}','note for item {id}: lorem ipsum dolor sit amet','{{\"id\":{id},\"tags\":[\"a\",\"b\"],\"w\":{q}.5}}')",
+                        q = id % 1000,
+                        p = id % 100000,
+                        c = id % 100,
+                        us = id % 1_000_000,
+                        st = ["new", "paid", "shipped", "cancelled"][(id % 4) as usize],
+                    ));
+                }
+                conn.query_drop(sql).expect("insert");
+                next_id += per_txn as u64;
+            }
+            7 | 8 => {
+                let lo = live_lo;
+                conn.query_drop(format!(
+                    "UPDATE bench.items SET qty = qty + 1, status = 'paid', updated = NOW(6) WHERE id >= {lo} AND id < {}",
+                    lo + per_txn as u64
+                ))
+                .expect("update");
+            }
+            _ => {
+                let lo = live_lo;
+                conn.query_drop(format!("DELETE FROM bench.items WHERE id >= {lo} AND id < {}", lo + per_txn as u64))
+                    .expect("delete");
+                live_lo += per_txn as u64;
+            }
+        }
+        conn.query_drop("COMMIT").expect("commit");
+        changes += per_txn;
+    }
+    changes
+}
+
+/// PING the server continuously; returns (max, p99) round trip in µs.
+fn pinger(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u64, u64, usize)> {
+    std::thread::spawn(move || {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return (0, 0, 0) };
+        let _ = s.set_nodelay(true);
+        let mut buf = [0u8; 64];
+        let mut samples = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            let t = Instant::now();
+            if s.write_all(b"PING\r\n").is_err() || s.read(&mut buf).is_err() {
+                break;
+            }
+            samples.push(t.elapsed().as_micros() as u64);
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        samples.sort_unstable();
+        let max = samples.last().copied().unwrap_or(0);
+        let p99 = samples.get(samples.len() * 99 / 100).copied().unwrap_or(0);
+        (max, p99, samples.len())
+    })
+}
+
+struct Row {
+    what: String,
+    rows_per_s: f64,
+    secs: f64,
+    note: String,
+}
+
+fn catchup() {
+    let txns = env_usize("BENCH_TXNS", 350);
+    let per_txn = env_usize("BENCH_ROWS_PER_TXN", 1000);
+    let (db, redis) = start_servers();
+    let mut c = redis.client();
+    let _: () = redis::cmd("CDC.PAUSE").query(&mut c).expect("pause");
+    wait_until(Duration::from_secs(30), "module paused", || {
+        status_map(&mut c).get("state").map(String::as_str) == Some("paused")
+    });
+    let (file, start) = db.master_status();
+    let t = Instant::now();
+    let changes = generate(&db, txns, per_txn);
+    let gen_s = t.elapsed().as_secs_f64();
+    let (end_file, end) = db.master_status();
+    assert_eq!(file, end_file, "the generated binlog must fit in one file");
+    eprintln!("generated {changes} changes in {txns} transactions ({gen_s:.1}s), binlog {file}:{start}..{end}");
+
+    let rss_before = proc_status_kb(redis.pid(), "VmRSS:");
+    let events_before: u64 = info_field(&mut c, "events").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let stop = Arc::new(AtomicBool::new(false));
+    let ping = pinger(redis.port(), stop.clone());
+    let t0 = Instant::now();
+    let _: () = redis::cmd("CDC.RESUME").query(&mut c).expect("resume");
+    let target = format!("{file}:{end}");
+    loop {
+        let st = status_map(&mut c);
+        if st.get("position") == Some(&target) {
+            break;
+        }
+        if t0.elapsed() > Duration::from_secs(600) {
+            panic!("catch-up did not finish: {st:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let module_s = t0.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let (ping_max, ping_p99, pings) = ping.join().unwrap_or((0, 0, 0));
+    let events: u64 = info_field(&mut c, "events").and_then(|v| v.parse().ok()).unwrap_or(0) - events_before;
+    let max_lock_us: u64 = info_field(&mut c, "max_lock_us").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let hwm = proc_status_kb(redis.pid(), "VmHWM:");
+    let used: String = redis::cmd("INFO").arg("memory").query(&mut c).unwrap_or_default();
+    let used_peak_kb: u64 = used
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory_peak:").and_then(|v| v.trim().parse::<u64>().ok()))
+        .unwrap_or(0)
+        / 1024;
+    assert_eq!(events as usize, changes, "every change must be written once");
+
+    // (a) the C decoder alone.
+    let t = Instant::now();
+    let out = Command::new("mariadb-binlog")
+        .args([
+            "--read-from-remote-server",
+            "--host=127.0.0.1",
+            &format!("--port={}", db.port()),
+            "--user=cdc",
+            "--password=cdc-secret",
+            &format!("--start-position={start}"),
+            &format!("--stop-position={end}"),
+            "--verbose",
+            &file,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run mariadb-binlog");
+    let c_s = t.elapsed().as_secs_f64();
+    assert!(out.status.success(), "mariadb-binlog failed: {}", String::from_utf8_lossy(&out.stderr));
+
+    // (b) the do-it-yourself Python pipeline, when its venv is there.
+    let venv_py = std::env::var("BENCH_PYTHON").unwrap_or_default();
+    let diy = if !venv_py.is_empty() && std::path::Path::new(&venv_py).exists() {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/diy_pipeline.py");
+        let out = Command::new(&venv_py)
+            .args([
+                script,
+                &db.port().to_string(),
+                "cdc",
+                "cdc-secret",
+                &file,
+                &start.to_string(),
+                &end.to_string(),
+                &redis.port().to_string(),
+                "diy:bench.items",
+            ])
+            .output()
+            .expect("run diy pipeline");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let mut it = text.split_whitespace();
+        match (it.next().and_then(|n| n.parse::<u64>().ok()), it.next().and_then(|s| s.parse::<f64>().ok())) {
+            (Some(n), Some(s)) => Some((n, s)),
+            _ => {
+                eprintln!("diy pipeline failed: {text} {}", String::from_utf8_lossy(&out.stderr));
+                None
+            }
+        }
+    } else {
+        eprintln!("BENCH_PYTHON not set: skipping the do-it-yourself pipeline (make bench sets it up)");
+        None
+    };
+
+    let mut rows = vec![
+        Row {
+            what: "redis-cdc (catch-up, entries in Redis, AOF always)".into(),
+            rows_per_s: changes as f64 / module_s,
+            secs: module_s,
+            note: format!("max lock hold {:.2} ms", max_lock_us as f64 / 1000.0),
+        },
+        Row {
+            what: "mariadb-binlog --verbose (C decoder only, to /dev/null)".into(),
+            rows_per_s: changes as f64 / c_s,
+            secs: c_s,
+            note: String::new(),
+        },
+    ];
+    if let Some((n, s)) = diy {
+        rows.push(Row {
+            what: "DIY: python-mysql-replication + redis-py XADD (pipeline 1000)".into(),
+            rows_per_s: n as f64 / s,
+            secs: s,
+            note: format!("{n} rows"),
+        });
+    }
+    let mut md = String::new();
+    md.push_str(&format!(
+        "Catch-up of {changes} row changes ({txns} transactions of {per_txn}; 70% insert, 20% update, 10% delete; 8-column table with decimal, varchar, datetime(6), enum, text, JSON), 2-core machine.\n\n"
+    ));
+    md.push_str("| pipeline | rows/s | seconds | note |\n|---|---:|---:|---|\n");
+    for r in &rows {
+        md.push_str(&format!("| {} | {:.0} | {:.2} | {} |\n", r.what, r.rows_per_s, r.secs, r.note));
+    }
+    md.push_str(&format!("\n- module / C decoder: **{:.2}x**\n", rows[0].rows_per_s / rows[1].rows_per_s));
+    if rows.len() > 2 {
+        md.push_str(&format!("- module / DIY pipeline: **{:.1}x**\n", rows[0].rows_per_s / rows[2].rows_per_s));
+    }
+    md.push_str(&format!(
+        "- Redis PING during catch-up: p99 {:.2} ms, max {:.2} ms ({pings} pings); longest lock hold by the module {:.2} ms\n",
+        ping_p99 as f64 / 1000.0,
+        ping_max as f64 / 1000.0,
+        max_lock_us as f64 / 1000.0
+    ));
+    md.push_str(&format!(
+        "- redis-server RSS {} MiB before, peak {} MiB; Redis used_memory peak {} MiB (the streams); module heap ≈ peak RSS − used_memory peak ≈ {} MiB\n",
+        rss_before / 1024,
+        hwm / 1024,
+        used_peak_kb / 1024,
+        hwm.saturating_sub(used_peak_kb) / 1024
+    ));
+    println!("\n{md}");
+    write_results("catchup", &md);
+    drop(redis);
+    drop(db);
+}
+
+fn live() {
+    let rate = env_usize("BENCH_RATE", 2000);
+    let secs = env_usize("BENCH_SECONDS", 30);
+    let (db, redis) = start_servers();
+    let sent: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::new(Mutex::new(Vec::with_capacity(rate * secs)));
+    let got: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::new(Mutex::new(Vec::with_capacity(rate * secs)));
+    let done = Arc::new(AtomicBool::new(false));
+    let last_id = Arc::new(AtomicU64::new(0));
+    // Consumer: XREAD BLOCK on the stream, note the arrival time of each id.
+    let consumer = {
+        let got = got.clone();
+        let done = done.clone();
+        let port = redis.port();
+        std::thread::spawn(move || {
+            let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
+            let mut c = client.get_connection().expect("conn");
+            let mut last = "$".to_string();
+            while !done.load(Ordering::Relaxed) {
+                let reply: redis::Value = match redis::cmd("XREAD")
+                    .arg("BLOCK")
+                    .arg(200)
+                    .arg("STREAMS")
+                    .arg("cdc:bench.items")
+                    .arg(&last)
+                    .query(&mut c)
+                {
+                    Ok(v) => v,
+                    Err(_) => continue,
+                };
+                let now = Instant::now();
+                if let redis::Value::Array(streams) = &reply {
+                    for s in streams {
+                        if let redis::Value::Array(kv) = s {
+                            if let Some(entries) = kv.get(1) {
+                                for (id, fields) in parse_entries(entries) {
+                                    last = id;
+                                    if let Some(key) = field(&fields, "key") {
+                                        let v: serde_json::Value = serde_json::from_str(key).unwrap_or_default();
+                                        if let Some(n) = v.get("id").and_then(|x| x.as_u64()) {
+                                            got.lock().unwrap_or_else(|p| p.into_inner()).push((n, now));
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        })
+    };
+    // Producer: one autocommit INSERT per transaction at a steady rate.
+    let mut conn = db.conn();
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let t0 = Instant::now();
+    let mut next = t0;
+    let mut id = 0u64;
+    while t0.elapsed() < Duration::from_secs(secs as u64) {
+        id += 1;
+        conn.query_drop(format!(
+            "INSERT INTO bench.items VALUES ({id},1,9.99,'n','2024-05-01 12:00:00','new','x','{{}}')"
+        ))
+        .expect("insert");
+        sent.lock().unwrap_or_else(|p| p.into_inner()).push((id, Instant::now()));
+        next += interval;
+        if let Some(d) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(d);
+        }
+    }
+    last_id.store(id, Ordering::Relaxed);
+    let achieved = id as f64 / t0.elapsed().as_secs_f64();
+    wait_until(Duration::from_secs(60), "all live entries", || got.lock().map(|g| g.len() as u64 >= id).unwrap_or(false));
+    done.store(true, Ordering::Relaxed);
+    let _ = consumer.join();
+    let sent = sent.lock().unwrap_or_else(|p| p.into_inner());
+    let got = got.lock().unwrap_or_else(|p| p.into_inner());
+    let arrival: std::collections::HashMap<u64, Instant> = got.iter().copied().collect();
+    let mut lat: Vec<u64> = sent
+        .iter()
+        .filter_map(|(i, t)| arrival.get(i).map(|a| a.saturating_duration_since(*t).as_micros() as u64))
+        .collect();
+    lat.sort_unstable();
+    let pct = |p: usize| lat.get(lat.len() * p / 100).copied().unwrap_or(0) as f64 / 1000.0;
+    let md = format!(
+        "Live: {id} single-row transactions at {achieved:.0}/s for {secs} s (target {rate}/s).\n\n| commit→entry latency | ms |\n|---|---:|\n| p50 | {:.2} |\n| p99 | {:.2} |\n| max | {:.2} |\n",
+        pct(50),
+        pct(99),
+        lat.last().copied().unwrap_or(0) as f64 / 1000.0
+    );
+    println!("\n{md}");
+    write_results("live", &md);
+    drop(redis);
+    drop(db);
+}
+
+fn write_results(section: &str, md: &str) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/RESULTS.md");
+    let old = std::fs::read_to_string(path).unwrap_or_default();
+    let begin = format!("<!-- {section} -->");
+    let end = format!("<!-- /{section} -->");
+    let block = format!("{begin}\n{md}{end}\n");
+    let new = match (old.find(&begin), old.find(&end)) {
+        (Some(b), Some(e)) => format!("{}{}{}", &old[..b], block, &old[e + end.len()..].trim_start_matches('\n')),
+        _ => {
+            let header = if old.is_empty() { "# Benchmark results (`make bench`)\n\n".to_string() } else { old };
+            format!("{header}{block}\n")
+        }
+    };
+    let _ = std::fs::write(path, new);
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let mode = std::env::var("BENCH_MODE").unwrap_or_else(|_| "catchup".into());
+    if args.iter().any(|a| a == "--list") {
+        return;
+    }
+    let _ = BufReader::new(std::io::empty()).lines();
+    match mode.as_str() {
+        "live" => live(),
+        "all" => {
+            catchup();
+            live();
+        }
+        _ => catchup(),
+    }
+}

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# make bench: build the module, set up the peer pipeline's virtualenv, run the benchmark.
+#   MODE=catchup (default) | live | all ; BENCH_TXNS, BENCH_ROWS_PER_TXN, BENCH_RATE, BENCH_SECONDS
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release
+venv=.tmp/bench-venv
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q mysql-replication redis
+fi
+BENCH_PYTHON="$(pwd)/$venv/bin/python" BENCH_MODE="${MODE:-catchup}" cargo bench --bench cdc
