@@ -14,6 +14,7 @@ pub mod redis_lock;
 pub mod sink;
 pub mod source;
 pub mod status;
+pub mod stream_writer;
 pub mod supervisor;
 
 use crate::config::{RawConfig, SourceUrl, TableFilter};

@@ -94,6 +94,11 @@ impl Writer {
                     Err(_) => break,
                 }
             }
+            // Everything that needs no lock happens before taking it.
+            let prepared = match crate::stream_writer::prepare(pending.iter().flat_map(|b| b.entries.iter())) {
+                Ok(p) => p,
+                Err(e) => return WriterExit::Failed(e),
+            };
             let Some(ctx) = self.lock(&tsc) else {
                 return WriterExit::Stopped;
             };
@@ -102,7 +107,7 @@ impl Writer {
             if flags.contains(ContextFlags::SLAVE) {
                 return WriterExit::Replica;
             }
-            let result = self.write(&ctx, &pending);
+            let result = self.write(&ctx, prepared, &pending);
             self.check_memory(&ctx);
             drop(ctx);
             let held = started.elapsed().as_micros() as u64;
@@ -135,27 +140,10 @@ impl Writer {
         }
     }
 
-    fn write(&self, ctx: &Context, batches: &[Batch]) -> Result<(), String> {
-        let opts = CallOptionsBuilder::new().replicate().errors_as_replies().build();
-        let maxlen = self.stream_maxlen.to_string();
-        let mut args: Vec<&[u8]> = Vec::with_capacity(32);
-        for b in batches {
-            for e in &b.entries {
-                args.clear();
-                args.push(e.stream.as_bytes());
-                if self.stream_maxlen > 0 {
-                    args.extend_from_slice(&[b"MAXLEN", b"~", maxlen.as_bytes()]);
-                }
-                args.push(b"*");
-                for (k, v) in &e.fields {
-                    args.push(k.as_bytes());
-                    args.push(v.as_bytes());
-                }
-                let r: CallResult = ctx.call_ext("XADD", &opts, args.as_slice());
-                check(r, "XADD")?;
-            }
-        }
+    fn write(&self, ctx: &Context, prepared: crate::stream_writer::Prepared, batches: &[Batch]) -> Result<(), String> {
+        crate::stream_writer::append(ctx.ctx, prepared, self.stream_maxlen)?;
         let Some(last) = batches.last() else { return Ok(()) };
+        let opts = CallOptionsBuilder::new().replicate().errors_as_replies().build();
         let fields = last.checkpoint.to_fields();
         let mut hargs: Vec<&[u8]> = vec![self.offset_key.as_bytes()];
         for (k, v) in &fields {
