@@ -257,14 +257,35 @@ impl Supervisor {
         }
         register_tables(&mut conn, &config)?;
         let stored = self.load_checkpoint(&config)?;
+        let mut by_gtid = false;
         let checkpoint = match stored {
-            Some(cp) => cp,
+            Some(cp) => {
+                if cp.source_id != 0 && cp.source_id != info.server_id {
+                    // Another server (a failover): its binlog offsets mean nothing here; its
+                    // GTID history is the same, so resume from the GTID state.
+                    if info.flavor == source::Flavor::MariaDb && !cp.gtid.is_empty() {
+                        log::warn!(
+                            "the source is now server_id {} (the position was written for server_id {}): resuming by GTID {}",
+                            info.server_id, cp.source_id, cp.gtid
+                        );
+                        by_gtid = true;
+                    } else {
+                        return Err(SourceError::Setup(format!(
+                            "the stored position {} belongs to the source with server_id {}, but this source has server_id {} and there is no GTID position to resume from: point cdc.mysql-url back at the original server, or DEL {} to start at this server's current end (changes in between are not captured)",
+                            cp.position, cp.source_id, info.server_id, config.offset_key
+                        )));
+                    }
+                }
+                cp
+            }
             None => {
                 let (pos, gtid) = source::master_status(&mut conn, info.flavor)?;
                 let cp = Checkpoint {
                     position: pos,
                     written_through: None,
+                    written_count: 0,
                     gtid,
+                    source_id: info.server_id,
                 };
                 // Store the starting point at once: a restart before the first change must not
                 // jump ahead and miss what happened in between.
@@ -299,6 +320,7 @@ impl Supervisor {
             backpressure,
             interrupt: interrupt.clone(),
             tx,
+            by_gtid,
         };
         let reader = spawn("cdc-reader", move || reader.run(checkpoint), |msg| Err(SourceError::Halt(msg)))?;
         STATUS.set_state(State::Streaming);

@@ -25,7 +25,7 @@ use crate::sink::{Batch, Entry};
 use crate::source::position::{Checkpoint, MariaGtid, MariaGtidState, Position};
 use crate::source::rows::for_each_row;
 use crate::source::schema::{InfoColumn, TableSchema};
-use crate::source::{connect, info_columns, Flavor, ServerInfo, SourceError};
+use crate::source::{connect, connect_with_timeout, info_columns, Flavor, ServerInfo, SourceError};
 use crate::status::{now_ms, STATUS};
 use crossbeam_channel::Sender;
 use mysql::binlog::events::{Event, EventData};
@@ -102,6 +102,9 @@ pub struct Reader {
     pub backpressure: Arc<AtomicBool>,
     pub interrupt: Arc<Interrupt>,
     pub tx: Sender<Batch>,
+    /// Resume from `checkpoint.gtid` instead of its file and offset (MariaDB, after the source
+    /// changed to another server with the same GTID history).
+    pub by_gtid: bool,
 }
 
 /// The transaction being assembled.
@@ -119,6 +122,10 @@ struct Txn {
     standalone: bool,
     /// The last change emitted: (rows event offset, change index).
     last_change: Option<(u64, u32)>,
+    /// Captured changes seen in this transaction (written or skipped).
+    emitted: u64,
+    /// When resuming by GTID inside a chunked transaction: captured changes to skip.
+    skip_count: u64,
 }
 
 struct State {
@@ -133,6 +140,8 @@ struct State {
     last_sent: Instant,
     /// Changes of the first transaction already written (from a chunked checkpoint).
     initial_skip: Option<(u64, u32)>,
+    /// The same, as a count of captured changes, when resuming by GTID.
+    initial_skip_count: u64,
     tables: HashMap<u64, TableCtx>,
     info_cache: HashMap<(String, String), Vec<InfoColumn>>,
     info_conn: Option<mysql::Conn>,
@@ -141,7 +150,7 @@ struct State {
 impl Reader {
     /// Follow the binlog from `start` until stopped or an error. Returns Ok(()) on a stop.
     pub fn run(&self, start: Checkpoint) -> Result<(), SourceError> {
-        let mut conn = connect(&self.url)?;
+        let mut conn = connect_with_timeout(&self.url, HEARTBEAT * 10)?;
         let heartbeat_ns = HEARTBEAT.as_nanos() as u64;
         let setup = |c: &mut mysql::Conn, q: &str| {
             c.query_drop(q).map_err(|e| SourceError::from_mysql("preparing the binlog connection", e))
@@ -150,17 +159,34 @@ impl Reader {
         if self.info.flavor == Flavor::MariaDb {
             // GTID-aware replica: MariaDB then sends its GTID events instead of dummies.
             setup(&mut conn, "SET @mariadb_slave_capability = 4")?;
+            if self.by_gtid {
+                // The server starts right after these GTIDs (last applied per domain); file
+                // and offset of the request are then ignored (notes §2.5).
+                let state: MariaGtidState = start
+                    .gtid
+                    .parse()
+                    .map_err(|e| SourceError::Setup(format!("stored GTID state: {e}")))?;
+                setup(&mut conn, &format!("SET @slave_connect_state = '{state}'"))?;
+                setup(&mut conn, "SET @slave_gtid_strict_mode = 0")?;
+                setup(&mut conn, "SET @slave_gtid_ignore_duplicates = 0")?;
+            }
         }
         let fd = conn.as_raw_fd();
         let mut st = State {
             file: start.position.file.clone(),
-            checkpoint: Checkpoint { written_through: None, ..start.clone() },
+            checkpoint: Checkpoint {
+                written_through: None,
+                written_count: 0,
+                source_id: self.info.server_id,
+                ..start.clone()
+            },
             maria_gtids: start.gtid.parse().unwrap_or_default(),
             txn: Txn::default(),
             pending: Vec::new(),
             unsent: false,
             last_sent: Instant::now(),
-            initial_skip: start.written_through,
+            initial_skip: if self.by_gtid { None } else { start.written_through },
+            initial_skip_count: if self.by_gtid { start.written_count } else { 0 },
             tables: HashMap::new(),
             info_cache: HashMap::new(),
             info_conn: None,
@@ -376,7 +402,8 @@ impl Reader {
                 let mut emit = |op: Op, before: Option<&Row>, after: Option<&Row>, row_idx: &mut u32, txn: &mut Txn| {
                     let idx = *row_idx;
                     *row_idx += 1;
-                    if txn.skip_through.is_some_and(|s| (start, idx) <= s) {
+                    txn.emitted += 1;
+                    if txn.skip_through.is_some_and(|s| (start, idx) <= s) || txn.emitted <= txn.skip_count {
                         return;
                     }
                     txn.last_change = Some((start, idx));
@@ -418,6 +445,8 @@ impl Reader {
                     let checkpoint = Checkpoint {
                         position: st.txn.start.clone(),
                         written_through: st.txn.last_change,
+                        written_count: st.txn.emitted,
+                        source_id: self.info.server_id,
                         gtid: st.maria_gtids_or(&st.checkpoint.gtid),
                     };
                     let batch = Batch {
@@ -462,6 +491,8 @@ impl Reader {
             st.initial_skip = None;
             None
         };
+        // Resuming by GTID, the first transaction the server sends is the one in progress.
+        let skip_count = std::mem::take(&mut st.initial_skip_count);
         st.txn = Txn {
             active: true,
             start: Position::new(st.file.clone(), start),
@@ -471,6 +502,8 @@ impl Reader {
             skip_through: skip,
             standalone: false,
             last_change: None,
+            emitted: 0,
+            skip_count,
         };
     }
 
@@ -506,6 +539,8 @@ impl Reader {
             st.checkpoint.position = Position::new(st.file.clone(), end);
         }
         st.checkpoint.written_through = None;
+        st.checkpoint.written_count = 0;
+        st.initial_skip_count = 0;
         st.checkpoint.gtid = if st.maria_gtids.is_empty() {
             txn.gtid.clone().unwrap_or_else(|| st.checkpoint.gtid.clone())
         } else {

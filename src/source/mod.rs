@@ -85,6 +85,12 @@ pub struct ServerInfo {
 
 /// Open a plain client connection to the source.
 pub fn connect(url: &SourceUrl) -> Result<Conn, SourceError> {
+    connect_with_timeout(url, Duration::from_secs(30))
+}
+
+/// Open a connection whose reads fail after `read_timeout` of silence (the binlog connection
+/// uses a few heartbeat periods, so that a dead source is noticed even when TCP is not told).
+pub fn connect_with_timeout(url: &SourceUrl, read_timeout: Duration) -> Result<Conn, SourceError> {
     if matches!(url.ssl_mode.as_deref(), Some("required" | "verify-ca" | "verify-identity")) {
         return Err(SourceError::Setup(
             "cdc.mysql-url asks for ssl-mode=required, but this build has no TLS support: use ssl-mode=disabled or a TLS tunnel".into(),
@@ -97,7 +103,7 @@ pub fn connect(url: &SourceUrl) -> Result<Conn, SourceError> {
         .pass(Some(url.password.clone()))
         .prefer_socket(false)
         .tcp_connect_timeout(Some(Duration::from_secs(5)))
-        .read_timeout(Some(Duration::from_secs(30)))
+        .read_timeout(Some(read_timeout))
         .write_timeout(Some(Duration::from_secs(30)))
         .tcp_keepalive_time_ms(Some(10_000))
         .max_allowed_packet(Some(1 << 30))

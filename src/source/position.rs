@@ -159,8 +159,14 @@ pub struct Checkpoint {
     /// (offset of its rows event, index of the change in that event). None = nothing written.
     /// Independent of the table filter, so a restart with other filters skips exactly right.
     pub written_through: Option<(u64, u32)>,
+    /// Changes of that transaction already written, counted over captured tables only: used
+    /// instead of `written_through` when resuming by GTID on another server (failover), where
+    /// byte offsets differ.
+    pub written_count: u64,
     /// GTID state after the last fully written transaction (empty when the source has none).
     pub gtid: String,
+    /// `server_id` of the source whose binlog `position` refers to (0 = unknown).
+    pub source_id: u32,
 }
 
 impl Checkpoint {
@@ -175,7 +181,9 @@ impl Checkpoint {
                     .map(|(o, r)| format!("{o}:{r}"))
                     .unwrap_or_default(),
             ),
+            ("inside_count", self.written_count.to_string()),
             ("gtid", self.gtid.clone()),
+            ("source_server_id", self.source_id.to_string()),
         ]
     }
 
@@ -202,7 +210,15 @@ impl Checkpoint {
         Ok(Some(Checkpoint {
             position: Position::new(file, offset),
             written_through,
+            written_count: get("inside_count")
+                .unwrap_or("0")
+                .parse()
+                .map_err(|_| "offset hash: field inside_count is not a number".to_string())?,
             gtid: get("gtid").unwrap_or("").to_string(),
+            source_id: get("source_server_id")
+                .unwrap_or("0")
+                .parse()
+                .map_err(|_| "offset hash: field source_server_id is not a number".to_string())?,
         }))
     }
 }
@@ -241,7 +257,9 @@ mod tests {
         let cp = Checkpoint {
             position: Position::new("mysql-bin.000002", 345),
             written_through: Some((400, 7)),
+            written_count: 3,
             gtid: "0-1-5".into(),
+            source_id: 9,
         };
         let fields = cp.to_fields();
         let back = Checkpoint::from_fields(|k| {
