@@ -163,6 +163,19 @@ fn catchup() {
     let events_before: u64 = info_field(&mut c, "events").and_then(|v| v.parse().ok()).unwrap_or(0);
     let stop = Arc::new(AtomicBool::new(false));
     let ping = pinger(redis.port(), stop.clone());
+    // BENCH_PERF=FILE records a CPU profile of redis-server (module threads included) during
+    // the catch-up: `perf report -i FILE --no-children --sort symbol`.
+    let perf = std::env::var("BENCH_PERF").ok().and_then(|out| {
+        Command::new("perf")
+            .args(["record", "-F", "499", "-e", "cpu-clock", "-g", "-o", &out, "-p", &redis.pid().to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()
+    });
+    if perf.is_some() {
+        std::thread::sleep(Duration::from_millis(500));
+    }
     let t0 = Instant::now();
     let _: () = redis::cmd("CDC.RESUME").query(&mut c).expect("resume");
     let target = format!("{file}:{end}");
@@ -178,6 +191,10 @@ fn catchup() {
     }
     let module_s = t0.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
+    if let Some(mut p) = perf {
+        let _ = Command::new("kill").args(["-INT", &p.id().to_string()]).status();
+        let _ = p.wait();
+    }
     let (ping_max, ping_p99, pings) = ping.join().unwrap_or((0, 0, 0));
     let events: u64 = info_field(&mut c, "events").and_then(|v| v.parse().ok()).unwrap_or(0) - events_before;
     let max_lock_us: u64 = info_field(&mut c, "max_lock_us").and_then(|v| v.parse().ok()).unwrap_or(0);
