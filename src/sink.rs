@@ -110,6 +110,7 @@ impl Writer {
             let result = self.write(&ctx, prepared, &pending);
             self.check_memory(&ctx);
             drop(ctx);
+            crate::redis_lock::wake_event_loop();
             let held = started.elapsed().as_micros() as u64;
             STATUS.max_lock_us.fetch_max(held, Ordering::Relaxed);
             match result {
