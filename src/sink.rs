@@ -37,8 +37,9 @@ pub struct Batch {
     pub commit_ms: u64,
 }
 
-/// Most entries appended under one lock acquisition (keeps each hold ~1 ms).
-const MAX_ENTRIES_PER_LOCK: usize = 512;
+/// Most entries appended under one lock acquisition (keeps each hold around a millisecond);
+/// a single batch larger than this (at most `binlog::CHUNK_ENTRIES`) is still written whole.
+const MAX_ENTRIES_PER_LOCK: usize = 256;
 
 /// Why the writer stopped.
 #[derive(Debug)]
@@ -66,9 +67,14 @@ impl Writer {
             return WriterExit::Failed("no thread-safe context".into());
         };
         let mut pending: Vec<Batch> = Vec::new();
+        // A batch received that would have made the lock hold too long: first of the next round.
+        let mut carry: Option<Batch> = None;
         loop {
             if self.stop.load(Ordering::Relaxed) {
                 return WriterExit::Stopped;
+            }
+            if let Some(b) = carry.take() {
+                pending.push(b);
             }
             if pending.is_empty() {
                 match rx.recv_timeout(Duration::from_millis(100)) {
@@ -87,6 +93,10 @@ impl Writer {
             let mut count: usize = pending.iter().map(|b| b.entries.len()).sum();
             while count < MAX_ENTRIES_PER_LOCK {
                 match rx.try_recv() {
+                    Ok(b) if count + b.entries.len() > MAX_ENTRIES_PER_LOCK => {
+                        carry = Some(b);
+                        break;
+                    }
                     Ok(b) => {
                         count += b.entries.len();
                         pending.push(b);
