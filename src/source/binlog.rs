@@ -266,15 +266,13 @@ impl Reader {
         match data {
             EventData::RotateEvent(r) => {
                 let mut name = r.name_raw().to_vec();
-                if end == 0 && self.info.checksum && name.len() > 4 {
-                    // The first, artificial rotate is sent before the format description and
-                    // still carries its 4 checksum bytes (notes pitfall 15).
-                    let cut = name.len() - 4;
-                    if !name[..cut].is_empty() && name[cut..].iter().any(|b| !b.is_ascii_graphic()) {
-                        name.truncate(cut);
-                    } else if name.ends_with(&[]) && !looks_like_binlog_name(&name) {
-                        name.truncate(cut);
-                    }
+                if end == 0 && ends_with_own_crc32(ev) {
+                    // The first, artificial rotate comes before any format description, so
+                    // nothing strips its checksum: the name carries the 4 CRC bytes (notes
+                    // pitfall 15). MariaDB adds them whenever the client announced checksum
+                    // support (the mysql crate always does), even with binlog_checksum=NONE,
+                    // so the CRC itself is the test.
+                    name.truncate(name.len().saturating_sub(4));
                 }
                 st.file = String::from_utf8_lossy(&name).into_owned();
                 if !st.txn.active {
@@ -537,10 +535,33 @@ impl State {
     }
 }
 
-fn looks_like_binlog_name(name: &[u8]) -> bool {
-    name.rsplit(|b| *b == b'.')
-        .next()
-        .is_some_and(|suffix| !suffix.is_empty() && suffix.iter().all(u8::is_ascii_digit))
+/// Whether the last 4 bytes of the event's body are the CRC32 of the header and the rest of
+/// the body: an event whose checksum was not stripped.
+fn ends_with_own_crc32(ev: &Event) -> bool {
+    let h = ev.header();
+    let data = ev.data();
+    let Some(cut) = data.len().checked_sub(4) else { return false };
+    let mut header = Vec::with_capacity(19);
+    header.extend_from_slice(&h.timestamp().to_le_bytes());
+    header.push(h.event_type_raw());
+    header.extend_from_slice(&h.server_id().to_le_bytes());
+    header.extend_from_slice(&h.event_size().to_le_bytes());
+    header.extend_from_slice(&h.log_pos().to_le_bytes());
+    header.extend_from_slice(&h.flags_raw().to_le_bytes());
+    let crc = crc32(crc32(0, &header), &data[..cut]);
+    data[cut..] == crc.to_le_bytes()
+}
+
+/// CRC-32 (IEEE, as binlog checksums use), bitwise: it only runs once per connection.
+fn crc32(crc: u32, bytes: &[u8]) -> u32 {
+    let mut c = !crc;
+    for b in bytes {
+        c ^= u32::from(*b);
+        for _ in 0..8 {
+            c = if c & 1 != 0 { (c >> 1) ^ 0xEDB8_8320 } else { c >> 1 };
+        }
+    }
+    !c
 }
 
 fn key_changed(schema: &TableSchema, before: &Row, after: &Row) -> bool {
@@ -558,4 +579,16 @@ fn format_uuid(b: &[u8]) -> String {
 /// `FILE:OFFSET` of an event, for error messages.
 fn at(file: &str, offset: u64) -> String {
     format!("{file}:{offset}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::crc32;
+
+    #[test]
+    fn crc32_matches_the_ieee_check_value() {
+        assert_eq!(crc32(0, b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32(crc32(0, b"1234"), b"56789"), 0xCBF4_3926);
+        assert_eq!(crc32(0, b""), 0);
+    }
 }
