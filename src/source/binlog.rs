@@ -400,8 +400,9 @@ impl Reader {
                 for_each_row(&rows, &cap.schema, |(before, after)| {
                     match (op, &before, &after) {
                         (Op::Update, Some(b), Some(a)) if key_changed(&cap.schema, b, a) => {
-                            // A primary-key change is a delete of the old key and a create of
-                            // the new one, so that replaying by key rebuilds the table.
+                            // A key change (primary key, or any column of a table without
+                            // one) is a delete of the old key and a create of the new one, so
+                            // that replaying by key rebuilds the table.
                             emit(Op::Delete, Some(b), None, &mut row_idx, txn);
                             emit(Op::Create, None, Some(a), &mut row_idx, txn);
                         }
@@ -564,8 +565,13 @@ fn crc32(crc: u32, bytes: &[u8]) -> u32 {
     !c
 }
 
+/// Whether an update changes the entry key. Without a primary key the key is the whole row
+/// (SPEC §2), so every real change of such a row changes its key.
 fn key_changed(schema: &TableSchema, before: &Row, after: &Row) -> bool {
-    !schema.primary_key.is_empty() && schema.primary_key.iter().any(|i| before.get(*i) != after.get(*i))
+    if schema.primary_key.is_empty() {
+        return before != after;
+    }
+    schema.primary_key.iter().any(|i| before.get(*i) != after.get(*i))
 }
 
 fn format_uuid(b: &[u8]) -> String {
