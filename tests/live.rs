@@ -123,7 +123,15 @@ fn many_transactions_replay_equals_select_and_entries_follow_spec() {
              PRIMARY KEY (k1, k2));
          CREATE TABLE live_many.ignored_other (id INT PRIMARY KEY)",
     );
-    let redis = redis_following(&db, &["tables", "live_many.*"]);
+    let redis = redis_following(
+        &db,
+        &[
+            "tables",
+            "live_many.*",
+            "exclude-tables",
+            "live_many.ignored_*",
+        ],
+    );
 
     let mut rng = Lcg(42);
     let mut conn = db.conn();
