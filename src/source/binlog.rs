@@ -206,6 +206,7 @@ impl Reader {
     fn send(&self, st: &mut State, batch: Batch) -> Result<(), SourceError> {
         st.last_sent = Instant::now();
         st.unsent = false;
+        STATUS.batches_sent.fetch_add(1, Ordering::Relaxed);
         self.tx
             .send(batch)
             .map_err(|_| SourceError::Retry("the writer stopped".into()))
@@ -288,7 +289,9 @@ impl Reader {
                     if st.unsent {
                         self.flush_position(st, end, true)?;
                     }
-                    STATUS.caught_up.store(self.tx.is_empty(), Ordering::Relaxed);
+                    // The source has nothing more; lag is 0 once the writer has written
+                    // every batch handed over (Status::lag_ms).
+                    STATUS.caught_up.store(true, Ordering::Relaxed);
                 }
             }
             EventData::GtidEvent(g) => {
