@@ -124,7 +124,10 @@ impl Writer {
             let held = started.elapsed().as_micros() as u64;
             STATUS.max_lock_us.fetch_max(held, Ordering::Relaxed);
             match result {
-                Ok(()) => self.account(&pending),
+                Ok(()) => {
+                    self.account(&pending);
+                    STATUS.batches_written.fetch_add(pending.len() as u64, Ordering::Relaxed);
+                }
                 Err(e) => return WriterExit::Failed(e),
             }
             pending.clear();

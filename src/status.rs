@@ -78,8 +78,13 @@ pub struct Status {
     pub bytes_read: AtomicU64,
     /// Commit time of the last transaction written, ms since the epoch.
     pub last_commit_ms: AtomicU64,
-    /// The reader has seen the end of the source's binlog and nothing is waiting to be written.
+    /// The reader has seen the end of the source's binlog (a heartbeat) and no captured change
+    /// since; with `batches_written == batches_sent` the module is caught up.
     pub caught_up: AtomicBool,
+    /// Batches the reader handed to the writer, and batches the writer wrote (the supervisor
+    /// makes them equal before a session starts: batches of an ended session are dropped).
+    pub batches_sent: AtomicU64,
+    pub batches_written: AtomicU64,
     /// Longest time the writer held the Redis lock, µs.
     pub max_lock_us: AtomicU64,
     loaded: Instant,
@@ -102,6 +107,8 @@ pub static STATUS: LazyLock<Status> = LazyLock::new(|| Status {
     bytes_read: AtomicU64::new(0),
     last_commit_ms: AtomicU64::new(0),
     caught_up: AtomicBool::new(false),
+    batches_sent: AtomicU64::new(0),
+    batches_written: AtomicU64::new(0),
     max_lock_us: AtomicU64::new(0),
     loaded: Instant::now(),
 });
@@ -147,7 +154,9 @@ impl Status {
 
     pub fn lag_ms(&self) -> u64 {
         let last = self.last_commit_ms.load(Ordering::Relaxed);
-        if last == 0 || self.caught_up.load(Ordering::Relaxed) {
+        let all_written =
+            self.batches_written.load(Ordering::Relaxed) == self.batches_sent.load(Ordering::Relaxed);
+        if last == 0 || (self.caught_up.load(Ordering::Relaxed) && all_written) {
             0
         } else {
             now_ms().saturating_sub(last)

@@ -300,6 +300,11 @@ impl Supervisor {
             g.gtid.clone_from(&checkpoint.gtid);
         }
 
+        // Batches the last session handed over but never wrote are gone with its channel.
+        STATUS
+            .batches_written
+            .store(STATUS.batches_sent.load(Ordering::SeqCst), Ordering::SeqCst);
+        STATUS.caught_up.store(false, Ordering::Relaxed);
         let stop = Arc::new(AtomicBool::new(false));
         let backpressure = Arc::new(AtomicBool::new(false));
         let interrupt = Arc::new(Interrupt::default());

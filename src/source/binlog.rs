@@ -232,6 +232,7 @@ impl Reader {
     fn send(&self, st: &mut State, batch: Batch) -> Result<(), SourceError> {
         st.last_sent = Instant::now();
         st.unsent = false;
+        STATUS.batches_sent.fetch_add(1, Ordering::Relaxed);
         self.tx
             .send(batch)
             .map_err(|_| SourceError::Retry("the writer stopped".into()))
@@ -292,15 +293,13 @@ impl Reader {
         match data {
             EventData::RotateEvent(r) => {
                 let mut name = r.name_raw().to_vec();
-                if end == 0 && self.info.checksum && name.len() > 4 {
-                    // The first, artificial rotate is sent before the format description and
-                    // still carries its 4 checksum bytes (notes pitfall 15).
-                    let cut = name.len() - 4;
-                    if !name[..cut].is_empty() && name[cut..].iter().any(|b| !b.is_ascii_graphic()) {
-                        name.truncate(cut);
-                    } else if name.ends_with(&[]) && !looks_like_binlog_name(&name) {
-                        name.truncate(cut);
-                    }
+                if end == 0 && ends_with_own_crc32(ev) {
+                    // The first, artificial rotate comes before any format description, so
+                    // nothing strips its checksum: the name carries the 4 CRC bytes (notes
+                    // pitfall 15). MariaDB adds them whenever the client announced checksum
+                    // support (the mysql crate always does), even with binlog_checksum=NONE,
+                    // so the CRC itself is the test.
+                    name.truncate(name.len().saturating_sub(4));
                 }
                 st.file = String::from_utf8_lossy(&name).into_owned();
                 if !st.txn.active {
@@ -316,7 +315,9 @@ impl Reader {
                     if st.unsent {
                         self.flush_position(st, end, true)?;
                     }
-                    STATUS.caught_up.store(self.tx.is_empty(), Ordering::Relaxed);
+                    // The source has nothing more; lag is 0 once the writer has written
+                    // every batch handed over (Status::lag_ms).
+                    STATUS.caught_up.store(true, Ordering::Relaxed);
                 }
             }
             EventData::GtidEvent(g) => {
@@ -429,8 +430,9 @@ impl Reader {
                 for_each_row(&rows, &cap.schema, |(before, after)| {
                     match (op, &before, &after) {
                         (Op::Update, Some(b), Some(a)) if key_changed(&cap.schema, b, a) => {
-                            // A primary-key change is a delete of the old key and a create of
-                            // the new one, so that replaying by key rebuilds the table.
+                            // A key change (primary key, or any column of a table without
+                            // one) is a delete of the old key and a create of the new one, so
+                            // that replaying by key rebuilds the table.
                             emit(Op::Delete, Some(b), None, &mut row_idx, txn);
                             emit(Op::Create, None, Some(a), &mut row_idx, txn);
                         }
@@ -572,14 +574,42 @@ impl State {
     }
 }
 
-fn looks_like_binlog_name(name: &[u8]) -> bool {
-    name.rsplit(|b| *b == b'.')
-        .next()
-        .is_some_and(|suffix| !suffix.is_empty() && suffix.iter().all(u8::is_ascii_digit))
+/// Whether the last 4 bytes of the event's body are the CRC32 of the header and the rest of
+/// the body: an event whose checksum was not stripped.
+fn ends_with_own_crc32(ev: &Event) -> bool {
+    let h = ev.header();
+    let data = ev.data();
+    let Some(cut) = data.len().checked_sub(4) else { return false };
+    let mut header = Vec::with_capacity(19);
+    header.extend_from_slice(&h.timestamp().to_le_bytes());
+    header.push(h.event_type_raw());
+    header.extend_from_slice(&h.server_id().to_le_bytes());
+    header.extend_from_slice(&h.event_size().to_le_bytes());
+    header.extend_from_slice(&h.log_pos().to_le_bytes());
+    header.extend_from_slice(&h.flags_raw().to_le_bytes());
+    let crc = crc32(crc32(0, &header), &data[..cut]);
+    data[cut..] == crc.to_le_bytes()
 }
 
+/// CRC-32 (IEEE, as binlog checksums use), bitwise: it only runs once per connection.
+fn crc32(crc: u32, bytes: &[u8]) -> u32 {
+    let mut c = !crc;
+    for b in bytes {
+        c ^= u32::from(*b);
+        for _ in 0..8 {
+            c = if c & 1 != 0 { (c >> 1) ^ 0xEDB8_8320 } else { c >> 1 };
+        }
+    }
+    !c
+}
+
+/// Whether an update changes the entry key. Without a primary key the key is the whole row
+/// (SPEC §2), so every real change of such a row changes its key.
 fn key_changed(schema: &TableSchema, before: &Row, after: &Row) -> bool {
-    !schema.primary_key.is_empty() && schema.primary_key.iter().any(|i| before.get(*i) != after.get(*i))
+    if schema.primary_key.is_empty() {
+        return before != after;
+    }
+    schema.primary_key.iter().any(|i| before.get(*i) != after.get(*i))
 }
 
 fn format_uuid(b: &[u8]) -> String {
@@ -593,4 +623,16 @@ fn format_uuid(b: &[u8]) -> String {
 /// `FILE:OFFSET` of an event, for error messages.
 fn at(file: &str, offset: u64) -> String {
     format!("{file}:{offset}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::crc32;
+
+    #[test]
+    fn crc32_matches_the_ieee_check_value() {
+        assert_eq!(crc32(0, b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32(crc32(0, b"1234"), b"56789"), 0xCBF4_3926);
+        assert_eq!(crc32(0, b""), 0);
+    }
 }
