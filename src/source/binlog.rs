@@ -23,7 +23,7 @@ use crate::config::{Config, SourceUrl};
 use crate::format::{self, Change};
 use crate::sink::{Batch, Entry};
 use crate::source::position::{Checkpoint, MariaGtid, MariaGtidState, Position};
-use crate::source::rows::for_each_row;
+use crate::source::rows::{for_each_payload_event, for_each_row};
 use crate::source::schema::{InfoColumn, TableSchema};
 use crate::source::{connect, info_columns, Flavor, ServerInfo, SourceError};
 use crate::status::{now_ms, STATUS};
@@ -136,6 +136,16 @@ struct State {
     tables: HashMap<u64, TableCtx>,
     info_cache: HashMap<(String, String), Vec<InfoColumn>>,
     info_conn: Option<mysql::Conn>,
+    /// Inside a TRANSACTION_PAYLOAD_EVENT: its (start, end) stand for the inner events'
+    /// positions, and rows are numbered across the whole payload so `pos` stays unique.
+    payload: Option<PayloadCtx>,
+}
+
+#[derive(Clone, Copy)]
+struct PayloadCtx {
+    start: u64,
+    end: u64,
+    rows: u32,
 }
 
 impl Reader {
@@ -171,6 +181,7 @@ impl Reader {
             tables: HashMap::new(),
             info_cache: HashMap::new(),
             info_conn: None,
+            payload: None,
         };
         let request = BinlogRequest::new(self.config.server_id)
             .with_filename(start.position.file.as_bytes().to_vec())
@@ -230,8 +241,13 @@ impl Reader {
 
     fn handle(&self, st: &mut State, ev: &Event) -> Result<(), SourceError> {
         let header = ev.header();
-        let end = header.log_pos() as u64;
-        let start = end.saturating_sub(header.event_size() as u64);
+        let (start, end) = match st.payload {
+            Some(p) => (p.start, p.end),
+            None => {
+                let end = header.log_pos() as u64;
+                (end.saturating_sub(header.event_size() as u64), end)
+            }
+        };
         STATUS
             .bytes_read
             .fetch_add(header.event_size() as u64, Ordering::Relaxed);
@@ -353,6 +369,27 @@ impl Reader {
                 }
             }
             EventData::XidEvent(_) => self.commit(st, end)?,
+            EventData::TransactionPayloadEvent(p) => {
+                // MySQL binlog_transaction_compression: the transaction's events (GTID
+                // outside, table maps, rows, XID inside) arrive compressed in one event.
+                st.payload = Some(PayloadCtx {
+                    start,
+                    end,
+                    rows: 0,
+                });
+                let mut failure = None;
+                let r = for_each_payload_event(ev.fde(), &p, |inner| {
+                    self.handle(st, inner).map_err(|e| {
+                        failure = Some(e);
+                        String::new()
+                    })
+                });
+                st.payload = None;
+                if let Some(e) = failure {
+                    return Err(e);
+                }
+                r.map_err(|e| SourceError::Halt(format!("{e} at {}", at(&st.file, start))))?;
+            }
             EventData::TableMapEvent(tme) => {
                 let id = tme.table_id();
                 let raw = ev.data();
@@ -416,7 +453,7 @@ impl Reader {
                     _ => Op::Update,
                 };
                 let mut out: Vec<Entry> = Vec::new();
-                let mut row_idx = 0u32;
+                let mut row_idx = st.payload.map_or(0, |p| p.rows);
                 let txn = &mut st.txn;
                 let file = st.file.clone();
                 let fmt = self.config.format;
@@ -469,6 +506,9 @@ impl Reader {
                         at(&st.file, start)
                     ))
                 })?;
+                if let Some(p) = st.payload.as_mut() {
+                    p.rows = row_idx;
+                }
                 STATUS.caught_up.store(false, Ordering::Relaxed);
                 st.pending.append(&mut out);
                 if st.pending.len() >= CHUNK_ENTRIES && st.txn.active {

@@ -7,7 +7,9 @@
 use crate::change::{Cell, Row};
 use crate::decode::decode_cell;
 use crate::source::schema::{ColumnKind, TableSchema};
-use mysql::binlog::events::RowsEventData;
+use mysql::binlog::events::{
+    Event, FormatDescriptionEvent, RowsEventData, TransactionPayloadEvent,
+};
 use mysql::binlog::value::BinlogValue;
 use mysql_common::constants::ColumnType;
 use mysql_common::io::ParseBuf;
@@ -202,4 +204,29 @@ fn read_lenenc(buf: &mut ParseBuf<'_>) -> Result<u64, String> {
         .iter()
         .rev()
         .fold(0u64, |acc, b| (acc << 8) | *b as u64))
+}
+
+/// Call `f` with each event inside a TRANSACTION_PAYLOAD_EVENT (MySQL 8.0.20+ with
+/// `binlog_transaction_compression=ON`), decompressed one event at a time so that a large
+/// transaction does not have to fit in memory. The inner events carry no checksums (WL#3549).
+pub fn for_each_payload_event(
+    fde: &FormatDescriptionEvent<'_>,
+    payload: &TransactionPayloadEvent<'_>,
+    mut f: impl FnMut(&Event) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut footer = fde.footer();
+    footer.set_checksum_enabled(false);
+    let fde = fde.clone().into_owned().with_footer(footer);
+    let mut reader = payload
+        .decompressed()
+        .map_err(|e| format!("cannot decompress the transaction payload: {e}"))?;
+    while reader
+        .has_data_left()
+        .map_err(|e| format!("cannot decompress the transaction payload: {e}"))?
+    {
+        let ev = Event::read(&fde, &mut reader)
+            .map_err(|e| format!("bad event inside the transaction payload: {e}"))?;
+        f(&ev)?;
+    }
+    Ok(())
 }
