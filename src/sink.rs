@@ -7,10 +7,10 @@
 //! replicas see the entries and the position covering them together or not at all.
 
 use crate::format::Fields;
+use crate::redis_lock::{DetachedCtx, Locked};
 use crate::source::position::Checkpoint;
 use crate::status::{State, STATUS};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use crate::redis_lock::{DetachedCtx, Locked};
 use redis_module::{CallOptionsBuilder, CallResult, Context, ContextFlags};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,7 +82,9 @@ impl Writer {
                     Err(RecvTimeoutError::Timeout) => {
                         if self.backpressure.load(Ordering::Relaxed) {
                             // Re-check memory so that the reader can resume.
-                            let Some(ctx) = self.lock(&tsc) else { return WriterExit::Stopped };
+                            let Some(ctx) = self.lock(&tsc) else {
+                                return WriterExit::Stopped;
+                            };
                             self.check_memory(&ctx);
                         }
                         continue;
@@ -105,7 +107,9 @@ impl Writer {
                 }
             }
             // Everything that needs no lock happens before taking it.
-            let prepared = match crate::stream_writer::prepare(pending.iter().flat_map(|b| b.entries.iter())) {
+            let prepared = match crate::stream_writer::prepare(
+                pending.iter().flat_map(|b| b.entries.iter()),
+            ) {
                 Ok(p) => p,
                 Err(e) => return WriterExit::Failed(e),
             };
@@ -126,7 +130,9 @@ impl Writer {
             match result {
                 Ok(()) => {
                     self.account(&pending);
-                    STATUS.batches_written.fetch_add(pending.len() as u64, Ordering::Relaxed);
+                    STATUS
+                        .batches_written
+                        .fetch_add(pending.len() as u64, Ordering::Relaxed);
                 }
                 Err(e) => return WriterExit::Failed(e),
             }
@@ -154,10 +160,20 @@ impl Writer {
         }
     }
 
-    fn write(&self, ctx: &Context, prepared: crate::stream_writer::Prepared, batches: &[Batch]) -> Result<(), String> {
+    fn write(
+        &self,
+        ctx: &Context,
+        prepared: crate::stream_writer::Prepared,
+        batches: &[Batch],
+    ) -> Result<(), String> {
         crate::stream_writer::append(ctx.ctx, prepared, self.stream_maxlen)?;
-        let Some(last) = batches.last() else { return Ok(()) };
-        let opts = CallOptionsBuilder::new().replicate().errors_as_replies().build();
+        let Some(last) = batches.last() else {
+            return Ok(());
+        };
+        let opts = CallOptionsBuilder::new()
+            .replicate()
+            .errors_as_replies()
+            .build();
         let fields = last.checkpoint.to_fields();
         let mut hargs: Vec<&[u8]> = vec![self.offset_key.as_bytes()];
         for (k, v) in &fields {
@@ -217,6 +233,9 @@ impl Writer {
 fn check(r: CallResult, what: &str) -> Result<(), String> {
     match r {
         Ok(_) => Ok(()),
-        Err(e) => Err(format!("{what} refused: {}", e.to_utf8_string().unwrap_or_default())),
+        Err(e) => Err(format!(
+            "{what} refused: {}",
+            e.to_utf8_string().unwrap_or_default()
+        )),
     }
 }

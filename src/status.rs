@@ -154,8 +154,8 @@ impl Status {
 
     pub fn lag_ms(&self) -> u64 {
         let last = self.last_commit_ms.load(Ordering::Relaxed);
-        let all_written =
-            self.batches_written.load(Ordering::Relaxed) == self.batches_sent.load(Ordering::Relaxed);
+        let all_written = self.batches_written.load(Ordering::Relaxed)
+            == self.batches_sent.load(Ordering::Relaxed);
         if last == 0 || (self.caught_up.load(Ordering::Relaxed) && all_written) {
             0
         } else {
@@ -169,7 +169,10 @@ impl Status {
         let last_error = if g.last_error.is_empty() {
             String::new()
         } else {
-            format!("{} (at {} ms since the epoch)", g.last_error, g.last_error_ms)
+            format!(
+                "{} (at {} ms since the epoch)",
+                g.last_error, g.last_error_ms
+            )
         };
         vec![
             ("state", StatusValue::Str(g.state.as_str().into())),
@@ -177,8 +180,14 @@ impl Status {
             ("position", StatusValue::Str(g.position.clone())),
             ("gtid", StatusValue::Str(g.gtid.clone())),
             ("lag_ms", StatusValue::Int(self.lag_ms())),
-            ("events", StatusValue::Int(self.events.load(Ordering::Relaxed))),
-            ("transactions", StatusValue::Int(self.transactions.load(Ordering::Relaxed))),
+            (
+                "events",
+                StatusValue::Int(self.events.load(Ordering::Relaxed)),
+            ),
+            (
+                "transactions",
+                StatusValue::Int(self.transactions.load(Ordering::Relaxed)),
+            ),
             ("tables", StatusValue::Int(g.tables.len() as u64)),
             (
                 "snapshot",
@@ -196,7 +205,10 @@ impl Status {
                 ),
             ),
             ("last_error", StatusValue::Str(last_error)),
-            ("uptime_s", StatusValue::Int(self.loaded.elapsed().as_secs())),
+            (
+                "uptime_s",
+                StatusValue::Int(self.loaded.elapsed().as_secs()),
+            ),
         ]
     }
 

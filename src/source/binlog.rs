@@ -23,7 +23,7 @@ use crate::config::{Config, SourceUrl};
 use crate::format::{self, Change};
 use crate::sink::{Batch, Entry};
 use crate::source::position::{Checkpoint, MariaGtid, MariaGtidState, Position};
-use crate::source::rows::for_each_row;
+use crate::source::rows::{for_each_payload_event, for_each_row};
 use crate::source::schema::{InfoColumn, TableSchema};
 use crate::source::{connect, connect_with_timeout, info_columns, Flavor, ServerInfo, SourceError};
 use crate::status::{now_ms, STATUS};
@@ -145,6 +145,16 @@ struct State {
     tables: HashMap<u64, TableCtx>,
     info_cache: HashMap<(String, String), Vec<InfoColumn>>,
     info_conn: Option<mysql::Conn>,
+    /// Inside a TRANSACTION_PAYLOAD_EVENT: its (start, end) stand for the inner events'
+    /// positions, and rows are numbered across the whole payload so `pos` stays unique.
+    payload: Option<PayloadCtx>,
+}
+
+#[derive(Clone, Copy)]
+struct PayloadCtx {
+    start: u64,
+    end: u64,
+    rows: u32,
 }
 
 impl Reader {
@@ -153,9 +163,13 @@ impl Reader {
         let mut conn = connect_with_timeout(&self.url, HEARTBEAT * 10)?;
         let heartbeat_ns = HEARTBEAT.as_nanos() as u64;
         let setup = |c: &mut mysql::Conn, q: &str| {
-            c.query_drop(q).map_err(|e| SourceError::from_mysql("preparing the binlog connection", e))
+            c.query_drop(q)
+                .map_err(|e| SourceError::from_mysql("preparing the binlog connection", e))
         };
-        setup(&mut conn, &format!("SET @master_heartbeat_period = {heartbeat_ns}"))?;
+        setup(
+            &mut conn,
+            &format!("SET @master_heartbeat_period = {heartbeat_ns}"),
+        )?;
         if self.info.flavor == Flavor::MariaDb {
             // GTID-aware replica: MariaDB then sends its GTID events instead of dummies.
             setup(&mut conn, "SET @mariadb_slave_capability = 4")?;
@@ -185,27 +199,35 @@ impl Reader {
             pending: Vec::new(),
             unsent: false,
             last_sent: Instant::now(),
-            initial_skip: if self.by_gtid { None } else { start.written_through },
+            initial_skip: if self.by_gtid {
+                None
+            } else {
+                start.written_through
+            },
             initial_skip_count: if self.by_gtid { start.written_count } else { 0 },
             tables: HashMap::new(),
             info_cache: HashMap::new(),
             info_conn: None,
+            payload: None,
         };
         let request = BinlogRequest::new(self.config.server_id)
             .with_filename(start.position.file.as_bytes().to_vec())
             .with_pos(start.position.offset);
         self.interrupt.set(Some(fd));
         let result = (|| {
-            let stream = conn
-                .get_binlog_stream(request)
-                .map_err(|e| SourceError::from_mysql(&format!("requesting the binlog at {}", start.position), e))?;
+            let stream = conn.get_binlog_stream(request).map_err(|e| {
+                SourceError::from_mysql(&format!("requesting the binlog at {}", start.position), e)
+            })?;
             log::info!("streaming from {}", start.position);
             for ev in stream {
                 if self.stop.load(Ordering::Relaxed) {
                     return Ok(());
                 }
                 let ev = ev.map_err(|e| {
-                    SourceError::from_mysql(&format!("reading the binlog after {}", st.checkpoint.position), e)
+                    SourceError::from_mysql(
+                        &format!("reading the binlog after {}", st.checkpoint.position),
+                        e,
+                    )
                 })?;
                 self.handle(&mut st, &ev)?;
                 while self.backpressure.load(Ordering::Relaxed) {
@@ -218,7 +240,10 @@ impl Reader {
             if self.stop.load(Ordering::Relaxed) {
                 Ok(())
             } else {
-                Err(SourceError::Retry(format!("the source closed the binlog stream after {}", st.checkpoint.position)))
+                Err(SourceError::Retry(format!(
+                    "the source closed the binlog stream after {}",
+                    st.checkpoint.position
+                )))
             }
         })();
         self.interrupt.set(None);
@@ -244,8 +269,13 @@ impl Reader {
 
     fn handle(&self, st: &mut State, ev: &Event) -> Result<(), SourceError> {
         let header = ev.header();
-        let end = header.log_pos() as u64;
-        let start = end.saturating_sub(header.event_size() as u64);
+        let (start, end) = match st.payload {
+            Some(p) => (p.start, p.end),
+            None => {
+                let end = header.log_pos() as u64;
+                (end.saturating_sub(header.event_size() as u64), end)
+            }
+        };
         STATUS
             .bytes_read
             .fetch_add(header.event_size() as u64, Ordering::Relaxed);
@@ -254,7 +284,10 @@ impl Reader {
             MARIA_GTID => {
                 let d = ev.data();
                 if d.len() < 13 {
-                    return Err(SourceError::Halt(format!("truncated MariaDB GTID event at {}", at(&st.file, start))));
+                    return Err(SourceError::Halt(format!(
+                        "truncated MariaDB GTID event at {}",
+                        at(&st.file, start)
+                    )));
                 }
                 let seq = u64::from_le_bytes(d[0..8].try_into().unwrap_or_default());
                 let domain = u32::from_le_bytes(d[8..12].try_into().unwrap_or_default());
@@ -276,15 +309,21 @@ impl Reader {
                     at(&st.file, start)
                 )));
             }
-            MARIA_ANNOTATE_ROWS | MARIA_BINLOG_CHECKPOINT | MARIA_GTID_LIST | MARIA_START_ENCRYPTION => {
+            MARIA_ANNOTATE_ROWS
+            | MARIA_BINLOG_CHECKPOINT
+            | MARIA_GTID_LIST
+            | MARIA_START_ENCRYPTION => {
                 self.advance(st, end)?;
                 return Ok(());
             }
             _ => {}
         }
-        let data = ev
-            .read_data()
-            .map_err(|e| SourceError::Halt(format!("cannot parse binlog event type {raw_type} at {}: {e}", at(&st.file, start))))?;
+        let data = ev.read_data().map_err(|e| {
+            SourceError::Halt(format!(
+                "cannot parse binlog event type {raw_type} at {}: {e}",
+                at(&st.file, start)
+            ))
+        })?;
         let Some(data) = data else {
             // Unknown event types carry no row data we know of; skip them.
             self.advance(st, end)?;
@@ -339,7 +378,10 @@ impl Reader {
                     }
                 } else if trimmed.eq_ignore_ascii_case("COMMIT") {
                     self.commit(st, end)?;
-                } else if trimmed.len() >= 8 && trimmed[..8].eq_ignore_ascii_case("ROLLBACK") && !trimmed.to_ascii_uppercase().starts_with("ROLLBACK TO") {
+                } else if trimmed.len() >= 8
+                    && trimmed[..8].eq_ignore_ascii_case("ROLLBACK")
+                    && !trimmed.to_ascii_uppercase().starts_with("ROLLBACK TO")
+                {
                     st.pending.clear();
                     self.commit(st, end)?;
                 } else {
@@ -352,6 +394,27 @@ impl Reader {
                 }
             }
             EventData::XidEvent(_) => self.commit(st, end)?,
+            EventData::TransactionPayloadEvent(p) => {
+                // MySQL binlog_transaction_compression: the transaction's events (GTID
+                // outside, table maps, rows, XID inside) arrive compressed in one event.
+                st.payload = Some(PayloadCtx {
+                    start,
+                    end,
+                    rows: 0,
+                });
+                let mut failure = None;
+                let r = for_each_payload_event(ev.fde(), &p, |inner| {
+                    self.handle(st, inner).map_err(|e| {
+                        failure = Some(e);
+                        String::new()
+                    })
+                });
+                st.payload = None;
+                if let Some(e) = failure {
+                    return Err(e);
+                }
+                r.map_err(|e| SourceError::Halt(format!("{e} at {}", at(&st.file, start))))?;
+            }
             EventData::TableMapEvent(tme) => {
                 let id = tme.table_id();
                 let raw = ev.data();
@@ -361,9 +424,19 @@ impl Reader {
                 let db = tme.database_name().into_owned();
                 let table = tme.table_name().into_owned();
                 let captured = if self.config.filter.matches(&db, &table) {
-                    let info = self.info_for(st, &db, &table, !self.info.full_metadata || self.info.flavor == Flavor::MariaDb)?;
-                    let schema = TableSchema::from_table_map(&tme, info.as_deref())
-                        .map_err(|e| SourceError::Halt(format!("table map of {db}.{table} at {}: {e}", at(&st.file, start))))?;
+                    let info = self.info_for(
+                        st,
+                        &db,
+                        &table,
+                        !self.info.full_metadata || self.info.flavor == Flavor::MariaDb,
+                    )?;
+                    let schema =
+                        TableSchema::from_table_map(&tme, info.as_deref()).map_err(|e| {
+                            SourceError::Halt(format!(
+                                "table map of {db}.{table} at {}: {e}",
+                                at(&st.file, start)
+                            ))
+                        })?;
                     if !schema.named {
                         return Err(SourceError::Halt(format!(
                             "no column names for {db}.{table} at {}: set binlog_row_metadata=FULL on the source or grant SELECT on the table",
@@ -378,12 +451,21 @@ impl Reader {
                 } else {
                     None
                 };
-                st.tables.insert(id, TableCtx { raw: raw.to_vec(), captured });
+                st.tables.insert(
+                    id,
+                    TableCtx {
+                        raw: raw.to_vec(),
+                        captured,
+                    },
+                );
             }
             EventData::RowsEvent(rows) => {
                 let id = rows.table_id();
                 let Some(tctx) = st.tables.get(&id) else {
-                    return Err(SourceError::Halt(format!("rows event for unknown table id {id} at {}", at(&st.file, start))));
+                    return Err(SourceError::Halt(format!(
+                        "rows event for unknown table id {id} at {}",
+                        at(&st.file, start)
+                    )));
                 };
                 let Some(cap) = &tctx.captured else {
                     return Ok(());
@@ -396,15 +478,21 @@ impl Reader {
                     _ => Op::Update,
                 };
                 let mut out: Vec<Entry> = Vec::new();
-                let mut row_idx = 0u32;
+                let mut row_idx = st.payload.map_or(0, |p| p.rows);
                 let txn = &mut st.txn;
                 let file = st.file.clone();
                 let fmt = self.config.format;
-                let mut emit = |op: Op, before: Option<&Row>, after: Option<&Row>, row_idx: &mut u32, txn: &mut Txn| {
+                let mut emit = |op: Op,
+                                before: Option<&Row>,
+                                after: Option<&Row>,
+                                row_idx: &mut u32,
+                                txn: &mut Txn| {
                     let idx = *row_idx;
                     *row_idx += 1;
                     txn.emitted += 1;
-                    if txn.skip_through.is_some_and(|s| (start, idx) <= s) || txn.emitted <= txn.skip_count {
+                    if txn.skip_through.is_some_and(|s| (start, idx) <= s)
+                        || txn.emitted <= txn.skip_count
+                    {
                         return;
                     }
                     txn.last_change = Some((start, idx));
@@ -440,7 +528,16 @@ impl Reader {
                     }
                     Ok(())
                 })
-                .map_err(|e| SourceError::Halt(format!("cannot decode row of {} at {}: {e}", cap.name, at(&st.file, start))))?;
+                .map_err(|e| {
+                    SourceError::Halt(format!(
+                        "cannot decode row of {} at {}: {e}",
+                        cap.name,
+                        at(&st.file, start)
+                    ))
+                })?;
+                if let Some(p) = st.payload.as_mut() {
+                    p.rows = row_idx;
+                }
                 STATUS.caught_up.store(false, Ordering::Relaxed);
                 st.pending.append(&mut out);
                 if st.pending.len() >= CHUNK_ENTRIES && st.txn.active {
@@ -467,7 +564,13 @@ impl Reader {
     }
 
     /// Fetch (and cache) information_schema columns when they are needed.
-    fn info_for(&self, st: &mut State, db: &str, table: &str, needed: bool) -> Result<Option<Vec<InfoColumn>>, SourceError> {
+    fn info_for(
+        &self,
+        st: &mut State,
+        db: &str,
+        table: &str,
+        needed: bool,
+    ) -> Result<Option<Vec<InfoColumn>>, SourceError> {
         if !needed {
             return Ok(None);
         }
@@ -525,7 +628,11 @@ impl Reader {
         let batch = Batch {
             entries: Vec::new(),
             checkpoint: st.checkpoint.clone(),
-            position: if end > 0 { Self::position_string(st, end) } else { st.checkpoint.position.to_string() },
+            position: if end > 0 {
+                Self::position_string(st, end)
+            } else {
+                st.checkpoint.position.to_string()
+            },
             txns: 0,
             commit_ms: 0,
         };
@@ -544,7 +651,9 @@ impl Reader {
         st.checkpoint.written_count = 0;
         st.initial_skip_count = 0;
         st.checkpoint.gtid = if st.maria_gtids.is_empty() {
-            txn.gtid.clone().unwrap_or_else(|| st.checkpoint.gtid.clone())
+            txn.gtid
+                .clone()
+                .unwrap_or_else(|| st.checkpoint.gtid.clone())
         } else {
             st.maria_gtids.to_string()
         };
@@ -579,7 +688,9 @@ impl State {
 fn ends_with_own_crc32(ev: &Event) -> bool {
     let h = ev.header();
     let data = ev.data();
-    let Some(cut) = data.len().checked_sub(4) else { return false };
+    let Some(cut) = data.len().checked_sub(4) else {
+        return false;
+    };
     let mut header = Vec::with_capacity(19);
     header.extend_from_slice(&h.timestamp().to_le_bytes());
     header.push(h.event_type_raw());
@@ -597,7 +708,11 @@ fn crc32(crc: u32, bytes: &[u8]) -> u32 {
     for b in bytes {
         c ^= u32::from(*b);
         for _ in 0..8 {
-            c = if c & 1 != 0 { (c >> 1) ^ 0xEDB8_8320 } else { c >> 1 };
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0xEDB8_8320
+            } else {
+                c >> 1
+            };
         }
     }
     !c
@@ -609,7 +724,10 @@ fn key_changed(schema: &TableSchema, before: &Row, after: &Row) -> bool {
     if schema.primary_key.is_empty() {
         return before != after;
     }
-    schema.primary_key.iter().any(|i| before.get(*i) != after.get(*i))
+    schema
+        .primary_key
+        .iter()
+        .any(|i| before.get(*i) != after.get(*i))
 }
 
 fn format_uuid(b: &[u8]) -> String {
@@ -617,7 +735,14 @@ fn format_uuid(b: &[u8]) -> String {
     if h.len() != 32 {
         return h;
     }
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// `FILE:OFFSET` of an event, for error messages.

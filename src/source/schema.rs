@@ -5,6 +5,7 @@
 //! primary key. What it never says (MariaDB's JSON alias columns, UUID and INET6 types) and what
 //! MINIMAL metadata leaves out comes from `information_schema` through [`InfoColumn`]s.
 
+use crate::charset::{self, Charset};
 use mysql::binlog::events::{OptionalMetaExtractor, TableMapEvent};
 use mysql_common::constants::ColumnType;
 
@@ -12,21 +13,37 @@ use mysql_common::constants::ColumnType;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnKind {
     /// TINYINT..BIGINT; `bytes` is the storage width (1, 2, 3, 4, 8).
-    Int { bytes: u8 },
-    Decimal { scale: u8 },
+    Int {
+        bytes: u8,
+    },
+    Decimal {
+        scale: u8,
+    },
     Float,
     Double,
     /// BIT(n), n in 1..=64.
-    Bit { bits: u16 },
+    Bit {
+        bits: u16,
+    },
     Date,
-    DateTime { fsp: u8 },
-    Timestamp { fsp: u8 },
-    Time { fsp: u8 },
+    DateTime {
+        fsp: u8,
+    },
+    Timestamp {
+        fsp: u8,
+    },
+    Time {
+        fsp: u8,
+    },
     Year,
-    /// CHAR/VARCHAR/TEXT in a character set (collation id).
-    Text { collation: u16 },
+    /// CHAR/VARCHAR/TEXT in a character set.
+    Text {
+        charset: Charset,
+    },
     /// BINARY(n) (padded to `pad` bytes), VARBINARY, BLOB.
-    Binary { pad: u32 },
+    Binary {
+        pad: u32,
+    },
     Enum,
     Set,
     Json,
@@ -74,6 +91,8 @@ pub struct InfoColumn {
     pub column_type: String,
     /// COLLATION id of the column, when it has one.
     pub collation: Option<u16>,
+    /// CHARACTER_SET_NAME of the column, when it has one.
+    pub charset: Option<String>,
     /// In the primary key, at this 1-based position.
     pub pk_ordinal: Option<u32>,
     /// MariaDB JSON alias: LONGTEXT with a `json_valid` check.
@@ -86,7 +105,10 @@ pub const BINARY_COLLATION: u16 = 63;
 impl TableSchema {
     /// Build from a TABLE_MAP event, enriched by information_schema when given (`info` must list
     /// the table's columns in ordinal order; it is ignored when the count does not match).
-    pub fn from_table_map(tme: &TableMapEvent<'_>, info: Option<&[InfoColumn]>) -> Result<TableSchema, String> {
+    pub fn from_table_map(
+        tme: &TableMapEvent<'_>,
+        info: Option<&[InfoColumn]>,
+    ) -> Result<TableSchema, String> {
         let n = tme.columns_count() as usize;
         let info = info.filter(|i| i.len() == n);
         let meta = OptionalMetaExtractor::new(tme.iter_optional_meta())
@@ -112,13 +134,23 @@ impl TableSchema {
                 F::EnumStrValue(v) => {
                     for list in v.iter_values() {
                         let list = list.map_err(|e| format!("bad enum metadata: {e}"))?;
-                        enum_values.push(list.values().iter().map(|s| s.value().into_owned()).collect::<Vec<_>>());
+                        enum_values.push(
+                            list.values()
+                                .iter()
+                                .map(|s| s.value().into_owned())
+                                .collect::<Vec<_>>(),
+                        );
                     }
                 }
                 F::SetStrValue(v) => {
                     for list in v.iter_values() {
                         let list = list.map_err(|e| format!("bad set metadata: {e}"))?;
-                        set_values.push(list.values().iter().map(|s| s.value().into_owned()).collect::<Vec<_>>());
+                        set_values.push(
+                            list.values()
+                                .iter()
+                                .map(|s| s.value().into_owned())
+                                .collect::<Vec<_>>(),
+                        );
                     }
                 }
                 _ => {}
@@ -142,7 +174,10 @@ impl TableSchema {
                 false
             };
             let mut collation = if binlog_type.is_character_type() {
-                charsets.next().transpose().map_err(|e| format!("column {i}: bad charset: {e}"))?
+                charsets
+                    .next()
+                    .transpose()
+                    .map_err(|e| format!("column {i}: bad charset: {e}"))?
             } else if binlog_type.is_enum_or_set_type() {
                 enum_set_charsets
                     .next()
@@ -156,23 +191,37 @@ impl TableSchema {
                     unsigned = true;
                 }
                 if collation.is_none() {
-                    collation = Some(ic.collation.unwrap_or(BINARY_COLLATION));
+                    collation = ic.collation;
                 }
             }
+            // The binlog's collation id names the charset; ids this build does not know
+            // (newer MariaDB collations) fall back to information_schema's charset name; a
+            // string column with no charset there is binary.
+            let cs = collation.and_then(charset::by_collation).or_else(|| {
+                ic.map(|c| match (&c.charset, c.collation) {
+                    (Some(name), _) => charset::by_name(name),
+                    (None, Some(BINARY_COLLATION)) | (None, None) => Charset::Binary,
+                    (None, Some(_)) => Charset::Utf8,
+                })
+            });
             let mut ev = Vec::new();
             let mut sv = Vec::new();
             if binlog_type == ColumnType::MYSQL_TYPE_ENUM {
                 ev = enum_values.next().unwrap_or_default();
                 if ev.is_empty() {
-                    ev = ic.map(|c| parse_members(&c.column_type)).unwrap_or_default();
+                    ev = ic
+                        .map(|c| parse_members(&c.column_type))
+                        .unwrap_or_default();
                 }
             } else if binlog_type == ColumnType::MYSQL_TYPE_SET {
                 sv = set_values.next().unwrap_or_default();
                 if sv.is_empty() {
-                    sv = ic.map(|c| parse_members(&c.column_type)).unwrap_or_default();
+                    sv = ic
+                        .map(|c| parse_members(&c.column_type))
+                        .unwrap_or_default();
                 }
             }
-            let kind = column_kind(binlog_type, &meta_bytes, collation, ic)
+            let kind = column_kind(binlog_type, &meta_bytes, cs, ic)
                 .map_err(|e| format!("column {i}: {e}"))?;
             let name = match (names.get(i), ic) {
                 (Some(n), _) => n.clone(),
@@ -247,7 +296,7 @@ pub fn parse_members(column_type: &str) -> Vec<String> {
 fn column_kind(
     t: ColumnType,
     meta: &[u8],
-    collation: Option<u16>,
+    charset: Option<Charset>,
     info: Option<&InfoColumn>,
 ) -> Result<ColumnKind, String> {
     use ColumnType::*;
@@ -264,7 +313,8 @@ fn column_kind(
         MYSQL_TYPE_FLOAT => ColumnKind::Float,
         MYSQL_TYPE_DOUBLE => ColumnKind::Double,
         MYSQL_TYPE_BIT => {
-            let bits = meta.get(1).copied().unwrap_or(0) as u16 * 8 + meta.first().copied().unwrap_or(0) as u16;
+            let bits = meta.get(1).copied().unwrap_or(0) as u16 * 8
+                + meta.first().copied().unwrap_or(0) as u16;
             ColumnKind::Bit { bits: bits.max(1) }
         }
         MYSQL_TYPE_DATE | MYSQL_TYPE_NEWDATE => ColumnKind::Date,
@@ -286,8 +336,13 @@ fn column_kind(
         MYSQL_TYPE_JSON => ColumnKind::Json,
         MYSQL_TYPE_GEOMETRY => ColumnKind::Geometry,
         MYSQL_TYPE_VECTOR => ColumnKind::Vector,
-        MYSQL_TYPE_STRING | MYSQL_TYPE_VAR_STRING | MYSQL_TYPE_VARCHAR | MYSQL_TYPE_BLOB
-        | MYSQL_TYPE_TINY_BLOB | MYSQL_TYPE_MEDIUM_BLOB | MYSQL_TYPE_LONG_BLOB => {
+        MYSQL_TYPE_STRING
+        | MYSQL_TYPE_VAR_STRING
+        | MYSQL_TYPE_VARCHAR
+        | MYSQL_TYPE_BLOB
+        | MYSQL_TYPE_TINY_BLOB
+        | MYSQL_TYPE_MEDIUM_BLOB
+        | MYSQL_TYPE_LONG_BLOB => {
             if data_type == "uuid" {
                 ColumnKind::Uuid
             } else if data_type == "inet6" {
@@ -295,14 +350,20 @@ fn column_kind(
             } else if info.is_some_and(|i| i.is_json) || data_type == "json" {
                 ColumnKind::Json
             } else {
-                match collation {
-                    Some(BINARY_COLLATION) => {
-                        let pad = if t == MYSQL_TYPE_STRING { string_length(meta) } else { 0 };
+                match charset {
+                    Some(Charset::Binary) => {
+                        let pad = if t == MYSQL_TYPE_STRING {
+                            string_length(meta)
+                        } else {
+                            0
+                        };
                         ColumnKind::Binary { pad }
                     }
-                    Some(c) => ColumnKind::Text { collation: c },
-                    // No metadata and no information_schema: treat as UTF-8 text when it decodes.
-                    None => ColumnKind::Text { collation: 0 },
+                    Some(charset) => ColumnKind::Text { charset },
+                    // No metadata and no information_schema: treat as UTF-8 text.
+                    None => ColumnKind::Text {
+                        charset: Charset::Utf8,
+                    },
                 }
             }
         }
@@ -331,7 +392,10 @@ mod tests {
 
     #[test]
     fn members_parse_quotes_and_escapes() {
-        assert_eq!(parse_members("enum('a','b c','it''s')"), vec!["a", "b c", "it's"]);
+        assert_eq!(
+            parse_members("enum('a','b c','it''s')"),
+            vec!["a", "b c", "it's"]
+        );
         assert_eq!(parse_members("set('x',',y')"), vec!["x", ",y"]);
         assert!(parse_members("int(11)").is_empty());
     }
