@@ -17,7 +17,8 @@ pub fn decode_cell(col: &ColumnSchema, v: BinlogValue<'_>) -> Result<Cell, Decod
         BinlogValue::Value(Value::NULL) => Ok(Cell::Null),
         BinlogValue::Value(v) => decode_value(col, v),
         BinlogValue::Jsonb(j) => {
-            let json = serde_json::Value::try_from(j).map_err(|e| format!("bad binary JSON: {e}"))?;
+            let json =
+                serde_json::Value::try_from(j).map_err(|e| format!("bad binary JSON: {e}"))?;
             Ok(Cell::Json(json))
         }
         BinlogValue::JsonDiff(_) => Err("partial JSON update without a before image".into()),
@@ -30,9 +31,9 @@ fn decode_value(col: &ColumnSchema, v: Value) -> Result<Cell, DecodeError> {
     match (kind, v) {
         (ColumnKind::Int { bytes }, Value::Int(i)) => Ok(int_cell(i, bytes, col.unsigned)),
         (ColumnKind::Int { .. }, Value::UInt(u)) => Ok(Cell::UInt(u)),
-        (ColumnKind::Decimal { .. }, Value::Bytes(b)) => {
-            String::from_utf8(b).map(Cell::Decimal).map_err(|_| "bad DECIMAL text".into())
-        }
+        (ColumnKind::Decimal { .. }, Value::Bytes(b)) => String::from_utf8(b)
+            .map(Cell::Decimal)
+            .map_err(|_| "bad DECIMAL text".into()),
         (ColumnKind::Float, Value::Float(f)) => Ok(Cell::Float(f)),
         (ColumnKind::Double, Value::Double(d)) => Ok(Cell::Double(d)),
         (ColumnKind::Float, Value::Double(d)) => Ok(Cell::Float(d as f32)),
@@ -44,20 +45,37 @@ fn decode_value(col: &ColumnSchema, v: Value) -> Result<Cell, DecodeError> {
             Ok(Cell::Bit { value, bits })
         }
         (ColumnKind::Date, Value::Date(y, m, d, ..)) => Ok(if valid_date(y, m, d) {
-            Cell::Date { year: y, month: m, day: d }
+            Cell::Date {
+                year: y,
+                month: m,
+                day: d,
+            }
         } else {
             Cell::Null
         }),
-        (ColumnKind::DateTime { fsp }, Value::Date(y, mo, d, h, mi, s, us)) => Ok(if valid_date(y, mo, d) {
-            Cell::DateTime { year: y, month: mo, day: d, hour: h, minute: mi, second: s, micros: us, fsp }
-        } else {
-            Cell::Null
-        }),
+        (ColumnKind::DateTime { fsp }, Value::Date(y, mo, d, h, mi, s, us)) => {
+            Ok(if valid_date(y, mo, d) {
+                Cell::DateTime {
+                    year: y,
+                    month: mo,
+                    day: d,
+                    hour: h,
+                    minute: mi,
+                    second: s,
+                    micros: us,
+                    fsp,
+                }
+            } else {
+                Cell::Null
+            })
+        }
         (ColumnKind::Timestamp { fsp }, Value::Bytes(b)) => {
             let s = std::str::from_utf8(&b).map_err(|_| "bad TIMESTAMP text")?;
             let (secs, frac) = s.split_once('.').unwrap_or((s, "0"));
             let secs: i64 = secs.parse().map_err(|_| "bad TIMESTAMP seconds")?;
-            let micros: u32 = format!("{frac:0<6}")[..6].parse().map_err(|_| "bad TIMESTAMP fraction")?;
+            let micros: u32 = format!("{frac:0<6}")[..6]
+                .parse()
+                .map_err(|_| "bad TIMESTAMP fraction")?;
             Ok(if secs == 0 && micros == 0 {
                 Cell::Null // 0000-00-00 00:00:00
             } else {
@@ -67,7 +85,11 @@ fn decode_value(col: &ColumnSchema, v: Value) -> Result<Cell, DecodeError> {
         (ColumnKind::Timestamp { fsp }, Value::Int(secs)) => Ok(if secs == 0 {
             Cell::Null
         } else {
-            Cell::Timestamp { secs, micros: 0, fsp }
+            Cell::Timestamp {
+                secs,
+                micros: 0,
+                fsp,
+            }
         }),
         (ColumnKind::Time { fsp }, Value::Time(neg, days, h, m, s, us)) => Ok(Cell::Time {
             negative: neg,
@@ -86,7 +108,9 @@ fn decode_value(col: &ColumnSchema, v: Value) -> Result<Cell, DecodeError> {
             Ok(Cell::Year(if y == 1900 { 0 } else { y }))
         }
         (ColumnKind::Year, Value::Int(y)) => Ok(Cell::Year(y as u16)),
-        (ColumnKind::Text { collation }, Value::Bytes(b)) => Ok(Cell::Text(crate::charset::to_utf8(collation, b))),
+        (ColumnKind::Text { collation }, Value::Bytes(b)) => {
+            Ok(Cell::Text(crate::charset::to_utf8(collation, b)))
+        }
         (ColumnKind::Binary { pad }, Value::Bytes(mut b)) => {
             if (b.len() as u32) < pad {
                 b.resize(pad as usize, 0);
@@ -108,10 +132,9 @@ fn decode_value(col: &ColumnSchema, v: Value) -> Result<Cell, DecodeError> {
             for i in 0..64 {
                 if bits & (1u64 << i) != 0 {
                     members.push(
-                        col.set_values
-                            .get(i)
-                            .map(String::as_str)
-                            .ok_or_else(|| format!("SET bit {i} has no member (metadata missing?)"))?,
+                        col.set_values.get(i).map(String::as_str).ok_or_else(|| {
+                            format!("SET bit {i} has no member (metadata missing?)")
+                        })?,
                     );
                 }
             }
@@ -128,14 +151,19 @@ fn decode_value(col: &ColumnSchema, v: Value) -> Result<Cell, DecodeError> {
                 return Err("GEOMETRY value shorter than its SRID".into());
             }
             let srid = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-            Ok(Cell::Geometry { srid, wkb: b[4..].to_vec() })
+            Ok(Cell::Geometry {
+                srid,
+                wkb: b[4..].to_vec(),
+            })
         }
         (ColumnKind::Vector, Value::Bytes(b)) => {
             if b.len() % 4 != 0 {
                 return Err("VECTOR value is not a whole number of floats".into());
             }
             Ok(Cell::Vector(
-                b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+                b.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
             ))
         }
         (ColumnKind::Uuid, Value::Bytes(b)) if b.len() == 16 => Ok(Cell::Text(format_uuid(&b))),
@@ -175,7 +203,14 @@ fn valid_date(y: u16, m: u8, d: u8) -> bool {
 
 fn format_uuid(b: &[u8]) -> String {
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 #[cfg(test)]
@@ -201,41 +236,110 @@ mod tests {
 
     #[test]
     fn integers_signed_unsigned_and_mediumint() {
-        assert_eq!(dec(ColumnKind::Int { bytes: 3 }, false, Value::Int(16777211)), Cell::Int(-5));
-        assert_eq!(dec(ColumnKind::Int { bytes: 3 }, false, Value::Int(8388608)), Cell::Int(-8388608));
-        assert_eq!(dec(ColumnKind::Int { bytes: 1 }, true, Value::Int(255)), Cell::UInt(255));
-        assert_eq!(dec(ColumnKind::Int { bytes: 8 }, true, Value::UInt(u64::MAX)), Cell::UInt(u64::MAX));
-        assert_eq!(dec(ColumnKind::Int { bytes: 8 }, false, Value::Int(i64::MIN)), Cell::Int(i64::MIN));
+        assert_eq!(
+            dec(ColumnKind::Int { bytes: 3 }, false, Value::Int(16777211)),
+            Cell::Int(-5)
+        );
+        assert_eq!(
+            dec(ColumnKind::Int { bytes: 3 }, false, Value::Int(8388608)),
+            Cell::Int(-8388608)
+        );
+        assert_eq!(
+            dec(ColumnKind::Int { bytes: 1 }, true, Value::Int(255)),
+            Cell::UInt(255)
+        );
+        assert_eq!(
+            dec(ColumnKind::Int { bytes: 8 }, true, Value::UInt(u64::MAX)),
+            Cell::UInt(u64::MAX)
+        );
+        assert_eq!(
+            dec(ColumnKind::Int { bytes: 8 }, false, Value::Int(i64::MIN)),
+            Cell::Int(i64::MIN)
+        );
     }
 
     #[test]
     fn enum_set_bit_year() {
-        assert_eq!(dec(ColumnKind::Enum, false, Value::Int(2)), Cell::Enum("b".into()));
-        assert_eq!(dec(ColumnKind::Set, false, Value::Bytes(vec![0b101])), Cell::Set("x,z".into()));
-        assert_eq!(dec(ColumnKind::Bit { bits: 10 }, false, Value::Bytes(vec![3, 0xff])), Cell::Bit { value: 1023, bits: 10 });
-        assert_eq!(dec(ColumnKind::Year, false, Value::Bytes(b"2024".to_vec())), Cell::Year(2024));
-        assert_eq!(dec(ColumnKind::Year, false, Value::Bytes(b"1900".to_vec())), Cell::Year(0));
+        assert_eq!(
+            dec(ColumnKind::Enum, false, Value::Int(2)),
+            Cell::Enum("b".into())
+        );
+        assert_eq!(
+            dec(ColumnKind::Set, false, Value::Bytes(vec![0b101])),
+            Cell::Set("x,z".into())
+        );
+        assert_eq!(
+            dec(
+                ColumnKind::Bit { bits: 10 },
+                false,
+                Value::Bytes(vec![3, 0xff])
+            ),
+            Cell::Bit {
+                value: 1023,
+                bits: 10
+            }
+        );
+        assert_eq!(
+            dec(ColumnKind::Year, false, Value::Bytes(b"2024".to_vec())),
+            Cell::Year(2024)
+        );
+        assert_eq!(
+            dec(ColumnKind::Year, false, Value::Bytes(b"1900".to_vec())),
+            Cell::Year(0)
+        );
     }
 
     #[test]
     fn zero_dates_are_null_and_timestamps_parse() {
-        assert_eq!(dec(ColumnKind::Date, false, Value::Date(0, 0, 0, 0, 0, 0, 0)), Cell::Null);
         assert_eq!(
-            dec(ColumnKind::Timestamp { fsp: 3 }, false, Value::Bytes(b"1714979289.654000".to_vec())),
-            Cell::Timestamp { secs: 1714979289, micros: 654000, fsp: 3 }
+            dec(ColumnKind::Date, false, Value::Date(0, 0, 0, 0, 0, 0, 0)),
+            Cell::Null
         );
-        assert_eq!(dec(ColumnKind::Timestamp { fsp: 0 }, false, Value::Bytes(b"0".to_vec())), Cell::Null);
+        assert_eq!(
+            dec(
+                ColumnKind::Timestamp { fsp: 3 },
+                false,
+                Value::Bytes(b"1714979289.654000".to_vec())
+            ),
+            Cell::Timestamp {
+                secs: 1714979289,
+                micros: 654000,
+                fsp: 3
+            }
+        );
+        assert_eq!(
+            dec(
+                ColumnKind::Timestamp { fsp: 0 },
+                false,
+                Value::Bytes(b"0".to_vec())
+            ),
+            Cell::Null
+        );
     }
 
     #[test]
     fn binary_is_padded_and_json_text_parses() {
-        assert_eq!(dec(ColumnKind::Binary { pad: 4 }, false, Value::Bytes(vec![1])), Cell::Bytes(vec![1, 0, 0, 0]));
-        let Cell::Json(v) = dec(ColumnKind::Json, false, Value::Bytes(br#"{"a": [1, 2.50, 123456789012345678901234567890]}"#.to_vec())) else {
+        assert_eq!(
+            dec(ColumnKind::Binary { pad: 4 }, false, Value::Bytes(vec![1])),
+            Cell::Bytes(vec![1, 0, 0, 0])
+        );
+        let Cell::Json(v) = dec(
+            ColumnKind::Json,
+            false,
+            Value::Bytes(br#"{"a": [1, 2.50, 123456789012345678901234567890]}"#.to_vec()),
+        ) else {
             panic!("not JSON")
         };
         // Numbers stay exactly as written (arbitrary_precision).
-        assert_eq!(v.to_string(), r#"{"a":[1,2.50,123456789012345678901234567890]}"#);
-        assert!(decode_cell(&col(ColumnKind::Json, false), BinlogValue::Value(Value::Bytes(b"{".to_vec()))).is_err());
+        assert_eq!(
+            v.to_string(),
+            r#"{"a":[1,2.50,123456789012345678901234567890]}"#
+        );
+        assert!(decode_cell(
+            &col(ColumnKind::Json, false),
+            BinlogValue::Value(Value::Bytes(b"{".to_vec()))
+        )
+        .is_err());
     }
 }
 

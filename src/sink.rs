@@ -7,10 +7,10 @@
 //! replicas see the entries and the position covering them together or not at all.
 
 use crate::format::Fields;
+use crate::redis_lock::{DetachedCtx, Locked};
 use crate::source::position::Checkpoint;
 use crate::status::{State, STATUS};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use crate::redis_lock::{DetachedCtx, Locked};
 use redis_module::{CallOptionsBuilder, CallResult, Context, ContextFlags};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,6 +35,9 @@ pub struct Batch {
     pub txns: u64,
     /// Commit time of the last transaction in the batch, ms since the epoch (0 = none).
     pub commit_ms: u64,
+    /// New value of the offset hash's snapshot-progress field (a snapshot chunk's batch), written
+    /// in the same atomic unit as the entries; None leaves the field as it is.
+    pub snapshot: Option<String>,
 }
 
 /// Most entries appended under one lock acquisition (keeps each hold ~1 ms).
@@ -76,7 +79,9 @@ impl Writer {
                     Err(RecvTimeoutError::Timeout) => {
                         if self.backpressure.load(Ordering::Relaxed) {
                             // Re-check memory so that the reader can resume.
-                            let Some(ctx) = self.lock(&tsc) else { return WriterExit::Stopped };
+                            let Some(ctx) = self.lock(&tsc) else {
+                                return WriterExit::Stopped;
+                            };
                             self.check_memory(&ctx);
                         }
                         continue;
@@ -136,7 +141,10 @@ impl Writer {
     }
 
     fn write(&self, ctx: &Context, batches: &[Batch]) -> Result<(), String> {
-        let opts = CallOptionsBuilder::new().replicate().errors_as_replies().build();
+        let opts = CallOptionsBuilder::new()
+            .replicate()
+            .errors_as_replies()
+            .build();
         let maxlen = self.stream_maxlen.to_string();
         let mut args: Vec<&[u8]> = Vec::with_capacity(32);
         for b in batches {
@@ -155,12 +163,20 @@ impl Writer {
                 check(r, "XADD")?;
             }
         }
-        let Some(last) = batches.last() else { return Ok(()) };
+        let Some(last) = batches.last() else {
+            return Ok(());
+        };
         let fields = last.checkpoint.to_fields();
         let mut hargs: Vec<&[u8]> = vec![self.offset_key.as_bytes()];
         for (k, v) in &fields {
             hargs.push(k.as_bytes());
             hargs.push(v.as_bytes());
+        }
+        // The newest snapshot progress among the batches goes with them (a binlog batch after a
+        // chunk's batch carries none and must not lose it).
+        if let Some(snap) = batches.iter().rev().find_map(|b| b.snapshot.as_deref()) {
+            hargs.push(crate::source::position::SNAPSHOT_FIELD.as_bytes());
+            hargs.push(snap.as_bytes());
         }
         let r: CallResult = ctx.call_ext("HSET", &opts, hargs.as_slice());
         check(r, "HSET")
@@ -215,6 +231,9 @@ impl Writer {
 fn check(r: CallResult, what: &str) -> Result<(), String> {
     match r {
         Ok(_) => Ok(()),
-        Err(e) => Err(format!("{what} refused: {}", e.to_utf8_string().unwrap_or_default())),
+        Err(e) => Err(format!(
+            "{what} refused: {}",
+            e.to_utf8_string().unwrap_or_default()
+        )),
     }
 }

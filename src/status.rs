@@ -160,7 +160,10 @@ impl Status {
         let last_error = if g.last_error.is_empty() {
             String::new()
         } else {
-            format!("{} (at {} ms since the epoch)", g.last_error, g.last_error_ms)
+            format!(
+                "{} (at {} ms since the epoch)",
+                g.last_error, g.last_error_ms
+            )
         };
         vec![
             ("state", StatusValue::Str(g.state.as_str().into())),
@@ -168,8 +171,14 @@ impl Status {
             ("position", StatusValue::Str(g.position.clone())),
             ("gtid", StatusValue::Str(g.gtid.clone())),
             ("lag_ms", StatusValue::Int(self.lag_ms())),
-            ("events", StatusValue::Int(self.events.load(Ordering::Relaxed))),
-            ("transactions", StatusValue::Int(self.transactions.load(Ordering::Relaxed))),
+            (
+                "events",
+                StatusValue::Int(self.events.load(Ordering::Relaxed)),
+            ),
+            (
+                "transactions",
+                StatusValue::Int(self.transactions.load(Ordering::Relaxed)),
+            ),
             ("tables", StatusValue::Int(g.tables.len() as u64)),
             (
                 "snapshot",
@@ -187,7 +196,10 @@ impl Status {
                 ),
             ),
             ("last_error", StatusValue::Str(last_error)),
-            ("uptime_s", StatusValue::Int(self.loaded.elapsed().as_secs())),
+            (
+                "uptime_s",
+                StatusValue::Int(self.loaded.elapsed().as_secs()),
+            ),
         ]
     }
 
@@ -201,7 +213,8 @@ impl Status {
             let t = g.tables.entry(table.clone()).or_default();
             t.stream.clone_from(stream);
             t.entries += n;
-            t.last_change_ms = commit_ms;
+            // Snapshot batches carry no commit time: they count as changed now.
+            t.last_change_ms = if commit_ms > 0 { commit_ms } else { now_ms() };
         }
     }
 }

@@ -25,6 +25,7 @@ use crate::sink::{Batch, Entry};
 use crate::source::position::{Checkpoint, MariaGtid, MariaGtidState, Position};
 use crate::source::rows::for_each_row;
 use crate::source::schema::{InfoColumn, TableSchema};
+use crate::source::snapshot::Gate;
 use crate::source::{connect, info_columns, Flavor, ServerInfo, SourceError};
 use crate::status::{now_ms, STATUS};
 use crossbeam_channel::Sender;
@@ -102,6 +103,8 @@ pub struct Reader {
     pub backpressure: Arc<AtomicBool>,
     pub interrupt: Arc<Interrupt>,
     pub tx: Sender<Batch>,
+    /// Where snapshot chunks join the stream (see `source::snapshot`).
+    pub gate: Arc<Gate>,
 }
 
 /// The transaction being assembled.
@@ -144,9 +147,13 @@ impl Reader {
         let mut conn = connect(&self.url)?;
         let heartbeat_ns = HEARTBEAT.as_nanos() as u64;
         let setup = |c: &mut mysql::Conn, q: &str| {
-            c.query_drop(q).map_err(|e| SourceError::from_mysql("preparing the binlog connection", e))
+            c.query_drop(q)
+                .map_err(|e| SourceError::from_mysql("preparing the binlog connection", e))
         };
-        setup(&mut conn, &format!("SET @master_heartbeat_period = {heartbeat_ns}"))?;
+        setup(
+            &mut conn,
+            &format!("SET @master_heartbeat_period = {heartbeat_ns}"),
+        )?;
         if self.info.flavor == Flavor::MariaDb {
             // GTID-aware replica: MariaDB then sends its GTID events instead of dummies.
             setup(&mut conn, "SET @mariadb_slave_capability = 4")?;
@@ -154,7 +161,10 @@ impl Reader {
         let fd = conn.as_raw_fd();
         let mut st = State {
             file: start.position.file.clone(),
-            checkpoint: Checkpoint { written_through: None, ..start.clone() },
+            checkpoint: Checkpoint {
+                written_through: None,
+                ..start.clone()
+            },
             maria_gtids: start.gtid.parse().unwrap_or_default(),
             txn: Txn::default(),
             pending: Vec::new(),
@@ -170,16 +180,19 @@ impl Reader {
             .with_pos(start.position.offset);
         self.interrupt.set(Some(fd));
         let result = (|| {
-            let stream = conn
-                .get_binlog_stream(request)
-                .map_err(|e| SourceError::from_mysql(&format!("requesting the binlog at {}", start.position), e))?;
+            let stream = conn.get_binlog_stream(request).map_err(|e| {
+                SourceError::from_mysql(&format!("requesting the binlog at {}", start.position), e)
+            })?;
             log::info!("streaming from {}", start.position);
             for ev in stream {
                 if self.stop.load(Ordering::Relaxed) {
                     return Ok(());
                 }
                 let ev = ev.map_err(|e| {
-                    SourceError::from_mysql(&format!("reading the binlog after {}", st.checkpoint.position), e)
+                    SourceError::from_mysql(
+                        &format!("reading the binlog after {}", st.checkpoint.position),
+                        e,
+                    )
                 })?;
                 self.handle(&mut st, &ev)?;
                 while self.backpressure.load(Ordering::Relaxed) {
@@ -192,7 +205,10 @@ impl Reader {
             if self.stop.load(Ordering::Relaxed) {
                 Ok(())
             } else {
-                Err(SourceError::Retry(format!("the source closed the binlog stream after {}", st.checkpoint.position)))
+                Err(SourceError::Retry(format!(
+                    "the source closed the binlog stream after {}",
+                    st.checkpoint.position
+                )))
             }
         })();
         self.interrupt.set(None);
@@ -227,7 +243,10 @@ impl Reader {
             MARIA_GTID => {
                 let d = ev.data();
                 if d.len() < 13 {
-                    return Err(SourceError::Halt(format!("truncated MariaDB GTID event at {}", at(&st.file, start))));
+                    return Err(SourceError::Halt(format!(
+                        "truncated MariaDB GTID event at {}",
+                        at(&st.file, start)
+                    )));
                 }
                 let seq = u64::from_le_bytes(d[0..8].try_into().unwrap_or_default());
                 let domain = u32::from_le_bytes(d[8..12].try_into().unwrap_or_default());
@@ -237,7 +256,7 @@ impl Reader {
                     server: header.server_id(),
                     seq,
                 };
-                self.begin(st, start, header.timestamp());
+                self.begin(st, start, header.timestamp())?;
                 st.txn.gtid = Some(g.to_string());
                 st.txn.maria_gtid = Some(g);
                 st.txn.standalone = flags & 0x01 != 0;
@@ -249,15 +268,21 @@ impl Reader {
                     at(&st.file, start)
                 )));
             }
-            MARIA_ANNOTATE_ROWS | MARIA_BINLOG_CHECKPOINT | MARIA_GTID_LIST | MARIA_START_ENCRYPTION => {
+            MARIA_ANNOTATE_ROWS
+            | MARIA_BINLOG_CHECKPOINT
+            | MARIA_GTID_LIST
+            | MARIA_START_ENCRYPTION => {
                 self.advance(st, end)?;
                 return Ok(());
             }
             _ => {}
         }
-        let data = ev
-            .read_data()
-            .map_err(|e| SourceError::Halt(format!("cannot parse binlog event type {raw_type} at {}: {e}", at(&st.file, start))))?;
+        let data = ev.read_data().map_err(|e| {
+            SourceError::Halt(format!(
+                "cannot parse binlog event type {raw_type} at {}: {e}",
+                at(&st.file, start)
+            ))
+        })?;
         let Some(data) = data else {
             // Unknown event types carry no row data we know of; skip them.
             self.advance(st, end)?;
@@ -270,7 +295,8 @@ impl Reader {
                     // The first, artificial rotate is sent before the format description and
                     // still carries its 4 checksum bytes (notes pitfall 15).
                     let cut = name.len() - 4;
-                    if !name[..cut].is_empty() && name[cut..].iter().any(|b| !b.is_ascii_graphic()) {
+                    if !name[..cut].is_empty() && name[cut..].iter().any(|b| !b.is_ascii_graphic())
+                    {
                         name.truncate(cut);
                     } else if name.ends_with(&[]) && !looks_like_binlog_name(&name) {
                         name.truncate(cut);
@@ -280,6 +306,7 @@ impl Reader {
                 if !st.txn.active {
                     st.checkpoint.position = Position::new(st.file.clone(), r.position());
                     st.unsent = true;
+                    self.gate.reader_at_boundary(&st.checkpoint, &self.tx)?;
                 }
                 // Table ids are only unique within a binlog file.
                 st.tables.clear();
@@ -290,11 +317,13 @@ impl Reader {
                     if st.unsent {
                         self.flush_position(st, end, true)?;
                     }
-                    STATUS.caught_up.store(self.tx.is_empty(), Ordering::Relaxed);
+                    STATUS
+                        .caught_up
+                        .store(self.tx.is_empty(), Ordering::Relaxed);
                 }
             }
             EventData::GtidEvent(g) => {
-                self.begin(st, start, header.timestamp());
+                self.begin(st, start, header.timestamp())?;
                 let sid = g.sid();
                 st.txn.gtid = Some(format!("{}:{}", format_uuid(&sid), g.gno()));
                 let ts = g.immediate_commit_timestamp();
@@ -302,17 +331,20 @@ impl Reader {
                     st.txn.ts_ms = ts / 1000;
                 }
             }
-            EventData::AnonymousGtidEvent(_) => self.begin(st, start, header.timestamp()),
+            EventData::AnonymousGtidEvent(_) => self.begin(st, start, header.timestamp())?,
             EventData::QueryEvent(q) => {
                 let sql = q.query();
                 let trimmed = sql.trim();
                 if trimmed.eq_ignore_ascii_case("BEGIN") {
                     if !st.txn.active {
-                        self.begin(st, start, header.timestamp());
+                        self.begin(st, start, header.timestamp())?;
                     }
                 } else if trimmed.eq_ignore_ascii_case("COMMIT") {
                     self.commit(st, end)?;
-                } else if trimmed.len() >= 8 && trimmed[..8].eq_ignore_ascii_case("ROLLBACK") && !trimmed.to_ascii_uppercase().starts_with("ROLLBACK TO") {
+                } else if trimmed.len() >= 8
+                    && trimmed[..8].eq_ignore_ascii_case("ROLLBACK")
+                    && !trimmed.to_ascii_uppercase().starts_with("ROLLBACK TO")
+                {
                     st.pending.clear();
                     self.commit(st, end)?;
                 } else {
@@ -334,9 +366,19 @@ impl Reader {
                 let db = tme.database_name().into_owned();
                 let table = tme.table_name().into_owned();
                 let captured = if self.config.filter.matches(&db, &table) {
-                    let info = self.info_for(st, &db, &table, !self.info.full_metadata || self.info.flavor == Flavor::MariaDb)?;
-                    let schema = TableSchema::from_table_map(&tme, info.as_deref())
-                        .map_err(|e| SourceError::Halt(format!("table map of {db}.{table} at {}: {e}", at(&st.file, start))))?;
+                    let info = self.info_for(
+                        st,
+                        &db,
+                        &table,
+                        !self.info.full_metadata || self.info.flavor == Flavor::MariaDb,
+                    )?;
+                    let schema =
+                        TableSchema::from_table_map(&tme, info.as_deref()).map_err(|e| {
+                            SourceError::Halt(format!(
+                                "table map of {db}.{table} at {}: {e}",
+                                at(&st.file, start)
+                            ))
+                        })?;
                     if !schema.named {
                         return Err(SourceError::Halt(format!(
                             "no column names for {db}.{table} at {}: set binlog_row_metadata=FULL on the source or grant SELECT on the table",
@@ -351,12 +393,21 @@ impl Reader {
                 } else {
                     None
                 };
-                st.tables.insert(id, TableCtx { raw: raw.to_vec(), captured });
+                st.tables.insert(
+                    id,
+                    TableCtx {
+                        raw: raw.to_vec(),
+                        captured,
+                    },
+                );
             }
             EventData::RowsEvent(rows) => {
                 let id = rows.table_id();
                 let Some(tctx) = st.tables.get(&id) else {
-                    return Err(SourceError::Halt(format!("rows event for unknown table id {id} at {}", at(&st.file, start))));
+                    return Err(SourceError::Halt(format!(
+                        "rows event for unknown table id {id} at {}",
+                        at(&st.file, start)
+                    )));
                 };
                 let Some(cap) = &tctx.captured else {
                     return Ok(());
@@ -373,7 +424,11 @@ impl Reader {
                 let txn = &mut st.txn;
                 let file = st.file.clone();
                 let fmt = self.config.format;
-                let mut emit = |op: Op, before: Option<&Row>, after: Option<&Row>, row_idx: &mut u32, txn: &mut Txn| {
+                let mut emit = |op: Op,
+                                before: Option<&Row>,
+                                after: Option<&Row>,
+                                row_idx: &mut u32,
+                                txn: &mut Txn| {
                     let idx = *row_idx;
                     *row_idx += 1;
                     if txn.skip_through.is_some_and(|s| (start, idx) <= s) {
@@ -411,7 +466,13 @@ impl Reader {
                     }
                     Ok(())
                 })
-                .map_err(|e| SourceError::Halt(format!("cannot decode row of {} at {}: {e}", cap.name, at(&st.file, start))))?;
+                .map_err(|e| {
+                    SourceError::Halt(format!(
+                        "cannot decode row of {} at {}: {e}",
+                        cap.name,
+                        at(&st.file, start)
+                    ))
+                })?;
                 STATUS.caught_up.store(false, Ordering::Relaxed);
                 st.pending.append(&mut out);
                 if st.pending.len() >= CHUNK_ENTRIES && st.txn.active {
@@ -426,6 +487,7 @@ impl Reader {
                         position: Self::position_string(st, end),
                         txns: 0,
                         commit_ms: 0,
+                        snapshot: None,
                     };
                     self.send(st, batch)?;
                 }
@@ -436,7 +498,13 @@ impl Reader {
     }
 
     /// Fetch (and cache) information_schema columns when they are needed.
-    fn info_for(&self, st: &mut State, db: &str, table: &str, needed: bool) -> Result<Option<Vec<InfoColumn>>, SourceError> {
+    fn info_for(
+        &self,
+        st: &mut State,
+        db: &str,
+        table: &str,
+        needed: bool,
+    ) -> Result<Option<Vec<InfoColumn>>, SourceError> {
         if !needed {
             return Ok(None);
         }
@@ -455,7 +523,14 @@ impl Reader {
         Ok(Some(cols))
     }
 
-    fn begin(&self, st: &mut State, start: u64, ts: u32) {
+    fn begin(&self, st: &mut State, start: u64, ts: u32) -> Result<(), SourceError> {
+        // A snapshot chunk read at this position goes into the stream before this transaction.
+        self.gate.reader_begins(
+            &Position::new(st.file.clone(), start),
+            &st.checkpoint,
+            &self.tx,
+            &self.stop,
+        )?;
         let skip = if st.checkpoint.position == Position::new(st.file.clone(), start) {
             st.initial_skip.take()
         } else {
@@ -472,6 +547,7 @@ impl Reader {
             standalone: false,
             last_change: None,
         };
+        Ok(())
     }
 
     /// An event outside any transaction moved the position.
@@ -482,6 +558,7 @@ impl Reader {
             if st.last_sent.elapsed() >= POSITION_ONLY_EVERY {
                 self.flush_position(st, end, false)?;
             }
+            self.gate.reader_at_boundary(&st.checkpoint, &self.tx)?;
         }
         Ok(())
     }
@@ -490,9 +567,14 @@ impl Reader {
         let batch = Batch {
             entries: Vec::new(),
             checkpoint: st.checkpoint.clone(),
-            position: if end > 0 { Self::position_string(st, end) } else { st.checkpoint.position.to_string() },
+            position: if end > 0 {
+                Self::position_string(st, end)
+            } else {
+                st.checkpoint.position.to_string()
+            },
             txns: 0,
             commit_ms: 0,
+            snapshot: None,
         };
         self.send(st, batch)
     }
@@ -507,14 +589,16 @@ impl Reader {
         }
         st.checkpoint.written_through = None;
         st.checkpoint.gtid = if st.maria_gtids.is_empty() {
-            txn.gtid.clone().unwrap_or_else(|| st.checkpoint.gtid.clone())
+            txn.gtid
+                .clone()
+                .unwrap_or_else(|| st.checkpoint.gtid.clone())
         } else {
             st.maria_gtids.to_string()
         };
         st.initial_skip = None;
         if st.pending.is_empty() && st.last_sent.elapsed() < POSITION_ONLY_EVERY {
             st.unsent = true;
-            return Ok(());
+            return self.gate.reader_at_boundary(&st.checkpoint, &self.tx);
         }
         let batch = Batch {
             entries: std::mem::take(&mut st.pending),
@@ -522,8 +606,10 @@ impl Reader {
             position: st.checkpoint.position.to_string(),
             txns: 1,
             commit_ms: if txn.ts_ms > 0 { txn.ts_ms } else { now_ms() },
+            snapshot: None,
         };
-        self.send(st, batch)
+        self.send(st, batch)?;
+        self.gate.reader_at_boundary(&st.checkpoint, &self.tx)
     }
 }
 
@@ -544,7 +630,11 @@ fn looks_like_binlog_name(name: &[u8]) -> bool {
 }
 
 fn key_changed(schema: &TableSchema, before: &Row, after: &Row) -> bool {
-    !schema.primary_key.is_empty() && schema.primary_key.iter().any(|i| before.get(*i) != after.get(*i))
+    !schema.primary_key.is_empty()
+        && schema
+            .primary_key
+            .iter()
+            .any(|i| before.get(*i) != after.get(*i))
 }
 
 fn format_uuid(b: &[u8]) -> String {
@@ -552,7 +642,14 @@ fn format_uuid(b: &[u8]) -> String {
     if h.len() != 32 {
         return h;
     }
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// `FILE:OFFSET` of an event, for error messages.

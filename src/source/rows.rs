@@ -36,7 +36,14 @@ pub fn for_each_row<'a>(
     let mut buf = ParseBuf(ev.rows_data());
     while !buf.is_empty() {
         let before = match before_cols {
-            Some(cols) => Some(read_image(&mut buf, schema, |i| cols.get(i).is_some_and(|b| *b), cols.count_ones(), false, None)?),
+            Some(cols) => Some(read_image(
+                &mut buf,
+                schema,
+                |i| cols.get(i).is_some_and(|b| *b),
+                cols.count_ones(),
+                false,
+                None,
+            )?),
             None => None,
         };
         let after = match after_cols {
@@ -74,7 +81,11 @@ fn read_image<'a>(
                 .filter(|c| c.binlog_type == ColumnType::MYSQL_TYPE_JSON)
                 .count();
             let bytes = take(buf, json_cols.div_ceil(8))?;
-            partial_json = Some((0..json_cols).map(|i| bytes[i / 8] & (1 << (i % 8)) != 0).collect());
+            partial_json = Some(
+                (0..json_cols)
+                    .map(|i| bytes[i / 8] & (1 << (i % 8)) != 0)
+                    .collect(),
+            );
         }
     }
     let null_bitmap = take(buf, present_count.div_ceil(8))?.to_vec();
@@ -83,7 +94,10 @@ fn read_image<'a>(
     let mut json_idx = 0;
     for (i, col) in schema.columns.iter().enumerate() {
         let is_json = col.binlog_type == ColumnType::MYSQL_TYPE_JSON;
-        let is_partial = is_json && partial_json.as_ref().is_some_and(|p| p.get(json_idx).copied().unwrap_or(false));
+        let is_partial = is_json
+            && partial_json
+                .as_ref()
+                .is_some_and(|p| p.get(json_idx).copied().unwrap_or(false));
         if is_json {
             json_idx += 1;
         }
@@ -100,18 +114,27 @@ fn read_image<'a>(
             continue;
         }
         check_meta(col.binlog_type, &col.meta).map_err(|e| format!("column {}: {e}", col.name))?;
-        let ctx = (col.binlog_type, col.meta.as_slice(), col.unsigned, is_partial);
+        let ctx = (
+            col.binlog_type,
+            col.meta.as_slice(),
+            col.unsigned,
+            is_partial,
+        );
         let value: BinlogValue<'a> = buf
             .parse(ctx)
             .map_err(|e| format!("column {}: cannot read value: {e}", col.name))?;
         let cell = match value {
             BinlogValue::JsonDiff(diffs) => {
                 let base = before.and_then(|b| b.get(i)).cloned().unwrap_or(Cell::Null);
-                crate::decode::apply_json_diffs(base, &diffs).map_err(|e| format!("column {}: {e}", col.name))?
+                crate::decode::apply_json_diffs(base, &diffs)
+                    .map_err(|e| format!("column {}: {e}", col.name))?
             }
             v => decode_cell(col, v).map_err(|e| format!("column {}: {e}", col.name))?,
         };
-        debug_assert!(!matches!((col.kind, &cell), (ColumnKind::Json, Cell::Bytes(_))));
+        debug_assert!(!matches!(
+            (col.kind, &cell),
+            (ColumnKind::Json, Cell::Bytes(_))
+        ));
         row.push(cell);
     }
     Ok(row)
@@ -122,17 +145,36 @@ fn read_image<'a>(
 fn check_meta(t: ColumnType, meta: &[u8]) -> Result<(), String> {
     use ColumnType::*;
     let need = match t {
-        MYSQL_TYPE_STRING | MYSQL_TYPE_VARCHAR | MYSQL_TYPE_VAR_STRING | MYSQL_TYPE_BIT | MYSQL_TYPE_NEWDECIMAL
-        | MYSQL_TYPE_ENUM | MYSQL_TYPE_SET => 2,
-        MYSQL_TYPE_TIMESTAMP2 | MYSQL_TYPE_DATETIME2 | MYSQL_TYPE_TIME2 | MYSQL_TYPE_BLOB | MYSQL_TYPE_TINY_BLOB
-        | MYSQL_TYPE_MEDIUM_BLOB | MYSQL_TYPE_LONG_BLOB | MYSQL_TYPE_GEOMETRY | MYSQL_TYPE_VECTOR
+        MYSQL_TYPE_STRING
+        | MYSQL_TYPE_VARCHAR
+        | MYSQL_TYPE_VAR_STRING
+        | MYSQL_TYPE_BIT
+        | MYSQL_TYPE_NEWDECIMAL
+        | MYSQL_TYPE_ENUM
+        | MYSQL_TYPE_SET => 2,
+        MYSQL_TYPE_TIMESTAMP2
+        | MYSQL_TYPE_DATETIME2
+        | MYSQL_TYPE_TIME2
+        | MYSQL_TYPE_BLOB
+        | MYSQL_TYPE_TINY_BLOB
+        | MYSQL_TYPE_MEDIUM_BLOB
+        | MYSQL_TYPE_LONG_BLOB
+        | MYSQL_TYPE_GEOMETRY
+        | MYSQL_TYPE_VECTOR
         | MYSQL_TYPE_TYPED_ARRAY => 1,
         _ => 0,
     };
     if meta.len() < need {
-        return Err(format!("type {t:?} needs {need} metadata bytes, table map has {}", meta.len()));
+        return Err(format!(
+            "type {t:?} needs {need} metadata bytes, table map has {}",
+            meta.len()
+        ));
     }
-    if matches!(t, MYSQL_TYPE_TIMESTAMP2 | MYSQL_TYPE_DATETIME2 | MYSQL_TYPE_TIME2) && meta[0] > 6 {
+    if matches!(
+        t,
+        MYSQL_TYPE_TIMESTAMP2 | MYSQL_TYPE_DATETIME2 | MYSQL_TYPE_TIME2
+    ) && meta[0] > 6
+    {
         return Err(format!("fractional precision {} out of range", meta[0]));
     }
     Ok(())

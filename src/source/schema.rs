@@ -12,21 +12,37 @@ use mysql_common::constants::ColumnType;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnKind {
     /// TINYINT..BIGINT; `bytes` is the storage width (1, 2, 3, 4, 8).
-    Int { bytes: u8 },
-    Decimal { scale: u8 },
+    Int {
+        bytes: u8,
+    },
+    Decimal {
+        scale: u8,
+    },
     Float,
     Double,
     /// BIT(n), n in 1..=64.
-    Bit { bits: u16 },
+    Bit {
+        bits: u16,
+    },
     Date,
-    DateTime { fsp: u8 },
-    Timestamp { fsp: u8 },
-    Time { fsp: u8 },
+    DateTime {
+        fsp: u8,
+    },
+    Timestamp {
+        fsp: u8,
+    },
+    Time {
+        fsp: u8,
+    },
     Year,
     /// CHAR/VARCHAR/TEXT in a character set (collation id).
-    Text { collation: u16 },
+    Text {
+        collation: u16,
+    },
     /// BINARY(n) (padded to `pad` bytes), VARBINARY, BLOB.
-    Binary { pad: u32 },
+    Binary {
+        pad: u32,
+    },
     Enum,
     Set,
     Json,
@@ -86,7 +102,10 @@ pub const BINARY_COLLATION: u16 = 63;
 impl TableSchema {
     /// Build from a TABLE_MAP event, enriched by information_schema when given (`info` must list
     /// the table's columns in ordinal order; it is ignored when the count does not match).
-    pub fn from_table_map(tme: &TableMapEvent<'_>, info: Option<&[InfoColumn]>) -> Result<TableSchema, String> {
+    pub fn from_table_map(
+        tme: &TableMapEvent<'_>,
+        info: Option<&[InfoColumn]>,
+    ) -> Result<TableSchema, String> {
         let n = tme.columns_count() as usize;
         let info = info.filter(|i| i.len() == n);
         let meta = OptionalMetaExtractor::new(tme.iter_optional_meta())
@@ -112,13 +131,23 @@ impl TableSchema {
                 F::EnumStrValue(v) => {
                     for list in v.iter_values() {
                         let list = list.map_err(|e| format!("bad enum metadata: {e}"))?;
-                        enum_values.push(list.values().iter().map(|s| s.value().into_owned()).collect::<Vec<_>>());
+                        enum_values.push(
+                            list.values()
+                                .iter()
+                                .map(|s| s.value().into_owned())
+                                .collect::<Vec<_>>(),
+                        );
                     }
                 }
                 F::SetStrValue(v) => {
                     for list in v.iter_values() {
                         let list = list.map_err(|e| format!("bad set metadata: {e}"))?;
-                        set_values.push(list.values().iter().map(|s| s.value().into_owned()).collect::<Vec<_>>());
+                        set_values.push(
+                            list.values()
+                                .iter()
+                                .map(|s| s.value().into_owned())
+                                .collect::<Vec<_>>(),
+                        );
                     }
                 }
                 _ => {}
@@ -142,7 +171,10 @@ impl TableSchema {
                 false
             };
             let mut collation = if binlog_type.is_character_type() {
-                charsets.next().transpose().map_err(|e| format!("column {i}: bad charset: {e}"))?
+                charsets
+                    .next()
+                    .transpose()
+                    .map_err(|e| format!("column {i}: bad charset: {e}"))?
             } else if binlog_type.is_enum_or_set_type() {
                 enum_set_charsets
                     .next()
@@ -164,12 +196,16 @@ impl TableSchema {
             if binlog_type == ColumnType::MYSQL_TYPE_ENUM {
                 ev = enum_values.next().unwrap_or_default();
                 if ev.is_empty() {
-                    ev = ic.map(|c| parse_members(&c.column_type)).unwrap_or_default();
+                    ev = ic
+                        .map(|c| parse_members(&c.column_type))
+                        .unwrap_or_default();
                 }
             } else if binlog_type == ColumnType::MYSQL_TYPE_SET {
                 sv = set_values.next().unwrap_or_default();
                 if sv.is_empty() {
-                    sv = ic.map(|c| parse_members(&c.column_type)).unwrap_or_default();
+                    sv = ic
+                        .map(|c| parse_members(&c.column_type))
+                        .unwrap_or_default();
                 }
             }
             let kind = column_kind(binlog_type, &meta_bytes, collation, ic)
@@ -264,7 +300,8 @@ fn column_kind(
         MYSQL_TYPE_FLOAT => ColumnKind::Float,
         MYSQL_TYPE_DOUBLE => ColumnKind::Double,
         MYSQL_TYPE_BIT => {
-            let bits = meta.get(1).copied().unwrap_or(0) as u16 * 8 + meta.first().copied().unwrap_or(0) as u16;
+            let bits = meta.get(1).copied().unwrap_or(0) as u16 * 8
+                + meta.first().copied().unwrap_or(0) as u16;
             ColumnKind::Bit { bits: bits.max(1) }
         }
         MYSQL_TYPE_DATE | MYSQL_TYPE_NEWDATE => ColumnKind::Date,
@@ -286,8 +323,13 @@ fn column_kind(
         MYSQL_TYPE_JSON => ColumnKind::Json,
         MYSQL_TYPE_GEOMETRY => ColumnKind::Geometry,
         MYSQL_TYPE_VECTOR => ColumnKind::Vector,
-        MYSQL_TYPE_STRING | MYSQL_TYPE_VAR_STRING | MYSQL_TYPE_VARCHAR | MYSQL_TYPE_BLOB
-        | MYSQL_TYPE_TINY_BLOB | MYSQL_TYPE_MEDIUM_BLOB | MYSQL_TYPE_LONG_BLOB => {
+        MYSQL_TYPE_STRING
+        | MYSQL_TYPE_VAR_STRING
+        | MYSQL_TYPE_VARCHAR
+        | MYSQL_TYPE_BLOB
+        | MYSQL_TYPE_TINY_BLOB
+        | MYSQL_TYPE_MEDIUM_BLOB
+        | MYSQL_TYPE_LONG_BLOB => {
             if data_type == "uuid" {
                 ColumnKind::Uuid
             } else if data_type == "inet6" {
@@ -297,7 +339,11 @@ fn column_kind(
             } else {
                 match collation {
                     Some(BINARY_COLLATION) => {
-                        let pad = if t == MYSQL_TYPE_STRING { string_length(meta) } else { 0 };
+                        let pad = if t == MYSQL_TYPE_STRING {
+                            string_length(meta)
+                        } else {
+                            0
+                        };
                         ColumnKind::Binary { pad }
                     }
                     Some(c) => ColumnKind::Text { collation: c },
@@ -331,7 +377,10 @@ mod tests {
 
     #[test]
     fn members_parse_quotes_and_escapes() {
-        assert_eq!(parse_members("enum('a','b c','it''s')"), vec!["a", "b c", "it's"]);
+        assert_eq!(
+            parse_members("enum('a','b c','it''s')"),
+            vec!["a", "b c", "it's"]
+        );
         assert_eq!(parse_members("set('x',',y')"), vec!["x", ",y"]);
         assert!(parse_members("int(11)").is_empty());
     }
