@@ -215,6 +215,10 @@ impl Writer {
             }
         }
         STATUS.events.fetch_add(events, Ordering::Relaxed);
+        let snapshot_batches = batches.iter().filter(|b| b.snapshot.is_some()).count() as u64;
+        STATUS
+            .snapshot_batches
+            .fetch_add(snapshot_batches, Ordering::Relaxed);
         STATUS.transactions.fetch_add(txns, Ordering::Relaxed);
         if commit_ms > 0 {
             STATUS.last_commit_ms.store(commit_ms, Ordering::Relaxed);

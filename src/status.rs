@@ -82,6 +82,8 @@ pub struct Status {
     pub caught_up: AtomicBool,
     /// Longest time the writer held the Redis lock, µs.
     pub max_lock_us: AtomicU64,
+    /// Snapshot batches (chunk entries with their progress) written to Redis since load.
+    pub snapshot_batches: AtomicU64,
     loaded: Instant,
 }
 
@@ -103,6 +105,7 @@ pub static STATUS: LazyLock<Status> = LazyLock::new(|| Status {
     last_commit_ms: AtomicU64::new(0),
     caught_up: AtomicBool::new(false),
     max_lock_us: AtomicU64::new(0),
+    snapshot_batches: AtomicU64::new(0),
     loaded: Instant::now(),
 });
 

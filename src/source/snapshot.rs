@@ -325,6 +325,8 @@ impl Snapshotter {
 
     fn run_inner(&self, state: Option<SnapshotState>) -> Result<(), SourceError> {
         let mut state = state.unwrap_or_default();
+        // Batches handed over by this thread, to know when the writer has written them all.
+        let mut sent = STATUS.snapshot_batches.load(Ordering::Relaxed);
         let mut conn: Option<mysql::Conn> = None;
         show_queue(&state, None);
         loop {
@@ -375,6 +377,7 @@ impl Snapshotter {
                 state.after = None;
                 state.rows = 0;
                 self.send_progress(c, &state)?;
+                sent += 1;
                 continue;
             };
             let estimated = estimate_rows(c, &table);
@@ -386,12 +389,21 @@ impl Snapshotter {
                 if self.stop.load(Ordering::Relaxed) {
                     return Ok(());
                 }
-                let done = self.chunk(c, &read, &mut state)?;
-                show_queue(&state, Some(estimated));
+                let (done, batches) = self.chunk(c, &read, &mut state)?;
+                sent += batches;
                 if done {
+                    // Report a table done only once it is in Redis.
+                    while STATUS.snapshot_batches.load(Ordering::Relaxed) < sent {
+                        if self.stop.load(Ordering::Relaxed) {
+                            return Ok(());
+                        }
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                    show_queue(&state, Some(estimated));
                     log::info!("snapshot of {table} finished");
                     break;
                 }
+                show_queue(&state, Some(estimated));
                 // A resync request while a table is read joins the queue.
                 while let Ok(tables) = self.requests.try_recv() {
                     for t in tables {
@@ -451,13 +463,13 @@ impl Snapshotter {
         }))
     }
 
-    /// Read, render and hand over the next chunk of `read`; true when the table is finished.
+    /// Read, render and hand over the next chunk of `read`: (the table is finished, batches sent).
     fn chunk(
         &self,
         c: &mut mysql::Conn,
         read: &TableRead,
         state: &mut SnapshotState,
-    ) -> Result<bool, SourceError> {
+    ) -> Result<(bool, u64), SourceError> {
         let (sql, params) = chunk_query(read, state.after.as_ref())?;
         self.gate.hold();
         let rows = match self.read_at_position(c, &sql, params) {
@@ -516,8 +528,9 @@ impl Snapshotter {
             finish_table(state);
             batches.push(progress_batch(Vec::new(), state));
         }
+        let n = batches.len() as u64;
         self.gate.deliver(batches, &self.tx, &self.stop)?;
-        Ok(finished)
+        Ok((finished, n))
     }
 
     /// Progress alone (a table skipped), injected like a chunk so its checkpoint is right.
