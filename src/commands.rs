@@ -67,6 +67,85 @@ pub fn resume(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     }
 }
 
+/// `CDC.RESYNC [db.table ...]` — re-read the named tables (every captured table when none is
+/// named) while streaming goes on. Replies at once: `OK` when all are queued, `OK (already
+/// running: a, b)` when some already were (they are not started twice); an error naming the
+/// tables when one is unknown or not captured, or when all are already running.
+pub fn resync(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+    let mut named: Vec<String> = Vec::new();
+    for a in args.iter().skip(1) {
+        let t = a
+            .try_as_str()
+            .map_err(|_| bad_arg("table names must be UTF-8".into()))?
+            .to_string();
+        if !named.contains(&t) {
+            named.push(t);
+        }
+    }
+    let filter = crate::current_config().ok().map(|c| c.filter);
+    let mut g = STATUS.lock();
+    if named.is_empty() {
+        named = g.tables.keys().cloned().collect();
+        if named.is_empty() {
+            return Err(bad_arg(
+                "no captured tables to resync (is cdc.mysql-url set and the module streaming?)"
+                    .into(),
+            ));
+        }
+    }
+    let excluded: Vec<&str> = named
+        .iter()
+        .filter(|t| !g.tables.contains_key(*t))
+        .filter(|t| match (t.split_once('.'), &filter) {
+            (Some((d, n)), Some(f)) => !f.matches(d, n),
+            _ => false,
+        })
+        .map(String::as_str)
+        .collect();
+    if !excluded.is_empty() {
+        return Err(bad_arg(format!(
+            "table {} is not captured (cdc.tables / cdc.exclude-tables)",
+            excluded.join(", ")
+        )));
+    }
+    let unknown: Vec<&str> = named
+        .iter()
+        .filter(|t| !g.tables.contains_key(*t))
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        return Err(bad_arg(format!("unknown table {}", unknown.join(", "))));
+    }
+    let (running, fresh): (Vec<String>, Vec<String>) = named
+        .into_iter()
+        .partition(|t| g.snapshot.iter().any(|p| p.table == *t));
+    if fresh.is_empty() {
+        return Err(bad_arg(format!(
+            "resync already running for {}",
+            running.join(", ")
+        )));
+    }
+    for t in &fresh {
+        g.snapshot.push(crate::status::SnapshotProgress {
+            table: t.clone(),
+            rows_done: 0,
+            rows_estimated: 0,
+        });
+    }
+    drop(g);
+    if !supervisor::send(Control::Resync(fresh)) {
+        return Err(errors::not_running());
+    }
+    if running.is_empty() {
+        Ok(RedisValue::SimpleStringStatic("OK"))
+    } else {
+        Ok(RedisValue::SimpleString(format!(
+            "OK (already running: {})",
+            running.join(", ")
+        )))
+    }
+}
+
 /// `CDC.TABLES` — for each captured table: table, stream, entries, last_change_ms.
 pub fn tables(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     if args.len() != 1 {

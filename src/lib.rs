@@ -250,6 +250,9 @@ fn cmd_resume(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
 fn cmd_tables(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     commands::guarded(ctx, args, commands::tables)
 }
+fn cmd_resync(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+    commands::guarded(ctx, args, commands::resync)
+}
 
 redis_module! {
     name: "cdc",
@@ -268,6 +271,7 @@ redis_module! {
         ["cdc.tables", cmd_tables, "readonly", 0, 0, 0, ""],
         ["cdc.pause", cmd_pause, "admin", 0, 0, 0, ""],
         ["cdc.resume", cmd_resume, "admin", 0, 0, 0, ""],
+        ["cdc.resync", cmd_resync, "admin", 0, 0, 0, ""],
     ],
     configurations: [
         i64: [

@@ -35,6 +35,9 @@ pub struct Batch {
     pub txns: u64,
     /// Commit time of the last transaction in the batch, ms since the epoch (0 = none).
     pub commit_ms: u64,
+    /// New value of the offset hash's snapshot-progress field (a snapshot chunk's batch), written
+    /// in the same atomic unit as the entries; None leaves the field as it is.
+    pub snapshot: Option<String>,
 }
 
 /// Most entries appended under one lock acquisition (keeps each hold around a millisecond);
@@ -180,6 +183,12 @@ impl Writer {
             hargs.push(k.as_bytes());
             hargs.push(v.as_bytes());
         }
+        // The newest snapshot progress among the batches goes with them (a binlog batch after a
+        // chunk's batch carries none and must not lose it).
+        if let Some(snap) = batches.iter().rev().find_map(|b| b.snapshot.as_deref()) {
+            hargs.push(crate::source::position::SNAPSHOT_FIELD.as_bytes());
+            hargs.push(snap.as_bytes());
+        }
         let r: CallResult = ctx.call_ext("HSET", &opts, hargs.as_slice());
         check(r, "HSET")
     }
@@ -217,6 +226,10 @@ impl Writer {
             }
         }
         STATUS.events.fetch_add(events, Ordering::Relaxed);
+        let snapshot_batches = batches.iter().filter(|b| b.snapshot.is_some()).count() as u64;
+        STATUS
+            .snapshot_batches
+            .fetch_add(snapshot_batches, Ordering::Relaxed);
         STATUS.transactions.fetch_add(txns, Ordering::Relaxed);
         if commit_ms > 0 {
             STATUS.last_commit_ms.store(commit_ms, Ordering::Relaxed);

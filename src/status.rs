@@ -87,6 +87,8 @@ pub struct Status {
     pub batches_written: AtomicU64,
     /// Longest time the writer held the Redis lock, µs.
     pub max_lock_us: AtomicU64,
+    /// Snapshot batches (chunk entries with their progress) written to Redis since load.
+    pub snapshot_batches: AtomicU64,
     loaded: Instant,
 }
 
@@ -110,6 +112,7 @@ pub static STATUS: LazyLock<Status> = LazyLock::new(|| Status {
     batches_sent: AtomicU64::new(0),
     batches_written: AtomicU64::new(0),
     max_lock_us: AtomicU64::new(0),
+    snapshot_batches: AtomicU64::new(0),
     loaded: Instant::now(),
 });
 
@@ -222,7 +225,8 @@ impl Status {
             let t = g.tables.entry(table.clone()).or_default();
             t.stream.clone_from(stream);
             t.entries += n;
-            t.last_change_ms = commit_ms;
+            // Snapshot batches carry no commit time: they count as changed now.
+            t.last_change_ms = if commit_ms > 0 { commit_ms } else { now_ms() };
         }
     }
 }

@@ -25,6 +25,7 @@ use crate::sink::{Batch, Entry};
 use crate::source::position::{Checkpoint, MariaGtid, MariaGtidState, Position};
 use crate::source::rows::{for_each_payload_event, for_each_row};
 use crate::source::schema::{InfoColumn, TableSchema};
+use crate::source::snapshot::Gate;
 use crate::source::{connect, connect_with_timeout, info_columns, Flavor, ServerInfo, SourceError};
 use crate::status::{now_ms, STATUS};
 use crossbeam_channel::Sender;
@@ -105,6 +106,8 @@ pub struct Reader {
     /// Resume from `checkpoint.gtid` instead of its file and offset (MariaDB, after the source
     /// changed to another server with the same GTID history).
     pub by_gtid: bool,
+    /// Where snapshot chunks join the stream (see `source::snapshot`).
+    pub gate: Arc<Gate>,
 }
 
 /// The transaction being assembled.
@@ -297,7 +300,7 @@ impl Reader {
                     server: header.server_id(),
                     seq,
                 };
-                self.begin(st, start, header.timestamp());
+                self.begin(st, start, header.timestamp())?;
                 st.txn.gtid = Some(g.to_string());
                 st.txn.maria_gtid = Some(g);
                 st.txn.standalone = flags & 0x01 != 0;
@@ -344,6 +347,7 @@ impl Reader {
                 if !st.txn.active {
                     st.checkpoint.position = Position::new(st.file.clone(), r.position());
                     st.unsent = true;
+                    self.gate.reader_at_boundary(&st.checkpoint, &self.tx)?;
                 }
                 // Table ids are only unique within a binlog file.
                 st.tables.clear();
@@ -360,7 +364,7 @@ impl Reader {
                 }
             }
             EventData::GtidEvent(g) => {
-                self.begin(st, start, header.timestamp());
+                self.begin(st, start, header.timestamp())?;
                 let sid = g.sid();
                 st.txn.gtid = Some(format!("{}:{}", format_uuid(&sid), g.gno()));
                 let ts = g.immediate_commit_timestamp();
@@ -368,13 +372,13 @@ impl Reader {
                     st.txn.ts_ms = ts / 1000;
                 }
             }
-            EventData::AnonymousGtidEvent(_) => self.begin(st, start, header.timestamp()),
+            EventData::AnonymousGtidEvent(_) => self.begin(st, start, header.timestamp())?,
             EventData::QueryEvent(q) => {
                 let sql = q.query();
                 let trimmed = sql.trim();
                 if trimmed.eq_ignore_ascii_case("BEGIN") {
                     if !st.txn.active {
-                        self.begin(st, start, header.timestamp());
+                        self.begin(st, start, header.timestamp())?;
                     }
                 } else if trimmed.eq_ignore_ascii_case("COMMIT") {
                     self.commit(st, end)?;
@@ -554,6 +558,7 @@ impl Reader {
                         position: Self::position_string(st, end),
                         txns: 0,
                         commit_ms: 0,
+                        snapshot: None,
                     };
                     self.send(st, batch)?;
                 }
@@ -589,7 +594,14 @@ impl Reader {
         Ok(Some(cols))
     }
 
-    fn begin(&self, st: &mut State, start: u64, ts: u32) {
+    fn begin(&self, st: &mut State, start: u64, ts: u32) -> Result<(), SourceError> {
+        // A snapshot chunk read at this position goes into the stream before this transaction.
+        self.gate.reader_begins(
+            &Position::new(st.file.clone(), start),
+            &st.checkpoint,
+            &self.tx,
+            &self.stop,
+        )?;
         let skip = if st.checkpoint.position == Position::new(st.file.clone(), start) {
             st.initial_skip.take()
         } else {
@@ -610,6 +622,7 @@ impl Reader {
             emitted: 0,
             skip_count,
         };
+        Ok(())
     }
 
     /// An event outside any transaction moved the position.
@@ -620,6 +633,7 @@ impl Reader {
             if st.last_sent.elapsed() >= POSITION_ONLY_EVERY {
                 self.flush_position(st, end, false)?;
             }
+            self.gate.reader_at_boundary(&st.checkpoint, &self.tx)?;
         }
         Ok(())
     }
@@ -635,6 +649,7 @@ impl Reader {
             },
             txns: 0,
             commit_ms: 0,
+            snapshot: None,
         };
         self.send(st, batch)
     }
@@ -660,7 +675,7 @@ impl Reader {
         st.initial_skip = None;
         if st.pending.is_empty() && st.last_sent.elapsed() < POSITION_ONLY_EVERY {
             st.unsent = true;
-            return Ok(());
+            return self.gate.reader_at_boundary(&st.checkpoint, &self.tx);
         }
         let batch = Batch {
             entries: std::mem::take(&mut st.pending),
@@ -668,8 +683,10 @@ impl Reader {
             position: st.checkpoint.position.to_string(),
             txns: 1,
             commit_ms: if txn.ts_ms > 0 { txn.ts_ms } else { now_ms() },
+            snapshot: None,
         };
-        self.send(st, batch)
+        self.send(st, batch)?;
+        self.gate.reader_at_boundary(&st.checkpoint, &self.tx)
     }
 }
 

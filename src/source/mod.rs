@@ -7,6 +7,7 @@ pub mod binlog;
 pub mod position;
 pub mod rows;
 pub mod schema;
+pub mod snapshot;
 
 use crate::config::SourceUrl;
 use crate::source::position::Position;
