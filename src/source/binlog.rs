@@ -373,6 +373,7 @@ impl Reader {
                 let txn = &mut st.txn;
                 let file = st.file.clone();
                 let fmt = self.config.format;
+                let server_id = header.server_id();
                 let mut emit = |op: Op, before: Option<&Row>, after: Option<&Row>, row_idx: &mut u32, txn: &mut Txn| {
                     let idx = *row_idx;
                     *row_idx += 1;
@@ -390,6 +391,7 @@ impl Reader {
                             file: file.clone(),
                             offset: start,
                             row: idx,
+                            server_id,
                         },
                         gtid: txn.gtid.as_deref(),
                     };
