@@ -273,3 +273,204 @@ fn a_user_without_admin_can_read_status_but_not_control_the_stream() {
     assert_eq!(value_to_string(&r.cmd(&["CDC.PAUSE"])), "OK");
     assert_eq!(value_to_string(&r.cmd(&["CDC.RESUME"])), "OK");
 }
+
+/// A python3 with redis-py: a venv under target/ (created once; `pip install redis`).
+/// None (and a printed notice) when python3, venv or the package index are unavailable.
+fn python_with_redis() -> Option<std::path::PathBuf> {
+    let venv = target_dir().join("py-venv");
+    let py = venv.join("bin/python3");
+    let has_redis = |py: &std::path::Path| {
+        std::process::Command::new(py)
+            .args(["-c", "import redis"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if py.is_file() && has_redis(&py) {
+        return Some(py);
+    }
+    let ok = std::process::Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .is_ok_and(|s| s.success())
+        && std::process::Command::new(&py)
+            .args(["-m", "pip", "install", "-q", "redis"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if ok && has_redis(&py) {
+        Some(py)
+    } else {
+        eprintln!("SKIP: python3 with venv and `pip install redis` is not available");
+        None
+    }
+}
+
+const SHOP: &str = "CREATE DATABASE shop;
+    CREATE TABLE shop.orders (id INT PRIMARY KEY, customer VARCHAR(20), amount DECIMAL(10,2),
+        status ENUM('new','paid','shipped'), placed TIMESTAMP(3) NULL, meta JSON);
+    CREATE TABLE shop.lines (order_id INT, line INT, sku VARCHAR(10), PRIMARY KEY (order_id, line))";
+
+const SHOP_CHANGES: &str = "SET time_zone = '+00:00';
+    INSERT INTO shop.orders VALUES (1, 'ann', 10.50, 'new', '2024-01-31 12:00:00.250', '{\"gift\": true}'),
+        (2, 'bob', 20.00, 'new', NULL, NULL), (3, 'cy', 5.25, 'paid', NULL, '[1, 2]');
+    INSERT INTO shop.lines VALUES (1, 1, 'A-1'), (1, 2, 'B-2'), (2, 1, 'C \"3\"');
+    UPDATE shop.orders SET status = 'paid', amount = 11.00 WHERE id = 1;
+    DELETE FROM shop.orders WHERE id = 2;
+    DELETE FROM shop.lines WHERE order_id = 2;
+    UPDATE shop.orders SET id = 30 WHERE id = 3;
+    UPDATE shop.lines SET sku = 'é' WHERE order_id = 1 AND line = 2";
+
+/// The hashes a consumer should have built: `shop.orders:<id>`, `shop.lines:<order_id>:<line>`.
+/// The column values are the same text in every format for these types (TIMESTAMP is an
+/// ISO string in both; JSON is embedded in `flat` and a string in Debezium's, both compact).
+fn expected_hashes() -> std::collections::BTreeMap<String, HashMap<String, String>> {
+    let placed = "2024-01-31T12:00:00.250Z";
+    let h = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let gift = "{\"gift\":true}";
+    let list = "[1,2]";
+    [
+        (
+            "shop.orders:1",
+            h(&[
+                ("id", "1"),
+                ("customer", "ann"),
+                ("amount", "11.00"),
+                ("status", "paid"),
+                ("placed", placed),
+                ("meta", gift),
+            ]),
+        ),
+        (
+            "shop.orders:30",
+            h(&[
+                ("id", "30"),
+                ("customer", "cy"),
+                ("amount", "5.25"),
+                ("status", "paid"),
+                ("meta", list),
+            ]),
+        ),
+        (
+            "shop.lines:1:1",
+            h(&[("order_id", "1"), ("line", "1"), ("sku", "A-1")]),
+        ),
+        (
+            "shop.lines:1:2",
+            h(&[("order_id", "1"), ("line", "2"), ("sku", "é")]),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+fn mirrored_hashes(r: &RedisServer) -> std::collections::BTreeMap<String, HashMap<String, String>> {
+    let mut c = r.client();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("shop.*").query(&mut c).unwrap();
+    keys.into_iter()
+        .map(|k| {
+            let h: HashMap<String, String> = redis::cmd("HGETALL").arg(&k).query(&mut c).unwrap();
+            (k, h)
+        })
+        .collect()
+}
+
+/// Run a consumer example against a live pipeline in `format`, twice (the second run finds
+/// nothing new), and compare the hashes with the source tables.
+fn check_consumer(format: &str, run: &dyn Fn(&RedisServer)) {
+    let db = MariaDb::start();
+    db.exec(SHOP);
+    let url = db.url();
+    let r = RedisServer::start(&["mysql-url", &url, "snapshot", "never", "format", format]);
+    wait_until(Duration::from_secs(30), "state streaming", || {
+        status_map(&mut r.client()).get("state").map(String::as_str) == Some("streaming")
+    });
+    db.exec(SHOP_CHANGES);
+    wait_until(Duration::from_secs(30), "all changes in Redis", || {
+        stream_entries(&mut r.client(), "cdc:shop.orders").len() == 7
+            && stream_entries(&mut r.client(), "cdc:shop.lines").len() == 5
+    });
+    run(&r);
+    assert_eq!(mirrored_hashes(&r), expected_hashes(), "format {format}");
+    // Nothing pending, nothing applied twice.
+    for s in ["cdc:shop.orders", "cdc:shop.lines"] {
+        let pending = value_to_json(&r.cmd(&["XPENDING", s, "mirror"]));
+        assert_eq!(pending[0], 0, "{s}: {pending}");
+    }
+    db.exec("INSERT INTO shop.lines VALUES (30, 1, 'new')");
+    wait_until(Duration::from_secs(30), "the new change", || {
+        stream_entries(&mut r.client(), "cdc:shop.lines").len() == 6
+    });
+    run(&r);
+    assert_eq!(mirrored_hashes(&r).len(), 5);
+}
+
+#[test]
+fn python_consumer_example_mirrors_tables_into_hashes() {
+    if skip() {
+        return;
+    }
+    let Some(py) = python_with_redis() else {
+        return;
+    };
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/consumer.py");
+    for format in ["flat", "debezium-extended", "debezium"] {
+        check_consumer(format, &|r: &RedisServer| {
+            let out = std::process::Command::new(&py)
+                .arg(&script)
+                .args([
+                    "--redis",
+                    &r.url(),
+                    "--group",
+                    "mirror",
+                    "--idle-exit",
+                    "1.5",
+                    "--quiet",
+                ])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "consumer.py failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        });
+    }
+}
+
+#[test]
+fn shell_consumer_example_mirrors_tables_into_hashes() {
+    if skip() {
+        return;
+    }
+    if std::process::Command::new("jq")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIP: jq is not installed");
+        return;
+    }
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/consumer.sh");
+    for format in ["flat", "debezium-extended"] {
+        check_consumer(format, &|r: &RedisServer| {
+            let out = std::process::Command::new("bash")
+                .arg(&script)
+                .env("REDIS_CLI", format!("redis-cli -p {}", r.port()))
+                .env("GROUP", "mirror")
+                .env("IDLE_EXIT", "1")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "consumer.sh failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        });
+    }
+}
