@@ -84,8 +84,14 @@ pub type Row = Vec<Cell>;
 /// Where a change came from; rendered as `pos` (SPEC §2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChangeSource {
-    /// Binlog file, byte offset of the rows event, index of the row inside it.
-    Binlog { file: String, offset: u64, row: u32 },
+    /// Binlog file, byte offset of the rows event, index of the row inside it, and the
+    /// server_id of the source server that wrote the event (Debezium's `source.server_id`).
+    Binlog {
+        file: String,
+        offset: u64,
+        row: u32,
+        server_id: u32,
+    },
     /// Snapshot of `table`, n-th row read.
     Snapshot { table: String, n: u64 },
 }
@@ -93,7 +99,9 @@ pub enum ChangeSource {
 impl ChangeSource {
     pub fn pos(&self) -> String {
         match self {
-            ChangeSource::Binlog { file, offset, row } => format!("{file}:{offset}:{row}"),
+            ChangeSource::Binlog {
+                file, offset, row, ..
+            } => format!("{file}:{offset}:{row}"),
             ChangeSource::Snapshot { table, n } => format!("snapshot:{table}:{n}"),
         }
     }

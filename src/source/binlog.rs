@@ -486,6 +486,7 @@ impl Reader {
                 let txn = &mut st.txn;
                 let file = st.file.clone();
                 let fmt = self.config.format;
+                let server_id = header.server_id();
                 let mut emit = |op: Op,
                                 before: Option<&Row>,
                                 after: Option<&Row>,
@@ -510,6 +511,7 @@ impl Reader {
                             file: file.clone(),
                             offset: start,
                             row: idx,
+                            server_id,
                         },
                         gtid: txn.gtid.as_deref(),
                     };

@@ -1015,6 +1015,7 @@ mod tests {
             data_type: data_type.into(),
             column_type: column_type.into(),
             collation: Some(45),
+            charset: Some("utf8mb4".into()),
             pk_ordinal: pk,
             is_json: false,
         }
