@@ -123,6 +123,8 @@ struct Txn {
     skip_through: Option<(u64, u32)>,
     /// A MariaDB standalone GTID (DDL): the next query ends the group.
     standalone: bool,
+    /// A `BEGIN` query opened the group (MySQL DML); without it a MySQL query is DDL.
+    explicit_begin: bool,
     /// The last change emitted: (rows event offset, change index).
     last_change: Option<(u64, u32)>,
     /// Captured changes seen in this transaction (written or skipped).
@@ -380,10 +382,12 @@ impl Reader {
                     if !st.txn.active {
                         self.begin(st, start, header.timestamp())?;
                     }
+                    st.txn.explicit_begin = true;
                 } else if trimmed.eq_ignore_ascii_case("COMMIT") {
                     self.commit(st, end)?;
-                } else if trimmed.len() >= 8
-                    && trimmed[..8].eq_ignore_ascii_case("ROLLBACK")
+                } else if trimmed
+                    .get(..8)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("ROLLBACK"))
                     && !trimmed.to_ascii_uppercase().starts_with("ROLLBACK TO")
                 {
                     st.pending.clear();
@@ -392,7 +396,10 @@ impl Reader {
                     // DDL (or a statement we do not replicate): schemas may have changed.
                     st.info_cache.clear();
                     st.tables.clear();
-                    if !st.txn.active || st.txn.standalone {
+                    // MySQL logs DDL as GTID + the statement, with no BEGIN: the statement
+                    // ends the group (MariaDB flags such a GTID as standalone).
+                    let mysql_ddl = self.info.flavor == Flavor::MySql && !st.txn.explicit_begin;
+                    if !st.txn.active || st.txn.standalone || mysql_ddl {
                         self.commit(st, end)?;
                     }
                 }
@@ -620,6 +627,7 @@ impl Reader {
             ts_ms: ts as u64 * 1000,
             skip_through: skip,
             standalone: false,
+            explicit_begin: false,
             last_change: None,
             emitted: 0,
             skip_count,
