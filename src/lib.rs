@@ -11,6 +11,7 @@ pub mod decode;
 pub mod format;
 mod logging;
 pub mod redis_lock;
+mod redact;
 pub mod sink;
 pub mod source;
 pub mod status;
@@ -54,8 +55,9 @@ impl ConfigurationValue<RedisString> for CheckedString {
         let check = self.check;
         let result = catch_unwind(AssertUnwindSafe(|| {
             let s = val.try_as_str().map_err(|_| "value is not UTF-8".to_string())?;
-            check(s)?;
-            Ok::<_, String>(s.to_string())
+            let s = redact::resolve(s)?;
+            check(&s)?;
+            Ok::<_, String>(s)
         }));
         match result {
             Ok(Ok(s)) => {
@@ -148,6 +150,7 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
         logging::setup(ctx);
         logging::install_panic_hook();
         *DEFAULT_SERVER_ID.lock().unwrap_or_else(|p| p.into_inner()) = default_server_id(ctx);
+        redact::register(ctx.ctx);
         log::info!("redis-cdc {VERSION} loaded");
         supervisor::start(current_config);
     }));
