@@ -114,6 +114,13 @@ impl Lcg {
 #[test]
 fn many_transactions_replay_equals_select_and_entries_follow_spec() {
     let db = shared_mariadb();
+    // An anonymous ''@'localhost'-style user would shadow cdc@'%' for some clients.
+    assert_eq!(
+        db.query_one("SELECT COUNT(*) FROM mysql.user WHERE user = ''")
+            .as_deref(),
+        Some("0"),
+        "the MariaDB template has anonymous users"
+    );
     db.exec(
         "CREATE DATABASE live_many;
          CREATE TABLE live_many.items (id INT PRIMARY KEY, name VARCHAR(40), price DECIMAL(10,2),
