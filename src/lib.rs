@@ -10,6 +10,7 @@ pub mod config;
 pub mod decode;
 pub mod format;
 mod logging;
+mod redact;
 pub mod redis_lock;
 pub mod sink;
 pub mod source;
@@ -59,8 +60,9 @@ impl ConfigurationValue<RedisString> for CheckedString {
             let s = val
                 .try_as_str()
                 .map_err(|_| "value is not UTF-8".to_string())?;
-            check(s)?;
-            Ok::<_, String>(s.to_string())
+            let s = redact::resolve(s)?;
+            check(&s)?;
+            Ok::<_, String>(s)
         }));
         match result {
             Ok(Ok(s)) => {
@@ -162,6 +164,7 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
         logging::install_panic_hook();
         *DEFAULT_SERVER_ID.lock().unwrap_or_else(|p| p.into_inner()) = default_server_id(ctx);
         let documented = commands::set_command_docs(ctx);
+        redact::register(ctx.ctx);
         log::info!("redis-cdc {VERSION} loaded ({documented} commands documented)");
         supervisor::start(current_config);
     }));

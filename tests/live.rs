@@ -114,6 +114,13 @@ impl Lcg {
 #[test]
 fn many_transactions_replay_equals_select_and_entries_follow_spec() {
     let db = shared_mariadb();
+    // An anonymous ''@'localhost'-style user would shadow cdc@'%' for some clients.
+    assert_eq!(
+        db.query_one("SELECT COUNT(*) FROM mysql.user WHERE user = ''")
+            .as_deref(),
+        Some("0"),
+        "the MariaDB template has anonymous users"
+    );
     db.exec(
         "CREATE DATABASE live_many;
          CREATE TABLE live_many.items (id INT PRIMARY KEY, name VARCHAR(40), price DECIMAL(10,2),
@@ -206,8 +213,7 @@ fn many_transactions_replay_equals_select_and_entries_follow_spec() {
             sql += &format!("INSERT INTO live_many.ignored_other VALUES ({t});");
         }
         sql += "COMMIT";
-        conn.query_drop(&sql)
-            .unwrap_or_else(|e| panic!("txn {t}: {e}\n{sql}"));
+        exec_all(&mut conn, &sql).unwrap_or_else(|e| panic!("txn {t}: {e}\n{sql}"));
     }
     wait_caught_up(&redis, &db, CATCH_UP);
 
@@ -294,17 +300,19 @@ fn rolled_back_work_leaves_no_entry_and_mixed_transactions_write_only_captured_t
 
     let mut c = db.conn();
     // Plain rollback.
-    c.query_drop("BEGIN; INSERT INTO live_rb.t VALUES (100, 'gone'); INSERT INTO live_rb.skip_t VALUES (100); ROLLBACK")
+    exec_all(&mut c, "BEGIN; INSERT INTO live_rb.t VALUES (100, 'gone'); INSERT INTO live_rb.skip_t VALUES (100); ROLLBACK")
         .unwrap();
     // Rollback to a savepoint: only the work after it is undone.
-    c.query_drop(
+    exec_all(
+        &mut c,
         "BEGIN; INSERT INTO live_rb.t VALUES (1, 'a'); SAVEPOINT s1;
          INSERT INTO live_rb.t VALUES (2, 'undone'); UPDATE live_rb.t SET v = 'undone' WHERE id = 1;
          ROLLBACK TO SAVEPOINT s1; INSERT INTO live_rb.t VALUES (3, 'c'); COMMIT",
     )
     .unwrap();
     // Captured, excluded and unlisted tables in one transaction.
-    c.query_drop(
+    exec_all(
+        &mut c,
         "BEGIN; INSERT INTO live_rb.t VALUES (4, 'd'); INSERT INTO live_rb.skip_t VALUES (1);
          INSERT INTO live_rb_other.t VALUES (1); UPDATE live_rb.t SET v = 'y' WHERE id = 1;
          INSERT INTO live_rb.skip_t VALUES (2); DELETE FROM live_rb.t WHERE id = 3; COMMIT",
@@ -312,9 +320,10 @@ fn rolled_back_work_leaves_no_entry_and_mixed_transactions_write_only_captured_t
     .unwrap();
     // A non-transactional (Aria) change inside a rolled-back transaction stays in the table (and
     // in the binlog); the InnoDB change does not.
-    let _ = c.query_drop(
+    exec_all(&mut c,
         "BEGIN; INSERT INTO live_rb.t VALUES (200, 'gone'); INSERT INTO live_rb.aria VALUES (1, 'kept'); ROLLBACK",
-    );
+    )
+    .unwrap();
     c.query_drop("INSERT INTO live_rb.aria VALUES (2, 'auto')")
         .unwrap();
     c.query_drop("INSERT INTO live_rb.t VALUES (5, 'last')")
@@ -475,8 +484,7 @@ fn load_writer(
             }
         }
         sql += "COMMIT";
-        conn.query_drop(&sql)
-            .unwrap_or_else(|e| panic!("{e}: {sql}"));
+        exec_all(&mut conn, &sql).unwrap_or_else(|e| panic!("{e}: {sql}"));
         changes += txn_changes;
         done.store(changes, Ordering::Relaxed);
     }
@@ -668,4 +676,65 @@ fn binlog_checksum_none_gives_the_right_file_names() {
     assert_replay_equals_table(&redis, &db, "ck", "t");
     let (f, p) = db.master_status();
     assert_eq!(status_field(&redis, "position"), format!("{f}:{p}"));
+}
+
+#[test]
+fn redis_kill9_inside_a_large_transaction_resumes_after_the_written_chunks() {
+    let db = shared_mariadb();
+    db.exec(
+        "CREATE DATABASE live_big; CREATE TABLE live_big.t (id INT PRIMARY KEY, pad VARCHAR(200))",
+    );
+    let redis = redis_following(&db, &["tables", "live_big.*"]);
+    const ROWS: u64 = 20_000;
+    // One transaction, many rows events: written in chunks with an `inside` checkpoint.
+    let mut c = db.conn();
+    c.query_drop("BEGIN").unwrap();
+    for from in (1..=ROWS).step_by(1000) {
+        let rows: Vec<String> = (from..from + 1000)
+            .map(|id| format!("({id}, REPEAT('x', 150))"))
+            .collect();
+        c.query_drop(format!("INSERT INTO live_big.t VALUES {}", rows.join(",")))
+            .unwrap();
+    }
+    c.query_drop("UPDATE live_big.t SET pad = 'u' WHERE id <= 100")
+        .unwrap();
+    c.query_drop("COMMIT").unwrap();
+    let mut killed_at = 0;
+    wait_until(
+        Duration::from_secs(30),
+        "part of the transaction written",
+        || {
+            let n: u64 = redis::cmd("XLEN")
+                .arg("cdc:live_big.t")
+                .query(&mut redis.client())
+                .unwrap_or(0);
+            if n > 0 {
+                redis.kill9();
+                killed_at = n;
+                true
+            } else {
+                false
+            }
+        },
+    );
+    redis.restart();
+    wait_state(&redis, "streaming", STREAMING);
+    wait_caught_up(&redis, &db, CATCH_UP);
+    let entries = check_entries(&redis, "live_big", "t");
+    let pos: HashSet<_> = entries
+        .iter()
+        .map(|(_, f)| parse_pos(field(f, "pos").unwrap()))
+        .collect();
+    assert_eq!(
+        pos.len(),
+        entries.len(),
+        "duplicate pos (killed after {killed_at} entries)"
+    );
+    assert_eq!(
+        entries.len() as u64,
+        ROWS + 100,
+        "entries vs changes (killed after {killed_at} entries)"
+    );
+    eprintln!("killed after {killed_at} of {} entries", ROWS + 100);
+    assert_replay_equals_table(&redis, &db, "live_big", "t");
 }

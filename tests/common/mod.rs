@@ -713,7 +713,7 @@ impl MariaDb {
     /// All `exec` / `query_strings` calls share one root session (so `BEGIN` in one call and
     /// `COMMIT` in a later one work); it is re-opened after a restart.
     pub fn exec(&self, sql: &str) {
-        self.with_cached(sql, |c| c.query_drop(sql))
+        self.with_cached(sql, |c| exec_all(c, sql))
     }
 
     /// Run a query as root and return its rows (of all result sets, concatenated) as text;
@@ -848,6 +848,18 @@ fn tail_str(s: &str, max: usize) -> &str {
         start += 1;
     }
     &s[start..]
+}
+
+/// Run `;`-separated statements on `conn`, failing on an error in any of them (the mysql
+/// crate's `query_drop` reports only the first statement's error and drops the rest silently).
+pub fn exec_all(conn: &mut mysql::Conn, sql: &str) -> mysql::Result<()> {
+    let mut result = conn.query_iter(sql)?;
+    while let Some(set) = result.iter() {
+        for row in set {
+            row?;
+        }
+    }
+    Ok(())
 }
 
 fn mysql_value_to_string(v: mysql::Value) -> Option<String> {
