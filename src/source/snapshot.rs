@@ -280,6 +280,10 @@ impl Gate {
         for mut b in hold.chunk.unwrap_or_default() {
             b.checkpoint = g.checkpoint.clone();
             b.position = g.checkpoint.position.to_string();
+            // Counted like the reader's batches: lag is 0 only when everything sent is written.
+            STATUS
+                .batches_sent
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tx.send(b)
                 .map_err(|_| SourceError::Retry("the writer stopped".into()))?;
         }
