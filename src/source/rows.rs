@@ -116,6 +116,15 @@ fn read_image<'a>(
             continue;
         }
         check_meta(col.binlog_type, &col.meta).map_err(|e| format!("column {}: {e}", col.name))?;
+        if col.binlog_type == ColumnType::MYSQL_TYPE_TIME2 {
+            let fsp = col.meta.first().copied().unwrap_or(0);
+            let bytes = take(buf, 3 + (fsp as usize).div_ceil(2))?;
+            row.push(
+                crate::decode::time2_cell(bytes, fsp)
+                    .map_err(|e| format!("column {}: {e}", col.name))?,
+            );
+            continue;
+        }
         let ctx = (
             col.binlog_type,
             col.meta.as_slice(),
