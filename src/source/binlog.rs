@@ -133,6 +133,8 @@ struct State {
     last_sent: Instant,
     /// Changes of the first transaction already written (from a chunked checkpoint).
     initial_skip: Option<(u64, u32)>,
+    /// End of the last DDL followed in `info_cache` (the known shapes are valid from there).
+    ddl_pos: Position,
     tables: HashMap<u64, TableCtx>,
     info_cache: HashMap<(String, String), Vec<InfoColumn>>,
     info_conn: Option<mysql::Conn>,
@@ -178,11 +180,14 @@ impl Reader {
             unsent: false,
             last_sent: Instant::now(),
             initial_skip: start.written_through,
+            ddl_pos: Position::default(),
             tables: HashMap::new(),
             info_cache: HashMap::new(),
             info_conn: None,
             payload: None,
         };
+        (st.info_cache, st.ddl_pos) =
+            crate::source::schema::restore_shapes(&self.url.address(), &start.position);
         let request = BinlogRequest::new(self.config.server_id)
             .with_filename(start.position.file.as_bytes().to_vec())
             .with_pos(start.position.offset);
@@ -220,6 +225,11 @@ impl Reader {
             }
         })();
         self.interrupt.set(None);
+        crate::source::schema::save_shapes(
+            &self.url.address(),
+            st.ddl_pos.clone(),
+            std::mem::take(&mut st.info_cache),
+        );
         match result {
             // A stop that interrupted the socket shows up as a read error: it is a stop.
             Err(_) if self.stop.load(Ordering::Relaxed) => Ok(()),
@@ -360,8 +370,10 @@ impl Reader {
                     st.pending.clear();
                     self.commit(st, end)?;
                 } else {
-                    // DDL (or a statement we do not replicate): schemas may have changed.
-                    st.info_cache.clear();
+                    // DDL (or a statement we do not replicate): follow its column changes in
+                    // the known shapes, at this position (schema::apply_ddl says why).
+                    crate::source::schema::apply_ddl(&mut st.info_cache, &q.schema(), trimmed);
+                    st.ddl_pos = Position::new(st.file.clone(), end);
                     st.tables.clear();
                     if !st.txn.active || st.txn.standalone {
                         self.commit(st, end)?;
