@@ -377,6 +377,23 @@ fn tables() -> Vec<Table> {
                 "\"x,y,z\"",
             ),
             col(
+                "el",
+                "ENUM('café','€uro') CHARACTER SET latin1",
+                "'€uro'",
+                "\"€uro\"",
+                "'café'",
+                "\"café\"",
+            ),
+            // 3-byte members: MariaDB's information_schema (utf8mb3) turns 4-byte ones into '?'.
+            col(
+                "sl",
+                "SET('ä','ö','€') CHARACTER SET utf8mb4",
+                "'ä,€'",
+                "\"ä,€\"",
+                "'ö'",
+                "\"ö\"",
+            ),
+            col(
                 "j",
                 "JSON",
                 &format!("'{json1}'"),

@@ -157,7 +157,7 @@ impl TableSchema {
                         enum_values.push(
                             list.values()
                                 .iter()
-                                .map(|s| s.value().into_owned())
+                                .map(|s| s.value_raw().to_vec())
                                 .collect::<Vec<_>>(),
                         );
                     }
@@ -168,7 +168,7 @@ impl TableSchema {
                         set_values.push(
                             list.values()
                                 .iter()
-                                .map(|s| s.value().into_owned())
+                                .map(|s| s.value_raw().to_vec())
                                 .collect::<Vec<_>>(),
                         );
                     }
@@ -224,17 +224,23 @@ impl TableSchema {
                     (None, Some(_)) => Charset::Utf8,
                 })
             });
+            // ENUM/SET members are logged in the column's charset.
+            let members = |raw: Vec<Vec<u8>>| -> Vec<String> {
+                raw.into_iter()
+                    .map(|m| charset::to_utf8(cs.unwrap_or(Charset::Utf8), m))
+                    .collect()
+            };
             let mut ev = Vec::new();
             let mut sv = Vec::new();
             if binlog_type == ColumnType::MYSQL_TYPE_ENUM {
-                ev = enum_values.next().unwrap_or_default();
+                ev = members(enum_values.next().unwrap_or_default());
                 if ev.is_empty() {
                     ev = ic
                         .map(|c| parse_members(&c.column_type))
                         .unwrap_or_default();
                 }
             } else if binlog_type == ColumnType::MYSQL_TYPE_SET {
-                sv = set_values.next().unwrap_or_default();
+                sv = members(set_values.next().unwrap_or_default());
                 if sv.is_empty() {
                     sv = ic
                         .map(|c| parse_members(&c.column_type))
