@@ -114,6 +114,16 @@ fn alter_mid_stream_with_minimal_row_metadata() {
     alter_mid_stream(&["--binlog-row-metadata=MINIMAL"]);
 }
 
+/// MariaDB `log_bin_compress=ON`: the DDL arrives as QUERY_COMPRESSED events.
+#[test]
+fn alter_mid_stream_with_minimal_metadata_and_compressed_binlog() {
+    alter_mid_stream(&[
+        "--binlog-row-metadata=MINIMAL",
+        "--log-bin-compress=ON",
+        "--log-bin-compress-min-len=10",
+    ]);
+}
+
 /// A table reshaped behind the module's back (its shape read after DDL the module could not
 /// follow) must stop the module in `error`, naming the position, with nothing wrong written.
 #[test]

@@ -500,6 +500,24 @@ fn type_matrix(metadata_args: &[&str]) {
         }
         assert_eq!(got.len(), expected.len(), "table {}", t.name);
     }
+    if metadata_args
+        .iter()
+        .any(|a| a.starts_with("--log-bin-compress=ON"))
+    {
+        let events = db.query_strings("SHOW BINLOG EVENTS");
+        let compressed = events
+            .iter()
+            .filter(|r| {
+                r.get(2)
+                    .and_then(|t| t.as_deref())
+                    .is_some_and(|t| t.contains("compressed"))
+            })
+            .count();
+        assert!(
+            compressed >= 20,
+            "only {compressed} compressed events in the binlog"
+        );
+    }
     // Keys: no primary key -> the whole row; composite key -> its columns in key order.
     db.exec("INSERT INTO test.nopk VALUES (1, 'x'), (NULL, NULL); UPDATE test.nopk SET b = 'y' WHERE a = 1; DELETE FROM test.nopk WHERE a IS NULL");
     assert_eq!(
@@ -532,4 +550,10 @@ fn type_matrix_with_full_row_metadata() {
 #[test]
 fn type_matrix_with_minimal_row_metadata() {
     type_matrix(&["--binlog-row-metadata=MINIMAL"]);
+}
+
+/// MariaDB `log_bin_compress=ON`: compressed rows and query events decode like plain ones.
+#[test]
+fn type_matrix_with_compressed_binlog() {
+    type_matrix(&["--log-bin-compress=ON", "--log-bin-compress-min-len=10"]);
 }

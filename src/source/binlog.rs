@@ -286,10 +286,18 @@ impl Reader {
                 return Ok(());
             }
             MARIA_COMPRESSED_FIRST..=MARIA_COMPRESSED_LAST => {
-                return Err(SourceError::Halt(format!(
-                    "compressed binlog event (type {raw_type:#x}) at {}: set log_bin_compress=OFF on the source (SET GLOBAL log_bin_compress=OFF), then CDC.RESYNC the affected tables",
-                    at(&st.file, start)
-                )));
+                // log_bin_compress=ON: handle the plain event it stands for, at this position.
+                let plain = crate::source::rows::maria_uncompressed_event(ev)
+                    .map_err(|e| SourceError::Halt(format!("{e} at {}", at(&st.file, start))))?;
+                let outer = st.payload;
+                st.payload = Some(outer.unwrap_or(PayloadCtx {
+                    start,
+                    end,
+                    rows: 0,
+                }));
+                let r = self.handle(st, &plain);
+                st.payload = outer;
+                return r;
             }
             MARIA_ANNOTATE_ROWS
             | MARIA_BINLOG_CHECKPOINT
