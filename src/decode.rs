@@ -164,14 +164,61 @@ fn decode_value(col: &ColumnSchema, v: Value) -> Result<Cell, DecodeError> {
                     .collect(),
             ))
         }
-        (ColumnKind::Uuid, Value::Bytes(b)) if b.len() == 16 => Ok(Cell::Text(format_uuid(&b))),
-        (ColumnKind::Inet6, Value::Bytes(b)) if b.len() == 16 => {
-            let mut a = [0u8; 16];
-            a.copy_from_slice(&b);
-            Ok(Cell::Text(std::net::Ipv6Addr::from(a).to_string()))
+        // Fixed-length binary values reach the binlog without their trailing zero bytes.
+        (ColumnKind::Uuid, Value::Bytes(b)) if b.len() <= 16 => {
+            Ok(Cell::Text(format_uuid(&pad16(&b))))
+        }
+        (ColumnKind::Inet6, Value::Bytes(b)) if b.len() <= 16 => {
+            Ok(Cell::Text(std::net::Ipv6Addr::from(pad16(&b)).to_string()))
         }
         (_, v) => Err(unexpected(&v)),
     }
+}
+
+/// TIME2 (MySQL 5.6+ / MariaDB `mysql56_temporal_format`) from its stored bytes. Decoded here
+/// because `mysql_common` gets negative values with a fraction and a zero integer part wrong
+/// (`-00:00:00.5` came out as `624:63:63.1`). Follows MySQL's `my_time_packed_from_binary` and
+/// `TIME_from_longlong_time_packed`.
+pub fn time2_cell(b: &[u8], fsp: u8) -> Result<Cell, DecodeError> {
+    let need = 3 + (fsp as usize).div_ceil(2);
+    if b.len() < need {
+        return Err("TIME value is truncated".into());
+    }
+    let int_part = ((b[0] as i64) << 16 | (b[1] as i64) << 8 | b[2] as i64) - 0x80_0000;
+    let packed: i64 = match fsp {
+        0 => int_part << 24,
+        1 | 2 => {
+            let (mut i, mut frac) = (int_part, b[3] as i64);
+            if i < 0 && frac != 0 {
+                i += 1;
+                frac -= 0x100;
+            }
+            (i << 24) + frac * 10_000
+        }
+        3 | 4 => {
+            let (mut i, mut frac) = (int_part, u16::from_be_bytes([b[3], b[4]]) as i64);
+            if i < 0 && frac != 0 {
+                i += 1;
+                frac -= 0x10000;
+            }
+            (i << 24) + frac * 100
+        }
+        _ => {
+            let v = b[..6].iter().fold(0i64, |acc, x| (acc << 8) | *x as i64);
+            v - 0x8000_0000_0000
+        }
+    };
+    let negative = packed < 0;
+    let t = packed.unsigned_abs();
+    let hms = t >> 24;
+    Ok(Cell::Time {
+        negative,
+        hours: ((hms >> 12) % (1 << 10)) as u32,
+        minute: ((hms >> 6) % (1 << 6)) as u8,
+        second: (hms % (1 << 6)) as u8,
+        micros: (t % (1 << 24)) as u32,
+        fsp,
+    })
 }
 
 fn int_cell(i: i64, bytes: u8, unsigned: bool) -> Cell {
@@ -197,6 +244,12 @@ fn mask(bytes: u8) -> u64 {
 
 fn valid_date(y: u16, m: u8, d: u8) -> bool {
     !(y == 0 && m == 0 && d == 0) && (1..=12).contains(&m) && d >= 1 && d <= 31
+}
+
+fn pad16(b: &[u8]) -> [u8; 16] {
+    let mut a = [0u8; 16];
+    a[..b.len()].copy_from_slice(b);
+    a
 }
 
 fn format_uuid(b: &[u8]) -> String {
@@ -284,6 +337,31 @@ mod tests {
         assert_eq!(
             dec(ColumnKind::Year, false, Value::Bytes(b"1900".to_vec())),
             Cell::Year(0)
+        );
+    }
+
+    #[test]
+    fn time2_negative_fractions() {
+        let t = |b: &[u8], fsp| match time2_cell(b, fsp).unwrap() {
+            Cell::Time {
+                negative,
+                hours,
+                minute,
+                second,
+                micros,
+                ..
+            } => (negative, hours, minute, second, micros),
+            c => panic!("{c:?}"),
+        };
+        // -00:00:00.5, TIME(1): intpart -1 (0x7fffff), frac byte -50 (0xce).
+        assert_eq!(t(&[0x7f, 0xff, 0xff, 0xce], 1), (true, 0, 0, 0, 500_000));
+        // 12:00:00.5 TIME(1)
+        assert_eq!(t(&[0x80, 0xc0, 0x00, 50], 1), (false, 12, 0, 0, 500_000));
+        // -838:59:59 TIME(0)
+        let v = 0x80_0000 - ((838 << 12) | (59 << 6) | 59);
+        assert_eq!(
+            t(&[(v >> 16) as u8, (v >> 8) as u8, v as u8], 0),
+            (true, 838, 59, 59, 0)
         );
     }
 

@@ -147,6 +147,8 @@ struct State {
     initial_skip: Option<(u64, u32)>,
     /// The same, as a count of captured changes, when resuming by GTID.
     initial_skip_count: u64,
+    /// End of the last DDL followed in `info_cache` (the known shapes are valid from there).
+    ddl_pos: Position,
     tables: HashMap<u64, TableCtx>,
     info_cache: HashMap<(String, String), Vec<InfoColumn>>,
     info_conn: Option<mysql::Conn>,
@@ -210,11 +212,14 @@ impl Reader {
                 start.written_through
             },
             initial_skip_count: if self.by_gtid { start.written_count } else { 0 },
+            ddl_pos: Position::default(),
             tables: HashMap::new(),
             info_cache: HashMap::new(),
             info_conn: None,
             payload: None,
         };
+        (st.info_cache, st.ddl_pos) =
+            crate::source::schema::restore_shapes(&self.url.address(), &start.position);
         let request = BinlogRequest::new(self.config.server_id)
             .with_filename(start.position.file.as_bytes().to_vec())
             .with_pos(start.position.offset);
@@ -252,6 +257,11 @@ impl Reader {
             }
         })();
         self.interrupt.set(None);
+        crate::source::schema::save_shapes(
+            &self.url.address(),
+            st.ddl_pos.clone(),
+            std::mem::take(&mut st.info_cache),
+        );
         match result {
             // A stop that interrupted the socket shows up as a read error: it is a stop.
             Err(_) if self.stop.load(Ordering::Relaxed) => Ok(()),
@@ -309,10 +319,18 @@ impl Reader {
                 return Ok(());
             }
             MARIA_COMPRESSED_FIRST..=MARIA_COMPRESSED_LAST => {
-                return Err(SourceError::Halt(format!(
-                    "compressed binlog event (type {raw_type:#x}) at {}: set log_bin_compress=OFF on the source (SET GLOBAL log_bin_compress=OFF), then CDC.RESYNC the affected tables",
-                    at(&st.file, start)
-                )));
+                // log_bin_compress=ON: handle the plain event it stands for, at this position.
+                let plain = crate::source::rows::maria_uncompressed_event(ev)
+                    .map_err(|e| SourceError::Halt(format!("{e} at {}", at(&st.file, start))))?;
+                let outer = st.payload;
+                st.payload = Some(outer.unwrap_or(PayloadCtx {
+                    start,
+                    end,
+                    rows: 0,
+                }));
+                let r = self.handle(st, &plain);
+                st.payload = outer;
+                return r;
             }
             MARIA_ANNOTATE_ROWS
             | MARIA_BINLOG_CHECKPOINT
@@ -393,8 +411,10 @@ impl Reader {
                     st.pending.clear();
                     self.commit(st, end)?;
                 } else {
-                    // DDL (or a statement we do not replicate): schemas may have changed.
-                    st.info_cache.clear();
+                    // DDL (or a statement we do not replicate): follow its column changes in
+                    // the known shapes, at this position (schema::apply_ddl says why).
+                    crate::source::schema::apply_ddl(&mut st.info_cache, &q.schema(), trimmed);
+                    st.ddl_pos = Position::new(st.file.clone(), end);
                     st.tables.clear();
                     // MySQL logs DDL as GTID + the statement, with no BEGIN: the statement
                     // ends the group (MariaDB flags such a GTID as standalone).

@@ -111,7 +111,9 @@ pub fn connect_with_timeout(url: &SourceUrl, read_timeout: Duration) -> Result<C
         .write_timeout(Some(Duration::from_secs(30)))
         .tcp_keepalive_time_ms(Some(10_000))
         .max_allowed_packet(Some(1 << 30))
-        .stmt_cache_size(Some(0));
+        .stmt_cache_size(Some(0))
+        // information_schema text (column names, ENUM/SET members) in full UTF-8.
+        .init(vec!["SET NAMES utf8mb4".to_string()]);
     Conn::new(opts).map_err(|e| match e {
         mysql::Error::MySqlError(_) => SourceError::from_mysql("connect", e),
         other => SourceError::Retry(format!("cannot connect to {}: {other}", url.address())),

@@ -116,6 +116,15 @@ fn read_image<'a>(
             continue;
         }
         check_meta(col.binlog_type, &col.meta).map_err(|e| format!("column {}: {e}", col.name))?;
+        if col.binlog_type == ColumnType::MYSQL_TYPE_TIME2 {
+            let fsp = col.meta.first().copied().unwrap_or(0);
+            let bytes = take(buf, 3 + (fsp as usize).div_ceil(2))?;
+            row.push(
+                crate::decode::time2_cell(bytes, fsp)
+                    .map_err(|e| format!("column {}: {e}", col.name))?,
+            );
+            continue;
+        }
         let ctx = (
             col.binlog_type,
             col.meta.as_slice(),
@@ -229,4 +238,74 @@ pub fn for_each_payload_event(
         f(&ev)?;
     }
     Ok(())
+}
+
+/// MariaDB `log_bin_compress=ON`: rebuild a compressed event (QUERY_COMPRESSED 0xa5,
+/// WRITE/UPDATE/DELETE_ROWS_COMPRESSED_V1 0xa6-0xa8) as the plain event it stands for
+/// (QUERY 0x02, WRITE/UPDATE/DELETE_ROWS_V1 0x17-0x19), header and all, so that it is parsed and
+/// decoded like any other (read without a checksum, which the source computed over the
+/// compressed form). The V2 compressed types (0xa9-0xab) are not written by MariaDB and refused.
+/// Layout (MariaDB log_event.cc, `binlog_buf_uncompress`): the compressed part starts with a byte
+/// `0x80 | lenlen` (algorithm 0 = zlib in bits 4-6), then the uncompressed length in `lenlen`
+/// big-endian bytes, then the zlib stream.
+pub fn maria_uncompressed_event(ev: &Event) -> Result<Event, String> {
+    use mysql_common::binlog::consts::EventType;
+    let (header, body, fde) = (ev.header(), ev.data(), ev.fde());
+    let raw = header.event_type_raw();
+    let bad = || format!("malformed compressed event (type {raw:#x})");
+    let (plain_type, split) = match raw {
+        0xa5 => {
+            // Query post-header: thread id 4, exec time 4, db len 1, error code 2, status len 2.
+            let post = fde.get_event_type_header_length(EventType::QUERY_EVENT) as usize;
+            let db_len = *body.get(8).ok_or_else(bad)? as usize;
+            let status_len = u16::from_le_bytes([*body.get(11).ok_or_else(bad)?, *body.get(12).ok_or_else(bad)?]) as usize;
+            (0x02u8, post + status_len + db_len + 1)
+        }
+        0xa6..=0xa8 => {
+            let post = fde.get_event_type_header_length(EventType::WRITE_ROWS_EVENT_V1) as usize;
+            let mut buf = ParseBuf(body.get(post..).ok_or_else(bad)?);
+            let n = read_lenenc(&mut buf)? as usize;
+            let bitmaps = if raw == 0xa7 { 2 } else { 1 };
+            let used = body.len() - post - buf.len();
+            (raw - 0xa6 + 0x17, post + used + bitmaps * n.div_ceil(8))
+        }
+        _ => return Err(format!("compressed binlog event type {raw:#x} is not supported: SET GLOBAL log_bin_compress=OFF on the source")),
+    };
+    let (head, packed) = (
+        body.get(..split).ok_or_else(bad)?,
+        body.get(split..).ok_or_else(bad)?,
+    );
+    let first = *packed.first().ok_or_else(bad)?;
+    if first & 0x80 == 0 || (first & 0x70) != 0 {
+        return Err(bad());
+    }
+    let lenlen = (first & 0x07) as usize;
+    let len_bytes = packed.get(1..1 + lenlen).ok_or_else(bad)?;
+    let plain_len = len_bytes
+        .iter()
+        .fold(0usize, |acc, b| (acc << 8) | *b as usize);
+    let mut plain = Vec::with_capacity(plain_len);
+    use std::io::Read;
+    flate2::read::ZlibDecoder::new(&packed[1 + lenlen..])
+        .take(plain_len as u64 + 1)
+        .read_to_end(&mut plain)
+        .map_err(|e| format!("cannot inflate compressed event (type {raw:#x}): {e}"))?;
+    if plain.len() != plain_len {
+        return Err(bad());
+    }
+    let size = 19 + head.len() + plain.len();
+    let mut ev: Vec<u8> = Vec::with_capacity(size);
+    ev.extend_from_slice(&header.timestamp().to_le_bytes());
+    ev.push(plain_type);
+    ev.extend_from_slice(&header.server_id().to_le_bytes());
+    ev.extend_from_slice(&(size as u32).to_le_bytes());
+    ev.extend_from_slice(&header.log_pos().to_le_bytes());
+    ev.extend_from_slice(&header.flags_raw().to_le_bytes());
+    ev.extend_from_slice(head);
+    ev.extend_from_slice(&plain);
+    let mut footer = fde.footer();
+    footer.set_checksum_enabled(false);
+    let fde = fde.clone().into_owned().with_footer(footer);
+    Event::read(&fde, &ev[..])
+        .map_err(|e| format!("cannot parse uncompressed event (type {raw:#x}): {e}"))
 }
