@@ -31,50 +31,20 @@ pub enum Cell {
     Float(f32),
     Double(f64),
     /// BIT(n): the value and the declared width n.
-    Bit {
-        value: u64,
-        bits: u16,
-    },
-    Date {
-        year: u16,
-        month: u8,
-        day: u8,
-    },
-    DateTime {
-        year: u16,
-        month: u8,
-        day: u8,
-        hour: u8,
-        minute: u8,
-        second: u8,
-        micros: u32,
-        fsp: u8,
-    },
+    Bit { value: u64, bits: u16 },
+    Date { year: u16, month: u8, day: u8 },
+    DateTime { year: u16, month: u8, day: u8, hour: u8, minute: u8, second: u8, micros: u32, fsp: u8 },
     /// A UTC instant: seconds since the epoch and microseconds.
-    Timestamp {
-        secs: i64,
-        micros: u32,
-        fsp: u8,
-    },
+    Timestamp { secs: i64, micros: u32, fsp: u8 },
     /// TIME: sign, hours (may exceed 24), minutes, seconds, microseconds.
-    Time {
-        negative: bool,
-        hours: u32,
-        minute: u8,
-        second: u8,
-        micros: u32,
-        fsp: u8,
-    },
+    Time { negative: bool, hours: u32, minute: u8, second: u8, micros: u32, fsp: u8 },
     Year(u16),
     Text(String),
     Bytes(Vec<u8>),
     Enum(String),
     Set(String),
     Json(serde_json::Value),
-    Geometry {
-        srid: u32,
-        wkb: Vec<u8>,
-    },
+    Geometry { srid: u32, wkb: Vec<u8> },
     Vector(Vec<f32>),
 }
 

@@ -25,11 +25,7 @@ pub mod errors {
 }
 
 /// Run a handler, turning a panic into an error reply (no unwind may cross into Redis).
-pub fn guarded(
-    ctx: &Context,
-    args: Vec<RedisString>,
-    f: fn(&Context, Vec<RedisString>) -> RedisResult,
-) -> RedisResult {
+pub fn guarded(ctx: &Context, args: Vec<RedisString>, f: fn(&Context, Vec<RedisString>) -> RedisResult) -> RedisResult {
     catch_unwind(AssertUnwindSafe(|| f(ctx, args))).unwrap_or_else(|_| Err(errors::internal()))
 }
 

@@ -19,9 +19,7 @@ pub mod supervisor;
 use crate::config::{RawConfig, SourceUrl, TableFilter};
 use crate::status::{StatusValue, STATUS};
 use redis_module::configuration::{ConfigurationContext, ConfigurationFlags, ConfigurationValue};
-use redis_module::{
-    redis_module, Context, InfoContext, RedisError, RedisResult, RedisString, Status,
-};
+use redis_module::{redis_module, Context, InfoContext, RedisError, RedisResult, RedisString, Status};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{LazyLock, Mutex};
@@ -55,9 +53,7 @@ impl ConfigurationValue<RedisString> for CheckedString {
     fn set(&self, _ctx: &ConfigurationContext, val: RedisString) -> Result<(), RedisError> {
         let check = self.check;
         let result = catch_unwind(AssertUnwindSafe(|| {
-            let s = val
-                .try_as_str()
-                .map_err(|_| "value is not UTF-8".to_string())?;
+            let s = val.try_as_str().map_err(|_| "value is not UTF-8".to_string())?;
             check(s)?;
             Ok::<_, String>(s.to_string())
         }));
@@ -76,19 +72,13 @@ fn check_url(s: &str) -> Result<(), String> {
     if s.trim().is_empty() {
         return Ok(());
     }
-    SourceUrl::parse(s.trim())
-        .map(|_| ())
-        .map_err(|e| format!("cdc.mysql-url: {e}"))
+    SourceUrl::parse(s.trim()).map(|_| ()).map_err(|e| format!("cdc.mysql-url: {e}"))
 }
 fn check_tables(s: &str) -> Result<(), String> {
-    TableFilter::new(s, "")
-        .map(|_| ())
-        .map_err(|e| format!("cdc.tables: {e}"))
+    TableFilter::new(s, "").map(|_| ()).map_err(|e| format!("cdc.tables: {e}"))
 }
 fn check_exclude(s: &str) -> Result<(), String> {
-    TableFilter::new("", s)
-        .map(|_| ())
-        .map_err(|e| format!("cdc.exclude-tables: {e}"))
+    TableFilter::new("", s).map(|_| ()).map_err(|e| format!("cdc.exclude-tables: {e}"))
 }
 fn check_any(_: &str) -> Result<(), String> {
     Ok(())
@@ -101,17 +91,12 @@ fn check_offset_key(s: &str) -> Result<(), String> {
     }
 }
 fn check_snapshot(s: &str) -> Result<(), String> {
-    config::SnapshotMode::parse(s)
-        .map(|_| ())
-        .map_err(|e| format!("cdc.snapshot: {e}"))
+    config::SnapshotMode::parse(s).map(|_| ()).map_err(|e| format!("cdc.snapshot: {e}"))
 }
 fn check_format(s: &str) -> Result<(), String> {
     match config::Format::parse(s) {
         Ok(config::Format::Flat) => Ok(()),
-        Ok(other) => Err(format!(
-            "cdc.format: '{}' is not available in this version; use flat",
-            other.as_str()
-        )),
+        Ok(other) => Err(format!("cdc.format: '{}' is not available in this version; use flat", other.as_str())),
         Err(e) => Err(format!("cdc.format: {e}")),
     }
 }
@@ -175,28 +160,26 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
 
 /// A stable id from this instance's host name and port (SPEC §1 `cdc.server-id` 0).
 fn default_server_id(ctx: &Context) -> u32 {
-    let port =
-        ctx.call("CONFIG", &["GET", "port"])
-            .ok()
-            .and_then(|v| match v {
-                redis_module::RedisValue::Array(a) => a.into_iter().nth(1),
-                _ => None,
-            })
-            .and_then(|v| match v {
-                redis_module::RedisValue::BulkString(s)
-                | redis_module::RedisValue::SimpleString(s) => s.parse().ok(),
-                redis_module::RedisValue::BulkRedisString(s) => s.to_string_lossy().parse().ok(),
-                _ => None,
-            })
-            .unwrap_or(6379u16);
+    let port = ctx
+        .call("CONFIG", &["GET", "port"])
+        .ok()
+        .and_then(|v| match v {
+            redis_module::RedisValue::Array(a) => a.into_iter().nth(1),
+            _ => None,
+        })
+        .and_then(|v| match v {
+            redis_module::RedisValue::BulkString(s) | redis_module::RedisValue::SimpleString(s) => s.parse().ok(),
+            redis_module::RedisValue::BulkRedisString(s) => s.to_string_lossy().parse().ok(),
+            _ => None,
+        })
+        .unwrap_or(6379u16);
     let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
     config::derive_server_id(host.trim(), port)
 }
 
 fn deinit(_ctx: &Context) -> Status {
     // Unload runs holding the Redis lock: our threads only ever try-lock, so they can finish.
-    let stopped =
-        catch_unwind(|| supervisor::shutdown(std::time::Duration::from_secs(10))).unwrap_or(false);
+    let stopped = catch_unwind(|| supervisor::shutdown(std::time::Duration::from_secs(10))).unwrap_or(false);
     if stopped {
         Status::Ok
     } else {
@@ -219,18 +202,8 @@ fn info(ctx: &InfoContext, _for_crash_report: bool) {
         if let Ok(s) = section.field("state_code", STATUS.state().code() as i64) {
             let _ = s
                 .field("errors", STATUS.errors.load(Ordering::Relaxed) as i64)
-                .and_then(|s| {
-                    s.field(
-                        "bytes_read",
-                        STATUS.bytes_read.load(Ordering::Relaxed) as i64,
-                    )
-                })
-                .and_then(|s| {
-                    s.field(
-                        "max_lock_us",
-                        STATUS.max_lock_us.load(Ordering::Relaxed) as i64,
-                    )
-                })
+                .and_then(|s| s.field("bytes_read", STATUS.bytes_read.load(Ordering::Relaxed) as i64))
+                .and_then(|s| s.field("max_lock_us", STATUS.max_lock_us.load(Ordering::Relaxed) as i64))
                 .and_then(|s| s.build_section())
                 .and_then(|b| b.build_info());
         }

@@ -7,10 +7,10 @@
 //! replicas see the entries and the position covering them together or not at all.
 
 use crate::format::Fields;
-use crate::redis_lock::{DetachedCtx, Locked};
 use crate::source::position::Checkpoint;
 use crate::status::{State, STATUS};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crate::redis_lock::{DetachedCtx, Locked};
 use redis_module::{CallOptionsBuilder, CallResult, Context, ContextFlags};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -76,9 +76,7 @@ impl Writer {
                     Err(RecvTimeoutError::Timeout) => {
                         if self.backpressure.load(Ordering::Relaxed) {
                             // Re-check memory so that the reader can resume.
-                            let Some(ctx) = self.lock(&tsc) else {
-                                return WriterExit::Stopped;
-                            };
+                            let Some(ctx) = self.lock(&tsc) else { return WriterExit::Stopped };
                             self.check_memory(&ctx);
                         }
                         continue;
@@ -138,10 +136,7 @@ impl Writer {
     }
 
     fn write(&self, ctx: &Context, batches: &[Batch]) -> Result<(), String> {
-        let opts = CallOptionsBuilder::new()
-            .replicate()
-            .errors_as_replies()
-            .build();
+        let opts = CallOptionsBuilder::new().replicate().errors_as_replies().build();
         let maxlen = self.stream_maxlen.to_string();
         let mut args: Vec<&[u8]> = Vec::with_capacity(32);
         for b in batches {
@@ -160,9 +155,7 @@ impl Writer {
                 check(r, "XADD")?;
             }
         }
-        let Some(last) = batches.last() else {
-            return Ok(());
-        };
+        let Some(last) = batches.last() else { return Ok(()) };
         let fields = last.checkpoint.to_fields();
         let mut hargs: Vec<&[u8]> = vec![self.offset_key.as_bytes()];
         for (k, v) in &fields {
@@ -222,9 +215,6 @@ impl Writer {
 fn check(r: CallResult, what: &str) -> Result<(), String> {
     match r {
         Ok(_) => Ok(()),
-        Err(e) => Err(format!(
-            "{what} refused: {}",
-            e.to_utf8_string().unwrap_or_default()
-        )),
+        Err(e) => Err(format!("{what} refused: {}", e.to_utf8_string().unwrap_or_default())),
     }
 }

@@ -160,10 +160,7 @@ impl Status {
         let last_error = if g.last_error.is_empty() {
             String::new()
         } else {
-            format!(
-                "{} (at {} ms since the epoch)",
-                g.last_error, g.last_error_ms
-            )
+            format!("{} (at {} ms since the epoch)", g.last_error, g.last_error_ms)
         };
         vec![
             ("state", StatusValue::Str(g.state.as_str().into())),
@@ -171,14 +168,8 @@ impl Status {
             ("position", StatusValue::Str(g.position.clone())),
             ("gtid", StatusValue::Str(g.gtid.clone())),
             ("lag_ms", StatusValue::Int(self.lag_ms())),
-            (
-                "events",
-                StatusValue::Int(self.events.load(Ordering::Relaxed)),
-            ),
-            (
-                "transactions",
-                StatusValue::Int(self.transactions.load(Ordering::Relaxed)),
-            ),
+            ("events", StatusValue::Int(self.events.load(Ordering::Relaxed))),
+            ("transactions", StatusValue::Int(self.transactions.load(Ordering::Relaxed))),
             ("tables", StatusValue::Int(g.tables.len() as u64)),
             (
                 "snapshot",
@@ -196,10 +187,7 @@ impl Status {
                 ),
             ),
             ("last_error", StatusValue::Str(last_error)),
-            (
-                "uptime_s",
-                StatusValue::Int(self.loaded.elapsed().as_secs()),
-            ),
+            ("uptime_s", StatusValue::Int(self.loaded.elapsed().as_secs())),
         ]
     }
 

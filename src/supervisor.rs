@@ -70,10 +70,7 @@ pub fn start(config: ConfigSource) {
                 shutdown,
             });
         }
-        Err(e) => STATUS.set_error(
-            State::Error,
-            &format!("cannot start the supervisor thread: {e}"),
-        ),
+        Err(e) => STATUS.set_error(State::Error, &format!("cannot start the supervisor thread: {e}")),
     }
 }
 
@@ -251,9 +248,7 @@ impl Supervisor {
 
     /// Run one session until it ends. Ok(wake) for a requested end, Err for a failure.
     fn session(&mut self, config: Config) -> Result<Wake, SourceError> {
-        let Some(url) = config.source.clone() else {
-            return Ok(Wake::Again);
-        };
+        let Some(url) = config.source.clone() else { return Ok(Wake::Again) };
         let mut conn = source::connect(&url)?;
         let info = source::probe(&mut conn)?;
         STATUS.lock().source = format!("{} ({})", url.address(), info.version);
@@ -295,11 +290,7 @@ impl Supervisor {
             stop: stop.clone(),
             backpressure: backpressure.clone(),
         };
-        let writer = spawn(
-            "cdc-writer",
-            move || writer.run(rx),
-            |msg| WriterExit::Failed(msg),
-        )?;
+        let writer = spawn("cdc-writer", move || writer.run(rx), |msg| WriterExit::Failed(msg))?;
         let reader = Reader {
             config: Arc::new(config.clone()),
             url,
@@ -309,11 +300,7 @@ impl Supervisor {
             interrupt: interrupt.clone(),
             tx,
         };
-        let reader = spawn(
-            "cdc-reader",
-            move || reader.run(checkpoint),
-            |msg| Err(SourceError::Halt(msg)),
-        )?;
+        let reader = spawn("cdc-reader", move || reader.run(checkpoint), |msg| Err(SourceError::Halt(msg)))?;
         STATUS.set_state(State::Streaming);
         let session = Session {
             stop,
@@ -361,28 +348,19 @@ impl Supervisor {
                 STATUS.set_state(State::Replica);
                 return Ok(Wake::Again);
             }
-            Ok(WriterExit::Failed(e)) => {
-                return Err(SourceError::Retry(format!("writing to Redis failed: {e}")))
-            }
+            Ok(WriterExit::Failed(e)) => return Err(SourceError::Retry(format!("writing to Redis failed: {e}"))),
             Ok(WriterExit::Stopped) => {}
-            Err(_) => {
-                return Err(SourceError::Halt(
-                    "internal error: the writer panicked (see the Redis log)".into(),
-                ))
-            }
+            Err(_) => return Err(SourceError::Halt("internal error: the writer panicked (see the Redis log)".into())),
         }
         match reader {
             Ok(Ok(())) => Ok(Wake::Again),
             Ok(Err(e)) => Err(e),
-            Err(_) => Err(SourceError::Halt(
-                "internal error: the reader panicked (see the Redis log)".into(),
-            )),
+            Err(_) => Err(SourceError::Halt("internal error: the reader panicked (see the Redis log)".into())),
         }
     }
 
     fn load_checkpoint(&self, config: &Config) -> Result<Option<Checkpoint>, SourceError> {
-        let ctx = DetachedCtx::new()
-            .ok_or_else(|| SourceError::Retry("no thread-safe context".into()))?;
+        let ctx = DetachedCtx::new().ok_or_else(|| SourceError::Retry("no thread-safe context".into()))?;
         let locked = self.lock(&ctx)?;
         let reply = locked.call("HGETALL", &[config.offset_key.as_str()]);
         drop(locked);
@@ -401,19 +379,16 @@ impl Supervisor {
             .chunks_exact(2)
             .map(|c| (c[0].as_str(), c[1].as_str()))
             .collect();
-        Checkpoint::from_fields(|k| pairs.iter().find(|(f, _)| *f == k).map(|(_, v)| *v)).map_err(
-            |e| {
-                SourceError::Setup(format!(
+        Checkpoint::from_fields(|k| pairs.iter().find(|(f, _)| *f == k).map(|(_, v)| *v)).map_err(|e| {
+            SourceError::Setup(format!(
                 "{e}: fix or DEL the key {} (the module then starts at the source's current end)",
                 config.offset_key
             ))
-            },
-        )
+        })
     }
 
     fn store_checkpoint(&self, config: &Config, cp: &Checkpoint) -> Result<(), SourceError> {
-        let ctx = DetachedCtx::new()
-            .ok_or_else(|| SourceError::Retry("no thread-safe context".into()))?;
+        let ctx = DetachedCtx::new().ok_or_else(|| SourceError::Retry("no thread-safe context".into()))?;
         let locked = self.lock(&ctx)?;
         if locked.get_flags().contains(ContextFlags::SLAVE) {
             return Err(SourceError::Retry("this Redis became a replica".into()));
@@ -424,10 +399,7 @@ impl Supervisor {
             args.push(k);
             args.push(v);
         }
-        let opts = CallOptionsBuilder::new()
-            .replicate()
-            .errors_as_replies()
-            .build();
+        let opts = CallOptionsBuilder::new().replicate().errors_as_replies().build();
         let r: CallResult = locked.call_ext("HSET", &opts, args.as_slice());
         match r {
             Err(e) => Err(SourceError::Setup(format!(

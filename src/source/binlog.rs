@@ -133,13 +133,13 @@ struct State {
     last_sent: Instant,
     /// Changes of the first transaction already written (from a chunked checkpoint).
     initial_skip: Option<(u64, u32)>,
-    /// End of the last DDL followed in `info_cache` (the known shapes are valid from there).
-    ddl_pos: Position,
     tables: HashMap<u64, TableCtx>,
     info_cache: HashMap<(String, String), Vec<InfoColumn>>,
     info_conn: Option<mysql::Conn>,
-    /// Inside a TRANSACTION_PAYLOAD_EVENT: its (start, end) stand for the inner events'
-    /// positions, and rows are numbered across the whole payload so `pos` stays unique.
+    /// End of the last DDL followed in `info_cache` (the known shapes are valid from there).
+    ddl_pos: Position,
+    /// Inside a TRANSACTION_PAYLOAD_EVENT or a MariaDB compressed event: its (start, end) stand
+    /// for the inner events' positions, and rows are numbered across it so `pos` stays unique.
     payload: Option<PayloadCtx>,
 }
 
@@ -156,13 +156,9 @@ impl Reader {
         let mut conn = connect(&self.url)?;
         let heartbeat_ns = HEARTBEAT.as_nanos() as u64;
         let setup = |c: &mut mysql::Conn, q: &str| {
-            c.query_drop(q)
-                .map_err(|e| SourceError::from_mysql("preparing the binlog connection", e))
+            c.query_drop(q).map_err(|e| SourceError::from_mysql("preparing the binlog connection", e))
         };
-        setup(
-            &mut conn,
-            &format!("SET @master_heartbeat_period = {heartbeat_ns}"),
-        )?;
+        setup(&mut conn, &format!("SET @master_heartbeat_period = {heartbeat_ns}"))?;
         if self.info.flavor == Flavor::MariaDb {
             // GTID-aware replica: MariaDB then sends its GTID events instead of dummies.
             setup(&mut conn, "SET @mariadb_slave_capability = 4")?;
@@ -170,42 +166,35 @@ impl Reader {
         let fd = conn.as_raw_fd();
         let mut st = State {
             file: start.position.file.clone(),
-            checkpoint: Checkpoint {
-                written_through: None,
-                ..start.clone()
-            },
+            checkpoint: Checkpoint { written_through: None, ..start.clone() },
             maria_gtids: start.gtid.parse().unwrap_or_default(),
             txn: Txn::default(),
             pending: Vec::new(),
             unsent: false,
             last_sent: Instant::now(),
             initial_skip: start.written_through,
-            ddl_pos: Position::default(),
             tables: HashMap::new(),
             info_cache: HashMap::new(),
             info_conn: None,
+            ddl_pos: Position::default(),
             payload: None,
         };
-        (st.info_cache, st.ddl_pos) =
-            crate::source::schema::restore_shapes(&self.url.address(), &start.position);
+        (st.info_cache, st.ddl_pos) = crate::source::schema::restore_shapes(&self.url.address(), &start.position);
         let request = BinlogRequest::new(self.config.server_id)
             .with_filename(start.position.file.as_bytes().to_vec())
             .with_pos(start.position.offset);
         self.interrupt.set(Some(fd));
         let result = (|| {
-            let stream = conn.get_binlog_stream(request).map_err(|e| {
-                SourceError::from_mysql(&format!("requesting the binlog at {}", start.position), e)
-            })?;
+            let stream = conn
+                .get_binlog_stream(request)
+                .map_err(|e| SourceError::from_mysql(&format!("requesting the binlog at {}", start.position), e))?;
             log::info!("streaming from {}", start.position);
             for ev in stream {
                 if self.stop.load(Ordering::Relaxed) {
                     return Ok(());
                 }
                 let ev = ev.map_err(|e| {
-                    SourceError::from_mysql(
-                        &format!("reading the binlog after {}", st.checkpoint.position),
-                        e,
-                    )
+                    SourceError::from_mysql(&format!("reading the binlog after {}", st.checkpoint.position), e)
                 })?;
                 self.handle(&mut st, &ev)?;
                 while self.backpressure.load(Ordering::Relaxed) {
@@ -218,18 +207,11 @@ impl Reader {
             if self.stop.load(Ordering::Relaxed) {
                 Ok(())
             } else {
-                Err(SourceError::Retry(format!(
-                    "the source closed the binlog stream after {}",
-                    st.checkpoint.position
-                )))
+                Err(SourceError::Retry(format!("the source closed the binlog stream after {}", st.checkpoint.position)))
             }
         })();
         self.interrupt.set(None);
-        crate::source::schema::save_shapes(
-            &self.url.address(),
-            st.ddl_pos.clone(),
-            std::mem::take(&mut st.info_cache),
-        );
+        crate::source::schema::save_shapes(&self.url.address(), st.ddl_pos.clone(), std::mem::take(&mut st.info_cache));
         match result {
             // A stop that interrupted the socket shows up as a read error: it is a stop.
             Err(_) if self.stop.load(Ordering::Relaxed) => Ok(()),
@@ -266,10 +248,7 @@ impl Reader {
             MARIA_GTID => {
                 let d = ev.data();
                 if d.len() < 13 {
-                    return Err(SourceError::Halt(format!(
-                        "truncated MariaDB GTID event at {}",
-                        at(&st.file, start)
-                    )));
+                    return Err(SourceError::Halt(format!("truncated MariaDB GTID event at {}", at(&st.file, start))));
                 }
                 let seq = u64::from_le_bytes(d[0..8].try_into().unwrap_or_default());
                 let domain = u32::from_le_bytes(d[8..12].try_into().unwrap_or_default());
@@ -290,30 +269,20 @@ impl Reader {
                 let plain = crate::source::rows::maria_uncompressed_event(ev)
                     .map_err(|e| SourceError::Halt(format!("{e} at {}", at(&st.file, start))))?;
                 let outer = st.payload;
-                st.payload = Some(outer.unwrap_or(PayloadCtx {
-                    start,
-                    end,
-                    rows: 0,
-                }));
+                st.payload = Some(outer.unwrap_or(PayloadCtx { start, end, rows: 0 }));
                 let r = self.handle(st, &plain);
                 st.payload = outer;
                 return r;
             }
-            MARIA_ANNOTATE_ROWS
-            | MARIA_BINLOG_CHECKPOINT
-            | MARIA_GTID_LIST
-            | MARIA_START_ENCRYPTION => {
+            MARIA_ANNOTATE_ROWS | MARIA_BINLOG_CHECKPOINT | MARIA_GTID_LIST | MARIA_START_ENCRYPTION => {
                 self.advance(st, end)?;
                 return Ok(());
             }
             _ => {}
         }
-        let data = ev.read_data().map_err(|e| {
-            SourceError::Halt(format!(
-                "cannot parse binlog event type {raw_type} at {}: {e}",
-                at(&st.file, start)
-            ))
-        })?;
+        let data = ev
+            .read_data()
+            .map_err(|e| SourceError::Halt(format!("cannot parse binlog event type {raw_type} at {}: {e}", at(&st.file, start))))?;
         let Some(data) = data else {
             // Unknown event types carry no row data we know of; skip them.
             self.advance(st, end)?;
@@ -326,8 +295,7 @@ impl Reader {
                     // The first, artificial rotate is sent before the format description and
                     // still carries its 4 checksum bytes (notes pitfall 15).
                     let cut = name.len() - 4;
-                    if !name[..cut].is_empty() && name[cut..].iter().any(|b| !b.is_ascii_graphic())
-                    {
+                    if !name[..cut].is_empty() && name[cut..].iter().any(|b| !b.is_ascii_graphic()) {
                         name.truncate(cut);
                     } else if name.ends_with(&[]) && !looks_like_binlog_name(&name) {
                         name.truncate(cut);
@@ -347,9 +315,7 @@ impl Reader {
                     if st.unsent {
                         self.flush_position(st, end, true)?;
                     }
-                    STATUS
-                        .caught_up
-                        .store(self.tx.is_empty(), Ordering::Relaxed);
+                    STATUS.caught_up.store(self.tx.is_empty(), Ordering::Relaxed);
                 }
             }
             EventData::GtidEvent(g) => {
@@ -371,10 +337,7 @@ impl Reader {
                     }
                 } else if trimmed.eq_ignore_ascii_case("COMMIT") {
                     self.commit(st, end)?;
-                } else if trimmed.len() >= 8
-                    && trimmed[..8].eq_ignore_ascii_case("ROLLBACK")
-                    && !trimmed.to_ascii_uppercase().starts_with("ROLLBACK TO")
-                {
+                } else if trimmed.len() >= 8 && trimmed[..8].eq_ignore_ascii_case("ROLLBACK") && !trimmed.to_ascii_uppercase().starts_with("ROLLBACK TO") {
                     st.pending.clear();
                     self.commit(st, end)?;
                 } else {
@@ -392,11 +355,7 @@ impl Reader {
             EventData::TransactionPayloadEvent(p) => {
                 // MySQL binlog_transaction_compression: the transaction's events (GTID
                 // outside, table maps, rows, XID inside) arrive compressed in one event.
-                st.payload = Some(PayloadCtx {
-                    start,
-                    end,
-                    rows: 0,
-                });
+                st.payload = Some(PayloadCtx { start, end, rows: 0 });
                 let mut failure = None;
                 let r = for_each_payload_event(ev.fde(), &p, |inner| {
                     self.handle(st, inner).map_err(|e| {
@@ -419,19 +378,9 @@ impl Reader {
                 let db = tme.database_name().into_owned();
                 let table = tme.table_name().into_owned();
                 let captured = if self.config.filter.matches(&db, &table) {
-                    let info = self.info_for(
-                        st,
-                        &db,
-                        &table,
-                        !self.info.full_metadata || self.info.flavor == Flavor::MariaDb,
-                    )?;
-                    let schema =
-                        TableSchema::from_table_map(&tme, info.as_deref()).map_err(|e| {
-                            SourceError::Halt(format!(
-                                "table map of {db}.{table} at {}: {e}",
-                                at(&st.file, start)
-                            ))
-                        })?;
+                    let info = self.info_for(st, &db, &table, !self.info.full_metadata || self.info.flavor == Flavor::MariaDb)?;
+                    let schema = TableSchema::from_table_map(&tme, info.as_deref())
+                        .map_err(|e| SourceError::Halt(format!("table map of {db}.{table} at {}: {e}", at(&st.file, start))))?;
                     if !schema.named {
                         return Err(SourceError::Halt(format!(
                             "no column names for {db}.{table} at {}: set binlog_row_metadata=FULL on the source or grant SELECT on the table",
@@ -446,21 +395,12 @@ impl Reader {
                 } else {
                     None
                 };
-                st.tables.insert(
-                    id,
-                    TableCtx {
-                        raw: raw.to_vec(),
-                        captured,
-                    },
-                );
+                st.tables.insert(id, TableCtx { raw: raw.to_vec(), captured });
             }
             EventData::RowsEvent(rows) => {
                 let id = rows.table_id();
                 let Some(tctx) = st.tables.get(&id) else {
-                    return Err(SourceError::Halt(format!(
-                        "rows event for unknown table id {id} at {}",
-                        at(&st.file, start)
-                    )));
+                    return Err(SourceError::Halt(format!("rows event for unknown table id {id} at {}", at(&st.file, start))));
                 };
                 let Some(cap) = &tctx.captured else {
                     return Ok(());
@@ -477,11 +417,7 @@ impl Reader {
                 let txn = &mut st.txn;
                 let file = st.file.clone();
                 let fmt = self.config.format;
-                let mut emit = |op: Op,
-                                before: Option<&Row>,
-                                after: Option<&Row>,
-                                row_idx: &mut u32,
-                                txn: &mut Txn| {
+                let mut emit = |op: Op, before: Option<&Row>, after: Option<&Row>, row_idx: &mut u32, txn: &mut Txn| {
                     let idx = *row_idx;
                     *row_idx += 1;
                     if txn.skip_through.is_some_and(|s| (start, idx) <= s) {
@@ -519,13 +455,7 @@ impl Reader {
                     }
                     Ok(())
                 })
-                .map_err(|e| {
-                    SourceError::Halt(format!(
-                        "cannot decode row of {} at {}: {e}",
-                        cap.name,
-                        at(&st.file, start)
-                    ))
-                })?;
+                .map_err(|e| SourceError::Halt(format!("cannot decode row of {} at {}: {e}", cap.name, at(&st.file, start))))?;
                 if let Some(p) = st.payload.as_mut() {
                     p.rows = row_idx;
                 }
@@ -553,13 +483,7 @@ impl Reader {
     }
 
     /// Fetch (and cache) information_schema columns when they are needed.
-    fn info_for(
-        &self,
-        st: &mut State,
-        db: &str,
-        table: &str,
-        needed: bool,
-    ) -> Result<Option<Vec<InfoColumn>>, SourceError> {
+    fn info_for(&self, st: &mut State, db: &str, table: &str, needed: bool) -> Result<Option<Vec<InfoColumn>>, SourceError> {
         if !needed {
             return Ok(None);
         }
@@ -613,11 +537,7 @@ impl Reader {
         let batch = Batch {
             entries: Vec::new(),
             checkpoint: st.checkpoint.clone(),
-            position: if end > 0 {
-                Self::position_string(st, end)
-            } else {
-                st.checkpoint.position.to_string()
-            },
+            position: if end > 0 { Self::position_string(st, end) } else { st.checkpoint.position.to_string() },
             txns: 0,
             commit_ms: 0,
         };
@@ -634,9 +554,7 @@ impl Reader {
         }
         st.checkpoint.written_through = None;
         st.checkpoint.gtid = if st.maria_gtids.is_empty() {
-            txn.gtid
-                .clone()
-                .unwrap_or_else(|| st.checkpoint.gtid.clone())
+            txn.gtid.clone().unwrap_or_else(|| st.checkpoint.gtid.clone())
         } else {
             st.maria_gtids.to_string()
         };
@@ -673,11 +591,7 @@ fn looks_like_binlog_name(name: &[u8]) -> bool {
 }
 
 fn key_changed(schema: &TableSchema, before: &Row, after: &Row) -> bool {
-    !schema.primary_key.is_empty()
-        && schema
-            .primary_key
-            .iter()
-            .any(|i| before.get(*i) != after.get(*i))
+    !schema.primary_key.is_empty() && schema.primary_key.iter().any(|i| before.get(*i) != after.get(*i))
 }
 
 fn format_uuid(b: &[u8]) -> String {
@@ -685,14 +599,7 @@ fn format_uuid(b: &[u8]) -> String {
     if h.len() != 32 {
         return h;
     }
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
 /// `FILE:OFFSET` of an event, for error messages.

@@ -85,10 +85,7 @@ pub struct ServerInfo {
 
 /// Open a plain client connection to the source.
 pub fn connect(url: &SourceUrl) -> Result<Conn, SourceError> {
-    if matches!(
-        url.ssl_mode.as_deref(),
-        Some("required" | "verify-ca" | "verify-identity")
-    ) {
+    if matches!(url.ssl_mode.as_deref(), Some("required" | "verify-ca" | "verify-identity")) {
         return Err(SourceError::Setup(
             "cdc.mysql-url asks for ssl-mode=required, but this build has no TLS support: use ssl-mode=disabled or a TLS tunnel".into(),
         ));
@@ -147,10 +144,10 @@ pub fn probe(conn: &mut Conn) -> Result<ServerInfo, SourceError> {
             )));
         }
     }
-    let full_metadata =
-        global_var(conn, "binlog_row_metadata")?.is_some_and(|v| v.eq_ignore_ascii_case("FULL"));
-    let checksum =
-        global_var(conn, "binlog_checksum")?.is_some_and(|v| !v.eq_ignore_ascii_case("NONE"));
+    let full_metadata = global_var(conn, "binlog_row_metadata")?
+        .is_some_and(|v| v.eq_ignore_ascii_case("FULL"));
+    let checksum = global_var(conn, "binlog_checksum")?
+        .is_some_and(|v| !v.eq_ignore_ascii_case("NONE"));
     let server_id = global_var(conn, "server_id")?
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
@@ -208,12 +205,7 @@ pub fn binlog_files(conn: &mut Conn) -> Result<Vec<String>, SourceError> {
 }
 
 /// Columns of `db.table` from information_schema, in ordinal order.
-pub fn info_columns(
-    conn: &mut Conn,
-    flavor: Flavor,
-    db: &str,
-    table: &str,
-) -> Result<Vec<InfoColumn>, SourceError> {
+pub fn info_columns(conn: &mut Conn, flavor: Flavor, db: &str, table: &str) -> Result<Vec<InfoColumn>, SourceError> {
     let err = |e| SourceError::from_mysql("reading information_schema.COLUMNS", e);
     type ColumnRow = (String, String, String, Option<u64>, Option<String>);
     let rows: Vec<ColumnRow> = conn

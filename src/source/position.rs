@@ -245,17 +245,12 @@ mod tests {
         };
         let fields = cp.to_fields();
         let back = Checkpoint::from_fields(|k| {
-            fields
-                .iter()
-                .find(|(f, _)| *f == k)
-                .map(|(_, v)| v.as_str())
+            fields.iter().find(|(f, _)| *f == k).map(|(_, v)| v.as_str())
         })
         .unwrap()
         .unwrap();
         assert_eq!(back, cp);
         assert_eq!(Checkpoint::from_fields(|_| None).unwrap(), None);
-        assert!(
-            Checkpoint::from_fields(|k| if k == "file" { Some("f") } else { Some("x") }).is_err()
-        );
+        assert!(Checkpoint::from_fields(|k| if k == "file" { Some("f") } else { Some("x") }).is_err());
     }
 }
