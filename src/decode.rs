@@ -243,7 +243,7 @@ fn mask(bytes: u8) -> u64 {
 }
 
 fn valid_date(y: u16, m: u8, d: u8) -> bool {
-    !(y == 0 && m == 0 && d == 0) && (1..=12).contains(&m) && d >= 1 && d <= 31
+    !(y == 0 && m == 0 && d == 0) && (1..=12).contains(&m) && (1..=31).contains(&d)
 }
 
 fn pad16(b: &[u8]) -> [u8; 16] {

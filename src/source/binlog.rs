@@ -152,8 +152,8 @@ struct State {
     tables: HashMap<u64, TableCtx>,
     info_cache: HashMap<(String, String), Vec<InfoColumn>>,
     info_conn: Option<mysql::Conn>,
-    /// Inside a TRANSACTION_PAYLOAD_EVENT: its (start, end) stand for the inner events'
-    /// positions, and rows are numbered across the whole payload so `pos` stays unique.
+    /// Inside a TRANSACTION_PAYLOAD_EVENT or a MariaDB compressed event: its (start, end) stand
+    /// for the inner events' positions, and rows are numbered across it so `pos` stays unique.
     payload: Option<PayloadCtx>,
 }
 

@@ -222,7 +222,8 @@ pub fn info_columns(
     table: &str,
 ) -> Result<Vec<InfoColumn>, SourceError> {
     let err = |e| SourceError::from_mysql("reading information_schema.COLUMNS", e);
-    let rows: Vec<(String, String, String, Option<u64>, Option<String>)> = conn
+    type ColumnRow = (String, String, String, Option<u64>, Option<String>);
+    let rows: Vec<ColumnRow> = conn
         .exec(
             "SELECT c.COLUMN_NAME, LOWER(c.DATA_TYPE), LOWER(c.COLUMN_TYPE), co.ID, c.CHARACTER_SET_NAME \
              FROM information_schema.COLUMNS c \

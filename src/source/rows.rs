@@ -92,7 +92,6 @@ fn read_image<'a>(
     }
     let null_bitmap = take(buf, present_count.div_ceil(8))?.to_vec();
     let mut row = Vec::with_capacity(n);
-    let mut image_idx = 0;
     let mut json_idx = 0;
     for (i, col) in schema.columns.iter().enumerate() {
         let is_json = col.binlog_type == ColumnType::MYSQL_TYPE_JSON;
@@ -109,8 +108,10 @@ fn read_image<'a>(
                 col.name, schema.db, schema.table
             ));
         }
-        let is_null = null_bitmap[image_idx / 8] & (1 << (image_idx % 8)) != 0;
-        image_idx += 1;
+        // Every column is present (checked above), so image index = column index.
+        let is_null = null_bitmap
+            .get(i / 8)
+            .is_some_and(|b| b & (1 << (i % 8)) != 0);
         if is_null {
             row.push(Cell::Null);
             continue;
