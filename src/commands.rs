@@ -416,7 +416,7 @@ pub fn set_command_docs(ctx: &Context) -> usize {
             // documented terminator.
             args.push(unsafe { std::mem::zeroed() });
         }
-        let mut info = raw::RedisModuleCommandInfo {
+        let info = raw::RedisModuleCommandInfo {
             version: &version,
             summary: doc.summary.as_ptr(),
             complexity: doc.complexity.as_ptr(),
@@ -438,7 +438,7 @@ pub fn set_command_docs(ctx: &Context) -> usize {
         set_acl_categories(ctx, command, doc);
         // SAFETY: `command` came from RM_GetCommand for a command of this module; every pointer
         // in `info` outlives the call, and Redis copies what it keeps.
-        if unsafe { set_info(command, &mut info) } == raw::Status::Ok as c_int {
+        if unsafe { set_info(command, &info) } == raw::Status::Ok as c_int {
             done += 1;
         } else {
             ctx.log_warning(&format!(

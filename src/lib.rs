@@ -154,7 +154,10 @@ fn on_config_changed<T>(_ctx: &ConfigurationContext, _name: &str, _val: &'static
     let _ = catch_unwind(|| supervisor::send(supervisor::Control::ConfigChanged));
 }
 
-fn changed<T>() -> Option<Box<dyn Fn(&ConfigurationContext, &str, &'static T)>> {
+/// The on-changed callback every `cdc.*` config registers.
+type OnChanged<T> = Box<dyn Fn(&ConfigurationContext, &str, &'static T)>;
+
+fn changed<T>() -> Option<OnChanged<T>> {
     Some(Box::new(on_config_changed::<T>))
 }
 

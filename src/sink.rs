@@ -169,7 +169,7 @@ impl Writer {
         prepared: crate::stream_writer::Prepared,
         batches: &[Batch],
     ) -> Result<(), String> {
-        crate::stream_writer::append(ctx.ctx, prepared, self.stream_maxlen)?;
+        crate::stream_writer::append(ctx, prepared, self.stream_maxlen)?;
         let Some(last) = batches.last() else {
             return Ok(());
         };

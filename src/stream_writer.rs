@@ -82,7 +82,8 @@ impl Drop for OpenKey {
 /// Append every prepared entry (caller holds the Redis lock on `ctx`), trimming each stream
 /// to about `maxlen` entries when non-zero. All keys are type-checked before anything is
 /// written, so a batch is written whole or not at all.
-pub fn append(ctx: *mut raw::RedisModuleCtx, p: Prepared, maxlen: u64) -> Result<(), String> {
+pub fn append(ctx: &redis_module::Context, p: Prepared, maxlen: u64) -> Result<(), String> {
+    let ctx = ctx.ctx;
     let api = Api::get().ok_or("the Redis stream API is not available (Redis 6.2+ needed)")?;
     let mut open: Vec<OpenKey> = Vec::with_capacity(p.keys.len());
     for k in &p.keys {

@@ -309,11 +309,7 @@ impl Supervisor {
             stop: stop.clone(),
             backpressure: backpressure.clone(),
         };
-        let writer = spawn(
-            "cdc-writer",
-            move || writer.run(rx),
-            |msg| WriterExit::Failed(msg),
-        )?;
+        let writer = spawn("cdc-writer", move || writer.run(rx), WriterExit::Failed)?;
         let shared_config = Arc::new(config.clone());
         let (resync_tx, resync_rx) = crossbeam_channel::unbounded();
         let snapshotter = Snapshotter {
@@ -631,7 +627,7 @@ fn redis_value_string(v: redis_module::RedisValue) -> String {
 /// Whether the source still has the binlog file of `pos` (`SHOW BINARY LOGS`).
 fn position_on_source(conn: &mut mysql::Conn, pos: &Position) -> Result<bool, SourceError> {
     let files = source::binlog_files(conn)?;
-    Ok(files.is_empty() || files.iter().any(|f| *f == pos.file))
+    Ok(files.is_empty() || files.contains(&pos.file))
 }
 
 /// Record the captured tables in the status (CDC.STATUS `tables`, CDC.TABLES); returns them.
