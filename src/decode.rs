@@ -71,7 +71,9 @@ fn decode_value(col: &ColumnSchema, v: Value) -> Result<Cell, DecodeError> {
             let s = std::str::from_utf8(&b).map_err(|_| "bad TIMESTAMP text")?;
             let (secs, frac) = s.split_once('.').unwrap_or((s, "0"));
             let secs: i64 = secs.parse().map_err(|_| "bad TIMESTAMP seconds")?;
-            let micros: u32 = format!("{frac:0<6}")[..6]
+            let micros: u32 = format!("{frac:0<6}")
+                .get(..6)
+                .ok_or("bad TIMESTAMP fraction")?
                 .parse()
                 .map_err(|_| "bad TIMESTAMP fraction")?;
             Ok(if secs == 0 && micros == 0 {
@@ -391,6 +393,10 @@ mod tests {
             ),
             Cell::Null
         );
+        // A fraction that is not digits is an error, not a slice across a UTF-8 character.
+        let t = col(ColumnKind::Timestamp { fsp: 6 }, false);
+        let odd = "1.\u{e9}\u{e9}\u{20ac}".as_bytes().to_vec();
+        assert!(decode_cell(&t, BinlogValue::Value(Value::Bytes(odd))).is_err());
     }
 
     #[test]

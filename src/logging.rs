@@ -13,6 +13,7 @@ struct RedisLog;
 static LOGGER: RedisLog = RedisLog;
 
 pub fn setup(ctx: &Context) {
+    // SAFETY: the API pointers are written once by RedisModule_Init (OnLoad) and never change.
     if let Some(get) = unsafe { raw::RedisModule_GetDetachedThreadSafeContext } {
         // SAFETY: called during module load with a valid context; the detached context lives
         // as long as the module (never freed: logging may happen until unload).
@@ -24,6 +25,7 @@ pub fn setup(ctx: &Context) {
 }
 
 pub fn write(level: &str, msg: &str) {
+    // SAFETY: the API pointers are written once by RedisModule_Init (OnLoad) and never change.
     let Some(log_fn) = (unsafe { raw::RedisModule_Log }) else {
         return;
     };

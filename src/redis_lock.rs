@@ -14,6 +14,7 @@ unsafe impl Send for DetachedCtx {}
 
 impl DetachedCtx {
     pub fn new() -> Option<DetachedCtx> {
+        // SAFETY: the API pointers are written once by RedisModule_Init (OnLoad) and never change.
         let get = unsafe { raw::RedisModule_GetThreadSafeContext }?;
         // SAFETY: a null blocked client asks for a detached context; Redis allocates it.
         let ctx = unsafe { get(ptr::null_mut()) };
@@ -22,6 +23,7 @@ impl DetachedCtx {
 
     /// Take the lock if it is free right now.
     pub fn try_lock(&self) -> Option<Locked<'_>> {
+        // SAFETY: the API pointers are written once by RedisModule_Init (OnLoad) and never change.
         let try_lock = unsafe { raw::RedisModule_ThreadSafeContextTryLock }?;
         // SAFETY: self.0 is a live thread-safe context; TryLock returns OK only when it locked.
         if unsafe { try_lock(self.0) } == raw::REDISMODULE_OK as i32 {
@@ -36,6 +38,7 @@ impl DetachedCtx {
 
     /// Wait for the lock.
     pub fn lock(&self) -> Option<Locked<'_>> {
+        // SAFETY: the API pointers are written once by RedisModule_Init (OnLoad) and never change.
         let lock = unsafe { raw::RedisModule_ThreadSafeContextLock }?;
         // SAFETY: self.0 is a live thread-safe context.
         unsafe { lock(self.0) };
@@ -48,6 +51,7 @@ impl DetachedCtx {
 
 impl Drop for DetachedCtx {
     fn drop(&mut self) {
+        // SAFETY: the API pointers are written once by RedisModule_Init (OnLoad) and never change.
         if let Some(free) = unsafe { raw::RedisModule_FreeThreadSafeContext } {
             // SAFETY: created by GetThreadSafeContext and freed once, here.
             unsafe { free(self.0) };
@@ -70,6 +74,7 @@ impl Deref for Locked<'_> {
 
 impl Drop for Locked<'_> {
     fn drop(&mut self) {
+        // SAFETY: the API pointers are written once by RedisModule_Init (OnLoad) and never change.
         if let Some(unlock) = unsafe { raw::RedisModule_ThreadSafeContextUnlock } {
             // SAFETY: we hold the lock taken through the same context.
             unsafe { unlock(self.owner.0) };
@@ -79,6 +84,7 @@ impl Drop for Locked<'_> {
 
 /// Used memory over `maxmemory` (0 when no maxmemory is set).
 pub fn used_memory_ratio(_ctx: &Context) -> f32 {
+    // SAFETY: the API pointers are written once by RedisModule_Init (OnLoad) and never change.
     match unsafe { raw::RedisModule_GetUsedMemoryRatio } {
         // SAFETY: called with the lock held; the function takes no arguments.
         Some(f) => unsafe { f() },
@@ -94,6 +100,7 @@ extern "C" fn wake_noop(_user_data: *mut std::os::raw::c_void) {}
 /// `RM_EventLoopAddOneShot` is thread-safe (Redis 7.0+): it queues a no-op and writes to the
 /// event loop's wake-up pipe. Call it after releasing the lock.
 pub fn wake_event_loop() {
+    // SAFETY: the API pointers are written once by RedisModule_Init (OnLoad) and never change.
     if let Some(add) = unsafe { raw::RedisModule_EventLoopAddOneShot } {
         // SAFETY: a static no-op callback with no user data.
         unsafe { add(Some(wake_noop), ptr::null_mut()) };

@@ -18,6 +18,7 @@ struct RString(*mut raw::RedisModuleString);
 
 impl RString {
     fn new(bytes: &[u8]) -> Option<RString> {
+        // SAFETY: the API pointers are written once by RedisModule_Init (OnLoad) and never change.
         let create = unsafe { raw::RedisModule_CreateString }?;
         // SAFETY: a null context creates an unmanaged string from a byte buffer we own.
         let s = unsafe { create(ptr::null_mut(), bytes.as_ptr().cast(), bytes.len()) };
@@ -27,6 +28,7 @@ impl RString {
 
 impl Drop for RString {
     fn drop(&mut self) {
+        // SAFETY: the API pointers are written once by RedisModule_Init (OnLoad) and never change.
         if let Some(free) = unsafe { raw::RedisModule_FreeString } {
             // SAFETY: created by RM_CreateString with a null context; freed once.
             unsafe { free(ptr::null_mut(), self.0) };
@@ -72,6 +74,7 @@ struct OpenKey(*mut raw::RedisModuleKey);
 
 impl Drop for OpenKey {
     fn drop(&mut self) {
+        // SAFETY: the API pointers are written once by RedisModule_Init (OnLoad) and never change.
         if let Some(close) = unsafe { raw::RedisModule_CloseKey } {
             // SAFETY: opened by RM_OpenKey under the lock that is still held.
             unsafe { close(self.0) };
@@ -169,6 +172,7 @@ pub fn append(ctx: &redis_module::Context, p: Prepared, maxlen: u64) -> Result<(
             };
             if trimmed > 0 {
                 // Replicate the exact length left, so that replicas and the AOF end up equal.
+                // SAFETY: key open; lock held.
                 let len = unsafe { (api.value_length)(key.0) };
                 let len = CString::new(len.to_string()).unwrap_or_default();
                 // SAFETY: "scc" = RedisModuleString, two C strings; lock held.
@@ -193,6 +197,7 @@ pub fn append(ctx: &redis_module::Context, p: Prepared, maxlen: u64) -> Result<(
 }
 
 fn string_lossy(s: *mut raw::RedisModuleString) -> String {
+    // SAFETY: the API pointers are written once by RedisModule_Init (OnLoad) and never change.
     let Some(f) = (unsafe { raw::RedisModule_StringPtrLen }) else {
         return String::new();
     };
@@ -202,6 +207,7 @@ fn string_lossy(s: *mut raw::RedisModuleString) -> String {
     if p.is_null() {
         return String::new();
     }
+    // SAFETY: p is non-null and valid for len bytes (above).
     String::from_utf8_lossy(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) }).into_owned()
 }
 

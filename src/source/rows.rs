@@ -285,7 +285,9 @@ pub fn maria_uncompressed_event(ev: &Event) -> Result<Event, String> {
     let plain_len = len_bytes
         .iter()
         .fold(0usize, |acc, b| (acc << 8) | *b as usize);
-    let mut plain = Vec::with_capacity(plain_len);
+    // The length is the event's word: cap what is reserved up front (a bogus length must
+    // not abort redis-server on allocation); `take` below bounds what is read.
+    let mut plain = Vec::with_capacity(plain_len.min(16 << 20));
     use std::io::Read;
     flate2::read::ZlibDecoder::new(&packed[1 + lenlen..])
         .take(plain_len as u64 + 1)
