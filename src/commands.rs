@@ -139,22 +139,20 @@ pub fn status(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
 
 /// `CDC.PAUSE` — stop reading the binlog; the position is kept.
 pub fn pause(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    if args.len() != 1 {
-        return Err(errors::wrong_arity());
-    }
-    if supervisor::send(Control::Pause) {
-        Ok(RedisValue::SimpleStringStatic("OK"))
-    } else {
-        Err(errors::not_running())
-    }
+    control(&args, Control::Pause)
 }
 
 /// `CDC.RESUME` — resume reading the binlog from the stored position.
 pub fn resume(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+    control(&args, Control::Resume)
+}
+
+/// A control command without arguments: `OK` once the supervisor has the message.
+fn control(args: &[RedisString], msg: Control) -> RedisResult {
     if args.len() != 1 {
         return Err(errors::wrong_arity());
     }
-    if supervisor::send(Control::Resume) {
+    if supervisor::send(msg) {
         Ok(RedisValue::SimpleStringStatic("OK"))
     } else {
         Err(errors::not_running())

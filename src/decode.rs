@@ -254,8 +254,12 @@ fn pad16(b: &[u8]) -> [u8; 16] {
     a
 }
 
-fn format_uuid(b: &[u8]) -> String {
+/// 16 bytes as a UUID (`8-4-4-4-12` hex digits); any other length as plain hex.
+pub(crate) fn format_uuid(b: &[u8]) -> String {
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    if h.len() != 32 {
+        return h;
+    }
     format!(
         "{}-{}-{}-{}-{}",
         &h[0..8],

@@ -20,6 +20,7 @@
 
 use crate::change::{ChangeSource, Op, Row};
 use crate::config::{Config, SourceUrl};
+use crate::decode::format_uuid;
 use crate::format::{self, Change};
 use crate::sink::{Batch, Entry};
 use crate::source::position::{Checkpoint, MariaGtid, MariaGtidState, Position};
@@ -775,21 +776,6 @@ fn key_changed(schema: &TableSchema, before: &Row, after: &Row) -> bool {
         .primary_key
         .iter()
         .any(|i| before.get(*i) != after.get(*i))
-}
-
-fn format_uuid(b: &[u8]) -> String {
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    if h.len() != 32 {
-        return h;
-    }
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
 }
 
 /// `FILE:OFFSET` of an event, for error messages.

@@ -266,13 +266,7 @@ impl TableSchema {
         }
         if primary_key.is_empty() {
             if let Some(info) = info {
-                let mut pk: Vec<(u32, usize)> = info
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, c)| c.pk_ordinal.map(|o| (o, i)))
-                    .collect();
-                pk.sort();
-                primary_key = pk.into_iter().map(|(_, i)| i).collect();
+                primary_key = primary_key_of(info);
             }
         }
         primary_key.retain(|i| *i < n);
@@ -616,6 +610,26 @@ impl Parser<'_> {
             _ => false,
         }
     }
+    /// `PRIMARY KEY ...` or `CONSTRAINT [name] PRIMARY KEY ...` here: consumed up to its column
+    /// list (USING BTREE etc. may precede it). A `CONSTRAINT [name]` before another kind of
+    /// constraint is consumed too (the caller then skips that clause).
+    fn primary_key_clause(&mut self) -> bool {
+        let pk = self.kws(&["primary", "key"])
+            || (self.kw("constraint")
+                && {
+                    if !matches!(self.peek(), Some(Tok::Word(w, false)) if w.eq_ignore_ascii_case("primary"))
+                    {
+                        self.ident();
+                    }
+                    self.kws(&["primary", "key"])
+                });
+        if pk {
+            while !matches!(self.peek(), Some(Tok::Punct('(')) | None) {
+                self.i += 1;
+            }
+        }
+        pk
+    }
     fn kws(&mut self, ks: &[&str]) -> bool {
         let save = self.i;
         if ks.iter().all(|k| self.kw(k)) {
@@ -763,6 +777,17 @@ fn place(p: &mut Parser<'_>) -> Option<Place> {
     }
 }
 
+/// Indexes of the primary key columns, in key order (from their 1-based `pk_ordinal`).
+pub fn primary_key_of(info: &[InfoColumn]) -> Vec<usize> {
+    let mut pk: Vec<(u32, usize)> = info
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.pk_ordinal.map(|o| (o, i)))
+        .collect();
+    pk.sort();
+    pk.into_iter().map(|(_, i)| i).collect()
+}
+
 fn find(cols: &[InfoColumn], name: &str) -> Option<usize> {
     cols.iter().position(|c| c.name.eq_ignore_ascii_case(name))
 }
@@ -833,20 +858,7 @@ fn ddl_statement(p: &mut Parser<'_>, shapes: &mut Shapes, db: &str) -> Option<()
         let mut cols = Vec::new();
         let mut pk_names = Vec::new();
         loop {
-            if p.kws(&["primary", "key"])
-                || (p.kw("constraint")
-                    && {
-                        if !matches!(p.peek(), Some(Tok::Word(w, false)) if w.eq_ignore_ascii_case("primary"))
-                        {
-                            p.ident();
-                        }
-                        p.kws(&["primary", "key"])
-                    })
-            {
-                // USING BTREE etc. may precede the column list.
-                while !matches!(p.peek(), Some(Tok::Punct('(')) | None) {
-                    p.i += 1;
-                }
+            if p.primary_key_clause() {
                 pk_names = key_columns(p)?;
                 p.skip_clause();
             } else if matches!(p.peek(), Some(Tok::Word(w, false)) if ["key", "index", "unique", "fulltext", "spatial", "foreign", "check", "constraint", "period"].iter().any(|k| w.eq_ignore_ascii_case(k)))
@@ -929,19 +941,7 @@ fn alter_clauses(
             return Some(());
         }
         if p.kw("add") {
-            if p.kws(&["primary", "key"])
-                || (p.kw("constraint")
-                    && {
-                        if !matches!(p.peek(), Some(Tok::Word(w, false)) if w.eq_ignore_ascii_case("primary"))
-                        {
-                            p.ident();
-                        }
-                        p.kws(&["primary", "key"])
-                    })
-            {
-                while !matches!(p.peek(), Some(Tok::Punct('(')) | None) {
-                    p.i += 1;
-                }
+            if p.primary_key_clause() {
                 let names = key_columns(p)?;
                 set_pk(cols, &names)?;
                 p.skip_clause();

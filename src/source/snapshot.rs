@@ -77,7 +77,8 @@ use crate::format::{self, Change};
 use crate::sink::{Batch, Entry};
 use crate::source::position::{Checkpoint, Position, SnapshotState};
 use crate::source::schema::{
-    parse_members, ColumnKind, ColumnSchema, InfoColumn, TableSchema, BINARY_COLLATION,
+    parse_members, primary_key_of, ColumnKind, ColumnSchema, InfoColumn, TableSchema,
+    BINARY_COLLATION,
 };
 use crate::source::{connect, info_columns, Flavor, ServerInfo, SourceError};
 use crate::status::{now_ms, SnapshotProgress, State, STATUS};
@@ -145,6 +146,14 @@ impl Gate {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Wait for a change of the gate, at most 100 ms (callers re-check a stop flag).
+    fn wait<'a>(&self, g: MutexGuard<'a, GateInner>) -> MutexGuard<'a, GateInner> {
+        self.cv
+            .wait_timeout(g, Duration::from_millis(100))
+            .map(|(g, _)| g)
+            .unwrap_or_else(|p| p.into_inner().0)
+    }
+
     /// Reader: between transactions at `cp` (everything before it handed over). Sends a waiting
     /// chunk whose position has been reached.
     pub fn reader_at_boundary(
@@ -198,11 +207,7 @@ impl Gate {
             if stop.load(Ordering::Relaxed) {
                 return Ok(());
             }
-            g = self
-                .cv
-                .wait_timeout(g, Duration::from_millis(100))
-                .map(|(g, _)| g)
-                .unwrap_or_else(|p| p.into_inner().0);
+            g = self.wait(g);
         }
         g.in_txn = true;
         Ok(())
@@ -249,11 +254,7 @@ impl Gate {
             if stop.load(Ordering::Relaxed) {
                 return Ok(());
             }
-            g = self
-                .cv
-                .wait_timeout(g, Duration::from_millis(100))
-                .map(|(g, _)| g)
-                .unwrap_or_else(|p| p.into_inner().0);
+            g = self.wait(g);
         }
         Ok(())
     }
@@ -978,17 +979,11 @@ pub fn schema_from_info(db: &str, table: &str, info: &[InfoColumn]) -> Result<Ta
             set_values,
         });
     }
-    let mut pk: Vec<(u32, usize)> = info
-        .iter()
-        .enumerate()
-        .filter_map(|(i, c)| c.pk_ordinal.map(|o| (o, i)))
-        .collect();
-    pk.sort();
     Ok(TableSchema {
         db: db.to_string(),
         table: table.to_string(),
         columns,
-        primary_key: pk.into_iter().map(|(_, i)| i).collect(),
+        primary_key: primary_key_of(info),
         named: true,
     })
 }
