@@ -8,40 +8,6 @@ mod common;
 use common::*;
 use std::time::Duration;
 
-fn lines(entries: &[StreamEntry]) -> Vec<String> {
-    entries
-        .iter()
-        .map(|(_, f)| {
-            format!(
-                "{} {} {} {}",
-                field(f, "op").unwrap_or("?"),
-                field(f, "key").unwrap_or("?"),
-                field(f, "before").unwrap_or("-"),
-                field(f, "after").unwrap_or("-")
-            )
-        })
-        .collect()
-}
-
-fn wait_entries(r: &RedisServer, stream: &str, n: usize) -> Vec<StreamEntry> {
-    let mut c = r.client();
-    let mut last = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while std::time::Instant::now() < deadline {
-        last = stream_entries(&mut c, stream);
-        if last.len() >= n {
-            return last;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!(
-        "{stream}: {} of {n} entries; status {:?}; entries {:?}",
-        last.len(),
-        status_map(&mut c),
-        lines(&last)
-    );
-}
-
 fn state(r: &RedisServer) -> String {
     status_map(&mut r.client())
         .get("state")
@@ -83,7 +49,7 @@ fn alter_mid_stream(metadata_args: &[&str]) {
          INSERT INTO test.t VALUES ('k', 'a,c');",
     );
     r.cmd(&["CDC.RESUME"]);
-    let got = lines(&wait_entries(&r, "cdc:test.t", 9));
+    let got = entry_lines(&wait_entries(&r, "cdc:test.t", 9));
     let expected = [
         r#"c {"id":1} - {"id":1,"a":"x"}"#,
         r#"c {"id":2} - {"id":2,"a":"y"}"#,
@@ -96,7 +62,7 @@ fn alter_mid_stream(metadata_args: &[&str]) {
         r#"c {"x":"k"} - {"x":"k","s":"a,c"}"#,
     ];
     assert_eq!(got, expected);
-    let old = lines(&wait_entries(&r, "cdc:test.t_old", 1));
+    let old = entry_lines(&wait_entries(&r, "cdc:test.t_old", 1));
     assert_eq!(
         old,
         [r#"c {"k":10,"id":10} - {"e":null,"k":10,"id":10,"j":[]}"#]

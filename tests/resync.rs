@@ -9,24 +9,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-fn status(r: &RedisServer) -> std::collections::HashMap<String, String> {
-    status_map(&mut r.client())
-}
-
-fn wait_caught_up(r: &RedisServer, db: &MariaDb, timeout: Duration) {
-    wait_until(
-        timeout,
-        "snapshot done and position at the source's end",
-        || {
-            let s = status(r);
-            let (file, pos) = db.master_status();
-            s.get("snapshot").map(String::as_str) == Some("[]")
-                && s.get("state").map(String::as_str) == Some("streaming")
-                && s.get("position") == Some(&format!("{file}:{pos}"))
-        },
-    );
-}
-
 fn fill(db: &MariaDb, table: &str, rows: u64) {
     db.exec(&format!(
         "CREATE TABLE test.{table} (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(40))"
@@ -65,7 +47,7 @@ fn resync_of_one_table_under_concurrent_writes_replays_to_the_table() {
     fill(&db, "a", 30_000);
     fill(&db, "b", 10);
     let r = RedisServer::start(&["mysql-url", &db.url()]);
-    wait_caught_up(&r, &db, Duration::from_secs(60));
+    wait_snapshot_done_and_caught_up(&r, &db, Duration::from_secs(60));
     let b_before = stream_entries(&mut r.client(), "cdc:test.b").len();
     let a_before = stream_entries(&mut r.client(), "cdc:test.a").len();
 
@@ -104,7 +86,7 @@ fn resync_of_one_table_under_concurrent_writes_replays_to_the_table() {
     });
     stop.store(true, Ordering::Relaxed);
     let ops = churn.join().unwrap();
-    wait_caught_up(&r, &db, Duration::from_secs(60));
+    wait_snapshot_done_and_caught_up(&r, &db, Duration::from_secs(60));
 
     let entries = stream_entries(&mut r.client(), "cdc:test.a");
     assert_eq!(
@@ -158,7 +140,7 @@ fn resync_rejects_unknown_and_excluded_tables() {
     fill(&db, "a", 10);
     fill(&db, "secret", 3);
     let r = RedisServer::start(&["mysql-url", &db.url(), "exclude-tables", "test.secret"]);
-    wait_caught_up(&r, &db, Duration::from_secs(60));
+    wait_snapshot_done_and_caught_up(&r, &db, Duration::from_secs(60));
     let e = err_text(&r, &["CDC.RESYNC", "test.nope"]);
     assert!(e.contains("unknown table test.nope"), "{e}");
     let e = err_text(&r, &["CDC.RESYNC", "test.a", "test.nope", "other.x"]);

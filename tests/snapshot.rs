@@ -103,29 +103,10 @@ impl Drop for Churn {
     }
 }
 
-fn status(r: &RedisServer) -> std::collections::HashMap<String, String> {
-    status_map(&mut r.client())
-}
-
 fn snapshot_idle(r: &RedisServer) -> bool {
     let s = status(r);
     s.get("snapshot").map(String::as_str) == Some("[]")
         && s.get("state").map(String::as_str) == Some("streaming")
-}
-
-/// Wait until no snapshot runs and the module has written everything the source has.
-fn wait_caught_up(r: &RedisServer, db: &MariaDb, timeout: Duration) {
-    wait_until(
-        timeout,
-        "snapshot done and position at the source's end",
-        || {
-            let s = status(r);
-            let (file, pos) = db.master_status();
-            s.get("snapshot").map(String::as_str) == Some("[]")
-                && s.get("state").map(String::as_str) == Some("streaming")
-                && s.get("position") == Some(&format!("{file}:{pos}"))
-        },
-    );
 }
 
 fn assert_unique_pos(entries: &[StreamEntry]) {
@@ -192,7 +173,7 @@ fn snapshot_of_100k_rows_under_concurrent_writes_replays_to_the_table() {
     });
     let took = started.elapsed();
     let ops = churn.finish();
-    wait_caught_up(&r, &db, Duration::from_secs(60));
+    wait_snapshot_done_and_caught_up(&r, &db, Duration::from_secs(60));
     let entries = assert_replay_is_table(&r, &db, "big");
     assert_unique_pos(&entries);
     let reads: Vec<_> = entries
@@ -265,7 +246,7 @@ fn kill9_of_redis_mid_snapshot_resumes_without_duplicates_or_gaps() {
         || snapshot_idle(&r),
     );
     churn.finish();
-    wait_caught_up(&r, &db, Duration::from_secs(60));
+    wait_snapshot_done_and_caught_up(&r, &db, Duration::from_secs(60));
     let entries = assert_replay_is_table(&r, &db, "k");
     assert_unique_pos(&entries);
     let offset = reply_to_map(&r.cmd(&["HGETALL", "cdc:offset"]));
@@ -313,7 +294,7 @@ fn snapshot_reads_keyless_and_composite_key_tables_and_renders_like_the_binlog()
         snapshot_idle(&r)
     });
     db.exec(&types_row(2));
-    wait_caught_up(&r, &db, Duration::from_secs(30));
+    wait_snapshot_done_and_caught_up(&r, &db, Duration::from_secs(30));
 
     // Keyless: read whole, key = every column, duplicates kept as separate entries.
     let nokey = stream_entries(&mut r.client(), "cdc:test.nokey");
@@ -355,9 +336,9 @@ fn snapshot_never_starts_at_the_current_end() {
     let db = MariaDb::start();
     db.exec("CREATE TABLE test.t (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(40), d DECIMAL(10,2)); INSERT INTO test.t VALUES (1, 1, 'a', 1.00)");
     let r = RedisServer::start(&["mysql-url", &db.url(), "snapshot", "never"]);
-    wait_caught_up(&r, &db, Duration::from_secs(30));
+    wait_snapshot_done_and_caught_up(&r, &db, Duration::from_secs(30));
     db.exec("INSERT INTO test.t VALUES (2, 2, 'b', 2.00)");
-    wait_caught_up(&r, &db, Duration::from_secs(30));
+    wait_snapshot_done_and_caught_up(&r, &db, Duration::from_secs(30));
     let entries = stream_entries(&mut r.client(), "cdc:test.t");
     assert_eq!(entries.len(), 1, "{entries:?}");
     assert_eq!(field(&entries[0].1, "op"), Some("c"));
@@ -399,9 +380,9 @@ fn when_needed_resnapshots_after_binlog_purge() {
     let db = MariaDb::start();
     table_t(&db);
     let r = RedisServer::start(&["mysql-url", &db.url(), "snapshot", "when-needed"]);
-    wait_caught_up(&r, &db, Duration::from_secs(60));
+    wait_snapshot_done_and_caught_up(&r, &db, Duration::from_secs(60));
     purge_while_paused(&r, &db);
-    wait_caught_up(&r, &db, Duration::from_secs(60));
+    wait_snapshot_done_and_caught_up(&r, &db, Duration::from_secs(60));
     let entries = assert_replay_is_table(&r, &db, "t");
     // The stream starts afresh with the new snapshot (it cannot be reconciled across the gap).
     let ops: Vec<_> = entries
@@ -422,7 +403,7 @@ fn initial_mode_reports_a_purged_position_as_an_error() {
     let db = MariaDb::start();
     table_t(&db);
     let r = RedisServer::start(&["mysql-url", &db.url()]);
-    wait_caught_up(&r, &db, Duration::from_secs(60));
+    wait_snapshot_done_and_caught_up(&r, &db, Duration::from_secs(60));
     let (stored_file, _) = db.master_status();
     purge_while_paused(&r, &db);
     wait_until(Duration::from_secs(30), "state error", || {

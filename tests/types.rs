@@ -431,21 +431,6 @@ fn tables() -> Vec<Table> {
     vec![ints, nums, times, strs, bins]
 }
 
-fn lines(entries: &[StreamEntry]) -> Vec<String> {
-    entries
-        .iter()
-        .map(|(_, f)| {
-            format!(
-                "{} {} {} {}",
-                field(f, "op").unwrap_or("?"),
-                field(f, "key").unwrap_or("?"),
-                field(f, "before").unwrap_or("-"),
-                field(f, "after").unwrap_or("-")
-            )
-        })
-        .collect()
-}
-
 pub fn start_streaming(db: &MariaDb) -> RedisServer {
     let url = db.url();
     let r = RedisServer::start(&["--cdc.mysql-url", &url, "--cdc.snapshot", "never"]);
@@ -454,25 +439,6 @@ pub fn start_streaming(db: &MariaDb) -> RedisServer {
         status_map(&mut c).get("state").map(String::as_str) == Some("streaming")
     });
     r
-}
-
-fn wait_entries(r: &RedisServer, stream: &str, n: usize) -> Vec<StreamEntry> {
-    let mut c = r.client();
-    let mut last = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while std::time::Instant::now() < deadline {
-        last = stream_entries(&mut c, stream);
-        if last.len() >= n {
-            return last;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!(
-        "{stream}: {} of {n} entries after 30 s; status {:?}; entries {:?}",
-        last.len(),
-        status_map(&mut c),
-        lines(&last)
-    );
 }
 
 fn type_matrix(metadata_args: &[&str]) {
@@ -490,7 +456,7 @@ fn type_matrix(metadata_args: &[&str]) {
         for s in &sql {
             db.exec(s);
         }
-        let got = lines(&wait_entries(
+        let got = entry_lines(&wait_entries(
             &r,
             &format!("cdc:test.{}", t.name),
             expected.len(),
@@ -521,7 +487,7 @@ fn type_matrix(metadata_args: &[&str]) {
     // Keys: no primary key -> the whole row; composite key -> its columns in key order.
     db.exec("INSERT INTO test.nopk VALUES (1, 'x'), (NULL, NULL); UPDATE test.nopk SET b = 'y' WHERE a = 1; DELETE FROM test.nopk WHERE a IS NULL");
     assert_eq!(
-        lines(&wait_entries(&r, "cdc:test.nopk", 4)),
+        entry_lines(&wait_entries(&r, "cdc:test.nopk", 4)),
         [
             r#"c {"a":1,"b":"x"} - {"a":1,"b":"x"}"#,
             r#"c {"a":null,"b":null} - {"a":null,"b":null}"#,
@@ -533,7 +499,7 @@ fn type_matrix(metadata_args: &[&str]) {
         "INSERT INTO test.ck VALUES (1, 'k', 10); UPDATE test.ck SET c = 11; DELETE FROM test.ck",
     );
     assert_eq!(
-        lines(&wait_entries(&r, "cdc:test.ck", 3)),
+        entry_lines(&wait_entries(&r, "cdc:test.ck", 3)),
         [
             r#"c {"b":"k","a":1} - {"a":1,"b":"k","c":10}"#,
             r#"u {"b":"k","a":1} {"a":1,"b":"k","c":10} {"a":1,"b":"k","c":11}"#,

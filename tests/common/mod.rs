@@ -1436,6 +1436,63 @@ pub fn wait_caught_up(redis: &RedisServer, db: &MariaDb, timeout: Duration) {
     }
 }
 
+/// CDC.STATUS as a map (on a fresh connection).
+pub fn status(r: &RedisServer) -> HashMap<String, String> {
+    status_map(&mut r.client())
+}
+
+/// Wait until no snapshot runs, the state is `streaming` and the position is exactly what
+/// `SHOW MASTER STATUS` says (the module has written everything the source has).
+pub fn wait_snapshot_done_and_caught_up(r: &RedisServer, db: &MariaDb, timeout: Duration) {
+    wait_until(
+        timeout,
+        "snapshot done and position at the source's end",
+        || {
+            let s = status(r);
+            let (file, pos) = db.master_status();
+            s.get("snapshot").map(String::as_str) == Some("[]")
+                && s.get("state").map(String::as_str) == Some("streaming")
+                && s.get("position") == Some(&format!("{file}:{pos}"))
+        },
+    );
+}
+
+/// One line per entry, `op key before after`, for assertions and panic messages.
+pub fn entry_lines(entries: &[StreamEntry]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|(_, f)| {
+            format!(
+                "{} {} {} {}",
+                field(f, "op").unwrap_or("?"),
+                field(f, "key").unwrap_or("?"),
+                field(f, "before").unwrap_or("-"),
+                field(f, "after").unwrap_or("-")
+            )
+        })
+        .collect()
+}
+
+/// Wait up to 30 s until `stream` has at least `n` entries; returns them all.
+pub fn wait_entries(r: &RedisServer, stream: &str, n: usize) -> Vec<StreamEntry> {
+    let mut c = r.client();
+    let mut last = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        last = stream_entries(&mut c, stream);
+        if last.len() >= n {
+            return last;
+        }
+        sleep(Duration::from_millis(50));
+    }
+    panic!(
+        "{stream}: {} of {n} entries after 30 s; status {:?}; entries {:?}",
+        last.len(),
+        status_map(&mut c),
+        entry_lines(&last)
+    );
+}
+
 /// A JSON object as text with its keys sorted (so that keys built here and by the module
 /// compare whatever their key order).
 pub fn canonical(v: &serde_json::Value) -> String {
