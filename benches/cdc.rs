@@ -45,7 +45,12 @@ fn start_servers() -> (MariaDb, RedisServer) {
     db.exec("CREATE DATABASE bench");
     db.exec(TABLE_DDL);
     let url = db.url();
-    let redis = RedisServer::start(&["mysql-url", url.as_str(), "snapshot", "never"]);
+    // BENCH_FSYNC=everysec measures without an fsync per event-loop iteration.
+    let fsync = std::env::var("BENCH_FSYNC").unwrap_or_else(|_| "always".into());
+    let redis = RedisServer::start_with(
+        &["--appendfsync", fsync.as_str()],
+        &["mysql-url", url.as_str(), "snapshot", "never"],
+    );
     let mut c = redis.client();
     wait_until(Duration::from_secs(60), "module streaming", || {
         status_map(&mut c).get("state").map(String::as_str) == Some("streaming")
@@ -139,7 +144,7 @@ fn pinger(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u64, u64
                 break;
             }
             samples.push(t.elapsed().as_micros() as u64);
-            std::thread::sleep(Duration::from_micros(500));
+            std::thread::sleep(Duration::from_millis(1));
         }
         samples.sort_unstable();
         let max = samples.last().copied().unwrap_or(0);
@@ -231,6 +236,19 @@ fn catchup() {
     let max_lock_us: u64 = info_field(&mut c, "max_lock_us")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
+    let ms = |c: &mut redis::Connection, f: &str| {
+        info_field(c, f)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+            / 1000
+    };
+    let writer_times = format!(
+        "writer: lock held {} ms, waiting for the lock {} ms, waiting for the reader {} ms",
+        ms(&mut c, "lock_held_us"),
+        ms(&mut c, "lock_wait_us"),
+        ms(&mut c, "writer_idle_us")
+    );
+    eprintln!("{writer_times}");
     let hwm = proc_status_kb(redis.pid(), "VmHWM:");
     let used: String = redis::cmd("INFO")
         .arg("memory")

@@ -290,10 +290,14 @@ fn info_fields() -> Vec<(String, InfoValue)> {
         "bytes_read".into(),
         InfoValue::Int(counter(&STATUS.bytes_read)),
     ));
-    out.push((
-        "max_lock_us".into(),
-        InfoValue::Int(counter(&STATUS.max_lock_us)),
-    ));
+    for (name, value) in [
+        ("max_lock_us", &STATUS.max_lock_us),
+        ("lock_held_us", &STATUS.lock_held_us),
+        ("lock_wait_us", &STATUS.lock_wait_us),
+        ("writer_idle_us", &STATUS.writer_idle_us),
+    ] {
+        out.push((name.into(), InfoValue::Int(counter(value))));
+    }
     out
 }
 

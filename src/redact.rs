@@ -50,6 +50,30 @@ pub fn resolve(value: &str) -> Result<String, String> {
     }
 }
 
+/// True when argument `pos` equals `lit`, ignoring ASCII case; no allocation (the filter runs
+/// for every command the server executes).
+fn arg_is(fctx: *mut raw::RedisModuleCommandFilterCtx, pos: c_int, lit: &[u8]) -> bool {
+    // SAFETY: fctx is the live filter context Redis passed to `filter`; pos < args count; the
+    // slice is only read while the argument lives (inside this call).
+    unsafe {
+        let (Some(get), Some(ptr_len)) = (
+            raw::RedisModule_CommandFilterArgGet,
+            raw::RedisModule_StringPtrLen,
+        ) else {
+            return false;
+        };
+        let s = get(fctx, pos);
+        if s.is_null() {
+            return false;
+        }
+        let mut len = 0usize;
+        let p = ptr_len(s, &mut len);
+        !p.is_null()
+            && len == lit.len()
+            && std::slice::from_raw_parts(p.cast::<u8>(), len).eq_ignore_ascii_case(lit)
+    }
+}
+
 fn arg(fctx: *mut raw::RedisModuleCommandFilterCtx, pos: c_int) -> Option<Vec<u8>> {
     // SAFETY: fctx is the live filter context Redis passed to `filter`; pos < args count.
     unsafe {
@@ -75,15 +99,12 @@ extern "C" fn filter(fctx: *mut raw::RedisModuleCommandFilterCtx) {
                 None => return,
             }
         };
-        if argc < 4
-            || !arg(fctx, 0).is_some_and(|a| a.eq_ignore_ascii_case(b"config"))
-            || !arg(fctx, 1).is_some_and(|a| a.eq_ignore_ascii_case(b"set"))
-        {
+        if argc < 4 || !arg_is(fctx, 0, b"config") || !arg_is(fctx, 1, b"set") {
             return;
         }
         let mut i = 2;
         while i + 1 < argc {
-            if arg(fctx, i).is_some_and(|a| a.eq_ignore_ascii_case(CONFIG_NAME.as_bytes())) {
+            if arg_is(fctx, i, CONFIG_NAME.as_bytes()) {
                 let Some(value) = arg(fctx, i + 1) else { break };
                 let Ok(url) = String::from_utf8(value) else {
                     break;

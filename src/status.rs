@@ -87,6 +87,12 @@ pub struct Status {
     pub batches_written: AtomicU64,
     /// Longest time the writer held the Redis lock, µs.
     pub max_lock_us: AtomicU64,
+    /// Total time the writer held the Redis lock, µs.
+    pub lock_held_us: AtomicU64,
+    /// Total time the writer waited for the Redis lock (the main thread held it), µs.
+    pub lock_wait_us: AtomicU64,
+    /// Total time the writer waited for work from the reader, µs.
+    pub writer_idle_us: AtomicU64,
     /// Snapshot batches (chunk entries with their progress) written to Redis since load.
     pub snapshot_batches: AtomicU64,
     loaded: Instant,
@@ -112,6 +118,9 @@ pub static STATUS: LazyLock<Status> = LazyLock::new(|| Status {
     batches_sent: AtomicU64::new(0),
     batches_written: AtomicU64::new(0),
     max_lock_us: AtomicU64::new(0),
+    lock_held_us: AtomicU64::new(0),
+    lock_wait_us: AtomicU64::new(0),
+    writer_idle_us: AtomicU64::new(0),
     snapshot_batches: AtomicU64::new(0),
     loaded: Instant::now(),
 });
