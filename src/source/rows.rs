@@ -135,6 +135,11 @@ fn check_meta(t: ColumnType, meta: &[u8]) -> Result<(), String> {
     if matches!(t, MYSQL_TYPE_TIMESTAMP2 | MYSQL_TYPE_DATETIME2 | MYSQL_TYPE_TIME2) && meta[0] > 6 {
         return Err(format!("fractional precision {} out of range", meta[0]));
     }
+    // mysql_common sizes its buffer from `precision - scale` unchecked: a scale above the
+    // precision wraps around to an allocation of exabytes, which aborts the whole process.
+    if t == MYSQL_TYPE_NEWDECIMAL && (meta[0] == 0 || meta[0] > 65 || meta[1] > meta[0] || meta[1] > 38) {
+        return Err(format!("DECIMAL({},{}) out of range", meta[0], meta[1]));
+    }
     Ok(())
 }
 
