@@ -29,7 +29,10 @@ const TABLE_DDL: &str = "CREATE TABLE bench.items (
     attrs JSON)";
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn start_servers() -> (MariaDb, RedisServer) {
@@ -52,15 +55,20 @@ fn start_servers() -> (MariaDb, RedisServer) {
 
 fn info_field(c: &mut redis::Connection, field: &str) -> Option<String> {
     let info: String = redis::cmd("INFO").arg("cdc").query(c).ok()?;
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("cdc_{field}:")).map(|v| v.trim().to_string()))
+    info.lines().find_map(|l| {
+        l.strip_prefix(&format!("cdc_{field}:"))
+            .map(|v| v.trim().to_string())
+    })
 }
 
 fn proc_status_kb(pid: u32, key: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix(key).map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0)))
+        .find_map(|l| {
+            l.strip_prefix(key)
+                .map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0))
+        })
         .unwrap_or(0)
 }
 
@@ -102,8 +110,11 @@ fn generate(db: &MariaDb, txns: usize, per_txn: usize) -> usize {
             }
             _ => {
                 let lo = live_lo;
-                conn.query_drop(format!("DELETE FROM bench.items WHERE id >= {lo} AND id < {}", lo + per_txn as u64))
-                    .expect("delete");
+                conn.query_drop(format!(
+                    "DELETE FROM bench.items WHERE id >= {lo} AND id < {}",
+                    lo + per_txn as u64
+                ))
+                .expect("delete");
                 live_lo += per_txn as u64;
             }
         }
@@ -116,7 +127,9 @@ fn generate(db: &MariaDb, txns: usize, per_txn: usize) -> usize {
 /// PING the server continuously; returns (max, p99) round trip in µs.
 fn pinger(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u64, u64, usize)> {
     std::thread::spawn(move || {
-        let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return (0, 0, 0) };
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+            return (0, 0, 0);
+        };
         let _ = s.set_nodelay(true);
         let mut buf = [0u8; 64];
         let mut samples = Vec::new();
@@ -160,9 +173,35 @@ fn catchup() {
     eprintln!("generated {changes} changes in {txns} transactions ({gen_s:.1}s), binlog {file}:{start}..{end}");
 
     let rss_before = proc_status_kb(redis.pid(), "VmRSS:");
-    let events_before: u64 = info_field(&mut c, "events").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let events_before: u64 = info_field(&mut c, "events")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let stop = Arc::new(AtomicBool::new(false));
     let ping = pinger(redis.port(), stop.clone());
+    // BENCH_PERF=FILE records a CPU profile of redis-server (module threads included) during
+    // the catch-up: `perf report -i FILE --no-children --sort symbol`.
+    let perf = std::env::var("BENCH_PERF").ok().and_then(|out| {
+        Command::new("perf")
+            .args([
+                "record",
+                "-F",
+                "499",
+                "-e",
+                "cpu-clock",
+                "-g",
+                "-o",
+                &out,
+                "-p",
+                &redis.pid().to_string(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()
+    });
+    if perf.is_some() {
+        std::thread::sleep(Duration::from_millis(500));
+    }
     let t0 = Instant::now();
     let _: () = redis::cmd("CDC.RESUME").query(&mut c).expect("resume");
     let target = format!("{file}:{end}");
@@ -178,17 +217,37 @@ fn catchup() {
     }
     let module_s = t0.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
+    if let Some(mut p) = perf {
+        let _ = Command::new("kill")
+            .args(["-INT", &p.id().to_string()])
+            .status();
+        let _ = p.wait();
+    }
     let (ping_max, ping_p99, pings) = ping.join().unwrap_or((0, 0, 0));
-    let events: u64 = info_field(&mut c, "events").and_then(|v| v.parse().ok()).unwrap_or(0) - events_before;
-    let max_lock_us: u64 = info_field(&mut c, "max_lock_us").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let events: u64 = info_field(&mut c, "events")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+        - events_before;
+    let max_lock_us: u64 = info_field(&mut c, "max_lock_us")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let hwm = proc_status_kb(redis.pid(), "VmHWM:");
-    let used: String = redis::cmd("INFO").arg("memory").query(&mut c).unwrap_or_default();
+    let used: String = redis::cmd("INFO")
+        .arg("memory")
+        .query(&mut c)
+        .unwrap_or_default();
     let used_peak_kb: u64 = used
         .lines()
-        .find_map(|l| l.strip_prefix("used_memory_peak:").and_then(|v| v.trim().parse::<u64>().ok()))
+        .find_map(|l| {
+            l.strip_prefix("used_memory_peak:")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        })
         .unwrap_or(0)
         / 1024;
-    assert_eq!(events as usize, changes, "every change must be written once");
+    assert_eq!(
+        events as usize, changes,
+        "every change must be written once"
+    );
 
     // (a) the C decoder alone.
     let t = Instant::now();
@@ -209,7 +268,11 @@ fn catchup() {
         .output()
         .expect("run mariadb-binlog");
     let c_s = t.elapsed().as_secs_f64();
-    assert!(out.status.success(), "mariadb-binlog failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "mariadb-binlog failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // (b) the do-it-yourself Python pipeline, when its venv is there.
     let venv_py = std::env::var("BENCH_PYTHON").unwrap_or_default();
@@ -231,15 +294,23 @@ fn catchup() {
             .expect("run diy pipeline");
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         let mut it = text.split_whitespace();
-        match (it.next().and_then(|n| n.parse::<u64>().ok()), it.next().and_then(|s| s.parse::<f64>().ok())) {
+        match (
+            it.next().and_then(|n| n.parse::<u64>().ok()),
+            it.next().and_then(|s| s.parse::<f64>().ok()),
+        ) {
             (Some(n), Some(s)) => Some((n, s)),
             _ => {
-                eprintln!("diy pipeline failed: {text} {}", String::from_utf8_lossy(&out.stderr));
+                eprintln!(
+                    "diy pipeline failed: {text} {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
                 None
             }
         }
     } else {
-        eprintln!("BENCH_PYTHON not set: skipping the do-it-yourself pipeline (make bench sets it up)");
+        eprintln!(
+            "BENCH_PYTHON not set: skipping the do-it-yourself pipeline (make bench sets it up)"
+        );
         None
     };
 
@@ -271,11 +342,20 @@ fn catchup() {
     ));
     md.push_str("| pipeline | rows/s | seconds | note |\n|---|---:|---:|---|\n");
     for r in &rows {
-        md.push_str(&format!("| {} | {:.0} | {:.2} | {} |\n", r.what, r.rows_per_s, r.secs, r.note));
+        md.push_str(&format!(
+            "| {} | {:.0} | {:.2} | {} |\n",
+            r.what, r.rows_per_s, r.secs, r.note
+        ));
     }
-    md.push_str(&format!("\n- module / C decoder: **{:.2}x**\n", rows[0].rows_per_s / rows[1].rows_per_s));
+    md.push_str(&format!(
+        "\n- module / C decoder: **{:.2}x**\n",
+        rows[0].rows_per_s / rows[1].rows_per_s
+    ));
     if rows.len() > 2 {
-        md.push_str(&format!("- module / DIY pipeline: **{:.1}x**\n", rows[0].rows_per_s / rows[2].rows_per_s));
+        md.push_str(&format!(
+            "- module / DIY pipeline: **{:.1}x**\n",
+            rows[0].rows_per_s / rows[2].rows_per_s
+        ));
     }
     md.push_str(&format!(
         "- Redis PING during catch-up: p99 {:.2} ms, max {:.2} ms ({pings} pings); longest lock hold by the module {:.2} ms\n",
@@ -300,8 +380,10 @@ fn live() {
     let rate = env_usize("BENCH_RATE", 2000);
     let secs = env_usize("BENCH_SECONDS", 30);
     let (db, redis) = start_servers();
-    let sent: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::new(Mutex::new(Vec::with_capacity(rate * secs)));
-    let got: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::new(Mutex::new(Vec::with_capacity(rate * secs)));
+    let sent: Arc<Mutex<Vec<(u64, Instant)>>> =
+        Arc::new(Mutex::new(Vec::with_capacity(rate * secs)));
+    let got: Arc<Mutex<Vec<(u64, Instant)>>> =
+        Arc::new(Mutex::new(Vec::with_capacity(rate * secs)));
     let done = Arc::new(AtomicBool::new(false));
     let last_id = Arc::new(AtomicU64::new(0));
     // Consumer: XREAD BLOCK on the stream, note the arrival time of each id.
@@ -333,9 +415,12 @@ fn live() {
                                 for (id, fields) in parse_entries(entries) {
                                     last = id;
                                     if let Some(key) = field(&fields, "key") {
-                                        let v: serde_json::Value = serde_json::from_str(key).unwrap_or_default();
+                                        let v: serde_json::Value =
+                                            serde_json::from_str(key).unwrap_or_default();
                                         if let Some(n) = v.get("id").and_then(|x| x.as_u64()) {
-                                            got.lock().unwrap_or_else(|p| p.into_inner()).push((n, now));
+                                            got.lock()
+                                                .unwrap_or_else(|p| p.into_inner())
+                                                .push((n, now));
                                         }
                                     }
                                 }
@@ -358,7 +443,9 @@ fn live() {
             "INSERT INTO bench.items VALUES ({id},1,9.99,'n','2024-05-01 12:00:00','new','x','{{}}')"
         ))
         .expect("insert");
-        sent.lock().unwrap_or_else(|p| p.into_inner()).push((id, Instant::now()));
+        sent.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((id, Instant::now()));
         next += interval;
         if let Some(d) = next.checked_duration_since(Instant::now()) {
             std::thread::sleep(d);
@@ -366,7 +453,9 @@ fn live() {
     }
     last_id.store(id, Ordering::Relaxed);
     let achieved = id as f64 / t0.elapsed().as_secs_f64();
-    wait_until(Duration::from_secs(60), "all live entries", || got.lock().map(|g| g.len() as u64 >= id).unwrap_or(false));
+    wait_until(Duration::from_secs(60), "all live entries", || {
+        got.lock().map(|g| g.len() as u64 >= id).unwrap_or(false)
+    });
     done.store(true, Ordering::Relaxed);
     let _ = consumer.join();
     let sent = sent.lock().unwrap_or_else(|p| p.into_inner());
@@ -374,7 +463,11 @@ fn live() {
     let arrival: std::collections::HashMap<u64, Instant> = got.iter().copied().collect();
     let mut lat: Vec<u64> = sent
         .iter()
-        .filter_map(|(i, t)| arrival.get(i).map(|a| a.saturating_duration_since(*t).as_micros() as u64))
+        .filter_map(|(i, t)| {
+            arrival
+                .get(i)
+                .map(|a| a.saturating_duration_since(*t).as_micros() as u64)
+        })
         .collect();
     lat.sort_unstable();
     let pct = |p: usize| lat.get(lat.len() * p / 100).copied().unwrap_or(0) as f64 / 1000.0;
@@ -397,9 +490,18 @@ fn write_results(section: &str, md: &str) {
     let end = format!("<!-- /{section} -->");
     let block = format!("{begin}\n{md}{end}\n");
     let new = match (old.find(&begin), old.find(&end)) {
-        (Some(b), Some(e)) => format!("{}{}{}", &old[..b], block, &old[e + end.len()..].trim_start_matches('\n')),
+        (Some(b), Some(e)) => format!(
+            "{}{}{}",
+            &old[..b],
+            block,
+            &old[e + end.len()..].trim_start_matches('\n')
+        ),
         _ => {
-            let header = if old.is_empty() { "# Benchmark results (`make bench`)\n\n".to_string() } else { old };
+            let header = if old.is_empty() {
+                "# Benchmark results (`make bench`)\n\n".to_string()
+            } else {
+                old
+            };
             format!("{header}{block}\n")
         }
     };

@@ -31,20 +31,50 @@ pub enum Cell {
     Float(f32),
     Double(f64),
     /// BIT(n): the value and the declared width n.
-    Bit { value: u64, bits: u16 },
-    Date { year: u16, month: u8, day: u8 },
-    DateTime { year: u16, month: u8, day: u8, hour: u8, minute: u8, second: u8, micros: u32, fsp: u8 },
+    Bit {
+        value: u64,
+        bits: u16,
+    },
+    Date {
+        year: u16,
+        month: u8,
+        day: u8,
+    },
+    DateTime {
+        year: u16,
+        month: u8,
+        day: u8,
+        hour: u8,
+        minute: u8,
+        second: u8,
+        micros: u32,
+        fsp: u8,
+    },
     /// A UTC instant: seconds since the epoch and microseconds.
-    Timestamp { secs: i64, micros: u32, fsp: u8 },
+    Timestamp {
+        secs: i64,
+        micros: u32,
+        fsp: u8,
+    },
     /// TIME: sign, hours (may exceed 24), minutes, seconds, microseconds.
-    Time { negative: bool, hours: u32, minute: u8, second: u8, micros: u32, fsp: u8 },
+    Time {
+        negative: bool,
+        hours: u32,
+        minute: u8,
+        second: u8,
+        micros: u32,
+        fsp: u8,
+    },
     Year(u16),
     Text(String),
     Bytes(Vec<u8>),
     Enum(String),
     Set(String),
     Json(serde_json::Value),
-    Geometry { srid: u32, wkb: Vec<u8> },
+    Geometry {
+        srid: u32,
+        wkb: Vec<u8>,
+    },
     Vector(Vec<f32>),
 }
 
@@ -54,8 +84,14 @@ pub type Row = Vec<Cell>;
 /// Where a change came from; rendered as `pos` (SPEC §2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChangeSource {
-    /// Binlog file, byte offset of the rows event, index of the row inside it.
-    Binlog { file: String, offset: u64, row: u32 },
+    /// Binlog file, byte offset of the rows event, index of the row inside it, and the
+    /// server_id of the source server that wrote the event (Debezium's `source.server_id`).
+    Binlog {
+        file: String,
+        offset: u64,
+        row: u32,
+        server_id: u32,
+    },
     /// Snapshot of `table`, n-th row read.
     Snapshot { table: String, n: u64 },
 }
@@ -63,7 +99,9 @@ pub enum ChangeSource {
 impl ChangeSource {
     pub fn pos(&self) -> String {
         match self {
-            ChangeSource::Binlog { file, offset, row } => format!("{file}:{offset}:{row}"),
+            ChangeSource::Binlog {
+                file, offset, row, ..
+            } => format!("{file}:{offset}:{row}"),
             ChangeSource::Snapshot { table, n } => format!("snapshot:{table}:{n}"),
         }
     }

@@ -302,7 +302,10 @@ impl RawConfig {
         let source = if self.mysql_url.trim().is_empty() {
             None
         } else {
-            Some(SourceUrl::parse(self.mysql_url.trim()).map_err(|e| format!("cdc.mysql-url: {e}"))?)
+            Some(
+                SourceUrl::parse(self.mysql_url.trim())
+                    .map_err(|e| format!("cdc.mysql-url: {e}"))?,
+            )
         };
         let server_id = match self.server_id {
             0 => default_server_id,
@@ -320,7 +323,8 @@ impl RawConfig {
             } else {
                 self.offset_key.clone()
             },
-            snapshot: SnapshotMode::parse(&self.snapshot).map_err(|e| format!("cdc.snapshot: {e}"))?,
+            snapshot: SnapshotMode::parse(&self.snapshot)
+                .map_err(|e| format!("cdc.snapshot: {e}"))?,
             stream_maxlen: self.stream_maxlen.max(0) as u64,
             format: Format::parse(&self.format).map_err(|e| format!("cdc.format: {e}"))?,
             max_memory_percent: self.max_memory_percent.clamp(1, 100) as u32,
@@ -355,7 +359,10 @@ mod tests {
         assert_eq!(u.ssl_mode.as_deref(), Some("required"));
         assert_eq!(format!("{u:?}"), "cdc@db.example:3307");
         let u = SourceUrl::parse("mysql://root@[::1]").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.address()), ("::1", 3306, "[::1]:3306".to_string()));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.address()),
+            ("::1", 3306, "[::1]:3306".to_string())
+        );
     }
 
     #[test]

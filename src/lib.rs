@@ -10,6 +10,7 @@ pub mod config;
 pub mod decode;
 pub mod format;
 mod logging;
+mod redact;
 pub mod redis_lock;
 pub mod sink;
 pub mod source;
@@ -20,7 +21,9 @@ pub mod supervisor;
 use crate::config::{RawConfig, SourceUrl, TableFilter};
 use crate::status::{StatusValue, STATUS};
 use redis_module::configuration::{ConfigurationContext, ConfigurationFlags, ConfigurationValue};
-use redis_module::{redis_module, Context, InfoContext, RedisError, RedisResult, RedisString, Status};
+use redis_module::{
+    redis_module, AclCategory, Context, InfoContext, RedisError, RedisResult, RedisString, Status,
+};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{LazyLock, Mutex};
@@ -54,9 +57,12 @@ impl ConfigurationValue<RedisString> for CheckedString {
     fn set(&self, _ctx: &ConfigurationContext, val: RedisString) -> Result<(), RedisError> {
         let check = self.check;
         let result = catch_unwind(AssertUnwindSafe(|| {
-            let s = val.try_as_str().map_err(|_| "value is not UTF-8".to_string())?;
-            check(s)?;
-            Ok::<_, String>(s.to_string())
+            let s = val
+                .try_as_str()
+                .map_err(|_| "value is not UTF-8".to_string())?;
+            let s = redact::resolve(s)?;
+            check(&s)?;
+            Ok::<_, String>(s)
         }));
         match result {
             Ok(Ok(s)) => {
@@ -73,13 +79,19 @@ fn check_url(s: &str) -> Result<(), String> {
     if s.trim().is_empty() {
         return Ok(());
     }
-    SourceUrl::parse(s.trim()).map(|_| ()).map_err(|e| format!("cdc.mysql-url: {e}"))
+    SourceUrl::parse(s.trim())
+        .map(|_| ())
+        .map_err(|e| format!("cdc.mysql-url: {e}"))
 }
 fn check_tables(s: &str) -> Result<(), String> {
-    TableFilter::new(s, "").map(|_| ()).map_err(|e| format!("cdc.tables: {e}"))
+    TableFilter::new(s, "")
+        .map(|_| ())
+        .map_err(|e| format!("cdc.tables: {e}"))
 }
 fn check_exclude(s: &str) -> Result<(), String> {
-    TableFilter::new("", s).map(|_| ()).map_err(|e| format!("cdc.exclude-tables: {e}"))
+    TableFilter::new("", s)
+        .map(|_| ())
+        .map_err(|e| format!("cdc.exclude-tables: {e}"))
 }
 fn check_any(_: &str) -> Result<(), String> {
     Ok(())
@@ -92,14 +104,14 @@ fn check_offset_key(s: &str) -> Result<(), String> {
     }
 }
 fn check_snapshot(s: &str) -> Result<(), String> {
-    config::SnapshotMode::parse(s).map(|_| ()).map_err(|e| format!("cdc.snapshot: {e}"))
+    config::SnapshotMode::parse(s)
+        .map(|_| ())
+        .map_err(|e| format!("cdc.snapshot: {e}"))
 }
 fn check_format(s: &str) -> Result<(), String> {
-    match config::Format::parse(s) {
-        Ok(config::Format::Flat) => Ok(()),
-        Ok(other) => Err(format!("cdc.format: '{}' is not available in this version; use flat", other.as_str())),
-        Err(e) => Err(format!("cdc.format: {e}")),
-    }
+    config::Format::parse(s)
+        .map(|_| ())
+        .map_err(|e| format!("cdc.format: {e}"))
 }
 
 static MYSQL_URL: CheckedString = CheckedString::new(check_url);
@@ -119,6 +131,8 @@ static DEFAULT_SERVER_ID: LazyLock<Mutex<u32>> = LazyLock::new(|| Mutex::new(1))
 
 /// The current configuration, validated (called by the supervisor thread).
 fn current_config() -> Result<config::Config, String> {
+    // The Debezium layouts name the logical server after the stream prefix (format/debezium.rs).
+    format::debezium::set_stream_prefix(&STREAM_PREFIX.get_str());
     let raw = RawConfig {
         mysql_url: MYSQL_URL.get_str(),
         server_id: SERVER_ID.load(Ordering::Relaxed),
@@ -149,7 +163,9 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
         logging::setup(ctx);
         logging::install_panic_hook();
         *DEFAULT_SERVER_ID.lock().unwrap_or_else(|p| p.into_inner()) = default_server_id(ctx);
-        log::info!("redis-cdc {VERSION} loaded");
+        let documented = commands::set_command_docs(ctx);
+        redact::register(ctx.ctx);
+        log::info!("redis-cdc {VERSION} loaded ({documented} commands documented)");
         supervisor::start(current_config);
     }));
     if ok.is_ok() {
@@ -161,26 +177,28 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
 
 /// A stable id from this instance's host name and port (SPEC §1 `cdc.server-id` 0).
 fn default_server_id(ctx: &Context) -> u32 {
-    let port = ctx
-        .call("CONFIG", &["GET", "port"])
-        .ok()
-        .and_then(|v| match v {
-            redis_module::RedisValue::Array(a) => a.into_iter().nth(1),
-            _ => None,
-        })
-        .and_then(|v| match v {
-            redis_module::RedisValue::BulkString(s) | redis_module::RedisValue::SimpleString(s) => s.parse().ok(),
-            redis_module::RedisValue::BulkRedisString(s) => s.to_string_lossy().parse().ok(),
-            _ => None,
-        })
-        .unwrap_or(6379u16);
+    let port =
+        ctx.call("CONFIG", &["GET", "port"])
+            .ok()
+            .and_then(|v| match v {
+                redis_module::RedisValue::Array(a) => a.into_iter().nth(1),
+                _ => None,
+            })
+            .and_then(|v| match v {
+                redis_module::RedisValue::BulkString(s)
+                | redis_module::RedisValue::SimpleString(s) => s.parse().ok(),
+                redis_module::RedisValue::BulkRedisString(s) => s.to_string_lossy().parse().ok(),
+                _ => None,
+            })
+            .unwrap_or(6379u16);
     let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
     config::derive_server_id(host.trim(), port)
 }
 
 fn deinit(_ctx: &Context) -> Status {
     // Unload runs holding the Redis lock: our threads only ever try-lock, so they can finish.
-    let stopped = catch_unwind(|| supervisor::shutdown(std::time::Duration::from_secs(10))).unwrap_or(false);
+    let stopped =
+        catch_unwind(|| supervisor::shutdown(std::time::Duration::from_secs(10))).unwrap_or(false);
     if stopped {
         Status::Ok
     } else {
@@ -189,39 +207,107 @@ fn deinit(_ctx: &Context) -> Status {
     }
 }
 
+/// `INFO cdc`: the numbers of CDC.STATUS for monitoring (redis_exporter, Prometheus). Redis
+/// prefixes a module's section and fields with the module name, so the empty section name shows
+/// as `# cdc` and the fields as `cdc_<name>`.
 fn info(ctx: &InfoContext, _for_crash_report: bool) {
     let _ = catch_unwind(AssertUnwindSafe(|| {
-        let mut section = ctx.builder().add_section("stats");
-        for (name, value) in STATUS.fields() {
-            section = match value {
-                StatusValue::Str(s) => section.field(name, s.replace(['\r', '\n'], " ")),
-                StatusValue::Int(i) => section.field(name, i as i64),
-                StatusValue::List(items) => section.field(name, items.len() as i64),
-            }
-            .unwrap_or_else(|_| ctx.builder().add_section("error"));
+        let fields = info_fields();
+        let mut section = ctx.builder().add_section("");
+        for (name, value) in fields {
+            section = match match value {
+                InfoValue::Str(s) => section.field(&name, s),
+                InfoValue::Int(i) => section.field(&name, i),
+            } {
+                Ok(s) => s,
+                Err(_) => return,
+            };
         }
-        if let Ok(s) = section.field("state_code", STATUS.state().code() as i64) {
-            let _ = s
-                .field("errors", STATUS.errors.load(Ordering::Relaxed) as i64)
-                .and_then(|s| s.field("bytes_read", STATUS.bytes_read.load(Ordering::Relaxed) as i64))
-                .and_then(|s| s.field("max_lock_us", STATUS.max_lock_us.load(Ordering::Relaxed) as i64))
-                .and_then(|s| s.build_section())
-                .and_then(|b| b.build_info());
-        }
+        let _ = section.build_section().and_then(|b| b.build_info());
     }));
+}
+
+enum InfoValue {
+    Str(String),
+    Int(i64),
+}
+
+/// The INFO fields: CDC.STATUS's list (one source of truth), with the state also as a number,
+/// snapshot progress as totals, and the counters CDC.STATUS does not show.
+fn info_fields() -> Vec<(String, InfoValue)> {
+    let mut out = Vec::new();
+    for (name, value) in STATUS.fields() {
+        match value {
+            // INFO is line-oriented and clients split values on ',' and '=': keep text flat.
+            StatusValue::Str(s) => out.push((
+                name.to_string(),
+                InfoValue::Str(s.replace(['\r', '\n'], " ").replace(',', ";")),
+            )),
+            StatusValue::Int(i) => out.push((
+                name.to_string(),
+                InfoValue::Int(i.min(i64::MAX as u64) as i64),
+            )),
+            StatusValue::List(items) => {
+                let sum = |field: &str| -> i64 {
+                    items
+                        .iter()
+                        .flat_map(|rec| rec.iter())
+                        .filter(|(k, _)| *k == field)
+                        .map(|(_, v)| {
+                            if let StatusValue::Int(i) = v {
+                                *i as i64
+                            } else {
+                                0
+                            }
+                        })
+                        .sum()
+                };
+                out.push((format!("{name}_tables"), InfoValue::Int(items.len() as i64)));
+                out.push((
+                    format!("{name}_rows_done"),
+                    InfoValue::Int(sum("rows_done")),
+                ));
+                out.push((
+                    format!("{name}_rows_estimated"),
+                    InfoValue::Int(sum("rows_estimated")),
+                ));
+            }
+        }
+        if name == "state" {
+            out.push((
+                "state_code".into(),
+                InfoValue::Int(STATUS.state().code() as i64),
+            ));
+        }
+    }
+    let counter =
+        |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed).min(i64::MAX as u64) as i64;
+    out.push(("errors".into(), InfoValue::Int(counter(&STATUS.errors))));
+    out.push((
+        "bytes_read".into(),
+        InfoValue::Int(counter(&STATUS.bytes_read)),
+    ));
+    out.push((
+        "max_lock_us".into(),
+        InfoValue::Int(counter(&STATUS.max_lock_us)),
+    ));
+    out
 }
 
 fn cmd_status(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     commands::guarded(ctx, args, commands::status)
 }
 fn cmd_pause(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    commands::guarded(ctx, args, commands::pause)
+    commands::guarded_admin(ctx, args, "cdc.pause", commands::pause)
 }
 fn cmd_resume(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    commands::guarded(ctx, args, commands::resume)
+    commands::guarded_admin(ctx, args, "cdc.resume", commands::resume)
 }
 fn cmd_tables(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     commands::guarded(ctx, args, commands::tables)
+}
+fn cmd_resync(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+    commands::guarded_admin(ctx, args, "cdc.resync", commands::resync)
 }
 
 redis_module! {
@@ -232,15 +318,27 @@ redis_module! {
     // back-pressure through `used_memory`.
     allocator: (std::alloc::System, std::alloc::System),
     data_types: [],
+    // ACL categories: the module's own @cdc needs Redis 7.4 (RM_AddACLCategory; older servers
+    // log "does not support adding new ACL categories"). Per-command categories (@read /
+    // @admin, + @cdc) are set by `commands::set_command_docs` on Redis 7.2+; Redis 7.0 gives
+    // module commands none (a mandatory category here would make the load fail), so there the
+    // control commands check the caller themselves (`commands::guarded_admin`). Either way a
+    // user with `-@admin` can run CDC.STATUS/TABLES and not CDC.PAUSE/RESUME/RESYNC.
+    acl_categories: [
+        "cdc",
+    ],
     init: init,
     deinit: deinit,
     info: info,
+    // The whole command surface. COMMAND DOCS text: `commands::DOCS`.
     commands: [
-        // name, handler, flags, first key, last key, key step, ACL categories
-        ["cdc.status", cmd_status, "readonly fast", 0, 0, 0, ""],
-        ["cdc.tables", cmd_tables, "readonly", 0, 0, 0, ""],
-        ["cdc.pause", cmd_pause, "admin", 0, 0, 0, ""],
-        ["cdc.resume", cmd_resume, "admin", 0, 0, 0, ""],
+        // name, handler, flags, first key, last key, key step (no command takes keys),
+        // ACL categories (none here: see above)
+        ["cdc.status", cmd_status, "readonly fast allow-loading allow-stale", 0, 0, 0, ""],
+        ["cdc.tables", cmd_tables, "readonly allow-loading allow-stale", 0, 0, 0, ""],
+        ["cdc.pause", cmd_pause, "admin fast", 0, 0, 0, ""],
+        ["cdc.resume", cmd_resume, "admin fast", 0, 0, 0, ""],
+        ["cdc.resync", cmd_resync, "admin", 0, 0, 0, ""],
     ],
     configurations: [
         i64: [

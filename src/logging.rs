@@ -24,7 +24,9 @@ pub fn setup(ctx: &Context) {
 }
 
 pub fn write(level: &str, msg: &str) {
-    let Some(log_fn) = (unsafe { raw::RedisModule_Log }) else { return };
+    let Some(log_fn) = (unsafe { raw::RedisModule_Log }) else {
+        return;
+    };
     let (Ok(level), Ok(fmt), Ok(msg)) = (
         CString::new(level),
         CString::new("%s"),
@@ -33,7 +35,14 @@ pub fn write(level: &str, msg: &str) {
         return;
     };
     // SAFETY: "%s" with one C string argument; the context is null or the detached one.
-    unsafe { log_fn(LOG_CTX.load(Ordering::Acquire), level.as_ptr(), fmt.as_ptr(), msg.as_ptr()) };
+    unsafe {
+        log_fn(
+            LOG_CTX.load(Ordering::Acquire),
+            level.as_ptr(),
+            fmt.as_ptr(),
+            msg.as_ptr(),
+        )
+    };
 }
 
 impl log::Log for RedisLog {

@@ -85,3 +85,17 @@ pub fn used_memory_ratio(_ctx: &Context) -> f32 {
         None => 0.0,
     }
 }
+
+extern "C" fn wake_noop(_user_data: *mut std::os::raw::c_void) {}
+
+/// Wake Redis's event loop so that it serves what a module thread just wrote at once: clients
+/// blocked on the streams (XREAD BLOCK), the AOF write and fsync. Without it, a sleeping main
+/// thread only notices at its next timer (up to 1/hz seconds, 100 ms by default).
+/// `RM_EventLoopAddOneShot` is thread-safe (Redis 7.0+): it queues a no-op and writes to the
+/// event loop's wake-up pipe. Call it after releasing the lock.
+pub fn wake_event_loop() {
+    if let Some(add) = unsafe { raw::RedisModule_EventLoopAddOneShot } {
+        // SAFETY: a static no-op callback with no user data.
+        unsafe { add(Some(wake_noop), ptr::null_mut()) };
+    }
+}

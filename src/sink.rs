@@ -7,10 +7,10 @@
 //! replicas see the entries and the position covering them together or not at all.
 
 use crate::format::Fields;
+use crate::redis_lock::{DetachedCtx, Locked};
 use crate::source::position::Checkpoint;
 use crate::status::{State, STATUS};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use crate::redis_lock::{DetachedCtx, Locked};
 use redis_module::{CallOptionsBuilder, CallResult, Context, ContextFlags};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,10 +35,14 @@ pub struct Batch {
     pub txns: u64,
     /// Commit time of the last transaction in the batch, ms since the epoch (0 = none).
     pub commit_ms: u64,
+    /// New value of the offset hash's snapshot-progress field (a snapshot chunk's batch), written
+    /// in the same atomic unit as the entries; None leaves the field as it is.
+    pub snapshot: Option<String>,
 }
 
-/// Most entries appended under one lock acquisition (keeps each hold ~1 ms).
-const MAX_ENTRIES_PER_LOCK: usize = 512;
+/// Most entries appended under one lock acquisition (keeps each hold around a millisecond);
+/// a single batch larger than this (at most `binlog::CHUNK_ENTRIES`) is still written whole.
+const MAX_ENTRIES_PER_LOCK: usize = 256;
 
 /// Why the writer stopped.
 #[derive(Debug)]
@@ -66,9 +70,14 @@ impl Writer {
             return WriterExit::Failed("no thread-safe context".into());
         };
         let mut pending: Vec<Batch> = Vec::new();
+        // A batch received that would have made the lock hold too long: first of the next round.
+        let mut carry: Option<Batch> = None;
         loop {
             if self.stop.load(Ordering::Relaxed) {
                 return WriterExit::Stopped;
+            }
+            if let Some(b) = carry.take() {
+                pending.push(b);
             }
             if pending.is_empty() {
                 match rx.recv_timeout(Duration::from_millis(100)) {
@@ -76,7 +85,9 @@ impl Writer {
                     Err(RecvTimeoutError::Timeout) => {
                         if self.backpressure.load(Ordering::Relaxed) {
                             // Re-check memory so that the reader can resume.
-                            let Some(ctx) = self.lock(&tsc) else { return WriterExit::Stopped };
+                            let Some(ctx) = self.lock(&tsc) else {
+                                return WriterExit::Stopped;
+                            };
                             self.check_memory(&ctx);
                         }
                         continue;
@@ -87,6 +98,10 @@ impl Writer {
             let mut count: usize = pending.iter().map(|b| b.entries.len()).sum();
             while count < MAX_ENTRIES_PER_LOCK {
                 match rx.try_recv() {
+                    Ok(b) if count + b.entries.len() > MAX_ENTRIES_PER_LOCK => {
+                        carry = Some(b);
+                        break;
+                    }
                     Ok(b) => {
                         count += b.entries.len();
                         pending.push(b);
@@ -95,7 +110,9 @@ impl Writer {
                 }
             }
             // Everything that needs no lock happens before taking it.
-            let prepared = match crate::stream_writer::prepare(pending.iter().flat_map(|b| b.entries.iter())) {
+            let prepared = match crate::stream_writer::prepare(
+                pending.iter().flat_map(|b| b.entries.iter()),
+            ) {
                 Ok(p) => p,
                 Err(e) => return WriterExit::Failed(e),
             };
@@ -110,10 +127,16 @@ impl Writer {
             let result = self.write(&ctx, prepared, &pending);
             self.check_memory(&ctx);
             drop(ctx);
+            crate::redis_lock::wake_event_loop();
             let held = started.elapsed().as_micros() as u64;
             STATUS.max_lock_us.fetch_max(held, Ordering::Relaxed);
             match result {
-                Ok(()) => self.account(&pending),
+                Ok(()) => {
+                    self.account(&pending);
+                    STATUS
+                        .batches_written
+                        .fetch_add(pending.len() as u64, Ordering::Relaxed);
+                }
                 Err(e) => return WriterExit::Failed(e),
             }
             pending.clear();
@@ -140,15 +163,31 @@ impl Writer {
         }
     }
 
-    fn write(&self, ctx: &Context, prepared: crate::stream_writer::Prepared, batches: &[Batch]) -> Result<(), String> {
+    fn write(
+        &self,
+        ctx: &Context,
+        prepared: crate::stream_writer::Prepared,
+        batches: &[Batch],
+    ) -> Result<(), String> {
         crate::stream_writer::append(ctx.ctx, prepared, self.stream_maxlen)?;
-        let Some(last) = batches.last() else { return Ok(()) };
-        let opts = CallOptionsBuilder::new().replicate().errors_as_replies().build();
+        let Some(last) = batches.last() else {
+            return Ok(());
+        };
+        let opts = CallOptionsBuilder::new()
+            .replicate()
+            .errors_as_replies()
+            .build();
         let fields = last.checkpoint.to_fields();
         let mut hargs: Vec<&[u8]> = vec![self.offset_key.as_bytes()];
         for (k, v) in &fields {
             hargs.push(k.as_bytes());
             hargs.push(v.as_bytes());
+        }
+        // The newest snapshot progress among the batches goes with them (a binlog batch after a
+        // chunk's batch carries none and must not lose it).
+        if let Some(snap) = batches.iter().rev().find_map(|b| b.snapshot.as_deref()) {
+            hargs.push(crate::source::position::SNAPSHOT_FIELD.as_bytes());
+            hargs.push(snap.as_bytes());
         }
         let r: CallResult = ctx.call_ext("HSET", &opts, hargs.as_slice());
         check(r, "HSET")
@@ -187,6 +226,10 @@ impl Writer {
             }
         }
         STATUS.events.fetch_add(events, Ordering::Relaxed);
+        let snapshot_batches = batches.iter().filter(|b| b.snapshot.is_some()).count() as u64;
+        STATUS
+            .snapshot_batches
+            .fetch_add(snapshot_batches, Ordering::Relaxed);
         STATUS.transactions.fetch_add(txns, Ordering::Relaxed);
         if commit_ms > 0 {
             STATUS.last_commit_ms.store(commit_ms, Ordering::Relaxed);
@@ -203,6 +246,9 @@ impl Writer {
 fn check(r: CallResult, what: &str) -> Result<(), String> {
     match r {
         Ok(_) => Ok(()),
-        Err(e) => Err(format!("{what} refused: {}", e.to_utf8_string().unwrap_or_default())),
+        Err(e) => Err(format!(
+            "{what} refused: {}",
+            e.to_utf8_string().unwrap_or_default()
+        )),
     }
 }

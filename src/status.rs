@@ -78,10 +78,17 @@ pub struct Status {
     pub bytes_read: AtomicU64,
     /// Commit time of the last transaction written, ms since the epoch.
     pub last_commit_ms: AtomicU64,
-    /// The reader has seen the end of the source's binlog and nothing is waiting to be written.
+    /// The reader has seen the end of the source's binlog (a heartbeat) and no captured change
+    /// since; with `batches_written == batches_sent` the module is caught up.
     pub caught_up: AtomicBool,
+    /// Batches the reader handed to the writer, and batches the writer wrote (the supervisor
+    /// makes them equal before a session starts: batches of an ended session are dropped).
+    pub batches_sent: AtomicU64,
+    pub batches_written: AtomicU64,
     /// Longest time the writer held the Redis lock, µs.
     pub max_lock_us: AtomicU64,
+    /// Snapshot batches (chunk entries with their progress) written to Redis since load.
+    pub snapshot_batches: AtomicU64,
     loaded: Instant,
 }
 
@@ -102,7 +109,10 @@ pub static STATUS: LazyLock<Status> = LazyLock::new(|| Status {
     bytes_read: AtomicU64::new(0),
     last_commit_ms: AtomicU64::new(0),
     caught_up: AtomicBool::new(false),
+    batches_sent: AtomicU64::new(0),
+    batches_written: AtomicU64::new(0),
     max_lock_us: AtomicU64::new(0),
+    snapshot_batches: AtomicU64::new(0),
     loaded: Instant::now(),
 });
 
@@ -147,7 +157,9 @@ impl Status {
 
     pub fn lag_ms(&self) -> u64 {
         let last = self.last_commit_ms.load(Ordering::Relaxed);
-        if last == 0 || self.caught_up.load(Ordering::Relaxed) {
+        let all_written = self.batches_written.load(Ordering::Relaxed)
+            == self.batches_sent.load(Ordering::Relaxed);
+        if last == 0 || (self.caught_up.load(Ordering::Relaxed) && all_written) {
             0
         } else {
             now_ms().saturating_sub(last)
@@ -160,7 +172,10 @@ impl Status {
         let last_error = if g.last_error.is_empty() {
             String::new()
         } else {
-            format!("{} (at {} ms since the epoch)", g.last_error, g.last_error_ms)
+            format!(
+                "{} (at {} ms since the epoch)",
+                g.last_error, g.last_error_ms
+            )
         };
         vec![
             ("state", StatusValue::Str(g.state.as_str().into())),
@@ -168,8 +183,14 @@ impl Status {
             ("position", StatusValue::Str(g.position.clone())),
             ("gtid", StatusValue::Str(g.gtid.clone())),
             ("lag_ms", StatusValue::Int(self.lag_ms())),
-            ("events", StatusValue::Int(self.events.load(Ordering::Relaxed))),
-            ("transactions", StatusValue::Int(self.transactions.load(Ordering::Relaxed))),
+            (
+                "events",
+                StatusValue::Int(self.events.load(Ordering::Relaxed)),
+            ),
+            (
+                "transactions",
+                StatusValue::Int(self.transactions.load(Ordering::Relaxed)),
+            ),
             ("tables", StatusValue::Int(g.tables.len() as u64)),
             (
                 "snapshot",
@@ -187,7 +208,10 @@ impl Status {
                 ),
             ),
             ("last_error", StatusValue::Str(last_error)),
-            ("uptime_s", StatusValue::Int(self.loaded.elapsed().as_secs())),
+            (
+                "uptime_s",
+                StatusValue::Int(self.loaded.elapsed().as_secs()),
+            ),
         ]
     }
 
@@ -201,7 +225,8 @@ impl Status {
             let t = g.tables.entry(table.clone()).or_default();
             t.stream.clone_from(stream);
             t.entries += n;
-            t.last_change_ms = commit_ms;
+            // Snapshot batches carry no commit time: they count as changed now.
+            t.last_change_ms = if commit_ms > 0 { commit_ms } else { now_ms() };
         }
     }
 }

@@ -87,14 +87,22 @@ pub fn append(ctx: *mut raw::RedisModuleCtx, p: Prepared, maxlen: u64) -> Result
     let mut open: Vec<OpenKey> = Vec::with_capacity(p.keys.len());
     for k in &p.keys {
         // SAFETY: lock held; the key name is a live string.
-        let key = unsafe { (api.open_key)(ctx, k.0, (raw::REDISMODULE_READ | raw::REDISMODULE_WRITE) as c_int) };
+        let key = unsafe {
+            (api.open_key)(
+                ctx,
+                k.0,
+                (raw::REDISMODULE_READ | raw::REDISMODULE_WRITE) as c_int,
+            )
+        };
         if key.is_null() {
             return Err("cannot open a stream key".into());
         }
         let key = OpenKey(key);
         // SAFETY: key is open.
         let t = unsafe { (api.key_type)(key.0) };
-        if t != raw::REDISMODULE_KEYTYPE_EMPTY as c_int && t != raw::REDISMODULE_KEYTYPE_STREAM as c_int {
+        if t != raw::REDISMODULE_KEYTYPE_EMPTY as c_int
+            && t != raw::REDISMODULE_KEYTYPE_STREAM as c_int
+        {
             return Err(format!(
                 "key {} holds another type than a stream: rename or delete it (nothing was written)",
                 string_lossy(k.0)
@@ -112,10 +120,20 @@ pub fn append(ctx: *mut raw::RedisModuleCtx, p: Prepared, maxlen: u64) -> Result
         let mut ptrs: Vec<*mut raw::RedisModuleString> = argv.iter().map(|s| s.0).collect();
         // SAFETY: key open for writing, argv holds field/value pairs, lock held.
         let rc = unsafe {
-            (api.stream_add)(key.0, raw::REDISMODULE_STREAM_ADD_AUTOID as c_int, &mut id, ptrs.as_mut_ptr(), (ptrs.len() / 2) as _)
+            (api.stream_add)(
+                key.0,
+                raw::REDISMODULE_STREAM_ADD_AUTOID as c_int,
+                &mut id,
+                ptrs.as_mut_ptr(),
+                (ptrs.len() / 2) as _,
+            )
         };
         if rc != raw::REDISMODULE_OK as c_int {
-            return Err(format!("XADD to {} failed: {}", string_lossy(p.keys[*idx].0), std::io::Error::last_os_error()));
+            return Err(format!(
+                "XADD to {} failed: {}",
+                string_lossy(p.keys[*idx].0),
+                std::io::Error::last_os_error()
+            ));
         }
         let id_text = format!("{}-{}", id.ms, id.seq);
         // SAFETY: "sbv" = RedisModuleString, (buffer, len), (vector, count); lock held.
@@ -130,19 +148,39 @@ pub fn append(ctx: *mut raw::RedisModuleCtx, p: Prepared, maxlen: u64) -> Result
                 ptrs.as_mut_ptr(),
                 ptrs.len(),
             );
-            (api.notify)(ctx, raw::REDISMODULE_NOTIFY_STREAM, event.as_ptr(), p.keys[*idx].0);
+            (api.notify)(
+                ctx,
+                raw::REDISMODULE_NOTIFY_STREAM,
+                event.as_ptr(),
+                p.keys[*idx].0,
+            );
         }
     }
     for (k, key) in p.keys.iter().zip(&open) {
         if maxlen > 0 {
             // SAFETY: key open for writing; lock held.
-            let trimmed = unsafe { (api.trim)(key.0, raw::REDISMODULE_STREAM_TRIM_APPROX as c_int, maxlen as _) };
+            let trimmed = unsafe {
+                (api.trim)(
+                    key.0,
+                    raw::REDISMODULE_STREAM_TRIM_APPROX as c_int,
+                    maxlen as _,
+                )
+            };
             if trimmed > 0 {
                 // Replicate the exact length left, so that replicas and the AOF end up equal.
                 let len = unsafe { (api.value_length)(key.0) };
                 let len = CString::new(len.to_string()).unwrap_or_default();
                 // SAFETY: "scc" = RedisModuleString, two C strings; lock held.
-                unsafe { (api.replicate)(ctx, xtrim.as_ptr(), c"scc".as_ptr(), k.0, c"MAXLEN".as_ptr(), len.as_ptr()) };
+                unsafe {
+                    (api.replicate)(
+                        ctx,
+                        xtrim.as_ptr(),
+                        c"scc".as_ptr(),
+                        k.0,
+                        c"MAXLEN".as_ptr(),
+                        len.as_ptr(),
+                    )
+                };
             }
         }
         // SAFETY: lock held; signals WATCH and client-side caching like XADD does.
@@ -154,7 +192,9 @@ pub fn append(ctx: *mut raw::RedisModuleCtx, p: Prepared, maxlen: u64) -> Result
 }
 
 fn string_lossy(s: *mut raw::RedisModuleString) -> String {
-    let Some(f) = (unsafe { raw::RedisModule_StringPtrLen }) else { return String::new() };
+    let Some(f) = (unsafe { raw::RedisModule_StringPtrLen }) else {
+        return String::new();
+    };
     let mut len = 0usize;
     // SAFETY: s is a live string; the returned pointer is valid for len bytes while it lives.
     let p = unsafe { f(s, &mut len) };
@@ -164,17 +204,42 @@ fn string_lossy(s: *mut raw::RedisModuleString) -> String {
     String::from_utf8_lossy(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) }).into_owned()
 }
 
-type ReplicateFn = unsafe extern "C" fn(*mut raw::RedisModuleCtx, *const std::os::raw::c_char, *const std::os::raw::c_char, ...) -> c_int;
+type ReplicateFn = unsafe extern "C" fn(
+    *mut raw::RedisModuleCtx,
+    *const std::os::raw::c_char,
+    *const std::os::raw::c_char,
+    ...
+) -> c_int;
 
 struct Api {
-    open_key: unsafe extern "C" fn(*mut raw::RedisModuleCtx, *mut raw::RedisModuleString, c_int) -> *mut raw::RedisModuleKey,
+    open_key: unsafe extern "C" fn(
+        *mut raw::RedisModuleCtx,
+        *mut raw::RedisModuleString,
+        c_int,
+    ) -> *mut raw::RedisModuleKey,
     key_type: unsafe extern "C" fn(*mut raw::RedisModuleKey) -> c_int,
     value_length: unsafe extern "C" fn(*mut raw::RedisModuleKey) -> usize,
-    stream_add: unsafe extern "C" fn(*mut raw::RedisModuleKey, c_int, *mut raw::RedisModuleStreamID, *mut *mut raw::RedisModuleString, i64) -> c_int,
-    trim: unsafe extern "C" fn(*mut raw::RedisModuleKey, c_int, std::os::raw::c_longlong) -> std::os::raw::c_longlong,
+    stream_add: unsafe extern "C" fn(
+        *mut raw::RedisModuleKey,
+        c_int,
+        *mut raw::RedisModuleStreamID,
+        *mut *mut raw::RedisModuleString,
+        i64,
+    ) -> c_int,
+    trim: unsafe extern "C" fn(
+        *mut raw::RedisModuleKey,
+        c_int,
+        std::os::raw::c_longlong,
+    ) -> std::os::raw::c_longlong,
     replicate: ReplicateFn,
-    notify: unsafe extern "C" fn(*mut raw::RedisModuleCtx, c_int, *const std::os::raw::c_char, *mut raw::RedisModuleString) -> c_int,
-    signal_modified: unsafe extern "C" fn(*mut raw::RedisModuleCtx, *mut raw::RedisModuleString) -> c_int,
+    notify: unsafe extern "C" fn(
+        *mut raw::RedisModuleCtx,
+        c_int,
+        *const std::os::raw::c_char,
+        *mut raw::RedisModuleString,
+    ) -> c_int,
+    signal_modified:
+        unsafe extern "C" fn(*mut raw::RedisModuleCtx, *mut raw::RedisModuleString) -> c_int,
 }
 
 impl Api {

@@ -278,3 +278,15 @@ fn redis_with_module_loads_and_answers_status() {
         "{status:?}"
     );
 }
+
+#[test]
+fn exec_reports_an_error_in_a_later_statement() {
+    let db = MariaDb::start();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        db.exec("SELECT 1; INSERT INTO test.nonexistent VALUES (1)")
+    }));
+    assert!(
+        r.is_err(),
+        "exec swallowed the error of its second statement"
+    );
+}

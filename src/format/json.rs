@@ -76,8 +76,20 @@ pub fn write_cell(out: &mut String, cell: &Cell) {
         Cell::Date { year, month, day } => {
             let _ = write!(out, "\"{year:04}-{month:02}-{day:02}\"");
         }
-        Cell::DateTime { year, month, day, hour, minute, second, micros, fsp } => {
-            let _ = write!(out, "\"{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}");
+        Cell::DateTime {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            micros,
+            fsp,
+        } => {
+            let _ = write!(
+                out,
+                "\"{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}"
+            );
             write_frac(out, *micros, *fsp);
             out.push('"');
         }
@@ -87,7 +99,14 @@ pub fn write_cell(out: &mut String, cell: &Cell) {
             write_frac(out, *micros, *fsp);
             out.push_str("Z\"");
         }
-        Cell::Time { negative, hours, minute, second, micros, fsp } => {
+        Cell::Time {
+            negative,
+            hours,
+            minute,
+            second,
+            micros,
+            fsp,
+        } => {
             out.push('"');
             if *negative {
                 out.push('-');
@@ -128,7 +147,12 @@ pub fn write_cell(out: &mut String, cell: &Cell) {
 }
 
 /// `{"col":value,...}` over the given column indexes.
-pub fn write_object(out: &mut String, table: &TableSchema, row: &[Cell], cols: impl Iterator<Item = usize>) {
+pub fn write_object(
+    out: &mut String,
+    table: &TableSchema,
+    row: &[Cell],
+    cols: impl Iterator<Item = usize>,
+) {
     out.push('{');
     let mut first = true;
     for i in cols {
@@ -169,7 +193,14 @@ pub fn civil_from_unix(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let y = if m <= 2 { y + 1 } else { y };
-    (y, m, d, (rem / 3600) as u32, ((rem % 3600) / 60) as u32, (rem % 60) as u32)
+    (
+        y,
+        m,
+        d,
+        (rem / 3600) as u32,
+        ((rem % 3600) / 60) as u32,
+        (rem % 60) as u32,
+    )
 }
 
 #[cfg(test)]
@@ -191,20 +222,69 @@ mod tests {
         assert_eq!(j(Cell::Double(3.0)), "3");
         assert_eq!(j(Cell::Bit { value: 1, bits: 1 }), "true");
         assert_eq!(j(Cell::Bit { value: 5, bits: 3 }), "5");
-        assert_eq!(j(Cell::Date { year: 2024, month: 1, day: 31 }), "\"2024-01-31\"");
         assert_eq!(
-            j(Cell::DateTime { year: 2024, month: 1, day: 31, hour: 12, minute: 34, second: 56, micros: 123000, fsp: 3 }),
+            j(Cell::Date {
+                year: 2024,
+                month: 1,
+                day: 31
+            }),
+            "\"2024-01-31\""
+        );
+        assert_eq!(
+            j(Cell::DateTime {
+                year: 2024,
+                month: 1,
+                day: 31,
+                hour: 12,
+                minute: 34,
+                second: 56,
+                micros: 123000,
+                fsp: 3
+            }),
             "\"2024-01-31T12:34:56.123\""
         );
-        assert_eq!(j(Cell::Timestamp { secs: 1706704496, micros: 123000, fsp: 3 }), "\"2024-01-31T12:34:56.123Z\"");
         assert_eq!(
-            j(Cell::Time { negative: true, hours: 838, minute: 59, second: 59, micros: 0, fsp: 0 }),
+            j(Cell::Timestamp {
+                secs: 1706704496,
+                micros: 123000,
+                fsp: 3
+            }),
+            "\"2024-01-31T12:34:56.123Z\""
+        );
+        assert_eq!(
+            j(Cell::Time {
+                negative: true,
+                hours: 838,
+                minute: 59,
+                second: 59,
+                micros: 0,
+                fsp: 0
+            }),
             "\"-838:59:59\""
         );
-        assert_eq!(j(Cell::Time { negative: false, hours: 12, minute: 0, second: 0, micros: 500000, fsp: 1 }), "\"12:00:00.5\"");
+        assert_eq!(
+            j(Cell::Time {
+                negative: false,
+                hours: 12,
+                minute: 0,
+                second: 0,
+                micros: 500000,
+                fsp: 1
+            }),
+            "\"12:00:00.5\""
+        );
         assert_eq!(j(Cell::Bytes(vec![0, 1, 2])), "\"AAEC\"");
-        assert_eq!(j(Cell::Text("a\"b\\\n\u{1}é".into())), "\"a\\\"b\\\\\\n\\u0001é\"");
-        assert_eq!(j(Cell::Geometry { srid: 4326, wkb: vec![1] }), "{\"srid\":4326,\"wkb\":\"AQ==\"}");
+        assert_eq!(
+            j(Cell::Text("a\"b\\\n\u{1}é".into())),
+            "\"a\\\"b\\\\\\n\\u0001é\""
+        );
+        assert_eq!(
+            j(Cell::Geometry {
+                srid: 4326,
+                wkb: vec![1]
+            }),
+            "{\"srid\":4326,\"wkb\":\"AQ==\"}"
+        );
         assert_eq!(j(Cell::UInt(u64::MAX)), "18446744073709551615");
     }
 

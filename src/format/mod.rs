@@ -1,5 +1,6 @@
 //! Change -> stream entry fields: pure functions, one module per `cdc.format`.
 
+pub mod debezium;
 pub mod flat;
 pub mod json;
 
@@ -27,7 +28,7 @@ pub type Fields = Vec<(Cow<'static, str>, String)>;
 pub fn render(format: Format, change: &Change<'_>) -> Fields {
     match format {
         Format::Flat => flat::render(change),
-        // Debezium layouts arrive with their own module; until then they are refused by config.
-        Format::Debezium | Format::DebeziumExtended => flat::render(change),
+        Format::Debezium => debezium::render(change, debezium::Layout::Compact),
+        Format::DebeziumExtended => debezium::render(change, debezium::Layout::Extended),
     }
 }

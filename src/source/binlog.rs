@@ -23,8 +23,9 @@ use crate::config::{Config, SourceUrl};
 use crate::format::{self, Change};
 use crate::sink::{Batch, Entry};
 use crate::source::position::{Checkpoint, MariaGtid, MariaGtidState, Position};
-use crate::source::rows::for_each_row;
+use crate::source::rows::{for_each_payload_event, for_each_row};
 use crate::source::schema::{InfoColumn, TableSchema};
+use crate::source::snapshot::Gate;
 use crate::source::{connect, connect_with_timeout, info_columns, Flavor, ServerInfo, SourceError};
 use crate::status::{now_ms, STATUS};
 use crossbeam_channel::Sender;
@@ -38,7 +39,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Entries buffered before a transaction is handed over in chunks.
-pub const CHUNK_ENTRIES: usize = 256;
+pub const CHUNK_ENTRIES: usize = 128;
 
 /// How often an advancing position with no entries is written (for uncaptured traffic).
 const POSITION_ONLY_EVERY: Duration = Duration::from_millis(200);
@@ -105,6 +106,8 @@ pub struct Reader {
     /// Resume from `checkpoint.gtid` instead of its file and offset (MariaDB, after the source
     /// changed to another server with the same GTID history).
     pub by_gtid: bool,
+    /// Where snapshot chunks join the stream (see `source::snapshot`).
+    pub gate: Arc<Gate>,
 }
 
 /// The transaction being assembled.
@@ -120,6 +123,8 @@ struct Txn {
     skip_through: Option<(u64, u32)>,
     /// A MariaDB standalone GTID (DDL): the next query ends the group.
     standalone: bool,
+    /// A `BEGIN` query opened the group (MySQL DML); without it a MySQL query is DDL.
+    explicit_begin: bool,
     /// The last change emitted: (rows event offset, change index).
     last_change: Option<(u64, u32)>,
     /// Captured changes seen in this transaction (written or skipped).
@@ -142,9 +147,21 @@ struct State {
     initial_skip: Option<(u64, u32)>,
     /// The same, as a count of captured changes, when resuming by GTID.
     initial_skip_count: u64,
+    /// End of the last DDL followed in `info_cache` (the known shapes are valid from there).
+    ddl_pos: Position,
     tables: HashMap<u64, TableCtx>,
     info_cache: HashMap<(String, String), Vec<InfoColumn>>,
     info_conn: Option<mysql::Conn>,
+    /// Inside a TRANSACTION_PAYLOAD_EVENT or a MariaDB compressed event: its (start, end) stand
+    /// for the inner events' positions, and rows are numbered across it so `pos` stays unique.
+    payload: Option<PayloadCtx>,
+}
+
+#[derive(Clone, Copy)]
+struct PayloadCtx {
+    start: u64,
+    end: u64,
+    rows: u32,
 }
 
 impl Reader {
@@ -153,9 +170,13 @@ impl Reader {
         let mut conn = connect_with_timeout(&self.url, HEARTBEAT * 10)?;
         let heartbeat_ns = HEARTBEAT.as_nanos() as u64;
         let setup = |c: &mut mysql::Conn, q: &str| {
-            c.query_drop(q).map_err(|e| SourceError::from_mysql("preparing the binlog connection", e))
+            c.query_drop(q)
+                .map_err(|e| SourceError::from_mysql("preparing the binlog connection", e))
         };
-        setup(&mut conn, &format!("SET @master_heartbeat_period = {heartbeat_ns}"))?;
+        setup(
+            &mut conn,
+            &format!("SET @master_heartbeat_period = {heartbeat_ns}"),
+        )?;
         if self.info.flavor == Flavor::MariaDb {
             // GTID-aware replica: MariaDB then sends its GTID events instead of dummies.
             setup(&mut conn, "SET @mariadb_slave_capability = 4")?;
@@ -185,27 +206,38 @@ impl Reader {
             pending: Vec::new(),
             unsent: false,
             last_sent: Instant::now(),
-            initial_skip: if self.by_gtid { None } else { start.written_through },
+            initial_skip: if self.by_gtid {
+                None
+            } else {
+                start.written_through
+            },
             initial_skip_count: if self.by_gtid { start.written_count } else { 0 },
+            ddl_pos: Position::default(),
             tables: HashMap::new(),
             info_cache: HashMap::new(),
             info_conn: None,
+            payload: None,
         };
+        (st.info_cache, st.ddl_pos) =
+            crate::source::schema::restore_shapes(&self.url.address(), &start.position);
         let request = BinlogRequest::new(self.config.server_id)
             .with_filename(start.position.file.as_bytes().to_vec())
             .with_pos(start.position.offset);
         self.interrupt.set(Some(fd));
         let result = (|| {
-            let stream = conn
-                .get_binlog_stream(request)
-                .map_err(|e| SourceError::from_mysql(&format!("requesting the binlog at {}", start.position), e))?;
+            let stream = conn.get_binlog_stream(request).map_err(|e| {
+                SourceError::from_mysql(&format!("requesting the binlog at {}", start.position), e)
+            })?;
             log::info!("streaming from {}", start.position);
             for ev in stream {
                 if self.stop.load(Ordering::Relaxed) {
                     return Ok(());
                 }
                 let ev = ev.map_err(|e| {
-                    SourceError::from_mysql(&format!("reading the binlog after {}", st.checkpoint.position), e)
+                    SourceError::from_mysql(
+                        &format!("reading the binlog after {}", st.checkpoint.position),
+                        e,
+                    )
                 })?;
                 self.handle(&mut st, &ev)?;
                 while self.backpressure.load(Ordering::Relaxed) {
@@ -218,10 +250,18 @@ impl Reader {
             if self.stop.load(Ordering::Relaxed) {
                 Ok(())
             } else {
-                Err(SourceError::Retry(format!("the source closed the binlog stream after {}", st.checkpoint.position)))
+                Err(SourceError::Retry(format!(
+                    "the source closed the binlog stream after {}",
+                    st.checkpoint.position
+                )))
             }
         })();
         self.interrupt.set(None);
+        crate::source::schema::save_shapes(
+            &self.url.address(),
+            st.ddl_pos.clone(),
+            std::mem::take(&mut st.info_cache),
+        );
         match result {
             // A stop that interrupted the socket shows up as a read error: it is a stop.
             Err(_) if self.stop.load(Ordering::Relaxed) => Ok(()),
@@ -232,6 +272,7 @@ impl Reader {
     fn send(&self, st: &mut State, batch: Batch) -> Result<(), SourceError> {
         st.last_sent = Instant::now();
         st.unsent = false;
+        STATUS.batches_sent.fetch_add(1, Ordering::Relaxed);
         self.tx
             .send(batch)
             .map_err(|_| SourceError::Retry("the writer stopped".into()))
@@ -243,8 +284,13 @@ impl Reader {
 
     fn handle(&self, st: &mut State, ev: &Event) -> Result<(), SourceError> {
         let header = ev.header();
-        let end = header.log_pos() as u64;
-        let start = end.saturating_sub(header.event_size() as u64);
+        let (start, end) = match st.payload {
+            Some(p) => (p.start, p.end),
+            None => {
+                let end = header.log_pos() as u64;
+                (end.saturating_sub(header.event_size() as u64), end)
+            }
+        };
         STATUS
             .bytes_read
             .fetch_add(header.event_size() as u64, Ordering::Relaxed);
@@ -253,7 +299,10 @@ impl Reader {
             MARIA_GTID => {
                 let d = ev.data();
                 if d.len() < 13 {
-                    return Err(SourceError::Halt(format!("truncated MariaDB GTID event at {}", at(&st.file, start))));
+                    return Err(SourceError::Halt(format!(
+                        "truncated MariaDB GTID event at {}",
+                        at(&st.file, start)
+                    )));
                 }
                 let seq = u64::from_le_bytes(d[0..8].try_into().unwrap_or_default());
                 let domain = u32::from_le_bytes(d[8..12].try_into().unwrap_or_default());
@@ -263,27 +312,41 @@ impl Reader {
                     server: header.server_id(),
                     seq,
                 };
-                self.begin(st, start, header.timestamp());
+                self.begin(st, start, header.timestamp())?;
                 st.txn.gtid = Some(g.to_string());
                 st.txn.maria_gtid = Some(g);
                 st.txn.standalone = flags & 0x01 != 0;
                 return Ok(());
             }
             MARIA_COMPRESSED_FIRST..=MARIA_COMPRESSED_LAST => {
-                return Err(SourceError::Halt(format!(
-                    "compressed binlog event (type {raw_type:#x}) at {}: set log_bin_compress=OFF on the source (SET GLOBAL log_bin_compress=OFF), then CDC.RESYNC the affected tables",
-                    at(&st.file, start)
-                )));
+                // log_bin_compress=ON: handle the plain event it stands for, at this position.
+                let plain = crate::source::rows::maria_uncompressed_event(ev)
+                    .map_err(|e| SourceError::Halt(format!("{e} at {}", at(&st.file, start))))?;
+                let outer = st.payload;
+                st.payload = Some(outer.unwrap_or(PayloadCtx {
+                    start,
+                    end,
+                    rows: 0,
+                }));
+                let r = self.handle(st, &plain);
+                st.payload = outer;
+                return r;
             }
-            MARIA_ANNOTATE_ROWS | MARIA_BINLOG_CHECKPOINT | MARIA_GTID_LIST | MARIA_START_ENCRYPTION => {
+            MARIA_ANNOTATE_ROWS
+            | MARIA_BINLOG_CHECKPOINT
+            | MARIA_GTID_LIST
+            | MARIA_START_ENCRYPTION => {
                 self.advance(st, end)?;
                 return Ok(());
             }
             _ => {}
         }
-        let data = ev
-            .read_data()
-            .map_err(|e| SourceError::Halt(format!("cannot parse binlog event type {raw_type} at {}: {e}", at(&st.file, start))))?;
+        let data = ev.read_data().map_err(|e| {
+            SourceError::Halt(format!(
+                "cannot parse binlog event type {raw_type} at {}: {e}",
+                at(&st.file, start)
+            ))
+        })?;
         let Some(data) = data else {
             // Unknown event types carry no row data we know of; skip them.
             self.advance(st, end)?;
@@ -292,20 +355,19 @@ impl Reader {
         match data {
             EventData::RotateEvent(r) => {
                 let mut name = r.name_raw().to_vec();
-                if end == 0 && self.info.checksum && name.len() > 4 {
-                    // The first, artificial rotate is sent before the format description and
-                    // still carries its 4 checksum bytes (notes pitfall 15).
-                    let cut = name.len() - 4;
-                    if !name[..cut].is_empty() && name[cut..].iter().any(|b| !b.is_ascii_graphic()) {
-                        name.truncate(cut);
-                    } else if name.ends_with(&[]) && !looks_like_binlog_name(&name) {
-                        name.truncate(cut);
-                    }
+                if end == 0 && ends_with_own_crc32(ev) {
+                    // The first, artificial rotate comes before any format description, so
+                    // nothing strips its checksum: the name carries the 4 CRC bytes (notes
+                    // pitfall 15). MariaDB adds them whenever the client announced checksum
+                    // support (the mysql crate always does), even with binlog_checksum=NONE,
+                    // so the CRC itself is the test.
+                    name.truncate(name.len().saturating_sub(4));
                 }
                 st.file = String::from_utf8_lossy(&name).into_owned();
                 if !st.txn.active {
                     st.checkpoint.position = Position::new(st.file.clone(), r.position());
                     st.unsent = true;
+                    self.gate.reader_at_boundary(&st.checkpoint, &self.tx)?;
                 }
                 // Table ids are only unique within a binlog file.
                 st.tables.clear();
@@ -316,11 +378,13 @@ impl Reader {
                     if st.unsent {
                         self.flush_position(st, end, true)?;
                     }
-                    STATUS.caught_up.store(self.tx.is_empty(), Ordering::Relaxed);
+                    // The source has nothing more; lag is 0 once the writer has written
+                    // every batch handed over (Status::lag_ms).
+                    STATUS.caught_up.store(true, Ordering::Relaxed);
                 }
             }
             EventData::GtidEvent(g) => {
-                self.begin(st, start, header.timestamp());
+                self.begin(st, start, header.timestamp())?;
                 let sid = g.sid();
                 st.txn.gtid = Some(format!("{}:{}", format_uuid(&sid), g.gno()));
                 let ts = g.immediate_commit_timestamp();
@@ -328,29 +392,60 @@ impl Reader {
                     st.txn.ts_ms = ts / 1000;
                 }
             }
-            EventData::AnonymousGtidEvent(_) => self.begin(st, start, header.timestamp()),
+            EventData::AnonymousGtidEvent(_) => self.begin(st, start, header.timestamp())?,
             EventData::QueryEvent(q) => {
                 let sql = q.query();
                 let trimmed = sql.trim();
                 if trimmed.eq_ignore_ascii_case("BEGIN") {
                     if !st.txn.active {
-                        self.begin(st, start, header.timestamp());
+                        self.begin(st, start, header.timestamp())?;
                     }
+                    st.txn.explicit_begin = true;
                 } else if trimmed.eq_ignore_ascii_case("COMMIT") {
                     self.commit(st, end)?;
-                } else if trimmed.len() >= 8 && trimmed[..8].eq_ignore_ascii_case("ROLLBACK") && !trimmed.to_ascii_uppercase().starts_with("ROLLBACK TO") {
+                } else if trimmed
+                    .get(..8)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("ROLLBACK"))
+                    && !trimmed.to_ascii_uppercase().starts_with("ROLLBACK TO")
+                {
                     st.pending.clear();
                     self.commit(st, end)?;
                 } else {
-                    // DDL (or a statement we do not replicate): schemas may have changed.
-                    st.info_cache.clear();
+                    // DDL (or a statement we do not replicate): follow its column changes in
+                    // the known shapes, at this position (schema::apply_ddl says why).
+                    crate::source::schema::apply_ddl(&mut st.info_cache, &q.schema(), trimmed);
+                    st.ddl_pos = Position::new(st.file.clone(), end);
                     st.tables.clear();
-                    if !st.txn.active || st.txn.standalone {
+                    // MySQL logs DDL as GTID + the statement, with no BEGIN: the statement
+                    // ends the group (MariaDB flags such a GTID as standalone).
+                    let mysql_ddl = self.info.flavor == Flavor::MySql && !st.txn.explicit_begin;
+                    if !st.txn.active || st.txn.standalone || mysql_ddl {
                         self.commit(st, end)?;
                     }
                 }
             }
             EventData::XidEvent(_) => self.commit(st, end)?,
+            EventData::TransactionPayloadEvent(p) => {
+                // MySQL binlog_transaction_compression: the transaction's events (GTID
+                // outside, table maps, rows, XID inside) arrive compressed in one event.
+                st.payload = Some(PayloadCtx {
+                    start,
+                    end,
+                    rows: 0,
+                });
+                let mut failure = None;
+                let r = for_each_payload_event(ev.fde(), &p, |inner| {
+                    self.handle(st, inner).map_err(|e| {
+                        failure = Some(e);
+                        String::new()
+                    })
+                });
+                st.payload = None;
+                if let Some(e) = failure {
+                    return Err(e);
+                }
+                r.map_err(|e| SourceError::Halt(format!("{e} at {}", at(&st.file, start))))?;
+            }
             EventData::TableMapEvent(tme) => {
                 let id = tme.table_id();
                 let raw = ev.data();
@@ -360,9 +455,19 @@ impl Reader {
                 let db = tme.database_name().into_owned();
                 let table = tme.table_name().into_owned();
                 let captured = if self.config.filter.matches(&db, &table) {
-                    let info = self.info_for(st, &db, &table, !self.info.full_metadata || self.info.flavor == Flavor::MariaDb)?;
-                    let schema = TableSchema::from_table_map(&tme, info.as_deref())
-                        .map_err(|e| SourceError::Halt(format!("table map of {db}.{table} at {}: {e}", at(&st.file, start))))?;
+                    let info = self.info_for(
+                        st,
+                        &db,
+                        &table,
+                        !self.info.full_metadata || self.info.flavor == Flavor::MariaDb,
+                    )?;
+                    let schema =
+                        TableSchema::from_table_map(&tme, info.as_deref()).map_err(|e| {
+                            SourceError::Halt(format!(
+                                "table map of {db}.{table} at {}: {e}",
+                                at(&st.file, start)
+                            ))
+                        })?;
                     if !schema.named {
                         return Err(SourceError::Halt(format!(
                             "no column names for {db}.{table} at {}: set binlog_row_metadata=FULL on the source or grant SELECT on the table",
@@ -377,12 +482,21 @@ impl Reader {
                 } else {
                     None
                 };
-                st.tables.insert(id, TableCtx { raw: raw.to_vec(), captured });
+                st.tables.insert(
+                    id,
+                    TableCtx {
+                        raw: raw.to_vec(),
+                        captured,
+                    },
+                );
             }
             EventData::RowsEvent(rows) => {
                 let id = rows.table_id();
                 let Some(tctx) = st.tables.get(&id) else {
-                    return Err(SourceError::Halt(format!("rows event for unknown table id {id} at {}", at(&st.file, start))));
+                    return Err(SourceError::Halt(format!(
+                        "rows event for unknown table id {id} at {}",
+                        at(&st.file, start)
+                    )));
                 };
                 let Some(cap) = &tctx.captured else {
                     return Ok(());
@@ -395,15 +509,22 @@ impl Reader {
                     _ => Op::Update,
                 };
                 let mut out: Vec<Entry> = Vec::new();
-                let mut row_idx = 0u32;
+                let mut row_idx = st.payload.map_or(0, |p| p.rows);
                 let txn = &mut st.txn;
                 let file = st.file.clone();
                 let fmt = self.config.format;
-                let mut emit = |op: Op, before: Option<&Row>, after: Option<&Row>, row_idx: &mut u32, txn: &mut Txn| {
+                let server_id = header.server_id();
+                let mut emit = |op: Op,
+                                before: Option<&Row>,
+                                after: Option<&Row>,
+                                row_idx: &mut u32,
+                                txn: &mut Txn| {
                     let idx = *row_idx;
                     *row_idx += 1;
                     txn.emitted += 1;
-                    if txn.skip_through.is_some_and(|s| (start, idx) <= s) || txn.emitted <= txn.skip_count {
+                    if txn.skip_through.is_some_and(|s| (start, idx) <= s)
+                        || txn.emitted <= txn.skip_count
+                    {
                         return;
                     }
                     txn.last_change = Some((start, idx));
@@ -417,6 +538,7 @@ impl Reader {
                             file: file.clone(),
                             offset: start,
                             row: idx,
+                            server_id,
                         },
                         gtid: txn.gtid.as_deref(),
                     };
@@ -429,8 +551,9 @@ impl Reader {
                 for_each_row(&rows, &cap.schema, |(before, after)| {
                     match (op, &before, &after) {
                         (Op::Update, Some(b), Some(a)) if key_changed(&cap.schema, b, a) => {
-                            // A primary-key change is a delete of the old key and a create of
-                            // the new one, so that replaying by key rebuilds the table.
+                            // A key change (primary key, or any column of a table without
+                            // one) is a delete of the old key and a create of the new one, so
+                            // that replaying by key rebuilds the table.
                             emit(Op::Delete, Some(b), None, &mut row_idx, txn);
                             emit(Op::Create, None, Some(a), &mut row_idx, txn);
                         }
@@ -438,7 +561,16 @@ impl Reader {
                     }
                     Ok(())
                 })
-                .map_err(|e| SourceError::Halt(format!("cannot decode row of {} at {}: {e}", cap.name, at(&st.file, start))))?;
+                .map_err(|e| {
+                    SourceError::Halt(format!(
+                        "cannot decode row of {} at {}: {e}",
+                        cap.name,
+                        at(&st.file, start)
+                    ))
+                })?;
+                if let Some(p) = st.payload.as_mut() {
+                    p.rows = row_idx;
+                }
                 STATUS.caught_up.store(false, Ordering::Relaxed);
                 st.pending.append(&mut out);
                 if st.pending.len() >= CHUNK_ENTRIES && st.txn.active {
@@ -455,6 +587,7 @@ impl Reader {
                         position: Self::position_string(st, end),
                         txns: 0,
                         commit_ms: 0,
+                        snapshot: None,
                     };
                     self.send(st, batch)?;
                 }
@@ -465,7 +598,13 @@ impl Reader {
     }
 
     /// Fetch (and cache) information_schema columns when they are needed.
-    fn info_for(&self, st: &mut State, db: &str, table: &str, needed: bool) -> Result<Option<Vec<InfoColumn>>, SourceError> {
+    fn info_for(
+        &self,
+        st: &mut State,
+        db: &str,
+        table: &str,
+        needed: bool,
+    ) -> Result<Option<Vec<InfoColumn>>, SourceError> {
         if !needed {
             return Ok(None);
         }
@@ -484,7 +623,14 @@ impl Reader {
         Ok(Some(cols))
     }
 
-    fn begin(&self, st: &mut State, start: u64, ts: u32) {
+    fn begin(&self, st: &mut State, start: u64, ts: u32) -> Result<(), SourceError> {
+        // A snapshot chunk read at this position goes into the stream before this transaction.
+        self.gate.reader_begins(
+            &Position::new(st.file.clone(), start),
+            &st.checkpoint,
+            &self.tx,
+            &self.stop,
+        )?;
         let skip = if st.checkpoint.position == Position::new(st.file.clone(), start) {
             st.initial_skip.take()
         } else {
@@ -501,10 +647,12 @@ impl Reader {
             ts_ms: ts as u64 * 1000,
             skip_through: skip,
             standalone: false,
+            explicit_begin: false,
             last_change: None,
             emitted: 0,
             skip_count,
         };
+        Ok(())
     }
 
     /// An event outside any transaction moved the position.
@@ -515,6 +663,7 @@ impl Reader {
             if st.last_sent.elapsed() >= POSITION_ONLY_EVERY {
                 self.flush_position(st, end, false)?;
             }
+            self.gate.reader_at_boundary(&st.checkpoint, &self.tx)?;
         }
         Ok(())
     }
@@ -523,9 +672,14 @@ impl Reader {
         let batch = Batch {
             entries: Vec::new(),
             checkpoint: st.checkpoint.clone(),
-            position: if end > 0 { Self::position_string(st, end) } else { st.checkpoint.position.to_string() },
+            position: if end > 0 {
+                Self::position_string(st, end)
+            } else {
+                st.checkpoint.position.to_string()
+            },
             txns: 0,
             commit_ms: 0,
+            snapshot: None,
         };
         self.send(st, batch)
     }
@@ -542,14 +696,16 @@ impl Reader {
         st.checkpoint.written_count = 0;
         st.initial_skip_count = 0;
         st.checkpoint.gtid = if st.maria_gtids.is_empty() {
-            txn.gtid.clone().unwrap_or_else(|| st.checkpoint.gtid.clone())
+            txn.gtid
+                .clone()
+                .unwrap_or_else(|| st.checkpoint.gtid.clone())
         } else {
             st.maria_gtids.to_string()
         };
         st.initial_skip = None;
         if st.pending.is_empty() && st.last_sent.elapsed() < POSITION_ONLY_EVERY {
             st.unsent = true;
-            return Ok(());
+            return self.gate.reader_at_boundary(&st.checkpoint, &self.tx);
         }
         let batch = Batch {
             entries: std::mem::take(&mut st.pending),
@@ -557,8 +713,10 @@ impl Reader {
             position: st.checkpoint.position.to_string(),
             txns: 1,
             commit_ms: if txn.ts_ms > 0 { txn.ts_ms } else { now_ms() },
+            snapshot: None,
         };
-        self.send(st, batch)
+        self.send(st, batch)?;
+        self.gate.reader_at_boundary(&st.checkpoint, &self.tx)
     }
 }
 
@@ -572,14 +730,51 @@ impl State {
     }
 }
 
-fn looks_like_binlog_name(name: &[u8]) -> bool {
-    name.rsplit(|b| *b == b'.')
-        .next()
-        .is_some_and(|suffix| !suffix.is_empty() && suffix.iter().all(u8::is_ascii_digit))
+/// Whether the last 4 bytes of the event's body are the CRC32 of the header and the rest of
+/// the body: an event whose checksum was not stripped.
+fn ends_with_own_crc32(ev: &Event) -> bool {
+    let h = ev.header();
+    let data = ev.data();
+    let Some(cut) = data.len().checked_sub(4) else {
+        return false;
+    };
+    let mut header = Vec::with_capacity(19);
+    header.extend_from_slice(&h.timestamp().to_le_bytes());
+    header.push(h.event_type_raw());
+    header.extend_from_slice(&h.server_id().to_le_bytes());
+    header.extend_from_slice(&h.event_size().to_le_bytes());
+    header.extend_from_slice(&h.log_pos().to_le_bytes());
+    header.extend_from_slice(&h.flags_raw().to_le_bytes());
+    let crc = crc32(crc32(0, &header), &data[..cut]);
+    data[cut..] == crc.to_le_bytes()
 }
 
+/// CRC-32 (IEEE, as binlog checksums use), bitwise: it only runs once per connection.
+fn crc32(crc: u32, bytes: &[u8]) -> u32 {
+    let mut c = !crc;
+    for b in bytes {
+        c ^= u32::from(*b);
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0xEDB8_8320
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}
+
+/// Whether an update changes the entry key. Without a primary key the key is the whole row
+/// (SPEC §2), so every real change of such a row changes its key.
 fn key_changed(schema: &TableSchema, before: &Row, after: &Row) -> bool {
-    !schema.primary_key.is_empty() && schema.primary_key.iter().any(|i| before.get(*i) != after.get(*i))
+    if schema.primary_key.is_empty() {
+        return before != after;
+    }
+    schema
+        .primary_key
+        .iter()
+        .any(|i| before.get(*i) != after.get(*i))
 }
 
 fn format_uuid(b: &[u8]) -> String {
@@ -587,10 +782,29 @@ fn format_uuid(b: &[u8]) -> String {
     if h.len() != 32 {
         return h;
     }
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// `FILE:OFFSET` of an event, for error messages.
 fn at(file: &str, offset: u64) -> String {
     format!("{file}:{offset}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::crc32;
+
+    #[test]
+    fn crc32_matches_the_ieee_check_value() {
+        assert_eq!(crc32(0, b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32(crc32(0, b"1234"), b"56789"), 0xCBF4_3926);
+        assert_eq!(crc32(0, b""), 0);
+    }
 }

@@ -7,6 +7,7 @@ pub mod binlog;
 pub mod position;
 pub mod rows;
 pub mod schema;
+pub mod snapshot;
 
 use crate::config::SourceUrl;
 use crate::source::position::Position;
@@ -91,7 +92,10 @@ pub fn connect(url: &SourceUrl) -> Result<Conn, SourceError> {
 /// Open a connection whose reads fail after `read_timeout` of silence (the binlog connection
 /// uses a few heartbeat periods, so that a dead source is noticed even when TCP is not told).
 pub fn connect_with_timeout(url: &SourceUrl, read_timeout: Duration) -> Result<Conn, SourceError> {
-    if matches!(url.ssl_mode.as_deref(), Some("required" | "verify-ca" | "verify-identity")) {
+    if matches!(
+        url.ssl_mode.as_deref(),
+        Some("required" | "verify-ca" | "verify-identity")
+    ) {
         return Err(SourceError::Setup(
             "cdc.mysql-url asks for ssl-mode=required, but this build has no TLS support: use ssl-mode=disabled or a TLS tunnel".into(),
         ));
@@ -107,7 +111,9 @@ pub fn connect_with_timeout(url: &SourceUrl, read_timeout: Duration) -> Result<C
         .write_timeout(Some(Duration::from_secs(30)))
         .tcp_keepalive_time_ms(Some(10_000))
         .max_allowed_packet(Some(1 << 30))
-        .stmt_cache_size(Some(0));
+        .stmt_cache_size(Some(0))
+        // information_schema text (column names, ENUM/SET members) in full UTF-8.
+        .init(vec!["SET NAMES utf8mb4".to_string()]);
     Conn::new(opts).map_err(|e| match e {
         mysql::Error::MySqlError(_) => SourceError::from_mysql("connect", e),
         other => SourceError::Retry(format!("cannot connect to {}: {other}", url.address())),
@@ -148,10 +154,10 @@ pub fn probe(conn: &mut Conn) -> Result<ServerInfo, SourceError> {
             )));
         }
     }
-    let full_metadata = global_var(conn, "binlog_row_metadata")?
-        .is_some_and(|v| v.eq_ignore_ascii_case("FULL"));
-    let checksum = global_var(conn, "binlog_checksum")?
-        .is_some_and(|v| !v.eq_ignore_ascii_case("NONE"));
+    let full_metadata =
+        global_var(conn, "binlog_row_metadata")?.is_some_and(|v| v.eq_ignore_ascii_case("FULL"));
+    let checksum =
+        global_var(conn, "binlog_checksum")?.is_some_and(|v| !v.eq_ignore_ascii_case("NONE"));
     let server_id = global_var(conn, "server_id")?
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
@@ -209,11 +215,17 @@ pub fn binlog_files(conn: &mut Conn) -> Result<Vec<String>, SourceError> {
 }
 
 /// Columns of `db.table` from information_schema, in ordinal order.
-pub fn info_columns(conn: &mut Conn, flavor: Flavor, db: &str, table: &str) -> Result<Vec<InfoColumn>, SourceError> {
+pub fn info_columns(
+    conn: &mut Conn,
+    flavor: Flavor,
+    db: &str,
+    table: &str,
+) -> Result<Vec<InfoColumn>, SourceError> {
     let err = |e| SourceError::from_mysql("reading information_schema.COLUMNS", e);
-    let rows: Vec<(String, String, String, Option<u64>, String)> = conn
+    type ColumnRow = (String, String, String, Option<u64>, Option<String>);
+    let rows: Vec<ColumnRow> = conn
         .exec(
-            "SELECT c.COLUMN_NAME, LOWER(c.DATA_TYPE), LOWER(c.COLUMN_TYPE), co.ID, c.COLUMN_KEY \
+            "SELECT c.COLUMN_NAME, LOWER(c.DATA_TYPE), LOWER(c.COLUMN_TYPE), co.ID, c.CHARACTER_SET_NAME \
              FROM information_schema.COLUMNS c \
              LEFT JOIN information_schema.COLLATIONS co ON co.COLLATION_NAME = c.COLLATION_NAME \
              WHERE c.TABLE_SCHEMA = ? AND c.TABLE_NAME = ? ORDER BY c.ORDINAL_POSITION",
@@ -239,12 +251,13 @@ pub fn info_columns(conn: &mut Conn, flavor: Flavor, db: &str, table: &str) -> R
     };
     Ok(rows
         .into_iter()
-        .map(|(name, data_type, column_type, collation, _key)| {
+        .map(|(name, data_type, column_type, collation, charset)| {
             let quoted = format!("json_valid(`{name}`)");
             InfoColumn {
                 is_json: json_cols.iter().any(|c| c.eq_ignore_ascii_case(&quoted)),
                 pk_ordinal: pk.iter().find(|(n, _)| *n == name).map(|(_, o)| *o),
                 collation: collation.map(|c| c as u16),
+                charset,
                 name,
                 data_type,
                 column_type,

@@ -223,6 +223,74 @@ impl Checkpoint {
     }
 }
 
+/// Progress of a running snapshot or resync, stored in the offset hash field [`SNAPSHOT_FIELD`]
+/// in the same atomic unit as the entries of the chunk it covers (see `source::snapshot`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SnapshotState {
+    /// Snapshot start time, ms since the epoch (`ts_ms` of its `r` entries).
+    pub ts_ms: u64,
+    /// `db.table`s still to read, the one being read first.
+    pub queue: Vec<String>,
+    /// Primary-key values of the last row written from `queue[0]`, encoded by
+    /// `snapshot::encode_key`; None = the table is read from its start.
+    pub after: Option<serde_json::Value>,
+    /// Rows of `queue[0]` written so far: the next `r` entry is `snapshot:<table>:<rows>`.
+    pub rows: u64,
+}
+
+/// The offset-hash field holding the [`SnapshotState`] (empty when no snapshot runs).
+pub const SNAPSHOT_FIELD: &str = "snapshot";
+
+impl SnapshotState {
+    /// The field value: JSON, or empty when nothing is left to read.
+    pub fn to_field(&self) -> String {
+        if self.queue.is_empty() {
+            return String::new();
+        }
+        serde_json::json!({
+            "ts": self.ts_ms,
+            "queue": self.queue,
+            "after": self.after,
+            "rows": self.rows,
+        })
+        .to_string()
+    }
+
+    /// Parse the field; None when empty or absent.
+    pub fn from_field(v: Option<&str>) -> Result<Option<SnapshotState>, String> {
+        let v = match v.map(str::trim) {
+            None | Some("") => return Ok(None),
+            Some(v) => v,
+        };
+        let bad = |why: &str| format!("offset hash: field {SNAPSHOT_FIELD} {why}");
+        let j: serde_json::Value = serde_json::from_str(v).map_err(|_| bad("is not JSON"))?;
+        let queue: Vec<String> = j
+            .get("queue")
+            .and_then(|q| q.as_array())
+            .ok_or_else(|| bad("has no queue"))?
+            .iter()
+            .map(|t| {
+                t.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| bad("has a bad table name"))
+            })
+            .collect::<Result<_, _>>()?;
+        if queue.is_empty() {
+            return Ok(None);
+        }
+        let after = match j.get("after") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(a) => Some(a.clone()),
+        };
+        Ok(Some(SnapshotState {
+            ts_ms: j.get("ts").and_then(|t| t.as_u64()).unwrap_or(0),
+            queue,
+            after,
+            rows: j.get("rows").and_then(|t| t.as_u64()).unwrap_or(0),
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,12 +331,34 @@ mod tests {
         };
         let fields = cp.to_fields();
         let back = Checkpoint::from_fields(|k| {
-            fields.iter().find(|(f, _)| *f == k).map(|(_, v)| v.as_str())
+            fields
+                .iter()
+                .find(|(f, _)| *f == k)
+                .map(|(_, v)| v.as_str())
         })
         .unwrap()
         .unwrap();
         assert_eq!(back, cp);
         assert_eq!(Checkpoint::from_fields(|_| None).unwrap(), None);
-        assert!(Checkpoint::from_fields(|k| if k == "file" { Some("f") } else { Some("x") }).is_err());
+        assert!(
+            Checkpoint::from_fields(|k| if k == "file" { Some("f") } else { Some("x") }).is_err()
+        );
+    }
+
+    #[test]
+    fn snapshot_state_round_trips_and_empty_means_none() {
+        let st = SnapshotState {
+            ts_ms: 1700000000000,
+            queue: vec!["shop.a".into(), "shop.b".into()],
+            after: Some(serde_json::json!([{"i": 42}])),
+            rows: 1000,
+        };
+        let f = st.to_field();
+        assert_eq!(SnapshotState::from_field(Some(&f)).unwrap(), Some(st));
+        assert_eq!(SnapshotState::from_field(Some("")).unwrap(), None);
+        assert_eq!(SnapshotState::from_field(None).unwrap(), None);
+        assert_eq!(SnapshotState::default().to_field(), "");
+        assert!(SnapshotState::from_field(Some("{")).is_err());
+        assert!(SnapshotState::from_field(Some("{\"queue\":[1]}")).is_err());
     }
 }

@@ -713,7 +713,7 @@ impl MariaDb {
     /// All `exec` / `query_strings` calls share one root session (so `BEGIN` in one call and
     /// `COMMIT` in a later one work); it is re-opened after a restart.
     pub fn exec(&self, sql: &str) {
-        self.with_cached(sql, |c| c.query_drop(sql))
+        self.with_cached(sql, |c| exec_all(c, sql))
     }
 
     /// Run a query as root and return its rows (of all result sets, concatenated) as text;
@@ -848,6 +848,18 @@ fn tail_str(s: &str, max: usize) -> &str {
         start += 1;
     }
     &s[start..]
+}
+
+/// Run `;`-separated statements on `conn`, failing on an error in any of them (the mysql
+/// crate's `query_drop` reports only the first statement's error and drops the rest silently).
+pub fn exec_all(conn: &mut mysql::Conn, sql: &str) -> mysql::Result<()> {
+    let mut result = conn.query_iter(sql)?;
+    while let Some(set) = result.iter() {
+        for row in set {
+            row?;
+        }
+    }
+    Ok(())
 }
 
 fn mysql_value_to_string(v: mysql::Value) -> Option<String> {
@@ -1355,5 +1367,183 @@ pub fn reply_to_map(reply: &redis::Value) -> HashMap<String, String> {
             .map(|(k, v)| (value_to_string(k), value_to_string(v)))
             .collect(),
         other => panic!("expected a field/value reply, got {other:?}"),
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Shared MariaDB, CDC helpers
+// ------------------------------------------------------------------------------------------------
+
+/// One MariaDB shared by the tests of a test binary that overlap in time (each test holds the
+/// `Arc`; the server stops when the last holder drops it, and the next caller starts a new one).
+/// Tests that share it must use their own databases and must not restart it.
+pub fn shared_mariadb() -> std::sync::Arc<MariaDb> {
+    static SHARED: Mutex<std::sync::Weak<MariaDb>> = Mutex::new(std::sync::Weak::new());
+    let mut g = lock(&SHARED);
+    if let Some(db) = g.upgrade() {
+        return db;
+    }
+    let db = std::sync::Arc::new(MariaDb::start());
+    *g = std::sync::Arc::downgrade(&db);
+    db
+}
+
+/// `FILE:OFFSET` as (file number, offset), for ordering positions.
+pub fn parse_position(s: &str) -> Option<(u64, u64)> {
+    let (file, off) = s.rsplit_once(':')?;
+    let n = file.rsplit_once('.')?.1.parse().ok()?;
+    Some((n, off.parse().ok()?))
+}
+
+/// One CDC.STATUS field (on a fresh connection).
+pub fn status_field(redis: &RedisServer, name: &str) -> String {
+    status_map(&mut redis.client())
+        .remove(name)
+        .unwrap_or_default()
+}
+
+/// Wait until CDC.STATUS `state` is `state`; the panic message shows the last status.
+pub fn wait_state(redis: &RedisServer, state: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last = status_map(&mut redis.client());
+        if last.get("state").map(String::as_str) == Some(state) {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!("state never became {state} within {timeout:?}; last CDC.STATUS {last:?}");
+        }
+        sleep(Duration::from_millis(50));
+    }
+}
+
+/// Wait until the module's position has reached what `SHOW MASTER STATUS` says now (so every
+/// transaction committed before this call is in Redis).
+pub fn wait_caught_up(redis: &RedisServer, db: &MariaDb, timeout: Duration) {
+    let (file, pos) = db.master_status();
+    let target = parse_position(&format!("{file}:{pos}")).expect("master status position");
+    let deadline = Instant::now() + timeout;
+    loop {
+        let st = status_map(&mut redis.client());
+        let p = st.get("position").and_then(|p| parse_position(p));
+        if p.is_some_and(|p| p >= target) {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!("module never reached {file}:{pos} within {timeout:?}; last CDC.STATUS {st:?}");
+        }
+        sleep(Duration::from_millis(50));
+    }
+}
+
+/// A JSON object as text with its keys sorted (so that keys built here and by the module
+/// compare whatever their key order).
+pub fn canonical(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Object(m) => {
+            let sorted: BTreeMap<&String, &serde_json::Value> = m.iter().collect();
+            serde_json::to_string(&sorted).unwrap_or_default()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// `replay` with canonical keys.
+pub fn replay_canonical(entries: &[StreamEntry]) -> BTreeMap<String, serde_json::Value> {
+    replay(entries)
+        .into_iter()
+        .map(|(k, v)| {
+            let k: serde_json::Value = serde_json::from_str(&k).unwrap_or(serde_json::Value::Null);
+            (canonical(&k), v)
+        })
+        .collect()
+}
+
+/// `SELECT *` of `db.table` as canonical key -> row object, in the form the stream carries for
+/// integer (number), DECIMAL (string with exact scale), CHAR/VARCHAR (string) columns and NULL.
+/// The key is the primary key, or every column when the table has none.
+pub fn table_json(db: &MariaDb, schema: &str, table: &str) -> BTreeMap<String, serde_json::Value> {
+    use mysql::consts::ColumnType as T;
+    let pk: Vec<String> = db
+        .query_strings(&format!(
+            "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA='{schema}' \
+             AND TABLE_NAME='{table}' AND CONSTRAINT_NAME='PRIMARY' ORDER BY ORDINAL_POSITION"
+        ))
+        .into_iter()
+        .filter_map(|r| r.into_iter().next().flatten())
+        .collect();
+    let mut conn = db.conn();
+    let mut result = conn
+        .query_iter(format!("SELECT * FROM `{schema}`.`{table}`"))
+        .unwrap_or_else(|e| panic!("SELECT * FROM {schema}.{table}: {e}"));
+    let columns: Vec<(String, T)> = result
+        .columns()
+        .as_ref()
+        .iter()
+        .map(|c| (c.name_str().into_owned(), c.column_type()))
+        .collect();
+    let mut out = BTreeMap::new();
+    for row in result.by_ref() {
+        let row = row.expect("row");
+        let mut obj = serde_json::Map::new();
+        for (i, (name, ty)) in columns.iter().enumerate() {
+            let text = match row.as_ref(i) {
+                Some(mysql::Value::NULL) | None => None,
+                Some(mysql::Value::Bytes(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+                Some(other) => Some(other.as_sql(false).trim_matches('\'').to_string()),
+            };
+            let v = match (text, ty) {
+                (None, _) => serde_json::Value::Null,
+                (
+                    Some(t),
+                    T::MYSQL_TYPE_TINY
+                    | T::MYSQL_TYPE_SHORT
+                    | T::MYSQL_TYPE_INT24
+                    | T::MYSQL_TYPE_LONG
+                    | T::MYSQL_TYPE_LONGLONG,
+                ) => serde_json::from_str(&t).unwrap_or_else(|e| panic!("int {t}: {e}")),
+                (Some(t), _) => serde_json::Value::String(t),
+            };
+            obj.insert(name.clone(), v);
+        }
+        let key: serde_json::Map<String, serde_json::Value> = obj
+            .iter()
+            .filter(|(k, _)| pk.is_empty() || pk.contains(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let key = canonical(&serde_json::Value::Object(key));
+        assert!(
+            out.insert(key.clone(), serde_json::Value::Object(obj))
+                .is_none(),
+            "{schema}.{table} has two rows with key {key}: replay cannot tell them apart"
+        );
+    }
+    out
+}
+
+/// Assert that replaying `stream` equals `SELECT *` of `schema.table`, with a short diff.
+pub fn assert_replay_equals_table(redis: &RedisServer, db: &MariaDb, schema: &str, table: &str) {
+    let entries = stream_entries(&mut redis.client(), &format!("cdc:{schema}.{table}"));
+    let replayed = replay_canonical(&entries);
+    let expected = table_json(db, schema, table);
+    if replayed != expected {
+        let missing: Vec<_> = expected
+            .iter()
+            .filter(|(k, v)| replayed.get(*k) != Some(v))
+            .take(5)
+            .collect();
+        let extra: Vec<_> = replayed
+            .iter()
+            .filter(|(k, v)| expected.get(*k) != Some(v))
+            .take(5)
+            .collect();
+        panic!(
+            "replay of cdc:{schema}.{table} ({} entries, {} rows) != SELECT * ({} rows)\n\
+             in table but not (or different) in replay: {missing:?}\n\
+             in replay but not (or different) in table: {extra:?}",
+            entries.len(),
+            replayed.len(),
+            expected.len()
+        );
     }
 }

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Mirror redis-cdc streams into Redis hashes `<db>.<table>:<key>` with redis-cli and jq:
+# the shell twin of examples/consumer.py (same consumer group semantics, same hashes).
+#
+#   REDIS_CLI="redis-cli -p 16379" PREFIX=cdc: examples/consumer.sh
+#
+# Each entry is applied and acknowledged in one MULTI/EXEC (DEL the hash, HSET the new row
+# image, XACK), so it is applied exactly once even if the script is killed at any point; on
+# restart it first re-reads its own pending entries. Reads the `flat`, `debezium-extended` and
+# `debezium` layouts. Needs redis-cli 7.0+ (--json) and jq. IDLE_EXIT=N stops after N seconds
+# without new entries (for scripts and tests).
+set -euo pipefail
+
+REDIS_CLI=${REDIS_CLI:-redis-cli}
+PREFIX=${PREFIX:-cdc:}
+OFFSET_KEY=${OFFSET_KEY:-cdc:offset}
+GROUP=${GROUP:-mirror-sh}
+CONSUMER=${CONSUMER:-mirror-sh-1}
+IDLE_EXIT=${IDLE_EXIT:-0}
+
+command -v jq >/dev/null || { echo "consumer.sh needs jq" >&2; exit 2; }
+read -r -a CLI <<<"$REDIS_CLI"
+
+# XREADGROUP reply (RESP2 JSON) -> one MULTI ... EXEC block of redis-cli commands per entry.
+# Strings are written as JSON string literals, which redis-cli's line parser reads back.
+JQ_APPLY='
+def pairs: [range(0; length; 2) as $i | {key: .[$i], value: .[$i+1]}] | from_entries;
+def parse:
+  if has("op") then
+    {op, db, table, key: (.key | fromjson),
+     row: ((.after // .before) | fromjson)}
+  else
+    (if has("value") then {k: .key, v: .value} else (to_entries[0] | {k: .key, v: .value}) end) as $kv
+    | ($kv.v | fromjson) as $e
+    | {op: $e.op, db: $e.source.db, table: $e.source.table,
+       key: (if $kv.k == "default" then null else ($kv.k | fromjson) end),
+       row: ($e.after // $e.before)}
+  end;
+.[]? | .[0] as $stream | .[1][] | .[0] as $id | (.[1] | pairs) as $f
+| if ($f | length) == 0 then
+    "XACK \($stream | @json) \($group | @json) \($id | @json)"
+  else
+    ($f | parse) as $c
+    | ("\($c.db).\($c.table):" + (if $c.key then ($c.key | [.[] | tostring] | join(":"))
+                                  else ($c.row | tojson | @base64) end)) as $target
+    | "MULTI",
+      "DEL \($target | @json)",
+      (if ($c.op != "d") and ($c.row != null) then
+         "HSET \($target | @json) " + ($c.row | to_entries | map(select(.value != null))
+           | map("\(.key | @json) \(if (.value | type) == "string" then .value else (.value | tojson) end | @json)")
+           | join(" "))
+       else empty end),
+      "XACK \($stream | @json) \($group | @json) \($id | @json)",
+      "EXEC"
+  end'
+
+streams=()
+cursor=0
+last_new=$(date +%s)
+while true; do
+  while read -r key; do
+    [[ -z "$key" || "$key" == "$OFFSET_KEY" ]] && continue
+    [[ "$("${CLI[@]}" TYPE "$key")" == "stream" ]] || continue
+    if [[ " ${streams[*]-} " != *" $key "* ]]; then
+      "${CLI[@]}" XGROUP CREATE "$key" "$GROUP" 0 MKSTREAM >/dev/null 2>&1 || true
+      streams+=("$key")
+    fi
+  done < <("${CLI[@]}" --scan --pattern "${PREFIX}*")
+  if ((${#streams[@]} == 0)); then
+    sleep 0.5
+  else
+    ids=()
+    for _ in "${streams[@]}"; do ids+=("$([[ $cursor == 0 ]] && echo 0 || echo '>')"); done
+    block=()
+    [[ $cursor == 0 ]] || block=(BLOCK 1000)
+    reply=$("${CLI[@]}" -2 --json XREADGROUP GROUP "$GROUP" "$CONSUMER" COUNT 500 "${block[@]}" \
+      STREAMS "${streams[@]}" "${ids[@]}")
+    commands=$(jq -r --arg group "$GROUP" "$JQ_APPLY" <<<"${reply:-null}")
+    if [[ -n "$commands" ]]; then
+      "${CLI[@]}" >/dev/null <<<"$commands"
+      n=$(grep -c '^XACK ' <<<"$commands" || true)
+      echo "applied $n entries"
+      last_new=$(date +%s)
+    elif [[ $cursor == 0 ]]; then
+      cursor='>'
+    fi
+  fi
+  if ((IDLE_EXIT > 0)) && (($(date +%s) - last_new > IDLE_EXIT)); then
+    exit 0
+  fi
+done
