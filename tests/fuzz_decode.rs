@@ -280,7 +280,8 @@ fn report(name: &str) {
 fn panics() -> &'static Mutex<Vec<String>> {
     static P: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
     P.get_or_init(|| {
-        std::panic::set_hook(Box::new(|info| {
+        let default_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
             let loc = info
                 .location()
                 .map(|l| format!("{}:{}", l.file(), l.line()))
@@ -296,6 +297,7 @@ fn panics() -> &'static Mutex<Vec<String>> {
                     .unwrap_or_else(|e| e.into_inner())
                     .push(format!("{loc}: {msg}"));
             }
+            default_hook(info);
         }));
         Mutex::new(Vec::new())
     })
