@@ -421,10 +421,13 @@ fn purged_binlog_position_gives_error_naming_position_and_fix() {
 }
 
 /// Back-pressure: with `maxmemory 30mb` and `cdc.max-memory-percent 50`, the module stops
-/// reading (state `backpressure`) instead of pushing Redis to OOM, clients can still write,
-/// and it resumes by itself when memory drops; nothing is lost.
+/// (state `backpressure`) instead of pushing Redis to OOM — also when what it has already read
+/// is a large transaction of 16 KB rows — clients can still write, and it resumes by itself
+/// when memory drops; nothing is lost.
 #[test]
 fn backpressure_pauses_reading_below_maxmemory_and_resumes_by_itself() {
+    const SMALL: u64 = 20_000;
+    const BIG: u64 = 2_500;
     let db = MariaDb::start();
     let url = db.url();
     let redis = RedisServer::start_with(
@@ -432,10 +435,44 @@ fn backpressure_pauses_reading_below_maxmemory_and_resumes_by_itself() {
         &module_args(&url, "bp.*", &["max-memory-percent", "50"]),
     );
     wait_for_state(&redis, "streaming", STREAMING);
-    db.exec("CREATE DATABASE bp; CREATE TABLE bp.t (id INT PRIMARY KEY, pad VARCHAR(1000))");
-    // ~2 KB per entry: 20k entries (~45 MB of stream) would overshoot 30 MB three times over.
+    db.exec("CREATE DATABASE bp; CREATE TABLE bp.t (id INT PRIMARY KEY, pad MEDIUMTEXT)");
+    // Watch memory and client writes the whole time.
+    let watching = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let watcher = {
+        let watching = watching.clone();
+        let port = redis.port();
+        std::thread::spawn(move || {
+            let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+            let mut con = client.get_connection().unwrap();
+            let (mut max_used, mut oom) = (0u64, Vec::new());
+            while watching.load(std::sync::atomic::Ordering::Relaxed) {
+                let info: String = redis::cmd("INFO").arg("memory").query(&mut con).unwrap();
+                let used: u64 = info
+                    .lines()
+                    .find_map(|l| l.strip_prefix("used_memory:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                max_used = max_used.max(used);
+                if let Err(e) = redis::cmd("SET")
+                    .arg("client-key")
+                    .arg("x")
+                    .query::<()>(&mut con)
+                {
+                    oom.push(e.to_string());
+                }
+                sleep(Duration::from_millis(5));
+            }
+            (max_used, oom)
+        })
+    };
+    // One transaction of 2500 rows of 16 KB (~40 MB: the limit is reached inside it, with more
+    // of it already read), then 20k entries of ~2 KB.
     let mut c = db.conn();
-    for chunk in 0..40 {
+    c.query_drop(format!(
+        "INSERT INTO bp.t SELECT 1000000 + seq, REPEAT('q', 16000) FROM bp.seq_1_to_{BIG}"
+    ))
+    .unwrap();
+    for chunk in 0..SMALL / 500 {
         let rows: Vec<String> = (0..500)
             .map(|i| format!("({}, REPEAT('p', 1000))", chunk * 500 + i))
             .collect();
@@ -445,15 +482,7 @@ fn backpressure_pauses_reading_below_maxmemory_and_resumes_by_itself() {
     let st = wait_for_state(&redis, "backpressure", Duration::from_secs(60));
     eprintln!("backpressure at position {}", st["position"]);
     // It stays paused, below maxmemory, while clients can still write.
-    sleep(Duration::from_secs(1));
-    let used: u64 = info_field(&redis, "memory", "used_memory")
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(
-        used < 30 * 1024 * 1024,
-        "used_memory {used} passed maxmemory"
-    );
+    sleep(Duration::from_secs(2));
     assert_eq!(status(&redis)["state"], "backpressure");
     let n1 = xlen(&redis, "cdc:bp.t");
     sleep(Duration::from_millis(500));
@@ -462,20 +491,35 @@ fn backpressure_pauses_reading_below_maxmemory_and_resumes_by_itself() {
         n1,
         "still writing in backpressure"
     );
-    assert!(n1 < 20_000);
-    redis.cmd(&["SET", "client-key", "still writable"]);
+    assert!(n1 < BIG);
+    watching.store(false, std::sync::atomic::Ordering::Relaxed);
+    let (max_used, oom) = watcher.join().unwrap();
+    eprintln!(
+        "max used_memory {} MB with {n1} entries written",
+        max_used >> 20
+    );
+    assert!(
+        oom.is_empty(),
+        "clients got errors: {:?}",
+        &oom[..oom.len().min(3)]
+    );
+    // The limit (15 MB) plus at most what one write adds (512 entries of 16 KB).
+    assert!(
+        max_used < 24 * 1024 * 1024,
+        "used_memory {max_used} overshot the limit"
+    );
     // Memory drops (here: more room): it resumes by itself and catches up.
     redis.cmd(&["CONFIG", "SET", "maxmemory", "500mb"]);
     wait_caught_up(&redis, &db, CATCH_UP);
     assert_eq!(status(&redis)["state"], "streaming");
     let list = entries(&redis, "bp", "t");
-    assert_eq!(list.len(), 20_000);
+    assert_eq!(list.len() as u64, SMALL + BIG);
     let pos: std::collections::HashSet<_> = list
         .iter()
         .map(|(_, f)| field(f, "pos").unwrap().to_string())
         .collect();
-    assert_eq!(pos.len(), 20_000, "duplicate pos");
-    assert_eq!(replay(&list).len(), 20_000);
+    assert_eq!(pos.len() as u64, SMALL + BIG, "duplicate pos");
+    assert_eq!(replay(&list).len() as u64, SMALL + BIG);
 }
 
 /// One transaction of ~300k rows of ~200 bytes streams with the module's memory bounded:
