@@ -37,6 +37,7 @@ pub fn for_each_row<'a>(
     let after_cols = ev.columns_after_image();
     let mut buf = ParseBuf(ev.rows_data());
     while !buf.is_empty() {
+        let left = buf.len();
         let before = match before_cols {
             Some(cols) => Some(read_image(
                 &mut buf,
@@ -59,6 +60,13 @@ pub fn for_each_row<'a>(
             )?),
             None => None,
         };
+        // A row that takes no bytes (a table map of zero columns) would repeat forever.
+        if buf.len() == left {
+            return Err(format!(
+                "rows event of {}.{} has rows of no bytes (a table map without columns?)",
+                schema.db, schema.table
+            ));
+        }
         f((before, after))?;
     }
     Ok(())
