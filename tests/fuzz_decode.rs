@@ -483,3 +483,18 @@ fn built_seed_decodes() {
     let schema = TableSchema::from_table_map(&tme, None).expect("schema");
     assert_eq!(schema.columns.len(), built_columns().len());
 }
+
+/// Found by `mutated_events_never_panic`: a table map of zero columns made every row take zero
+/// bytes, and the row loop never ended (in the reader: entries appended until out of memory).
+#[test]
+fn zero_column_table_map_does_not_loop_forever() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let seed = built_seed_of(&[], &[0u8; 8]);
+        let _ = tx.send(decode(&seed, &seed.tme, &seed.rows));
+    });
+    let rows = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("decoding a zero-column rows event did not finish");
+    assert_eq!(rows, 0);
+}
