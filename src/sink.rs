@@ -119,6 +119,19 @@ impl Writer {
                     Err(_) => break,
                 }
             }
+            // Over cdc.max-memory-percent the reader stops, but the channel may still hold many
+            // batches (a large transaction read ahead): hold them until memory drops instead of
+            // writing them all past the limit towards OOM.
+            while self.backpressure.load(Ordering::Relaxed) {
+                let Some(ctx) = self.lock(&tsc) else {
+                    return WriterExit::Stopped;
+                };
+                self.check_memory(&ctx);
+                drop(ctx);
+                if self.backpressure.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
             // Everything that needs no lock happens before taking it.
             let prepared = match crate::stream_writer::prepare(
                 pending.iter().flat_map(|b| b.entries.iter()),

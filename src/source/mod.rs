@@ -60,9 +60,22 @@ impl SourceError {
                 )),
                 _ => SourceError::Retry(format!("{what}: MySQL error {}: {}", me.code, me.message)),
             },
+            // A read timeout of the binlog connection: not even a heartbeat arrived.
+            _ if is_timeout(&e) => SourceError::Retry(format!(
+                "{what}: the source sent nothing, not even a heartbeat, within the read timeout (server frozen or network down?)"
+            )),
             _ => SourceError::Retry(format!("{what}: {e}")),
         }
     }
+}
+
+fn is_timeout(e: &mysql::Error) -> bool {
+    let io = match e {
+        mysql::Error::IoError(io) => Some(io),
+        mysql::Error::CodecError(mysql_common::proto::codec::error::PacketCodecError::Io(io)) => Some(io),
+        _ => None,
+    };
+    io.is_some_and(|io| matches!(io.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut))
 }
 
 /// Which server family the source is.

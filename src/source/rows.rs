@@ -37,6 +37,7 @@ pub fn for_each_row<'a>(
     let after_cols = ev.columns_after_image();
     let mut buf = ParseBuf(ev.rows_data());
     while !buf.is_empty() {
+        let left = buf.len();
         let before = match before_cols {
             Some(cols) => Some(read_image(
                 &mut buf,
@@ -59,6 +60,13 @@ pub fn for_each_row<'a>(
             )?),
             None => None,
         };
+        // A row that takes no bytes (a table map of zero columns) would repeat forever.
+        if buf.len() == left {
+            return Err(format!(
+                "rows event of {}.{} has rows of no bytes (a table map without columns?)",
+                schema.db, schema.table
+            ));
+        }
         f((before, after))?;
     }
     Ok(())
@@ -188,6 +196,11 @@ fn check_meta(t: ColumnType, meta: &[u8]) -> Result<(), String> {
     ) && meta[0] > 6
     {
         return Err(format!("fractional precision {} out of range", meta[0]));
+    }
+    // mysql_common sizes its buffer from `precision - scale` unchecked: a scale above the
+    // precision wraps around to an allocation of exabytes, which aborts the whole process.
+    if t == MYSQL_TYPE_NEWDECIMAL && (meta[0] == 0 || meta[0] > 65 || meta[1] > meta[0] || meta[1] > 38) {
+        return Err(format!("DECIMAL({},{}) out of range", meta[0], meta[1]));
     }
     Ok(())
 }
