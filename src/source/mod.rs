@@ -72,10 +72,17 @@ impl SourceError {
 fn is_timeout(e: &mysql::Error) -> bool {
     let io = match e {
         mysql::Error::IoError(io) => Some(io),
-        mysql::Error::CodecError(mysql_common::proto::codec::error::PacketCodecError::Io(io)) => Some(io),
+        mysql::Error::CodecError(mysql_common::proto::codec::error::PacketCodecError::Io(io)) => {
+            Some(io)
+        }
         _ => None,
     };
-    io.is_some_and(|io| matches!(io.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut))
+    io.is_some_and(|io| {
+        matches!(
+            io.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )
+    })
 }
 
 /// Which server family the source is.

@@ -199,7 +199,9 @@ fn check_meta(t: ColumnType, meta: &[u8]) -> Result<(), String> {
     }
     // mysql_common sizes its buffer from `precision - scale` unchecked: a scale above the
     // precision wraps around to an allocation of exabytes, which aborts the whole process.
-    if t == MYSQL_TYPE_NEWDECIMAL && (meta[0] == 0 || meta[0] > 65 || meta[1] > meta[0] || meta[1] > 38) {
+    if t == MYSQL_TYPE_NEWDECIMAL
+        && (meta[0] == 0 || meta[0] > 65 || meta[1] > meta[0] || meta[1] > 38)
+    {
         return Err(format!("DECIMAL({},{}) out of range", meta[0], meta[1]));
     }
     Ok(())
