@@ -148,6 +148,7 @@ impl Lcg {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn load_loop(
     port: u16,
     schema: &str,
@@ -217,11 +218,6 @@ pub fn file_pos(s: &str) -> Option<(u64, u64)> {
     let (file, off) = s.rsplit_once(':')?;
     let n = file.rsplit_once('.')?.1.parse().ok()?;
     Some((n, off.parse().ok()?))
-}
-
-/// CDC.STATUS on a fresh connection (robust against a server that just restarted).
-pub fn status(redis: &RedisServer) -> HashMap<String, String> {
-    status_map(&mut redis.client())
 }
 
 /// Wait for CDC.STATUS `state` (polling every 25 ms, so that short states are seen); returns
