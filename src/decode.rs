@@ -482,6 +482,20 @@ pub fn jsonb_to_json(v: jsonb::Value<'_>) -> Result<serde_json::Value, DecodeErr
         }
         v @ V::Opaque(_) => {
             use jsonb::{JsonDom, JsonNumber, JsonScalar};
+            if let V::Opaque(o) = &v {
+                // mysql_common sizes its buffer from these two bytes without checking them: a
+                // scale above the precision wraps to an allocation that aborts the process.
+                if o.value_type() == mysql_common::constants::ColumnType::MYSQL_TYPE_NEWDECIMAL {
+                    match o.data_raw() {
+                        [precision, scale, ..] if *precision <= 65 && scale <= precision => {}
+                        _ => {
+                            return Err(
+                                "bad DECIMAL inside JSON: precision/scale out of range".into()
+                            )
+                        }
+                    }
+                }
+            }
             match v.parse().map_err(bad)? {
                 JsonDom::Scalar(JsonScalar::Number(JsonNumber::Decimal(d))) => {
                     let text = d.to_string();
