@@ -62,6 +62,10 @@ MPID=""
 RPID=""
 cleanup() {
     trap - INT TERM EXIT
+    # Stop the servers even when stdout is gone (a pipe whose reader died with the same Ctrl-C):
+    # no exit on a failed command, and writes that fail instead of killing the script.
+    set +e
+    trap '' PIPE
     echo
     echo "stopping the demo servers..."
     [ -n "$RPID" ] && kill -TERM "$RPID" 2>/dev/null || true
@@ -112,7 +116,7 @@ echo "mariadbd pid $MPID listening on 127.0.0.1:$MPORT and $SOCK"
 
 sql <<EOF
 CREATE USER 'cdc'@'%' IDENTIFIED BY '$CDC_PASSWORD';
-GRANT REPLICATION SLAVE, BINLOG MONITOR, SELECT, RELOAD ON *.* TO 'cdc'@'%';
+GRANT REPLICATION SLAVE, BINLOG MONITOR, SELECT ON *.* TO 'cdc'@'%';
 
 CREATE DATABASE shop;
 USE shop;
@@ -210,8 +214,8 @@ rcli CDC.STATUS || true
 say "redis-cli -p $RPORT XRANGE cdc:shop.orders - +"
 rcli XRANGE cdc:shop.orders - + || true
 
-say "streams"
-rcli --scan --pattern 'cdc:*' || true
+say "redis-cli -p $RPORT CDC.TABLES"
+rcli CDC.TABLES || true
 
 say "Try it live"
 cat <<EOF
