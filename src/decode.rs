@@ -434,9 +434,30 @@ mod tests {
 /// DATE/TIME/DATETIME values strings (`"2015-01-15 23:24:25.000000"`), other opaque values
 /// MySQL's `"base64:typeN:..."` strings.
 pub fn jsonb_to_json(v: jsonb::Value<'_>) -> Result<serde_json::Value, DecodeError> {
+    jsonb_to_json_at(v, 0)
+}
+
+/// MySQL's own limit on JSON nesting; deeper input is hostile (and would overflow the stack).
+const MAX_JSON_DEPTH: usize = 100;
+
+fn jsonb_to_json_at(v: jsonb::Value<'_>, depth: usize) -> Result<serde_json::Value, DecodeError> {
     use jsonb::Value as V;
     use serde_json::Value as J;
     let bad = |e: std::io::Error| format!("bad binary JSON: {e}");
+    if depth > MAX_JSON_DEPTH {
+        return Err(format!("binary JSON nested deeper than {MAX_JSON_DEPTH} levels"));
+    }
+    let jsonb_to_json = |v| jsonb_to_json_at(v, depth + 1);
+    if let V::Opaque(o) = &v {
+        // mysql_common sizes a buffer from precision - scale unchecked: a scale above the
+        // precision is an allocation of exabytes, which aborts the process.
+        if o.value_type() == mysql_common::constants::ColumnType::MYSQL_TYPE_NEWDECIMAL {
+            match o.data_raw() {
+                [p, s, ..] if *p > 0 && *p <= 65 && s <= p => {}
+                _ => return Err("bad DECIMAL inside binary JSON: precision/scale out of range".to_string()),
+            }
+        }
+    }
     Ok(match v {
         V::Null => J::Null,
         V::Bool(b) => J::Bool(b),

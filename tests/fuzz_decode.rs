@@ -498,3 +498,22 @@ fn zero_column_table_map_does_not_loop_forever() {
         .expect("decoding a zero-column rows event did not finish");
     assert_eq!(rows, 0);
 }
+
+/// Found by `mutated_events_never_panic`: a DECIMAL inside binary JSON with a scale above its
+/// precision made mysql_common allocate exabytes (an abort, not a panic).
+#[test]
+fn json_decimal_with_scale_above_precision_is_an_error() {
+    let jsonb = [0x0f, 0xf6, 0x04, 10, 20, 0, 0];
+    let mut row = vec![0u8];
+    row.extend_from_slice(&(jsonb.len() as u32).to_le_bytes());
+    row.extend_from_slice(&jsonb);
+    let seed = built_seed_of(&[(ColumnType::MYSQL_TYPE_JSON, vec![4], "j")], &row);
+    assert_eq!(decode(&seed, &seed.tme, &seed.rows), 0);
+    // The same shape with a sane DECIMAL(4,2) decodes.
+    let jsonb = [0x0f, 0xf6, 0x04, 4, 2, 0x81, 0x0c];
+    let mut row = vec![0u8];
+    row.extend_from_slice(&(jsonb.len() as u32).to_le_bytes());
+    row.extend_from_slice(&jsonb);
+    let seed = built_seed_of(&[(ColumnType::MYSQL_TYPE_JSON, vec![4], "j")], &row);
+    assert_eq!(decode(&seed, &seed.tme, &seed.rows), 1);
+}
