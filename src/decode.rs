@@ -445,7 +445,9 @@ fn jsonb_to_json_at(v: jsonb::Value<'_>, depth: usize) -> Result<serde_json::Val
     use serde_json::Value as J;
     let bad = |e: std::io::Error| format!("bad binary JSON: {e}");
     if depth > MAX_JSON_DEPTH {
-        return Err(format!("binary JSON nested deeper than {MAX_JSON_DEPTH} levels"));
+        return Err(format!(
+            "binary JSON nested deeper than {MAX_JSON_DEPTH} levels"
+        ));
     }
     let jsonb_to_json = |v| jsonb_to_json_at(v, depth + 1);
     if let V::Opaque(o) = &v {
@@ -454,7 +456,11 @@ fn jsonb_to_json_at(v: jsonb::Value<'_>, depth: usize) -> Result<serde_json::Val
         if o.value_type() == mysql_common::constants::ColumnType::MYSQL_TYPE_NEWDECIMAL {
             match o.data_raw() {
                 [p, s, ..] if *p > 0 && *p <= 65 && s <= p => {}
-                _ => return Err("bad DECIMAL inside binary JSON: precision/scale out of range".to_string()),
+                _ => {
+                    return Err(
+                        "bad DECIMAL inside binary JSON: precision/scale out of range".to_string(),
+                    )
+                }
             }
         }
     }
@@ -503,20 +509,6 @@ fn jsonb_to_json_at(v: jsonb::Value<'_>, depth: usize) -> Result<serde_json::Val
         }
         v @ V::Opaque(_) => {
             use jsonb::{JsonDom, JsonNumber, JsonScalar};
-            if let V::Opaque(o) = &v {
-                // mysql_common sizes its buffer from these two bytes without checking them: a
-                // scale above the precision wraps to an allocation that aborts the process.
-                if o.value_type() == mysql_common::constants::ColumnType::MYSQL_TYPE_NEWDECIMAL {
-                    match o.data_raw() {
-                        [precision, scale, ..] if *precision <= 65 && scale <= precision => {}
-                        _ => {
-                            return Err(
-                                "bad DECIMAL inside JSON: precision/scale out of range".into()
-                            )
-                        }
-                    }
-                }
-            }
             match v.parse().map_err(bad)? {
                 JsonDom::Scalar(JsonScalar::Number(JsonNumber::Decimal(d))) => {
                     let text = d.to_string();

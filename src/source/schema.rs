@@ -1165,21 +1165,31 @@ fn check_str_value_counts(tme: &TableMapEvent<'_>) -> Result<(), String> {
     };
     let mut b = optional;
     while let Some((&ty, rest)) = b.split_first() {
-        let Some((len, rest)) = lenenc(rest) else { return Ok(()) };
-        let Some(value) = rest.get(..len as usize) else { return Ok(()) };
+        let Some((len, rest)) = lenenc(rest) else {
+            return Ok(());
+        };
+        let Some(value) = rest.get(..len as usize) else {
+            return Ok(());
+        };
         b = &rest[value.len()..];
         // 5 = SET_STR_VALUE, 6 = ENUM_STR_VALUE: per column a count, then that many labels.
         if ty == 5 || ty == 6 {
             let mut v = value;
             while !v.is_empty() {
-                let (count, rest) = lenenc(v).ok_or("bad optional metadata: truncated label count")?;
+                let (count, rest) =
+                    lenenc(v).ok_or("bad optional metadata: truncated label count")?;
                 if count > rest.len() as u64 {
-                    return Err(format!("bad optional metadata: {count} ENUM/SET labels in {} bytes", rest.len()));
+                    return Err(format!(
+                        "bad optional metadata: {count} ENUM/SET labels in {} bytes",
+                        rest.len()
+                    ));
                 }
                 v = rest;
                 for _ in 0..count {
                     let (l, rest) = lenenc(v).ok_or("bad optional metadata: truncated label")?;
-                    v = rest.get(l as usize..).ok_or("bad optional metadata: truncated label")?;
+                    v = rest
+                        .get(l as usize..)
+                        .ok_or("bad optional metadata: truncated label")?;
                 }
             }
         }
@@ -1212,6 +1222,9 @@ fn lenenc(b: &[u8]) -> Option<(u64, &[u8])> {
         v => return Some((v as u64, rest)),
     };
     let bytes = rest.get(..width)?;
-    let v = bytes.iter().rev().fold(0u64, |acc, x| (acc << 8) | *x as u64);
+    let v = bytes
+        .iter()
+        .rev()
+        .fold(0u64, |acc, x| (acc << 8) | *x as u64);
     Some((v, &rest[width..]))
 }
