@@ -1051,6 +1051,83 @@ fn alter_clauses(
     }
 }
 
+/// mysql_common reserves `Vec::with_capacity(count)` for the ENUM/SET labels of a table map
+/// with the count read from the event, unchecked: a malformed count panics (capacity overflow)
+/// or aborts the process (an allocation of terabytes). Refuse counts that the bytes cannot hold
+/// before it sees them (each label takes at least one byte).
+fn check_str_value_counts(tme: &TableMapEvent<'_>) -> Result<(), String> {
+    use mysql_common::proto::MySerialize;
+    let mut body = Vec::new();
+    tme.serialize(&mut body);
+    let Some(optional) = optional_metadata(&body) else {
+        return Ok(());
+    };
+    let mut b = optional;
+    while let Some((&ty, rest)) = b.split_first() {
+        let Some((len, rest)) = lenenc(rest) else {
+            return Ok(());
+        };
+        let Some(value) = rest.get(..len as usize) else {
+            return Ok(());
+        };
+        b = &rest[value.len()..];
+        // 5 = SET_STR_VALUE, 6 = ENUM_STR_VALUE: per column a count, then that many labels.
+        if ty == 5 || ty == 6 {
+            let mut v = value;
+            while !v.is_empty() {
+                let (count, rest) =
+                    lenenc(v).ok_or("bad optional metadata: truncated label count")?;
+                if count > rest.len() as u64 {
+                    return Err(format!(
+                        "bad optional metadata: {count} ENUM/SET labels in {} bytes",
+                        rest.len()
+                    ));
+                }
+                v = rest;
+                for _ in 0..count {
+                    let (l, rest) = lenenc(v).ok_or("bad optional metadata: truncated label")?;
+                    v = rest
+                        .get(l as usize..)
+                        .ok_or("bad optional metadata: truncated label")?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The optional metadata at the end of a TABLE_MAP body (None when the layout does not parse).
+fn optional_metadata(body: &[u8]) -> Option<&[u8]> {
+    let mut b = body.get(8..)?; // table id (6), flags (2)
+    for _ in 0..2 {
+        // schema and table: length byte, name, NUL
+        let (&len, rest) = b.split_first()?;
+        b = rest.get(len as usize + 1..)?;
+    }
+    let (n, rest) = lenenc(b)?;
+    b = rest.get(n as usize..)?;
+    let (meta_len, rest) = lenenc(b)?;
+    b = rest.get(meta_len as usize..)?;
+    b.get((n as usize).div_ceil(8)..)
+}
+
+fn lenenc(b: &[u8]) -> Option<(u64, &[u8])> {
+    let (&first, rest) = b.split_first()?;
+    let width = match first {
+        0xfc => 2,
+        0xfd => 3,
+        0xfe => 8,
+        0xfb | 0xff => return None,
+        v => return Some((v as u64, rest)),
+    };
+    let bytes = rest.get(..width)?;
+    let v = bytes
+        .iter()
+        .rev()
+        .fold(0u64, |acc, x| (acc << 8) | *x as u64);
+    Some((v, &rest[width..]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1150,81 +1227,4 @@ mod tests {
         // CHAR(255) in utf8mb4 = 1020 bytes: high bits of the length live in byte 0.
         assert_eq!(string_length(&[0xce, 0xfc]), 1020);
     }
-}
-
-/// mysql_common reserves `Vec::with_capacity(count)` for the ENUM/SET labels of a table map
-/// with the count read from the event, unchecked: a malformed count panics (capacity overflow)
-/// or aborts the process (an allocation of terabytes). Refuse counts that the bytes cannot hold
-/// before it sees them (each label takes at least one byte).
-fn check_str_value_counts(tme: &TableMapEvent<'_>) -> Result<(), String> {
-    use mysql_common::proto::MySerialize;
-    let mut body = Vec::new();
-    tme.serialize(&mut body);
-    let Some(optional) = optional_metadata(&body) else {
-        return Ok(());
-    };
-    let mut b = optional;
-    while let Some((&ty, rest)) = b.split_first() {
-        let Some((len, rest)) = lenenc(rest) else {
-            return Ok(());
-        };
-        let Some(value) = rest.get(..len as usize) else {
-            return Ok(());
-        };
-        b = &rest[value.len()..];
-        // 5 = SET_STR_VALUE, 6 = ENUM_STR_VALUE: per column a count, then that many labels.
-        if ty == 5 || ty == 6 {
-            let mut v = value;
-            while !v.is_empty() {
-                let (count, rest) =
-                    lenenc(v).ok_or("bad optional metadata: truncated label count")?;
-                if count > rest.len() as u64 {
-                    return Err(format!(
-                        "bad optional metadata: {count} ENUM/SET labels in {} bytes",
-                        rest.len()
-                    ));
-                }
-                v = rest;
-                for _ in 0..count {
-                    let (l, rest) = lenenc(v).ok_or("bad optional metadata: truncated label")?;
-                    v = rest
-                        .get(l as usize..)
-                        .ok_or("bad optional metadata: truncated label")?;
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The optional metadata at the end of a TABLE_MAP body (None when the layout does not parse).
-fn optional_metadata(body: &[u8]) -> Option<&[u8]> {
-    let mut b = body.get(8..)?; // table id (6), flags (2)
-    for _ in 0..2 {
-        // schema and table: length byte, name, NUL
-        let (&len, rest) = b.split_first()?;
-        b = rest.get(len as usize + 1..)?;
-    }
-    let (n, rest) = lenenc(b)?;
-    b = rest.get(n as usize..)?;
-    let (meta_len, rest) = lenenc(b)?;
-    b = rest.get(meta_len as usize..)?;
-    b.get((n as usize).div_ceil(8)..)
-}
-
-fn lenenc(b: &[u8]) -> Option<(u64, &[u8])> {
-    let (&first, rest) = b.split_first()?;
-    let width = match first {
-        0xfc => 2,
-        0xfd => 3,
-        0xfe => 8,
-        0xfb | 0xff => return None,
-        v => return Some((v as u64, rest)),
-    };
-    let bytes = rest.get(..width)?;
-    let v = bytes
-        .iter()
-        .rev()
-        .fold(0u64, |acc, x| (acc << 8) | *x as u64);
-    Some((v, &rest[width..]))
 }
