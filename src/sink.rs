@@ -42,7 +42,7 @@ pub struct Batch {
 
 /// Most entries appended under one lock acquisition (keeps each hold around a millisecond);
 /// a single batch larger than this (at most `binlog::CHUNK_ENTRIES`) is still written whole.
-const MAX_ENTRIES_PER_LOCK: usize = 256;
+const MAX_ENTRIES_PER_LOCK: usize = 128;
 
 /// While catching up, how often the main thread is woken to write the AOF and serve clients
 /// blocked on the streams (it also wakes for any client request and its own timers).

@@ -40,7 +40,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Entries buffered before a transaction is handed over in chunks.
-pub const CHUNK_ENTRIES: usize = 128;
+pub const CHUNK_ENTRIES: usize = 64;
 
 /// How often an advancing position with no entries is written (for uncaptured traffic).
 const POSITION_ONLY_EVERY: Duration = Duration::from_millis(200);
