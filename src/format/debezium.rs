@@ -202,21 +202,7 @@ fn write_object(
     row: &[Cell],
     cols: impl Iterator<Item = usize>,
 ) {
-    out.push('{');
-    let mut first = true;
-    for i in cols {
-        let (Some(col), Some(cell)) = (table.columns.get(i), row.get(i)) else {
-            continue;
-        };
-        if !first {
-            out.push(',');
-        }
-        first = false;
-        json::write_str(out, &col.name);
-        out.push(':');
-        write_cell(out, cell);
-    }
-    out.push('}');
+    json::write_object_with(out, table, row, cols, write_cell);
 }
 
 /// Days from 1970-01-01 to a civil date (Howard Hinnant's days_from_civil).

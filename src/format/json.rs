@@ -146,17 +146,29 @@ pub fn write_cell(out: &mut String, cell: &Cell) {
     }
 }
 
-/// `{"col":value,...}` over the given column indexes.
+/// `{"col":value,...}` over the given column indexes, in the SPEC §2 forms.
 pub fn write_object(
     out: &mut String,
     table: &TableSchema,
     row: &[Cell],
     cols: impl Iterator<Item = usize>,
 ) {
+    write_object_with(out, table, row, cols, write_cell);
+}
+
+/// `{"col":value,...}` over the given column indexes, each value written by `cell` (the
+/// format's value forms: SPEC §2 here, Debezium's in `format::debezium`).
+pub fn write_object_with(
+    out: &mut String,
+    table: &TableSchema,
+    row: &[Cell],
+    cols: impl Iterator<Item = usize>,
+    cell: fn(&mut String, &Cell),
+) {
     out.push('{');
     let mut first = true;
     for i in cols {
-        let (Some(col), Some(cell)) = (table.columns.get(i), row.get(i)) else {
+        let (Some(col), Some(value)) = (table.columns.get(i), row.get(i)) else {
             continue;
         };
         if !first {
@@ -165,7 +177,7 @@ pub fn write_object(
         first = false;
         write_str(out, &col.name);
         out.push(':');
-        write_cell(out, cell);
+        cell(out, value);
     }
     out.push('}');
 }
