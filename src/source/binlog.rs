@@ -377,7 +377,7 @@ impl Reader {
             EventData::HeartbeatEvent => {
                 if !st.txn.active {
                     if st.unsent {
-                        self.flush_position(st, end, true)?;
+                        self.flush_position(st, end)?;
                     }
                     // The source has nothing more; lag is 0 once the writer has written
                     // every batch handed over (Status::lag_ms).
@@ -662,14 +662,14 @@ impl Reader {
             st.checkpoint.position = Position::new(st.file.clone(), end);
             st.unsent = true;
             if st.last_sent.elapsed() >= POSITION_ONLY_EVERY {
-                self.flush_position(st, end, false)?;
+                self.flush_position(st, end)?;
             }
             self.gate.reader_at_boundary(&st.checkpoint, &self.tx)?;
         }
         Ok(())
     }
 
-    fn flush_position(&self, st: &mut State, end: u64, _idle: bool) -> Result<(), SourceError> {
+    fn flush_position(&self, st: &mut State, end: u64) -> Result<(), SourceError> {
         let batch = Batch {
             entries: Vec::new(),
             checkpoint: st.checkpoint.clone(),

@@ -97,8 +97,6 @@ pub enum Flavor {
 pub struct ServerInfo {
     pub flavor: Flavor,
     pub version: String,
-    /// `@@binlog_checksum` is not NONE.
-    pub checksum: bool,
     /// `binlog_row_metadata=FULL`: names, signedness and charsets come with every table map.
     pub full_metadata: bool,
     pub server_id: u32,
@@ -176,8 +174,6 @@ pub fn probe(conn: &mut Conn) -> Result<ServerInfo, SourceError> {
     }
     let full_metadata =
         global_var(conn, "binlog_row_metadata")?.is_some_and(|v| v.eq_ignore_ascii_case("FULL"));
-    let checksum =
-        global_var(conn, "binlog_checksum")?.is_some_and(|v| !v.eq_ignore_ascii_case("NONE"));
     let server_id = global_var(conn, "server_id")?
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
@@ -186,7 +182,6 @@ pub fn probe(conn: &mut Conn) -> Result<ServerInfo, SourceError> {
     Ok(ServerInfo {
         flavor,
         version,
-        checksum,
         full_metadata,
         server_id,
     })
