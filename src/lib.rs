@@ -292,6 +292,9 @@ fn info_fields() -> Vec<(String, InfoValue)> {
     ));
     for (name, value) in [
         ("max_lock_us", &STATUS.max_lock_us),
+        ("max_lock_cpu_us", &STATUS.max_lock_cpu_us),
+        ("lock_holds", &STATUS.lock_holds),
+        ("lock_holds_over_2ms", &STATUS.lock_holds_over_2ms),
         ("lock_held_us", &STATUS.lock_held_us),
         ("lock_wait_us", &STATUS.lock_wait_us),
         ("writer_idle_us", &STATUS.writer_idle_us),

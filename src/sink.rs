@@ -77,6 +77,7 @@ impl Writer {
         // A batch received that would have made the lock hold too long: first of the next round.
         let mut carry: Option<Batch> = None;
         let mut last_wake = Instant::now();
+        let mut names = crate::stream_writer::FieldNames::default();
         loop {
             if self.stop.load(Ordering::Relaxed) {
                 return WriterExit::Stopped;
@@ -133,7 +134,8 @@ impl Writer {
                 }
             }
             // Everything that needs no lock happens before taking it.
-            let prepared = match crate::stream_writer::prepare(
+            let mut prepared = match crate::stream_writer::prepare(
+                &mut names,
                 pending.iter().flat_map(|b| b.entries.iter()),
             ) {
                 Ok(p) => p,
@@ -143,15 +145,19 @@ impl Writer {
                 return WriterExit::Stopped;
             };
             let started = Instant::now();
+            let cpu_started = thread_cpu_us();
             let flags = ctx.get_flags();
             if flags.contains(ContextFlags::SLAVE) {
                 return WriterExit::Replica;
             }
-            let result = self.write(&ctx, prepared, &pending);
+            let result = self.write(&ctx, &mut prepared, &pending);
             self.check_memory(&ctx);
             drop(ctx);
             let held = started.elapsed().as_micros() as u64;
-            STATUS.lock_held_us.fetch_add(held, Ordering::Relaxed);
+            let held_cpu = thread_cpu_us().saturating_sub(cpu_started);
+            // Propagation released its references at unlock: the values are ours alone again.
+            drop(prepared);
+            STATUS.record_lock_hold(held, held_cpu);
             // Wake the main thread when this batch is the last one waiting (live traffic: it
             // serves XREAD BLOCK clients and the AOF at once), and at least every WAKE_EVERY
             // while catching up. Waking it after every batch made each batch wait for an AOF
@@ -160,7 +166,6 @@ impl Writer {
                 crate::redis_lock::wake_event_loop();
                 last_wake = Instant::now();
             }
-            STATUS.max_lock_us.fetch_max(held, Ordering::Relaxed);
             match result {
                 Ok(()) => {
                     self.account(&pending);
@@ -206,7 +211,7 @@ impl Writer {
     fn write(
         &self,
         ctx: &Context,
-        prepared: crate::stream_writer::Prepared,
+        prepared: &mut crate::stream_writer::Prepared,
         batches: &[Batch],
     ) -> Result<(), String> {
         crate::stream_writer::append(ctx, prepared, self.stream_maxlen)?;
@@ -291,4 +296,18 @@ fn check(r: CallResult, what: &str) -> Result<(), String> {
             e.to_utf8_string().unwrap_or_default()
         )),
     }
+}
+
+/// CPU time of the calling thread, µs: with the wall time of a lock hold, it tells the work
+/// done under the lock from the time the OS gave the CPU to other threads meanwhile.
+fn thread_cpu_us() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: writes the calling thread's CPU clock into a timespec we own.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return 0;
+    }
+    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000
 }

@@ -85,8 +85,14 @@ pub struct Status {
     /// makes them equal before a session starts: batches of an ended session are dropped).
     pub batches_sent: AtomicU64,
     pub batches_written: AtomicU64,
-    /// Longest time the writer held the Redis lock, µs.
+    /// Longest time the writer held the Redis lock, µs (wall clock).
     pub max_lock_us: AtomicU64,
+    /// Longest CPU time the writer spent in one lock hold, µs: `max_lock_us` less the time the
+    /// OS scheduler gave the writer's CPU to other threads during that hold.
+    pub max_lock_cpu_us: AtomicU64,
+    /// Lock holds, and those that lasted more than 2 ms (wall clock).
+    pub lock_holds: AtomicU64,
+    pub lock_holds_over_2ms: AtomicU64,
     /// Total time the writer held the Redis lock, µs.
     pub lock_held_us: AtomicU64,
     /// Total time the writer waited for the Redis lock (the main thread held it), µs.
@@ -118,6 +124,9 @@ pub static STATUS: LazyLock<Status> = LazyLock::new(|| Status {
     batches_sent: AtomicU64::new(0),
     batches_written: AtomicU64::new(0),
     max_lock_us: AtomicU64::new(0),
+    max_lock_cpu_us: AtomicU64::new(0),
+    lock_holds: AtomicU64::new(0),
+    lock_holds_over_2ms: AtomicU64::new(0),
     lock_held_us: AtomicU64::new(0),
     lock_wait_us: AtomicU64::new(0),
     writer_idle_us: AtomicU64::new(0),
@@ -142,6 +151,18 @@ pub enum StatusValue {
 }
 
 impl Status {
+    /// Account one hold of the Redis lock by the writer: `wall` µs, of which it ran `cpu` µs.
+    pub fn record_lock_hold(&self, wall: u64, cpu: u64) {
+        self.lock_held_us.fetch_add(wall, Ordering::Relaxed);
+        self.max_lock_us.fetch_max(wall, Ordering::Relaxed);
+        self.max_lock_cpu_us
+            .fetch_max(cpu.min(wall), Ordering::Relaxed);
+        self.lock_holds.fetch_add(1, Ordering::Relaxed);
+        if wall > 2_000 {
+            self.lock_holds_over_2ms.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Lock the string part; never poisoned for readers (a panicking writer leaves valid data).
     pub fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())

@@ -2,13 +2,17 @@
 //! replicating each as `XADD key <assigned id> ...` — no command parsing under the lock.
 //!
 //! Entry strings are created before the lock is taken (`RM_CreateString` with no context is
-//! safe from any thread) and released while it is still held, so that the reference counts
-//! the propagation machinery shares with us are only ever touched under the lock.
+//! safe from any thread). Propagation takes references to them and releases those when the
+//! lock is released (one execution unit per lock hold), so the values and field names are
+//! freed after the hold, by the writer alone. The key names also reach keyspace notifications,
+//! whose subscribers may retain them: those are released under the lock.
 
 use crate::sink::Entry;
 use redis_module::raw;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ffi::CString;
+use std::fmt::Write as _;
 use std::os::raw::c_int;
 use std::ptr;
 
@@ -36,38 +40,83 @@ impl Drop for RString {
     }
 }
 
+/// The field names of the formats are a handful of static strings: one Redis string each for
+/// the writer's lifetime, shared by every entry. `RM_StreamAdd` copies their bytes and
+/// propagation takes and releases its own references within the lock hold.
+#[derive(Default)]
+pub struct FieldNames(HashMap<&'static str, RString>);
+
+impl FieldNames {
+    fn get(&mut self, name: &'static str) -> Option<*mut raw::RedisModuleString> {
+        if let Some(s) = self.0.get(name) {
+            return Some(s.0);
+        }
+        let s = RString::new(name.as_bytes())?;
+        let p = s.0;
+        self.0.insert(name, s);
+        Some(p)
+    }
+}
+
+// SAFETY: the strings are only used by the writer thread that owns the cache.
+unsafe impl Send for FieldNames {}
+
 /// Entries turned into Redis strings, ready to append.
 pub struct Prepared {
     keys: Vec<RString>,
-    /// (index into `keys`, field/value strings) per entry.
-    entries: Vec<(usize, Vec<RString>)>,
+    /// The values (and any name that is not static): created here, freed after the lock hold
+    /// by dropping the `Prepared`.
+    values: Vec<RString>,
+    /// Field/value pointers of all entries, back to back.
+    argv: Vec<*mut raw::RedisModuleString>,
+    /// (index into `keys`, end of the entry's pairs in `argv`) per entry.
+    entries: Vec<(usize, usize)>,
 }
 
 // SAFETY: the strings are private to the writer until appended under the lock.
 unsafe impl Send for Prepared {}
 
 /// Turn entries into Redis strings (no lock needed).
-pub fn prepare<'a>(entries: impl Iterator<Item = &'a Entry>) -> Result<Prepared, String> {
-    let mut keys: Vec<RString> = Vec::new();
+pub fn prepare<'a>(
+    names: &mut FieldNames,
+    entries: impl Iterator<Item = &'a Entry>,
+) -> Result<Prepared, String> {
+    const NO_STRING: &str = "cannot create a Redis string";
+    let mut p = Prepared {
+        keys: Vec::new(),
+        values: Vec::new(),
+        argv: Vec::new(),
+        entries: Vec::new(),
+    };
     let mut key_index: HashMap<&str, usize> = HashMap::new();
-    let mut out = Vec::new();
     for e in entries {
         let idx = match key_index.get(&*e.stream) {
             Some(i) => *i,
             None => {
-                keys.push(RString::new(e.stream.as_bytes()).ok_or("cannot create a Redis string")?);
-                key_index.insert(&e.stream, keys.len() - 1);
-                keys.len() - 1
+                p.keys
+                    .push(RString::new(e.stream.as_bytes()).ok_or(NO_STRING)?);
+                key_index.insert(&e.stream, p.keys.len() - 1);
+                p.keys.len() - 1
             }
         };
-        let mut argv = Vec::with_capacity(e.fields.len() * 2);
         for (k, v) in &e.fields {
-            argv.push(RString::new(k.as_bytes()).ok_or("cannot create a Redis string")?);
-            argv.push(RString::new(v.as_bytes()).ok_or("cannot create a Redis string")?);
+            let name = match k {
+                Cow::Borrowed(name) => names.get(name).ok_or(NO_STRING)?,
+                Cow::Owned(name) => {
+                    let s = RString::new(name.as_bytes()).ok_or(NO_STRING)?;
+                    let ptr = s.0;
+                    p.values.push(s);
+                    ptr
+                }
+            };
+            let value = RString::new(v.as_bytes()).ok_or(NO_STRING)?;
+            p.argv.push(name);
+            p.argv.push(value.0);
+            p.values.push(value);
         }
-        out.push((idx, argv));
+        p.entries.push((idx, p.argv.len()));
     }
-    Ok(Prepared { keys, entries: out })
+    Ok(p)
 }
 
 struct OpenKey(*mut raw::RedisModuleKey);
@@ -85,7 +134,17 @@ impl Drop for OpenKey {
 /// Append every prepared entry (caller holds the Redis lock on `ctx`), trimming each stream
 /// to about `maxlen` entries when non-zero. All keys are type-checked before anything is
 /// written, so a batch is written whole or not at all.
-pub fn append(ctx: &redis_module::Context, p: Prepared, maxlen: u64) -> Result<(), String> {
+pub fn append(ctx: &redis_module::Context, p: &mut Prepared, maxlen: u64) -> Result<(), String> {
+    let r = append_entries(ctx, &mut *p, maxlen);
+    p.keys.clear();
+    r
+}
+
+fn append_entries(
+    ctx: &redis_module::Context,
+    p: &mut Prepared,
+    maxlen: u64,
+) -> Result<(), String> {
     let ctx = ctx.ctx;
     let api = Api::get().ok_or("the Redis stream API is not available (Redis 6.2+ needed)")?;
     let mut open: Vec<OpenKey> = Vec::with_capacity(p.keys.len());
@@ -118,10 +177,13 @@ pub fn append(ctx: &redis_module::Context, p: Prepared, maxlen: u64) -> Result<(
     let xtrim = c"XTRIM";
     let fmt_xadd = c"sbv";
     let event = c"xadd";
-    for (idx, argv) in &p.entries {
-        let key = &open[*idx];
+    let mut id_text = String::with_capacity(32);
+    let mut start = 0;
+    for &(idx, end) in &p.entries {
+        let key = &open[idx];
         let mut id = raw::RedisModuleStreamID { ms: 0, seq: 0 };
-        let mut ptrs: Vec<*mut raw::RedisModuleString> = argv.iter().map(|s| s.0).collect();
+        let ptrs = &mut p.argv[start..end];
+        start = end;
         // SAFETY: key open for writing, argv holds field/value pairs, lock held.
         let rc = unsafe {
             (api.stream_add)(
@@ -135,18 +197,19 @@ pub fn append(ctx: &redis_module::Context, p: Prepared, maxlen: u64) -> Result<(
         if rc != raw::REDISMODULE_OK as c_int {
             return Err(format!(
                 "XADD to {} failed: {}",
-                string_lossy(p.keys[*idx].0),
+                string_lossy(p.keys[idx].0),
                 std::io::Error::last_os_error()
             ));
         }
-        let id_text = format!("{}-{}", id.ms, id.seq);
+        id_text.clear();
+        let _ = write!(id_text, "{}-{}", id.ms, id.seq);
         // SAFETY: "sbv" = RedisModuleString, (buffer, len), (vector, count); lock held.
         unsafe {
             (api.replicate)(
                 ctx,
                 xadd.as_ptr(),
                 fmt_xadd.as_ptr(),
-                p.keys[*idx].0,
+                p.keys[idx].0,
                 id_text.as_ptr(),
                 id_text.len(),
                 ptrs.as_mut_ptr(),
@@ -156,7 +219,7 @@ pub fn append(ctx: &redis_module::Context, p: Prepared, maxlen: u64) -> Result<(
                 ctx,
                 raw::REDISMODULE_NOTIFY_STREAM,
                 event.as_ptr(),
-                p.keys[*idx].0,
+                p.keys[idx].0,
             );
         }
     }
@@ -191,8 +254,6 @@ pub fn append(ctx: &redis_module::Context, p: Prepared, maxlen: u64) -> Result<(
         // SAFETY: lock held; signals WATCH and client-side caching like XADD does.
         unsafe { (api.signal_modified)(ctx, k.0) };
     }
-    drop(open);
-    // `p` (all strings) is dropped here, still under the lock.
     Ok(())
 }
 
