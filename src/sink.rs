@@ -10,11 +10,11 @@ use crate::format::Fields;
 use crate::redis_lock::{DetachedCtx, Locked};
 use crate::source::position::Checkpoint;
 use crate::status::{State, STATUS};
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use redis_module::{CallOptionsBuilder, CallResult, Context, ContextFlags};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// One stream entry ready to append.
@@ -40,9 +40,127 @@ pub struct Batch {
     pub snapshot: Option<String>,
 }
 
+impl Batch {
+    /// Approximate heap bytes of the entries (field names, values, per-entry overhead).
+    pub fn bytes(&self) -> usize {
+        self.entries
+            .iter()
+            .map(|e| {
+                64 + e
+                    .fields
+                    .iter()
+                    .map(|(k, v)| 16 + k.len() + v.len())
+                    .sum::<usize>()
+            })
+            .sum()
+    }
+}
+
+/// Bytes of entries handed to the writer and not written yet. The channel bounds the batches
+/// in flight; this bounds their bytes too, so that large rows (BLOBs, long JSON) cannot make
+/// the module's memory grow with their size times the channel's length.
+pub const MAX_BYTES_IN_FLIGHT: usize = 64 << 20;
+
+/// Number of batches the channel to the writer holds.
+const CHANNEL_BATCHES: usize = 64;
+
+#[derive(Default)]
+struct InFlight {
+    /// (bytes in flight, the writer has gone)
+    state: Mutex<(usize, bool)>,
+    released: Condvar,
+}
+
+impl InFlight {
+    fn lock(&self) -> MutexGuard<'_, (usize, bool)> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn release(&self, bytes: usize) {
+        let mut g = self.lock();
+        g.0 = g.0.saturating_sub(bytes);
+        self.released.notify_all();
+    }
+
+    fn close(&self) {
+        self.lock().1 = true;
+        self.released.notify_all();
+    }
+}
+
+/// The writer is gone: the batch was not sent.
+#[derive(Debug)]
+pub struct WriterGone;
+
+/// The reader's and the snapshot's end of the channel to the writer.
+#[derive(Clone)]
+pub struct BatchSender {
+    tx: Sender<Batch>,
+    in_flight: Arc<InFlight>,
+}
+
+impl BatchSender {
+    /// Send a batch, waiting while the channel is full or holds [`MAX_BYTES_IN_FLIGHT`]
+    /// (a batch larger than that alone still goes, once the channel has drained).
+    pub fn send(&self, batch: Batch) -> Result<(), WriterGone> {
+        let bytes = batch.bytes();
+        {
+            let mut g = self.in_flight.lock();
+            while !g.1 && g.0 > 0 && g.0 + bytes > MAX_BYTES_IN_FLIGHT {
+                g = self
+                    .in_flight
+                    .released
+                    .wait(g)
+                    .unwrap_or_else(|p| p.into_inner());
+            }
+            if g.1 {
+                return Err(WriterGone);
+            }
+            g.0 += bytes;
+        }
+        self.tx.send(batch).map_err(|_| WriterGone)
+    }
+}
+
+/// The writer's end of the channel; dropping it fails the senders' waits.
+pub struct BatchReceiver {
+    rx: Receiver<Batch>,
+    in_flight: Arc<InFlight>,
+}
+
+impl BatchReceiver {
+    #[cfg(test)]
+    pub fn try_recv(&self) -> Option<Batch> {
+        self.rx.try_recv().ok()
+    }
+}
+
+impl Drop for BatchReceiver {
+    fn drop(&mut self) {
+        self.in_flight.close();
+    }
+}
+
+/// The channel from the reader and the snapshot to the writer.
+pub fn channel() -> (BatchSender, BatchReceiver) {
+    let (tx, rx) = crossbeam_channel::bounded(CHANNEL_BATCHES);
+    let in_flight = Arc::new(InFlight::default());
+    (
+        BatchSender {
+            tx,
+            in_flight: in_flight.clone(),
+        },
+        BatchReceiver { rx, in_flight },
+    )
+}
+
 /// Most entries appended under one lock acquisition (keeps each hold around a millisecond);
 /// a single batch larger than this (at most `binlog::CHUNK_ENTRIES`) is still written whole.
 const MAX_ENTRIES_PER_LOCK: usize = 128;
+
+/// Most bytes of entries appended under one lock acquisition: with large rows, copying them
+/// (stream, AOF) is what takes the time. A single larger batch is still written whole.
+const MAX_BYTES_PER_LOCK: usize = 1 << 20;
 
 /// While catching up, how often the main thread is woken to write the AOF and serve clients
 /// blocked on the streams (it also wakes for any client request and its own timers).
@@ -69,7 +187,8 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn run(&self, rx: Receiver<Batch>) -> WriterExit {
+    pub fn run(&self, channel: BatchReceiver) -> WriterExit {
+        let rx = &channel.rx;
         let Some(tsc) = DetachedCtx::new() else {
             return WriterExit::Failed("no thread-safe context".into());
         };
@@ -107,14 +226,19 @@ impl Writer {
                 }
             }
             let mut count: usize = pending.iter().map(|b| b.entries.len()).sum();
-            while count < MAX_ENTRIES_PER_LOCK {
+            let mut bytes: usize = pending.iter().map(Batch::bytes).sum();
+            while count < MAX_ENTRIES_PER_LOCK && bytes < MAX_BYTES_PER_LOCK {
                 match rx.try_recv() {
-                    Ok(b) if count + b.entries.len() > MAX_ENTRIES_PER_LOCK => {
+                    Ok(b)
+                        if count + b.entries.len() > MAX_ENTRIES_PER_LOCK
+                            || bytes + b.bytes() > MAX_BYTES_PER_LOCK =>
+                    {
                         carry = Some(b);
                         break;
                     }
                     Ok(b) => {
                         count += b.entries.len();
+                        bytes += b.bytes();
                         pending.push(b);
                     }
                     Err(_) => break,
@@ -168,6 +292,9 @@ impl Writer {
             }
             match result {
                 Ok(()) => {
+                    channel
+                        .in_flight
+                        .release(pending.iter().map(Batch::bytes).sum());
                     self.account(&pending);
                     STATUS
                         .batches_written
@@ -310,4 +437,66 @@ fn thread_cpu_us() -> u64 {
         return 0;
     }
     ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+    use std::time::Duration;
+
+    fn batch(value_bytes: usize) -> Batch {
+        Batch {
+            entries: vec![Entry {
+                stream: "cdc:db.t".into(),
+                table: "db.t".into(),
+                fields: vec![(Cow::Borrowed("after"), "x".repeat(value_bytes))],
+            }],
+            checkpoint: Checkpoint::default(),
+            position: String::new(),
+            txns: 1,
+            commit_ms: 0,
+            snapshot: None,
+        }
+    }
+
+    #[test]
+    fn the_channel_holds_at_most_its_byte_budget() {
+        let (tx, rx) = channel();
+        let first = batch(MAX_BYTES_IN_FLIGHT / 2);
+        let first_bytes = first.bytes();
+        tx.send(first).expect("room for the first batch");
+        let sender = std::thread::spawn({
+            let tx = tx.clone();
+            move || tx.send(batch(MAX_BYTES_IN_FLIGHT / 2 + 1024))
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(rx.try_recv().is_some(), "the first batch is in the channel");
+        assert!(
+            rx.try_recv().is_none(),
+            "the second batch waits: both together exceed the budget"
+        );
+        // The writer wrote the first batch: the second may go.
+        rx.in_flight.release(first_bytes);
+        sender.join().unwrap().expect("sent once there is room");
+        assert!(rx.try_recv().is_some());
+    }
+
+    #[test]
+    fn a_batch_over_the_budget_goes_alone() {
+        let (tx, rx) = channel();
+        tx.send(batch(MAX_BYTES_IN_FLIGHT + 1))
+            .expect("an empty channel takes any batch");
+        assert!(rx.try_recv().is_some());
+    }
+
+    #[test]
+    fn a_waiting_sender_fails_when_the_writer_goes() {
+        let (tx, rx) = channel();
+        tx.send(batch(MAX_BYTES_IN_FLIGHT)).unwrap();
+        let sender = std::thread::spawn(move || tx.send(batch(1024)));
+        std::thread::sleep(Duration::from_millis(50));
+        drop(rx);
+        assert!(sender.join().unwrap().is_err());
+    }
 }

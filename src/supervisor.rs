@@ -17,7 +17,7 @@ use crate::source::snapshot::{Gate, Snapshotter};
 use crate::source::{self, SourceError};
 use crate::status::now_ms;
 use crate::status::{State, STATUS};
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use redis_module::{CallOptionsBuilder, CallResult, ContextFlags};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -301,7 +301,7 @@ impl Supervisor {
         let backpressure = Arc::new(AtomicBool::new(false));
         let interrupt = Arc::new(Interrupt::default());
         let gate = Arc::new(Gate::new(&checkpoint));
-        let (tx, rx) = bounded(64);
+        let (tx, rx) = crate::sink::channel();
         let writer = Writer {
             offset_key: config.offset_key.clone(),
             stream_maxlen: config.stream_maxlen,

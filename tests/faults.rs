@@ -685,3 +685,88 @@ fn unload_and_shutdown_while_streaming_stop_cleanly_and_keep_the_exact_position(
     let panics: Vec<_> = log.lines().filter(|l| l.contains("panic")).collect();
     assert!(panics.is_empty(), "{panics:?}");
 }
+
+/// Rows of megabytes (a LONGTEXT document per row) queued while the module was paused: every
+/// row arrives whole, and while Redis is busy (DEBUG SLEEP holds the lock the writer needs),
+/// what the reader queues for the writer is bounded in bytes, not only in batches: 64 batches
+/// of such rows would be 128 MB of module heap.
+#[test]
+fn megabyte_rows_arrive_whole_with_bounded_module_memory() {
+    const ROWS: u64 = 100;
+    const ROW_BYTES: u64 = 2_000_000;
+    let db = MariaDb::start_with(&["--max-allowed-packet=64M"]);
+    let url = db.url();
+    let redis = RedisServer::start_with(
+        &["--enable-debug-command", "yes"],
+        &module_args(&url, "big.*", &[]),
+    );
+    wait_for_state(&redis, "streaming", STREAMING);
+    db.exec("CREATE DATABASE big; CREATE TABLE big.t (id INT PRIMARY KEY, doc LONGTEXT)");
+    db.exec("INSERT INTO big.t VALUES (0, 'warm-up')");
+    wait_caught_up(&redis, &db, CATCH_UP);
+    let pid = redis.pid();
+    redis.cmd(&["CDC.PAUSE"]);
+    wait_for_state(&redis, "paused", STREAMING);
+    for id in 1..=ROWS {
+        db.exec(&format!(
+            "INSERT INTO big.t VALUES ({id}, REPEAT(CHAR(97 + {id} % 26), {ROW_BYTES}))"
+        ));
+    }
+    redis.cmd(&["CDC.RESUME"]);
+    // Once entries flow, Redis sleeps with its lock held: the writer waits, the reader fills
+    // the channel.
+    let started = Instant::now();
+    while xlen(&redis, "cdc:big.t") < 3 {
+        assert!(
+            started.elapsed() < CATCH_UP,
+            "no entries: {:?}",
+            status(&redis)
+        );
+        sleep(Duration::from_millis(1));
+    }
+    let rss_before = proc_mem(pid, "VmRSS");
+    let sleeper = {
+        let mut c = redis.client();
+        std::thread::spawn(move || {
+            let _: redis::RedisResult<()> = redis::cmd("DEBUG").arg("SLEEP").arg(2).query(&mut c);
+        })
+    };
+    let mut peak = 0u64;
+    while !sleeper.is_finished() {
+        peak = peak.max(proc_mem(pid, "VmRSS"));
+        sleep(Duration::from_millis(5));
+    }
+    sleeper.join().expect("DEBUG SLEEP");
+    let started = Instant::now();
+    while xlen(&redis, "cdc:big.t") < ROWS + 1 {
+        assert!(
+            started.elapsed() < CATCH_UP,
+            "not caught up: {:?}",
+            status(&redis)
+        );
+        sleep(Duration::from_millis(10));
+    }
+    let mb = |b: u64| b / (1024 * 1024);
+    let growth = peak.saturating_sub(rss_before);
+    eprintln!(
+        "{ROWS} rows of {ROW_BYTES} bytes: RSS grew by {} MB while Redis was busy",
+        mb(growth)
+    );
+    // Each entry is whole: its `after` carries the document the row holds.
+    for (_, fields) in entries(&redis, "big", "t").iter().skip(1) {
+        let after = json_field(fields, "after");
+        let id = after["id"].as_u64().expect("id");
+        let doc = after["doc"].as_str().expect("doc");
+        assert_eq!(doc.len() as u64, ROW_BYTES, "row {id}");
+        let c = char::from(b'a' + (id % 26) as u8);
+        assert!(
+            doc.chars().all(|x| x == c),
+            "row {id} holds other characters"
+        );
+    }
+    assert!(
+        growth < 100 * 1024 * 1024,
+        "entries queued for the writer not bounded by bytes: RSS grew by {} MB",
+        mb(growth)
+    );
+}

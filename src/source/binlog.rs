@@ -22,14 +22,13 @@ use crate::change::{ChangeSource, Op, Row};
 use crate::config::{Config, SourceUrl};
 use crate::decode::format_uuid;
 use crate::format::{self, Change};
-use crate::sink::{Batch, Entry};
+use crate::sink::{Batch, BatchSender, Entry};
 use crate::source::position::{Checkpoint, MariaGtid, MariaGtidState, Position};
 use crate::source::rows::{for_each_payload_event, for_each_row};
 use crate::source::schema::{InfoColumn, TableSchema};
 use crate::source::snapshot::Gate;
 use crate::source::{connect, connect_with_timeout, info_columns, Flavor, ServerInfo, SourceError};
 use crate::status::{now_ms, STATUS};
-use crossbeam_channel::Sender;
 use mysql::binlog::events::{Event, EventData};
 use mysql::prelude::Queryable;
 use mysql::BinlogRequest;
@@ -103,7 +102,7 @@ pub struct Reader {
     pub stop: Arc<AtomicBool>,
     pub backpressure: Arc<AtomicBool>,
     pub interrupt: Arc<Interrupt>,
-    pub tx: Sender<Batch>,
+    pub tx: BatchSender,
     /// Resume from `checkpoint.gtid` instead of its file and offset (MariaDB, after the source
     /// changed to another server with the same GTID history).
     pub by_gtid: bool,

@@ -74,7 +74,7 @@ use crate::change::{Cell, ChangeSource, Op, Row};
 use crate::config::{Config, SourceUrl};
 use crate::decode::decode_cell;
 use crate::format::{self, Change};
-use crate::sink::{Batch, Entry};
+use crate::sink::{Batch, BatchSender, Entry};
 use crate::source::position::{Checkpoint, Position, SnapshotState};
 use crate::source::schema::{
     parse_members, primary_key_of, ColumnKind, ColumnSchema, InfoColumn, TableSchema,
@@ -82,7 +82,7 @@ use crate::source::schema::{
 };
 use crate::source::{connect, info_columns, Flavor, ServerInfo, SourceError};
 use crate::status::{now_ms, SnapshotProgress, State, STATUS};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 use mysql::prelude::Queryable;
 use mysql::Value;
 use mysql_common::constants::ColumnType;
@@ -156,11 +156,7 @@ impl Gate {
 
     /// Reader: between transactions at `cp` (everything before it handed over). Sends a waiting
     /// chunk whose position has been reached.
-    pub fn reader_at_boundary(
-        &self,
-        cp: &Checkpoint,
-        tx: &Sender<Batch>,
-    ) -> Result<(), SourceError> {
+    pub fn reader_at_boundary(&self, cp: &Checkpoint, tx: &BatchSender) -> Result<(), SourceError> {
         let mut g = self.lock();
         // Never backwards (artificial events at the start of a stream may carry old offsets).
         if g.done_through.as_ref().is_none_or(|d| cp.position >= *d) {
@@ -179,7 +175,7 @@ impl Gate {
         &self,
         start: &Position,
         cp: &Checkpoint,
-        tx: &Sender<Batch>,
+        tx: &BatchSender,
         stop: &AtomicBool,
     ) -> Result<(), SourceError> {
         let mut g = self.lock();
@@ -241,7 +237,7 @@ impl Gate {
     fn deliver(
         &self,
         batches: Vec<Batch>,
-        tx: &Sender<Batch>,
+        tx: &BatchSender,
         stop: &AtomicBool,
     ) -> Result<(), SourceError> {
         let mut g = self.lock();
@@ -260,7 +256,7 @@ impl Gate {
     }
 
     /// Send the held chunk if the reader is between transactions at or past its position.
-    fn send_if_reached(&self, g: &mut GateInner, tx: &Sender<Batch>) -> Result<(), SourceError> {
+    fn send_if_reached(&self, g: &mut GateInner, tx: &BatchSender) -> Result<(), SourceError> {
         let reached = match (&g.hold, &g.done_through) {
             (
                 Some(Hold {
@@ -303,7 +299,7 @@ pub struct Snapshotter {
     pub info: ServerInfo,
     pub stop: Arc<AtomicBool>,
     pub gate: Arc<Gate>,
-    pub tx: Sender<Batch>,
+    pub tx: BatchSender,
     /// Tables to (re-)read, from CDC.RESYNC.
     pub requests: Receiver<Vec<String>>,
 }
@@ -1140,7 +1136,7 @@ mod tests {
             ..Checkpoint::default()
         };
         let gate = Gate::new(&start);
-        let (tx, rx) = crossbeam_channel::unbounded();
+        let (tx, rx) = crate::sink::channel();
         let stop = AtomicBool::new(false);
         gate.hold();
         gate.hold_at(Position::new("b.000001", 300));
@@ -1153,7 +1149,7 @@ mod tests {
             g.hold.as_mut().unwrap().chunk = Some(chunk);
             gate.send_if_reached(&mut g, &tx).unwrap();
         }
-        assert!(rx.try_recv().is_err(), "sent before the reader reached P");
+        assert!(rx.try_recv().is_none(), "sent before the reader reached P");
         let cp = Checkpoint {
             position: Position::new("b.000001", 300),
             ..Checkpoint::default()
