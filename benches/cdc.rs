@@ -94,6 +94,33 @@ fn proc_status_kb(pid: u32, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU seconds (user + system) used so far by each thread of `pid`, summed by thread name.
+fn thread_cpu(pid: u32) -> std::collections::BTreeMap<String, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for t in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
+            continue;
+        };
+        // "tid (comm) state ppid ...": utime and stime are fields 14 and 15.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = stat[open + 1..close].to_string();
+        let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let ticks: u64 = [11, 12]
+            .iter()
+            .filter_map(|&i| rest.get(i).and_then(|v| v.parse::<u64>().ok()))
+            .sum();
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        *out.entry(comm).or_insert(0.0) += ticks as f64 / hz;
+    }
+    out
+}
+
 /// Generate `txns` transactions of `per_txn` changes: 70% inserts, 20% updates, 10% deletes.
 fn generate(db: &MariaDb, txns: usize, per_txn: usize) -> usize {
     let mut conn = db.conn();
@@ -201,6 +228,8 @@ struct ModuleRun {
     rss_before_kb: u64,
     hwm_kb: u64,
     used_peak_kb: u64,
+    /// CPU time of redis-server's threads during the catch-up.
+    cpu: String,
 }
 
 /// Start a redis-server whose module is disabled, store `file:start` as its position, enable
@@ -258,6 +287,9 @@ fn module_run(
     if perf.is_some() {
         std::thread::sleep(Duration::from_millis(500));
     }
+    let cpu_before = thread_cpu(redis.pid());
+    let db_cpu = |db: &MariaDb| thread_cpu(db.pid()).values().sum::<f64>();
+    let db_cpu_before = db_cpu(db);
     let t0 = Instant::now();
     let _: () = redis::cmd("CONFIG")
         .arg("SET")
@@ -277,6 +309,17 @@ fn module_run(
         std::thread::sleep(Duration::from_millis(5));
     }
     let secs = t0.elapsed().as_secs_f64();
+    let cpu = thread_cpu(redis.pid())
+        .into_iter()
+        .map(|(name, s)| {
+            let used = s - cpu_before.get(&name).copied().unwrap_or(0.0);
+            (name, used)
+        })
+        .filter(|(_, s)| *s >= 0.01)
+        .map(|(name, s)| format!("{name} {s:.2} s"))
+        .chain([format!("(mariadbd {:.2} s)", db_cpu(db) - db_cpu_before)])
+        .collect::<Vec<_>>()
+        .join(", ");
     stop.store(true, Ordering::Relaxed);
     if let Some(mut p) = perf {
         let _ = Command::new("kill")
@@ -322,6 +365,7 @@ fn module_run(
         rss_before_kb,
         hwm_kb: proc_status_kb(redis.pid(), "VmHWM:"),
         used_peak_kb,
+        cpu,
     };
     (run, redis)
 }
@@ -567,6 +611,10 @@ fn catchup() {
         first.ping_p99_us as f64 / 1000.0,
         first.ping_max_us as f64 / 1000.0,
         first.pings
+    ));
+    md.push_str(&format!(
+        "- CPU time of redis-server's threads (and of MariaDB) during the catch-up (first run, {:.2} s): {}\n",
+        first.secs, first.cpu
     ));
     md.push_str(&format!(
         "- redis-server RSS {} MiB before, peak {} MiB; Redis used_memory peak {} MiB (the streams); module heap ≈ peak RSS − used_memory peak ≈ {} MiB\n",

@@ -341,7 +341,7 @@ impl Writer {
         prepared: &mut crate::stream_writer::Prepared,
         batches: &[Batch],
     ) -> Result<(), String> {
-        crate::stream_writer::append(ctx, prepared, self.stream_maxlen)?;
+        crate::stream_writer::append(ctx, prepared, self.stream_maxlen, &self.offset_key)?;
         let Some(last) = batches.last() else {
             return Ok(());
         };

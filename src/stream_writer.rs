@@ -16,8 +16,9 @@ use std::fmt::Write as _;
 use std::os::raw::c_int;
 use std::ptr;
 
-/// A Redis string owned by us (freed on drop; drop only while holding the lock if it was
-/// handed to Redis for propagation).
+/// A Redis string owned by us, freed on drop. Redis may hold references to a string we handed
+/// it only within the lock hold (see the module comment), so values and field names can be
+/// dropped after unlocking; key names are dropped under the lock.
 struct RString(*mut raw::RedisModuleString);
 
 impl RString {
@@ -134,10 +135,37 @@ impl Drop for OpenKey {
 /// Append every prepared entry (caller holds the Redis lock on `ctx`), trimming each stream
 /// to about `maxlen` entries when non-zero. All keys are type-checked before anything is
 /// written, so a batch is written whole or not at all.
-pub fn append(ctx: &redis_module::Context, p: &mut Prepared, maxlen: u64) -> Result<(), String> {
-    let r = append_entries(ctx, &mut *p, maxlen);
+pub fn append(
+    ctx: &redis_module::Context,
+    p: &mut Prepared,
+    maxlen: u64,
+    offset_key: &str,
+) -> Result<(), String> {
+    let r = check_hash_key(ctx, offset_key).and_then(|()| append_entries(ctx, &mut *p, maxlen));
     p.keys.clear();
     r
+}
+
+/// The position is written after the entries, in the same lock hold: a key of another type
+/// there would leave entries without their position, so it is refused before anything is
+/// written.
+fn check_hash_key(ctx: &redis_module::Context, name: &str) -> Result<(), String> {
+    let api = Api::get().ok_or("the Redis key API is not available")?;
+    let k = RString::new(name.as_bytes()).ok_or("cannot create a Redis string")?;
+    // SAFETY: lock held; the key name is a live string.
+    let key = unsafe { (api.open_key)(ctx.ctx, k.0, raw::REDISMODULE_READ as c_int) };
+    if key.is_null() {
+        return Ok(());
+    }
+    let key = OpenKey(key);
+    // SAFETY: key is open.
+    let t = unsafe { (api.key_type)(key.0) };
+    if t != raw::REDISMODULE_KEYTYPE_EMPTY as c_int && t != raw::REDISMODULE_KEYTYPE_HASH as c_int {
+        return Err(format!(
+            "key {name} (cdc.offset-key) holds another type than a hash: rename or delete it (nothing was written)"
+        ));
+    }
+    Ok(())
 }
 
 fn append_entries(

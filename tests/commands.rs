@@ -306,3 +306,57 @@ fn enabled_no_stops_following_and_yes_catches_up() {
     assert_eq!(xlen(&redis, "cdc:cmd_enabled.t"), 4);
     assert_replay_equals_table(&redis, &db, "cmd_enabled", "t");
 }
+
+/// A stream key or the offset key holding another type is refused before anything of the batch
+/// is written: CDC.STATUS names the key; once it is removed, every change arrives exactly once.
+#[test]
+fn a_key_of_another_type_is_refused_whole_and_named() {
+    let db = shared_mariadb();
+    db.exec(
+        "CREATE DATABASE cmd_wt; CREATE TABLE cmd_wt.t (id INT PRIMARY KEY); \
+         CREATE TABLE cmd_wt.u (id INT PRIMARY KEY)",
+    );
+    let redis = RedisServer::start(&["tables", "cmd_wt.*", "mysql-url", &db.url()]);
+    wait_state(&redis, "streaming", STREAMING);
+    db.exec("INSERT INTO cmd_wt.t VALUES (0)");
+    wait_caught_up(&redis, &db, CATCH_UP);
+    let refused = |key: &str, what: &str| {
+        wait_until(CATCH_UP, "the key named in last_error", || {
+            let e = status_field(&redis, "last_error");
+            e.contains(key) && e.contains(what)
+        });
+        assert_eq!(
+            xlen(&redis, "cdc:cmd_wt.t"),
+            1,
+            "part of a refused batch was written"
+        );
+    };
+
+    // A stream key taken by a string.
+    redis.cmd(&["SET", "cdc:cmd_wt.u", "not a stream"]);
+    db.exec("BEGIN; INSERT INTO cmd_wt.t VALUES (1); INSERT INTO cmd_wt.u VALUES (1); COMMIT");
+    refused("cdc:cmd_wt.u", "another type than a stream");
+    redis.cmd(&["DEL", "cdc:cmd_wt.u"]);
+    wait_caught_up(&redis, &db, CATCH_UP);
+    assert_eq!(xlen(&redis, "cdc:cmd_wt.t"), 2);
+    assert_eq!(xlen(&redis, "cdc:cmd_wt.u"), 1);
+
+    // The offset key taken by a string (the real one kept aside).
+    redis.cmd(&["RENAME", "cdc:offset", "saved-offset"]);
+    redis.cmd(&["SET", "cdc:offset", "not a hash"]);
+    db.exec("INSERT INTO cmd_wt.t VALUES (2)");
+    wait_until(CATCH_UP, "the offset key named in last_error", || {
+        status_field(&redis, "last_error").contains("cdc:offset")
+    });
+    assert_eq!(
+        xlen(&redis, "cdc:cmd_wt.t"),
+        2,
+        "entries written without their position"
+    );
+    redis.cmd(&["DEL", "cdc:offset"]);
+    redis.cmd(&["RENAME", "saved-offset", "cdc:offset"]);
+    wait_caught_up(&redis, &db, CATCH_UP);
+    assert_eq!(xlen(&redis, "cdc:cmd_wt.t"), 3);
+    assert_replay_equals_table(&redis, &db, "cmd_wt", "t");
+    assert_replay_equals_table(&redis, &db, "cmd_wt", "u");
+}
