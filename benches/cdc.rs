@@ -306,7 +306,7 @@ fn module_run(
         if t0.elapsed() > Duration::from_secs(600) {
             panic!("catch-up did not finish: {st:?}");
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(10));
     }
     let secs = t0.elapsed().as_secs_f64();
     let cpu = thread_cpu(redis.pid())

@@ -380,7 +380,7 @@ impl Writer {
     }
 
     fn account(&self, batches: &[Batch]) {
-        let mut per_table: BTreeMap<String, (String, u64)> = BTreeMap::new();
+        let mut per_table: BTreeMap<&str, (&str, u64)> = BTreeMap::new();
         let mut events = 0u64;
         let mut txns = 0u64;
         let mut commit_ms = 0u64;
@@ -391,10 +391,7 @@ impl Writer {
                 commit_ms = b.commit_ms;
             }
             for e in &b.entries {
-                per_table
-                    .entry(e.table.to_string())
-                    .or_insert_with(|| (e.stream.to_string(), 0))
-                    .1 += 1;
+                per_table.entry(&e.table).or_insert((&e.stream, 0)).1 += 1;
             }
         }
         STATUS.events.fetch_add(events, Ordering::Relaxed);

@@ -246,14 +246,16 @@ impl Status {
     }
 
     /// Count entries written per stream (called by the writer after each batch).
-    pub fn record_written(&self, per_table: &BTreeMap<String, (String, u64)>, commit_ms: u64) {
+    pub fn record_written(&self, per_table: &BTreeMap<&str, (&str, u64)>, commit_ms: u64) {
         if per_table.is_empty() {
             return;
         }
         let mut g = self.lock();
         for (table, (stream, n)) in per_table {
-            let t = g.tables.entry(table.clone()).or_default();
-            t.stream.clone_from(stream);
+            let t = g.tables.entry(table.to_string()).or_default();
+            if t.stream != *stream {
+                t.stream = stream.to_string();
+            }
             t.entries += n;
             // Snapshot batches carry no commit time: they count as changed now.
             t.last_change_ms = if commit_ms > 0 { commit_ms } else { now_ms() };
