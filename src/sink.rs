@@ -154,8 +154,8 @@ pub fn channel() -> (BatchSender, BatchReceiver) {
     )
 }
 
-/// Most entries appended under one lock acquisition (keeps each hold around a millisecond);
-/// a single batch larger than this (at most `binlog::CHUNK_ENTRIES`) is still written whole.
+/// Most entries appended under one lock acquisition (~0.2 ms of work at ~1.6 µs an entry); a
+/// single batch larger than this (a snapshot's batch of 256 rows) is still written whole.
 const MAX_ENTRIES_PER_LOCK: usize = 128;
 
 /// Most bytes of entries appended under one lock acquisition: with large rows, copying them
