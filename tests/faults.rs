@@ -106,10 +106,9 @@ fn redis_kill9_inside_a_large_transaction_resumes_after_the_written_chunk() {
         };
         kills_inside += 1;
         redis.restart();
-        assert!(
-            xlen(&redis, key) <= at_kill + 512,
-            "more entries after restart than before the kill"
-        );
+        // (No bound on XLEN here: between the poll and the kill, and between the restart and
+        // a poll, the writer appends thousands of entries a second. The kill is inside the
+        // transaction by the bounds on `at_kill`; the checks at the end prove the rest.)
         // Again while the module re-reads the transaction and skips the written part.
         let mut con = redis.client();
         let deadline = Instant::now() + Duration::from_secs(120);
