@@ -1,5 +1,6 @@
 //! `make bench`: catch-up throughput against peers, lock hold, client latency and memory;
-//! `make bench MODE=live`: commit->entry latency at a steady transaction rate.
+//! `make bench MODE=live`: commit->entry latency at a steady transaction rate;
+//! `make bench MODE=snapshot`: the initial snapshot of an existing table.
 //!
 //! It starts its own MariaDB and redis-server (tests/common harness), generates the binlog with
 //! the module paused, resumes it and times the catch-up; on the same binlog range it times
@@ -759,6 +760,111 @@ fn write_results(section: &str, md: &str) {
     let _ = std::fs::write(path, new);
 }
 
+/// `make bench MODE=snapshot`: the initial snapshot of an existing table of BENCH_ROWS rows
+/// (default 350k, the catch-up's columns) into an empty redis-server, against
+/// `mariadb-dump --single-transaction --quick` of the same table to /dev/null.
+fn snapshot() {
+    let rows = env_usize("BENCH_ROWS", 350_000);
+    let db = start_db();
+    db.exec(&format!(
+        "INSERT INTO bench.items SELECT seq, seq % 1000, (seq % 100000) + 0.25, \
+         CONCAT('item-', seq, '-name'), '2024-05-01 12:00:00.123456', \
+         ELT(1 + seq % 4, 'new', 'paid', 'shipped', 'cancelled'), \
+         CONCAT('note for item ', seq, ': lorem ipsum dolor sit amet'), \
+         CONCAT('{{\"id\":', seq, ',\"tags\":[\"a\",\"b\"],\"w\":', seq % 1000, '.5}}') \
+         FROM bench.seq_1_to_{rows}"
+    ));
+    let url = db.url();
+    let redis = start_redis(&[
+        "mysql-url",
+        url.as_str(),
+        "snapshot",
+        "initial",
+        "enabled",
+        "no",
+    ]);
+    let mut c = redis.client();
+    let cpu_before = thread_cpu(redis.pid());
+    let t0 = Instant::now();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("cdc.enabled")
+        .arg("yes")
+        .query(&mut c)
+        .expect("enable the module");
+    loop {
+        let len: u64 = redis::cmd("XLEN")
+            .arg("cdc:bench.items")
+            .query(&mut c)
+            .unwrap_or(0);
+        if len >= rows as u64 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(600),
+            "snapshot did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu = thread_cpu(redis.pid())
+        .into_iter()
+        .map(|(name, s)| {
+            (
+                name.clone(),
+                s - cpu_before.get(&name).copied().unwrap_or(0.0),
+            )
+        })
+        .filter(|(_, s)| *s >= 0.01)
+        .map(|(name, s)| format!("{name} {s:.2} s"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    wait_snapshot_done_and_caught_up(&redis, &db, Duration::from_secs(60));
+    let max_lock_us = info_u64(&mut c, "max_lock_us");
+
+    let t = Instant::now();
+    let out = Command::new("mariadb-dump")
+        .args([
+            "--host=127.0.0.1",
+            &format!("--port={}", db.port()),
+            "--user=cdc",
+            "--password=cdc-secret",
+            "--single-transaction",
+            "--quick",
+            "bench",
+            "items",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run mariadb-dump");
+    let dump_s = t.elapsed().as_secs_f64();
+    if !out.status.success() {
+        eprintln!(
+            "mariadb-dump failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut md = format!(
+        "Initial snapshot of a {rows}-row table (the catch-up's columns) into an empty redis-server.\n\n\
+         | pipeline | rows/s | seconds |\n|---|---:|---:|\n\
+         | redis-cdc snapshot (entries in Redis) | {:.0} | {secs:.2} |\n",
+        rows as f64 / secs
+    );
+    if out.status.success() {
+        md.push_str(&format!(
+            "| mariadb-dump --single-transaction --quick (to /dev/null) | {:.0} | {dump_s:.2} |\n",
+            rows as f64 / dump_s
+        ));
+    }
+    md.push_str(&format!(
+        "\n- longest lock hold {:.2} ms; CPU time of redis-server's threads: {cpu}\n",
+        max_lock_us as f64 / 1000.0
+    ));
+    println!("\n{md}");
+    write_results("snapshot", &md);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mode = std::env::var("BENCH_MODE").unwrap_or_else(|_| "catchup".into());
@@ -768,8 +874,10 @@ fn main() {
     let _ = BufReader::new(std::io::empty()).lines();
     match mode.as_str() {
         "live" => live(),
+        "snapshot" => snapshot(),
         "all" => {
             catchup();
+            snapshot();
             live();
         }
         _ => catchup(),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make bench: build the module, set up the peer pipeline's virtualenv, run the benchmark.
-#   MODE=catchup (default) | live | all ; BENCH_TXNS, BENCH_ROWS_PER_TXN, BENCH_RATE, BENCH_SECONDS
+#   MODE=catchup (default) | live | snapshot | all ; BENCH_TXNS, BENCH_ROWS_PER_TXN, BENCH_RUNS,
+#   BENCH_RATE, BENCH_SECONDS, BENCH_ROWS (snapshot), BENCH_FSYNC, BENCH_PERF
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release
