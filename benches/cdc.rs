@@ -122,6 +122,42 @@ fn thread_cpu(pid: u32) -> std::collections::BTreeMap<String, f64> {
     out
 }
 
+/// CPU used by each thread of `pid` since `before` (from [`thread_cpu`]), as "name 0.12 s, ...".
+fn cpu_since(pid: u32, before: &std::collections::BTreeMap<String, f64>) -> Vec<String> {
+    thread_cpu(pid)
+        .into_iter()
+        .map(|(name, s)| {
+            let used = s - before.get(&name).copied().unwrap_or(0.0);
+            (name, used)
+        })
+        .filter(|(_, s)| *s >= 0.01)
+        .map(|(name, s)| format!("{name} {s:.2} s"))
+        .collect()
+}
+
+/// A redis-server whose module follows `db` with cdc.snapshot `snapshot`, disabled until
+/// [`enable_module`].
+fn start_disabled_module(db: &MariaDb, snapshot: &str) -> RedisServer {
+    let url = db.url();
+    start_redis(&[
+        "mysql-url",
+        url.as_str(),
+        "snapshot",
+        snapshot,
+        "enabled",
+        "no",
+    ])
+}
+
+fn enable_module(c: &mut redis::Connection) {
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("cdc.enabled")
+        .arg("yes")
+        .query(c)
+        .expect("enable the module");
+}
+
 /// Generate `txns` transactions of `per_txn` changes: 70% inserts, 20% updates, 10% deletes.
 fn generate(db: &MariaDb, txns: usize, per_txn: usize) -> usize {
     let mut conn = db.conn();
@@ -243,15 +279,7 @@ fn module_run(
     end: u64,
     changes: usize,
 ) -> (ModuleRun, RedisServer) {
-    let url = db.url();
-    let redis = start_redis(&[
-        "mysql-url",
-        url.as_str(),
-        "snapshot",
-        "never",
-        "enabled",
-        "no",
-    ]);
+    let redis = start_disabled_module(db, "never");
     let mut c = redis.client();
     let _: () = redis::cmd("HSET")
         .arg("cdc:offset")
@@ -292,12 +320,7 @@ fn module_run(
     let db_cpu = |db: &MariaDb| thread_cpu(db.pid()).values().sum::<f64>();
     let db_cpu_before = db_cpu(db);
     let t0 = Instant::now();
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("cdc.enabled")
-        .arg("yes")
-        .query(&mut c)
-        .expect("enable the module");
+    enable_module(&mut c);
     let target = format!("{file}:{end}");
     loop {
         let st = status_map(&mut c);
@@ -310,17 +333,9 @@ fn module_run(
         std::thread::sleep(Duration::from_millis(10));
     }
     let secs = t0.elapsed().as_secs_f64();
-    let cpu = thread_cpu(redis.pid())
-        .into_iter()
-        .map(|(name, s)| {
-            let used = s - cpu_before.get(&name).copied().unwrap_or(0.0);
-            (name, used)
-        })
-        .filter(|(_, s)| *s >= 0.01)
-        .map(|(name, s)| format!("{name} {s:.2} s"))
-        .chain([format!("(mariadbd {:.2} s)", db_cpu(db) - db_cpu_before)])
-        .collect::<Vec<_>>()
-        .join(", ");
+    let mut cpu = cpu_since(redis.pid(), &cpu_before);
+    cpu.push(format!("(mariadbd {:.2} s)", db_cpu(db) - db_cpu_before));
+    let cpu = cpu.join(", ");
     stop.store(true, Ordering::Relaxed);
     if let Some(mut p) = perf {
         let _ = Command::new("kill")
@@ -774,24 +789,11 @@ fn snapshot() {
          CONCAT('{{\"id\":', seq, ',\"tags\":[\"a\",\"b\"],\"w\":', seq % 1000, '.5}}') \
          FROM bench.seq_1_to_{rows}"
     ));
-    let url = db.url();
-    let redis = start_redis(&[
-        "mysql-url",
-        url.as_str(),
-        "snapshot",
-        "initial",
-        "enabled",
-        "no",
-    ]);
+    let redis = start_disabled_module(&db, "initial");
     let mut c = redis.client();
     let cpu_before = thread_cpu(redis.pid());
     let t0 = Instant::now();
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("cdc.enabled")
-        .arg("yes")
-        .query(&mut c)
-        .expect("enable the module");
+    enable_module(&mut c);
     loop {
         let len: u64 = redis::cmd("XLEN")
             .arg("cdc:bench.items")
@@ -807,18 +809,7 @@ fn snapshot() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let secs = t0.elapsed().as_secs_f64();
-    let cpu = thread_cpu(redis.pid())
-        .into_iter()
-        .map(|(name, s)| {
-            (
-                name.clone(),
-                s - cpu_before.get(&name).copied().unwrap_or(0.0),
-            )
-        })
-        .filter(|(_, s)| *s >= 0.01)
-        .map(|(name, s)| format!("{name} {s:.2} s"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let cpu = cpu_since(redis.pid(), &cpu_before).join(", ");
     wait_snapshot_done_and_caught_up(&redis, &db, Duration::from_secs(60));
     let max_lock_us = info_u64(&mut c, "max_lock_us");
 
