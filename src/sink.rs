@@ -228,21 +228,19 @@ impl Writer {
             let mut count: usize = pending.iter().map(|b| b.entries.len()).sum();
             let mut bytes: usize = pending.iter().map(Batch::bytes).sum();
             while count < MAX_ENTRIES_PER_LOCK && bytes < MAX_BYTES_PER_LOCK {
-                match rx.try_recv() {
-                    Ok(b)
-                        if count + b.entries.len() > MAX_ENTRIES_PER_LOCK
-                            || bytes + b.bytes() > MAX_BYTES_PER_LOCK =>
-                    {
-                        carry = Some(b);
-                        break;
-                    }
-                    Ok(b) => {
-                        count += b.entries.len();
-                        bytes += b.bytes();
-                        pending.push(b);
-                    }
-                    Err(_) => break,
+                let Ok(b) = rx.try_recv() else {
+                    break;
+                };
+                let b_bytes = b.bytes();
+                if count + b.entries.len() > MAX_ENTRIES_PER_LOCK
+                    || bytes + b_bytes > MAX_BYTES_PER_LOCK
+                {
+                    carry = Some(b);
+                    break;
                 }
+                count += b.entries.len();
+                bytes += b_bytes;
+                pending.push(b);
             }
             // Over cdc.max-memory-percent the reader stops, but the channel may still hold many
             // batches (a large transaction read ahead): hold them until memory drops instead of
@@ -292,9 +290,8 @@ impl Writer {
             }
             match result {
                 Ok(()) => {
-                    channel
-                        .in_flight
-                        .release(pending.iter().map(Batch::bytes).sum());
+                    // `bytes` is what `pending` holds (counted as it was gathered).
+                    channel.in_flight.release(bytes);
                     self.account(&pending);
                     STATUS
                         .batches_written

@@ -59,9 +59,6 @@ impl FieldNames {
     }
 }
 
-// SAFETY: the strings are only used by the writer thread that owns the cache.
-unsafe impl Send for FieldNames {}
-
 /// Entries turned into Redis strings, ready to append.
 pub struct Prepared {
     keys: Vec<RString>,
@@ -141,40 +138,59 @@ pub fn append(
     maxlen: u64,
     offset_key: &str,
 ) -> Result<(), String> {
-    let r = check_hash_key(ctx, offset_key).and_then(|()| append_entries(ctx, &mut *p, maxlen));
+    let r = Api::get()
+        .ok_or_else(|| "the Redis stream API is not available (Redis 6.2+ needed)".to_string())
+        .and_then(|api| {
+            check_hash_key(&api, ctx, offset_key)?;
+            append_entries(&api, ctx, &mut *p, maxlen)
+        });
     p.keys.clear();
     r
+}
+
+/// Refuse a key that holds another type than `expected` (an empty key is fine), before
+/// anything is written.
+fn check_type(api: &Api, key: &OpenKey, expected: isize, name: &str) -> Result<(), String> {
+    // SAFETY: key is open; lock held.
+    let t = unsafe { (api.key_type)(key.0) };
+    if t == raw::REDISMODULE_KEYTYPE_EMPTY as c_int || t == expected as c_int {
+        return Ok(());
+    }
+    let kind = if expected == raw::REDISMODULE_KEYTYPE_HASH {
+        "a hash"
+    } else {
+        "a stream"
+    };
+    Err(format!(
+        "key {name} holds another type than {kind}: rename or delete it (nothing was written)"
+    ))
 }
 
 /// The position is written after the entries, in the same lock hold: a key of another type
 /// there would leave entries without their position, so it is refused before anything is
 /// written.
-fn check_hash_key(ctx: &redis_module::Context, name: &str) -> Result<(), String> {
-    let api = Api::get().ok_or("the Redis key API is not available")?;
+fn check_hash_key(api: &Api, ctx: &redis_module::Context, name: &str) -> Result<(), String> {
     let k = RString::new(name.as_bytes()).ok_or("cannot create a Redis string")?;
     // SAFETY: lock held; the key name is a live string.
     let key = unsafe { (api.open_key)(ctx.ctx, k.0, raw::REDISMODULE_READ as c_int) };
     if key.is_null() {
         return Ok(());
     }
-    let key = OpenKey(key);
-    // SAFETY: key is open.
-    let t = unsafe { (api.key_type)(key.0) };
-    if t != raw::REDISMODULE_KEYTYPE_EMPTY as c_int && t != raw::REDISMODULE_KEYTYPE_HASH as c_int {
-        return Err(format!(
-            "key {name} (cdc.offset-key) holds another type than a hash: rename or delete it (nothing was written)"
-        ));
-    }
-    Ok(())
+    check_type(
+        api,
+        &OpenKey(key),
+        raw::REDISMODULE_KEYTYPE_HASH,
+        &format!("{name} (cdc.offset-key)"),
+    )
 }
 
 fn append_entries(
+    api: &Api,
     ctx: &redis_module::Context,
     p: &mut Prepared,
     maxlen: u64,
 ) -> Result<(), String> {
     let ctx = ctx.ctx;
-    let api = Api::get().ok_or("the Redis stream API is not available (Redis 6.2+ needed)")?;
     let mut open: Vec<OpenKey> = Vec::with_capacity(p.keys.len());
     for k in &p.keys {
         // SAFETY: lock held; the key name is a live string.
@@ -189,16 +205,12 @@ fn append_entries(
             return Err("cannot open a stream key".into());
         }
         let key = OpenKey(key);
-        // SAFETY: key is open.
-        let t = unsafe { (api.key_type)(key.0) };
-        if t != raw::REDISMODULE_KEYTYPE_EMPTY as c_int
-            && t != raw::REDISMODULE_KEYTYPE_STREAM as c_int
-        {
-            return Err(format!(
-                "key {} holds another type than a stream: rename or delete it (nothing was written)",
-                string_lossy(k.0)
-            ));
-        }
+        check_type(
+            api,
+            &key,
+            raw::REDISMODULE_KEYTYPE_STREAM,
+            &string_lossy(k.0),
+        )?;
         open.push(key);
     }
     let xadd = c"XADD";
