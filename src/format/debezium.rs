@@ -278,16 +278,8 @@ pub fn write_cell(out: &mut String, cell: &Cell) {
                 let _ = write!(out, "{}", secs * 1_000_000 + *micros as i64);
             }
         }
-        Cell::Timestamp { secs, micros, fsp } => {
-            let (y, mo, d, h, mi, s) = json::civil_from_unix(*secs);
-            let _ = write!(out, "\"{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}");
-            if *fsp > 0 {
-                let digits = format!("{micros:06}");
-                out.push('.');
-                out.push_str(&digits[..(*fsp).min(6) as usize]);
-            }
-            out.push_str("Z\"");
-        }
+        // ZonedTimestamp: the same ISO-8601 UTC text as the flat form.
+        Cell::Timestamp { .. } => json::write_cell(out, cell),
         Cell::Time {
             negative,
             hours,
