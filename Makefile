@@ -22,11 +22,11 @@ build:
 
 test: deps
 	$(CARGO) build --release
-	$(CARGO) test --release -- --test-threads=$(TEST_THREADS)
+	$(CARGO) test --release --workspace -- --test-threads=$(TEST_THREADS)
 
 lint:
-	$(CARGO) fmt --check
-	$(CARGO) clippy --release --all-targets -- -D warnings
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 
 run: deps build
 	scripts/demo.sh

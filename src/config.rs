@@ -3,36 +3,9 @@
 //! Redis owns the raw values (they live in the statics of `lib.rs`); this module parses and
 //! validates them without touching Redis, so every rule here is unit-tested.
 
+use redis_cdc_core::filter::TableFilter;
+use redis_cdc_core::format::Format;
 use std::fmt;
-
-/// Where a captured table's entries go and how they look.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Flat,
-    Debezium,
-    DebeziumExtended,
-}
-
-impl Format {
-    pub fn parse(s: &str) -> Result<Format, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "flat" => Ok(Format::Flat),
-            "debezium" => Ok(Format::Debezium),
-            "debezium-extended" => Ok(Format::DebeziumExtended),
-            other => Err(format!(
-                "unknown format '{other}': expected flat, debezium or debezium-extended"
-            )),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Format::Flat => "flat",
-            Format::Debezium => "debezium",
-            Format::DebeziumExtended => "debezium-extended",
-        }
-    }
-}
 
 /// What to do when there is no usable stored position (SPEC §1 `cdc.snapshot`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,85 +151,6 @@ fn percent_decode(s: &str) -> Result<String, String> {
     String::from_utf8(out).map_err(|_| "URL user or password is not UTF-8".to_string())
 }
 
-/// One `db.table` pattern; `*` matches any run of characters, `?` one character.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Pattern {
-    db: String,
-    table: String,
-}
-
-/// The `cdc.tables` / `cdc.exclude-tables` filter.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableFilter {
-    include: Vec<Pattern>,
-    exclude: Vec<Pattern>,
-}
-
-/// Schemas that hold the server's own data; never captured.
-pub const SYSTEM_SCHEMAS: [&str; 4] = ["mysql", "sys", "information_schema", "performance_schema"];
-
-impl TableFilter {
-    pub fn new(include: &str, exclude: &str) -> Result<TableFilter, String> {
-        let include = parse_patterns(include)?;
-        let exclude = parse_patterns(exclude)?;
-        Ok(TableFilter { include, exclude })
-    }
-
-    /// True when `db.table` is captured.
-    pub fn matches(&self, db: &str, table: &str) -> bool {
-        if SYSTEM_SCHEMAS.iter().any(|s| s.eq_ignore_ascii_case(db)) {
-            return false;
-        }
-        let hit = |p: &Pattern| glob(&p.db, db) && glob(&p.table, table);
-        self.include.iter().any(hit) && !self.exclude.iter().any(hit)
-    }
-}
-
-fn parse_patterns(list: &str) -> Result<Vec<Pattern>, String> {
-    let mut out = Vec::new();
-    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (db, table) = item
-            .split_once('.')
-            .ok_or_else(|| format!("pattern '{item}' is not db.table"))?;
-        if db.is_empty() || table.is_empty() || table.contains('.') {
-            return Err(format!("pattern '{item}' is not db.table"));
-        }
-        out.push(Pattern {
-            db: db.trim_matches('`').to_string(),
-            table: table.trim_matches('`').to_string(),
-        });
-    }
-    Ok(out)
-}
-
-/// Glob match with `*` and `?`; MySQL names compare case-sensitively on Linux, so do we.
-fn glob(pattern: &str, name: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    let (mut pi, mut ni) = (0usize, 0usize);
-    let (mut star, mut mark) = (None, 0usize);
-    while ni < n.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
-            pi += 1;
-            ni += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ni;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ni = mark;
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == '*' {
-        pi += 1;
-    }
-    pi == p.len()
-}
-
 /// Everything the pipeline needs, validated. Built from the raw module configs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -379,30 +273,6 @@ mod tests {
         ] {
             assert!(SourceUrl::parse(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn filter_wildcards_and_excludes() {
-        let f = TableFilter::new("shop.*, crm.cust?mers", "shop.tmp_*").unwrap();
-        assert!(f.matches("shop", "orders"));
-        assert!(!f.matches("shop", "tmp_x"));
-        assert!(f.matches("crm", "customers"));
-        assert!(!f.matches("crm", "custoomers"));
-        assert!(!f.matches("other", "orders"));
-        let all = TableFilter::new("*.*", "").unwrap();
-        assert!(all.matches("a", "b"));
-        assert!(!all.matches("mysql", "user"));
-        assert!(!all.matches("performance_schema", "x"));
-        assert!(TableFilter::new("nodot", "").is_err());
-        assert!(TableFilter::new("a.b.c", "").is_err());
-    }
-
-    #[test]
-    fn glob_edge_cases() {
-        assert!(glob("*", ""));
-        assert!(glob("a*b*c", "aXXbYYc"));
-        assert!(!glob("a*b*c", "aXXbYY"));
-        assert!(glob("*_log", "audit_log"));
     }
 
     #[test]

@@ -3,12 +3,8 @@
 //! This file is glue only: the module's name, its command table, its configs, INFO, the
 //! logger and the panic hook. The pipeline lives in `supervisor`, `source`, `sink`.
 
-pub mod change;
-pub mod charset;
 pub mod commands;
 pub mod config;
-pub mod decode;
-pub mod format;
 mod logging;
 mod redact;
 pub mod redis_lock;
@@ -18,8 +14,10 @@ pub mod status;
 pub mod stream_writer;
 pub mod supervisor;
 
-use crate::config::{RawConfig, SourceUrl, TableFilter};
+use crate::config::{RawConfig, SourceUrl};
 use crate::status::{StatusValue, STATUS};
+use redis_cdc_core::filter::TableFilter;
+use redis_cdc_core::format;
 use redis_module::configuration::{ConfigurationContext, ConfigurationFlags, ConfigurationValue};
 use redis_module::{
     redis_module, AclCategory, Context, InfoContext, RedisError, RedisResult, RedisString, Status,
@@ -28,7 +26,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{LazyLock, Mutex};
 
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub use redis_cdc_core::VERSION;
 
 /// A string config whose every value is checked before Redis accepts it.
 pub struct CheckedString {
@@ -109,7 +107,7 @@ fn check_snapshot(s: &str) -> Result<(), String> {
         .map_err(|e| format!("cdc.snapshot: {e}"))
 }
 fn check_format(s: &str) -> Result<(), String> {
-    config::Format::parse(s)
+    format::Format::parse(s)
         .map(|_| ())
         .map_err(|e| format!("cdc.format: {e}"))
 }

@@ -6,55 +6,15 @@
 //! propagated. Redis wraps what one lock acquisition propagates in MULTI/EXEC, so the AOF and
 //! replicas see the entries and the position covering them together or not at all.
 
-use crate::format::Fields;
 use crate::redis_lock::{DetachedCtx, Locked};
-use crate::source::position::Checkpoint;
 use crate::status::{State, STATUS};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use redis_cdc_core::model::batch::Batch;
 use redis_module::{CallOptionsBuilder, CallResult, Context, ContextFlags};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-
-/// One stream entry ready to append.
-pub struct Entry {
-    pub stream: Arc<str>,
-    /// `db.table`, for per-table counters.
-    pub table: Arc<str>,
-    pub fields: Fields,
-}
-
-/// Entries and the checkpoint that covers them.
-pub struct Batch {
-    pub entries: Vec<Entry>,
-    pub checkpoint: Checkpoint,
-    /// `FILE:OFFSET` to show as the position (end of the last event processed).
-    pub position: String,
-    /// Transactions completed by this batch.
-    pub txns: u64,
-    /// Commit time of the last transaction in the batch, ms since the epoch (0 = none).
-    pub commit_ms: u64,
-    /// New value of the offset hash's snapshot-progress field (a snapshot chunk's batch), written
-    /// in the same atomic unit as the entries; None leaves the field as it is.
-    pub snapshot: Option<String>,
-}
-
-impl Batch {
-    /// Approximate heap bytes of the entries (field names, values, per-entry overhead).
-    pub fn bytes(&self) -> usize {
-        self.entries
-            .iter()
-            .map(|e| {
-                64 + e
-                    .fields
-                    .iter()
-                    .map(|(k, v)| 16 + k.len() + v.len())
-                    .sum::<usize>()
-            })
-            .sum()
-    }
-}
 
 /// Bytes of entries handed to the writer and not written yet. The channel bounds the batches
 /// in flight; this bounds their bytes too, so that large rows (BLOBs, long JSON) cannot make
@@ -355,7 +315,7 @@ impl Writer {
         // The newest snapshot progress among the batches goes with them (a binlog batch after a
         // chunk's batch carries none and must not lose it).
         if let Some(snap) = batches.iter().rev().find_map(|b| b.snapshot.as_deref()) {
-            hargs.push(crate::source::position::SNAPSHOT_FIELD.as_bytes());
+            hargs.push(redis_cdc_core::model::position::SNAPSHOT_FIELD.as_bytes());
             hargs.push(snap.as_bytes());
         }
         let r: CallResult = ctx.call_ext("HSET", &opts, hargs.as_slice());
@@ -436,6 +396,8 @@ fn thread_cpu_us() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use redis_cdc_core::model::batch::Entry;
+    use redis_cdc_core::model::position::Checkpoint;
     use std::borrow::Cow;
     use std::time::Duration;
 

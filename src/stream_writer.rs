@@ -7,7 +7,7 @@
 //! freed after the hold, by the writer alone. The key names also reach keyspace notifications,
 //! whose subscribers may retain them: those are released under the lock.
 
-use crate::sink::Entry;
+use redis_cdc_core::model::batch::Entry;
 use redis_module::raw;
 use std::borrow::Cow;
 use std::collections::HashMap;

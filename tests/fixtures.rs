@@ -6,9 +6,9 @@
 use mysql_common::binlog::consts::BinlogVersion;
 use mysql_common::binlog::events::{EventData, RowsEventData};
 use mysql_common::binlog::BinlogFile;
-use redis_cdc::format::json;
-use redis_cdc::source::rows::{for_each_payload_event, for_each_row};
-use redis_cdc::source::schema::TableSchema;
+use redis_cdc_core::decode::rows::{for_each_payload_event, for_each_row};
+use redis_cdc_core::format::json;
+use redis_cdc_core::schema::TableSchema;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -35,8 +35,8 @@ struct Decoded {
 fn render(
     schema: &TableSchema,
     op: &str,
-    before: Option<&Vec<redis_cdc::change::Cell>>,
-    after: Option<&Vec<redis_cdc::change::Cell>>,
+    before: Option<&Vec<redis_cdc_core::model::change::Cell>>,
+    after: Option<&Vec<redis_cdc_core::model::change::Cell>>,
 ) -> String {
     let mut line = format!("{op} {}.{} key=", schema.db, schema.table);
     let key_row = after.or(before).map(Vec::as_slice).unwrap_or(&[]);
@@ -300,7 +300,7 @@ fn partial_row_images_are_refused_not_guessed() {
 #[test]
 fn json_binlog_partial_update_diffs_apply_to_previous_value() {
     use mysql_common::binlog::value::BinlogValue;
-    use redis_cdc::change::Cell;
+    use redis_cdc_core::model::change::Cell;
     let Some(path) = fixture("json.binlog.000001") else {
         return;
     };
@@ -341,7 +341,7 @@ fn json_binlog_partial_update_diffs_apply_to_previous_value() {
             };
             let base = Cell::Json(docs.get(&id).cloned().expect("previous document"));
             let Cell::Json(v) =
-                redis_cdc::decode::apply_json_diffs(base, diffs).expect("diffs apply")
+                redis_cdc_core::decode::apply_json_diffs(base, diffs).expect("diffs apply")
             else {
                 panic!("not JSON")
             };

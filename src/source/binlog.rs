@@ -18,20 +18,21 @@
 //! Rolled-back work never reaches the binlog (InnoDB writes a transaction only on commit); a
 //! `ROLLBACK` query that does appear (mixed engines) discards what was buffered.
 
-use crate::change::{ChangeSource, Op, Row};
 use crate::config::{Config, SourceUrl};
-use crate::decode::format_uuid;
-use crate::format::{self, Change};
-use crate::sink::{Batch, BatchSender, Entry};
-use crate::source::position::{Checkpoint, MariaGtid, MariaGtidState, Position};
-use crate::source::rows::{for_each_payload_event, for_each_row};
-use crate::source::schema::{InfoColumn, TableSchema};
+use crate::sink::BatchSender;
 use crate::source::snapshot::Gate;
 use crate::source::{connect, connect_with_timeout, info_columns, Flavor, ServerInfo, SourceError};
 use crate::status::{now_ms, STATUS};
 use mysql::binlog::events::{Event, EventData};
 use mysql::prelude::Queryable;
 use mysql::BinlogRequest;
+use redis_cdc_core::decode::format_uuid;
+use redis_cdc_core::decode::rows::{for_each_payload_event, for_each_row};
+use redis_cdc_core::format::{self, Change};
+use redis_cdc_core::model::batch::{Batch, Entry};
+use redis_cdc_core::model::change::{ChangeSource, Op, Row};
+use redis_cdc_core::model::position::{Checkpoint, MariaGtid, MariaGtidState, Position};
+use redis_cdc_core::schema::{InfoColumn, TableSchema};
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -219,7 +220,7 @@ impl Reader {
             payload: None,
         };
         (st.info_cache, st.ddl_pos) =
-            crate::source::schema::restore_shapes(&self.url.address(), &start.position);
+            crate::source::shapes::restore_shapes(&self.url.address(), &start.position);
         let request = BinlogRequest::new(self.config.server_id)
             .with_filename(start.position.file.as_bytes().to_vec())
             .with_pos(start.position.offset);
@@ -257,7 +258,7 @@ impl Reader {
             }
         })();
         self.interrupt.set(None);
-        crate::source::schema::save_shapes(
+        crate::source::shapes::save_shapes(
             &self.url.address(),
             st.ddl_pos.clone(),
             std::mem::take(&mut st.info_cache),
@@ -320,7 +321,7 @@ impl Reader {
             }
             MARIA_COMPRESSED_FIRST..=MARIA_COMPRESSED_LAST => {
                 // log_bin_compress=ON: handle the plain event it stands for, at this position.
-                let plain = crate::source::rows::maria_uncompressed_event(ev)
+                let plain = redis_cdc_core::decode::rows::maria_uncompressed_event(ev)
                     .map_err(|e| SourceError::Halt(format!("{e} at {}", at(&st.file, start))))?;
                 let outer = st.payload;
                 st.payload = Some(outer.unwrap_or(PayloadCtx {
@@ -413,7 +414,7 @@ impl Reader {
                 } else {
                     // DDL (or a statement we do not replicate): follow its column changes in
                     // the known shapes, at this position (schema::apply_ddl says why).
-                    crate::source::schema::apply_ddl(&mut st.info_cache, &q.schema(), trimmed);
+                    redis_cdc_core::schema::apply_ddl(&mut st.info_cache, &q.schema(), trimmed);
                     st.ddl_pos = Position::new(st.file.clone(), end);
                     st.tables.clear();
                     // MySQL logs DDL as GTID + the statement, with no BEGIN: the statement

@@ -4,16 +4,14 @@
 //! probed once at connect time into a [`ServerInfo`] and looked up here, nowhere else.
 
 pub mod binlog;
-pub mod position;
-pub mod rows;
-pub mod schema;
+mod shapes;
 pub mod snapshot;
 
 use crate::config::SourceUrl;
-use crate::source::position::Position;
-use crate::source::schema::InfoColumn;
 use mysql::prelude::Queryable;
 use mysql::{Conn, OptsBuilder};
+use redis_cdc_core::model::position::Position;
+use redis_cdc_core::schema::InfoColumn;
 use std::time::Duration;
 
 /// What went wrong talking to the source, classified by the recovery it needs.

@@ -1,7 +1,7 @@
 //! Cells to JSON text in the `flat` forms of SPEC §2, written straight into a String.
 
-use crate::change::Cell;
-use crate::source::schema::TableSchema;
+use crate::model::change::Cell;
+use crate::schema::TableSchema;
 use base64::Engine;
 use std::fmt::Write;
 

@@ -37,8 +37,8 @@
 //! - BIGINT UNSIGNED above 2^63-1 is written exactly, where `long` mode would overflow.
 
 use super::{json, Change, Fields};
-use crate::change::{Cell, ChangeSource};
-use crate::source::schema::TableSchema;
+use crate::model::change::{Cell, ChangeSource};
+use crate::schema::TableSchema;
 use base64::Engine;
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -188,7 +188,7 @@ fn write_opt_str(out: &mut String, v: Option<&str>) {
     }
 }
 
-fn write_row(out: &mut String, t: &TableSchema, row: Option<&crate::change::Row>) {
+fn write_row(out: &mut String, t: &TableSchema, row: Option<&crate::model::change::Row>) {
     match row {
         Some(r) => write_object(out, t, r, 0..r.len()),
         None => out.push_str("null"),
@@ -319,8 +319,8 @@ pub fn write_cell(out: &mut String, cell: &Cell) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::change::Op;
-    use crate::source::schema::{ColumnKind, ColumnSchema};
+    use crate::model::change::Op;
+    use crate::schema::{ColumnKind, ColumnSchema};
     use mysql_common::constants::ColumnType;
 
     fn j(c: Cell) -> String {
@@ -495,7 +495,7 @@ mod tests {
                 col(
                     "email",
                     ColumnKind::Text {
-                        charset: crate::charset::Charset::Utf8,
+                        charset: crate::decode::charset::Charset::Utf8,
                     },
                 ),
             ],

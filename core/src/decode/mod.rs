@@ -3,12 +3,16 @@
 //! `mysql_common` parses the bytes of each value; this module gives them their meaning:
 //! signedness, charsets, ENUM/SET members, BIT widths, zero dates, JSON.
 
-use crate::change::Cell;
-use crate::source::schema::{ColumnKind, ColumnSchema};
-use mysql::binlog::value::BinlogValue;
-use mysql::Value;
+pub mod charset;
+pub mod rows;
+pub mod sql;
+
+use crate::model::change::Cell;
+use crate::schema::{ColumnKind, ColumnSchema};
 use mysql_common::binlog::jsonb;
 use mysql_common::binlog::jsondiff::{JsonDiff, JsonDiffOperation};
+use mysql_common::binlog::value::BinlogValue;
+use mysql_common::value::Value;
 
 /// Why a value could not be decoded; the caller adds the position and column.
 pub type DecodeError = String;
@@ -109,7 +113,7 @@ fn decode_value(col: &ColumnSchema, v: Value) -> Result<Cell, DecodeError> {
         }
         (ColumnKind::Year, Value::Int(y)) => Ok(Cell::Year(y as u16)),
         (ColumnKind::Text { charset }, Value::Bytes(b)) => {
-            Ok(Cell::Text(crate::charset::to_utf8(charset, b)))
+            Ok(Cell::Text(crate::decode::charset::to_utf8(charset, b)))
         }
         (ColumnKind::Binary { pad }, Value::Bytes(mut b)) => {
             if (b.len() as u32) < pad {
@@ -255,7 +259,7 @@ fn pad16(b: &[u8]) -> [u8; 16] {
 }
 
 /// 16 bytes as a UUID (`8-4-4-4-12` hex digits); any other length as plain hex.
-pub(crate) fn format_uuid(b: &[u8]) -> String {
+pub fn format_uuid(b: &[u8]) -> String {
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
     if h.len() != 32 {
         return h;

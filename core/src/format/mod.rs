@@ -4,10 +4,38 @@ pub mod debezium;
 pub mod flat;
 pub mod json;
 
-use crate::change::{ChangeSource, Op, Row};
-use crate::config::Format;
-use crate::source::schema::TableSchema;
+use crate::model::change::{ChangeSource, Op, Row};
+use crate::schema::TableSchema;
 use std::borrow::Cow;
+
+/// Where a captured table's entries go and how they look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Flat,
+    Debezium,
+    DebeziumExtended,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Result<Format, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "flat" => Ok(Format::Flat),
+            "debezium" => Ok(Format::Debezium),
+            "debezium-extended" => Ok(Format::DebeziumExtended),
+            other => Err(format!(
+                "unknown format '{other}': expected flat, debezium or debezium-extended"
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Flat => "flat",
+            Format::Debezium => "debezium",
+            Format::DebeziumExtended => "debezium-extended",
+        }
+    }
+}
 
 /// A row change with everything a format needs.
 pub struct Change<'a> {

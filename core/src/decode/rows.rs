@@ -4,13 +4,13 @@
 //! builds named column objects for every row; here the per-table work happens once and each row
 //! costs one pass over its bytes.
 
-use crate::change::{Cell, Row};
 use crate::decode::decode_cell;
-use crate::source::schema::{ColumnKind, TableSchema};
-use mysql::binlog::events::{
+use crate::model::change::{Cell, Row};
+use crate::schema::{ColumnKind, TableSchema};
+use mysql_common::binlog::events::{
     Event, FormatDescriptionEvent, RowsEventData, TransactionPayloadEvent,
 };
-use mysql::binlog::value::BinlogValue;
+use mysql_common::binlog::value::BinlogValue;
 use mysql_common::constants::ColumnType;
 use mysql_common::io::ParseBuf;
 

@@ -1,0 +1,44 @@
+//! What the source hands to the writer: stream entries and the checkpoint covering them.
+
+use crate::format::Fields;
+use crate::model::position::Checkpoint;
+use std::sync::Arc;
+
+/// One stream entry ready to append.
+pub struct Entry {
+    pub stream: Arc<str>,
+    /// `db.table`, for per-table counters.
+    pub table: Arc<str>,
+    pub fields: Fields,
+}
+
+/// Entries and the checkpoint that covers them.
+pub struct Batch {
+    pub entries: Vec<Entry>,
+    pub checkpoint: Checkpoint,
+    /// `FILE:OFFSET` to show as the position (end of the last event processed).
+    pub position: String,
+    /// Transactions completed by this batch.
+    pub txns: u64,
+    /// Commit time of the last transaction in the batch, ms since the epoch (0 = none).
+    pub commit_ms: u64,
+    /// New value of the offset hash's snapshot-progress field (a snapshot chunk's batch), written
+    /// in the same atomic unit as the entries; None leaves the field as it is.
+    pub snapshot: Option<String>,
+}
+
+impl Batch {
+    /// Approximate heap bytes of the entries (field names, values, per-entry overhead).
+    pub fn bytes(&self) -> usize {
+        self.entries
+            .iter()
+            .map(|e| {
+                64 + e
+                    .fields
+                    .iter()
+                    .map(|(k, v)| 16 + k.len() + v.len())
+                    .sum::<usize>()
+            })
+            .sum()
+    }
+}

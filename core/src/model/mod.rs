@@ -1,0 +1,5 @@
+//! The data the pipeline passes along: row changes, positions and checkpoints, batches.
+
+pub mod batch;
+pub mod change;
+pub mod position;
