@@ -10,6 +10,7 @@ pub mod snapshot;
 use crate::config::SourceUrl;
 use mysql::prelude::Queryable;
 use mysql::{Conn, OptsBuilder};
+pub use redis_cdc_core::assemble::Flavor;
 use redis_cdc_core::model::position::Position;
 use redis_cdc_core::schema::InfoColumn;
 use std::time::Duration;
@@ -81,13 +82,6 @@ fn is_timeout(e: &mysql::Error) -> bool {
             std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
         )
     })
-}
-
-/// Which server family the source is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flavor {
-    MySql,
-    MariaDb,
 }
 
 /// Facts about the source, probed at connect.

@@ -1,0 +1,1145 @@
+//! The transaction assembler: binlog events in, transactions of stream entries and checkpoints
+//! out. Pure: no network, no Redis, no clock of its own; the reader thread does the I/O around
+//! it and forwards what it outputs.
+//!
+//! # What the position means
+//!
+//! MySQL writes a transaction to the binlog only when it commits, as one contiguous group:
+//! `GTID` (or `BEGIN`), table maps and rows events, then `XID` (or `COMMIT`). The assembler
+//! buffers a transaction's entries and outputs them as one [`Batch`] with a [`Checkpoint`]
+//! naming the end of the commit event: resuming there starts exactly at the next transaction,
+//! so nothing is repeated and nothing skipped. Events outside transactions (rotate, format
+//! description, heartbeats, DDL) move the checkpoint forward too, so a caught-up module resumes
+//! at `SHOW MASTER STATUS`.
+//!
+//! A transaction larger than [`CHUNK_ENTRIES`] is output in chunks; the checkpoint of a chunk
+//! is "the transaction starting at offset S, after its first n changes", and a restart re-reads
+//! that transaction from S and skips the n changes already written (or, resuming by GTID on
+//! another server where offsets differ, the first n captured changes). Memory stays bounded by
+//! the chunk size, whatever the transaction's size.
+//!
+//! Rolled-back work never reaches the binlog (InnoDB writes a transaction only on commit); a
+//! `ROLLBACK` query that does appear (mixed engines) discards what was buffered.
+//!
+//! docs/events.md describes the entries and the event kinds handled here.
+
+use crate::decode::format_uuid;
+use crate::decode::rows::{for_each_payload_event, for_each_row, maria_uncompressed_event};
+use crate::filter::TableFilter;
+use crate::format::{self, Change, Format};
+use crate::model::batch::{Batch, Entry};
+use crate::model::change::{ChangeSource, Op, Row};
+use crate::model::position::{Checkpoint, MariaGtid, MariaGtidState, Position};
+use crate::schema::{apply_ddl, InfoColumn, Shapes, TableSchema};
+use mysql_common::binlog::events::{Event, EventData, RowsEventData};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Entries buffered before a transaction is output in chunks.
+pub const CHUNK_ENTRIES: usize = 64;
+
+/// How often an advancing position with no entries is output (for uncaptured traffic).
+pub const POSITION_ONLY_EVERY: Duration = Duration::from_millis(200);
+
+// MariaDB's own event types (docs/internals.md, "MariaDB's binlog events").
+const MARIA_ANNOTATE_ROWS: u8 = 0xa0;
+const MARIA_BINLOG_CHECKPOINT: u8 = 0xa1;
+const MARIA_GTID: u8 = 0xa2;
+const MARIA_GTID_LIST: u8 = 0xa3;
+const MARIA_START_ENCRYPTION: u8 = 0xa4;
+const MARIA_COMPRESSED_FIRST: u8 = 0xa5;
+const MARIA_COMPRESSED_LAST: u8 = 0xab;
+
+/// Which server family the source is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    MySql,
+    MariaDb,
+}
+
+/// What the assembler needs to know about the capture and the source.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub filter: TableFilter,
+    pub format: Format,
+    /// `cdc.stream-prefix`: a table's stream is `<prefix><db>.<table>`.
+    pub stream_prefix: String,
+    pub flavor: Flavor,
+    /// The source logs `binlog_row_metadata=FULL` (names come with every table map).
+    pub full_metadata: bool,
+    /// `server_id` of the source (goes into every checkpoint).
+    pub source_id: u32,
+}
+
+/// What one event made the assembler say, in order. The reader acts on each in turn.
+pub enum Output {
+    /// A transaction whose first event starts at `start` begins; `checkpoint` is the restart
+    /// point before it (a snapshot chunk read at or before `start` goes into the stream first).
+    TxnBegins {
+        start: Position,
+        checkpoint: Checkpoint,
+    },
+    /// Hand this batch to the writer.
+    Batch(Batch),
+    /// Between transactions at this checkpoint: everything before it has been output.
+    Boundary(Checkpoint),
+    /// A heartbeat outside a transaction: the source has nothing more to send.
+    CaughtUp,
+    /// Captured rows were decoded: the module is behind the source again.
+    Behind,
+}
+
+/// Looks up a table's columns (`db`, `table`) in information_schema, with the caller's error.
+pub type Columns<'a, E> = dyn FnMut(&str, &str) -> Result<Vec<InfoColumn>, E> + 'a;
+
+/// Why an event could not be assembled.
+#[derive(Debug)]
+pub enum AssembleError<E> {
+    /// The event cannot be decoded or makes no sense here: stop, never write a wrong entry.
+    Halt(String),
+    /// Looking up a table's columns failed (the caller's own error).
+    Lookup(E),
+}
+
+/// A captured (or ignored) table as known from its latest table map.
+struct TableCtx {
+    /// The raw TABLE_MAP body this was built from: identical maps reuse the schema.
+    raw: Vec<u8>,
+    /// None when the table is not captured.
+    captured: Option<Captured>,
+}
+
+struct Captured {
+    schema: TableSchema,
+    stream: Arc<str>,
+    name: Arc<str>,
+}
+
+/// The transaction being assembled.
+#[derive(Default)]
+struct Txn {
+    active: bool,
+    /// Where the transaction's first event starts (restart point for chunked transactions).
+    start: Position,
+    gtid: Option<String>,
+    maria_gtid: Option<MariaGtid>,
+    ts_ms: u64,
+    /// Changes up to this (rows event offset, change index) were written before a restart.
+    skip_through: Option<(u64, u32)>,
+    /// A MariaDB standalone GTID (DDL): the next query ends the group.
+    standalone: bool,
+    /// A `BEGIN` query opened the group (MySQL DML); without it a MySQL query is DDL.
+    explicit_begin: bool,
+    /// The last change output: (rows event offset, change index).
+    last_change: Option<(u64, u32)>,
+    /// Captured changes seen in this transaction (written or skipped).
+    emitted: u64,
+    /// When resuming by GTID inside a chunked transaction: captured changes to skip.
+    skip_count: u64,
+}
+
+/// Inside a TRANSACTION_PAYLOAD_EVENT or a MariaDB compressed event: its (start, end) stand for
+/// the inner events' positions, and rows are numbered across it so `pos` stays unique.
+#[derive(Clone, Copy)]
+struct PayloadCtx {
+    start: u64,
+    end: u64,
+    rows: u32,
+}
+
+/// Binlog events -> batches of whole transactions (or chunks) and checkpoints.
+pub struct Assembler {
+    settings: Settings,
+    /// The binlog file being read.
+    file: String,
+    /// Restart point when outside a transaction.
+    checkpoint: Checkpoint,
+    maria_gtids: MariaGtidState,
+    txn: Txn,
+    pending: Vec<Entry>,
+    /// A checkpoint advanced by events with no entries, not yet output as a batch.
+    unsent: bool,
+    last_sent: Option<Instant>,
+    /// Changes of the first transaction already written (from a chunked checkpoint).
+    initial_skip: Option<(u64, u32)>,
+    /// The same, as a count of captured changes, when resuming by GTID.
+    initial_skip_count: u64,
+    /// End of the last DDL followed in `shapes` (the known shapes are valid from there).
+    ddl_pos: Position,
+    tables: HashMap<u64, TableCtx>,
+    /// Known table shapes (information_schema columns), followed through DDL.
+    shapes: Shapes,
+    payload: Option<PayloadCtx>,
+}
+
+impl Assembler {
+    /// An assembler resuming at `start`. `by_gtid`: the source was asked to start after the
+    /// GTIDs of `start` (its file and offset do not apply). `shapes` are known table shapes
+    /// valid from `shapes_from` (see [`Assembler::into_shapes`]).
+    pub fn new(
+        settings: Settings,
+        start: &Checkpoint,
+        by_gtid: bool,
+        shapes: Shapes,
+        shapes_from: Position,
+    ) -> Assembler {
+        Assembler {
+            file: start.position.file.clone(),
+            checkpoint: Checkpoint {
+                written_through: None,
+                written_count: 0,
+                source_id: settings.source_id,
+                ..start.clone()
+            },
+            maria_gtids: start.gtid.parse().unwrap_or_default(),
+            txn: Txn::default(),
+            pending: Vec::new(),
+            unsent: false,
+            last_sent: None,
+            initial_skip: if by_gtid { None } else { start.written_through },
+            initial_skip_count: if by_gtid { start.written_count } else { 0 },
+            ddl_pos: shapes_from,
+            tables: HashMap::new(),
+            shapes,
+            payload: None,
+            settings,
+        }
+    }
+
+    /// The restart point outside a transaction (the last boundary passed).
+    pub fn checkpoint(&self) -> &Checkpoint {
+        &self.checkpoint
+    }
+
+    /// The known shapes and the position they are valid from, to keep for a later session.
+    pub fn into_shapes(self) -> (Shapes, Position) {
+        (self.shapes, self.ddl_pos)
+    }
+
+    /// Assemble one event read at `now`. `columns` looks up a table's columns in
+    /// information_schema when the binlog does not carry what decoding needs (called once per
+    /// table; the answer is then followed through DDL).
+    pub fn push<E>(
+        &mut self,
+        ev: &Event,
+        now: Instant,
+        columns: &mut Columns<'_, E>,
+        out: &mut Vec<Output>,
+    ) -> Result<(), AssembleError<E>> {
+        let header = ev.header();
+        let (start, end) = match self.payload {
+            Some(p) => (p.start, p.end),
+            None => {
+                let end = header.log_pos() as u64;
+                (end.saturating_sub(header.event_size() as u64), end)
+            }
+        };
+        let raw_type = header.event_type_raw();
+        match raw_type {
+            MARIA_GTID => return self.on_maria_gtid(ev, start, out),
+            MARIA_COMPRESSED_FIRST..=MARIA_COMPRESSED_LAST => {
+                // log_bin_compress=ON: handle the plain event it stands for, at this position.
+                let plain = maria_uncompressed_event(ev)
+                    .map_err(|e| AssembleError::Halt(format!("{e} at {}", self.at(start))))?;
+                let outer = self.payload;
+                self.payload = Some(outer.unwrap_or(PayloadCtx {
+                    start,
+                    end,
+                    rows: 0,
+                }));
+                let r = self.push(&plain, now, columns, out);
+                self.payload = outer;
+                return r;
+            }
+            MARIA_ANNOTATE_ROWS
+            | MARIA_BINLOG_CHECKPOINT
+            | MARIA_GTID_LIST
+            | MARIA_START_ENCRYPTION => {
+                self.advance(end, now, out);
+                return Ok(());
+            }
+            _ => {}
+        }
+        let data = ev.read_data().map_err(|e| {
+            AssembleError::Halt(format!(
+                "cannot parse binlog event type {raw_type} at {}: {e}",
+                self.at(start)
+            ))
+        })?;
+        let Some(data) = data else {
+            // Unknown event types carry no row data we know of; skip them.
+            self.advance(end, now, out);
+            return Ok(());
+        };
+        match data {
+            EventData::RotateEvent(r) => self.on_rotate(ev, r.name_raw(), r.position(), end, out),
+            EventData::FormatDescriptionEvent(_) => self.advance(end, now, out),
+            EventData::HeartbeatEvent => {
+                if !self.txn.active {
+                    if self.unsent {
+                        self.flush_position(end, now, out);
+                    }
+                    // The source has nothing more; lag is 0 once the writer has written
+                    // every batch handed over.
+                    out.push(Output::CaughtUp);
+                }
+            }
+            EventData::GtidEvent(g) => {
+                self.begin(start, header.timestamp(), out);
+                let sid = g.sid();
+                self.txn.gtid = Some(format!("{}:{}", format_uuid(&sid), g.gno()));
+                let ts = g.immediate_commit_timestamp();
+                if ts > 0 {
+                    self.txn.ts_ms = ts / 1000;
+                }
+            }
+            EventData::AnonymousGtidEvent(_) => self.begin(start, header.timestamp(), out),
+            EventData::QueryEvent(q) => self.on_query(
+                &q.schema(),
+                &q.query(),
+                start,
+                end,
+                header.timestamp(),
+                now,
+                out,
+            ),
+            EventData::XidEvent(_) => self.commit(end, now, out),
+            EventData::TransactionPayloadEvent(p) => {
+                // MySQL binlog_transaction_compression: the transaction's events (GTID
+                // outside, table maps, rows, XID inside) arrive compressed in one event.
+                self.payload = Some(PayloadCtx {
+                    start,
+                    end,
+                    rows: 0,
+                });
+                let mut failure = None;
+                let r = for_each_payload_event(ev.fde(), &p, |inner| {
+                    self.push(inner, now, columns, out).map_err(|e| {
+                        failure = Some(e);
+                        String::new()
+                    })
+                });
+                self.payload = None;
+                if let Some(e) = failure {
+                    return Err(e);
+                }
+                r.map_err(|e| AssembleError::Halt(format!("{e} at {}", self.at(start))))?;
+            }
+            EventData::TableMapEvent(tme) => {
+                let id = tme.table_id();
+                let raw = ev.data();
+                if self.tables.get(&id).is_some_and(|t| t.raw == raw) {
+                    return Ok(());
+                }
+                let db = tme.database_name().into_owned();
+                let table = tme.table_name().into_owned();
+                let captured = if self.settings.filter.matches(&db, &table) {
+                    Some(self.captured(&tme, db, table, start, columns)?)
+                } else {
+                    None
+                };
+                self.tables.insert(
+                    id,
+                    TableCtx {
+                        raw: raw.to_vec(),
+                        captured,
+                    },
+                );
+            }
+            EventData::RowsEvent(rows) => {
+                self.on_rows(&rows, start, end, header.server_id(), now, out)?
+            }
+            _ => self.advance(end, now, out),
+        }
+        Ok(())
+    }
+
+    fn on_maria_gtid<E>(
+        &mut self,
+        ev: &Event,
+        start: u64,
+        out: &mut Vec<Output>,
+    ) -> Result<(), AssembleError<E>> {
+        let header = ev.header();
+        let d = ev.data();
+        if d.len() < 13 {
+            return Err(AssembleError::Halt(format!(
+                "truncated MariaDB GTID event at {}",
+                self.at(start)
+            )));
+        }
+        let seq = u64::from_le_bytes(d[0..8].try_into().unwrap_or_default());
+        let domain = u32::from_le_bytes(d[8..12].try_into().unwrap_or_default());
+        let flags = d[12];
+        let g = MariaGtid {
+            domain,
+            server: header.server_id(),
+            seq,
+        };
+        self.begin(start, header.timestamp(), out);
+        self.txn.gtid = Some(g.to_string());
+        self.txn.maria_gtid = Some(g);
+        self.txn.standalone = flags & 0x01 != 0;
+        Ok(())
+    }
+
+    fn on_rotate(
+        &mut self,
+        ev: &Event,
+        name: &[u8],
+        position: u64,
+        end: u64,
+        out: &mut Vec<Output>,
+    ) {
+        let mut name = name.to_vec();
+        if end == 0 && ends_with_own_crc32(ev) {
+            // The first, artificial rotate comes before any format description, so nothing
+            // strips its checksum: the name carries the 4 CRC bytes (docs/internals.md, "The
+            // first ROTATE"). MariaDB adds them whenever the client announced checksum support
+            // (the mysql crate always does), even with binlog_checksum=NONE, so the CRC itself
+            // is the test.
+            name.truncate(name.len().saturating_sub(4));
+        }
+        self.file = String::from_utf8_lossy(&name).into_owned();
+        if !self.txn.active {
+            self.checkpoint.position = Position::new(self.file.clone(), position);
+            self.unsent = true;
+            out.push(Output::Boundary(self.checkpoint.clone()));
+        }
+        // Table ids are only unique within a binlog file.
+        self.tables.clear();
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_query(
+        &mut self,
+        schema: &str,
+        sql: &str,
+        start: u64,
+        end: u64,
+        ts: u32,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) {
+        let trimmed = sql.trim();
+        if trimmed.eq_ignore_ascii_case("BEGIN") {
+            if !self.txn.active {
+                self.begin(start, ts, out);
+            }
+            self.txn.explicit_begin = true;
+        } else if trimmed.eq_ignore_ascii_case("COMMIT") {
+            self.commit(end, now, out);
+        } else if trimmed
+            .get(..8)
+            .is_some_and(|p| p.eq_ignore_ascii_case("ROLLBACK"))
+            && !trimmed.to_ascii_uppercase().starts_with("ROLLBACK TO")
+        {
+            self.pending.clear();
+            self.commit(end, now, out);
+        } else {
+            // DDL (or a statement we do not replicate): follow its column changes in the known
+            // shapes, at this position (schema::apply_ddl says why).
+            apply_ddl(&mut self.shapes, schema, trimmed);
+            self.ddl_pos = Position::new(self.file.clone(), end);
+            self.tables.clear();
+            // MySQL logs DDL as GTID + the statement, with no BEGIN: the statement ends the
+            // group (MariaDB flags such a GTID as standalone).
+            let mysql_ddl = self.settings.flavor == Flavor::MySql && !self.txn.explicit_begin;
+            if !self.txn.active || self.txn.standalone || mysql_ddl {
+                self.commit(end, now, out);
+            }
+        }
+    }
+
+    /// The schema of a captured table from its table map (and information_schema where the
+    /// map lacks what decoding needs).
+    fn captured<E>(
+        &mut self,
+        tme: &mysql_common::binlog::events::TableMapEvent<'_>,
+        db: String,
+        table: String,
+        start: u64,
+        columns: &mut Columns<'_, E>,
+    ) -> Result<Captured, AssembleError<E>> {
+        let needed = !self.settings.full_metadata || self.settings.flavor == Flavor::MariaDb;
+        let info = if needed {
+            let key = (db.clone(), table.clone());
+            match self.shapes.get(&key) {
+                Some(v) => Some(v.clone()),
+                None => {
+                    let cols = columns(&db, &table).map_err(AssembleError::Lookup)?;
+                    self.shapes.insert(key, cols.clone());
+                    Some(cols)
+                }
+            }
+        } else {
+            None
+        };
+        let schema = TableSchema::from_table_map(tme, info.as_deref()).map_err(|e| {
+            AssembleError::Halt(format!(
+                "table map of {db}.{table} at {}: {e}",
+                self.at(start)
+            ))
+        })?;
+        if !schema.named {
+            return Err(AssembleError::Halt(format!(
+                "no column names for {db}.{table} at {}: set binlog_row_metadata=FULL on the source or grant SELECT on the table",
+                self.at(start)
+            )));
+        }
+        Ok(Captured {
+            stream: format!("{}{db}.{table}", self.settings.stream_prefix).into(),
+            name: format!("{db}.{table}").into(),
+            schema,
+        })
+    }
+
+    fn on_rows<E>(
+        &mut self,
+        rows: &RowsEventData<'_>,
+        start: u64,
+        end: u64,
+        server_id: u32,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) -> Result<(), AssembleError<E>> {
+        let id = rows.table_id();
+        let Some(tctx) = self.tables.get(&id) else {
+            return Err(AssembleError::Halt(format!(
+                "rows event for unknown table id {id} at {}",
+                self.at(start)
+            )));
+        };
+        let Some(cap) = &tctx.captured else {
+            return Ok(());
+        };
+        let op = match rows {
+            RowsEventData::WriteRowsEventV1(_) | RowsEventData::WriteRowsEvent(_) => Op::Create,
+            RowsEventData::DeleteRowsEventV1(_) | RowsEventData::DeleteRowsEvent(_) => Op::Delete,
+            _ => Op::Update,
+        };
+        let mut row_idx = self.payload.map_or(0, |p| p.rows);
+        let txn = &mut self.txn;
+        let file = &self.file;
+        let fmt = self.settings.format;
+        let pending = &mut self.pending;
+        let mut emit = |op: Op, before: Option<&Row>, after: Option<&Row>, row_idx: &mut u32| {
+            let idx = *row_idx;
+            *row_idx += 1;
+            txn.emitted += 1;
+            if txn.skip_through.is_some_and(|s| (start, idx) <= s) || txn.emitted <= txn.skip_count
+            {
+                return;
+            }
+            txn.last_change = Some((start, idx));
+            let change = Change {
+                op,
+                table: &cap.schema,
+                before,
+                after,
+                ts_ms: txn.ts_ms,
+                source: ChangeSource::Binlog {
+                    file: file.clone(),
+                    offset: start,
+                    row: idx,
+                    server_id,
+                },
+                gtid: txn.gtid.as_deref(),
+            };
+            pending.push(Entry {
+                stream: cap.stream.clone(),
+                table: cap.name.clone(),
+                fields: format::render(fmt, &change),
+            });
+        };
+        for_each_row(rows, &cap.schema, |(before, after)| {
+            match (op, &before, &after) {
+                (Op::Update, Some(b), Some(a)) if key_changed(&cap.schema, b, a) => {
+                    // A key change (primary key, or any column of a table without one) is a
+                    // delete of the old key and a create of the new one, so that replaying by
+                    // key rebuilds the table.
+                    emit(Op::Delete, Some(b), None, &mut row_idx);
+                    emit(Op::Create, None, Some(a), &mut row_idx);
+                }
+                _ => emit(op, before.as_ref(), after.as_ref(), &mut row_idx),
+            }
+            Ok(())
+        })
+        .map_err(|e| {
+            AssembleError::Halt(format!(
+                "cannot decode row of {} at {}: {e}",
+                cap.name,
+                at(file, start)
+            ))
+        })?;
+        if let Some(p) = self.payload.as_mut() {
+            p.rows = row_idx;
+        }
+        out.push(Output::Behind);
+        if self.pending.len() >= CHUNK_ENTRIES && self.txn.active {
+            let checkpoint = Checkpoint {
+                position: self.txn.start.clone(),
+                written_through: self.txn.last_change,
+                written_count: self.txn.emitted,
+                source_id: self.settings.source_id,
+                gtid: self.maria_gtids_or(&self.checkpoint.gtid),
+            };
+            let batch = Batch {
+                entries: std::mem::take(&mut self.pending),
+                checkpoint,
+                position: at(&self.file, end),
+                txns: 0,
+                commit_ms: 0,
+                snapshot: None,
+            };
+            self.send(batch, now, out);
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, batch: Batch, now: Instant, out: &mut Vec<Output>) {
+        self.last_sent = Some(now);
+        self.unsent = false;
+        out.push(Output::Batch(batch));
+    }
+
+    fn sent_recently(&self, now: Instant) -> bool {
+        self.last_sent
+            .is_some_and(|t| now.saturating_duration_since(t) < POSITION_ONLY_EVERY)
+    }
+
+    fn begin(&mut self, start: u64, ts: u32, out: &mut Vec<Output>) {
+        let start = Position::new(self.file.clone(), start);
+        // A snapshot chunk read at this position goes into the stream before this transaction.
+        out.push(Output::TxnBegins {
+            start: start.clone(),
+            checkpoint: self.checkpoint.clone(),
+        });
+        let skip = if self.checkpoint.position == start {
+            self.initial_skip.take()
+        } else {
+            self.initial_skip = None;
+            None
+        };
+        // Resuming by GTID, the first transaction the server sends is the one in progress.
+        let skip_count = std::mem::take(&mut self.initial_skip_count);
+        self.txn = Txn {
+            active: true,
+            start,
+            ts_ms: ts as u64 * 1000,
+            skip_through: skip,
+            skip_count,
+            ..Txn::default()
+        };
+    }
+
+    /// An event outside any transaction moved the position.
+    fn advance(&mut self, end: u64, now: Instant, out: &mut Vec<Output>) {
+        if !self.txn.active && end > 0 {
+            self.checkpoint.position = Position::new(self.file.clone(), end);
+            self.unsent = true;
+            if !self.sent_recently(now) {
+                self.flush_position(end, now, out);
+            }
+            out.push(Output::Boundary(self.checkpoint.clone()));
+        }
+    }
+
+    fn flush_position(&mut self, end: u64, now: Instant, out: &mut Vec<Output>) {
+        let batch = Batch {
+            entries: Vec::new(),
+            checkpoint: self.checkpoint.clone(),
+            position: if end > 0 {
+                at(&self.file, end)
+            } else {
+                self.checkpoint.position.to_string()
+            },
+            txns: 0,
+            commit_ms: 0,
+            snapshot: None,
+        };
+        self.send(batch, now, out);
+    }
+
+    fn commit(&mut self, end: u64, now: Instant, out: &mut Vec<Output>) {
+        let txn = std::mem::take(&mut self.txn);
+        if let Some(g) = txn.maria_gtid {
+            self.maria_gtids.apply(g);
+        }
+        if end > 0 {
+            self.checkpoint.position = Position::new(self.file.clone(), end);
+        }
+        self.checkpoint.written_through = None;
+        self.checkpoint.written_count = 0;
+        self.initial_skip_count = 0;
+        self.checkpoint.gtid = if self.maria_gtids.is_empty() {
+            txn.gtid.unwrap_or_else(|| self.checkpoint.gtid.clone())
+        } else {
+            self.maria_gtids.to_string()
+        };
+        self.initial_skip = None;
+        if self.pending.is_empty() && self.sent_recently(now) {
+            self.unsent = true;
+            out.push(Output::Boundary(self.checkpoint.clone()));
+            return;
+        }
+        let batch = Batch {
+            entries: std::mem::take(&mut self.pending),
+            checkpoint: self.checkpoint.clone(),
+            position: self.checkpoint.position.to_string(),
+            txns: 1,
+            // 0 = unknown: the writer takes its own clock.
+            commit_ms: txn.ts_ms,
+            snapshot: None,
+        };
+        self.send(batch, now, out);
+        out.push(Output::Boundary(self.checkpoint.clone()));
+    }
+
+    fn maria_gtids_or(&self, fallback: &str) -> String {
+        if self.maria_gtids.is_empty() {
+            fallback.to_string()
+        } else {
+            self.maria_gtids.to_string()
+        }
+    }
+
+    fn at(&self, offset: u64) -> String {
+        at(&self.file, offset)
+    }
+}
+
+/// Whether the last 4 bytes of the event's body are the CRC32 of the header and the rest of
+/// the body: an event whose checksum was not stripped.
+fn ends_with_own_crc32(ev: &Event) -> bool {
+    let h = ev.header();
+    let data = ev.data();
+    let Some(cut) = data.len().checked_sub(4) else {
+        return false;
+    };
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&h.timestamp().to_le_bytes());
+    crc.update(&[h.event_type_raw()]);
+    crc.update(&h.server_id().to_le_bytes());
+    crc.update(&h.event_size().to_le_bytes());
+    crc.update(&h.log_pos().to_le_bytes());
+    crc.update(&h.flags_raw().to_le_bytes());
+    crc.update(&data[..cut]);
+    data[cut..] == crc.finalize().to_le_bytes()
+}
+
+/// Whether an update changes the entry key. Without a primary key the key is the whole row
+/// (docs/events.md), so every real change of such a row changes its key.
+fn key_changed(schema: &TableSchema, before: &Row, after: &Row) -> bool {
+    if schema.primary_key.is_empty() {
+        return before != after;
+    }
+    schema
+        .primary_key
+        .iter()
+        .any(|i| before.get(*i) != after.get(*i))
+}
+
+/// `FILE:OFFSET` of an event, for positions and error messages.
+fn at(file: &str, offset: u64) -> String {
+    format!("{file}:{offset}")
+}
+
+#[cfg(test)]
+mod tests {
+    //! Synthetic binlogs: each test writes the events a source would send (as bytes, the way
+    //! they arrive) and checks what the assembler outputs.
+    use super::*;
+    use mysql_common::binlog::consts::BinlogVersion;
+    use mysql_common::binlog::events::{FormatDescriptionEvent, QueryEvent, RotateEvent, XidEvent};
+    use mysql_common::proto::MySerialize;
+
+    const TABLE_ID: u64 = 42;
+
+    /// A binlog being written: events with their positions, one file.
+    struct Binlog {
+        fde: FormatDescriptionEvent<'static>,
+        pos: u32,
+        events: Vec<Event>,
+    }
+
+    impl Binlog {
+        fn new() -> Binlog {
+            Binlog {
+                fde: FormatDescriptionEvent::new(BinlogVersion::Version4),
+                pos: 4,
+                events: Vec::new(),
+            }
+        }
+
+        /// Append an event of raw `type_` with `body`; returns its start offset.
+        fn raw(&mut self, type_: u8, body: &[u8]) -> u64 {
+            let start = self.pos;
+            let size = 19 + body.len() as u32;
+            self.pos += size;
+            let mut b = Vec::new();
+            b.extend_from_slice(&1_700_000_000u32.to_le_bytes());
+            b.push(type_);
+            b.extend_from_slice(&7u32.to_le_bytes()); // server id
+            b.extend_from_slice(&size.to_le_bytes());
+            b.extend_from_slice(&self.pos.to_le_bytes());
+            b.extend_from_slice(&0u16.to_le_bytes());
+            b.extend_from_slice(body);
+            let ev = Event::read(&self.fde, &b[..]).expect("synthetic event reads");
+            self.events.push(ev);
+            start as u64
+        }
+
+        fn query(&mut self, sql: &str) -> u64 {
+            let mut body = Vec::new();
+            QueryEvent::new(Vec::new(), b"s".to_vec())
+                .with_query(sql.as_bytes().to_vec())
+                .serialize(&mut body);
+            self.raw(2, &body)
+        }
+
+        fn xid(&mut self) -> u64 {
+            let mut body = Vec::new();
+            XidEvent { xid: 1 }.serialize(&mut body);
+            self.raw(16, &body)
+        }
+
+        fn maria_gtid(&mut self, seq: u64, standalone: bool) -> u64 {
+            let mut body = Vec::new();
+            body.extend_from_slice(&seq.to_le_bytes());
+            body.extend_from_slice(&0u32.to_le_bytes()); // domain
+            body.push(u8::from(standalone));
+            body.extend_from_slice(&[0; 6]);
+            self.raw(MARIA_GTID, &body)
+        }
+
+        /// TABLE_MAP of `s.t (id INT PRIMARY KEY, v INT)` with FULL metadata.
+        fn table_map(&mut self) -> u64 {
+            let mut b = Vec::new();
+            b.extend_from_slice(&TABLE_ID.to_le_bytes()[..6]);
+            b.extend_from_slice(&1u16.to_le_bytes());
+            for name in [&b"s"[..], b"t"] {
+                b.push(name.len() as u8);
+                b.extend_from_slice(name);
+                b.push(0);
+            }
+            b.push(2); // columns
+            b.extend_from_slice(&[3, 3]); // MYSQL_TYPE_LONG x2
+            b.push(0); // no type metadata
+            b.push(0b10); // v is nullable
+                          // Optional metadata: SIGNEDNESS, COLUMN_NAME, SIMPLE_PRIMARY_KEY.
+            b.extend_from_slice(&[1, 1, 0]);
+            b.extend_from_slice(&[4, 5, 2, b'i', b'd', 1, b'v']);
+            b.extend_from_slice(&[8, 1, 0]);
+            self.raw(19, &b)
+        }
+
+        /// A v2 rows event of `type_` (30 write, 31 update, 32 delete) with `images` rows, each
+        /// image `(id, v)`.
+        fn rows(&mut self, type_: u8, images: &[(i32, i32)]) -> u64 {
+            let mut b = Vec::new();
+            b.extend_from_slice(&TABLE_ID.to_le_bytes()[..6]);
+            b.extend_from_slice(&1u16.to_le_bytes()); // end of statement
+            b.extend_from_slice(&2u16.to_le_bytes()); // no extra data
+            b.push(2);
+            b.push(0b11);
+            if type_ == 31 {
+                b.push(0b11);
+            }
+            for (id, v) in images {
+                b.push(0); // no NULLs
+                b.extend_from_slice(&id.to_le_bytes());
+                b.extend_from_slice(&v.to_le_bytes());
+            }
+            self.raw(type_, &b)
+        }
+
+        fn inserts(&mut self, ids: std::ops::Range<i32>) -> u64 {
+            let rows: Vec<_> = ids.map(|i| (i, i * 10)).collect();
+            self.rows(30, &rows)
+        }
+
+        fn rotate(&mut self, name: &str) -> u64 {
+            let mut body = Vec::new();
+            RotateEvent::new(4, name.as_bytes().to_vec()).serialize(&mut body);
+            self.raw(4, &body)
+        }
+    }
+
+    fn settings(flavor: Flavor) -> Settings {
+        Settings {
+            filter: TableFilter::new("*.*", "").expect("filter"),
+            format: Format::Flat,
+            stream_prefix: "cdc:".into(),
+            flavor,
+            full_metadata: true,
+            source_id: 7,
+        }
+    }
+
+    fn start_at(offset: u64) -> Checkpoint {
+        Checkpoint {
+            position: Position::new("bin.000001", offset),
+            ..Checkpoint::default()
+        }
+    }
+
+    /// Run `events` through a new assembler; every output, in order.
+    fn run(events: &[Event], start: &Checkpoint, by_gtid: bool) -> Vec<Output> {
+        let mut a = Assembler::new(
+            settings(Flavor::MariaDb),
+            start,
+            by_gtid,
+            Shapes::new(),
+            Position::default(),
+        );
+        let mut out = Vec::new();
+        let mut lookup = |_: &str, _: &str| -> Result<Vec<InfoColumn>, ()> { Ok(Vec::new()) };
+        for ev in events {
+            a.push(ev, Instant::now(), &mut lookup, &mut out)
+                .unwrap_or_else(|e| panic!("push failed: {e:?}"));
+        }
+        out
+    }
+
+    fn batches(out: &[Output]) -> Vec<&Batch> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Batch(b) => Some(b),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn keys(b: &Batch) -> Vec<String> {
+        b.entries
+            .iter()
+            .map(|e| {
+                let f = |n: &str| {
+                    e.fields
+                        .iter()
+                        .find(|(k, _)| k == n)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default()
+                };
+                format!("{} {}", f("op"), f("key"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_transaction_is_one_batch_ending_at_its_commit() {
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(5, false);
+        log.query("BEGIN");
+        log.table_map();
+        log.inserts(1..3);
+        log.rows(31, &[(1, 10), (1, 11)]);
+        log.rows(32, &[(2, 20)]);
+        log.xid();
+        let out = run(&log.events, &start_at(begin), false);
+        assert!(matches!(&out[0], Output::TxnBegins { start, .. } if start.offset == begin));
+        let b = batches(&out);
+        assert_eq!(b.len(), 1);
+        assert_eq!(
+            keys(b[0]),
+            [
+                r#"c {"id":1}"#,
+                r#"c {"id":2}"#,
+                r#"u {"id":1}"#,
+                r#"d {"id":2}"#
+            ]
+        );
+        assert_eq!(b[0].txns, 1);
+        assert_eq!(
+            b[0].checkpoint.position,
+            Position::new("bin.000001", log.pos as u64)
+        );
+        assert_eq!(b[0].checkpoint.gtid, "0-7-5");
+        assert_eq!(b[0].checkpoint.written_through, None);
+        assert!(matches!(out.last(), Some(Output::Boundary(c)) if c == &b[0].checkpoint));
+    }
+
+    #[test]
+    fn a_key_change_is_a_delete_and_a_create() {
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, false);
+        log.table_map();
+        log.rows(31, &[(1, 10), (9, 10)]);
+        log.xid();
+        let out = run(&log.events, &start_at(begin), false);
+        assert_eq!(keys(batches(&out)[0]), [r#"d {"id":1}"#, r#"c {"id":9}"#]);
+    }
+
+    #[test]
+    fn ddl_commits_by_itself() {
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, true);
+        log.query("ALTER TABLE t ADD COLUMN w INT");
+        let end = log.pos as u64;
+        let out = run(&log.events, &start_at(begin), false);
+        let b = batches(&out);
+        assert_eq!(b.len(), 1);
+        assert!(b[0].entries.is_empty());
+        assert_eq!(b[0].checkpoint.position.offset, end);
+        assert_eq!(b[0].checkpoint.gtid, "0-7-1");
+        // MySQL: DDL comes as GTID + the statement, without BEGIN.
+        let mut a = Assembler::new(
+            settings(Flavor::MySql),
+            &start_at(4),
+            false,
+            Shapes::new(),
+            Position::default(),
+        );
+        let mut out = Vec::new();
+        let mut lookup = |_: &str, _: &str| -> Result<Vec<InfoColumn>, ()> { Ok(Vec::new()) };
+        let mut log = Binlog::new();
+        log.query("CREATE TABLE t (id INT)");
+        for ev in &log.events {
+            a.push(ev, Instant::now(), &mut lookup, &mut out)
+                .expect("push");
+        }
+        assert_eq!(a.checkpoint().position.offset, log.pos as u64);
+    }
+
+    #[test]
+    fn rollback_discards_what_was_buffered() {
+        let mut log = Binlog::new();
+        let begin = log.query("BEGIN");
+        log.table_map();
+        log.inserts(1..4);
+        log.query("ROLLBACK");
+        let out = run(&log.events, &start_at(begin), false);
+        let b = batches(&out);
+        assert_eq!(b.len(), 1);
+        assert!(b[0].entries.is_empty(), "rolled-back rows were written");
+        assert_eq!(b[0].checkpoint.position.offset, log.pos as u64);
+    }
+
+    #[test]
+    fn rotate_moves_to_the_new_file_and_forgets_table_ids() {
+        let mut log = Binlog::new();
+        log.table_map();
+        log.rotate("bin.000002");
+        log.query("BEGIN");
+        log.inserts(1..2);
+        let mut a = Assembler::new(
+            settings(Flavor::MariaDb),
+            &start_at(4),
+            false,
+            Shapes::new(),
+            Position::default(),
+        );
+        let mut out = Vec::new();
+        let mut lookup = |_: &str, _: &str| -> Result<Vec<InfoColumn>, ()> { Ok(Vec::new()) };
+        for ev in &log.events[..2] {
+            a.push(ev, Instant::now(), &mut lookup, &mut out)
+                .expect("push");
+        }
+        assert_eq!(a.checkpoint().position, Position::new("bin.000002", 4));
+        assert!(out
+            .iter()
+            .any(|o| matches!(o, Output::Boundary(c) if c.position.file == "bin.000002")));
+        a.push(&log.events[2], Instant::now(), &mut lookup, &mut out)
+            .expect("BEGIN");
+        // Table ids are per file: a rows event without a new table map is refused.
+        match a.push(&log.events[3], Instant::now(), &mut lookup, &mut out) {
+            Err(AssembleError::Halt(m)) => {
+                assert!(m.contains("unknown table id 42"), "{m}");
+                assert!(m.contains("bin.000002:"), "{m}");
+            }
+            other => panic!("expected a halt, got {other:?}"),
+        }
+    }
+
+    /// A transaction of 40 + 40 + 10 rows: the first 80 go out as a chunk (more than
+    /// CHUNK_ENTRIES buffered), whose checkpoint says "inside the transaction at its start,
+    /// after the change (second event, row 39)". A restart there writes only the last 10.
+    #[test]
+    fn large_transactions_go_in_chunks_and_resume_inside() {
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(3, false);
+        log.table_map();
+        log.inserts(0..40);
+        let second = log.inserts(40..80);
+        log.inserts(80..90);
+        log.xid();
+        let out = run(&log.events, &start_at(begin), false);
+        let b = batches(&out);
+        assert_eq!(b.len(), 2);
+        assert_eq!(b[0].entries.len(), 80);
+        assert_eq!(b[0].txns, 0);
+        let chunk = &b[0].checkpoint;
+        assert_eq!(chunk.position.offset, begin);
+        assert_eq!(chunk.written_through, Some((second, 39)));
+        assert_eq!(chunk.written_count, 80);
+        assert_eq!(b[1].entries.len(), 10);
+        assert_eq!(b[1].txns, 1);
+
+        // Resume at the chunk's checkpoint: the same transaction is read again from its start.
+        let resumed = run(&log.events, chunk, false);
+        let rb = batches(&resumed);
+        assert_eq!(rb.len(), 1);
+        assert_eq!(
+            keys(rb[0]).first().map(String::as_str),
+            Some(r#"c {"id":80}"#)
+        );
+        assert_eq!(rb[0].entries.len(), 10);
+        assert_eq!(rb[0].checkpoint, b[1].checkpoint);
+    }
+
+    /// Resuming by GTID on another server, byte offsets differ: the first transaction the server
+    /// sends is the one in progress, and its first `written_count` captured changes are skipped.
+    #[test]
+    fn resuming_by_gtid_skips_the_written_count() {
+        let mut log = Binlog::new();
+        log.maria_gtid(3, false);
+        log.table_map();
+        log.inserts(0..40);
+        log.inserts(40..80);
+        log.inserts(80..90);
+        log.xid();
+        let start = Checkpoint {
+            position: Position::new("other.000009", 123_456),
+            written_through: Some((999_999, 0)),
+            written_count: 80,
+            gtid: "0-7-2".into(),
+            source_id: 8,
+        };
+        let out = run(&log.events, &start, true);
+        let b = batches(&out);
+        assert_eq!(b.len(), 1);
+        assert_eq!(b[0].entries.len(), 10);
+        assert_eq!(keys(b[0])[0], r#"c {"id":80}"#);
+        assert_eq!(b[0].checkpoint.gtid, "0-7-3");
+        assert_eq!(b[0].checkpoint.written_count, 0);
+    }
+
+    #[test]
+    fn uncaptured_tables_move_the_position_only() {
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, false);
+        log.table_map();
+        log.inserts(1..3);
+        log.xid();
+        let mut s = settings(Flavor::MariaDb);
+        s.filter = TableFilter::new("other.*", "").expect("filter");
+        let mut a = Assembler::new(
+            s,
+            &start_at(begin),
+            false,
+            Shapes::new(),
+            Position::default(),
+        );
+        let mut out = Vec::new();
+        let mut lookup = |_: &str, _: &str| -> Result<Vec<InfoColumn>, ()> { Ok(Vec::new()) };
+        for ev in &log.events {
+            a.push(ev, Instant::now(), &mut lookup, &mut out)
+                .expect("push");
+        }
+        assert!(batches(&out).iter().all(|b| b.entries.is_empty()));
+        assert_eq!(a.checkpoint().position.offset, log.pos as u64);
+        assert!(!out.iter().any(|o| matches!(o, Output::Behind)));
+    }
+}
