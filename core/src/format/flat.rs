@@ -1,6 +1,7 @@
 //! The `flat` entry layout of SPEC §2.
 
 use super::{json, Change, Fields};
+use crate::model::change::Op;
 use std::borrow::Cow;
 
 pub fn render(c: &Change<'_>) -> Fields {
@@ -9,6 +10,15 @@ pub fn render(c: &Change<'_>) -> Fields {
     f.push((Cow::Borrowed("op"), c.op.code().to_string()));
     f.push((Cow::Borrowed("db"), t.db.clone()));
     f.push((Cow::Borrowed("table"), t.table.clone()));
+    if c.op == Op::Truncate {
+        // The whole table: no key, no row images (docs/events.md).
+        f.push((Cow::Borrowed("ts_ms"), c.ts_ms.to_string()));
+        f.push((Cow::Borrowed("pos"), c.source.pos()));
+        if let Some(g) = c.gtid {
+            f.push((Cow::Borrowed("gtid"), g.to_string()));
+        }
+        return f;
+    }
     let key_row = c.after.or(c.before).map(Vec::as_slice).unwrap_or(&[]);
     let mut key = String::with_capacity(32);
     json::write_key(&mut key, t, key_row);

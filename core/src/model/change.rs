@@ -7,6 +7,8 @@ pub enum Op {
     Update,
     Delete,
     Read,
+    /// The table lost all its rows (TRUNCATE, DROP TABLE): replay empties it.
+    Truncate,
 }
 
 impl Op {
@@ -16,6 +18,7 @@ impl Op {
             Op::Update => "u",
             Op::Delete => "d",
             Op::Read => "r",
+            Op::Truncate => "t",
         }
     }
 }
