@@ -288,6 +288,10 @@ fn info_fields() -> Vec<(String, InfoValue)> {
         "bytes_read".into(),
         InfoValue::Int(counter(&STATUS.bytes_read)),
     ));
+    out.push((
+        "statement_resyncs".into(),
+        InfoValue::Int(counter(&STATUS.statement_resyncs)),
+    ));
     for (name, value) in [
         ("max_lock_us", &STATUS.max_lock_us),
         ("max_lock_cpu_us", &STATUS.max_lock_cpu_us),

@@ -76,6 +76,8 @@ pub struct Status {
     pub transactions: AtomicU64,
     pub errors: AtomicU64,
     pub bytes_read: AtomicU64,
+    /// Automatic re-reads of tables written by DML the binlog carried as a statement.
+    pub statement_resyncs: AtomicU64,
     /// Commit time of the last transaction written, ms since the epoch.
     pub last_commit_ms: AtomicU64,
     /// The reader has seen the end of the source's binlog (a heartbeat) and no captured change
@@ -119,6 +121,7 @@ pub static STATUS: LazyLock<Status> = LazyLock::new(|| Status {
     transactions: AtomicU64::new(0),
     errors: AtomicU64::new(0),
     bytes_read: AtomicU64::new(0),
+    statement_resyncs: AtomicU64::new(0),
     last_commit_ms: AtomicU64::new(0),
     caught_up: AtomicBool::new(false),
     batches_sent: AtomicU64::new(0),

@@ -331,6 +331,8 @@ impl Supervisor {
             tx,
             by_gtid,
             gate,
+            resync: resync_tx.clone(),
+            captured: captured.clone(),
         };
         STATUS.set_state(if snapshot.is_some() {
             State::Snapshotting

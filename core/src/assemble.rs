@@ -30,7 +30,7 @@ use crate::format::{self, Change, Format};
 use crate::model::batch::{Batch, Entry};
 use crate::model::change::{ChangeSource, Op, Row};
 use crate::model::position::{Checkpoint, MariaGtid, MariaGtidState, Position};
-use crate::schema::{apply_ddl, emptied_tables, InfoColumn, Shapes, TableSchema};
+use crate::schema::{apply_ddl, dml_tables, emptied_tables, InfoColumn, Shapes, TableSchema};
 use mysql_common::binlog::events::{Event, EventData, RowsEventData};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -88,6 +88,14 @@ pub enum Output {
     CaughtUp,
     /// Captured rows were decoded: the module is behind the source again.
     Behind,
+    /// Changes the binlog does not carry as rows (a statement-logged INSERT/UPDATE/DELETE on a
+    /// captured table): these tables (`db.table`; None: every captured table, when the
+    /// statement's tables could not be told) must be re-read so that replay equals the table
+    /// again. `reason` names the statement's kind, table, position and the fix.
+    Resync {
+        tables: Option<Vec<String>>,
+        reason: String,
+    },
 }
 
 /// Looks up a table's columns (`db`, `table`) in information_schema, with the caller's error.
@@ -437,6 +445,8 @@ impl Assembler {
         {
             self.pending.clear();
             self.commit(end, now, out);
+        } else if let Some(tables) = dml_tables(trimmed, schema) {
+            self.on_statement_dml(trimmed, tables, start, out);
         } else {
             // DDL (or a statement we do not replicate): a TRUNCATE or DROP TABLE of a captured
             // table is a `t` entry (the binlog carries no rows for it); then follow its column
@@ -452,6 +462,48 @@ impl Assembler {
                 self.commit(end, now, out);
             }
         }
+    }
+
+    /// A DML statement logged as a statement (`binlog_format=STATEMENT`, or MIXED): its row
+    /// changes are not in the binlog, so the captured tables it writes are re-read.
+    fn on_statement_dml(
+        &mut self,
+        sql: &str,
+        tables: Vec<(String, String)>,
+        start: u64,
+        out: &mut Vec<Output>,
+    ) {
+        let verb = sql
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        let fix = "SET GLOBAL binlog_format=ROW (and in my.cnf), and make the sessions that write these tables use ROW (SET SESSION binlog_format=ROW; tools such as pt-table-checksum set STATEMENT themselves)";
+        let at = self.at(start);
+        if tables.is_empty() {
+            out.push(Output::Resync {
+                tables: None,
+                reason: format!(
+                    "a {verb} at {at} was logged as a statement and its tables could not be told: re-reading every captured table; {fix}"
+                ),
+            });
+            return;
+        }
+        let captured: Vec<String> = tables
+            .iter()
+            .filter(|(db, t)| self.settings.filter.matches(db, t))
+            .map(|(db, t)| format!("{db}.{t}"))
+            .collect();
+        if captured.is_empty() {
+            return;
+        }
+        out.push(Output::Resync {
+            reason: format!(
+                "a {verb} on {} at {at} was logged as a statement, not as rows: re-reading the table; {fix}",
+                captured.join(", ")
+            ),
+            tables: Some(captured),
+        });
     }
 
     /// `t` entries for the captured tables `sql` empties (flat format; Debezium's connectors
@@ -1215,6 +1267,47 @@ mod tests {
                 .expect("push");
         }
         assert!(batches(&out).iter().all(|b| b.entries.is_empty()));
+    }
+
+    #[test]
+    fn statement_logged_dml_asks_for_a_resync_of_its_captured_tables() {
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, false);
+        log.query("BEGIN");
+        let stmt = log.query("update t set v=6 where id=5");
+        log.xid();
+        log.maria_gtid(2, false);
+        log.query("BEGIN");
+        log.query("INSERT INTO mysql.x VALUES (1)");
+        log.xid();
+        log.maria_gtid(3, false);
+        log.query("BEGIN");
+        log.query("WITH c AS (SELECT 1) DELETE FROM t");
+        log.xid();
+        let out = run(&log.events, &start_at(begin), false);
+        let resyncs: Vec<(&Option<Vec<String>>, &String)> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Resync { tables, reason } => Some((tables, reason)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(resyncs.len(), 2, "{resyncs:?}");
+        assert_eq!(resyncs[0].0, &Some(vec!["s.t".to_string()]));
+        let reason = resyncs[0].1;
+        assert!(reason.contains("UPDATE on s.t"), "{reason}");
+        assert!(reason.contains(&format!("bin.000001:{stmt}")), "{reason}");
+        assert!(reason.contains("SET GLOBAL binlog_format=ROW"), "{reason}");
+        assert_eq!(resyncs[1].0, &None);
+        // Not DDL: each transaction still ends at its XID.
+        let boundaries: Vec<&str> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Boundary(c) => Some(c.gtid.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(boundaries, ["0-7-1", "0-7-2", "0-7-3"]);
     }
 
     #[test]

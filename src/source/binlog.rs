@@ -60,6 +60,10 @@ pub struct Reader {
     pub by_gtid: bool,
     /// Where snapshot chunks join the stream (see `source::snapshot`).
     pub gate: Arc<Gate>,
+    /// Re-read requests for the snapshot thread (tables changed by statement-logged DML).
+    pub resync: crossbeam_channel::Sender<Vec<String>>,
+    /// The captured tables (`db.table`) of this session.
+    pub captured: Vec<String>,
 }
 
 impl Reader {
@@ -196,6 +200,15 @@ impl Reader {
             }
             Output::Behind => {
                 STATUS.caught_up.store(false, Ordering::Relaxed);
+                Ok(())
+            }
+            Output::Resync { tables, reason } => {
+                log::warn!("{reason}");
+                STATUS.statement_resyncs.fetch_add(1, Ordering::Relaxed);
+                let tables = tables.unwrap_or_else(|| self.captured.clone());
+                // The snapshot thread queues it like a CDC.RESYNC (and stores the queue with
+                // its first batch); it is gone only when the session ends.
+                let _ = self.resync.send(tables);
                 Ok(())
             }
         }

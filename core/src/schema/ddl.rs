@@ -42,6 +42,53 @@ pub fn emptied_tables(sql: &str, default_db: &str) -> Vec<(String, String)> {
     out
 }
 
+/// The tables a DML statement writes, when the binlog carries it as a statement
+/// (`binlog_format=STATEMENT`, or MIXED for a statement it deems safe) instead of as rows:
+/// None when `sql` is not DML; Some(empty) when it is DML whose tables could not be told (the
+/// caller must then assume any table). INSERT/REPLACE [INTO] t, UPDATE t1 [, t2 | JOIN t2 ...]
+/// SET, DELETE FROM t / DELETE t1, t2 FROM / DELETE FROM t1, t2 USING, LOAD DATA ... INTO TABLE
+/// t. Tables of a multi-table UPDATE are all named, also those only read (a re-read too many
+/// costs time, one too few loses changes).
+pub fn dml_tables(sql: &str, default_db: &str) -> Option<Vec<(String, String)>> {
+    let toks = tokenize(sql);
+    let mut p = Parser { t: &toks, i: 0 };
+    let modifiers = [
+        "low_priority",
+        "delayed",
+        "high_priority",
+        "ignore",
+        "quick",
+    ];
+    let skip_modifiers = |p: &mut Parser<'_>| while modifiers.iter().any(|m| p.kw(m)) {};
+    let mut out = Vec::new();
+    if p.kw("insert") || p.kw("replace") {
+        skip_modifiers(&mut p);
+        p.kw("into");
+        out.extend(p.table_name(default_db));
+    } else if p.kw("update") {
+        skip_modifiers(&mut p);
+        out = p.table_list(default_db, &["set"]);
+    } else if p.kw("delete") {
+        skip_modifiers(&mut p);
+        let stops = ["using", "where", "order", "limit", "returning", "partition"];
+        if p.kw("from") {
+            out = p.table_list(default_db, &stops);
+        } else {
+            out = p.table_list(default_db, &["from"]);
+        }
+    } else if p.kw("load") {
+        while p.peek().is_some() && !p.kws(&["into", "table"]) {
+            p.i += 1;
+        }
+        out.extend(p.table_name(default_db));
+    } else if p.kw("with") {
+        // A common table expression before UPDATE/DELETE: which tables is not told here.
+    } else {
+        return None;
+    }
+    Some(out)
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
     /// A bare word (keyword or identifier) or a `quoted` identifier (quoted = true).
@@ -178,6 +225,57 @@ impl Parser<'_> {
         } else {
             Some((default_db.to_string(), a))
         }
+    }
+    /// The tables of a table-reference list (`t1 [AS] a, t2 JOIN t3 ON ...`), up to one of
+    /// the `stops` keywords at depth 0: the names after the start, a comma or a JOIN.
+    fn table_list(&mut self, default_db: &str, stops: &[&str]) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut expect_table = true;
+        let mut depth = 0i32;
+        while let Some(t) = self.peek() {
+            match t {
+                Tok::Punct('(') => {
+                    // A derived table (subquery) is no table of ours; its alias follows.
+                    expect_table = false;
+                    depth += 1
+                }
+                Tok::Punct(')') => depth -= 1,
+                Tok::Punct(',') if depth == 0 => expect_table = true,
+                Tok::Word(w, false)
+                    if depth == 0 && stops.iter().any(|s| w.eq_ignore_ascii_case(s)) =>
+                {
+                    break
+                }
+                Tok::Word(w, false)
+                    if depth == 0
+                        && (w.eq_ignore_ascii_case("join")
+                            || w.eq_ignore_ascii_case("straight_join")) =>
+                {
+                    expect_table = true
+                }
+                Tok::Word(w, _) if depth == 0 && expect_table => {
+                    expect_table = false;
+                    // `DELETE t1.* FROM ...`
+                    if self.t.get(self.i + 1) == Some(&Tok::Punct('.'))
+                        && self.t.get(self.i + 2) == Some(&Tok::Punct('*'))
+                    {
+                        out.push((default_db.to_string(), w.clone()));
+                        self.i += 3;
+                        continue;
+                    }
+                    if let Some(name) = self.table_name(default_db) {
+                        out.push(name);
+                    }
+                    if self.punct('.') {
+                        self.punct('*');
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            self.i += 1;
+        }
+        out
     }
     /// Skip to the end of the current clause (a comma or closing parenthesis at depth 0).
     fn skip_clause(&mut self) {
@@ -584,6 +682,39 @@ mod tests {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    #[test]
+    fn dml_statements_name_their_tables() {
+        let t = |db: &str, n: &str| (db.to_string(), n.to_string());
+        let dml = |sql: &str| dml_tables(sql, "db");
+        assert_eq!(dml("INSERT INTO t VALUES (1)"), Some(vec![t("db", "t")]));
+        assert_eq!(
+            dml("/* tool */ insert low_priority ignore `o`.`x` (a) select 1"),
+            Some(vec![t("o", "x")])
+        );
+        assert_eq!(dml("REPLACE t SET a = 1"), Some(vec![t("db", "t")]));
+        assert_eq!(dml("update t set v=6 where id=5"), Some(vec![t("db", "t")]));
+        assert_eq!(
+            dml("UPDATE a AS x JOIN o.b y ON x.id = y.id, (SELECT 1) z SET x.v = y.v"),
+            Some(vec![t("db", "a"), t("o", "b")])
+        );
+        assert_eq!(dml("DELETE FROM t WHERE id = 5"), Some(vec![t("db", "t")]));
+        assert_eq!(
+            dml("DELETE QUICK t1.*, o.t2 FROM t1 JOIN o.t2 USING (id)"),
+            Some(vec![t("db", "t1"), t("o", "t2")])
+        );
+        assert_eq!(
+            dml("DELETE FROM t1, t2 USING t1 JOIN t2 JOIN t3"),
+            Some(vec![t("db", "t1"), t("db", "t2")])
+        );
+        assert_eq!(
+            dml("LOAD DATA INFILE '/tmp/x' REPLACE INTO TABLE t FIELDS TERMINATED BY ','"),
+            Some(vec![t("db", "t")])
+        );
+        assert_eq!(dml("WITH c AS (SELECT 1) UPDATE t SET a = 1"), Some(vec![]));
+        assert_eq!(dml("ALTER TABLE t ADD COLUMN x INT"), None);
+        assert_eq!(dml("BEGIN"), None);
     }
 
     #[test]
