@@ -6,6 +6,7 @@
 //! `redis-module` dependency, so the compiler keeps it Redis-free, and its unit tests run
 //! without any server.
 
+pub mod calendar;
 pub mod decode;
 pub mod filter;
 pub mod format;

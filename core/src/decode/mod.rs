@@ -1,4 +1,5 @@
-//! Binlog values to [`Cell`]s: a pure, table-driven function of the column's schema (SPEC §2).
+//! Binlog values to [`Cell`]s: a pure, table-driven function of the column's schema
+//! (docs/types.md).
 //!
 //! `mysql_common` parses the bytes of each value; this module gives them their meaning:
 //! signedness, charsets, ENUM/SET members, BIT widths, zero dates, JSON.
@@ -232,7 +233,8 @@ fn int_cell(i: i64, bytes: u8, unsigned: bool) -> Cell {
         // mysql_common hands small unsigned types back as Int already; BIGINT UNSIGNED as UInt.
         return Cell::UInt(i as u64 & mask(bytes));
     }
-    // mysql_common does not sign-extend MEDIUMINT (notes pitfall 10).
+    // mysql_common does not sign-extend MEDIUMINT (docs/internals.md, 'Values as the crate
+    // decodes them').
     let i = match bytes {
         3 if i >= 0x80_0000 => i - 0x100_0000,
         _ => i,
