@@ -276,4 +276,105 @@ mod tests {
         );
         assert_eq!(j(Cell::UInt(u64::MAX)), "18446744073709551615");
     }
+
+    /// The fast writer against serde_json: whatever it writes parses back to the same value.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        use serde_json::Value;
+
+        fn parse(text: &str) -> Value {
+            serde_json::from_str(text).unwrap_or_else(|e| panic!("{text:?} is not JSON: {e}"))
+        }
+
+        /// Strings rich in what JSON must escape: quotes, backslashes, every control character,
+        /// DEL, non-ASCII (2-, 3- and 4-byte UTF-8).
+        fn tricky_string() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<String>(),
+                "[\"\\\\\\x00-\\x1f\\x7f/aé€😀\\u{2028}\\u{fffd}]{0,24}",
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn strings_parse_back_to_themselves(s in tricky_string()) {
+                let mut out = String::new();
+                write_str(&mut out, &s);
+                prop_assert_eq!(parse(&out), Value::String(s.clone()));
+                // Text-like cells go through the same writer.
+                prop_assert_eq!(parse(&j(Cell::Text(s.clone()))), Value::String(s.clone()));
+                prop_assert_eq!(parse(&j(Cell::Decimal(s.clone()))), Value::String(s));
+            }
+
+            #[test]
+            fn integers_parse_back_exactly(i in any::<i64>(), u in any::<u64>()) {
+                prop_assert_eq!(parse(&j(Cell::Int(i))).as_i64(), Some(i));
+                prop_assert_eq!(parse(&j(Cell::UInt(u))).as_u64(), Some(u));
+            }
+
+            #[test]
+            fn doubles_parse_back_exactly(d in any::<f64>()) {
+                let v = parse(&j(Cell::Double(d)));
+                if d.is_finite() {
+                    prop_assert_eq!(v.as_f64(), Some(d));
+                } else {
+                    prop_assert_eq!(v, Value::Null);
+                }
+            }
+
+            #[test]
+            fn floats_parse_back_exactly(f in any::<f32>()) {
+                let v = parse(&j(Cell::Float(f)));
+                if f.is_finite() {
+                    prop_assert!(v.is_number());
+                    prop_assert_eq!(v.to_string().parse::<f32>().ok(), Some(f));
+                } else {
+                    prop_assert_eq!(v, Value::Null);
+                }
+            }
+
+            #[test]
+            fn objects_keep_names_values_and_order(
+                cols in proptest::collection::vec((tricky_string(), tricky_string()), 0..6),
+            ) {
+                let table = TableSchema {
+                    db: "d".into(),
+                    table: "t".into(),
+                    columns: cols
+                        .iter()
+                        .map(|(name, _)| crate::schema::ColumnSchema {
+                            name: name.clone(),
+                            binlog_type: mysql_common::constants::ColumnType::MYSQL_TYPE_VARCHAR,
+                            meta: vec![],
+                            unsigned: false,
+                            kind: crate::schema::ColumnKind::Text {
+                                charset: crate::decode::charset::Charset::Utf8,
+                            },
+                            enum_values: vec![],
+                            set_values: vec![],
+                        })
+                        .collect(),
+                    primary_key: vec![],
+                    named: true,
+                };
+                let row: Vec<Cell> = cols.iter().map(|(_, v)| Cell::Text(v.clone())).collect();
+                let mut out = String::new();
+                write_object(&mut out, &table, &row, 0..row.len());
+                let parsed: Vec<(String, Value)> = match parse(&out) {
+                    Value::Object(m) => m.into_iter().collect(),
+                    other => panic!("not an object: {other}"),
+                };
+                // JSON objects keep the last of duplicate names; the writer writes them all.
+                let mut expected: Vec<(String, Value)> = Vec::new();
+                for (name, value) in &cols {
+                    match expected.iter_mut().find(|(n, _)| n == name) {
+                        Some(slot) => slot.1 = Value::String(value.clone()),
+                        None => expected.push((name.clone(), Value::String(value.clone()))),
+                    }
+                }
+                prop_assert_eq!(parsed, expected);
+            }
+        }
+    }
 }
