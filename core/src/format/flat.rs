@@ -1,4 +1,4 @@
-//! The `flat` entry layout of SPEC §2.
+//! The `flat` entry layout (docs/events.md, 'Entry layout').
 
 use super::{json, Change, Fields};
 use std::borrow::Cow;

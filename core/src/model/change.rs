@@ -1,6 +1,6 @@
 //! One row change, as decoded from the binlog or read by a snapshot: plain data, no Redis.
 
-/// `op` of SPEC §2.
+/// The entry's `op` (docs/events.md, 'Entry layout').
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Create,
@@ -20,7 +20,8 @@ impl Op {
     }
 }
 
-/// A decoded column value, independent of the output format (SPEC §2 and §3 render it).
+/// A decoded column value, independent of the output format (rendered as docs/types.md and
+/// docs/debezium.md say).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
     Null,
@@ -81,7 +82,7 @@ pub enum Cell {
 /// A row: one cell per column of the table, in column order.
 pub type Row = Vec<Cell>;
 
-/// Where a change came from; rendered as `pos` (SPEC §2).
+/// Where a change came from; rendered as `pos` (docs/events.md, 'Entry layout').
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChangeSource {
     /// Binlog file, byte offset of the rows event, index of the row inside it, and the
