@@ -42,7 +42,7 @@ pub const CHUNK_ENTRIES: usize = 64;
 /// How often an advancing position with no entries is output (for uncaptured traffic).
 pub const POSITION_ONLY_EVERY: Duration = Duration::from_millis(200);
 
-// MariaDB's own event types (docs/internals.md, "MariaDB's binlog events").
+// MariaDB's own event types (docs/events.md, "Binlog events").
 const MARIA_ANNOTATE_ROWS: u8 = 0xa0;
 const MARIA_BINLOG_CHECKPOINT: u8 = 0xa1;
 const MARIA_GTID: u8 = 0xa2;
@@ -395,8 +395,8 @@ impl Assembler {
         let mut name = name.to_vec();
         if end == 0 && ends_with_own_crc32(ev) {
             // The first, artificial rotate comes before any format description, so nothing
-            // strips its checksum: the name carries the 4 CRC bytes (docs/internals.md, "The
-            // first ROTATE"). MariaDB adds them whenever the client announced checksum support
+            // strips its checksum: the name carries the 4 CRC bytes (docs/internals.md, 10:
+            // "The first ROTATE carries its checksum"). MariaDB adds them whenever the client announced checksum support
             // (the mysql crate always does), even with binlog_checksum=NONE, so the CRC itself
             // is the test.
             name.truncate(name.len().saturating_sub(4));

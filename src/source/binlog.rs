@@ -80,8 +80,8 @@ impl Reader {
             setup(&mut conn, "SET @mariadb_slave_capability = 4")?;
             if self.by_gtid {
                 // The server starts right after these GTIDs (last applied per domain); file
-                // and offset of the request are then ignored (docs/internals.md, "MariaDB's
-                // GTIDs").
+                // and offset of the request are then ignored (docs/internals.md, 9:
+                // "MariaDB GTIDs need slave capability 4").
                 let state: MariaGtidState = start
                     .gtid
                     .parse()
