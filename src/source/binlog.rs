@@ -187,7 +187,7 @@ impl Reader {
                 let state: MariaGtidState = start
                     .gtid
                     .parse()
-                    .map_err(|e| SourceError::Setup(format!("stored GTID state: {e}")))?;
+                    .map_err(|e| SourceError::setup(format!("stored GTID state: {e}")))?;
                 setup(&mut conn, &format!("SET @slave_connect_state = '{state}'"))?;
                 setup(&mut conn, "SET @slave_gtid_strict_mode = 0")?;
                 setup(&mut conn, "SET @slave_gtid_ignore_duplicates = 0")?;
@@ -251,7 +251,7 @@ impl Reader {
             if self.stop.load(Ordering::Relaxed) {
                 Ok(())
             } else {
-                Err(SourceError::Retry(format!(
+                Err(SourceError::retry(format!(
                     "the source closed the binlog stream after {}",
                     st.checkpoint.position
                 )))
@@ -276,7 +276,7 @@ impl Reader {
         STATUS.batches_sent.fetch_add(1, Ordering::Relaxed);
         self.tx
             .send(batch)
-            .map_err(|_| SourceError::Retry("the writer stopped".into()))
+            .map_err(|_| SourceError::retry("the writer stopped".into()))
     }
 
     fn position_string(st: &State, end: u64) -> String {
@@ -300,7 +300,7 @@ impl Reader {
             MARIA_GTID => {
                 let d = ev.data();
                 if d.len() < 13 {
-                    return Err(SourceError::Halt(format!(
+                    return Err(SourceError::halt(format!(
                         "truncated MariaDB GTID event at {}",
                         at(&st.file, start)
                     )));
@@ -322,7 +322,7 @@ impl Reader {
             MARIA_COMPRESSED_FIRST..=MARIA_COMPRESSED_LAST => {
                 // log_bin_compress=ON: handle the plain event it stands for, at this position.
                 let plain = redis_cdc_core::decode::rows::maria_uncompressed_event(ev)
-                    .map_err(|e| SourceError::Halt(format!("{e} at {}", at(&st.file, start))))?;
+                    .map_err(|e| SourceError::halt(format!("{e} at {}", at(&st.file, start))))?;
                 let outer = st.payload;
                 st.payload = Some(outer.unwrap_or(PayloadCtx {
                     start,
@@ -343,7 +343,7 @@ impl Reader {
             _ => {}
         }
         let data = ev.read_data().map_err(|e| {
-            SourceError::Halt(format!(
+            SourceError::halt(format!(
                 "cannot parse binlog event type {raw_type} at {}: {e}",
                 at(&st.file, start)
             ))
@@ -445,7 +445,7 @@ impl Reader {
                 if let Some(e) = failure {
                     return Err(e);
                 }
-                r.map_err(|e| SourceError::Halt(format!("{e} at {}", at(&st.file, start))))?;
+                r.map_err(|e| SourceError::halt(format!("{e} at {}", at(&st.file, start))))?;
             }
             EventData::TableMapEvent(tme) => {
                 let id = tme.table_id();
@@ -464,13 +464,13 @@ impl Reader {
                     )?;
                     let schema =
                         TableSchema::from_table_map(&tme, info.as_deref()).map_err(|e| {
-                            SourceError::Halt(format!(
+                            SourceError::halt(format!(
                                 "table map of {db}.{table} at {}: {e}",
                                 at(&st.file, start)
                             ))
                         })?;
                     if !schema.named {
-                        return Err(SourceError::Halt(format!(
+                        return Err(SourceError::halt(format!(
                             "no column names for {db}.{table} at {}: set binlog_row_metadata=FULL on the source or grant SELECT on the table",
                             at(&st.file, start)
                         )));
@@ -494,7 +494,7 @@ impl Reader {
             EventData::RowsEvent(rows) => {
                 let id = rows.table_id();
                 let Some(tctx) = st.tables.get(&id) else {
-                    return Err(SourceError::Halt(format!(
+                    return Err(SourceError::halt(format!(
                         "rows event for unknown table id {id} at {}",
                         at(&st.file, start)
                     )));
@@ -563,7 +563,7 @@ impl Reader {
                     Ok(())
                 })
                 .map_err(|e| {
-                    SourceError::Halt(format!(
+                    SourceError::halt(format!(
                         "cannot decode row of {} at {}: {e}",
                         cap.name,
                         at(&st.file, start)
