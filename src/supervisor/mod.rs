@@ -23,7 +23,7 @@ use redis_module::{Context, ContextFlags};
 use session::{Ended, Session};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -47,14 +47,25 @@ pub type ConfigSource = fn() -> Result<Config, String>;
 
 struct Handle {
     tx: crossbeam_channel::Sender<Control>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    thread: JoinHandle<()>,
     shutdown: Arc<AtomicBool>,
 }
 
-static HANDLE: OnceLock<Handle> = OnceLock::new();
+/// The running supervisor. Emptied by [`shutdown`]: glibc may keep the module's code and
+/// statics loaded across MODULE UNLOAD and MODULE LOAD, and the next load must start afresh.
+static HANDLE: Mutex<Option<Handle>> = Mutex::new(None);
+
+fn handle() -> std::sync::MutexGuard<'static, Option<Handle>> {
+    HANDLE.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// Start the supervisor thread (once per module load).
 pub fn start(config: ConfigSource) {
+    let mut guard = handle();
+    if guard.is_some() {
+        log::warn!("the cdc supervisor is already running");
+        return;
+    }
     let (tx, rx) = crossbeam_channel::unbounded();
     let shutdown = Arc::new(AtomicBool::new(false));
     let sd = shutdown.clone();
@@ -74,10 +85,10 @@ pub fn start(config: ConfigSource) {
             }
         });
     match thread {
-        Ok(t) => {
-            let _ = HANDLE.set(Handle {
+        Ok(thread) => {
+            *guard = Some(Handle {
                 tx,
-                thread: Mutex::new(Some(t)),
+                thread,
                 shutdown,
             });
         }
@@ -90,26 +101,24 @@ pub fn start(config: ConfigSource) {
 
 /// Send a message to the supervisor; false when it is not running.
 pub fn send(msg: Control) -> bool {
-    HANDLE.get().is_some_and(|h| h.tx.send(msg).is_ok())
+    handle().as_ref().is_some_and(|h| h.tx.send(msg).is_ok())
 }
 
 /// Stop everything; wait up to `timeout`. True when all threads ended.
 pub fn shutdown(timeout: Duration) -> bool {
-    let Some(h) = HANDLE.get() else { return true };
+    let mut guard = handle();
+    let Some(h) = guard.as_ref() else { return true };
     h.shutdown.store(true, Ordering::SeqCst);
     let _ = h.tx.send(Control::Shutdown);
     let deadline = Instant::now() + timeout;
-    let mut guard = h.thread.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(t) = guard.as_ref() {
-        while !t.is_finished() {
-            if Instant::now() > deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(10));
+    while !h.thread.is_finished() {
+        if Instant::now() > deadline {
+            return false;
         }
+        std::thread::sleep(Duration::from_millis(10));
     }
-    if let Some(t) = guard.take() {
-        let _ = t.join();
+    if let Some(h) = guard.take() {
+        let _ = h.thread.join();
     }
     true
 }
