@@ -231,7 +231,10 @@ mod tests {
     #[test]
     fn each_kind_has_its_recovery() {
         assert_eq!(CdcError::retry("x".into()).recovery(), Recovery::Retry);
-        assert_eq!(CdcError::setup("x".into()).recovery(), Recovery::WaitForUser);
+        assert_eq!(
+            CdcError::setup("x".into()).recovery(),
+            Recovery::WaitForUser
+        );
         assert_eq!(
             CdcError::position_gone("x".into()).recovery(),
             Recovery::Resnapshot

@@ -76,7 +76,8 @@ fn global_var(conn: &mut Conn, name: &str) -> Result<Option<String>, SourceError
     Ok(row.and_then(|(_, v)| v))
 }
 
-/// Check the prerequisites of SPEC §6 and learn what kind of server this is.
+/// Check the prerequisites (docs/commands.md lists them with their fixes) and learn what kind
+/// of server this is.
 pub fn probe(conn: &mut Conn) -> Result<ServerInfo, SourceError> {
     let version = global_var(conn, "version")?.unwrap_or_default();
     let flavor = if version.to_ascii_lowercase().contains("mariadb") {

@@ -37,7 +37,9 @@ pub enum Control {
     /// CDC.RESYNC: re-read these tables (`db.table`, already validated) while streaming.
     Resync(Vec<String>),
     /// The server's replication role changed (`REPLICAOF`, a failover); true: now a replica.
-    RoleChanged { replica: bool },
+    RoleChanged {
+        replica: bool,
+    },
     /// Module unload: stop everything and exit.
     Shutdown,
 }
@@ -226,7 +228,10 @@ impl Supervisor {
                     log::warn!("{e}");
                     if recovery == Recovery::Halt {
                         // Retrying would meet the same event again: stop until the user acts.
-                        STATUS.set_error(State::Error, &format!("{e} (halted: fix the cause, then CDC.RESUME)"));
+                        STATUS.set_error(
+                            State::Error,
+                            &format!("{e} (halted: fix the cause, then CDC.RESUME)"),
+                        );
                         backoff = FIRST_BACKOFF;
                         if let Wake::Shutdown = self.wait_for_user() {
                             return;

@@ -218,8 +218,7 @@ mod tests {
     #[test]
     fn refusals_name_the_position_and_the_fix() {
         let cp = checkpoint(Stored::Here);
-        let Start::Refuse(e) = plan(cp.as_ref(), Initial, &facts(Has::Purged), "cdc:offset")
-        else {
+        let Start::Refuse(e) = plan(cp.as_ref(), Initial, &facts(Has::Purged), "cdc:offset") else {
             panic!("expected a refusal")
         };
         assert_eq!(

@@ -78,8 +78,14 @@ impl Session {
             log::warn!("the source logs binlog_row_metadata=MINIMAL: column names come from information_schema");
         }
         let captured = register_tables(&mut conn, &config)?;
-        let (checkpoint, snapshot, by_gtid) =
-            starting_point(&config, &mut conn, &info, &captured, position_gone, shutdown)?;
+        let (checkpoint, snapshot, by_gtid) = starting_point(
+            &config,
+            &mut conn,
+            &info,
+            &captured,
+            position_gone,
+            shutdown,
+        )?;
         drop(conn);
         {
             let mut g = STATUS.lock();
@@ -282,13 +288,7 @@ fn starting_point(
             rows: 0,
         }),
     };
-    offsets::store(
-        &config.offset_key,
-        &cp,
-        snapshot.as_ref(),
-        &trim,
-        shutdown,
-    )?;
+    offsets::store(&config.offset_key, &cp, snapshot.as_ref(), &trim, shutdown)?;
     Ok((cp, snapshot, false))
 }
 
