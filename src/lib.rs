@@ -5,11 +5,13 @@
 
 pub mod commands;
 pub mod config;
+pub mod error;
 mod logging;
 mod redact;
 pub mod redis_lock;
 pub mod sink;
 pub mod source;
+pub mod state_event;
 pub mod status;
 pub mod stream_writer;
 pub mod supervisor;

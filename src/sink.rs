@@ -7,6 +7,7 @@
 //! replicas see the entries and the position covering them together or not at all.
 
 use crate::redis_lock::{DetachedCtx, Locked};
+use crate::state_event::StateEvent;
 use crate::status::{State, STATUS};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use redis_cdc_core::model::batch::Batch;
@@ -15,6 +16,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+pub mod offsets;
 
 /// Bytes of entries handed to the writer and not written yet. The channel bounds the batches
 /// in flight; this bounds their bytes too, so that large rows (BLOBs, long JSON) cannot make
@@ -144,6 +147,8 @@ pub struct Writer {
     pub stop: Arc<AtomicBool>,
     /// Set while Redis memory is above `cdc.max-memory-percent`; the reader waits on it.
     pub backpressure: Arc<AtomicBool>,
+    /// Tells the supervisor when memory crosses the limit (it sets the state).
+    pub events: crate::state_event::StateEvents,
 }
 
 impl Writer {
@@ -329,9 +334,9 @@ impl Writer {
         if over != was {
             let st = STATUS.state();
             if over && st == State::Streaming {
-                STATUS.set_state(State::Backpressure);
+                let _ = self.events.send(StateEvent::Backpressure(true));
             } else if !over && st == State::Backpressure {
-                STATUS.set_state(State::Streaming);
+                let _ = self.events.send(StateEvent::Backpressure(false));
             }
         }
     }

@@ -85,7 +85,7 @@ impl Reader {
                 let state: MariaGtidState = start
                     .gtid
                     .parse()
-                    .map_err(|e| SourceError::Setup(format!("stored GTID state: {e}")))?;
+                    .map_err(|e| SourceError::setup(format!("stored GTID state: {e}")))?;
                 setup(&mut conn, &format!("SET @slave_connect_state = '{state}'"))?;
                 setup(&mut conn, "SET @slave_gtid_strict_mode = 0")?;
                 setup(&mut conn, "SET @slave_gtid_ignore_duplicates = 0")?;
@@ -143,7 +143,7 @@ impl Reader {
                     self.forward(output)?;
                 }
                 pushed.map_err(|e| match e {
-                    AssembleError::Halt(msg) => SourceError::Halt(msg),
+                    AssembleError::Halt(msg) => SourceError::halt(msg),
                     AssembleError::Lookup(e) => e,
                 })?;
                 while self.backpressure.load(Ordering::Relaxed) {
@@ -156,7 +156,7 @@ impl Reader {
             if self.stop.load(Ordering::Relaxed) {
                 Ok(())
             } else {
-                Err(SourceError::Retry(format!(
+                Err(SourceError::retry(format!(
                     "the source closed the binlog stream after {}",
                     assembler.checkpoint().position
                 )))
@@ -187,7 +187,7 @@ impl Reader {
                 STATUS.batches_sent.fetch_add(1, Ordering::Relaxed);
                 self.tx
                     .send(batch)
-                    .map_err(|_| SourceError::Retry("the writer stopped".into()))
+                    .map_err(|_| SourceError::retry("the writer stopped".into()))
             }
             Output::Boundary(checkpoint) => self.gate.reader_at_boundary(&checkpoint, &self.tx),
             Output::CaughtUp => {

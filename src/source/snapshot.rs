@@ -73,6 +73,7 @@
 use crate::config::{Config, SourceUrl};
 use crate::sink::BatchSender;
 use crate::source::{connect, info_columns, Flavor, ServerInfo, SourceError};
+use crate::state_event::StateEvent;
 use crate::status::{now_ms, SnapshotProgress, State, STATUS};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use mysql::prelude::Queryable;
@@ -240,7 +241,7 @@ impl Gate {
         let mut g = self.lock();
         match g.hold.as_mut() {
             Some(h) => h.chunk = Some(batches),
-            None => return Err(SourceError::Retry("snapshot hold lost".into())),
+            None => return Err(SourceError::retry("snapshot hold lost".into())),
         }
         self.send_if_reached(&mut g, tx)?;
         while g.hold.is_some() {
@@ -279,7 +280,7 @@ impl Gate {
                 .batches_sent
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tx.send(b)
-                .map_err(|_| SourceError::Retry("the writer stopped".into()))?;
+                .map_err(|_| SourceError::retry("the writer stopped".into()))?;
         }
         Ok(())
     }
@@ -299,6 +300,8 @@ pub struct Snapshotter {
     pub tx: BatchSender,
     /// Tables to (re-)read, from CDC.RESYNC.
     pub requests: Receiver<Vec<String>>,
+    /// Tells the supervisor when there are tables to read or none left (it sets the state).
+    pub events: crate::state_event::StateEvents,
 }
 
 /// A table being read.
@@ -358,7 +361,7 @@ impl Snapshotter {
             }
             let Some(table) = state.queue.first().cloned() else {
                 if STATUS.state() == State::Snapshotting {
-                    STATUS.set_state(State::Streaming);
+                    let _ = self.events.send(StateEvent::Snapshotting(false));
                 }
                 continue;
             };
@@ -367,7 +370,7 @@ impl Snapshotter {
                 None => conn.insert(self.open()?),
             };
             if matches!(STATUS.state(), State::Streaming | State::Connecting) {
-                STATUS.set_state(State::Snapshotting);
+                let _ = self.events.send(StateEvent::Snapshotting(true));
             }
             let Some(read) = self.prepare(c, &table)? else {
                 log::warn!("snapshot: {table} no longer exists; skipped");
@@ -439,7 +442,7 @@ impl Snapshotter {
             return Ok(None);
         }
         let schema = schema_from_info(db, name, &info)
-            .map_err(|e| SourceError::Halt(format!("snapshot of {table}: {e}")))?;
+            .map_err(|e| SourceError::halt(format!("snapshot of {table}: {e}")))?;
         let cols: Vec<String> = schema
             .columns
             .iter()
@@ -491,7 +494,7 @@ impl Snapshotter {
                 .collect();
             let row = to_row(&read.schema, raw).map_err(|e| {
                 self.gate.release();
-                SourceError::Halt(format!("snapshot of {}: {e}", read.name))
+                SourceError::halt(format!("snapshot of {}: {e}", read.name))
             })?;
             let change = Change {
                 op: Op::Read,
@@ -580,7 +583,7 @@ impl Snapshotter {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0);
                 if file.is_empty() || offset == 0 {
-                    return Err(SourceError::Setup(
+                    return Err(SourceError::setup(
                         "the source reports no binlog_snapshot_file/position: the binary log must be on (--log-bin)".into(),
                     ));
                 }
@@ -685,10 +688,10 @@ fn chunk_query(
     let mut sql = read.select.clone();
     if let Some(after) = after {
         let last = decode_key(after).map_err(|e| {
-            SourceError::Setup(format!("offset hash: snapshot key of {}: {e}", read.name))
+            SourceError::setup(format!("offset hash: snapshot key of {}: {e}", read.name))
         })?;
         if last.len() != names.len() {
-            return Err(SourceError::Setup(format!(
+            return Err(SourceError::setup(format!(
                 "the primary key of {} changed during its snapshot: CDC.RESYNC {}",
                 read.name, read.name
             )));
