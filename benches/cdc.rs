@@ -9,7 +9,7 @@
 //! to benches/RESULTS.md.
 
 // The bench uses only part of the support library.
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "../tests/support/mod.rs"]
 mod support;
 
