@@ -1,6 +1,6 @@
 //! The integration tests, one binary: each module below is one scenario file of
 //! `tests/scenarios/`, and `support` holds the servers and helpers they share. A test's name is
-//! its file and function, e.g. `faults::redis_kill9_under_continuous_load_loses_and_repeats_nothing`:
+//! its file and function (`faults::purged_binlog_position_gives_error_naming_position_and_fix`);
 //! run one file with `cargo test --release --test main faults::`.
 //!
 //! The tests that start servers need the module built first (`cargo build --release`).

@@ -1,5 +1,5 @@
-//! `cdc.format debezium` / `debezium-extended` (docs/debezium.md) against a live MariaDB: every column
-//! type decoded and compared with the form Debezium's MySQL connector documents for it
+//! `cdc.format debezium` / `debezium-extended` (docs/debezium.md) against a live MariaDB: every
+//! column type decoded and compared with the form Debezium's MySQL connector documents for it
 //! (`decimal.handling.mode=string`, default time precision), the envelope, the key, and both
 //! sink layouts.
 

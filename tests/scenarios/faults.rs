@@ -1,6 +1,7 @@
-//! Fault injection (the "exactly once" guarantee of docs/events.md): kill -9 of redis-server under load and in
-//! the middle of a large transaction, kill -9 / freeze of MariaDB and a cut binlog connection,
-//! a GTID failover to a replica MariaDB, a purged binlog, back-pressure, unload and shutdown.
+//! Fault injection (the "exactly once" guarantee of docs/events.md): kill -9 of redis-server
+//! under load and in the middle of a large transaction, kill -9 / freeze of MariaDB and a cut
+//! binlog connection, a GTID failover to a replica MariaDB, a purged binlog, back-pressure,
+//! unload and shutdown.
 //!
 //! Every scenario ends with the same end-to-end checks (`support::verify_load`): no
 //! `pos` twice, GTIDs never going back, the insert-only table's ids each exactly once and in

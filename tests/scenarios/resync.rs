@@ -1,4 +1,5 @@
-//! CDC.RESYNC (docs/snapshot.md, docs/commands.md): re-read tables while streaming goes on; CDC.TABLES.
+//! CDC.RESYNC (docs/snapshot.md, docs/commands.md): re-read tables while streaming goes on;
+//! CDC.TABLES.
 
 use crate::support::*;
 use mysql::prelude::Queryable;

@@ -1,6 +1,6 @@
-//! The initial snapshot (docs/snapshot.md): existing rows as `r` entries, interleaved with live changes so
-//! that replaying a stream gives its table; resumable across a crash of redis-server; the
-//! `cdc.snapshot` modes `never` and `when-needed`.
+//! The initial snapshot (docs/snapshot.md): existing rows as `r` entries, interleaved with live
+//! changes so that replaying a stream gives its table; resumable across a crash of
+//! redis-server; the `cdc.snapshot` modes `never` and `when-needed`.
 
 use crate::support::*;
 use mysql::prelude::Queryable;
