@@ -1,11 +1,9 @@
-//! `cdc.format debezium` / `debezium-extended` (SPEC §3) against a live MariaDB: every column
-//! type decoded and compared with the form Debezium's MySQL connector documents for it
+//! `cdc.format debezium` / `debezium-extended` (docs/debezium.md) against a live MariaDB: every
+//! column type decoded and compared with the form Debezium's MySQL connector documents for it
 //! (`decimal.handling.mode=string`, default time precision), the envelope, the key, and both
 //! sink layouts.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 

@@ -1,10 +1,9 @@
-//! CDC.RESYNC (SPEC §5): re-read tables while streaming goes on; CDC.TABLES.
+//! CDC.RESYNC (docs/snapshot.md, docs/commands.md): re-read tables while streaming goes on;
+//! CDC.TABLES.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use mysql::prelude::Queryable;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,20 +17,6 @@ fn fill(db: &MariaDb, table: &str, rows: u64) {
         "INSERT INTO test.{table} WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows}) \
          SELECT i, i, CONCAT('row-', i) FROM n"
     ));
-}
-
-fn table_json(db: &MariaDb, table: &str) -> BTreeMap<String, serde_json::Value> {
-    db.query_strings(&format!("SELECT id, v, s FROM test.{table}"))
-        .into_iter()
-        .map(|r| {
-            let id: i64 = r[0].as_deref().unwrap().parse().unwrap();
-            let v: i64 = r[1].as_deref().unwrap().parse().unwrap();
-            (
-                serde_json::json!({ "id": id }).to_string(),
-                serde_json::json!({ "id": id, "v": v, "s": r[2] }),
-            )
-        })
-        .collect()
 }
 
 fn err_text(r: &RedisServer, args: &[&str]) -> String {
@@ -90,8 +75,8 @@ fn resync_of_one_table_under_concurrent_writes_replays_to_the_table() {
 
     let entries = stream_entries(&mut r.client(), "cdc:test.a");
     assert_eq!(
-        replay(&entries),
-        table_json(&db, "a"),
+        replay_canonical(&entries),
+        table_json(&db, "test", "a"),
         "replay of test.a differs after resync ({ops} writes)"
     );
     // Replaying only from the resync on gives the table too (a consumer that lost its copy).
@@ -100,8 +85,8 @@ fn resync_of_one_table_under_concurrent_writes_replays_to_the_table() {
         .iter()
         .position(|(_, f)| field(f, "op") == Some("r"))
         .unwrap();
-    let rebuilt = replay(&from_resync[first_r..]);
-    let expected = table_json(&db, "a");
+    let rebuilt = replay_canonical(&from_resync[first_r..]);
+    let expected = table_json(&db, "test", "a");
     // Rows changed between the resync request and their chunk are streamed before it: all keys
     // present in the table are in the rebuilt copy with the right value.
     for (k, v) in &expected {

@@ -3,17 +3,8 @@
 //! module reads them after all the DDL has run (it is paused meanwhile, so information_schema
 //! already shows the final shape when the old rows are decoded).
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use std::time::Duration;
-
-fn state(r: &RedisServer) -> String {
-    status_map(&mut r.client())
-        .get("state")
-        .cloned()
-        .unwrap_or_default()
-}
 
 fn alter_mid_stream(metadata_args: &[&str]) {
     let db = MariaDb::start_with(metadata_args);
@@ -21,13 +12,15 @@ fn alter_mid_stream(metadata_args: &[&str]) {
     let url = db.url();
     let r = RedisServer::start(&["--cdc.mysql-url", &url, "--cdc.snapshot", "never"]);
     wait_until(Duration::from_secs(30), "streaming", || {
-        state(&r) == "streaming"
+        status_field(&r, "state") == "streaming"
     });
     db.exec("INSERT INTO test.t VALUES (1, 'x')");
     wait_entries(&r, "cdc:test.t", 1);
 
     r.cmd(&["CDC.PAUSE"]);
-    wait_until(Duration::from_secs(10), "paused", || state(&r) == "paused");
+    wait_until(Duration::from_secs(10), "paused", || {
+        status_field(&r, "state") == "paused"
+    });
     db.exec(
         "INSERT INTO test.t VALUES (2, 'y');
          ALTER TABLE test.t ADD COLUMN n INT UNSIGNED AFTER id;
@@ -67,7 +60,7 @@ fn alter_mid_stream(metadata_args: &[&str]) {
         old,
         [r#"c {"k":10,"id":10} - {"e":null,"k":10,"id":10,"j":[]}"#]
     );
-    assert_eq!(state(&r), "streaming");
+    assert_eq!(status_field(&r, "state"), "streaming");
 }
 
 #[test]
@@ -99,16 +92,20 @@ fn unfollowable_reshape_halts_with_minimal_metadata() {
     let url = db.url();
     let r = RedisServer::start(&["--cdc.mysql-url", &url, "--cdc.snapshot", "never"]);
     wait_until(Duration::from_secs(30), "streaming", || {
-        state(&r) == "streaming"
+        status_field(&r, "state") == "streaming"
     });
     r.cmd(&["CDC.PAUSE"]);
-    wait_until(Duration::from_secs(10), "paused", || state(&r) == "paused");
+    wait_until(Duration::from_secs(10), "paused", || {
+        status_field(&r, "state") == "paused"
+    });
     // The module has never seen test.h: its first look at information_schema happens after
     // the ALTER, so the old row cannot be matched to a shape.
     db.exec("INSERT INTO test.h VALUES (1, 'x'); ALTER TABLE test.h ADD COLUMN b INT; INSERT INTO test.h VALUES (2, 'y', 3)");
     r.cmd(&["CDC.RESUME"]);
     let mut c = r.client();
-    wait_until(Duration::from_secs(30), "error", || state(&r) == "error");
+    wait_until(Duration::from_secs(30), "error", || {
+        status_field(&r, "state") == "error"
+    });
     let status = status_map(&mut c);
     let err = status.get("last_error").cloned().unwrap_or_default();
     assert!(

@@ -1,11 +1,9 @@
-//! SPEC §2 type matrix against a live MariaDB, with `binlog_row_metadata=FULL` and `MINIMAL`:
-//! every column type with edge values (min/max, empty, NULL, multi-byte and 4-byte UTF-8,
-//! other charsets) on insert, update and delete; each entry's `key`, `before` and `after` are
-//! compared as exact JSON text with what SPEC §2 says.
+//! The type matrix of docs/types.md against a live MariaDB, with `binlog_row_metadata=FULL`
+//! and `MINIMAL`: every column type with edge values (min/max, empty, NULL, multi-byte and
+//! 4-byte UTF-8, other charsets) on insert, update and delete; each entry's `key`, `before` and `after` are
+//! compared as exact JSON text with what docs/types.md says.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use std::time::Duration;
 
 struct Col {

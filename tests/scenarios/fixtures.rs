@@ -384,7 +384,7 @@ fn gtid_events_of_statement_transactions() {
 #[test]
 fn partial_row_images_are_refused_not_guessed() {
     // minimal_row_metadata: MINIMAL row image; rpl_unfiltered_hidden_gcol: a hidden generated
-    // column left out of the image. Neither carries the full row SPEC §2 requires.
+    // column left out of the image. Neither carries the full row docs/events.md requires.
     for f in [
         "minimal_row_metadata.000001",
         "rpl_unfiltered_hidden_gcol.000001",

@@ -3,23 +3,11 @@
 //!
 //! Tests that need MariaDB share one (`shared_mariadb`) and use their own databases.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::thread::sleep;
 use std::time::Duration;
 
-use common::*;
-
-const STREAMING: Duration = Duration::from_secs(30);
-const CATCH_UP: Duration = Duration::from_secs(60);
-
-fn xlen(redis: &RedisServer, key: &str) -> u64 {
-    redis::cmd("XLEN")
-        .arg(key)
-        .query(&mut redis.client())
-        .unwrap()
-}
+use crate::support::*;
 
 fn err_text(r: redis::RedisResult<redis::Value>) -> String {
     match r {
@@ -50,7 +38,7 @@ fn bad_command_arguments_get_standard_errors() {
     }
     assert_eq!(value_to_string(&redis.cmd(&["PING"])), "PONG");
 
-    // CDC.STATUS: every SPEC §5 field of this stage, in order (RESP2: a flat array).
+    // CDC.STATUS: every field of docs/commands.md, in order (RESP2: a flat array).
     let reply = redis.cmd(&["CDC.STATUS"]);
     let redis::Value::Array(items) = &reply else {
         panic!("CDC.STATUS under RESP2: {reply:?}")

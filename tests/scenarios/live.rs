@@ -1,23 +1,16 @@
 //! End-to-end streaming tests: a private MariaDB, redis-server with the module, real traffic;
-//! the streams are checked against `SELECT *` (SPEC §4 "replay is the table") and SPEC §2.
+//! the streams are checked against `SELECT *` ("replay is the table") and the entry layout of
+//! docs/events.md.
 //!
 //! The module starts at the source's current binlog end when the offset hash is empty, so each
 //! test creates its schema first, starts Redis, waits for `streaming`, and only then writes.
 //! Tests that do not restart MariaDB share one (`shared_mariadb`) and use their own databases.
 
-mod common;
-
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::thread::sleep;
 use std::time::Duration;
 
-use common::*;
+use crate::support::*;
 use mysql::prelude::Queryable;
-
-const STREAMING: Duration = Duration::from_secs(30);
-const CATCH_UP: Duration = Duration::from_secs(60);
 
 /// Start Redis following `db` with extra module args, and wait for `streaming`.
 fn redis_following(db: &MariaDb, module_args: &[&str]) -> RedisServer {
@@ -27,88 +20,6 @@ fn redis_following(db: &MariaDb, module_args: &[&str]) -> RedisServer {
     let redis = RedisServer::start(&args);
     wait_state(&redis, "streaming", STREAMING);
     redis
-}
-
-/// `FILE:OFFSET:ROW` -> (file number, offset, row); panics on anything else.
-fn parse_pos(pos: &str) -> (u64, u64, u64) {
-    let parts: Vec<&str> = pos.split(':').collect();
-    assert_eq!(parts.len(), 3, "pos {pos:?} is not FILE:OFFSET:ROW");
-    let (name, num) = parts[0]
-        .rsplit_once('.')
-        .unwrap_or_else(|| panic!("pos {pos:?}: file has no number"));
-    assert_eq!(
-        name, "mysql-bin",
-        "pos {pos:?}: unexpected binlog file name"
-    );
-    assert!(
-        num.len() == 6 && num.bytes().all(|b| b.is_ascii_digit()),
-        "pos {pos:?}: file suffix is not 6 digits"
-    );
-    let n = |s: &str| {
-        s.parse::<u64>()
-            .unwrap_or_else(|_| panic!("pos {pos:?}: {s:?} is not a number"))
-    };
-    (n(num), n(parts[1]), n(parts[2]))
-}
-
-/// Field names of an entry, in order, as SPEC §2 wants them for its op (MariaDB: with gtid).
-fn expected_fields(op: &str) -> Vec<&'static str> {
-    match op {
-        "c" => vec!["op", "db", "table", "key", "after", "ts_ms", "pos", "gtid"],
-        "u" => vec![
-            "op", "db", "table", "key", "before", "after", "ts_ms", "pos", "gtid",
-        ],
-        "d" => vec!["op", "db", "table", "key", "before", "ts_ms", "pos", "gtid"],
-        other => panic!("unexpected op {other:?}"),
-    }
-}
-
-/// Check SPEC §2 on every entry of `schema.table`'s stream; returns the entries.
-fn check_entries(redis: &RedisServer, schema: &str, table: &str) -> Vec<StreamEntry> {
-    let entries = stream_entries(&mut redis.client(), &format!("cdc:{schema}.{table}"));
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    for (id, fields) in &entries {
-        let names: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
-        let op = field(fields, "op").unwrap_or_else(|| panic!("{id}: no op in {fields:?}"));
-        assert_eq!(names, expected_fields(op), "entry {id} fields: {fields:?}");
-        assert_eq!(field(fields, "db"), Some(schema), "{id}");
-        assert_eq!(field(fields, "table"), Some(table), "{id}");
-        for f in ["key", "before", "after"] {
-            if let Some(v) = field(fields, f) {
-                let j: serde_json::Value = serde_json::from_str(v)
-                    .unwrap_or_else(|e| panic!("{id}: {f} is not JSON ({e}): {v}"));
-                assert!(j.is_object(), "{id}: {f} is not an object: {v}");
-            }
-        }
-        let ts: u64 = field(fields, "ts_ms").unwrap().parse().expect("ts_ms");
-        assert!(
-            ts <= now + 2000 && ts + 600_000 > now,
-            "{id}: ts_ms {ts} is not a recent commit time (now {now})"
-        );
-        parse_pos(field(fields, "pos").unwrap());
-        let gtid = field(fields, "gtid").unwrap();
-        let g: Vec<&str> = gtid.split('-').collect();
-        assert!(
-            g.len() == 3 && g.iter().all(|p| p.parse::<u64>().is_ok()),
-            "{id}: gtid {gtid:?} is not domain-server-seq"
-        );
-    }
-    entries
-}
-
-/// Deterministic pseudo-random numbers (no dependency).
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n
-    }
 }
 
 #[test]
@@ -224,7 +135,7 @@ fn many_transactions_replay_equals_select_and_entries_follow_spec() {
         let entries = check_entries(&redis, "live_many", table);
         total += entries.len();
         for (id, fields) in &entries {
-            all.push((id.clone(), parse_pos(field(fields, "pos").unwrap())));
+            all.push((id.clone(), parse_row_pos(field(fields, "pos").unwrap())));
         }
     }
     assert!(total > 2000, "only {total} entries");
@@ -269,10 +180,7 @@ fn many_transactions_replay_equals_select_and_entries_follow_spec() {
         counted.insert(m["table"].clone(), m["entries"].parse::<usize>().unwrap());
     }
     for table in ["items", "nokey", "pairs"] {
-        let n: usize = redis::cmd("XLEN")
-            .arg(format!("cdc:live_many.{table}"))
-            .query(&mut con)
-            .unwrap();
+        let n = xlen(&redis, &format!("cdc:live_many.{table}")) as usize;
         assert_eq!(
             counted.get(&format!("live_many.{table}")),
             Some(&n),
@@ -443,111 +351,6 @@ fn table_filters_with_wildcards_and_system_schemas() {
     assert_eq!(field(&tmp[0].1, "key"), Some("{\"id\":2}"));
 }
 
-/// Insert/update/delete in a loop until stopped; returns the number of row changes committed.
-fn load_writer(
-    db: Arc<MariaDb>,
-    schema: &'static str,
-    stop: Arc<AtomicBool>,
-    done: Arc<AtomicU64>,
-) -> u64 {
-    let mut conn = db.conn();
-    let mut changes = 0u64;
-    let mut next_id = 0i64;
-    let mut rng = Lcg(7);
-    while !stop.load(Ordering::Relaxed) {
-        let n = 1 + rng.next(4) as i64;
-        let base = next_id;
-        let mut sql = String::from("BEGIN;");
-        for _ in 0..n {
-            sql += &format!(
-                "INSERT INTO {schema}.r VALUES ({next_id}, {}, 'row {next_id}');",
-                rng.next(1000)
-            );
-            next_id += 1;
-        }
-        let mut txn_changes = n as u64;
-        if base > 10 {
-            // Rows from earlier transactions only, so that the SELECT below sees them.
-            let id = rng.next(base as u64);
-            sql += &format!("UPDATE {schema}.r SET v = v + 1 WHERE id = {id};");
-            let exists: Option<i64> = conn
-                .query_first(format!("SELECT id FROM {schema}.r WHERE id = {id}"))
-                .unwrap();
-            txn_changes += exists.is_some() as u64;
-            if rng.next(3) == 0 {
-                let id = rng.next(base as u64 - 5) as i64;
-                let exists: Option<i64> = conn
-                    .query_first(format!("SELECT id FROM {schema}.r WHERE id = {id}"))
-                    .unwrap();
-                sql += &format!("DELETE FROM {schema}.r WHERE id = {id};");
-                txn_changes += exists.is_some() as u64;
-            }
-        }
-        sql += "COMMIT";
-        exec_all(&mut conn, &sql).unwrap_or_else(|e| panic!("{e}: {sql}"));
-        changes += txn_changes;
-        done.store(changes, Ordering::Relaxed);
-    }
-    changes
-}
-
-#[test]
-fn redis_kill9_during_load_neither_loses_nor_repeats() {
-    let db = shared_mariadb();
-    db.exec("CREATE DATABASE live_restart; CREATE TABLE live_restart.r (id INT PRIMARY KEY, v INT, note VARCHAR(30))");
-    let redis = redis_following(&db, &["tables", "live_restart.*"]);
-
-    let stop = Arc::new(AtomicBool::new(false));
-    let done = Arc::new(AtomicU64::new(0));
-    let writer = {
-        let (db, stop, done) = (db.clone(), stop.clone(), done.clone());
-        std::thread::spawn(move || load_writer(db, "live_restart", stop, done))
-    };
-    for round in 0..3 {
-        let before = done.load(Ordering::Relaxed);
-        wait_until(Duration::from_secs(30), "the load to make progress", || {
-            done.load(Ordering::Relaxed) > before + 100
-        });
-        // Make sure some entries of the load are in Redis before the crash.
-        wait_until(Duration::from_secs(30), "entries to arrive", || {
-            redis::cmd("XLEN")
-                .arg("cdc:live_restart.r")
-                .query::<u64>(&mut redis.client())
-                .unwrap_or(0)
-                > 0
-        });
-        redis.kill9();
-        sleep(Duration::from_millis(200 * round));
-        redis.restart();
-        wait_state(&redis, "streaming", STREAMING);
-    }
-    sleep(Duration::from_millis(500));
-    stop.store(true, Ordering::Relaxed);
-    let changes = writer.join().expect("writer thread");
-    wait_caught_up(&redis, &db, CATCH_UP);
-
-    let entries = check_entries(&redis, "live_restart", "r");
-    let pos: Vec<_> = entries
-        .iter()
-        .map(|(_, f)| parse_pos(field(f, "pos").unwrap()))
-        .collect();
-    let unique: HashSet<_> = pos.iter().collect();
-    assert_eq!(
-        unique.len(),
-        pos.len(),
-        "duplicate pos after kill -9 / restart"
-    );
-    let mut sorted = pos.clone();
-    sorted.sort();
-    assert_eq!(sorted, pos, "entries are not in binlog order");
-    assert_eq!(
-        entries.len() as u64,
-        changes,
-        "entries vs row changes committed (gap or duplicate)"
-    );
-    assert_replay_equals_table(&redis, &db, "live_restart", "r");
-}
-
 #[test]
 fn position_equals_master_status_also_after_uncaptured_traffic() {
     let db = MariaDb::start();
@@ -637,7 +440,7 @@ fn mariadb_restart_during_streaming_neither_loses_nor_repeats() {
     let entries = check_entries(&redis, "mr", "t");
     let pos: HashSet<_> = entries
         .iter()
-        .map(|(_, f)| parse_pos(field(f, "pos").unwrap()))
+        .map(|(_, f)| parse_row_pos(field(f, "pos").unwrap()))
         .collect();
     assert_eq!(pos.len(), entries.len(), "duplicate pos");
     assert_eq!(entries.len(), 1020, "1000 inserts and 20 updates");
@@ -670,71 +473,10 @@ fn binlog_checksum_none_gives_the_right_file_names() {
     let entries = check_entries(&redis, "ck", "t");
     let files: Vec<u64> = entries
         .iter()
-        .map(|(_, f)| parse_pos(field(f, "pos").unwrap()).0)
+        .map(|(_, f)| parse_row_pos(field(f, "pos").unwrap()).0)
         .collect();
     assert_eq!(files, vec![1, 1, 2]);
     assert_replay_equals_table(&redis, &db, "ck", "t");
     let (f, p) = db.master_status();
     assert_eq!(status_field(&redis, "position"), format!("{f}:{p}"));
-}
-
-#[test]
-fn redis_kill9_inside_a_large_transaction_resumes_after_the_written_chunks() {
-    let db = shared_mariadb();
-    db.exec(
-        "CREATE DATABASE live_big; CREATE TABLE live_big.t (id INT PRIMARY KEY, pad VARCHAR(200))",
-    );
-    let redis = redis_following(&db, &["tables", "live_big.*"]);
-    const ROWS: u64 = 20_000;
-    // One transaction, many rows events: written in chunks with an `inside` checkpoint.
-    let mut c = db.conn();
-    c.query_drop("BEGIN").unwrap();
-    for from in (1..=ROWS).step_by(1000) {
-        let rows: Vec<String> = (from..from + 1000)
-            .map(|id| format!("({id}, REPEAT('x', 150))"))
-            .collect();
-        c.query_drop(format!("INSERT INTO live_big.t VALUES {}", rows.join(",")))
-            .unwrap();
-    }
-    c.query_drop("UPDATE live_big.t SET pad = 'u' WHERE id <= 100")
-        .unwrap();
-    c.query_drop("COMMIT").unwrap();
-    let mut killed_at = 0;
-    wait_until(
-        Duration::from_secs(30),
-        "part of the transaction written",
-        || {
-            let n: u64 = redis::cmd("XLEN")
-                .arg("cdc:live_big.t")
-                .query(&mut redis.client())
-                .unwrap_or(0);
-            if n > 0 {
-                redis.kill9();
-                killed_at = n;
-                true
-            } else {
-                false
-            }
-        },
-    );
-    redis.restart();
-    wait_state(&redis, "streaming", STREAMING);
-    wait_caught_up(&redis, &db, CATCH_UP);
-    let entries = check_entries(&redis, "live_big", "t");
-    let pos: HashSet<_> = entries
-        .iter()
-        .map(|(_, f)| parse_pos(field(f, "pos").unwrap()))
-        .collect();
-    assert_eq!(
-        pos.len(),
-        entries.len(),
-        "duplicate pos (killed after {killed_at} entries)"
-    );
-    assert_eq!(
-        entries.len() as u64,
-        ROWS + 100,
-        "entries vs changes (killed after {killed_at} entries)"
-    );
-    eprintln!("killed after {killed_at} of {} entries", ROWS + 100);
-    assert_replay_equals_table(&redis, &db, "live_big", "t");
 }

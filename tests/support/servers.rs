@@ -1,7 +1,4 @@
-//! Integration-test harness: throwaway MariaDB and redis-server instances, plus helpers to read
-//! what the module wrote.
-//!
-//! Use from a test file with `mod common;` and `use common::*;`.
+//! Throwaway MariaDB and redis-server instances for the integration tests and the bench.
 //!
 //! * Every server gets its own directory under `<target dir>/test-tmp/` (removed on drop unless
 //!   the environment variable `CDC_KEEP_TMP` is set), its own free TCP port on 127.0.0.1 and is
@@ -16,9 +13,7 @@
 //!
 //! Environment: `CDC_MODULE` (path of the module .so, default `<target>/release/libredis_cdc.so`),
 //! `CDC_KEEP_TMP` (keep the per-server directories for post-mortem).
-#![allow(dead_code)]
-
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
 use std::net::TcpListener;
@@ -31,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mysql::prelude::Queryable;
 
-/// Password of the replication user `cdc` every `MariaDb` has.
+/// User and password of the replication user every `MariaDb` has.
 pub const CDC_USER: &str = "cdc";
 pub const CDC_PASSWORD: &str = "cdc-secret";
 
@@ -340,6 +335,54 @@ fn kill9(child: &mut Child) {
     let _ = child.wait();
 }
 
+/// The running process of a server (none while it is stopped), always stopped by its own pid.
+struct ServerProcess {
+    /// "MariaDb" or "RedisServer", for panic messages.
+    what: &'static str,
+    child: Mutex<Option<Child>>,
+}
+
+impl ServerProcess {
+    fn new(what: &'static str) -> ServerProcess {
+        ServerProcess {
+            what,
+            child: Mutex::new(None),
+        }
+    }
+
+    fn started(&self, child: Child) {
+        *lock(&self.child) = Some(child);
+    }
+
+    fn pid(&self) -> u32 {
+        lock(&self.child)
+            .as_ref()
+            .map(|c| c.id())
+            .unwrap_or_else(|| panic!("{} is not running", self.what))
+    }
+
+    fn is_running(&self) -> bool {
+        match lock(&self.child).as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// SIGKILL and reap.
+    fn kill9(&self) {
+        if let Some(mut c) = lock(&self.child).take() {
+            kill9(&mut c);
+        }
+    }
+
+    /// SIGTERM, SIGKILL after `grace`; reaps.
+    fn stop(&self, grace: Duration) {
+        if let Some(mut c) = lock(&self.child).take() {
+            terminate(&mut c, grace);
+        }
+    }
+}
+
 /// The last `max_bytes` of a file, or a note that it cannot be read.
 pub fn file_tail(path: &Path, max_bytes: u64) -> String {
     let Ok(mut f) = fs::File::open(path) else {
@@ -496,7 +539,7 @@ pub struct MariaDb {
     /// Socket outside `dir` when the path would be too long for a unix socket; removed on drop.
     socket_outside: bool,
     extra_args: Vec<String>,
-    child: Mutex<Option<Child>>,
+    process: ServerProcess,
     /// Connection used by `exec` / `query_strings` (one root session, reused).
     cached: Mutex<Option<mysql::Conn>>,
 }
@@ -537,7 +580,7 @@ impl MariaDb {
                 socket,
                 socket_outside,
                 extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
-                child: Mutex::new(None),
+                process: ServerProcess::new("MariaDb"),
                 cached: Mutex::new(None),
             };
             match db.spawn_and_wait(false) {
@@ -611,7 +654,7 @@ impl MariaDb {
             }
             if let Ok(mut conn) = self.try_connect_root(Duration::from_secs(2)) {
                 if conn.query_drop("SELECT 1").is_ok() {
-                    *lock(&self.child) = Some(child);
+                    self.process.started(child);
                     return Ok(());
                 }
             }
@@ -650,11 +693,6 @@ impl MariaDb {
         String::from_utf8_lossy(&all[from..]).into_owned()
     }
 
-    /// The server's error log (whole file).
-    pub fn error_log(&self) -> String {
-        self.error_log_since(0)
-    }
-
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -662,14 +700,6 @@ impl MariaDb {
     /// The instance directory (holds `data/`, `error.log`, the socket, the pid file).
     pub fn dir(&self) -> &Path {
         self.dir.path()
-    }
-
-    pub fn datadir(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    pub fn socket(&self) -> &Path {
-        &self.socket
     }
 
     /// URL of the replication user: `mysql://cdc:cdc-secret@127.0.0.1:PORT`.
@@ -761,33 +791,23 @@ impl MariaDb {
 
     /// Pid of the running server (panics when it is stopped).
     pub fn pid(&self) -> u32 {
-        lock(&self.child)
-            .as_ref()
-            .map(|c| c.id())
-            .expect("MariaDb is not running")
+        self.process.pid()
     }
 
     pub fn is_running(&self) -> bool {
-        match lock(&self.child).as_mut() {
-            Some(c) => matches!(c.try_wait(), Ok(None)),
-            None => false,
-        }
+        self.process.is_running()
     }
 
     /// Crash the server (SIGKILL) and reap it.
     pub fn kill9(&self) {
         *lock(&self.cached) = None;
-        if let Some(mut c) = lock(&self.child).take() {
-            kill9(&mut c);
-        }
+        self.process.kill9();
     }
 
     /// Clean shutdown (SIGTERM, wait up to 60 s, then SIGKILL).
     pub fn stop(&self) {
         *lock(&self.cached) = None;
-        if let Some(mut c) = lock(&self.child).take() {
-            terminate(&mut c, Duration::from_secs(60));
-        }
+        self.process.stop(Duration::from_secs(60));
     }
 
     /// Stop (cleanly, if running) and start again on the same datadir and port; waits until ready.
@@ -799,27 +819,14 @@ impl MariaDb {
     /// Start a stopped (or killed) server again on the same datadir and port.
     pub fn start_again(&self) {
         assert!(!self.is_running(), "MariaDb is already running");
-        let mut last = String::new();
-        for _ in 0..START_ATTEMPTS {
-            match self.spawn_and_wait(true) {
-                Ok(()) => return,
-                Err(StartError::PortClash(m)) => {
-                    last = m;
-                    sleep(Duration::from_secs(1));
-                }
-                Err(StartError::Fatal(m)) => panic!("{m}"),
-            }
-        }
-        panic!("mariadbd restart failed: {last} still in use");
+        restart_on_the_same_port("mariadbd", || self.spawn_and_wait(true));
     }
 }
 
 impl Drop for MariaDb {
     fn drop(&mut self) {
         *lock(&self.cached) = None;
-        if let Some(mut c) = lock(&self.child).take() {
-            terminate(&mut c, Duration::from_secs(10));
-        }
+        self.process.stop(Duration::from_secs(10));
         if self.socket_outside {
             let _ = fs::remove_file(&self.socket);
         }
@@ -837,6 +844,24 @@ impl Drop for MariaDb {
 enum StartError {
     PortClash(String),
     Fatal(String),
+}
+
+/// Start a server again on its port: `spawn` (start and wait until ready) is retried every
+/// second while the port is still taken (the old process's socket lingers), up to
+/// `START_ATTEMPTS` times.
+fn restart_on_the_same_port(what: &str, spawn: impl Fn() -> Result<(), StartError>) {
+    let mut last = String::new();
+    for _ in 0..START_ATTEMPTS {
+        match spawn() {
+            Ok(()) => return,
+            Err(StartError::PortClash(m)) => {
+                last = m;
+                sleep(Duration::from_secs(1));
+            }
+            Err(StartError::Fatal(m)) => panic!("{m}"),
+        }
+    }
+    panic!("{what} restart failed: {last} still in use");
 }
 
 fn tail_str(s: &str, max: usize) -> &str {
@@ -886,7 +911,7 @@ pub struct RedisServer {
     redis_args: Vec<String>,
     /// `None`: started without `--loadmodule`.
     module_args: Option<Vec<String>>,
-    child: Mutex<Option<Child>>,
+    process: ServerProcess,
     cached: Mutex<Option<redis::Connection>>,
 }
 
@@ -916,11 +941,6 @@ impl RedisServer {
         RedisServer::launch(&[], None)
     }
 
-    /// Start without the module, with extra redis-server options.
-    pub fn start_plain_with(redis_args: &[&str]) -> RedisServer {
-        RedisServer::launch(redis_args, None)
-    }
-
     fn launch(redis_args: &[&str], module_args: Option<&[&str]>) -> RedisServer {
         let mut last = String::new();
         for attempt in 1..=START_ATTEMPTS {
@@ -929,7 +949,7 @@ impl RedisServer {
                 port: free_port(),
                 redis_args: redis_args.iter().map(|s| s.to_string()).collect(),
                 module_args: module_args.map(|a| a.iter().map(|s| s.to_string()).collect()),
-                child: Mutex::new(None),
+                process: ServerProcess::new("RedisServer"),
                 cached: Mutex::new(None),
             };
             match server.spawn_and_wait() {
@@ -1014,7 +1034,7 @@ impl RedisServer {
                 )));
             }
             if self.ping() {
-                *lock(&self.child) = Some(child);
+                self.process.started(child);
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -1112,60 +1132,37 @@ impl RedisServer {
 
     /// Pid of the running server (panics when it is stopped).
     pub fn pid(&self) -> u32 {
-        lock(&self.child)
-            .as_ref()
-            .map(|c| c.id())
-            .expect("RedisServer is not running")
+        self.process.pid()
     }
 
     pub fn is_running(&self) -> bool {
-        match lock(&self.child).as_mut() {
-            Some(c) => matches!(c.try_wait(), Ok(None)),
-            None => false,
-        }
+        self.process.is_running()
     }
 
     /// Crash the server (SIGKILL) and reap it.
     pub fn kill9(&self) {
         *lock(&self.cached) = None;
-        if let Some(mut c) = lock(&self.child).take() {
-            kill9(&mut c);
-        }
+        self.process.kill9();
     }
 
     /// Clean shutdown (SIGTERM: Redis fsyncs the AOF and exits), SIGKILL after 30 s.
     pub fn stop(&self) {
         *lock(&self.cached) = None;
-        if let Some(mut c) = lock(&self.child).take() {
-            terminate(&mut c, Duration::from_secs(30));
-        }
+        self.process.stop(Duration::from_secs(30));
     }
 
     /// Stop (cleanly, if running) and start again with the same dir, port and arguments; the AOF
     /// brings the data back. Waits until PING answers PONG (i.e. the AOF is loaded).
     pub fn restart(&self) {
         self.stop();
-        let mut last = String::new();
-        for _ in 0..START_ATTEMPTS {
-            match self.spawn_and_wait() {
-                Ok(()) => return,
-                Err(StartError::PortClash(m)) => {
-                    last = m;
-                    sleep(Duration::from_secs(1));
-                }
-                Err(StartError::Fatal(m)) => panic!("{m}"),
-            }
-        }
-        panic!("redis-server restart failed: {last} still in use");
+        restart_on_the_same_port("redis-server", || self.spawn_and_wait());
     }
 }
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
         *lock(&self.cached) = None;
-        if let Some(mut c) = lock(&self.child).take() {
-            terminate(&mut c, Duration::from_secs(5));
-        }
+        self.process.stop(Duration::from_secs(5));
         if std::thread::panicking() || keep_tmp() {
             eprintln!(
                 "RedisServer port {} log tail ({}):\n{}",
@@ -1176,203 +1173,6 @@ impl Drop for RedisServer {
         }
     }
 }
-
-// ------------------------------------------------------------------------------------------------
-// Helpers
-// ------------------------------------------------------------------------------------------------
-
-/// Poll `f` every 50 ms until it returns true; panic naming `what` after `timeout`.
-pub fn wait_until<F: FnMut() -> bool>(timeout: Duration, what: &str, mut f: F) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if f() {
-            return;
-        }
-        if Instant::now() >= deadline {
-            panic!("timed out after {timeout:?} waiting for {what}");
-        }
-        sleep(Duration::from_millis(50));
-    }
-}
-
-/// Render a reply as text: strings as themselves, numbers in decimal, nil as "", nested
-/// arrays/maps as JSON.
-pub fn value_to_string(v: &redis::Value) -> String {
-    match v {
-        redis::Value::Nil => String::new(),
-        redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
-        redis::Value::SimpleString(s) => s.clone(),
-        redis::Value::Okay => "OK".to_string(),
-        redis::Value::Int(i) => i.to_string(),
-        redis::Value::Double(d) => d.to_string(),
-        redis::Value::Boolean(b) => b.to_string(),
-        redis::Value::VerbatimString { text, .. } => text.clone(),
-        redis::Value::BigNumber(n) => n.to_string(),
-        other => value_to_json(other).to_string(),
-    }
-}
-
-/// A reply as JSON: arrays/sets as arrays, maps (and flat arrays are NOT guessed) as objects,
-/// strings as strings, integers as numbers, nil as null.
-pub fn value_to_json(v: &redis::Value) -> serde_json::Value {
-    use serde_json::Value as J;
-    match v {
-        redis::Value::Nil => J::Null,
-        redis::Value::Int(i) => J::from(*i),
-        redis::Value::Boolean(b) => J::Bool(*b),
-        redis::Value::Double(d) => serde_json::Number::from_f64(*d).map_or(J::Null, J::Number),
-        redis::Value::Array(items) | redis::Value::Set(items) => {
-            J::Array(items.iter().map(value_to_json).collect())
-        }
-        redis::Value::Map(pairs) => J::Object(
-            pairs
-                .iter()
-                .map(|(k, v)| (value_to_string(k), value_to_json(v)))
-                .collect(),
-        ),
-        redis::Value::Attribute { data, .. } => value_to_json(data),
-        redis::Value::Push { data, .. } => J::Array(data.iter().map(value_to_json).collect()),
-        redis::Value::ServerError(e) => J::String(format!("{e:?}")),
-        other => J::String(value_to_string(other)),
-    }
-}
-
-/// A stream entry: (id, [(field, value)...]).
-pub type StreamEntry = (String, Vec<(String, String)>);
-
-/// All entries of a stream, in order (XRANGE, paged by 10000).
-pub fn stream_entries<C: redis::ConnectionLike>(conn: &mut C, key: &str) -> Vec<StreamEntry> {
-    let mut out: Vec<StreamEntry> = Vec::new();
-    let mut start = "-".to_string();
-    loop {
-        let reply: redis::Value = redis::cmd("XRANGE")
-            .arg(key)
-            .arg(&start)
-            .arg("+")
-            .arg("COUNT")
-            .arg(10_000)
-            .query(conn)
-            .unwrap_or_else(|e| panic!("XRANGE {key} failed: {e}"));
-        let page = parse_entries(&reply);
-        let n = page.len();
-        if let Some((last, _)) = page.last() {
-            start = format!("({last}");
-        }
-        out.extend(page);
-        if n < 10_000 {
-            return out;
-        }
-    }
-}
-
-/// Parse an XRANGE-style reply.
-pub fn parse_entries(reply: &redis::Value) -> Vec<StreamEntry> {
-    let redis::Value::Array(items) = reply else {
-        panic!("unexpected XRANGE reply {reply:?}")
-    };
-    items
-        .iter()
-        .map(|item| match item {
-            redis::Value::Array(pair) if pair.len() == 2 => {
-                let id = value_to_string(&pair[0]);
-                let fields = match &pair[1] {
-                    redis::Value::Array(kv) => kv
-                        .chunks(2)
-                        .map(|c| {
-                            (
-                                value_to_string(&c[0]),
-                                c.get(1).map(value_to_string).unwrap_or_default(),
-                            )
-                        })
-                        .collect(),
-                    redis::Value::Map(kv) => kv
-                        .iter()
-                        .map(|(k, v)| (value_to_string(k), value_to_string(v)))
-                        .collect(),
-                    other => panic!("unexpected stream entry fields {other:?}"),
-                };
-                (id, fields)
-            }
-            other => panic!("unexpected stream entry {other:?}"),
-        })
-        .collect()
-}
-
-/// The value of `field` in an entry's fields.
-pub fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    fields
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
-/// SPEC §4 "replay is the table": apply entries in order to an empty table —
-/// `c`/`r`/`u`: upsert `after` under `key`; `d`: delete `key`. Returns key JSON (canonical text,
-/// as re-serialized by serde_json) → row. Panics on an entry that lacks `op`, `key` or a needed
-/// `after`, or has an unknown op.
-pub fn replay(entries: &[StreamEntry]) -> BTreeMap<String, serde_json::Value> {
-    let mut table = BTreeMap::new();
-    for (id, fields) in entries {
-        let op = field(fields, "op").unwrap_or_else(|| panic!("entry {id} has no op: {fields:?}"));
-        let key =
-            field(fields, "key").unwrap_or_else(|| panic!("entry {id} has no key: {fields:?}"));
-        let key = canonical_json(key, id);
-        match op {
-            "c" | "r" | "u" => {
-                let after = field(fields, "after")
-                    .unwrap_or_else(|| panic!("entry {id} op {op} has no after: {fields:?}"));
-                let after: serde_json::Value = serde_json::from_str(after)
-                    .unwrap_or_else(|e| panic!("entry {id}: after is not JSON ({e}): {after}"));
-                table.insert(key, after);
-            }
-            "d" => {
-                table.remove(&key);
-            }
-            other => panic!("entry {id} has unknown op {other:?}: {fields:?}"),
-        }
-    }
-    table
-}
-
-fn canonical_json(text: &str, id: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(text)
-        .unwrap_or_else(|e| panic!("entry {id}: key is not JSON ({e}): {text}"))
-        .to_string()
-}
-
-/// `CDC.STATUS` as field → value text (flat field/value array under RESP2, or a map; nested
-/// values rendered as JSON text, e.g. `snapshot` → `[]`).
-pub fn status_map<C: redis::ConnectionLike>(conn: &mut C) -> HashMap<String, String> {
-    let reply: redis::Value = redis::cmd("CDC.STATUS")
-        .query(conn)
-        .unwrap_or_else(|e| panic!("CDC.STATUS failed: {e}"));
-    reply_to_map(&reply)
-}
-
-/// A flat field/value array (RESP2) or a map (RESP3) as field → value text.
-pub fn reply_to_map(reply: &redis::Value) -> HashMap<String, String> {
-    match reply {
-        redis::Value::Array(items) => {
-            assert!(
-                items.len() % 2 == 0,
-                "odd-length field/value reply: {reply:?}"
-            );
-            items
-                .chunks(2)
-                .map(|c| (value_to_string(&c[0]), value_to_string(&c[1])))
-                .collect()
-        }
-        redis::Value::Map(pairs) => pairs
-            .iter()
-            .map(|(k, v)| (value_to_string(k), value_to_string(v)))
-            .collect(),
-        other => panic!("expected a field/value reply, got {other:?}"),
-    }
-}
-
-// ------------------------------------------------------------------------------------------------
-// Shared MariaDB, CDC helpers
-// ------------------------------------------------------------------------------------------------
 
 /// One MariaDB shared by the tests of a test binary that overlap in time (each test holds the
 /// `Arc`; the server stops when the last holder drops it, and the next caller starts a new one).
@@ -1386,221 +1186,4 @@ pub fn shared_mariadb() -> std::sync::Arc<MariaDb> {
     let db = std::sync::Arc::new(MariaDb::start());
     *g = std::sync::Arc::downgrade(&db);
     db
-}
-
-/// `FILE:OFFSET` as (file number, offset), for ordering positions.
-pub fn parse_position(s: &str) -> Option<(u64, u64)> {
-    let (file, off) = s.rsplit_once(':')?;
-    let n = file.rsplit_once('.')?.1.parse().ok()?;
-    Some((n, off.parse().ok()?))
-}
-
-/// One CDC.STATUS field (on a fresh connection).
-pub fn status_field(redis: &RedisServer, name: &str) -> String {
-    status_map(&mut redis.client())
-        .remove(name)
-        .unwrap_or_default()
-}
-
-/// Wait until CDC.STATUS `state` is `state`; the panic message shows the last status.
-pub fn wait_state(redis: &RedisServer, state: &str, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let last = status_map(&mut redis.client());
-        if last.get("state").map(String::as_str) == Some(state) {
-            return;
-        }
-        if Instant::now() > deadline {
-            panic!("state never became {state} within {timeout:?}; last CDC.STATUS {last:?}");
-        }
-        sleep(Duration::from_millis(50));
-    }
-}
-
-/// Wait until the module's position has reached what `SHOW MASTER STATUS` says now (so every
-/// transaction committed before this call is in Redis).
-pub fn wait_caught_up(redis: &RedisServer, db: &MariaDb, timeout: Duration) {
-    let (file, pos) = db.master_status();
-    let target = parse_position(&format!("{file}:{pos}")).expect("master status position");
-    let deadline = Instant::now() + timeout;
-    loop {
-        let st = status_map(&mut redis.client());
-        let p = st.get("position").and_then(|p| parse_position(p));
-        if p.is_some_and(|p| p >= target) {
-            return;
-        }
-        if Instant::now() > deadline {
-            panic!("module never reached {file}:{pos} within {timeout:?}; last CDC.STATUS {st:?}");
-        }
-        sleep(Duration::from_millis(50));
-    }
-}
-
-/// CDC.STATUS as a map (on a fresh connection).
-pub fn status(r: &RedisServer) -> HashMap<String, String> {
-    status_map(&mut r.client())
-}
-
-/// Wait until no snapshot runs, the state is `streaming` and the position is exactly what
-/// `SHOW MASTER STATUS` says (the module has written everything the source has).
-pub fn wait_snapshot_done_and_caught_up(r: &RedisServer, db: &MariaDb, timeout: Duration) {
-    wait_until(
-        timeout,
-        "snapshot done and position at the source's end",
-        || {
-            let s = status(r);
-            let (file, pos) = db.master_status();
-            s.get("snapshot").map(String::as_str) == Some("[]")
-                && s.get("state").map(String::as_str) == Some("streaming")
-                && s.get("position") == Some(&format!("{file}:{pos}"))
-        },
-    );
-}
-
-/// One line per entry, `op key before after`, for assertions and panic messages.
-pub fn entry_lines(entries: &[StreamEntry]) -> Vec<String> {
-    entries
-        .iter()
-        .map(|(_, f)| {
-            format!(
-                "{} {} {} {}",
-                field(f, "op").unwrap_or("?"),
-                field(f, "key").unwrap_or("?"),
-                field(f, "before").unwrap_or("-"),
-                field(f, "after").unwrap_or("-")
-            )
-        })
-        .collect()
-}
-
-/// Wait up to 30 s until `stream` has at least `n` entries; returns them all.
-pub fn wait_entries(r: &RedisServer, stream: &str, n: usize) -> Vec<StreamEntry> {
-    let mut c = r.client();
-    let mut last = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        last = stream_entries(&mut c, stream);
-        if last.len() >= n {
-            return last;
-        }
-        sleep(Duration::from_millis(50));
-    }
-    panic!(
-        "{stream}: {} of {n} entries after 30 s; status {:?}; entries {:?}",
-        last.len(),
-        status_map(&mut c),
-        entry_lines(&last)
-    );
-}
-
-/// A JSON object as text with its keys sorted (so that keys built here and by the module
-/// compare whatever their key order).
-pub fn canonical(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::Object(m) => {
-            let sorted: BTreeMap<&String, &serde_json::Value> = m.iter().collect();
-            serde_json::to_string(&sorted).unwrap_or_default()
-        }
-        other => other.to_string(),
-    }
-}
-
-/// `replay` with canonical keys.
-pub fn replay_canonical(entries: &[StreamEntry]) -> BTreeMap<String, serde_json::Value> {
-    replay(entries)
-        .into_iter()
-        .map(|(k, v)| {
-            let k: serde_json::Value = serde_json::from_str(&k).unwrap_or(serde_json::Value::Null);
-            (canonical(&k), v)
-        })
-        .collect()
-}
-
-/// `SELECT *` of `db.table` as canonical key -> row object, in the form the stream carries for
-/// integer (number), DECIMAL (string with exact scale), CHAR/VARCHAR (string) columns and NULL.
-/// The key is the primary key, or every column when the table has none.
-pub fn table_json(db: &MariaDb, schema: &str, table: &str) -> BTreeMap<String, serde_json::Value> {
-    use mysql::consts::ColumnType as T;
-    let pk: Vec<String> = db
-        .query_strings(&format!(
-            "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA='{schema}' \
-             AND TABLE_NAME='{table}' AND CONSTRAINT_NAME='PRIMARY' ORDER BY ORDINAL_POSITION"
-        ))
-        .into_iter()
-        .filter_map(|r| r.into_iter().next().flatten())
-        .collect();
-    let mut conn = db.conn();
-    let mut result = conn
-        .query_iter(format!("SELECT * FROM `{schema}`.`{table}`"))
-        .unwrap_or_else(|e| panic!("SELECT * FROM {schema}.{table}: {e}"));
-    let columns: Vec<(String, T)> = result
-        .columns()
-        .as_ref()
-        .iter()
-        .map(|c| (c.name_str().into_owned(), c.column_type()))
-        .collect();
-    let mut out = BTreeMap::new();
-    for row in result.by_ref() {
-        let row = row.expect("row");
-        let mut obj = serde_json::Map::new();
-        for (i, (name, ty)) in columns.iter().enumerate() {
-            let text = match row.as_ref(i) {
-                Some(mysql::Value::NULL) | None => None,
-                Some(mysql::Value::Bytes(b)) => Some(String::from_utf8_lossy(b).into_owned()),
-                Some(other) => Some(other.as_sql(false).trim_matches('\'').to_string()),
-            };
-            let v = match (text, ty) {
-                (None, _) => serde_json::Value::Null,
-                (
-                    Some(t),
-                    T::MYSQL_TYPE_TINY
-                    | T::MYSQL_TYPE_SHORT
-                    | T::MYSQL_TYPE_INT24
-                    | T::MYSQL_TYPE_LONG
-                    | T::MYSQL_TYPE_LONGLONG,
-                ) => serde_json::from_str(&t).unwrap_or_else(|e| panic!("int {t}: {e}")),
-                (Some(t), _) => serde_json::Value::String(t),
-            };
-            obj.insert(name.clone(), v);
-        }
-        let key: serde_json::Map<String, serde_json::Value> = obj
-            .iter()
-            .filter(|(k, _)| pk.is_empty() || pk.contains(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let key = canonical(&serde_json::Value::Object(key));
-        assert!(
-            out.insert(key.clone(), serde_json::Value::Object(obj))
-                .is_none(),
-            "{schema}.{table} has two rows with key {key}: replay cannot tell them apart"
-        );
-    }
-    out
-}
-
-/// Assert that replaying `stream` equals `SELECT *` of `schema.table`, with a short diff.
-pub fn assert_replay_equals_table(redis: &RedisServer, db: &MariaDb, schema: &str, table: &str) {
-    let entries = stream_entries(&mut redis.client(), &format!("cdc:{schema}.{table}"));
-    let replayed = replay_canonical(&entries);
-    let expected = table_json(db, schema, table);
-    if replayed != expected {
-        let missing: Vec<_> = expected
-            .iter()
-            .filter(|(k, v)| replayed.get(*k) != Some(v))
-            .take(5)
-            .collect();
-        let extra: Vec<_> = replayed
-            .iter()
-            .filter(|(k, v)| expected.get(*k) != Some(v))
-            .take(5)
-            .collect();
-        panic!(
-            "replay of cdc:{schema}.{table} ({} entries, {} rows) != SELECT * ({} rows)\n\
-             in table but not (or different) in replay: {missing:?}\n\
-             in replay but not (or different) in table: {extra:?}",
-            entries.len(),
-            replayed.len(),
-            expected.len()
-        );
-    }
 }

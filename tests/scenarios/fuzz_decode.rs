@@ -9,7 +9,7 @@
 //! and swapped table maps.
 //!
 //! CI runs 2000 cases per property; run longer with
-//! `PROPTEST_CASES=1000000 cargo test --release --test fuzz_decode`.
+//! `PROPTEST_CASES=1000000 cargo test --release --test main fuzz_decode::`.
 
 use mysql_common::binlog::consts::{BinlogVersion, EventType};
 use mysql_common::binlog::events::{Event, EventData, FormatDescriptionEvent};

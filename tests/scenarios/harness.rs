@@ -1,10 +1,8 @@
-//! Tests of the test harness itself (tests/common): MariaDB and redis-server fixtures, helpers.
-
-mod common;
+//! Tests of the test harness itself (tests/support): MariaDB and redis-server fixtures, helpers.
 
 use std::time::Duration;
 
-use common::*;
+use crate::support::*;
 use mysql::prelude::Queryable;
 
 #[test]

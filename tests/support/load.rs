@@ -1,23 +1,21 @@
-//! Support for the fault-injection tests (tests/faults.rs, tests/replication.rs): a background
-//! load that survives its server being killed, and the end-to-end checks of SPEC §4 (exactly
-//! once, in order, replay = `SELECT *`).
+//! The load of the fault-injection scenarios (faults, replication): small transactions in a
+//! thread that survives its server being killed, and the end-to-end checks of docs/events.md
+//! (exactly once, in order, replay = `SELECT *`) on what the module wrote of it.
 //!
 //! Every load uses two tables in its own database:
 //! * `<db>.t (id, v, note)`: inserted, updated and deleted (replay must equal `SELECT *`);
 //! * `<db>.log (id, note)`: insert only, ids handed out in commit order, so that the stream
 //!   must hold every id of the table exactly once and in ascending order (exact counts).
-#![allow(dead_code)]
-
-use crate::common::*;
+use super::servers::{MariaDb, RedisServer};
+use super::streams::{
+    assert_replays_to_table, entries, field, json_field, parse_row_pos, wait_until,
+};
 use mysql::prelude::Queryable;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::{sleep, JoinHandle};
-use std::time::{Duration, Instant};
-
-pub const STREAMING: Duration = Duration::from_secs(60);
-pub const CATCH_UP: Duration = Duration::from_secs(120);
+use std::time::Duration;
 
 /// Module args that make a test independent of the snapshot mode's default: start at the
 /// source's current end (tables are created and filled after the module streams).
@@ -213,62 +211,6 @@ fn load_loop(
     }
 }
 
-/// `FILE:OFFSET` -> (file number, offset).
-pub fn file_pos(s: &str) -> Option<(u64, u64)> {
-    let (file, off) = s.rsplit_once(':')?;
-    let n = file.rsplit_once('.')?.1.parse().ok()?;
-    Some((n, off.parse().ok()?))
-}
-
-/// Wait for CDC.STATUS `state` (polling every 25 ms, so that short states are seen); returns
-/// the status that had it.
-pub fn wait_for_state(
-    redis: &RedisServer,
-    state: &str,
-    timeout: Duration,
-) -> HashMap<String, String> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let st = status(redis);
-        if st.get("state").map(String::as_str) == Some(state) {
-            return st;
-        }
-        if Instant::now() > deadline {
-            panic!("state never became {state} within {timeout:?}; last CDC.STATUS {st:?}");
-        }
-        sleep(Duration::from_millis(25));
-    }
-}
-
-/// Entries of `<prefix><schema>.<table>`.
-pub fn entries(redis: &RedisServer, schema: &str, table: &str) -> Vec<StreamEntry> {
-    stream_entries(&mut redis.client(), &format!("cdc:{schema}.{table}"))
-}
-
-/// Parse a JSON field of an entry.
-pub fn json_field(fields: &[(String, String)], name: &str) -> serde_json::Value {
-    let text = field(fields, name).unwrap_or_else(|| panic!("entry has no {name}: {fields:?}"));
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("{name} is not JSON ({e}): {text}"))
-}
-
-/// `SELECT id, v, note FROM <schema>.t` as key JSON -> row JSON, as the module writes them.
-pub fn table_t(db: &MariaDb, schema: &str) -> BTreeMap<String, serde_json::Value> {
-    db.query_strings(&format!("SELECT id, v, note FROM {schema}.t"))
-        .into_iter()
-        .map(|r| {
-            let id: i64 = r[0].as_deref().unwrap_or("0").parse().unwrap();
-            let v: i64 = r[1].as_deref().unwrap_or("0").parse().unwrap();
-            let note = r[2]
-                .clone()
-                .map_or(serde_json::Value::Null, serde_json::Value::String);
-            (
-                serde_json::json!({ "id": id }).to_string(),
-                serde_json::json!({ "id": id, "v": v, "note": note }),
-            )
-        })
-        .collect()
-}
-
 /// `SELECT id FROM <schema>.log ORDER BY id`.
 pub fn log_ids(db: &MariaDb, schema: &str) -> Vec<u64> {
     db.query_strings(&format!("SELECT id FROM {schema}.log ORDER BY id"))
@@ -277,14 +219,15 @@ pub fn log_ids(db: &MariaDb, schema: &str) -> Vec<u64> {
         .collect()
 }
 
-/// What `verify_load` found.
+/// What `verify_load` found (`t_entries` shows in assertion messages).
 #[derive(Debug)]
 pub struct Verified {
+    #[allow(dead_code)]
     pub t_entries: usize,
     pub log_entries: usize,
 }
 
-/// The checks of SPEC §4 on a load's streams against the source tables:
+/// The checks of docs/events.md on a load's streams against the source tables:
 /// * no `pos` twice (across both streams), and `pos` ascending in each stream when
 ///   `single_source` (after a source failover positions of two servers mix);
 /// * `gtid` present on every entry and its sequence never going back (no transaction twice);
@@ -358,50 +301,10 @@ pub fn verify_load(
             streamed.windows(2).any(|w| w[0] >= w[1])
         );
     }
-    assert_replay_is_t(&t, db, schema);
+    assert_replays_to_table(&t, db, schema, "t");
     Verified {
         t_entries: t.len(),
         log_entries: log.len(),
-    }
-}
-
-/// Replay of the t stream equals `SELECT * FROM <schema>.t`.
-pub fn assert_replay_is_t(t: &[StreamEntry], db: &MariaDb, schema: &str) {
-    let replayed = replay(t);
-    let expected = table_t(db, schema);
-    if replayed != expected {
-        let diff: Vec<_> = expected
-            .iter()
-            .filter(|(k, v)| replayed.get(*k) != Some(v))
-            .map(|(k, v)| format!("{k}: table {v} replay {:?}", replayed.get(k)))
-            .chain(
-                replayed
-                    .iter()
-                    .filter(|(k, _)| !expected.contains_key(*k))
-                    .map(|(k, v)| format!("{k}: only in replay {v}")),
-            )
-            .take(8)
-            .collect();
-        panic!(
-            "replay of {schema}.t ({} entries) != SELECT * ({} rows): {diff:#?}",
-            t.len(),
-            expected.len()
-        );
-    }
-}
-
-/// `FILE:OFFSET:ROW` -> (file number, offset, row).
-pub fn parse_row_pos(pos: &str) -> (u64, u64, u64) {
-    let mut parts = pos.rsplitn(3, ':');
-    let row = parts.next().and_then(|r| r.parse().ok());
-    let off = parts.next().and_then(|r| r.parse().ok());
-    let file = parts
-        .next()
-        .and_then(|f| f.rsplit_once('.'))
-        .and_then(|(_, n)| n.parse().ok());
-    match (file, off, row) {
-        (Some(f), Some(o), Some(r)) => (f, o, r),
-        _ => panic!("pos {pos:?} is not FILE:OFFSET:ROW"),
     }
 }
 
@@ -415,32 +318,6 @@ pub fn binlog_dump_ids(db: &MariaDb) -> Vec<u64> {
     .collect()
 }
 
-/// XLEN of a key (0 on any error, e.g. while the server restarts).
-pub fn xlen(redis: &RedisServer, key: &str) -> u64 {
-    redis::cmd("XLEN")
-        .arg(key)
-        .query::<u64>(&mut redis.client())
-        .unwrap_or(0)
-}
-
-/// INFO field as text.
-pub fn info_field(redis: &RedisServer, section: &str, name: &str) -> Option<String> {
-    let text: String = redis::cmd("INFO")
-        .arg(section)
-        .query(&mut redis.client())
-        .ok()?;
-    text.lines().find_map(|l| {
-        l.strip_prefix(&format!("{name}:"))
-            .map(|v| v.trim().to_string())
-    })
-}
-
-/// `VmRSS` / `VmHWM` of a process in bytes.
-pub fn proc_mem(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
+/// The pause between two transactions of a fault scenario's `Load` (keeps it from eating the
+/// two shared cores while still writing a few hundred transactions a second).
+pub const LOAD_PAUSE: Duration = Duration::from_millis(2);

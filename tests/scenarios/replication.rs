@@ -1,17 +1,11 @@
-//! Redis replication and failover (issue 5, SPEC §4 "Replicas"): a replica never follows
+//! Redis replication and failover (issue 5; "Replicas" in docs/events.md): a replica never follows
 //! MySQL and gets the primary's entries and position by replication, one MULTI/EXEC per batch;
 //! a promoted replica resumes from the replicated position; a demoted primary stops;
 //! `cdc.stream-maxlen` trimming replicates so that a replica stays equal.
 
-mod common;
-mod fault_support;
-
-use common::*;
-use fault_support::*;
+use crate::support::*;
 use std::path::Path;
 use std::time::Duration;
-
-const LOAD_PAUSE: Duration = Duration::from_millis(2);
 
 fn start_replica(primary: &RedisServer, module_args: &[&str]) -> RedisServer {
     let port = primary.port().to_string();
@@ -125,9 +119,9 @@ fn replica_never_follows_mysql_and_gets_each_batch_as_one_multi_exec() {
     let url = db.url();
     let args = module_args(&url, "rp.*", &[]);
     let primary = RedisServer::start(&args);
-    wait_for_state(&primary, "streaming", STREAMING);
+    wait_state(&primary, "streaming", STREAMING);
     let replica = start_replica(&primary, &args);
-    wait_for_state(&replica, "replica", STREAMING);
+    wait_state(&replica, "replica", STREAMING);
     create_load_tables(&db, "rp");
     let load = Load::start(db.port(), "rp", 11, LOAD_PAUSE);
     for _ in 0..5 {
@@ -161,24 +155,24 @@ fn promoted_replica_resumes_from_the_replicated_position_and_a_demoted_primary_s
     let url = db.url();
     let args = module_args(&url, "pr.*", &[]);
     let primary = RedisServer::start(&args);
-    wait_for_state(&primary, "streaming", STREAMING);
+    wait_state(&primary, "streaming", STREAMING);
     let replica = start_replica(&primary, &args);
-    wait_for_state(&replica, "replica", STREAMING);
+    wait_state(&replica, "replica", STREAMING);
     create_load_tables(&db, "pr");
     let load = Load::start(db.port(), "pr", 12, LOAD_PAUSE);
     load.wait_progress(300, Duration::from_secs(60));
     primary.kill9();
     load.wait_progress(50, Duration::from_secs(60));
     replica.cmd(&["REPLICAOF", "NO", "ONE"]);
-    wait_for_state(&replica, "streaming", STREAMING);
+    wait_state(&replica, "streaming", STREAMING);
     load.wait_progress(200, Duration::from_secs(60));
     assert_eq!(binlog_dump_ids(&db).len(), 1);
 
     // The old primary comes back (from its AOF, as a primary: it streams again) and is demoted.
     primary.restart();
-    wait_for_state(&primary, "streaming", STREAMING);
+    wait_state(&primary, "streaming", STREAMING);
     primary.cmd(&["REPLICAOF", "127.0.0.1", &replica.port().to_string()]);
-    wait_for_state(&primary, "replica", Duration::from_secs(30));
+    wait_state(&primary, "replica", Duration::from_secs(30));
     wait_until(Duration::from_secs(30), "one binlog reader", || {
         binlog_dump_ids(&db).len() == 1
     });
@@ -199,7 +193,7 @@ fn stream_maxlen_trims_every_stream_and_the_replica_stays_equal() {
     let url = db.url();
     let args = module_args(&url, "ml.*", &["stream-maxlen", "1000"]);
     let primary = RedisServer::start(&args);
-    wait_for_state(&primary, "streaming", STREAMING);
+    wait_state(&primary, "streaming", STREAMING);
     let replica = start_replica(&primary, &args);
     db.exec("CREATE DATABASE ml; CREATE TABLE ml.a (id INT PRIMARY KEY); CREATE TABLE ml.b (id INT PRIMARY KEY)");
     let mut max_len = 0;

@@ -1,9 +1,7 @@
 //! The module among Redis tools: `INFO cdc` for monitoring, `COMMAND DOCS` / `COMMAND INFO` for
 //! redis-cli help and proxies, ACL rules from the command flags.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use std::collections::HashMap;
 use std::time::Duration;
 

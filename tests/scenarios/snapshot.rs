@@ -1,12 +1,10 @@
-//! The initial snapshot (SPEC §4): existing rows as `r` entries, interleaved with live changes so
-//! that replaying a stream gives its table; resumable across a crash of redis-server; the
-//! `cdc.snapshot` modes `never` and `when-needed`.
+//! The initial snapshot (docs/snapshot.md): existing rows as `r` entries, interleaved with live
+//! changes so that replaying a stream gives its table; resumable across a crash of
+//! redis-server; the `cdc.snapshot` modes `never` and `when-needed`.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use mysql::prelude::Queryable;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -23,20 +21,6 @@ fn create_big(db: &MariaDb, table: &str, rows: u64) {
         "INSERT INTO test.{table} WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows}) \
          SELECT i, i, CONCAT('row-', i), i / 100 FROM n"
     ));
-}
-
-/// The table as replay() shapes it: key JSON -> row JSON.
-fn table_json(db: &MariaDb, table: &str) -> BTreeMap<String, serde_json::Value> {
-    db.query_strings(&format!("SELECT id, v, s, d FROM test.{table}"))
-        .into_iter()
-        .map(|r| {
-            let id: i64 = r[0].as_deref().unwrap().parse().unwrap();
-            let v: i64 = r[1].as_deref().unwrap().parse().unwrap();
-            let key = serde_json::json!({ "id": id }).to_string();
-            let row = serde_json::json!({ "id": id, "v": v, "s": r[2], "d": r[3] });
-            (key, row)
-        })
-        .collect()
 }
 
 /// A thread that keeps inserting, updating and deleting rows of `table` until stopped.
@@ -120,36 +104,6 @@ fn assert_unique_pos(entries: &[StreamEntry]) {
     }
 }
 
-fn assert_replay_is_table(r: &RedisServer, db: &MariaDb, table: &str) -> Vec<StreamEntry> {
-    let entries = stream_entries(&mut r.client(), &format!("cdc:test.{table}"));
-    let replayed = replay(&entries);
-    let expected = table_json(db, table);
-    if replayed != expected {
-        let missing: Vec<_> = expected
-            .keys()
-            .filter(|k| !replayed.contains_key(*k))
-            .take(5)
-            .collect();
-        let extra: Vec<_> = replayed
-            .keys()
-            .filter(|k| !expected.contains_key(*k))
-            .take(5)
-            .collect();
-        let differ: Vec<_> = expected
-            .iter()
-            .filter(|(k, v)| replayed.get(*k).is_some_and(|r| r != *v))
-            .take(5)
-            .map(|(k, v)| format!("{k}: table {v} replay {}", replayed[k]))
-            .collect();
-        panic!(
-            "replay of {table} differs from the table ({} vs {} rows): missing {missing:?}, extra {extra:?}, different {differ:?}",
-            replayed.len(),
-            expected.len()
-        );
-    }
-    entries
-}
-
 #[test]
 fn snapshot_of_100k_rows_under_concurrent_writes_replays_to_the_table() {
     let db = MariaDb::start();
@@ -174,7 +128,7 @@ fn snapshot_of_100k_rows_under_concurrent_writes_replays_to_the_table() {
     let took = started.elapsed();
     let ops = churn.finish();
     wait_snapshot_done_and_caught_up(&r, &db, Duration::from_secs(60));
-    let entries = assert_replay_is_table(&r, &db, "big");
+    let entries = assert_replay_equals_table(&r, &db, "test", "big");
     assert_unique_pos(&entries);
     let reads: Vec<_> = entries
         .iter()
@@ -222,14 +176,14 @@ fn kill9_of_redis_mid_snapshot_resumes_without_duplicates_or_gaps() {
         Duration::from_secs(90),
         "snapshot to be partly written",
         || {
-            let n = stream_len(&r, "cdc:test.k");
+            let n = xlen(&r, "cdc:test.k");
             done_at_kill = n;
             n >= 20_000
         },
     );
     r.kill9();
     r.restart();
-    let after_restart = stream_len(&r, "cdc:test.k");
+    let after_restart = xlen(&r, "cdc:test.k");
     assert!(
         after_restart > 0 && after_restart < BIG_ROWS,
         "restart found {after_restart} entries (killed at {done_at_kill})"
@@ -247,7 +201,7 @@ fn kill9_of_redis_mid_snapshot_resumes_without_duplicates_or_gaps() {
     );
     churn.finish();
     wait_snapshot_done_and_caught_up(&r, &db, Duration::from_secs(60));
-    let entries = assert_replay_is_table(&r, &db, "k");
+    let entries = assert_replay_equals_table(&r, &db, "test", "k");
     assert_unique_pos(&entries);
     let offset = reply_to_map(&r.cmd(&["HGETALL", "cdc:offset"]));
     assert_eq!(
@@ -255,13 +209,6 @@ fn kill9_of_redis_mid_snapshot_resumes_without_duplicates_or_gaps() {
         Some(""),
         "{offset:?}"
     );
-}
-
-fn stream_len(r: &RedisServer, key: &str) -> u64 {
-    match r.cmd(&["XLEN", key]) {
-        redis::Value::Int(n) => n as u64,
-        other => panic!("XLEN {other:?}"),
-    }
 }
 
 #[test]
@@ -365,25 +312,15 @@ fn purge_while_paused(r: &RedisServer, db: &MariaDb) {
     assert_eq!(value_to_string(&r.cmd(&["CDC.RESUME"])), "OK");
 }
 
-fn table_t(db: &MariaDb) {
-    db.exec(
-        "CREATE TABLE test.t (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(40), d DECIMAL(10,2))",
-    );
-    db.exec(
-        "INSERT INTO test.t WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000) \
-         SELECT i, i, CONCAT('row-', i), i / 100 FROM n",
-    );
-}
-
 #[test]
 fn when_needed_resnapshots_after_binlog_purge() {
     let db = MariaDb::start();
-    table_t(&db);
+    create_big(&db, "t", 1000);
     let r = RedisServer::start(&["mysql-url", &db.url(), "snapshot", "when-needed"]);
     wait_snapshot_done_and_caught_up(&r, &db, Duration::from_secs(60));
     purge_while_paused(&r, &db);
     wait_snapshot_done_and_caught_up(&r, &db, Duration::from_secs(60));
-    let entries = assert_replay_is_table(&r, &db, "t");
+    let entries = assert_replay_equals_table(&r, &db, "test", "t");
     // The stream starts afresh with the new snapshot (it cannot be reconciled across the gap).
     let ops: Vec<_> = entries
         .iter()
@@ -401,7 +338,7 @@ fn when_needed_resnapshots_after_binlog_purge() {
 #[test]
 fn initial_mode_reports_a_purged_position_as_an_error() {
     let db = MariaDb::start();
-    table_t(&db);
+    create_big(&db, "t", 1000);
     let r = RedisServer::start(&["mysql-url", &db.url()]);
     wait_snapshot_done_and_caught_up(&r, &db, Duration::from_secs(60));
     let (stored_file, _) = db.master_status();

@@ -1,24 +1,19 @@
-//! Fault injection (issue 5, SPEC §4 "exactly once"): kill -9 of redis-server under load and in
-//! the middle of a large transaction, kill -9 / freeze of MariaDB and a cut binlog connection,
-//! a GTID failover to a replica MariaDB, a purged binlog, back-pressure, unload and shutdown.
+//! Fault injection (the "exactly once" guarantee of docs/events.md): kill -9 of redis-server
+//! under load and in the middle of a large transaction, kill -9 / freeze of MariaDB and a cut
+//! binlog connection, a GTID failover to a replica MariaDB, a purged binlog, back-pressure,
+//! unload and shutdown.
 //!
-//! Every scenario ends with the same end-to-end checks (`fault_support::verify_load`): no
+//! Every scenario ends with the same end-to-end checks (`support::verify_load`): no
 //! `pos` twice, GTIDs never going back, the insert-only table's ids each exactly once and in
 //! order, and replaying the mutable table's stream gives `SELECT *`.
 //!
 //! Redis runs with `appendonly yes` and `appendfsync always` (the harness default), the
 //! settings the guarantee needs.
 
-mod common;
-mod fault_support;
-
-use common::*;
-use fault_support::*;
+use crate::support::*;
 use mysql::prelude::Queryable;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
-
-const LOAD_PAUSE: Duration = Duration::from_millis(2);
 
 /// kill -9 of redis-server three times while a load of small transactions runs; every restart
 /// resumes from the position in the AOF, which covers exactly the entries in the AOF.
@@ -27,7 +22,7 @@ fn redis_kill9_under_continuous_load_loses_and_repeats_nothing() {
     let db = MariaDb::start();
     let url = db.url();
     let redis = RedisServer::start(&module_args(&url, "k9.*", &[]));
-    wait_for_state(&redis, "streaming", STREAMING);
+    wait_state(&redis, "streaming", STREAMING);
     create_load_tables(&db, "k9");
     let load = Load::start(db.port(), "k9", 1, LOAD_PAUSE);
     for round in 0..3 {
@@ -39,7 +34,7 @@ fn redis_kill9_under_continuous_load_loses_and_repeats_nothing() {
         // The source moves on while Redis is down.
         load.wait_progress(30 + 30 * round, Duration::from_secs(60));
         redis.restart();
-        wait_for_state(&redis, "streaming", STREAMING);
+        wait_state(&redis, "streaming", STREAMING);
     }
     load.wait_progress(100, Duration::from_secs(60));
     let (committed, _) = load.stop();
@@ -49,18 +44,22 @@ fn redis_kill9_under_continuous_load_loses_and_repeats_nothing() {
         v.log_entries as u64 >= committed,
         "{v:?} vs {committed} transactions"
     );
+    // Every entry written across the restarts has the layout of docs/events.md.
+    check_entries(&redis, "k9", "t");
+    check_entries(&redis, "k9", "log");
 }
 
-/// One transaction of 30k rows is handed over in chunks of 256 ("inside transaction T after
-/// change n"); kill -9 while the stream holds some but not all of them, then again while the
-/// restarted module re-reads it and skips what was written.
+/// One transaction of 30k rows (one statement, many rows events) is handed over in chunks of
+/// 64 entries ("inside transaction T after change n"); kill -9 while the stream holds some but
+/// not all of them, then again while the restarted module re-reads it and skips what was
+/// written.
 #[test]
 fn redis_kill9_inside_a_large_transaction_resumes_after_the_written_chunk() {
     const N: u64 = 30_000;
     let db = MariaDb::start();
     let url = db.url();
     let redis = RedisServer::start(&module_args(&url, "big.*", &[]));
-    wait_for_state(&redis, "streaming", STREAMING);
+    wait_state(&redis, "streaming", STREAMING);
     db.exec("CREATE DATABASE big; CREATE TABLE big.t (id INT PRIMARY KEY, pad VARCHAR(120))");
     db.exec("INSERT INTO big.t VALUES (-1, 'before'), (-2, 'before')");
     let key = "cdc:big.t";
@@ -125,7 +124,7 @@ fn redis_kill9_inside_a_large_transaction_resumes_after_the_written_chunk() {
             }
             sleep(Duration::from_micros(300));
         }
-        wait_for_state(&redis, "streaming", STREAMING);
+        wait_state(&redis, "streaming", STREAMING);
     }
     db.exec("INSERT INTO big.t VALUES (-3, 'after'); UPDATE big.t SET pad = 'u' WHERE id = 7");
     wait_caught_up(&redis, &db, CATCH_UP);
@@ -160,6 +159,8 @@ fn redis_kill9_inside_a_large_transaction_resumes_after_the_written_chunk() {
     let replayed = replay(&list);
     assert_eq!(replayed.len() as u64, 2 * N + 3);
     assert_eq!(replayed["{\"id\":7}"]["pad"], "u");
+    check_entries(&redis, "big", "t");
+    assert_replay_equals_table(&redis, &db, "big", "t");
 }
 
 /// kill -9 of MariaDB under load, twice: the module notices, shows `connecting` with the last
@@ -169,13 +170,13 @@ fn mariadb_kill9_under_load_module_reconnects_and_resumes_exactly() {
     let db = MariaDb::start();
     let url = db.url();
     let redis = RedisServer::start(&module_args(&url, "mk.*", &[]));
-    wait_for_state(&redis, "streaming", STREAMING);
+    wait_state(&redis, "streaming", STREAMING);
     create_load_tables(&db, "mk");
     let load = Load::start(db.port(), "mk", 2, LOAD_PAUSE);
     for _ in 0..2 {
         load.wait_progress(200, Duration::from_secs(60));
         db.kill9();
-        let st = wait_for_state(&redis, "connecting", Duration::from_secs(30));
+        let st = wait_state(&redis, "connecting", Duration::from_secs(30));
         assert!(
             !st["last_error"].is_empty(),
             "connecting without last_error: {st:?}"
@@ -188,7 +189,7 @@ fn mariadb_kill9_under_load_module_reconnects_and_resumes_exactly() {
             "no backoff shown: {st:?}"
         );
         db.start_again();
-        wait_for_state(&redis, "streaming", STREAMING);
+        wait_state(&redis, "streaming", STREAMING);
     }
     load.wait_progress(200, Duration::from_secs(60));
     load.stop();
@@ -208,7 +209,7 @@ fn cut_binlog_connection_and_frozen_source_are_noticed_and_resumed() {
     let db = MariaDb::start();
     let url = db.url();
     let redis = RedisServer::start(&module_args(&url, "cut.*", &[]));
-    wait_for_state(&redis, "streaming", STREAMING);
+    wait_state(&redis, "streaming", STREAMING);
     create_load_tables(&db, "cut");
     let load = Load::start(db.port(), "cut", 3, LOAD_PAUSE);
     load.wait_progress(200, Duration::from_secs(60));
@@ -237,8 +238,7 @@ fn cut_binlog_connection_and_frozen_source_are_noticed_and_resumed() {
         .args(["-STOP", &pid])
         .status()
         .unwrap();
-    let st =
-        std::panic::catch_unwind(|| wait_for_state(&redis, "connecting", Duration::from_secs(40)));
+    let st = std::panic::catch_unwind(|| wait_state(&redis, "connecting", Duration::from_secs(40)));
     std::process::Command::new("kill")
         .args(["-CONT", &pid])
         .status()
@@ -249,7 +249,7 @@ fn cut_binlog_connection_and_frozen_source_are_noticed_and_resumed() {
         frozen.elapsed(),
         st["last_error"]
     );
-    wait_for_state(&redis, "streaming", STREAMING);
+    wait_state(&redis, "streaming", STREAMING);
     load.wait_progress(200, Duration::from_secs(60));
     load.stop();
     wait_caught_up(&redis, &db, CATCH_UP);
@@ -290,7 +290,7 @@ fn gtid_failover_to_a_replica_mariadb_loses_and_repeats_nothing() {
     let url_a = a.url();
     let url_b = b.url();
     let redis = RedisServer::start(&module_args(&url_a, "fo.*", &[]));
-    wait_for_state(&redis, "streaming", STREAMING);
+    wait_state(&redis, "streaming", STREAMING);
     create_load_tables(&a, "fo");
     let load = Load::start(a.port(), "fo", 4, LOAD_PAUSE);
     load.wait_progress(200, Duration::from_secs(60));
@@ -298,7 +298,7 @@ fn gtid_failover_to_a_replica_mariadb_loses_and_repeats_nothing() {
     // Switch to B while A keeps taking writes: B must hold what the module has written.
     let switch = |to: &MariaDb, url: &str| {
         redis.cmd(&["CDC.PAUSE"]);
-        wait_for_state(&redis, "paused", Duration::from_secs(10));
+        wait_state(&redis, "paused", Duration::from_secs(10));
         let gtid = status(&redis)["gtid"].clone();
         assert!(!gtid.is_empty(), "no GTID position");
         // (MASTER_GTID_WAIT only works on a replica; A, the origin, has it all anyway.)
@@ -312,7 +312,7 @@ fn gtid_failover_to_a_replica_mariadb_loses_and_repeats_nothing() {
         );
         redis.cmd(&["CONFIG", "SET", "cdc.mysql-url", url]);
         redis.cmd(&["CDC.RESUME"]);
-        wait_for_state(&redis, "streaming", STREAMING);
+        wait_state(&redis, "streaming", STREAMING);
     };
     switch(&b, &url_b);
     load.wait_progress(200, Duration::from_secs(60));
@@ -354,7 +354,7 @@ fn gtid_failover_to_a_replica_mariadb_loses_and_repeats_nothing() {
         "the module has A's transaction {module_gtid} that B never got ({b_gtid}): a real divergence, not testable as exact"
     );
     redis.cmd(&["CONFIG", "SET", "cdc.mysql-url", &url_b]);
-    wait_for_state(&redis, "streaming", STREAMING);
+    wait_state(&redis, "streaming", STREAMING);
     // B is the primary now: writes there continue the history.
     let load = Load::start_at(b.port(), "fo", 5, LOAD_PAUSE, 10_000_000);
     load.wait_progress(100, Duration::from_secs(60));
@@ -393,13 +393,13 @@ fn purged_binlog_position_gives_error_naming_position_and_fix() {
     let db = MariaDb::start();
     let url = db.url();
     let redis = RedisServer::start(&module_args(&url, "pg.*", &[]));
-    wait_for_state(&redis, "streaming", STREAMING);
+    wait_state(&redis, "streaming", STREAMING);
     db.exec(
         "CREATE DATABASE pg; CREATE TABLE pg.t (id INT PRIMARY KEY); INSERT INTO pg.t VALUES (1)",
     );
     wait_caught_up(&redis, &db, CATCH_UP);
     redis.cmd(&["CDC.PAUSE"]);
-    wait_for_state(&redis, "paused", Duration::from_secs(10));
+    wait_state(&redis, "paused", Duration::from_secs(10));
     let stored = reply_to_map(&redis.cmd(&["HGETALL", "cdc:offset"]));
     let stored_file = stored["file"].clone();
     for i in 2..5 {
@@ -408,7 +408,7 @@ fn purged_binlog_position_gives_error_naming_position_and_fix() {
     let (newest, _) = db.master_status();
     db.exec(&format!("PURGE BINARY LOGS TO '{newest}'"));
     redis.cmd(&["CDC.RESUME"]);
-    let st = wait_for_state(&redis, "error", Duration::from_secs(30));
+    let st = wait_state(&redis, "error", Duration::from_secs(30));
     let err = &st["last_error"];
     assert!(
         err.contains(&stored_file),
@@ -436,7 +436,7 @@ fn backpressure_pauses_reading_below_maxmemory_and_resumes_by_itself() {
         &["--maxmemory", "30mb"],
         &module_args(&url, "bp.*", &["max-memory-percent", "50"]),
     );
-    wait_for_state(&redis, "streaming", STREAMING);
+    wait_state(&redis, "streaming", STREAMING);
     db.exec("CREATE DATABASE bp; CREATE TABLE bp.t (id INT PRIMARY KEY, pad MEDIUMTEXT)");
     // Watch memory and client writes the whole time.
     let watching = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
@@ -481,7 +481,7 @@ fn backpressure_pauses_reading_below_maxmemory_and_resumes_by_itself() {
         c.query_drop(format!("INSERT INTO bp.t VALUES {}", rows.join(",")))
             .unwrap();
     }
-    let st = wait_for_state(&redis, "backpressure", Duration::from_secs(60));
+    let st = wait_state(&redis, "backpressure", Duration::from_secs(60));
     eprintln!("backpressure at position {}", st["position"]);
     // It stays paused, below maxmemory, while clients can still write.
     sleep(Duration::from_secs(2));
@@ -533,7 +533,7 @@ fn large_transaction_streams_with_bounded_module_memory() {
 }
 
 /// The heavy variant of issue 5 (5M rows, ~1.2 GB of row data, ~2 GB of stream): run with
-/// `cargo test --release --test faults -- --ignored huge --nocapture` (needs ~6 GB of RAM and
+/// `cargo test --release --test main -- --ignored huge --nocapture` (needs ~6 GB of RAM and
 /// ~10 GB of disk for binlog and AOF, and several minutes).
 #[test]
 #[ignore]
@@ -548,7 +548,7 @@ fn large_transaction_memory(rows: u64, limit_mb: u64) {
     ]);
     let url = db.url();
     let redis = RedisServer::start(&module_args(&url, "mem.*", &[]));
-    wait_for_state(&redis, "streaming", STREAMING);
+    wait_state(&redis, "streaming", STREAMING);
     db.exec("CREATE DATABASE mem; CREATE TABLE mem.t (id INT PRIMARY KEY, pad VARCHAR(200))");
     db.exec("INSERT INTO mem.t VALUES (0, 'warm-up')");
     wait_caught_up(&redis, &db, CATCH_UP);
@@ -623,7 +623,7 @@ fn unload_and_shutdown_while_streaming_stop_cleanly_and_keep_the_exact_position(
     let url = db.url();
     let args = module_args(&url, "ul.*", &[]);
     let redis = RedisServer::start(&args);
-    wait_for_state(&redis, "streaming", STREAMING);
+    wait_state(&redis, "streaming", STREAMING);
     create_load_tables(&db, "ul");
     let load = Load::start(db.port(), "ul", 6, LOAD_PAUSE);
     for round in 0..2 {
@@ -665,7 +665,7 @@ fn unload_and_shutdown_while_streaming_stop_cleanly_and_keep_the_exact_position(
         }
         let load_refs: Vec<&str> = load_args.iter().map(String::as_str).collect();
         redis.cmd(&load_refs);
-        wait_for_state(&redis, "streaming", STREAMING);
+        wait_state(&redis, "streaming", STREAMING);
     }
     load.wait_progress(200, Duration::from_secs(60));
     // SHUTDOWN under load: the AOF is fsynced; the restart resumes exactly.
@@ -675,7 +675,7 @@ fn unload_and_shutdown_while_streaming_stop_cleanly_and_keep_the_exact_position(
     });
     load.wait_progress(50, Duration::from_secs(60));
     redis.restart();
-    wait_for_state(&redis, "streaming", STREAMING);
+    wait_state(&redis, "streaming", STREAMING);
     load.wait_progress(100, Duration::from_secs(60));
     load.stop();
     wait_caught_up(&redis, &db, CATCH_UP);
@@ -699,13 +699,13 @@ fn megabyte_rows_arrive_whole_with_bounded_module_memory() {
         &["--enable-debug-command", "yes"],
         &module_args(&url, "big.*", &[]),
     );
-    wait_for_state(&redis, "streaming", STREAMING);
+    wait_state(&redis, "streaming", STREAMING);
     db.exec("CREATE DATABASE big; CREATE TABLE big.t (id INT PRIMARY KEY, doc LONGTEXT)");
     db.exec("INSERT INTO big.t VALUES (0, 'warm-up')");
     wait_caught_up(&redis, &db, CATCH_UP);
     let pid = redis.pid();
     redis.cmd(&["CDC.PAUSE"]);
-    wait_for_state(&redis, "paused", STREAMING);
+    wait_state(&redis, "paused", STREAMING);
     for id in 1..=ROWS {
         db.exec(&format!(
             "INSERT INTO big.t VALUES ({id}, REPEAT(CHAR(97 + {id} % 26), {ROW_BYTES}))"
