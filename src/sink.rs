@@ -227,7 +227,7 @@ impl Writer {
                 return WriterExit::Stopped;
             };
             let started = Instant::now();
-            let cpu_started = thread_cpu_us();
+            let cpu_started = crate::ffi::os::thread_cpu_us();
             let flags = ctx.get_flags();
             if flags.contains(ContextFlags::SLAVE) {
                 return WriterExit::Replica;
@@ -236,7 +236,7 @@ impl Writer {
             self.check_memory(&ctx);
             drop(ctx);
             let held = started.elapsed().as_micros() as u64;
-            let held_cpu = thread_cpu_us().saturating_sub(cpu_started);
+            let held_cpu = crate::ffi::os::thread_cpu_us().saturating_sub(cpu_started);
             // Propagation released its references at unlock: the values are ours alone again.
             drop(prepared);
             STATUS.record_lock_hold(held, held_cpu);
@@ -377,20 +377,6 @@ fn check(r: CallResult, what: &str) -> Result<(), String> {
             e.to_utf8_string().unwrap_or_default()
         )),
     }
-}
-
-/// CPU time of the calling thread, µs: with the wall time of a lock hold, it tells the work
-/// done under the lock from the time the OS gave the CPU to other threads meanwhile.
-fn thread_cpu_us() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: writes the calling thread's CPU clock into a timespec we own.
-    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
-        return 0;
-    }
-    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000
 }
 
 #[cfg(test)]
