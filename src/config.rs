@@ -11,7 +11,7 @@ use redis_cdc_core::format::{self, Format};
 use redis_module::configuration::{
     ConfigurationContext, ConfigurationValue, EnumConfigurationValue,
 };
-use redis_module::{RedisError, RedisString};
+use redis_module::{Context, RedisError, RedisString, RedisValue};
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
@@ -200,6 +200,30 @@ pub static ENABLED: AtomicBool = AtomicBool::new(true);
 
 /// server_id used when `cdc.server-id` is 0; derived at load from this Redis instance.
 pub static DEFAULT_SERVER_ID: AtomicU32 = AtomicU32::new(1);
+
+/// Derive [`DEFAULT_SERVER_ID`] from this Redis instance (OnLoad).
+pub fn set_default_server_id(ctx: &Context) {
+    DEFAULT_SERVER_ID.store(default_server_id(ctx), Ordering::Relaxed);
+}
+
+/// A stable id from this instance's host name and port (`cdc.server-id` 0).
+fn default_server_id(ctx: &Context) -> u32 {
+    let port = ctx
+        .call("CONFIG", &["GET", "port"])
+        .ok()
+        .and_then(|v| match v {
+            RedisValue::Array(a) => a.into_iter().nth(1),
+            _ => None,
+        })
+        .and_then(|v| match v {
+            RedisValue::BulkString(s) | RedisValue::SimpleString(s) => s.parse().ok(),
+            RedisValue::BulkRedisString(s) => s.to_string_lossy().parse().ok(),
+            _ => None,
+        })
+        .unwrap_or(6379u16);
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    derive_server_id(host.trim(), port)
+}
 
 fn choice<T: ConfigEnum>(setting: &EnumSetting<T>) -> T {
     setting.lock().unwrap_or_else(|p| p.into_inner()).0

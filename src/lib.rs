@@ -13,12 +13,11 @@ pub mod redis_lock;
 pub mod sink;
 pub mod source;
 pub mod status;
-pub mod stream_writer;
 pub mod supervisor;
 
 use crate::config::{
-    Choice, DEFAULT_SERVER_ID, ENABLED, EXCLUDE_TABLES, FORMAT, MAX_MEMORY_PERCENT, MYSQL_URL,
-    OFFSET_KEY, SERVER_ID, SNAPSHOT, STREAM_MAXLEN, STREAM_PREFIX, TABLES,
+    Choice, ENABLED, EXCLUDE_TABLES, FORMAT, MAX_MEMORY_PERCENT, MYSQL_URL, OFFSET_KEY, SERVER_ID,
+    SNAPSHOT, STREAM_MAXLEN, STREAM_PREFIX, TABLES,
 };
 use redis_cdc_core::format::Format;
 use redis_module::configuration::{ConfigurationContext, ConfigurationFlags};
@@ -26,7 +25,6 @@ use redis_module::{
     redis_module, AclCategory, Context, InfoContext, RedisResult, RedisString, Status,
 };
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
 
 pub use redis_cdc_core::VERSION;
 
@@ -45,7 +43,7 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
     let ok = catch_unwind(AssertUnwindSafe(|| {
         logging::setup(ctx);
         logging::install_panic_hook();
-        DEFAULT_SERVER_ID.store(default_server_id(ctx), Ordering::Relaxed);
+        config::set_default_server_id(ctx);
         let documented = match commands::register(ctx) {
             Ok(n) => n,
             Err(e) => {
@@ -63,26 +61,6 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
     } else {
         Status::Err
     }
-}
-
-/// A stable id from this instance's host name and port (`cdc.server-id` 0).
-fn default_server_id(ctx: &Context) -> u32 {
-    let port =
-        ctx.call("CONFIG", &["GET", "port"])
-            .ok()
-            .and_then(|v| match v {
-                redis_module::RedisValue::Array(a) => a.into_iter().nth(1),
-                _ => None,
-            })
-            .and_then(|v| match v {
-                redis_module::RedisValue::BulkString(s)
-                | redis_module::RedisValue::SimpleString(s) => s.parse().ok(),
-                redis_module::RedisValue::BulkRedisString(s) => s.to_string_lossy().parse().ok(),
-                _ => None,
-            })
-            .unwrap_or(6379u16);
-    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
-    config::derive_server_id(host.trim(), port)
 }
 
 fn deinit(_ctx: &Context) -> Status {

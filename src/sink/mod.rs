@@ -1,12 +1,17 @@
 //! The writer: appends prepared entries and the position to Redis, one atomic unit per batch.
 //!
 //! Everything here runs on the writer thread. It takes the thread-safe-context lock once per
-//! batch of whole transactions (or chunks of a large one), appends the entries with XADD and
-//! writes the checkpoint with HSET, all through `RM_Call` with the `!` flag so that they are
-//! propagated. Redis wraps what one lock acquisition propagates in MULTI/EXEC, so the AOF and
-//! replicas see the entries and the position covering them together or not at all.
+//! batch of whole transactions (or chunks of a large one). Under it, the entries go to their
+//! streams through the low-level stream API and are propagated one by one as
+//! `XADD key <assigned id> ...` (`streams`), then the checkpoint is written with HSET through
+//! `RM_Call` with the `!` flag, which propagates it too. Redis wraps what one lock acquisition
+//! propagates in MULTI/EXEC, so the AOF and replicas see the entries and the position covering
+//! them together or not at all (docs/events.md). Everything that needs no lock (turning entries
+//! into Redis strings) happens before the lock is taken.
 
-use crate::redis_lock::{DetachedCtx, Locked};
+mod streams;
+
+use crate::ffi::thread_ctx::{self, DetachedCtx, Locked};
 use crate::status::{State, STATUS};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use redis_cdc_core::model::batch::Batch;
@@ -156,7 +161,7 @@ impl Writer {
         // A batch received that would have made the lock hold too long: first of the next round.
         let mut carry: Option<Batch> = None;
         let mut last_wake = Instant::now();
-        let mut names = crate::stream_writer::FieldNames::default();
+        let mut names = streams::FieldNames::default();
         loop {
             if self.stop.load(Ordering::Relaxed) {
                 return WriterExit::Stopped;
@@ -216,13 +221,11 @@ impl Writer {
                 }
             }
             // Everything that needs no lock happens before taking it.
-            let mut prepared = match crate::stream_writer::prepare(
-                &mut names,
-                pending.iter().flat_map(|b| b.entries.iter()),
-            ) {
-                Ok(p) => p,
-                Err(e) => return WriterExit::Failed(e),
-            };
+            let mut prepared =
+                match streams::prepare(&mut names, pending.iter().flat_map(|b| b.entries.iter())) {
+                    Ok(p) => p,
+                    Err(e) => return WriterExit::Failed(e),
+                };
             let Some(ctx) = self.lock(&tsc) else {
                 return WriterExit::Stopped;
             };
@@ -245,7 +248,7 @@ impl Writer {
             // while catching up. Waking it after every batch made each batch wait for an AOF
             // fsync (appendfsync always) before the next lock: ~30k entries/s at most.
             if (rx.is_empty() && carry.is_none()) || last_wake.elapsed() >= WAKE_EVERY {
-                crate::redis_lock::wake_event_loop();
+                thread_ctx::wake_event_loop();
                 last_wake = Instant::now();
             }
             match result {
@@ -295,10 +298,10 @@ impl Writer {
     fn write(
         &self,
         ctx: &Context,
-        prepared: &mut crate::stream_writer::Prepared,
+        prepared: &mut streams::Prepared,
         batches: &[Batch],
     ) -> Result<(), String> {
-        crate::stream_writer::append(ctx, prepared, self.stream_maxlen, &self.offset_key)?;
+        streams::append(ctx, prepared, self.stream_maxlen, &self.offset_key)?;
         let Some(last) = batches.last() else {
             return Ok(());
         };
@@ -323,7 +326,7 @@ impl Writer {
     }
 
     fn check_memory(&self, ctx: &Context) {
-        let ratio = crate::redis_lock::used_memory_ratio(ctx);
+        let ratio = thread_ctx::used_memory_ratio(ctx);
         let over = ratio > 0.0 && ratio >= self.max_memory_ratio;
         let was = self.backpressure.swap(over, Ordering::Relaxed);
         if over != was {
