@@ -104,7 +104,12 @@ pub fn append(
 
 /// Refuse a key that holds another type than `expected` (an empty key is fine), before
 /// anything is written.
-fn check_type(api: &StreamApi, key: &Key, expected: KeyType, name: &str) -> Result<(), String> {
+fn check_type(
+    api: &StreamApi,
+    key: &Key,
+    expected: KeyType,
+    name: impl FnOnce() -> String,
+) -> Result<(), String> {
     let t = api.key_type(key);
     if t == KeyType::Empty || t == expected {
         return Ok(());
@@ -115,7 +120,8 @@ fn check_type(api: &StreamApi, key: &Key, expected: KeyType, name: &str) -> Resu
         "a stream"
     };
     Err(format!(
-        "key {name} holds another type than {kind}: rename or delete it (nothing was written)"
+        "key {} holds another type than {kind}: rename or delete it (nothing was written)",
+        name()
     ))
 }
 
@@ -127,12 +133,9 @@ fn check_hash_key(api: &StreamApi, ctx: &Context, name: &str) -> Result<(), Stri
     let Some(key) = api.open(ctx, &k, false) else {
         return Ok(());
     };
-    check_type(
-        api,
-        &key,
-        KeyType::Hash,
-        &format!("{name} (cdc.offset-key)"),
-    )
+    check_type(api, &key, KeyType::Hash, || {
+        format!("{name} (cdc.offset-key)")
+    })
 }
 
 fn append_entries(
@@ -144,7 +147,7 @@ fn append_entries(
     let mut open: Vec<Key> = Vec::with_capacity(p.keys.len());
     for k in &p.keys {
         let key = api.open(ctx, k, true).ok_or("cannot open a stream key")?;
-        check_type(api, &key, KeyType::Stream, &k.to_string_lossy())?;
+        check_type(api, &key, KeyType::Stream, || k.to_string_lossy())?;
         open.push(key);
     }
     let mut id_text = String::with_capacity(32);
