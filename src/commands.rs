@@ -210,7 +210,7 @@ fn require_admin(ctx: &Context, name: &str) -> Result<(), RedisError> {
 
 /// `CDC.STATUS` — state, source, position, gtid, lag_ms, events, transactions, tables,
 /// snapshot, last_error, uptime_s.
-pub fn status(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+fn status(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     if args.len() != 1 {
         return Err(errors::wrong_arity());
     }
@@ -219,12 +219,12 @@ pub fn status(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
 }
 
 /// `CDC.PAUSE` — stop reading the binlog; the position is kept.
-pub fn pause(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+fn pause(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     control(&args, Control::Pause)
 }
 
 /// `CDC.RESUME` — resume reading the binlog from the stored position.
-pub fn resume(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+fn resume(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     control(&args, Control::Resume)
 }
 
@@ -244,7 +244,7 @@ fn control(args: &[RedisString], msg: Control) -> RedisResult {
 /// named) while streaming goes on. Replies at once: `OK` when all are queued, `OK (already
 /// running: a, b)` when some already were (they are not started twice); an error naming the
 /// tables when one is unknown or not captured, or when all are already running.
-pub fn resync(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+fn resync(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     let mut named: Vec<String> = Vec::new();
     for a in args.iter().skip(1) {
         let t = a
@@ -323,7 +323,7 @@ pub fn resync(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
 }
 
 /// `CDC.TABLES` — for each captured table: table, stream, entries, last_change_ms.
-pub fn tables(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+fn tables(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     if args.len() != 1 {
         return Err(errors::wrong_arity());
     }

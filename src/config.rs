@@ -36,8 +36,9 @@ impl SnapshotMode {
 }
 
 /// A config whose value is one of a fixed list of names: an enum module config. Redis checks
-/// the name (CONFIG SET, redis.conf, command line: ignoring case), CONFIG GET shows it, and an
-/// unknown one is refused with the list of names.
+/// the name (ignoring case in CONFIG SET, redis.conf and `--cdc.<name>` on the command line;
+/// exactly, in lower case, as a module argument), CONFIG GET shows it, and CONFIG SET refuses
+/// an unknown one with the list of names.
 pub trait ConfigEnum: Copy + PartialEq + Send + 'static {
     /// Every value with its name.
     const ALL: &'static [(Self, &'static str)];
@@ -231,7 +232,7 @@ fn choice<T: ConfigEnum>(setting: &EnumSetting<T>) -> T {
 
 /// The current configuration (called by the supervisor thread).
 pub fn current() -> Result<Config, String> {
-    // The Debezium layouts name the logical server after the stream prefix (format/debezium.rs).
+    // The Debezium layouts name the logical server after the stream prefix (core's format::debezium).
     let stream_prefix = STREAM_PREFIX.get();
     format::debezium::set_stream_prefix(&stream_prefix);
     Ok(Config {

@@ -29,7 +29,19 @@ impl RString {
 
     /// The bytes as text, invalid UTF-8 replaced (for error messages).
     pub fn to_string_lossy(&self) -> String {
-        bytes_lossy(self.as_ptr())
+        let Some(ptr_len) = api!(RedisModule_StringPtrLen) else {
+            return String::new();
+        };
+        let mut len = 0usize;
+        // SAFETY: a live string of ours; the pointer returned is valid for len bytes while it
+        // lives, and we copy the bytes out before returning.
+        let p = unsafe { ptr_len(self.as_ptr(), &mut len) };
+        if p.is_null() {
+            return String::new();
+        }
+        // SAFETY: p is non-null and valid for len bytes (above).
+        String::from_utf8_lossy(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) })
+            .into_owned()
     }
 }
 
@@ -41,22 +53,6 @@ impl Drop for RString {
             unsafe { free(ptr::null_mut(), self.as_ptr()) };
         }
     }
-}
-
-/// The text of a live Redis string, invalid UTF-8 replaced.
-pub(super) fn bytes_lossy(s: *mut raw::RedisModuleString) -> String {
-    let Some(ptr_len) = api!(RedisModule_StringPtrLen) else {
-        return String::new();
-    };
-    let mut len = 0usize;
-    // SAFETY: s is a live string (caller); the pointer returned is valid for len bytes while
-    // the string lives, and we copy the bytes out before returning.
-    let p = unsafe { ptr_len(s, &mut len) };
-    if p.is_null() {
-        return String::new();
-    }
-    // SAFETY: p is non-null and valid for len bytes (above).
-    String::from_utf8_lossy(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) }).into_owned()
 }
 
 /// A field name of the formats (`op`, `after`, ...): one Redis string per name for the life of
