@@ -6,7 +6,7 @@
 //! or a re-snapshot begins (the fields are described in docs/events.md).
 
 use crate::error::CdcError;
-use crate::redis_lock::{DetachedCtx, Locked};
+use crate::ffi::thread_ctx::{DetachedCtx, Locked};
 use redis_cdc_core::model::position::{Checkpoint, SnapshotState, SNAPSHOT_FIELD};
 use redis_module::{CallOptionsBuilder, CallResult, ContextFlags};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -34,11 +34,9 @@ impl Interrupt {
     pub fn fire(&self) {
         let g = self.fd.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(fd) = *g {
-            // SAFETY: the fd belongs to the live binlog connection: the reader clears the slot
-            // (under this mutex) before the connection is dropped, so it is never a reused fd.
-            unsafe {
-                libc::shutdown(fd, libc::SHUT_RDWR);
-            }
+            // The fd belongs to the live binlog connection: the reader clears the slot (under
+            // this mutex) before the connection is dropped, so it is never a reused fd.
+            crate::ffi::os::shutdown_socket(fd);
         }
     }
 

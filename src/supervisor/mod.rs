@@ -15,7 +15,7 @@ mod session;
 
 use crate::config::Config;
 use crate::error::{CdcError, Recovery};
-use crate::redis_lock::DetachedCtx;
+use crate::ffi::thread_ctx::DetachedCtx;
 use crate::status::{State, STATUS};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use redis_module::server_events::ServerRole;

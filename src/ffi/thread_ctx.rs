@@ -1,6 +1,8 @@
 //! A detached thread-safe context whose lock can be tried, so that a thread waiting for the
-//! Redis lock can still notice a stop request (the crate's `ThreadSafeContext` only blocks).
+//! Redis lock can still notice a stop request (the crate's `ThreadSafeContext` only blocks);
+//! and the two calls a module thread makes about the server: memory use, waking its loop.
 
+use super::{api, OK};
 use redis_module::{raw, Context};
 use std::ops::Deref;
 use std::ptr;
@@ -9,13 +11,12 @@ use std::ptr;
 pub struct DetachedCtx(*mut raw::RedisModuleCtx);
 
 // SAFETY: a thread-safe context is made to be used from another thread; every use of the Redis
-// API through it happens between ThreadSafeContextLock/TryLock and Unlock.
+// API through it happens between ThreadSafeContextLock/TryLock and Unlock (`Locked`).
 unsafe impl Send for DetachedCtx {}
 
 impl DetachedCtx {
     pub fn new() -> Option<DetachedCtx> {
-        // SAFETY: the API pointers are written once by RedisModule_Init (OnLoad) and never change.
-        let get = unsafe { raw::RedisModule_GetThreadSafeContext }?;
+        let get = api!(RedisModule_GetThreadSafeContext)?;
         // SAFETY: a null blocked client asks for a detached context; Redis allocates it.
         let ctx = unsafe { get(ptr::null_mut()) };
         (!ctx.is_null()).then_some(DetachedCtx(ctx))
@@ -23,10 +24,9 @@ impl DetachedCtx {
 
     /// Take the lock if it is free right now.
     pub fn try_lock(&self) -> Option<Locked<'_>> {
-        // SAFETY: the API pointers are written once by RedisModule_Init (OnLoad) and never change.
-        let try_lock = unsafe { raw::RedisModule_ThreadSafeContextTryLock }?;
+        let try_lock = api!(RedisModule_ThreadSafeContextTryLock)?;
         // SAFETY: self.0 is a live thread-safe context; TryLock returns OK only when it locked.
-        if unsafe { try_lock(self.0) } == raw::REDISMODULE_OK as i32 {
+        if unsafe { try_lock(self.0) } == OK {
             Some(Locked {
                 owner: self,
                 ctx: Context::new(self.0),
@@ -35,31 +35,18 @@ impl DetachedCtx {
             None
         }
     }
-
-    /// Wait for the lock.
-    pub fn lock(&self) -> Option<Locked<'_>> {
-        // SAFETY: the API pointers are written once by RedisModule_Init (OnLoad) and never change.
-        let lock = unsafe { raw::RedisModule_ThreadSafeContextLock }?;
-        // SAFETY: self.0 is a live thread-safe context.
-        unsafe { lock(self.0) };
-        Some(Locked {
-            owner: self,
-            ctx: Context::new(self.0),
-        })
-    }
 }
 
 impl Drop for DetachedCtx {
     fn drop(&mut self) {
-        // SAFETY: the API pointers are written once by RedisModule_Init (OnLoad) and never change.
-        if let Some(free) = unsafe { raw::RedisModule_FreeThreadSafeContext } {
+        if let Some(free) = api!(RedisModule_FreeThreadSafeContext) {
             // SAFETY: created by GetThreadSafeContext and freed once, here.
             unsafe { free(self.0) };
         }
     }
 }
 
-/// The Redis lock, held until drop.
+/// The Redis lock, held until drop; derefs to the locked context.
 pub struct Locked<'a> {
     owner: &'a DetachedCtx,
     ctx: Context,
@@ -74,19 +61,17 @@ impl Deref for Locked<'_> {
 
 impl Drop for Locked<'_> {
     fn drop(&mut self) {
-        // SAFETY: the API pointers are written once by RedisModule_Init (OnLoad) and never change.
-        if let Some(unlock) = unsafe { raw::RedisModule_ThreadSafeContextUnlock } {
+        if let Some(unlock) = api!(RedisModule_ThreadSafeContextUnlock) {
             // SAFETY: we hold the lock taken through the same context.
             unsafe { unlock(self.owner.0) };
         }
     }
 }
 
-/// Used memory over `maxmemory` (0 when no maxmemory is set).
+/// Used memory over `maxmemory` (0 when no maxmemory is set). Call with the lock held.
 pub fn used_memory_ratio(_ctx: &Context) -> f32 {
-    // SAFETY: the API pointers are written once by RedisModule_Init (OnLoad) and never change.
-    match unsafe { raw::RedisModule_GetUsedMemoryRatio } {
-        // SAFETY: called with the lock held; the function takes no arguments.
+    match api!(RedisModule_GetUsedMemoryRatio) {
+        // SAFETY: the lock is held (ctx); the function takes no arguments.
         Some(f) => unsafe { f() },
         None => 0.0,
     }
@@ -100,9 +85,8 @@ extern "C" fn wake_noop(_user_data: *mut std::os::raw::c_void) {}
 /// `RM_EventLoopAddOneShot` is thread-safe (Redis 7.0+): it queues a no-op and writes to the
 /// event loop's wake-up pipe. Call it after releasing the lock.
 pub fn wake_event_loop() {
-    // SAFETY: the API pointers are written once by RedisModule_Init (OnLoad) and never change.
-    if let Some(add) = unsafe { raw::RedisModule_EventLoopAddOneShot } {
-        // SAFETY: a static no-op callback with no user data.
+    if let Some(add) = api!(RedisModule_EventLoopAddOneShot) {
+        // SAFETY: a static no-op callback with no user data; thread-safe by its contract.
         unsafe { add(Some(wake_noop), ptr::null_mut()) };
     }
 }

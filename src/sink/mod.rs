@@ -1,12 +1,18 @@
 //! The writer: appends prepared entries and the position to Redis, one atomic unit per batch.
 //!
 //! Everything here runs on the writer thread. It takes the thread-safe-context lock once per
-//! batch of whole transactions (or chunks of a large one), appends the entries with XADD and
-//! writes the checkpoint with HSET, all through `RM_Call` with the `!` flag so that they are
-//! propagated. Redis wraps what one lock acquisition propagates in MULTI/EXEC, so the AOF and
-//! replicas see the entries and the position covering them together or not at all.
+//! batch of whole transactions (or chunks of a large one). Under it, the entries go to their
+//! streams through the low-level stream API and are propagated one by one as
+//! `XADD key <assigned id> ...` (`streams`), then the checkpoint is written with HSET through
+//! `RM_Call` with the `!` flag, which propagates it too. Redis wraps what one lock acquisition
+//! propagates in MULTI/EXEC, so the AOF and replicas see the entries and the position covering
+//! them together or not at all (docs/events.md). Everything that needs no lock (turning entries
+//! into Redis strings) happens before the lock is taken.
 
-use crate::redis_lock::{DetachedCtx, Locked};
+pub mod offsets;
+mod streams;
+
+use crate::ffi::thread_ctx::{self, DetachedCtx, Locked};
 use crate::state_event::StateEvent;
 use crate::status::{State, STATUS};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -16,8 +22,6 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-
-pub mod offsets;
 
 /// Bytes of entries handed to the writer and not written yet. The channel bounds the batches
 /// in flight; this bounds their bytes too, so that large rows (BLOBs, long JSON) cannot make
@@ -161,7 +165,7 @@ impl Writer {
         // A batch received that would have made the lock hold too long: first of the next round.
         let mut carry: Option<Batch> = None;
         let mut last_wake = Instant::now();
-        let mut names = crate::stream_writer::FieldNames::default();
+        let mut names = streams::FieldNames::default();
         loop {
             if self.stop.load(Ordering::Relaxed) {
                 return WriterExit::Stopped;
@@ -221,18 +225,16 @@ impl Writer {
                 }
             }
             // Everything that needs no lock happens before taking it.
-            let mut prepared = match crate::stream_writer::prepare(
-                &mut names,
-                pending.iter().flat_map(|b| b.entries.iter()),
-            ) {
-                Ok(p) => p,
-                Err(e) => return WriterExit::Failed(e),
-            };
+            let mut prepared =
+                match streams::prepare(&mut names, pending.iter().flat_map(|b| b.entries.iter())) {
+                    Ok(p) => p,
+                    Err(e) => return WriterExit::Failed(e),
+                };
             let Some(ctx) = self.lock(&tsc) else {
                 return WriterExit::Stopped;
             };
             let started = Instant::now();
-            let cpu_started = thread_cpu_us();
+            let cpu_started = crate::ffi::os::thread_cpu_us();
             let flags = ctx.get_flags();
             if flags.contains(ContextFlags::SLAVE) {
                 return WriterExit::Replica;
@@ -241,7 +243,7 @@ impl Writer {
             self.check_memory(&ctx);
             drop(ctx);
             let held = started.elapsed().as_micros() as u64;
-            let held_cpu = thread_cpu_us().saturating_sub(cpu_started);
+            let held_cpu = crate::ffi::os::thread_cpu_us().saturating_sub(cpu_started);
             // Propagation released its references at unlock: the values are ours alone again.
             drop(prepared);
             STATUS.record_lock_hold(held, held_cpu);
@@ -250,7 +252,7 @@ impl Writer {
             // while catching up. Waking it after every batch made each batch wait for an AOF
             // fsync (appendfsync always) before the next lock: ~30k entries/s at most.
             if (rx.is_empty() && carry.is_none()) || last_wake.elapsed() >= WAKE_EVERY {
-                crate::redis_lock::wake_event_loop();
+                thread_ctx::wake_event_loop();
                 last_wake = Instant::now();
             }
             match result {
@@ -300,10 +302,10 @@ impl Writer {
     fn write(
         &self,
         ctx: &Context,
-        prepared: &mut crate::stream_writer::Prepared,
+        prepared: &mut streams::Prepared,
         batches: &[Batch],
     ) -> Result<(), String> {
-        crate::stream_writer::append(ctx, prepared, self.stream_maxlen, &self.offset_key)?;
+        streams::append(ctx, prepared, self.stream_maxlen, &self.offset_key)?;
         let Some(last) = batches.last() else {
             return Ok(());
         };
@@ -328,7 +330,7 @@ impl Writer {
     }
 
     fn check_memory(&self, ctx: &Context) {
-        let ratio = crate::redis_lock::used_memory_ratio(ctx);
+        let ratio = thread_ctx::used_memory_ratio(ctx);
         let over = ratio > 0.0 && ratio >= self.max_memory_ratio;
         let was = self.backpressure.swap(over, Ordering::Relaxed);
         if over != was {
@@ -382,20 +384,6 @@ fn check(r: CallResult, what: &str) -> Result<(), String> {
             e.to_utf8_string().unwrap_or_default()
         )),
     }
-}
-
-/// CPU time of the calling thread, µs: with the wall time of a lock hold, it tells the work
-/// done under the lock from the time the OS gave the CPU to other threads meanwhile.
-fn thread_cpu_us() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: writes the calling thread's CPU clock into a timespec we own.
-    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
-        return 0;
-    }
-    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000
 }
 
 #[cfg(test)]
