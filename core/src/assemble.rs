@@ -885,22 +885,31 @@ mod tests {
         }
     }
 
-    /// Run `events` through a new assembler; every output, in order.
-    fn run(events: &[Event], start: &Checkpoint, by_gtid: bool) -> Vec<Output> {
-        let mut a = Assembler::new(
-            settings(Flavor::MariaDb),
-            start,
-            by_gtid,
-            Shapes::new(),
-            Position::default(),
-        );
-        let mut out = Vec::new();
+    fn assembler(settings: Settings, start: &Checkpoint, by_gtid: bool) -> Assembler {
+        Assembler::new(settings, start, by_gtid, Shapes::new(), Position::default())
+    }
+
+    /// Push one event (information_schema answers with no columns).
+    fn push(a: &mut Assembler, ev: &Event, out: &mut Vec<Output>) -> Result<(), AssembleError<()>> {
         let mut lookup = |_: &str, _: &str| -> Result<Vec<InfoColumn>, ()> { Ok(Vec::new()) };
+        a.push(ev, Instant::now(), &mut lookup, out)
+    }
+
+    /// Push `events`; every output, in order.
+    fn push_all(a: &mut Assembler, events: &[Event]) -> Vec<Output> {
+        let mut out = Vec::new();
         for ev in events {
-            a.push(ev, Instant::now(), &mut lookup, &mut out)
-                .unwrap_or_else(|e| panic!("push failed: {e:?}"));
+            push(a, ev, &mut out).unwrap_or_else(|e| panic!("push failed: {e:?}"));
         }
         out
+    }
+
+    /// Run `events` through a new assembler (MariaDB, everything captured).
+    fn run(events: &[Event], start: &Checkpoint, by_gtid: bool) -> Vec<Output> {
+        push_all(
+            &mut assembler(settings(Flavor::MariaDb), start, by_gtid),
+            events,
+        )
     }
 
     fn batches(out: &[Output]) -> Vec<&Batch> {
@@ -985,21 +994,10 @@ mod tests {
         assert_eq!(b[0].checkpoint.position.offset, end);
         assert_eq!(b[0].checkpoint.gtid, "0-7-1");
         // MySQL: DDL comes as GTID + the statement, without BEGIN.
-        let mut a = Assembler::new(
-            settings(Flavor::MySql),
-            &start_at(4),
-            false,
-            Shapes::new(),
-            Position::default(),
-        );
-        let mut out = Vec::new();
-        let mut lookup = |_: &str, _: &str| -> Result<Vec<InfoColumn>, ()> { Ok(Vec::new()) };
+        let mut a = assembler(settings(Flavor::MySql), &start_at(4), false);
         let mut log = Binlog::new();
         log.query("CREATE TABLE t (id INT)");
-        for ev in &log.events {
-            a.push(ev, Instant::now(), &mut lookup, &mut out)
-                .expect("push");
-        }
+        push_all(&mut a, &log.events);
         assert_eq!(a.checkpoint().position.offset, log.pos as u64);
     }
 
@@ -1024,27 +1022,14 @@ mod tests {
         log.rotate("bin.000002");
         log.query("BEGIN");
         log.inserts(1..2);
-        let mut a = Assembler::new(
-            settings(Flavor::MariaDb),
-            &start_at(4),
-            false,
-            Shapes::new(),
-            Position::default(),
-        );
-        let mut out = Vec::new();
-        let mut lookup = |_: &str, _: &str| -> Result<Vec<InfoColumn>, ()> { Ok(Vec::new()) };
-        for ev in &log.events[..2] {
-            a.push(ev, Instant::now(), &mut lookup, &mut out)
-                .expect("push");
-        }
+        let mut a = assembler(settings(Flavor::MariaDb), &start_at(4), false);
+        let mut out = push_all(&mut a, &log.events[..3]);
         assert_eq!(a.checkpoint().position, Position::new("bin.000002", 4));
         assert!(out
             .iter()
             .any(|o| matches!(o, Output::Boundary(c) if c.position.file == "bin.000002")));
-        a.push(&log.events[2], Instant::now(), &mut lookup, &mut out)
-            .expect("BEGIN");
         // Table ids are per file: a rows event without a new table map is refused.
-        match a.push(&log.events[3], Instant::now(), &mut lookup, &mut out) {
+        match push(&mut a, &log.events[3], &mut out) {
             Err(AssembleError::Halt(m)) => {
                 assert!(m.contains("unknown table id 42"), "{m}");
                 assert!(m.contains("bin.000002:"), "{m}");
@@ -1125,19 +1110,8 @@ mod tests {
         log.xid();
         let mut s = settings(Flavor::MariaDb);
         s.filter = TableFilter::new("other.*", "").expect("filter");
-        let mut a = Assembler::new(
-            s,
-            &start_at(begin),
-            false,
-            Shapes::new(),
-            Position::default(),
-        );
-        let mut out = Vec::new();
-        let mut lookup = |_: &str, _: &str| -> Result<Vec<InfoColumn>, ()> { Ok(Vec::new()) };
-        for ev in &log.events {
-            a.push(ev, Instant::now(), &mut lookup, &mut out)
-                .expect("push");
-        }
+        let mut a = assembler(s, &start_at(begin), false);
+        let out = push_all(&mut a, &log.events);
         assert!(batches(&out).iter().all(|b| b.entries.is_empty()));
         assert_eq!(a.checkpoint().position.offset, log.pos as u64);
         assert!(!out.iter().any(|o| matches!(o, Output::Behind)));
