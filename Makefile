@@ -31,10 +31,10 @@ lint:
 run: deps build
 	scripts/demo.sh
 
+# MODE=catchup (default) | live | snapshot | all; settings in scripts/bench.sh; results in
+# benches/RESULTS.md.
 bench:
-	@if [ -x scripts/bench.sh ]; then scripts/bench.sh; \
-	elif [ -f scripts/bench.sh ]; then bash scripts/bench.sh; \
-	else echo "bench: not yet (scripts/bench.sh does not exist)"; fi
+	scripts/bench.sh
 
 clean:
 	$(CARGO) clean

@@ -2,15 +2,17 @@
 //! `make bench MODE=live`: commit->entry latency at a steady transaction rate;
 //! `make bench MODE=snapshot`: the initial snapshot of an existing table.
 //!
-//! It starts its own MariaDB and redis-server (tests/common harness), generates the binlog with
-//! the module paused, resumes it and times the catch-up; on the same binlog range it times
-//! `mariadb-binlog --verbose` (the C decoder) and a do-it-yourself pipeline in Python
-//! (bench/diy_pipeline.py). Results are printed and written to bench/RESULTS.md.
+//! It starts its own MariaDB and redis-server (the integration tests' support library,
+//! tests/support), generates the binlog with the module paused, resumes it and times the
+//! catch-up; on the same binlog range it times `mariadb-binlog --verbose` (the C decoder) and a
+//! do-it-yourself pipeline in Python (benches/diy_pipeline.py). Results are printed and written
+//! to benches/RESULTS.md.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+// The bench uses only part of the support library.
+#[allow(dead_code, unused_imports)]
+#[path = "../tests/support/mod.rs"]
+mod support;
 
-use common::*;
 use mysql::prelude::Queryable;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -18,6 +20,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::*;
 
 const TABLE_DDL: &str = "CREATE TABLE bench.items (
     id BIGINT PRIMARY KEY,
@@ -69,30 +72,8 @@ fn start_servers() -> (MariaDb, RedisServer) {
     let db = start_db();
     let url = db.url();
     let redis = start_redis(&["mysql-url", url.as_str(), "snapshot", "never"]);
-    let mut c = redis.client();
-    wait_until(Duration::from_secs(60), "module streaming", || {
-        status_map(&mut c).get("state").map(String::as_str) == Some("streaming")
-    });
+    wait_state(&redis, "streaming", STREAMING);
     (db, redis)
-}
-
-fn info_field(c: &mut redis::Connection, field: &str) -> Option<String> {
-    let info: String = redis::cmd("INFO").arg("cdc").query(c).ok()?;
-    info.lines().find_map(|l| {
-        l.strip_prefix(&format!("cdc_{field}:"))
-            .map(|v| v.trim().to_string())
-    })
-}
-
-fn proc_status_kb(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(key)
-                .map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0))
-        })
-        .unwrap_or(0)
 }
 
 /// CPU seconds (user + system) used so far by each thread of `pid`, summed by thread name.
@@ -246,8 +227,9 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
-fn info_u64(c: &mut redis::Connection, field: &str) -> u64 {
-    info_field(c, field)
+/// A number of `INFO cdc` (`cdc_<field>`), 0 when absent.
+fn info_u64(redis: &RedisServer, field: &str) -> u64 {
+    info_field(redis, "cdc", &format!("cdc_{field}"))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
 }
@@ -289,7 +271,7 @@ fn module_run(
         .arg(start)
         .query(&mut c)
         .expect("store the start position");
-    let rss_before_kb = proc_status_kb(redis.pid(), "VmRSS:");
+    let rss_before_kb = proc_mem(redis.pid(), "VmRSS") / 1024;
     let stop = Arc::new(AtomicBool::new(false));
     let ping = pinger(redis.port(), stop.clone());
     // BENCH_PERF=FILE records a CPU profile of redis-server (module threads included) during
@@ -344,18 +326,18 @@ fn module_run(
         let _ = p.wait();
     }
     let (ping_max_us, ping_p99_us, pings) = ping.join().unwrap_or((0, 0, 0));
-    let events = info_u64(&mut c, "events");
+    let events = info_u64(&redis, "events");
     assert_eq!(
         events as usize, changes,
         "every change must be written once"
     );
-    let ms = |c: &mut redis::Connection, f: &str| info_u64(c, f) / 1000;
+    let ms = |f: &str| info_u64(&redis, f) / 1000;
     eprintln!(
         "module: {:.2} s; writer: lock held {} ms, waiting for the lock {} ms, waiting for the reader {} ms",
         secs,
-        ms(&mut c, "lock_held_us"),
-        ms(&mut c, "lock_wait_us"),
-        ms(&mut c, "writer_idle_us")
+        ms("lock_held_us"),
+        ms("lock_wait_us"),
+        ms("writer_idle_us")
     );
     let used: String = redis::cmd("INFO")
         .arg("memory")
@@ -371,15 +353,15 @@ fn module_run(
         / 1024;
     let run = ModuleRun {
         secs,
-        max_lock_us: info_u64(&mut c, "max_lock_us"),
-        max_lock_cpu_us: info_u64(&mut c, "max_lock_cpu_us"),
-        lock_holds: info_u64(&mut c, "lock_holds"),
-        lock_holds_over_2ms: info_u64(&mut c, "lock_holds_over_2ms"),
+        max_lock_us: info_u64(&redis, "max_lock_us"),
+        max_lock_cpu_us: info_u64(&redis, "max_lock_cpu_us"),
+        lock_holds: info_u64(&redis, "lock_holds"),
+        lock_holds_over_2ms: info_u64(&redis, "lock_holds_over_2ms"),
         ping_p99_us,
         ping_max_us,
         pings,
         rss_before_kb,
-        hwm_kb: proc_status_kb(redis.pid(), "VmHWM:"),
+        hwm_kb: proc_mem(redis.pid(), "VmHWM") / 1024,
         used_peak_kb,
         cpu,
     };
@@ -523,7 +505,7 @@ fn catchup() {
     if !venv_py.is_empty() && std::path::Path::new(&venv_py).exists() {
         for _ in 0..runs {
             let redis = start_redis(&[]);
-            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/diy_pipeline.py");
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/diy_pipeline.py");
             let out = Command::new(&venv_py)
                 .args([
                     script,
@@ -751,7 +733,7 @@ fn live() {
 }
 
 fn write_results(section: &str, md: &str) {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/RESULTS.md");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/RESULTS.md");
     let old = std::fs::read_to_string(path).unwrap_or_default();
     let begin = format!("<!-- {section} -->");
     let end = format!("<!-- /{section} -->");
@@ -795,11 +777,7 @@ fn snapshot() {
     let t0 = Instant::now();
     enable_module(&mut c);
     loop {
-        let len: u64 = redis::cmd("XLEN")
-            .arg("cdc:bench.items")
-            .query(&mut c)
-            .unwrap_or(0);
-        if len >= rows as u64 {
+        if xlen(&redis, "cdc:bench.items") >= rows as u64 {
             break;
         }
         assert!(
@@ -811,7 +789,7 @@ fn snapshot() {
     let secs = t0.elapsed().as_secs_f64();
     let cpu = cpu_since(redis.pid(), &cpu_before).join(", ");
     wait_snapshot_done_and_caught_up(&redis, &db, Duration::from_secs(60));
-    let max_lock_us = info_u64(&mut c, "max_lock_us");
+    let max_lock_us = info_u64(&redis, "max_lock_us");
 
     let t = Instant::now();
     let out = Command::new("mariadb-dump")

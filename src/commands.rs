@@ -1,13 +1,16 @@
-//! CDC.* commands: argument parsing and replies. Each handler's usage is in its doc comment.
-//! Replies are RESP3 maps, which Redis turns into flat field/value arrays for RESP2 clients.
+//! The CDC.* commands: one table ([`COMMANDS`]) gives each its name, handler, flags, arity,
+//! ACL category and `COMMAND DOCS` text, and drives both their registration and their docs
+//! ([`register`]). Each handler's usage is in its doc comment. Replies are RESP3 maps, which
+//! Redis turns into flat field/value arrays for RESP2 clients. Commands and their errors are
+//! described for users in docs/commands.md.
 
+use crate::ffi::commands::{ArgInfo, CommandInfo, Dispatch};
+use crate::ffi::{self};
 use crate::status::{StatusValue, STATUS};
 use crate::supervisor::{self, Control};
-use redis_module::{raw, Context, RedisError, RedisResult, RedisString, RedisValue};
+use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
 use std::ffi::{CStr, CString};
-use std::os::raw::{c_int, c_long};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::ptr;
 
 /// The command errors users see, in one place.
 pub mod errors {
@@ -24,46 +27,166 @@ pub mod errors {
     pub fn internal() -> RedisError {
         RedisError::Str("ERR internal error in the cdc module (see the Redis log)")
     }
+
+    /// A bad argument, as Redis users expect it.
+    pub fn bad_arg(msg: String) -> RedisError {
+        RedisError::String(format!("ERR {msg}"))
+    }
+
+    /// The caller may not run `command` (Redis's own wording).
+    pub fn no_permission(command: &str) -> RedisError {
+        RedisError::String(format!(
+            "NOPERM this user has no permissions to run the '{command}' command"
+        ))
+    }
 }
 
-/// Run a handler, turning a panic into an error reply (no unwind may cross into Redis).
-pub fn guarded(
-    ctx: &Context,
-    args: Vec<RedisString>,
-    f: fn(&Context, Vec<RedisString>) -> RedisResult,
-) -> RedisResult {
-    catch_unwind(AssertUnwindSafe(|| f(ctx, args))).unwrap_or_else(|_| Err(errors::internal()))
+/// A command of the module: everything Redis and its clients know about it. No command takes
+/// keys (first key, last key and step are 0).
+pub struct Command {
+    pub name: &'static str,
+    pub handler: fn(&Context, Vec<RedisString>) -> RedisResult,
+    /// Redis command flags.
+    pub flags: &'static str,
+    /// Arity including the name; negative means "at least".
+    pub arity: i32,
+    /// ACL category, set where Redis can (7.2+), with `cdc` where Redis knows it (7.4+). On
+    /// 7.0/7.1 an `admin` command checks its caller itself ([`require_admin`]).
+    pub acl: &'static str,
+    pub summary: &'static CStr,
+    pub complexity: &'static CStr,
+    /// Space-separated command tips for clients and proxies.
+    pub tips: &'static CStr,
+    pub args: &'static [ArgInfo],
 }
 
-/// Run a control command (PAUSE/RESUME/RESYNC) for a caller allowed to control the stream.
-pub fn guarded_admin(
-    ctx: &Context,
-    args: Vec<RedisString>,
-    name: &str,
-    f: fn(&Context, Vec<RedisString>) -> RedisResult,
-) -> RedisResult {
-    catch_unwind(AssertUnwindSafe(|| {
-        require_admin(ctx, name)?;
-        f(ctx, args)
-    }))
-    .unwrap_or_else(|_| Err(errors::internal()))
+/// The whole command surface of the module.
+pub const COMMANDS: &[Command] = &[
+    Command {
+        name: "cdc.status",
+        handler: status,
+        flags: "readonly fast allow-loading allow-stale",
+        arity: 1,
+        acl: "read",
+        summary: c"Returns the state of the MySQL change stream: state, source, position, gtid, lag, counters, snapshot progress, last error.",
+        complexity: c"O(N) where N is the number of tables being snapshotted",
+        tips: c"nondeterministic_output",
+        args: &[],
+    },
+    Command {
+        name: "cdc.tables",
+        handler: tables,
+        flags: "readonly allow-loading allow-stale",
+        arity: 1,
+        acl: "read",
+        summary: c"Returns each captured table with its stream key, entries written and last change time.",
+        complexity: c"O(N) where N is the number of captured tables",
+        tips: c"nondeterministic_output",
+        args: &[],
+    },
+    Command {
+        name: "cdc.pause",
+        handler: pause,
+        flags: "admin fast",
+        arity: 1,
+        acl: "admin",
+        summary: c"Stops reading the MySQL binlog; the position is kept.",
+        complexity: c"O(1)",
+        tips: c"",
+        args: &[],
+    },
+    Command {
+        name: "cdc.resume",
+        handler: resume,
+        flags: "admin fast",
+        arity: 1,
+        acl: "admin",
+        summary: c"Resumes reading the MySQL binlog from the stored position.",
+        complexity: c"O(1)",
+        tips: c"",
+        args: &[],
+    },
+    Command {
+        name: "cdc.resync",
+        handler: resync,
+        flags: "admin",
+        arity: -1,
+        acl: "admin",
+        summary: c"Re-snapshots the named tables (all captured tables when none is named) while streaming goes on.",
+        complexity: c"O(1) to start; the snapshot reads every row of the tables in the background",
+        tips: c"",
+        args: &[ArgInfo {
+            name: c"table",
+            summary: c"a captured table as db.table",
+            optional: true,
+            multiple: true,
+        }],
+    },
+];
+
+const _: () = assert!(COMMANDS.len() <= ffi::commands::MAX_COMMANDS);
+
+/// Register every command of [`COMMANDS`] with its docs and ACL categories (OnLoad). Returns
+/// the commands documented (0 where Redis lacks `COMMAND DOCS` for modules, before 7.0).
+pub fn register(ctx: &Context) -> Result<usize, String> {
+    for (i, c) in COMMANDS.iter().enumerate() {
+        ffi::commands::create_command::<Table>(ctx, i, c.name, c.flags)?;
+    }
+    let since = CString::new(crate::VERSION).unwrap_or_default();
+    let mut documented = 0;
+    for c in COMMANDS {
+        set_acl_categories(ctx, c);
+        let info = CommandInfo {
+            summary: c.summary,
+            complexity: c.complexity,
+            since: &since,
+            tips: c.tips,
+            arity: c.arity,
+            args: c.args,
+        };
+        match ffi::commands::set_command_info(ctx, c.name, &info) {
+            Some(true) => documented += 1,
+            Some(false) => {
+                ctx.log_warning(&format!("cdc: could not set COMMAND DOCS for {}", c.name))
+            }
+            None => {}
+        }
+    }
+    Ok(documented)
+}
+
+/// Runs the commands of [`COMMANDS`] for the FFI layer.
+struct Table;
+
+impl Dispatch for Table {
+    /// Run a handler, checking the caller of a control command on Redis 7.0/7.1, and turning a
+    /// panic into an error reply (no unwind may cross into Redis).
+    fn dispatch(index: usize, ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+        let Some(c) = COMMANDS.get(index) else {
+            return Err(errors::internal());
+        };
+        catch_unwind(AssertUnwindSafe(|| {
+            if c.acl == "admin" {
+                require_admin(ctx, c.name)?;
+            }
+            (c.handler)(ctx, args)
+        }))
+        .unwrap_or_else(|_| Err(errors::internal()))
+    }
 }
 
 /// Give a command its ACL categories where Redis can (7.2+): `<acl> cdc`, or `<acl>` alone
 /// where the `cdc` category does not exist (before 7.4).
-fn set_acl_categories(ctx: &Context, command: *mut raw::RedisModuleCommand, doc: &CommandDoc) {
-    // SAFETY: API pointers are written once by RedisModule_Init.
-    let Some(set) = (unsafe { raw::RedisModule_SetCommandACLCategories }) else {
+fn set_acl_categories(ctx: &Context, c: &Command) {
+    if !ffi::acl::has_command_categories() {
         return;
-    };
-    let with_cdc = CString::new(format!("{} cdc", doc.acl.to_string_lossy())).unwrap_or_default();
-    // SAFETY: a command of this module, during OnLoad; the strings outlive the calls.
-    let ok = unsafe { set(command, with_cdc.as_ptr()) } == raw::Status::Ok as c_int
-        || unsafe { set(command, doc.acl.as_ptr()) } == raw::Status::Ok as c_int;
+    }
+    let ok = ffi::acl::set_command_categories(ctx, c.name, &format!("{} cdc", c.acl))
+        || ffi::acl::set_command_categories(ctx, c.name, c.acl);
     if !ok {
         ctx.log_warning(&format!(
             "cdc: could not set the ACL categories of {}",
-            doc.name.to_string_lossy()
+            c.name
         ));
     }
 }
@@ -76,60 +199,18 @@ fn set_acl_categories(ctx: &Context, command: *mut raw::RedisModuleCommand, doc:
 /// There we require what such a user lacks and an operator has: permission to run
 /// `CONFIG SET cdc.enabled` (pausing is that setting's little brother).
 fn require_admin(ctx: &Context, name: &str) -> Result<(), RedisError> {
-    // SAFETY: the API pointers are written once by RedisModule_Init and never change.
-    let (categories, get_name, get_user, check, free_user) = unsafe {
-        (
-            raw::RedisModule_SetCommandACLCategories,
-            raw::RedisModule_GetCurrentUserName,
-            raw::RedisModule_GetModuleUserFromUserName,
-            raw::RedisModule_ACLCheckCommandPermissions,
-            raw::RedisModule_FreeModuleUser,
-        )
-    };
-    if categories.is_some() {
-        return Ok(());
-    }
-    let (Some(get_name), Some(get_user), Some(check), Some(free_user)) =
-        (get_name, get_user, check, free_user)
-    else {
-        return Ok(());
-    };
-    // SAFETY: ctx is the command's context; the returned string is ours to free (RedisString).
-    let user_name = unsafe { get_name(ctx.ctx) };
-    if user_name.is_null() {
-        // No client user (AOF loading, internal calls): nothing to check.
-        return Ok(());
-    }
-    let user_name = RedisString::from_redis_module_string(ptr::null_mut(), user_name);
-    // SAFETY: a valid string; the user is freed below.
-    let user = unsafe { get_user(user_name.inner) };
-    let denied = || {
-        RedisError::String(format!(
-            "NOPERM this user has no permissions to run the '{name}' command"
-        ))
-    };
-    if user.is_null() {
-        return Err(denied());
-    }
-    let argv: Vec<RedisString> = ["CONFIG", "SET", "cdc.enabled", "yes"]
-        .iter()
-        .map(|a| RedisString::create_from_slice(ctx.ctx, a.as_bytes()))
-        .collect();
-    let mut ptrs: Vec<*mut raw::RedisModuleString> = argv.iter().map(|a| a.inner).collect();
-    // SAFETY: user and argv are valid for the call; the user is freed once.
-    let allowed =
-        unsafe { check(user, ptrs.as_mut_ptr(), ptrs.len() as c_int) } == raw::Status::Ok as c_int;
-    unsafe { free_user(user) };
-    if allowed {
+    if ffi::acl::has_command_categories()
+        || ffi::acl::current_user_may_run(ctx, &["CONFIG", "SET", "cdc.enabled", "yes"])
+    {
         Ok(())
     } else {
-        Err(denied())
+        Err(errors::no_permission(name))
     }
 }
 
 /// `CDC.STATUS` — state, source, position, gtid, lag_ms, events, transactions, tables,
 /// snapshot, last_error, uptime_s.
-pub fn status(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+fn status(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     if args.len() != 1 {
         return Err(errors::wrong_arity());
     }
@@ -138,12 +219,12 @@ pub fn status(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
 }
 
 /// `CDC.PAUSE` — stop reading the binlog; the position is kept.
-pub fn pause(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+fn pause(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     control(&args, Control::Pause)
 }
 
 /// `CDC.RESUME` — resume reading the binlog from the stored position.
-pub fn resume(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+fn resume(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     control(&args, Control::Resume)
 }
 
@@ -163,23 +244,23 @@ fn control(args: &[RedisString], msg: Control) -> RedisResult {
 /// named) while streaming goes on. Replies at once: `OK` when all are queued, `OK (already
 /// running: a, b)` when some already were (they are not started twice); an error naming the
 /// tables when one is unknown or not captured, or when all are already running.
-pub fn resync(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+fn resync(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     let mut named: Vec<String> = Vec::new();
     for a in args.iter().skip(1) {
         let t = a
             .try_as_str()
-            .map_err(|_| bad_arg("table names must be UTF-8".into()))?
+            .map_err(|_| errors::bad_arg("table names must be UTF-8".into()))?
             .to_string();
         if !named.contains(&t) {
             named.push(t);
         }
     }
-    let filter = crate::current_config().ok().map(|c| c.filter);
+    let filter = crate::config::current().ok().map(|c| c.filter);
     let mut g = STATUS.lock();
     if named.is_empty() {
         named = g.tables.keys().cloned().collect();
         if named.is_empty() {
-            return Err(bad_arg(
+            return Err(errors::bad_arg(
                 "no captured tables to resync (is cdc.mysql-url set and the module streaming?)"
                     .into(),
             ));
@@ -195,7 +276,7 @@ pub fn resync(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         .map(String::as_str)
         .collect();
     if !excluded.is_empty() {
-        return Err(bad_arg(format!(
+        return Err(errors::bad_arg(format!(
             "table {} is not captured (cdc.tables / cdc.exclude-tables)",
             excluded.join(", ")
         )));
@@ -206,13 +287,16 @@ pub fn resync(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         .map(String::as_str)
         .collect();
     if !unknown.is_empty() {
-        return Err(bad_arg(format!("unknown table {}", unknown.join(", "))));
+        return Err(errors::bad_arg(format!(
+            "unknown table {}",
+            unknown.join(", ")
+        )));
     }
     let (running, fresh): (Vec<String>, Vec<String>) = named
         .into_iter()
         .partition(|t| g.snapshot.iter().any(|p| p.table == *t));
     if fresh.is_empty() {
-        return Err(bad_arg(format!(
+        return Err(errors::bad_arg(format!(
             "resync already running for {}",
             running.join(", ")
         )));
@@ -239,7 +323,7 @@ pub fn resync(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
 }
 
 /// `CDC.TABLES` — for each captured table: table, stream, entries, last_change_ms.
-pub fn tables(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+fn tables(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     if args.len() != 1 {
         return Err(errors::wrong_arity());
     }
@@ -256,7 +340,7 @@ pub fn tables(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
             ]
         })
         .collect();
-    raw::reply_with_array(ctx.ctx, rows.len() as c_long);
+    ffi::commands::reply_array(ctx, rows.len());
     for r in &rows {
         reply_fields(ctx, r);
     }
@@ -264,7 +348,7 @@ pub fn tables(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
 }
 
 fn reply_fields(ctx: &Context, fields: &[(&'static str, StatusValue)]) {
-    raw::reply_with_map(ctx.ctx, fields.len() as c_long);
+    ffi::commands::reply_map(ctx, fields.len());
     for (k, v) in fields {
         ctx.reply(Ok(RedisValue::SimpleStringStatic(k)));
         reply_value(ctx, v);
@@ -280,170 +364,10 @@ fn reply_value(ctx: &Context, v: &StatusValue) {
             ctx.reply(Ok(RedisValue::Integer(*i as i64)));
         }
         StatusValue::List(items) => {
-            raw::reply_with_array(ctx.ctx, items.len() as c_long);
+            ffi::commands::reply_array(ctx, items.len());
             for item in items {
                 reply_fields(ctx, item);
             }
         }
     }
-}
-
-/// An error for a bad argument, as Redis users expect it.
-pub fn bad_arg(msg: String) -> RedisError {
-    RedisError::String(format!("ERR {msg}"))
-}
-
-/// One argument of a command, for `COMMAND DOCS`.
-pub struct ArgDoc {
-    pub name: &'static CStr,
-    pub summary: &'static CStr,
-    /// `REDISMODULE_CMD_ARG_*` flags.
-    pub flags: u32,
-}
-
-/// What `COMMAND DOCS` / `COMMAND INFO` say about a command (Redis 7.0 `RM_SetCommandInfo`).
-/// The flags and ACL categories live with the command table in `lib.rs`.
-pub struct CommandDoc {
-    pub name: &'static CStr,
-    pub summary: &'static CStr,
-    pub complexity: &'static CStr,
-    /// Command arity including the name; negative means "at least".
-    pub arity: i32,
-    /// Space-separated command tips for clients and proxies.
-    pub tips: &'static CStr,
-    /// ACL categories (Redis 7.2+); `cdc` is added where Redis 7.4+ knows it.
-    pub acl: &'static CStr,
-    pub args: &'static [ArgDoc],
-}
-
-/// Docs for every CDC.* command. An entry whose command is not registered is skipped, so an
-/// entry may land before its command does.
-pub const DOCS: &[CommandDoc] = &[
-    CommandDoc {
-        name: c"cdc.status",
-        summary: c"Returns the state of the MySQL change stream: state, source, position, gtid, lag, counters, snapshot progress, last error.",
-        complexity: c"O(N) where N is the number of tables being snapshotted",
-        arity: 1,
-        tips: c"nondeterministic_output",
-        acl: c"read",
-        args: &[],
-    },
-    CommandDoc {
-        name: c"cdc.tables",
-        summary: c"Returns each captured table with its stream key, entries written and last change time.",
-        complexity: c"O(N) where N is the number of captured tables",
-        arity: 1,
-        tips: c"nondeterministic_output",
-        acl: c"read",
-        args: &[],
-    },
-    CommandDoc {
-        name: c"cdc.pause",
-        summary: c"Stops reading the MySQL binlog; the position is kept.",
-        complexity: c"O(1)",
-        arity: 1,
-        tips: c"",
-        acl: c"admin",
-        args: &[],
-    },
-    CommandDoc {
-        name: c"cdc.resume",
-        summary: c"Resumes reading the MySQL binlog from the stored position.",
-        complexity: c"O(1)",
-        arity: 1,
-        tips: c"",
-        acl: c"admin",
-        args: &[],
-    },
-    CommandDoc {
-        name: c"cdc.resync",
-        summary: c"Re-snapshots the named tables (all captured tables when none is named) while streaming goes on.",
-        complexity: c"O(1) to start; the snapshot reads every row of the tables in the background",
-        arity: -1,
-        tips: c"",
-        acl: c"admin",
-        args: &[ArgDoc {
-            name: c"table",
-            summary: c"a captured table as db.table",
-            flags: raw::REDISMODULE_CMD_ARG_OPTIONAL | raw::REDISMODULE_CMD_ARG_MULTIPLE,
-        }],
-    },
-];
-
-/// Attach [`DOCS`] to the registered commands. Must run inside `RedisModule_OnLoad`; skipped
-/// quietly where Redis lacks the API (< 7.0). Returns the commands documented.
-pub fn set_command_docs(ctx: &Context) -> usize {
-    // SAFETY: the API pointers are written once by RedisModule_Init, before OnLoad runs us.
-    let apis = unsafe { (raw::RedisModule_GetCommand, raw::RedisModule_SetCommandInfo) };
-    let (Some(get_command), Some(set_info)) = apis else {
-        return 0;
-    };
-    let version = raw::RedisModuleCommandInfoVersion {
-        version: 1,
-        sizeof_historyentry: std::mem::size_of::<raw::RedisModuleCommandHistoryEntry>(),
-        sizeof_keyspec: std::mem::size_of::<raw::RedisModuleCommandKeySpec>(),
-        sizeof_arg: std::mem::size_of::<raw::RedisModuleCommandArg>(),
-    };
-    let since = CString::new(crate::VERSION).unwrap_or_default();
-    let mut done = 0;
-    for doc in DOCS {
-        // SAFETY: ctx is the OnLoad context; the name is a NUL-terminated literal.
-        let command = unsafe { get_command(ctx.ctx, doc.name.as_ptr()) };
-        if command.is_null() {
-            continue;
-        }
-        // An array of args ends with a zeroed entry (Redis reads until a NULL name).
-        let mut args: Vec<raw::RedisModuleCommandArg> = doc
-            .args
-            .iter()
-            .map(|a| raw::RedisModuleCommandArg {
-                name: a.name.as_ptr(),
-                type_: raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_STRING,
-                key_spec_index: -1,
-                token: ptr::null(),
-                summary: a.summary.as_ptr(),
-                since: since.as_ptr(),
-                flags: a.flags as c_int,
-                deprecated_since: ptr::null(),
-                subargs: ptr::null_mut(),
-                display_text: ptr::null(),
-            })
-            .collect();
-        if !args.is_empty() {
-            // SAFETY: every field of the struct is a pointer or an integer; all-zero is its
-            // documented terminator.
-            args.push(unsafe { std::mem::zeroed() });
-        }
-        let info = raw::RedisModuleCommandInfo {
-            version: &version,
-            summary: doc.summary.as_ptr(),
-            complexity: doc.complexity.as_ptr(),
-            since: since.as_ptr(),
-            history: ptr::null_mut(),
-            tips: if doc.tips.is_empty() {
-                ptr::null()
-            } else {
-                doc.tips.as_ptr()
-            },
-            arity: doc.arity,
-            key_specs: ptr::null_mut(),
-            args: if args.is_empty() {
-                ptr::null_mut()
-            } else {
-                args.as_mut_ptr()
-            },
-        };
-        set_acl_categories(ctx, command, doc);
-        // SAFETY: `command` came from RM_GetCommand for a command of this module; every pointer
-        // in `info` outlives the call, and Redis copies what it keeps.
-        if unsafe { set_info(command, &info) } == raw::Status::Ok as c_int {
-            done += 1;
-        } else {
-            ctx.log_warning(&format!(
-                "cdc: could not set COMMAND DOCS for {}",
-                doc.name.to_string_lossy()
-            ));
-        }
-    }
-    done
 }

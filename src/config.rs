@@ -1,13 +1,23 @@
-//! Typed, validated configuration built from the `cdc.*` module configs (SPEC §1).
-//!
-//! Redis owns the raw values (they live in the statics of `lib.rs`); this module parses and
-//! validates them without touching Redis, so every rule here is unit-tested.
+//! The `cdc.*` module configs (docs/configuration.md): one parser per config, run by the
+//! config's set callback, which Redis calls both at load (module arguments, redis.conf, the
+//! command line) and for CONFIG SET; a value the parser refuses is refused there with an error
+//! that names the config. The statics below are registered in `lib.rs`; [`current`] assembles
+//! the typed [`Config`] the pipeline runs with.
 
+use crate::redact;
+use percent_encoding::percent_decode_str;
 use redis_cdc_core::filter::TableFilter;
-use redis_cdc_core::format::Format;
+use redis_cdc_core::format::{self, Format};
+use redis_module::configuration::{
+    ConfigurationContext, ConfigurationValue, EnumConfigurationValue,
+};
+use redis_module::{Context, RedisError, RedisString, RedisValue};
 use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
+use std::sync::Mutex;
 
-/// What to do when there is no usable stored position (SPEC §1 `cdc.snapshot`).
+/// What to do when there is no usable stored position (`cdc.snapshot`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SnapshotMode {
     Initial,
@@ -16,23 +26,239 @@ pub enum SnapshotMode {
 }
 
 impl SnapshotMode {
-    pub fn parse(s: &str) -> Result<SnapshotMode, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "initial" => Ok(SnapshotMode::Initial),
-            "never" => Ok(SnapshotMode::Never),
-            "when-needed" => Ok(SnapshotMode::WhenNeeded),
-            other => Err(format!(
-                "unknown snapshot mode '{other}': expected initial, never or when-needed"
-            )),
-        }
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             SnapshotMode::Initial => "initial",
             SnapshotMode::Never => "never",
             SnapshotMode::WhenNeeded => "when-needed",
         }
+    }
+}
+
+/// A config whose value is one of a fixed list of names: an enum module config. Redis checks
+/// the name (ignoring case in CONFIG SET, redis.conf and `--cdc.<name>` on the command line;
+/// exactly, in lower case, as a module argument), CONFIG GET shows it, and CONFIG SET refuses
+/// an unknown one with the list of names.
+pub trait ConfigEnum: Copy + PartialEq + Send + 'static {
+    /// Every value with its name.
+    const ALL: &'static [(Self, &'static str)];
+}
+
+impl ConfigEnum for SnapshotMode {
+    const ALL: &'static [(SnapshotMode, &'static str)] = &[
+        (SnapshotMode::Initial, "initial"),
+        (SnapshotMode::Never, "never"),
+        (SnapshotMode::WhenNeeded, "when-needed"),
+    ];
+}
+
+impl ConfigEnum for Format {
+    const ALL: &'static [(Format, &'static str)] = &[
+        (Format::Flat, "flat"),
+        (Format::Debezium, "debezium"),
+        (Format::DebeziumExtended, "debezium-extended"),
+    ];
+}
+
+/// The value of an enum config as Redis exchanges it: the index of its name in `T::ALL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Choice<T>(pub T);
+
+impl<T: ConfigEnum> TryFrom<i32> for Choice<T> {
+    type Error = RedisError;
+    fn try_from(v: i32) -> Result<Self, RedisError> {
+        usize::try_from(v)
+            .ok()
+            .and_then(|i| T::ALL.get(i))
+            .map(|(t, _)| Choice(*t))
+            .ok_or(RedisError::Str("Value is not supported"))
+    }
+}
+
+impl<T: ConfigEnum> From<Choice<T>> for i32 {
+    fn from(c: Choice<T>) -> i32 {
+        T::ALL.iter().position(|(t, _)| *t == c.0).unwrap_or(0) as i32
+    }
+}
+
+impl<T: ConfigEnum> EnumConfigurationValue for Choice<T> {
+    fn get_options(&self) -> (Vec<String>, Vec<i32>) {
+        T::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, (_, name))| (name.to_string(), i as i32))
+            .unzip()
+    }
+}
+
+/// An enum config's value.
+pub type EnumSetting<T> = Mutex<Choice<T>>;
+
+/// A string config: the value as set (what CONFIG GET returns, so that CONFIG REWRITE keeps
+/// it) and what its parser made of it.
+pub struct Setting<T> {
+    value: Mutex<(String, T)>,
+    parse: fn(&str) -> Result<T, String>,
+}
+
+impl<T: Clone + Send> Setting<T> {
+    /// `initial` is replaced by the parsed default when Redis registers the config.
+    pub const fn new(initial: T, parse: fn(&str) -> Result<T, String>) -> Setting<T> {
+        Setting {
+            value: Mutex::new((String::new(), initial)),
+            parse,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (String, T)> {
+        self.value.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The parsed value.
+    pub fn get(&self) -> T {
+        self.lock().1.clone()
+    }
+
+    /// Parse `text` and keep both; an error names the config and leaves the value as it was.
+    pub fn set_text(&self, text: &str) -> Result<(), String> {
+        let parsed = (self.parse)(text)?;
+        *self.lock() = (text.to_string(), parsed);
+        Ok(())
+    }
+}
+
+impl<T: Clone + Send> ConfigurationValue<RedisString> for Setting<T> {
+    fn get(&self, _ctx: &ConfigurationContext) -> RedisString {
+        RedisString::create(None, self.lock().0.replace('\0', ""))
+    }
+
+    fn set(&self, _ctx: &ConfigurationContext, val: RedisString) -> Result<(), RedisError> {
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let s = val
+                .try_as_str()
+                .map_err(|_| "value is not UTF-8".to_string())?;
+            self.set_text(&redact::resolve(s)?)
+        }));
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(RedisError::String(e)),
+            Err(_) => Err(RedisError::Str("internal error validating the value")),
+        }
+    }
+}
+
+/// `cdc.mysql-url`: empty for none (the module stays `unconfigured`).
+pub fn parse_mysql_url(s: &str) -> Result<Option<SourceUrl>, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    SourceUrl::parse(s)
+        .map(Some)
+        .map_err(|e| format!("cdc.mysql-url: {e}"))
+}
+
+/// `cdc.tables`: comma-separated `db.table` patterns.
+pub fn parse_tables(s: &str) -> Result<String, String> {
+    TableFilter::new(s, "")
+        .map(|_| s.to_string())
+        .map_err(|e| format!("cdc.tables: {e}"))
+}
+
+/// `cdc.exclude-tables`: comma-separated `db.table` patterns.
+pub fn parse_exclude_tables(s: &str) -> Result<String, String> {
+    TableFilter::new("", s)
+        .map(|_| s.to_string())
+        .map_err(|e| format!("cdc.exclude-tables: {e}"))
+}
+
+/// `cdc.stream-prefix`: any text.
+pub fn parse_stream_prefix(s: &str) -> Result<String, String> {
+    Ok(s.to_string())
+}
+
+/// `cdc.offset-key`: a key name, not empty.
+pub fn parse_offset_key(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        Err("cdc.offset-key: must not be empty".into())
+    } else {
+        Ok(s.to_string())
+    }
+}
+
+pub static MYSQL_URL: Setting<Option<SourceUrl>> = Setting::new(None, parse_mysql_url);
+pub static TABLES: Setting<String> = Setting::new(String::new(), parse_tables);
+pub static EXCLUDE_TABLES: Setting<String> = Setting::new(String::new(), parse_exclude_tables);
+pub static STREAM_PREFIX: Setting<String> = Setting::new(String::new(), parse_stream_prefix);
+pub static OFFSET_KEY: Setting<String> = Setting::new(String::new(), parse_offset_key);
+pub static SNAPSHOT: EnumSetting<SnapshotMode> = Mutex::new(Choice(SnapshotMode::Initial));
+pub static FORMAT: EnumSetting<Format> = Mutex::new(Choice(Format::Flat));
+/// `cdc.server-id`, `cdc.stream-maxlen`, `cdc.max-memory-percent`: Redis checks their ranges.
+pub static SERVER_ID: AtomicI64 = AtomicI64::new(0);
+pub static STREAM_MAXLEN: AtomicI64 = AtomicI64::new(0);
+pub static MAX_MEMORY_PERCENT: AtomicI64 = AtomicI64::new(90);
+pub static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// server_id used when `cdc.server-id` is 0; derived at load from this Redis instance.
+pub static DEFAULT_SERVER_ID: AtomicU32 = AtomicU32::new(1);
+
+/// Derive [`DEFAULT_SERVER_ID`] from this Redis instance (OnLoad).
+pub fn set_default_server_id(ctx: &Context) {
+    DEFAULT_SERVER_ID.store(default_server_id(ctx), Ordering::Relaxed);
+}
+
+/// A stable id from this instance's host name and port (`cdc.server-id` 0).
+fn default_server_id(ctx: &Context) -> u32 {
+    let port = ctx
+        .call("CONFIG", &["GET", "port"])
+        .ok()
+        .and_then(|v| match v {
+            RedisValue::Array(a) => a.into_iter().nth(1),
+            _ => None,
+        })
+        .and_then(|v| match v {
+            RedisValue::BulkString(s) | RedisValue::SimpleString(s) => s.parse().ok(),
+            RedisValue::BulkRedisString(s) => s.to_string_lossy().parse().ok(),
+            _ => None,
+        })
+        .unwrap_or(6379u16);
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    derive_server_id(host.trim(), port)
+}
+
+fn choice<T: ConfigEnum>(setting: &EnumSetting<T>) -> T {
+    setting.lock().unwrap_or_else(|p| p.into_inner()).0
+}
+
+/// The current configuration (called by the supervisor thread).
+pub fn current() -> Result<Config, String> {
+    // The Debezium layouts name the logical server after the stream prefix (core's format::debezium).
+    let stream_prefix = STREAM_PREFIX.get();
+    format::debezium::set_stream_prefix(&stream_prefix);
+    Ok(Config {
+        source: MYSQL_URL.get(),
+        server_id: server_id(
+            SERVER_ID.load(Ordering::Relaxed),
+            DEFAULT_SERVER_ID.load(Ordering::Relaxed),
+        ),
+        filter: TableFilter::new(&TABLES.get(), &EXCLUDE_TABLES.get())
+            .map_err(|e| format!("cdc.tables/cdc.exclude-tables: {e}"))?,
+        stream_prefix,
+        offset_key: OFFSET_KEY.get(),
+        snapshot: choice(&SNAPSHOT),
+        stream_maxlen: STREAM_MAXLEN.load(Ordering::Relaxed).max(0) as u64,
+        format: choice(&FORMAT),
+        max_memory_percent: MAX_MEMORY_PERCENT.load(Ordering::Relaxed).clamp(1, 100) as u32,
+        enabled: ENABLED.load(Ordering::Relaxed),
+    })
+}
+
+/// The server_id sent to MySQL: `cdc.server-id`, or `default` when it is 0 (Redis keeps the
+/// config within 0..=4294967295).
+fn server_id(configured: i64, default: u32) -> u32 {
+    match u32::try_from(configured) {
+        Ok(0) | Err(_) => default,
+        Ok(n) => n,
     }
 }
 
@@ -54,6 +280,8 @@ impl fmt::Debug for SourceUrl {
     }
 }
 
+const EXPECTED: &str = "expected mysql://user:password@host:port";
+
 impl SourceUrl {
     /// `host:port`, as shown in CDC.STATUS.
     pub fn address(&self) -> String {
@@ -64,6 +292,9 @@ impl SourceUrl {
         }
     }
 
+    /// Parse a URL. The user information is split off by hand (everything before the last
+    /// `@`, so that a password may hold `/`, `#` or `@` unescaped) and percent-decoded; the
+    /// rest goes to the `url` crate. No error ever quotes the user information.
     pub fn parse(url: &str) -> Result<SourceUrl, String> {
         let rest = url
             .strip_prefix("mysql://")
@@ -76,37 +307,53 @@ impl SourceUrl {
         let rest = rest.trim_end_matches('/');
         let (userinfo, hostport) = rest
             .rsplit_once('@')
-            .ok_or("missing user: expected mysql://user:password@host:port")?;
+            .ok_or_else(|| format!("missing user: {EXPECTED}"))?;
         let (user, password) = match userinfo.split_once(':') {
             Some((u, p)) => (percent_decode(u)?, percent_decode(p)?),
             None => (percent_decode(userinfo)?, String::new()),
         };
         if user.is_empty() {
-            return Err("missing user: expected mysql://user:password@host:port".into());
+            return Err(format!("missing user: {EXPECTED}"));
         }
-        let (host, port) = if let Some(h) = hostport.strip_prefix('[') {
-            let (h, p) = h.split_once(']').ok_or("unterminated [ in host")?;
-            (h.to_string(), p.strip_prefix(':'))
-        } else {
-            match hostport.rsplit_once(':') {
-                Some((h, p)) => (h.to_string(), Some(p)),
-                None => (hostport.to_string(), None),
-            }
+        let port_text = match hostport.strip_prefix('[') {
+            Some(h) => h
+                .split_once(']')
+                .ok_or("unterminated [ in host")?
+                .1
+                .strip_prefix(':'),
+            None => hostport.rsplit_once(':').map(|(_, p)| p),
+        };
+        let bad_port = || format!("bad port '{}'", port_text.unwrap_or_default());
+        let mut text = format!("mysql://{hostport}");
+        if let Some(q) = query {
+            text.push('?');
+            text.push_str(q);
+        }
+        let parsed = url::Url::parse(&text).map_err(|e| match e {
+            url::ParseError::EmptyHost => format!("missing host: {EXPECTED}"),
+            url::ParseError::InvalidPort => bad_port(),
+            e => format!("bad host '{hostport}': {e}"),
+        })?;
+        let host = match parsed.host() {
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            Some(h) => h.to_string(),
+            None => String::new(),
         };
         if host.is_empty() {
-            return Err("missing host: expected mysql://user:password@host:port".into());
+            return Err(format!("missing host: {EXPECTED}"));
         }
-        let port = match port {
-            None | Some("") => 3306,
-            Some(p) => p
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p > 0)
-                .ok_or_else(|| format!("bad port '{p}'"))?,
+        if !matches!(parsed.path(), "" | "/") || parsed.fragment().is_some() {
+            return Err(format!(
+                "unexpected text after host:port '{hostport}': {EXPECTED}"
+            ));
+        }
+        let port = match parsed.port() {
+            None => 3306,
+            Some(0) => return Err(bad_port()),
+            Some(p) => p,
         };
         let mut ssl_mode = None;
-        for kv in query.unwrap_or("").split('&').filter(|s| !s.is_empty()) {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        for (k, v) in parsed.query_pairs() {
             match k.to_ascii_lowercase().replace('_', "-").as_str() {
                 "ssl-mode" | "sslmode" => {
                     let v = v.to_ascii_lowercase();
@@ -130,28 +377,24 @@ impl SourceUrl {
     }
 }
 
+/// Percent-decode the user or the password; the error never quotes them.
 fn percent_decode(s: &str) -> Result<String, String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or("bad %-escape in URL")?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+    // `percent_decode_str` keeps a malformed escape as it is: refuse it instead.
+    let malformed = s.split('%').skip(1).any(|after| {
+        after
+            .get(..2)
+            .is_none_or(|h| !h.bytes().all(|b| b.is_ascii_hexdigit()))
+    });
+    if malformed {
+        return Err("bad %-escape in URL".into());
     }
-    String::from_utf8(out).map_err(|_| "URL user or password is not UTF-8".to_string())
+    percent_decode_str(s)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| "URL user or password is not UTF-8".to_string())
 }
 
-/// Everything the pipeline needs, validated. Built from the raw module configs.
+/// Everything the pipeline needs, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// None when `cdc.mysql-url` is empty: the module stays `unconfigured`.
@@ -171,59 +414,6 @@ pub struct Config {
 impl Config {
     pub fn stream_key(&self, db: &str, table: &str) -> String {
         format!("{}{}.{}", self.stream_prefix, db, table)
-    }
-}
-
-/// The raw values as Redis holds them.
-#[derive(Debug, Clone, Default)]
-pub struct RawConfig {
-    pub mysql_url: String,
-    pub server_id: i64,
-    pub tables: String,
-    pub exclude_tables: String,
-    pub stream_prefix: String,
-    pub offset_key: String,
-    pub snapshot: String,
-    pub stream_maxlen: i64,
-    pub format: String,
-    pub max_memory_percent: i64,
-    pub enabled: bool,
-}
-
-impl RawConfig {
-    /// Validate everything; `default_server_id` is used when `cdc.server-id` is 0.
-    pub fn build(&self, default_server_id: u32) -> Result<Config, String> {
-        let source = if self.mysql_url.trim().is_empty() {
-            None
-        } else {
-            Some(
-                SourceUrl::parse(self.mysql_url.trim())
-                    .map_err(|e| format!("cdc.mysql-url: {e}"))?,
-            )
-        };
-        let server_id = match self.server_id {
-            0 => default_server_id,
-            n if (1..=u32::MAX as i64).contains(&n) => n as u32,
-            n => return Err(format!("cdc.server-id: {n} is out of range 0..4294967295")),
-        };
-        Ok(Config {
-            source,
-            server_id,
-            filter: TableFilter::new(&self.tables, &self.exclude_tables)
-                .map_err(|e| format!("cdc.tables/cdc.exclude-tables: {e}"))?,
-            stream_prefix: self.stream_prefix.clone(),
-            offset_key: if self.offset_key.is_empty() {
-                return Err("cdc.offset-key: must not be empty".into());
-            } else {
-                self.offset_key.clone()
-            },
-            snapshot: SnapshotMode::parse(&self.snapshot)
-                .map_err(|e| format!("cdc.snapshot: {e}"))?,
-            stream_maxlen: self.stream_maxlen.max(0) as u64,
-            format: Format::parse(&self.format).map_err(|e| format!("cdc.format: {e}"))?,
-            max_memory_percent: self.max_memory_percent.clamp(1, 100) as u32,
-            enabled: self.enabled,
-        })
     }
 }
 
@@ -276,29 +466,105 @@ mod tests {
     }
 
     #[test]
-    fn config_builds_and_names_the_bad_parameter() {
-        let raw = RawConfig {
-            mysql_url: "mysql://u:p@h:1".into(),
-            server_id: 0,
-            tables: "*.*".into(),
-            exclude_tables: String::new(),
-            stream_prefix: "cdc:".into(),
-            offset_key: "cdc:offset".into(),
-            snapshot: "initial".into(),
-            stream_maxlen: 0,
-            format: "flat".into(),
-            max_memory_percent: 90,
-            enabled: true,
-        };
-        let c = raw.build(77).unwrap();
-        assert_eq!(c.server_id, 77);
-        assert_eq!(c.stream_key("shop", "orders"), "cdc:shop.orders");
-        let mut bad = raw.clone();
-        bad.format = "xml".into();
-        assert!(bad.build(1).unwrap_err().starts_with("cdc.format"));
-        let mut bad = raw.clone();
-        bad.mysql_url = "nope".into();
-        assert!(bad.build(1).unwrap_err().starts_with("cdc.mysql-url"));
+    fn each_parser_names_its_config() {
+        assert_eq!(
+            parse_mysql_url("mysql://u:p@h:1")
+                .unwrap()
+                .map(|u| u.address()),
+            Some("h:1".to_string())
+        );
+        assert_eq!(parse_mysql_url("  ").unwrap(), None);
+        assert!(parse_mysql_url("nope")
+            .unwrap_err()
+            .starts_with("cdc.mysql-url"));
+        assert!(parse_tables("nodot").unwrap_err().starts_with("cdc.tables"));
+        assert!(parse_exclude_tables("a.b.c")
+            .unwrap_err()
+            .starts_with("cdc.exclude-tables"));
+        assert!(parse_offset_key("")
+            .unwrap_err()
+            .starts_with("cdc.offset-key"));
+        assert_eq!(parse_tables("a.*, b.c?").unwrap(), "a.*, b.c?");
+    }
+
+    #[test]
+    fn a_refused_value_leaves_the_setting_as_it_was() {
+        let s = Setting::new(String::new(), parse_offset_key);
+        s.set_text("cdc:offset").unwrap();
+        assert!(s.set_text("").unwrap_err().starts_with("cdc.offset-key"));
+        assert_eq!(s.get(), "cdc:offset");
+        assert_eq!(s.lock().0, "cdc:offset");
+    }
+
+    #[test]
+    fn enum_configs_name_every_value_in_order() {
+        let (names, values) = Choice(Format::Flat).get_options();
+        assert_eq!(names, ["flat", "debezium", "debezium-extended"]);
+        assert_eq!(values, [0, 1, 2]);
+        for (i, (mode, name)) in SnapshotMode::ALL.iter().enumerate() {
+            assert_eq!(mode.as_str(), *name);
+            assert_eq!(i32::from(Choice(*mode)), i as i32);
+            assert_eq!(Choice::<SnapshotMode>::try_from(i as i32).unwrap().0, *mode);
+        }
+        for (f, name) in Format::ALL {
+            assert_eq!(f.as_str(), *name);
+        }
+        assert!(Choice::<Format>::try_from(3).is_err());
+        assert!(Choice::<Format>::try_from(-1).is_err());
+    }
+
+    #[test]
+    fn server_id_zero_takes_the_default() {
+        assert_eq!(server_id(0, 77), 77);
+        assert_eq!(server_id(5, 77), 5);
+        assert_eq!(server_id(4_294_967_295, 77), u32::MAX);
+    }
+
+    #[test]
+    fn url_errors_never_quote_the_password() {
+        for bad in [
+            "mysql://u:S3cret%zz@h",
+            "mysql://u:S3cret%ff@h",
+            "mysql://u:S3cret@h:0",
+            "mysql://u:S3cret@h:99999",
+            "mysql://u:S3cret@:1",
+            "mysql://u:S3cret@h/db",
+            "mysql://u:S3cret@h?x=1",
+        ] {
+            let e = SourceUrl::parse(bad).unwrap_err();
+            assert!(!e.contains("S3cret"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn url_keeps_unescaped_special_characters_of_the_password() {
+        let u = SourceUrl::parse("mysql://u:a/b#c@d@h:7/").unwrap();
+        assert_eq!((u.user.as_str(), u.password.as_str()), ("u", "a/b#c@d"));
+        assert_eq!((u.host.as_str(), u.port), ("h", 7));
+        let u = SourceUrl::parse("mariadb://u@h:?sslmode=DISABLED").unwrap();
+        assert_eq!((u.port, u.ssl_mode.as_deref()), (3306, Some("disabled")));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn url_round_trips_any_user_and_password(
+            user in "\\PC{1,16}",
+            password in "\\PC{0,16}",
+            host in "[a-z][a-z0-9.-]{0,20}",
+            port in 1u16..,
+        ) {
+            use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+            let url = format!(
+                "mysql://{}:{}@{host}:{port}",
+                utf8_percent_encode(&user, NON_ALPHANUMERIC),
+                utf8_percent_encode(&password, NON_ALPHANUMERIC),
+            );
+            let u = SourceUrl::parse(&url).unwrap();
+            proptest::prop_assert_eq!(&u.user, &user);
+            proptest::prop_assert_eq!(&u.password, &password);
+            proptest::prop_assert_eq!(&u.host, &host);
+            proptest::prop_assert_eq!(u.port, port);
+        }
     }
 
     #[test]

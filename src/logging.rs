@@ -1,50 +1,17 @@
 //! The `log` facade bridged to the Redis log, and a panic hook that writes there.
 //! Messages never carry credentials or row data.
 
-use redis_module::{raw, Context};
-use std::ffi::CString;
-use std::sync::atomic::{AtomicPtr, Ordering};
-
-/// A detached context kept for logging from any thread with the module's name.
-static LOG_CTX: AtomicPtr<raw::RedisModuleCtx> = AtomicPtr::new(std::ptr::null_mut());
+use crate::ffi;
+use redis_module::Context;
 
 struct RedisLog;
 
 static LOGGER: RedisLog = RedisLog;
 
 pub fn setup(ctx: &Context) {
-    // SAFETY: the API pointers are written once by RedisModule_Init (OnLoad) and never change.
-    if let Some(get) = unsafe { raw::RedisModule_GetDetachedThreadSafeContext } {
-        // SAFETY: called during module load with a valid context; the detached context lives
-        // as long as the module (never freed: logging may happen until unload).
-        let detached = unsafe { get(ctx.ctx) };
-        LOG_CTX.store(detached, Ordering::Release);
-    }
+    ffi::log::keep_context(ctx);
     let _ = log::set_logger(&LOGGER);
     log::set_max_level(log::LevelFilter::Info);
-}
-
-pub fn write(level: &str, msg: &str) {
-    // SAFETY: the API pointers are written once by RedisModule_Init (OnLoad) and never change.
-    let Some(log_fn) = (unsafe { raw::RedisModule_Log }) else {
-        return;
-    };
-    let (Ok(level), Ok(fmt), Ok(msg)) = (
-        CString::new(level),
-        CString::new("%s"),
-        CString::new(msg.replace('\0', "\\0")),
-    ) else {
-        return;
-    };
-    // SAFETY: "%s" with one C string argument; the context is null or the detached one.
-    unsafe {
-        log_fn(
-            LOG_CTX.load(Ordering::Acquire),
-            level.as_ptr(),
-            fmt.as_ptr(),
-            msg.as_ptr(),
-        )
-    };
 }
 
 impl log::Log for RedisLog {
@@ -62,7 +29,7 @@ impl log::Log for RedisLog {
             log::Level::Debug => "verbose",
             log::Level::Trace => "debug",
         };
-        write(level, &r.args().to_string());
+        ffi::log::write(level, &r.args().to_string());
     }
 
     fn flush(&self) {}
@@ -82,6 +49,6 @@ pub fn install_panic_hook() {
             .location()
             .map(|l| format!("{}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        write("warning", &format!("cdc: panic at {at}: {msg}"));
+        ffi::log::write("warning", &format!("cdc: panic at {at}: {msg}"));
     }));
 }

@@ -8,9 +8,9 @@
 //! command executes (also for commands queued in MULTI), so the token is always resolved by
 //! the same CONFIG SET that carried it.
 
-use redis_module::raw;
+use crate::ffi::filter::{self, CommandFilter, FilterArgs};
+use redis_module::Context;
 use std::collections::VecDeque;
-use std::os::raw::c_int;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -23,17 +23,8 @@ static PENDING: Mutex<VecDeque<(String, String)>> = Mutex::new(VecDeque::new());
 static NEXT: AtomicU64 = AtomicU64::new(1);
 
 /// Register the filter (OnLoad). Best effort: without it Redis logs the URL as it did before.
-pub fn register(ctx: *mut raw::RedisModuleCtx) {
-    // SAFETY: called from OnLoad with the module's context; the API pointers are set by then.
-    unsafe {
-        if let Some(register) = raw::RedisModule_RegisterCommandFilter {
-            register(
-                ctx,
-                Some(filter),
-                raw::REDISMODULE_CMDFILTER_NOSELF as c_int,
-            );
-        }
-    }
+pub fn register(ctx: &Context) {
+    filter::register::<Redact>(ctx);
 }
 
 /// The value a CONFIG SET delivered: the URL when it is a token of ours, else as is.
@@ -50,62 +41,18 @@ pub fn resolve(value: &str) -> Result<String, String> {
     }
 }
 
-/// True when argument `pos` equals `lit`, ignoring ASCII case; no allocation (the filter runs
-/// for every command the server executes).
-fn arg_is(fctx: *mut raw::RedisModuleCommandFilterCtx, pos: c_int, lit: &[u8]) -> bool {
-    // SAFETY: fctx is the live filter context Redis passed to `filter`; pos < args count; the
-    // slice is only read while the argument lives (inside this call).
-    unsafe {
-        let (Some(get), Some(ptr_len)) = (
-            raw::RedisModule_CommandFilterArgGet,
-            raw::RedisModule_StringPtrLen,
-        ) else {
-            return false;
-        };
-        let s = get(fctx, pos);
-        if s.is_null() {
-            return false;
-        }
-        let mut len = 0usize;
-        let p = ptr_len(s, &mut len);
-        !p.is_null()
-            && len == lit.len()
-            && std::slice::from_raw_parts(p.cast::<u8>(), len).eq_ignore_ascii_case(lit)
-    }
-}
+struct Redact;
 
-fn arg(fctx: *mut raw::RedisModuleCommandFilterCtx, pos: c_int) -> Option<Vec<u8>> {
-    // SAFETY: fctx is the live filter context Redis passed to `filter`; pos < args count.
-    unsafe {
-        let s = raw::RedisModule_CommandFilterArgGet?(fctx, pos);
-        if s.is_null() {
-            return None;
-        }
-        let mut len = 0usize;
-        let p = raw::RedisModule_StringPtrLen?(s, &mut len);
-        if p.is_null() {
-            return None;
-        }
-        Some(std::slice::from_raw_parts(p.cast::<u8>(), len).to_vec())
-    }
-}
-
-extern "C" fn filter(fctx: *mut raw::RedisModuleCommandFilterCtx) {
-    let _ = std::panic::catch_unwind(|| {
-        // SAFETY: as in `arg`.
-        let argc = unsafe {
-            match raw::RedisModule_CommandFilterArgsCount {
-                Some(count) => count(fctx),
-                None => return,
-            }
-        };
-        if argc < 4 || !arg_is(fctx, 0, b"config") || !arg_is(fctx, 1, b"set") {
+impl CommandFilter for Redact {
+    fn filter(args: &mut FilterArgs) {
+        let argc = args.len();
+        if argc < 4 || !args.arg_is(0, b"config") || !args.arg_is(1, b"set") {
             return;
         }
         let mut i = 2;
         while i + 1 < argc {
-            if arg_is(fctx, i, CONFIG_NAME.as_bytes()) {
-                let Some(value) = arg(fctx, i + 1) else { break };
+            if args.arg_is(i, CONFIG_NAME.as_bytes()) {
+                let Some(value) = args.arg(i + 1) else { break };
                 let Ok(url) = String::from_utf8(value) else {
                     break;
                 };
@@ -118,20 +65,10 @@ extern "C" fn filter(fctx: *mut raw::RedisModuleCommandFilterCtx) {
                         }
                         pending.push_back((token.clone(), url));
                     }
-                    // SAFETY: Replace takes ownership of the new string.
-                    unsafe {
-                        if let (Some(create), Some(replace)) = (
-                            raw::RedisModule_CreateString,
-                            raw::RedisModule_CommandFilterArgReplace,
-                        ) {
-                            let s =
-                                create(std::ptr::null_mut(), token.as_ptr().cast(), token.len());
-                            replace(fctx, i + 1, s);
-                        }
-                    }
+                    args.replace(i + 1, token.as_bytes());
                 }
             }
             i += 2;
         }
-    });
+    }
 }

@@ -1,12 +1,13 @@
 //! Shared status: written by the pipeline threads, read by CDC.STATUS, CDC.TABLES and INFO.
-//! One source of truth for the names of every field.
+//! One source of truth for the names of every field: CDC.STATUS shows [`Status::fields`], INFO
+//! shows [`info_fields`], rendered from the same list.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-/// The states of SPEC §5.
+/// The states of the module (docs/commands.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     Unconfigured,
@@ -199,7 +200,7 @@ impl Status {
         }
     }
 
-    /// Every field of CDC.STATUS, in order (SPEC §5); INFO renders the same list.
+    /// Every field of CDC.STATUS, in order (docs/commands.md); INFO renders the same list.
     pub fn fields(&self) -> Vec<(&'static str, StatusValue)> {
         let g = self.lock();
         let last_error = if g.last_error.is_empty() {
@@ -264,4 +265,77 @@ impl Status {
             t.last_change_ms = if commit_ms > 0 { commit_ms } else { now_ms() };
         }
     }
+}
+
+/// A value of an INFO field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InfoValue {
+    Str(String),
+    Int(i64),
+}
+
+/// The INFO fields: CDC.STATUS's list (one source of truth), with the state also as a number,
+/// snapshot progress as totals, and the counters CDC.STATUS does not show.
+pub fn info_fields() -> Vec<(String, InfoValue)> {
+    let mut out = Vec::new();
+    for (name, value) in STATUS.fields() {
+        match value {
+            // INFO is line-oriented and clients split values on ',' and '=': keep text flat.
+            StatusValue::Str(s) => out.push((
+                name.to_string(),
+                InfoValue::Str(s.replace(['\r', '\n'], " ").replace(',', ";")),
+            )),
+            StatusValue::Int(i) => out.push((
+                name.to_string(),
+                InfoValue::Int(i.min(i64::MAX as u64) as i64),
+            )),
+            StatusValue::List(items) => {
+                let sum = |field: &str| -> i64 {
+                    items
+                        .iter()
+                        .flat_map(|rec| rec.iter())
+                        .filter(|(k, _)| *k == field)
+                        .map(|(_, v)| {
+                            if let StatusValue::Int(i) = v {
+                                *i as i64
+                            } else {
+                                0
+                            }
+                        })
+                        .sum()
+                };
+                out.push((format!("{name}_tables"), InfoValue::Int(items.len() as i64)));
+                out.push((
+                    format!("{name}_rows_done"),
+                    InfoValue::Int(sum("rows_done")),
+                ));
+                out.push((
+                    format!("{name}_rows_estimated"),
+                    InfoValue::Int(sum("rows_estimated")),
+                ));
+            }
+        }
+        if name == "state" {
+            out.push((
+                "state_code".into(),
+                InfoValue::Int(STATUS.state().code() as i64),
+            ));
+        }
+    }
+    let counter = |a: &AtomicU64| a.load(Ordering::Relaxed).min(i64::MAX as u64) as i64;
+    for (name, value) in [
+        ("errors", &STATUS.errors),
+        ("bytes_read", &STATUS.bytes_read),
+        ("statement_resyncs", &STATUS.statement_resyncs),
+        ("max_lock_us", &STATUS.max_lock_us),
+        ("max_lock_cpu_us", &STATUS.max_lock_cpu_us),
+        ("lock_holds", &STATUS.lock_holds),
+        ("lock_holds_over_2ms", &STATUS.lock_holds_over_2ms),
+        ("lock_held_us", &STATUS.lock_held_us),
+        ("lock_wait_us", &STATUS.lock_wait_us),
+        ("writer_idle_us", &STATUS.writer_idle_us),
+    ] {
+        out.push((name.into(), InfoValue::Int(counter(value))));
+    }
+    out
 }

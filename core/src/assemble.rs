@@ -42,7 +42,7 @@ pub const CHUNK_ENTRIES: usize = 64;
 /// How often an advancing position with no entries is output (for uncaptured traffic).
 pub const POSITION_ONLY_EVERY: Duration = Duration::from_millis(200);
 
-// MariaDB's own event types (docs/internals.md, "MariaDB's binlog events").
+// MariaDB's own event types (docs/events.md, "Binlog events").
 const MARIA_ANNOTATE_ROWS: u8 = 0xa0;
 const MARIA_BINLOG_CHECKPOINT: u8 = 0xa1;
 const MARIA_GTID: u8 = 0xa2;
@@ -145,6 +145,35 @@ struct Txn {
     emitted: u64,
     /// When resuming by GTID inside a chunked transaction: captured changes to skip.
     skip_count: u64,
+    /// Re-reads asked for by statement-logged DML in this transaction, output at its end.
+    resync: Option<Resync>,
+}
+
+/// Tables to re-read (None: every captured table) and why.
+#[derive(Default)]
+struct Resync {
+    tables: Option<std::collections::BTreeSet<String>>,
+    reasons: Vec<String>,
+}
+
+impl Resync {
+    fn add(&mut self, tables: Option<Vec<String>>, reason: String) {
+        match (self.tables.as_mut(), tables) {
+            (Some(have), Some(more)) => have.extend(more),
+            (None, Some(more)) if self.reasons.is_empty() => {
+                self.tables = Some(more.into_iter().collect())
+            }
+            _ => self.tables = None,
+        }
+        self.reasons.push(reason);
+    }
+
+    fn output(self) -> Output {
+        Output::Resync {
+            tables: self.tables.map(|t| t.into_iter().collect()),
+            reason: self.reasons.join("; "),
+        }
+    }
 }
 
 /// Inside a TRANSACTION_PAYLOAD_EVENT or a MariaDB compressed event: its (start, end) stand for
@@ -403,8 +432,8 @@ impl Assembler {
         let mut name = name.to_vec();
         if end == 0 && ends_with_own_crc32(ev) {
             // The first, artificial rotate comes before any format description, so nothing
-            // strips its checksum: the name carries the 4 CRC bytes (docs/internals.md, "The
-            // first ROTATE"). MariaDB adds them whenever the client announced checksum support
+            // strips its checksum: the name carries the 4 CRC bytes (docs/internals.md, 10:
+            // "The first ROTATE carries its checksum"). MariaDB adds them whenever the client announced checksum support
             // (the mysql crate always does), even with binlog_checksum=NONE, so the CRC itself
             // is the test.
             name.truncate(name.len().saturating_sub(4));
@@ -481,12 +510,13 @@ impl Assembler {
         let fix = "SET GLOBAL binlog_format=ROW (and in my.cnf), and make the sessions that write these tables use ROW (SET SESSION binlog_format=ROW; tools such as pt-table-checksum set STATEMENT themselves)";
         let at = self.at(start);
         if tables.is_empty() {
-            out.push(Output::Resync {
-                tables: None,
-                reason: format!(
+            self.resync_at_commit(
+                None,
+                format!(
                     "a {verb} at {at} was logged as a statement and its tables could not be told: re-reading every captured table; {fix}"
                 ),
-            });
+                out,
+            );
             return;
         }
         let captured: Vec<String> = tables
@@ -497,13 +527,30 @@ impl Assembler {
         if captured.is_empty() {
             return;
         }
-        out.push(Output::Resync {
-            reason: format!(
-                "a {verb} on {} at {at} was logged as a statement, not as rows: re-reading the table; {fix}",
-                captured.join(", ")
-            ),
-            tables: Some(captured),
-        });
+        let reason = format!(
+            "a {verb} on {} at {at} was logged as a statement, not as rows: re-reading the table; {fix}",
+            captured.join(", ")
+        );
+        self.resync_at_commit(Some(captured), reason, out);
+    }
+
+    /// A re-read once the transaction is over (one for all its statements), or now outside one.
+    fn resync_at_commit(
+        &mut self,
+        tables: Option<Vec<String>>,
+        reason: String,
+        out: &mut Vec<Output>,
+    ) {
+        if self.txn.active {
+            self.txn
+                .resync
+                .get_or_insert_with(Resync::default)
+                .add(tables, reason);
+        } else {
+            let mut r = Resync::default();
+            r.add(tables, reason);
+            out.push(r.output());
+        }
     }
 
     /// `t` entries for the captured tables `sql` empties (flat format; Debezium's connectors
@@ -779,9 +826,11 @@ impl Assembler {
             self.maria_gtids.to_string()
         };
         self.initial_skip = None;
+        let resync = txn.resync;
         if self.pending.is_empty() && self.sent_recently(now) {
             self.unsent = true;
             out.push(Output::Boundary(self.checkpoint.clone()));
+            out.extend(resync.map(Resync::output));
             return;
         }
         let batch = Batch {
@@ -795,6 +844,7 @@ impl Assembler {
         };
         self.send(batch, now, out);
         out.push(Output::Boundary(self.checkpoint.clone()));
+        out.extend(resync.map(Resync::output));
     }
 
     fn maria_gtids_or(&self, fallback: &str) -> String {
@@ -985,22 +1035,31 @@ mod tests {
         }
     }
 
-    /// Run `events` through a new assembler; every output, in order.
-    fn run(events: &[Event], start: &Checkpoint, by_gtid: bool) -> Vec<Output> {
-        let mut a = Assembler::new(
-            settings(Flavor::MariaDb),
-            start,
-            by_gtid,
-            Shapes::new(),
-            Position::default(),
-        );
-        let mut out = Vec::new();
+    fn assembler(settings: Settings, start: &Checkpoint, by_gtid: bool) -> Assembler {
+        Assembler::new(settings, start, by_gtid, Shapes::new(), Position::default())
+    }
+
+    /// Push one event (information_schema answers with no columns).
+    fn push(a: &mut Assembler, ev: &Event, out: &mut Vec<Output>) -> Result<(), AssembleError<()>> {
         let mut lookup = |_: &str, _: &str| -> Result<Vec<InfoColumn>, ()> { Ok(Vec::new()) };
+        a.push(ev, Instant::now(), &mut lookup, out)
+    }
+
+    /// Push `events`; every output, in order.
+    fn push_all(a: &mut Assembler, events: &[Event]) -> Vec<Output> {
+        let mut out = Vec::new();
         for ev in events {
-            a.push(ev, Instant::now(), &mut lookup, &mut out)
-                .unwrap_or_else(|e| panic!("push failed: {e:?}"));
+            push(a, ev, &mut out).unwrap_or_else(|e| panic!("push failed: {e:?}"));
         }
         out
+    }
+
+    /// Run `events` through a new assembler (MariaDB, everything captured).
+    fn run(events: &[Event], start: &Checkpoint, by_gtid: bool) -> Vec<Output> {
+        push_all(
+            &mut assembler(settings(Flavor::MariaDb), start, by_gtid),
+            events,
+        )
     }
 
     fn batches(out: &[Output]) -> Vec<&Batch> {
@@ -1085,21 +1144,10 @@ mod tests {
         assert_eq!(b[0].checkpoint.position.offset, end);
         assert_eq!(b[0].checkpoint.gtid, "0-7-1");
         // MySQL: DDL comes as GTID + the statement, without BEGIN.
-        let mut a = Assembler::new(
-            settings(Flavor::MySql),
-            &start_at(4),
-            false,
-            Shapes::new(),
-            Position::default(),
-        );
-        let mut out = Vec::new();
-        let mut lookup = |_: &str, _: &str| -> Result<Vec<InfoColumn>, ()> { Ok(Vec::new()) };
+        let mut a = assembler(settings(Flavor::MySql), &start_at(4), false);
         let mut log = Binlog::new();
         log.query("CREATE TABLE t (id INT)");
-        for ev in &log.events {
-            a.push(ev, Instant::now(), &mut lookup, &mut out)
-                .expect("push");
-        }
+        push_all(&mut a, &log.events);
         assert_eq!(a.checkpoint().position.offset, log.pos as u64);
     }
 
@@ -1124,27 +1172,14 @@ mod tests {
         log.rotate("bin.000002");
         log.query("BEGIN");
         log.inserts(1..2);
-        let mut a = Assembler::new(
-            settings(Flavor::MariaDb),
-            &start_at(4),
-            false,
-            Shapes::new(),
-            Position::default(),
-        );
-        let mut out = Vec::new();
-        let mut lookup = |_: &str, _: &str| -> Result<Vec<InfoColumn>, ()> { Ok(Vec::new()) };
-        for ev in &log.events[..2] {
-            a.push(ev, Instant::now(), &mut lookup, &mut out)
-                .expect("push");
-        }
+        let mut a = assembler(settings(Flavor::MariaDb), &start_at(4), false);
+        let mut out = push_all(&mut a, &log.events[..3]);
         assert_eq!(a.checkpoint().position, Position::new("bin.000002", 4));
         assert!(out
             .iter()
             .any(|o| matches!(o, Output::Boundary(c) if c.position.file == "bin.000002")));
-        a.push(&log.events[2], Instant::now(), &mut lookup, &mut out)
-            .expect("BEGIN");
         // Table ids are per file: a rows event without a new table map is refused.
-        match a.push(&log.events[3], Instant::now(), &mut lookup, &mut out) {
+        match push(&mut a, &log.events[3], &mut out) {
             Err(AssembleError::Halt(m)) => {
                 assert!(m.contains("unknown table id 42"), "{m}");
                 assert!(m.contains("bin.000002:"), "{m}");
@@ -1253,19 +1288,7 @@ mod tests {
         // Debezium's connectors skip truncates by default: no entry in those formats.
         let mut s = settings(Flavor::MariaDb);
         s.format = Format::Debezium;
-        let mut a = Assembler::new(
-            s,
-            &start_at(begin),
-            false,
-            Shapes::new(),
-            Position::default(),
-        );
-        let mut out = Vec::new();
-        let mut lookup = |_: &str, _: &str| -> Result<Vec<InfoColumn>, ()> { Ok(Vec::new()) };
-        for ev in &log.events {
-            a.push(ev, Instant::now(), &mut lookup, &mut out)
-                .expect("push");
-        }
+        let out = push_all(&mut assembler(s, &start_at(begin), false), &log.events);
         assert!(batches(&out).iter().all(|b| b.entries.is_empty()));
     }
 
@@ -1275,6 +1298,8 @@ mod tests {
         let begin = log.maria_gtid(1, false);
         log.query("BEGIN");
         let stmt = log.query("update t set v=6 where id=5");
+        log.query("DELETE FROM t2 WHERE id > 3");
+        log.query("INSERT INTO t VALUES (9, 9)");
         log.xid();
         log.maria_gtid(2, false);
         log.query("BEGIN");
@@ -1293,7 +1318,11 @@ mod tests {
             })
             .collect();
         assert_eq!(resyncs.len(), 2, "{resyncs:?}");
-        assert_eq!(resyncs[0].0, &Some(vec!["s.t".to_string()]));
+        // One re-read per transaction, for all the tables its statements wrote.
+        assert_eq!(
+            resyncs[0].0,
+            &Some(vec!["s.t".to_string(), "s.t2".to_string()])
+        );
         let reason = resyncs[0].1;
         assert!(reason.contains("UPDATE on s.t"), "{reason}");
         assert!(reason.contains(&format!("bin.000001:{stmt}")), "{reason}");
@@ -1319,19 +1348,8 @@ mod tests {
         log.xid();
         let mut s = settings(Flavor::MariaDb);
         s.filter = TableFilter::new("other.*", "").expect("filter");
-        let mut a = Assembler::new(
-            s,
-            &start_at(begin),
-            false,
-            Shapes::new(),
-            Position::default(),
-        );
-        let mut out = Vec::new();
-        let mut lookup = |_: &str, _: &str| -> Result<Vec<InfoColumn>, ()> { Ok(Vec::new()) };
-        for ev in &log.events {
-            a.push(ev, Instant::now(), &mut lookup, &mut out)
-                .expect("push");
-        }
+        let mut a = assembler(s, &start_at(begin), false);
+        let out = push_all(&mut a, &log.events);
         assert!(batches(&out).iter().all(|b| b.entries.is_empty()));
         assert_eq!(a.checkpoint().position.offset, log.pos as u64);
         assert!(!out.iter().any(|o| matches!(o, Output::Behind)));

@@ -106,4 +106,49 @@ mod tests {
         assert!(!glob("a*b*c", "aXXbYY"));
         assert!(glob("*_log", "audit_log"));
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// A MySQL name that a `db.table` pattern can spell: no `,` or `.` (the list and
+        /// pattern separators), no backquote or white space at either end (trimmed).
+        fn name() -> impl Strategy<Value = String> {
+            "[^,.`\\s]{1,12}"
+        }
+
+        fn is_system(db: &str) -> bool {
+            SYSTEM_SCHEMAS.iter().any(|s| s.eq_ignore_ascii_case(db))
+        }
+
+        proptest! {
+            #[test]
+            fn a_pattern_built_from_a_name_matches_that_name(db in name(), table in name()) {
+                prop_assume!(!is_system(&db));
+                for pattern in [format!("{db}.{table}"), format!("`{db}`.`{table}`")] {
+                    let f = TableFilter::new(&pattern, "").unwrap();
+                    prop_assert!(f.matches(&db, &table), "{} does not match", pattern);
+                    let f = TableFilter::new("*.*", &pattern).unwrap();
+                    prop_assert!(!f.matches(&db, &table), "{} does not exclude", pattern);
+                }
+            }
+
+            #[test]
+            fn system_schemas_never_match(
+                which in 0..SYSTEM_SCHEMAS.len(),
+                upper in proptest::collection::vec(any::<bool>(), 18),
+                table in name(),
+                extra in name(),
+            ) {
+                let db: String = SYSTEM_SCHEMAS[which]
+                    .chars()
+                    .zip(upper)
+                    .map(|(c, up)| if up { c.to_ascii_uppercase() } else { c })
+                    .collect();
+                let include = format!("*.*,{db}.{table},{db}.*,*.{extra}");
+                let f = TableFilter::new(&include, "").unwrap();
+                prop_assert!(!f.matches(&db, &table));
+            }
+        }
+    }
 }

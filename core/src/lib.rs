@@ -7,6 +7,7 @@
 //! without any server.
 
 pub mod assemble;
+pub mod calendar;
 pub mod decode;
 pub mod filter;
 pub mod format;

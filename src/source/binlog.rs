@@ -34,11 +34,9 @@ impl Interrupt {
     pub fn fire(&self) {
         let g = self.fd.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(fd) = *g {
-            // SAFETY: the fd belongs to the live binlog connection: the reader clears the slot
-            // (under this mutex) before the connection is dropped, so it is never a reused fd.
-            unsafe {
-                libc::shutdown(fd, libc::SHUT_RDWR);
-            }
+            // The fd belongs to the live binlog connection: the reader clears the slot (under
+            // this mutex) before the connection is dropped, so it is never a reused fd.
+            crate::ffi::os::shutdown_socket(fd);
         }
     }
 
@@ -84,12 +82,12 @@ impl Reader {
             setup(&mut conn, "SET @mariadb_slave_capability = 4")?;
             if self.by_gtid {
                 // The server starts right after these GTIDs (last applied per domain); file
-                // and offset of the request are then ignored (docs/internals.md, "MariaDB's
-                // GTIDs").
+                // and offset of the request are then ignored (docs/internals.md, 9:
+                // "MariaDB GTIDs need slave capability 4").
                 let state: MariaGtidState = start
                     .gtid
                     .parse()
-                    .map_err(|e| SourceError::Setup(format!("stored GTID state: {e}")))?;
+                    .map_err(|e| SourceError::setup(format!("stored GTID state: {e}")))?;
                 setup(&mut conn, &format!("SET @slave_connect_state = '{state}'"))?;
                 setup(&mut conn, "SET @slave_gtid_strict_mode = 0")?;
                 setup(&mut conn, "SET @slave_gtid_ignore_duplicates = 0")?;
@@ -147,7 +145,7 @@ impl Reader {
                     self.forward(output)?;
                 }
                 pushed.map_err(|e| match e {
-                    AssembleError::Halt(msg) => SourceError::Halt(msg),
+                    AssembleError::Halt(msg) => SourceError::halt(msg),
                     AssembleError::Lookup(e) => e,
                 })?;
                 while self.backpressure.load(Ordering::Relaxed) {
@@ -160,7 +158,7 @@ impl Reader {
             if self.stop.load(Ordering::Relaxed) {
                 Ok(())
             } else {
-                Err(SourceError::Retry(format!(
+                Err(SourceError::retry(format!(
                     "the source closed the binlog stream after {}",
                     assembler.checkpoint().position
                 )))
@@ -191,7 +189,7 @@ impl Reader {
                 STATUS.batches_sent.fetch_add(1, Ordering::Relaxed);
                 self.tx
                     .send(batch)
-                    .map_err(|_| SourceError::Retry("the writer stopped".into()))
+                    .map_err(|_| SourceError::retry("the writer stopped".into()))
             }
             Output::Boundary(checkpoint) => self.gate.reader_at_boundary(&checkpoint, &self.tx),
             Output::CaughtUp => {

@@ -15,74 +15,7 @@ use redis_cdc_core::model::position::Position;
 use redis_cdc_core::schema::InfoColumn;
 use std::time::Duration;
 
-/// What went wrong talking to the source, classified by the recovery it needs.
-#[derive(Debug, thiserror::Error)]
-pub enum SourceError {
-    /// Network trouble, server restarting: retry with backoff.
-    #[error("{0}")]
-    Retry(String),
-    /// The server is reachable but misconfigured or refuses us: retry slowly, the user must act.
-    #[error("{0}")]
-    Setup(String),
-    /// The stored position is no longer on the source.
-    #[error("{0}")]
-    PositionGone(String),
-    /// A row we cannot decode: stop, never write a wrong entry.
-    #[error("{0}")]
-    Halt(String),
-}
-
-impl SourceError {
-    /// Classify a MySQL client error; `what` says what we were doing.
-    pub fn from_mysql(what: &str, e: mysql::Error) -> SourceError {
-        match &e {
-            mysql::Error::MySqlError(me) => match me.code {
-                1045 => SourceError::Setup(format!(
-                    "{what}: access denied for the replication user ({}): check the user and password in cdc.mysql-url",
-                    me.message
-                )),
-                1227 | 1142 | 1044 => SourceError::Setup(format!(
-                    "{what}: missing privilege ({}): GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO the user (MariaDB 10.5+: REPLICATION SLAVE, BINLOG MONITOR, SELECT)",
-                    me.message
-                )),
-                1236 => {
-                    let m = &me.message;
-                    if m.contains("purged") || m.contains("not in the master's binlog") || m.contains("Could not find first log") || m.contains("could not find") {
-                        SourceError::PositionGone(format!("{what}: {m}"))
-                    } else {
-                        SourceError::Retry(format!("{what}: binlog error 1236: {m}"))
-                    }
-                }
-                4052 => SourceError::Setup(format!(
-                    "{what}: another replica uses the same server_id ({}): give this Redis its own cdc.server-id",
-                    me.message
-                )),
-                _ => SourceError::Retry(format!("{what}: MySQL error {}: {}", me.code, me.message)),
-            },
-            // A read timeout of the binlog connection: not even a heartbeat arrived.
-            _ if is_timeout(&e) => SourceError::Retry(format!(
-                "{what}: the source sent nothing, not even a heartbeat, within the read timeout (server frozen or network down?)"
-            )),
-            _ => SourceError::Retry(format!("{what}: {e}")),
-        }
-    }
-}
-
-fn is_timeout(e: &mysql::Error) -> bool {
-    let io = match e {
-        mysql::Error::IoError(io) => Some(io),
-        mysql::Error::CodecError(mysql_common::proto::codec::error::PacketCodecError::Io(io)) => {
-            Some(io)
-        }
-        _ => None,
-    };
-    io.is_some_and(|io| {
-        matches!(
-            io.kind(),
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-        )
-    })
-}
+pub use crate::error::SourceError;
 
 /// Facts about the source, probed at connect.
 #[derive(Debug, Clone)]
@@ -106,7 +39,7 @@ pub fn connect_with_timeout(url: &SourceUrl, read_timeout: Duration) -> Result<C
         url.ssl_mode.as_deref(),
         Some("required" | "verify-ca" | "verify-identity")
     ) {
-        return Err(SourceError::Setup(
+        return Err(SourceError::setup(
             "cdc.mysql-url asks for ssl-mode=required, but this build has no TLS support: use ssl-mode=disabled or a TLS tunnel".into(),
         ));
     }
@@ -126,7 +59,7 @@ pub fn connect_with_timeout(url: &SourceUrl, read_timeout: Duration) -> Result<C
         .init(vec!["SET NAMES utf8mb4".to_string()]);
     Conn::new(opts).map_err(|e| match e {
         mysql::Error::MySqlError(_) => SourceError::from_mysql("connect", e),
-        other => SourceError::Retry(format!("cannot connect to {}: {other}", url.address())),
+        other => SourceError::retry(format!("cannot connect to {}: {other}", url.address())),
     })
 }
 
@@ -137,7 +70,8 @@ fn global_var(conn: &mut Conn, name: &str) -> Result<Option<String>, SourceError
     Ok(row.and_then(|(_, v)| v))
 }
 
-/// Check the prerequisites of SPEC §6 and learn what kind of server this is.
+/// Check the prerequisites (docs/commands.md lists them with their fixes) and learn what kind
+/// of server this is.
 pub fn probe(conn: &mut Conn) -> Result<ServerInfo, SourceError> {
     let version = global_var(conn, "version")?.unwrap_or_default();
     let flavor = if version.to_ascii_lowercase().contains("mariadb") {
@@ -147,19 +81,19 @@ pub fn probe(conn: &mut Conn) -> Result<ServerInfo, SourceError> {
     };
     let log_bin = global_var(conn, "log_bin")?.unwrap_or_default();
     if !log_bin.eq_ignore_ascii_case("ON") && log_bin != "1" {
-        return Err(SourceError::Setup(
+        return Err(SourceError::setup(
             "the binary log is disabled on the source (log_bin is OFF): start the server with --log-bin (MySQL 8 has it on by default) and --binlog-format=ROW".into(),
         ));
     }
     let format = global_var(conn, "binlog_format")?.unwrap_or_default();
     if !format.eq_ignore_ascii_case("ROW") {
-        return Err(SourceError::Setup(format!(
+        return Err(SourceError::setup(format!(
             "binlog_format is {format}, needs ROW: SET GLOBAL binlog_format=ROW (and in my.cnf), then reconnect"
         )));
     }
     if let Some(image) = global_var(conn, "binlog_row_image")? {
         if !image.eq_ignore_ascii_case("FULL") {
-            return Err(SourceError::Setup(format!(
+            return Err(SourceError::setup(format!(
                 "binlog_row_image is {image}, needs FULL: SET GLOBAL binlog_row_image=FULL (and in my.cnf)"
             )));
         }
@@ -190,7 +124,7 @@ pub fn master_status(conn: &mut Conn, flavor: Flavor) -> Result<(Position, Strin
         Err(e) => return Err(SourceError::from_mysql("SHOW MASTER STATUS", e)),
     };
     let row = row.ok_or_else(|| {
-        SourceError::Setup("SHOW MASTER STATUS is empty: the binary log is disabled on the source; start it with --log-bin".into())
+        SourceError::setup("SHOW MASTER STATUS is empty: the binary log is disabled on the source; start it with --log-bin".into())
     })?;
     let file: String = row.get_opt(0).and_then(Result::ok).unwrap_or_default();
     let pos: u64 = row.get_opt(1).and_then(Result::ok).unwrap_or(4);

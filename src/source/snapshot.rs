@@ -73,12 +73,13 @@
 use crate::config::{Config, SourceUrl};
 use crate::sink::BatchSender;
 use crate::source::{connect, info_columns, Flavor, ServerInfo, SourceError};
+use crate::state_event::StateEvent;
 use crate::status::{now_ms, SnapshotProgress, State, STATUS};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use mysql::prelude::Queryable;
 use mysql::Value;
 use redis_cdc_core::decode::sql::{decode_key, encode_key, schema_from_info, to_row};
-use redis_cdc_core::format::{self, Change};
+use redis_cdc_core::format::{self, Change, Format};
 use redis_cdc_core::model::batch::{Batch, Entry};
 use redis_cdc_core::model::change::{ChangeSource, Op};
 use redis_cdc_core::model::position::{Checkpoint, Position, SnapshotState};
@@ -240,7 +241,7 @@ impl Gate {
         let mut g = self.lock();
         match g.hold.as_mut() {
             Some(h) => h.chunk = Some(batches),
-            None => return Err(SourceError::Retry("snapshot hold lost".into())),
+            None => return Err(SourceError::retry("snapshot hold lost".into())),
         }
         self.send_if_reached(&mut g, tx)?;
         while g.hold.is_some() {
@@ -279,7 +280,7 @@ impl Gate {
                 .batches_sent
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tx.send(b)
-                .map_err(|_| SourceError::Retry("the writer stopped".into()))?;
+                .map_err(|_| SourceError::retry("the writer stopped".into()))?;
         }
         Ok(())
     }
@@ -299,6 +300,8 @@ pub struct Snapshotter {
     pub tx: BatchSender,
     /// Tables to (re-)read, from CDC.RESYNC.
     pub requests: Receiver<Vec<String>>,
+    /// Tells the supervisor when there are tables to read or none left (it sets the state).
+    pub events: crate::state_event::StateEvents,
 }
 
 /// A table being read.
@@ -345,6 +348,7 @@ impl Snapshotter {
                             ..SnapshotState::default()
                         };
                     }
+                    mark_rereads(&mut state);
                     for t in tables {
                         if !state.queue.contains(&t) {
                             state.queue.push(t);
@@ -358,7 +362,7 @@ impl Snapshotter {
             }
             let Some(table) = state.queue.first().cloned() else {
                 if STATUS.state() == State::Snapshotting {
-                    STATUS.set_state(State::Streaming);
+                    let _ = self.events.send(StateEvent::Snapshotting(false));
                 }
                 continue;
             };
@@ -367,7 +371,7 @@ impl Snapshotter {
                 None => conn.insert(self.open()?),
             };
             if matches!(STATUS.state(), State::Streaming | State::Connecting) {
-                STATUS.set_state(State::Snapshotting);
+                let _ = self.events.send(StateEvent::Snapshotting(true));
             }
             let Some(read) = self.prepare(c, &table)? else {
                 log::warn!("snapshot: {table} no longer exists; skipped");
@@ -404,6 +408,7 @@ impl Snapshotter {
                 show_queue(&state, Some(estimated));
                 // A resync request while a table is read joins the queue.
                 while let Ok(tables) = self.requests.try_recv() {
+                    mark_rereads(&mut state);
                     for t in tables {
                         if !state.queue.contains(&t) {
                             state.queue.push(t);
@@ -439,7 +444,7 @@ impl Snapshotter {
             return Ok(None);
         }
         let schema = schema_from_info(db, name, &info)
-            .map_err(|e| SourceError::Halt(format!("snapshot of {table}: {e}")))?;
+            .map_err(|e| SourceError::halt(format!("snapshot of {table}: {e}")))?;
         let cols: Vec<String> = schema
             .columns
             .iter()
@@ -481,8 +486,11 @@ impl Snapshotter {
         let whole = read.key.is_empty();
         let finished = whole || rows.len() < CHUNK_ROWS;
         let mut batches = Vec::with_capacity(rows.len() / BATCH_ROWS + 1);
-        let mut entries = Vec::with_capacity(BATCH_ROWS.min(rows.len()));
+        let mut entries = Vec::with_capacity(BATCH_ROWS.min(rows.len()) + 2);
         let total = rows.len();
+        if state.rows == 0 && state.after.is_none() {
+            entries.extend(self.marker(read, state, Op::ResyncBegin));
+        }
         for (i, raw) in rows.into_iter().enumerate() {
             let key_values: Vec<Value> = read
                 .key
@@ -491,7 +499,7 @@ impl Snapshotter {
                 .collect();
             let row = to_row(&read.schema, raw).map_err(|e| {
                 self.gate.release();
-                SourceError::Halt(format!("snapshot of {}: {e}", read.name))
+                SourceError::halt(format!("snapshot of {}: {e}", read.name))
             })?;
             let change = Change {
                 op: Op::Read,
@@ -500,6 +508,7 @@ impl Snapshotter {
                 after: Some(&row),
                 ts_ms: state.ts_ms,
                 source: ChangeSource::Snapshot {
+                    id: state.ts_ms,
                     table: read.name.clone(),
                     n: state.rows,
                 },
@@ -517,18 +526,46 @@ impl Snapshotter {
             let last = i + 1 == total;
             if entries.len() >= BATCH_ROWS || last {
                 if last && finished {
+                    entries.extend(self.marker(read, state, Op::ResyncEnd));
                     finish_table(state);
                 }
                 batches.push(progress_batch(std::mem::take(&mut entries), state));
             }
         }
         if total == 0 {
+            entries.extend(self.marker(read, state, Op::ResyncEnd));
             finish_table(state);
-            batches.push(progress_batch(Vec::new(), state));
+            batches.push(progress_batch(entries, state));
         }
         let n = batches.len() as u64;
         self.gate.deliver(batches, &self.tx, &self.stop)?;
         Ok((finished, n))
+    }
+
+    /// The begin or end marker of a re-read (`state.markers`), in the flat format (the
+    /// Debezium formats have no such event: none there).
+    fn marker(&self, read: &TableRead, state: &SnapshotState, op: Op) -> Option<Entry> {
+        if !state.markers || self.config.format != Format::Flat {
+            return None;
+        }
+        let change = Change {
+            op,
+            table: &read.schema,
+            before: None,
+            after: None,
+            ts_ms: state.ts_ms,
+            source: ChangeSource::SnapshotMark {
+                id: state.ts_ms,
+                table: read.name.clone(),
+                end: op == Op::ResyncEnd,
+            },
+            gtid: None,
+        };
+        Some(Entry {
+            stream: read.stream.clone(),
+            table: read.label.clone(),
+            fields: format::render(self.config.format, &change),
+        })
     }
 
     /// Progress alone (a table skipped), injected like a chunk so its checkpoint is right.
@@ -580,7 +617,7 @@ impl Snapshotter {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0);
                 if file.is_empty() || offset == 0 {
-                    return Err(SourceError::Setup(
+                    return Err(SourceError::setup(
                         "the source reports no binlog_snapshot_file/position: the binary log must be on (--log-bin)".into(),
                     ));
                 }
@@ -609,12 +646,26 @@ impl Snapshotter {
     }
 }
 
+/// Re-reads (of tables whose streams may hold rows gone since) are framed by markers
+/// (docs/snapshot.md), and so is the rest of a queue they join: from the next table on when one
+/// is being read (its begin marker was not written, so it gets no end marker either).
+fn mark_rereads(state: &mut SnapshotState) {
+    if state.rows == 0 && state.after.is_none() {
+        state.markers = true;
+    } else {
+        state.markers_next = true;
+    }
+}
+
 fn finish_table(state: &mut SnapshotState) {
     if !state.queue.is_empty() {
         state.queue.remove(0);
     }
     state.after = None;
     state.rows = 0;
+    if std::mem::take(&mut state.markers_next) {
+        state.markers = true;
+    }
 }
 
 fn progress_batch(entries: Vec<Entry>, state: &SnapshotState) -> Batch {
@@ -685,10 +736,10 @@ fn chunk_query(
     let mut sql = read.select.clone();
     if let Some(after) = after {
         let last = decode_key(after).map_err(|e| {
-            SourceError::Setup(format!("offset hash: snapshot key of {}: {e}", read.name))
+            SourceError::setup(format!("offset hash: snapshot key of {}: {e}", read.name))
         })?;
         if last.len() != names.len() {
-            return Err(SourceError::Setup(format!(
+            return Err(SourceError::setup(format!(
                 "the primary key of {} changed during its snapshot: CDC.RESYNC {}",
                 read.name, read.name
             )));

@@ -1,5 +1,4 @@
-//! Text in a column's character set to UTF-8 (SPEC §2: "string, converted to UTF-8 from the
-//! column's charset").
+//! Text in a column's character set to UTF-8 (docs/types.md, "Character sets").
 //!
 //! The binlog carries CHAR/VARCHAR/TEXT values as raw bytes in the column's character set; the
 //! table map (FULL metadata) or information_schema names the collation, and the collation names

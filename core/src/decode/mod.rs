@@ -1,4 +1,5 @@
-//! Binlog values to [`Cell`]s: a pure, table-driven function of the column's schema (SPEC §2).
+//! Binlog values to [`Cell`]s: a pure, table-driven function of the column's schema
+//! (docs/types.md).
 //!
 //! `mysql_common` parses the bytes of each value; this module gives them their meaning:
 //! signedness, charsets, ENUM/SET members, BIT widths, zero dates, JSON.
@@ -232,7 +233,8 @@ fn int_cell(i: i64, bytes: u8, unsigned: bool) -> Cell {
         // mysql_common hands small unsigned types back as Int already; BIGINT UNSIGNED as UInt.
         return Cell::UInt(i as u64 & mask(bytes));
     }
-    // mysql_common does not sign-extend MEDIUMINT (notes pitfall 10).
+    // mysql_common does not sign-extend MEDIUMINT (docs/internals.md, 'Values as the crate
+    // decodes them').
     let i = match bytes {
         3 if i >= 0x80_0000 => i - 0x100_0000,
         _ => i,
@@ -258,20 +260,10 @@ fn pad16(b: &[u8]) -> [u8; 16] {
     a
 }
 
-/// 16 bytes as a UUID (`8-4-4-4-12` hex digits); any other length as plain hex.
-pub fn format_uuid(b: &[u8]) -> String {
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    if h.len() != 32 {
-        return h;
-    }
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+/// 16 bytes as a UUID in its canonical text (`8-4-4-4-12` lower-case hex digits): MariaDB UUID
+/// columns, MySQL server UUIDs of GTIDs.
+pub fn format_uuid(b: &[u8; 16]) -> String {
+    uuid::Uuid::from_bytes(*b).hyphenated().to_string()
 }
 
 #[cfg(test)]
@@ -430,6 +422,24 @@ mod tests {
             BinlogValue::Value(Value::Bytes(b"{".to_vec()))
         )
         .is_err());
+    }
+
+    #[test]
+    fn uuids_take_the_canonical_text() {
+        let bytes = [
+            0x12, 0x3e, 0x45, 0x67, 0xe8, 0x9b, 0x12, 0xd3, 0xa4, 0x56, 0x42, 0x66, 0x14, 0x17,
+            0x40, 0x00,
+        ];
+        assert_eq!(format_uuid(&bytes), "123e4567-e89b-12d3-a456-426614174000");
+        // The binlog drops trailing zero bytes of a fixed-length binary value.
+        assert_eq!(
+            dec(ColumnKind::Uuid, false, Value::Bytes(bytes[..15].to_vec())),
+            Cell::Text("123e4567-e89b-12d3-a456-426614174000".into())
+        );
+        assert_eq!(
+            format_uuid(&[0xff; 16]),
+            "ffffffff-ffff-ffff-ffff-ffffffffffff"
+        );
     }
 }
 

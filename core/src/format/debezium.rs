@@ -1,4 +1,4 @@
-//! The Debezium-compatible layouts of SPEC §3: a drop-in for Debezium Server's Redis sink
+//! The Debezium-compatible layouts (docs/debezium.md): a drop-in for Debezium Server's Redis sink
 //! (`debezium.sink.type=redis`) fed by the MySQL connector with the JSON converter and
 //! `key.converter.schemas.enable=false` / `value.converter.schemas.enable=false`.
 //!
@@ -23,7 +23,7 @@
 //!   BINARY/BLOB bytes (base64); JSON `io.debezium.data.Json` = the JSON text as a string;
 //!   ENUM/SET strings; GEOMETRY `io.debezium.data.geometry.Geometry` = {"wkb", "srid"}.
 //!
-//! Choices where we cannot be Debezium (README "Debezium format"):
+//! Choices where we cannot be Debezium (docs/debezium.md, "Where the module cannot be Debezium"):
 //! - `source.name` is the logical server name (Debezium's `topic.prefix`): `cdc.stream-prefix`
 //!   without its trailing separator, so `cdc.stream-prefix dbserver1.` reproduces Debezium's
 //!   stream names (`dbserver1.inventory.customers`) and `name` (`dbserver1`).
@@ -37,6 +37,7 @@
 //! - BIGINT UNSIGNED above 2^63-1 is written exactly, where `long` mode would overflow.
 
 use super::{json, Change, Fields};
+use crate::calendar::{days_from_civil, seconds_from_civil};
 use crate::model::change::{Cell, ChangeSource};
 use crate::schema::TableSchema;
 use base64::Engine;
@@ -164,7 +165,7 @@ pub fn event_json(c: &Change<'_>, name: &str, processed_ms: u64) -> String {
             json::write_str(&mut s, file);
             let _ = write!(s, ",\"pos\":{offset},\"row\":{row}");
         }
-        ChangeSource::Snapshot { .. } => {
+        ChangeSource::Snapshot { .. } | ChangeSource::SnapshotMark { .. } => {
             s.push_str(",\"server_id\":0,\"gtid\":");
             write_opt_str(&mut s, c.gtid);
             s.push_str(",\"file\":\"\",\"pos\":0,\"row\":0");
@@ -203,17 +204,6 @@ fn write_object(
     cols: impl Iterator<Item = usize>,
 ) {
     json::write_object_with(out, table, row, cols, write_cell);
-}
-
-/// Days from 1970-01-01 to a civil date (Howard Hinnant's days_from_civil).
-pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = month as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 fn base64_into(out: &mut String, bytes: &[u8]) {
@@ -270,8 +260,14 @@ pub fn write_cell(out: &mut String, cell: &Cell) {
             micros,
             fsp,
         } => {
-            let days = days_from_civil(*year as i64, *month as u32, *day as u32);
-            let secs = days * 86_400 + *hour as i64 * 3600 + *minute as i64 * 60 + *second as i64;
+            let secs = seconds_from_civil(
+                *year as i64,
+                *month as u32,
+                *day as u32,
+                *hour as u32,
+                *minute as u32,
+                *second as u32,
+            );
             if *fsp <= 3 {
                 let _ = write!(out, "{}", secs * 1000 + (*micros / 1000) as i64);
             } else {
@@ -466,14 +462,6 @@ mod tests {
         assert_eq!(j(Cell::Vector(vec![1.5, -2.0])), "[1.5,-2.0]");
     }
 
-    #[test]
-    fn days_from_civil_round_trips() {
-        for days in [-719_468i64, -1, 0, 1, 11_016, 19_753, 2_932_896] {
-            let (y, m, d, ..) = json::civil_from_unix(days * 86_400);
-            assert_eq!(days_from_civil(y, m, d), days);
-        }
-    }
-
     fn col(name: &str, kind: ColumnKind) -> ColumnSchema {
         ColumnSchema {
             name: name.into(),
@@ -563,6 +551,7 @@ mod tests {
             after: Some(&after),
             ts_ms: 5,
             source: ChangeSource::Snapshot {
+                id: 1,
                 table: "inventory.customers".into(),
                 n: 3,
             },

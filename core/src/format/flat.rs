@@ -1,4 +1,4 @@
-//! The `flat` entry layout of SPEC §2.
+//! The `flat` entry layout (docs/events.md, 'Entry layout').
 
 use super::{json, Change, Fields};
 use crate::model::change::Op;
@@ -10,7 +10,7 @@ pub fn render(c: &Change<'_>) -> Fields {
     f.push((Cow::Borrowed("op"), c.op.code().to_string()));
     f.push((Cow::Borrowed("db"), t.db.clone()));
     f.push((Cow::Borrowed("table"), t.table.clone()));
-    if c.op == Op::Truncate {
+    if matches!(c.op, Op::Truncate | Op::ResyncBegin | Op::ResyncEnd) {
         // The whole table: no key, no row images (docs/events.md).
         f.push((Cow::Borrowed("ts_ms"), c.ts_ms.to_string()));
         f.push((Cow::Borrowed("pos"), c.source.pos()));

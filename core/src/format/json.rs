@@ -1,5 +1,6 @@
-//! Cells to JSON text in the `flat` forms of SPEC §2, written straight into a String.
+//! Cells to JSON text in the `flat` forms of docs/types.md, written straight into a String.
 
+use crate::calendar::civil_from_seconds;
 use crate::model::change::Cell;
 use crate::schema::TableSchema;
 use base64::Engine;
@@ -53,7 +54,7 @@ fn write_frac(out: &mut String, micros: u32, fsp: u8) {
     }
 }
 
-/// Append one cell in its SPEC §2 JSON form.
+/// Append one cell in its `flat` JSON form (docs/types.md).
 pub fn write_cell(out: &mut String, cell: &Cell) {
     match cell {
         Cell::Null => out.push_str("null"),
@@ -94,7 +95,7 @@ pub fn write_cell(out: &mut String, cell: &Cell) {
             out.push('"');
         }
         Cell::Timestamp { secs, micros, fsp } => {
-            let (y, mo, d, h, mi, s) = civil_from_unix(*secs);
+            let (y, mo, d, h, mi, s) = civil_from_seconds(*secs);
             let _ = write!(out, "\"{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}");
             write_frac(out, *micros, *fsp);
             out.push_str("Z\"");
@@ -146,7 +147,7 @@ pub fn write_cell(out: &mut String, cell: &Cell) {
     }
 }
 
-/// `{"col":value,...}` over the given column indexes, in the SPEC §2 forms.
+/// `{"col":value,...}` over the given column indexes, in the `flat` forms (docs/types.md).
 pub fn write_object(
     out: &mut String,
     table: &TableSchema,
@@ -157,7 +158,7 @@ pub fn write_object(
 }
 
 /// `{"col":value,...}` over the given column indexes, each value written by `cell` (the
-/// format's value forms: SPEC §2 here, Debezium's in `format::debezium`).
+/// format's value forms: docs/types.md here, Debezium's in `format::debezium`).
 pub fn write_object_with(
     out: &mut String,
     table: &TableSchema,
@@ -189,30 +190,6 @@ pub fn write_key(out: &mut String, table: &TableSchema, row: &[Cell]) {
     } else {
         write_object(out, table, row, table.primary_key.iter().copied());
     }
-}
-
-/// Days-since-epoch arithmetic (Howard Hinnant's civil_from_days), for UTC timestamps.
-pub fn civil_from_unix(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = if m <= 2 { y + 1 } else { y };
-    (
-        y,
-        m,
-        d,
-        (rem / 3600) as u32,
-        ((rem % 3600) / 60) as u32,
-        (rem % 60) as u32,
-    )
 }
 
 #[cfg(test)]
@@ -300,10 +277,104 @@ mod tests {
         assert_eq!(j(Cell::UInt(u64::MAX)), "18446744073709551615");
     }
 
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_unix(0), (1970, 1, 1, 0, 0, 0));
-        assert_eq!(civil_from_unix(951_782_400), (2000, 2, 29, 0, 0, 0));
-        assert_eq!(civil_from_unix(2_147_483_647), (2038, 1, 19, 3, 14, 7));
+    /// The fast writer against serde_json: whatever it writes parses back to the same value.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        use serde_json::Value;
+
+        fn parse(text: &str) -> Value {
+            serde_json::from_str(text).unwrap_or_else(|e| panic!("{text:?} is not JSON: {e}"))
+        }
+
+        /// Strings rich in what JSON must escape: quotes, backslashes, every control character,
+        /// DEL, non-ASCII (2-, 3- and 4-byte UTF-8).
+        fn tricky_string() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<String>(),
+                "[\"\\\\\\x00-\\x1f\\x7f/aé€😀\\u{2028}\\u{fffd}]{0,24}",
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn strings_parse_back_to_themselves(s in tricky_string()) {
+                let mut out = String::new();
+                write_str(&mut out, &s);
+                prop_assert_eq!(parse(&out), Value::String(s.clone()));
+                // Text-like cells go through the same writer.
+                prop_assert_eq!(parse(&j(Cell::Text(s.clone()))), Value::String(s.clone()));
+                prop_assert_eq!(parse(&j(Cell::Decimal(s.clone()))), Value::String(s));
+            }
+
+            #[test]
+            fn integers_parse_back_exactly(i in any::<i64>(), u in any::<u64>()) {
+                prop_assert_eq!(parse(&j(Cell::Int(i))).as_i64(), Some(i));
+                prop_assert_eq!(parse(&j(Cell::UInt(u))).as_u64(), Some(u));
+            }
+
+            #[test]
+            fn doubles_parse_back_exactly(d in any::<f64>()) {
+                let v = parse(&j(Cell::Double(d)));
+                if d.is_finite() {
+                    prop_assert_eq!(v.as_f64(), Some(d));
+                } else {
+                    prop_assert_eq!(v, Value::Null);
+                }
+            }
+
+            #[test]
+            fn floats_parse_back_exactly(f in any::<f32>()) {
+                let v = parse(&j(Cell::Float(f)));
+                if f.is_finite() {
+                    prop_assert!(v.is_number());
+                    prop_assert_eq!(v.to_string().parse::<f32>().ok(), Some(f));
+                } else {
+                    prop_assert_eq!(v, Value::Null);
+                }
+            }
+
+            #[test]
+            fn objects_keep_names_values_and_order(
+                cols in proptest::collection::vec((tricky_string(), tricky_string()), 0..6),
+            ) {
+                let table = TableSchema {
+                    db: "d".into(),
+                    table: "t".into(),
+                    columns: cols
+                        .iter()
+                        .map(|(name, _)| crate::schema::ColumnSchema {
+                            name: name.clone(),
+                            binlog_type: mysql_common::constants::ColumnType::MYSQL_TYPE_VARCHAR,
+                            meta: vec![],
+                            unsigned: false,
+                            kind: crate::schema::ColumnKind::Text {
+                                charset: crate::decode::charset::Charset::Utf8,
+                            },
+                            enum_values: vec![],
+                            set_values: vec![],
+                        })
+                        .collect(),
+                    primary_key: vec![],
+                    named: true,
+                };
+                let row: Vec<Cell> = cols.iter().map(|(_, v)| Cell::Text(v.clone())).collect();
+                let mut out = String::new();
+                write_object(&mut out, &table, &row, 0..row.len());
+                let parsed: Vec<(String, Value)> = match parse(&out) {
+                    Value::Object(m) => m.into_iter().collect(),
+                    other => panic!("not an object: {other}"),
+                };
+                // JSON objects keep the last of duplicate names; the writer writes them all.
+                let mut expected: Vec<(String, Value)> = Vec::new();
+                for (name, value) in &cols {
+                    match expected.iter_mut().find(|(n, _)| n == name) {
+                        Some(slot) => slot.1 = Value::String(value.clone()),
+                        None => expected.push((name.clone(), Value::String(value.clone()))),
+                    }
+                }
+                prop_assert_eq!(parsed, expected);
+            }
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! One row change, as decoded from the binlog or read by a snapshot: plain data, no Redis.
 
-/// `op` of SPEC §2.
+/// The entry's `op` (docs/events.md, 'Entry layout').
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Create,
@@ -9,6 +9,10 @@ pub enum Op {
     Read,
     /// The table lost all its rows (TRUNCATE, DROP TABLE): replay empties it.
     Truncate,
+    /// A re-read of the table begins: replay notes the keys written from here on.
+    ResyncBegin,
+    /// The re-read ends: replay deletes the keys not written since its begin marker.
+    ResyncEnd,
 }
 
 impl Op {
@@ -19,11 +23,14 @@ impl Op {
             Op::Delete => "d",
             Op::Read => "r",
             Op::Truncate => "t",
+            Op::ResyncBegin => "resync-begin",
+            Op::ResyncEnd => "resync-end",
         }
     }
 }
 
-/// A decoded column value, independent of the output format (SPEC §2 and §3 render it).
+/// A decoded column value, independent of the output format (rendered as docs/types.md and
+/// docs/debezium.md say).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
     Null,
@@ -84,7 +91,7 @@ pub enum Cell {
 /// A row: one cell per column of the table, in column order.
 pub type Row = Vec<Cell>;
 
-/// Where a change came from; rendered as `pos` (SPEC §2).
+/// Where a change came from; rendered as `pos` (docs/events.md, 'Entry layout').
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChangeSource {
     /// Binlog file, byte offset of the rows event, index of the row inside it, and the
@@ -95,8 +102,10 @@ pub enum ChangeSource {
         row: u32,
         server_id: u32,
     },
-    /// Snapshot of `table`, n-th row read.
-    Snapshot { table: String, n: u64 },
+    /// Snapshot or resync `id` (its start time in ms) of `table`, n-th row read.
+    Snapshot { id: u64, table: String, n: u64 },
+    /// The begin (`end` false) or end marker of resync `id` of `table`.
+    SnapshotMark { id: u64, table: String, end: bool },
 }
 
 impl ChangeSource {
@@ -105,7 +114,13 @@ impl ChangeSource {
             ChangeSource::Binlog {
                 file, offset, row, ..
             } => format!("{file}:{offset}:{row}"),
-            ChangeSource::Snapshot { table, n } => format!("snapshot:{table}:{n}"),
+            ChangeSource::Snapshot { id, table, n } => format!("snapshot:{id}:{table}:{n}"),
+            ChangeSource::SnapshotMark { id, table, end } => {
+                format!(
+                    "snapshot:{id}:{table}:{}",
+                    if *end { "end" } else { "begin" }
+                )
+            }
         }
     }
 }

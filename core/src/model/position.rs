@@ -6,6 +6,7 @@
 //! transaction starting there are already written (non-zero only when a large transaction was
 //! written in chunks), plus the GTID state after the last written transaction.
 
+use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -224,18 +225,31 @@ impl Checkpoint {
 }
 
 /// Progress of a running snapshot or resync, stored in the offset hash field [`SNAPSHOT_FIELD`]
-/// in the same atomic unit as the entries of the chunk it covers (see `source::snapshot`).
-#[derive(Debug, Clone, PartialEq, Default)]
+/// in the same atomic unit as the entries of the chunk it covers (the module's
+/// `source::snapshot` says why). The field's JSON, in this order:
+/// `{"ts":<ms>,"queue":["db.t",...],"after":<key or null>,"rows":<n>}`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct SnapshotState {
     /// Snapshot start time, ms since the epoch (`ts_ms` of its `r` entries).
+    #[serde(rename = "ts", default)]
     pub ts_ms: u64,
     /// `db.table`s still to read, the one being read first.
     pub queue: Vec<String>,
     /// Primary-key values of the last row written from `queue[0]`, encoded by
-    /// `snapshot::encode_key`; None = the table is read from its start.
+    /// `decode::sql::encode_key`; None = the table is read from its start.
+    #[serde(default)]
     pub after: Option<serde_json::Value>,
-    /// Rows of `queue[0]` written so far: the next `r` entry is `snapshot:<table>:<rows>`.
+    /// Rows of `queue[0]` written so far: the next `r` entry is `snapshot:<ts>:<table>:<rows>`.
+    #[serde(default)]
     pub rows: u64,
+    /// The tables of this queue are re-reads (CDC.RESYNC, or automatic): each is framed by a
+    /// begin and an end marker in its stream. False (and absent from the field) for the initial
+    /// snapshot, whose streams hold nothing older to correct.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub markers: bool,
+    /// Markers from the next table of the queue on (a re-read joined while one is being read).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub markers_next: bool,
 }
 
 /// The offset-hash field holding the [`SnapshotState`] (empty when no snapshot runs).
@@ -247,47 +261,23 @@ impl SnapshotState {
         if self.queue.is_empty() {
             return String::new();
         }
-        serde_json::json!({
-            "ts": self.ts_ms,
-            "queue": self.queue,
-            "after": self.after,
-            "rows": self.rows,
-        })
-        .to_string()
+        // Cannot fail: every map key is a string.
+        serde_json::to_string(self).unwrap_or_default()
     }
 
-    /// Parse the field; None when empty or absent.
+    /// Parse the field; None when empty, absent, or nothing is left to read.
     pub fn from_field(v: Option<&str>) -> Result<Option<SnapshotState>, String> {
         let v = match v.map(str::trim) {
             None | Some("") => return Ok(None),
             Some(v) => v,
         };
-        let bad = |why: &str| format!("offset hash: field {SNAPSHOT_FIELD} {why}");
-        let j: serde_json::Value = serde_json::from_str(v).map_err(|_| bad("is not JSON"))?;
-        let queue: Vec<String> = j
-            .get("queue")
-            .and_then(|q| q.as_array())
-            .ok_or_else(|| bad("has no queue"))?
-            .iter()
-            .map(|t| {
-                t.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| bad("has a bad table name"))
-            })
-            .collect::<Result<_, _>>()?;
-        if queue.is_empty() {
-            return Ok(None);
-        }
-        let after = match j.get("after") {
-            None | Some(serde_json::Value::Null) => None,
-            Some(a) => Some(a.clone()),
-        };
-        Ok(Some(SnapshotState {
-            ts_ms: j.get("ts").and_then(|t| t.as_u64()).unwrap_or(0),
-            queue,
-            after,
-            rows: j.get("rows").and_then(|t| t.as_u64()).unwrap_or(0),
-        }))
+        let st: SnapshotState = serde_json::from_str(v).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => {
+                format!("offset hash: field {SNAPSHOT_FIELD} is not a snapshot progress: {e}")
+            }
+            _ => format!("offset hash: field {SNAPSHOT_FIELD} is not JSON"),
+        })?;
+        Ok((!st.queue.is_empty()).then_some(st))
     }
 }
 
@@ -352,13 +342,236 @@ mod tests {
             queue: vec!["shop.a".into(), "shop.b".into()],
             after: Some(serde_json::json!([{"i": 42}])),
             rows: 1000,
+            markers: false,
+            markers_next: false,
         };
         let f = st.to_field();
-        assert_eq!(SnapshotState::from_field(Some(&f)).unwrap(), Some(st));
+        assert_eq!(
+            SnapshotState::from_field(Some(&f)).unwrap(),
+            Some(st.clone())
+        );
+        // A re-read's progress says so; the initial snapshot's field is as it always was.
+        assert!(!f.contains("markers"), "{f}");
+        let resync = SnapshotState {
+            markers: true,
+            ..st
+        };
+        let f = resync.to_field();
+        assert!(f.ends_with(r#","markers":true}"#), "{f}");
+        assert_eq!(SnapshotState::from_field(Some(&f)).unwrap(), Some(resync));
         assert_eq!(SnapshotState::from_field(Some("")).unwrap(), None);
         assert_eq!(SnapshotState::from_field(None).unwrap(), None);
         assert_eq!(SnapshotState::default().to_field(), "");
         assert!(SnapshotState::from_field(Some("{")).is_err());
         assert!(SnapshotState::from_field(Some("{\"queue\":[1]}")).is_err());
+    }
+
+    /// Offset hashes written before `SnapshotState` derived its JSON hold exactly these texts;
+    /// they must still load, and the same state must still be written byte for byte.
+    #[test]
+    fn snapshot_state_reads_and_writes_the_stored_format() {
+        let stored = [
+            r#"{"ts":1700000000000,"queue":["shop.a","shop.b"],"after":[{"i":42}],"rows":1000}"#,
+            r#"{"ts":1700000000000,"queue":["shop.orders"],"after":null,"rows":0}"#,
+            r#"{"ts":1,"queue":["d.t"],"after":[{"i":-5},{"u":18446744073709551615},{"d":0.30000000000000004},{"b":"00ff"},{"t":[2024,1,31,12,0,0,0]},{"tm":[1,0,838,59,59,0]},null],"rows":7}"#,
+        ];
+        for text in stored {
+            let st = SnapshotState::from_field(Some(text)).unwrap().unwrap();
+            assert_eq!(st.to_field(), text);
+            assert_eq!(legacy::to_field(&st), text);
+            assert_eq!(legacy::from_field(Some(text)).unwrap().unwrap(), st);
+        }
+        let st = SnapshotState::from_field(Some(stored[0])).unwrap().unwrap();
+        assert_eq!(st.ts_ms, 1700000000000);
+        assert_eq!(st.queue, ["shop.a", "shop.b"]);
+        assert_eq!(st.after, Some(serde_json::json!([{"i": 42}])));
+        assert_eq!(st.rows, 1000);
+        // Fields the old reader defaulted: still defaulted; an empty queue is no snapshot.
+        let st = SnapshotState::from_field(Some(r#" {"queue":["a.b"]} "#)).unwrap();
+        assert_eq!(st.map(|s| (s.ts_ms, s.after, s.rows)), Some((0, None, 0)));
+        assert_eq!(
+            SnapshotState::from_field(Some(r#"{"queue":[]}"#)).unwrap(),
+            None
+        );
+        assert!(SnapshotState::from_field(Some(r#"{"ts":1}"#)).is_err());
+        assert!(SnapshotState::from_field(Some("not json"))
+            .unwrap_err()
+            .contains("is not JSON"));
+    }
+
+    /// The hand-walked JSON that `SnapshotState` used before its serde derive: the reference the
+    /// derived form must stay byte-compatible with.
+    mod legacy {
+        use super::super::*;
+
+        pub fn to_field(st: &SnapshotState) -> String {
+            if st.queue.is_empty() {
+                return String::new();
+            }
+            serde_json::json!({
+                "ts": st.ts_ms,
+                "queue": st.queue,
+                "after": st.after,
+                "rows": st.rows,
+            })
+            .to_string()
+        }
+
+        pub fn from_field(v: Option<&str>) -> Result<Option<SnapshotState>, String> {
+            let v = match v.map(str::trim) {
+                None | Some("") => return Ok(None),
+                Some(v) => v,
+            };
+            let j: serde_json::Value = serde_json::from_str(v).map_err(|e| e.to_string())?;
+            let queue: Vec<String> = j
+                .get("queue")
+                .and_then(|q| q.as_array())
+                .ok_or("has no queue")?
+                .iter()
+                .map(|t| t.as_str().map(str::to_string).ok_or("bad table name"))
+                .collect::<Result<_, _>>()?;
+            if queue.is_empty() {
+                return Ok(None);
+            }
+            let after = match j.get("after") {
+                None | Some(serde_json::Value::Null) => None,
+                Some(a) => Some(a.clone()),
+            };
+            Ok(Some(SnapshotState {
+                ts_ms: j.get("ts").and_then(|t| t.as_u64()).unwrap_or(0),
+                queue,
+                after,
+                rows: j.get("rows").and_then(|t| t.as_u64()).unwrap_or(0),
+                markers: false,
+                markers_next: false,
+            }))
+        }
+    }
+
+    mod properties {
+        use super::super::*;
+        use super::legacy;
+        use proptest::prelude::*;
+        use serde_json::{json, Value};
+
+        /// One primary-key value as `decode::sql::encode_key` stores it.
+        fn key_value() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(Value::Null),
+                any::<i64>().prop_map(|i| json!({ "i": i })),
+                any::<u64>().prop_map(|u| json!({ "u": u })),
+                any::<f64>()
+                    .prop_filter("finite", |d| d.is_finite())
+                    .prop_map(|d| json!({ "d": d })),
+                proptest::collection::vec(any::<u8>(), 0..8).prop_map(|b| {
+                    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+                    json!({ "b": hex })
+                }),
+                (any::<u16>(), 1u8..13, 1u8..32, any::<u32>())
+                    .prop_map(|(y, m, d, us)| json!({ "t": [y, m, d, 0, 0, 0, us] })),
+            ]
+        }
+
+        fn snapshot_state() -> impl Strategy<Value = SnapshotState> {
+            (
+                any::<u64>(),
+                proptest::collection::vec("[a-z_]{1,8}\\.[^\\x00]{0,12}", 1..4),
+                proptest::option::of(proptest::collection::vec(key_value(), 1..4)),
+                any::<u64>(),
+                any::<bool>(),
+                any::<bool>(),
+            )
+                .prop_map(|(ts_ms, queue, after, rows, markers, markers_next)| {
+                    SnapshotState {
+                        ts_ms,
+                        queue,
+                        after: after.map(Value::Array),
+                        rows,
+                        markers,
+                        markers_next,
+                    }
+                })
+        }
+
+        fn maria_gtid() -> impl Strategy<Value = MariaGtid> {
+            (any::<u32>(), any::<u32>(), any::<u64>()).prop_map(|(domain, server, seq)| MariaGtid {
+                domain,
+                server,
+                seq,
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn position_round_trips(file in "[^\\x00]{1,24}", offset in any::<u64>()) {
+                let p = Position::new(file, offset);
+                prop_assert_eq!(p.to_string().parse::<Position>(), Ok(p));
+            }
+
+            #[test]
+            fn positions_order_by_file_number_then_offset(
+                a in (0u64..1_000_000, any::<u64>()),
+                b in (0u64..1_000_000, any::<u64>()),
+            ) {
+                let pa = Position::new(format!("mysql-bin.{:06}", a.0), a.1);
+                let pb = Position::new(format!("mysql-bin.{:06}", b.0), b.1);
+                prop_assert_eq!(pa.cmp(&pb), a.cmp(&b));
+            }
+
+            #[test]
+            fn maria_gtid_round_trips(g in maria_gtid()) {
+                prop_assert_eq!(g.to_string().parse::<MariaGtid>(), Ok(g));
+            }
+
+            #[test]
+            fn maria_gtid_state_round_trips_and_keeps_the_last_per_domain(
+                gtids in proptest::collection::vec(maria_gtid(), 0..8),
+            ) {
+                let mut st = MariaGtidState::default();
+                for g in &gtids {
+                    st.apply(*g);
+                }
+                prop_assert_eq!(st.to_string().parse::<MariaGtidState>(), Ok(st.clone()));
+                for g in &gtids {
+                    let last = gtids.iter().rev().find(|x| x.domain == g.domain);
+                    prop_assert_eq!(st.contains(g), last.is_some_and(|l| l.seq >= g.seq));
+                }
+            }
+
+            #[test]
+            fn checkpoint_round_trips_through_fields(
+                file in "[^\\x00]{1,24}",
+                offset in any::<u64>(),
+                written_through in proptest::option::of((any::<u64>(), any::<u32>())),
+                written_count in any::<u64>(),
+                gtid in "[^\\x00]{0,40}",
+                source_id in any::<u32>(),
+            ) {
+                let cp = Checkpoint {
+                    position: Position::new(file, offset),
+                    written_through,
+                    written_count,
+                    gtid,
+                    source_id,
+                };
+                let fields = cp.to_fields();
+                let back = Checkpoint::from_fields(|k| {
+                    fields.iter().find(|(f, _)| *f == k).map(|(_, v)| v.as_str())
+                });
+                prop_assert_eq!(back, Ok(Some(cp)));
+            }
+
+            #[test]
+            fn snapshot_state_round_trips_in_the_stored_format(st in snapshot_state()) {
+                let field = st.to_field();
+                prop_assert_eq!(SnapshotState::from_field(Some(&field)), Ok(Some(st.clone())));
+                // Without re-read markers: the format the module has always written.
+                let st = SnapshotState { markers: false, markers_next: false, ..st };
+                let field = st.to_field();
+                prop_assert_eq!(&field, &legacy::to_field(&st));
+                prop_assert_eq!(SnapshotState::from_field(Some(&field)), Ok(Some(st.clone())));
+                prop_assert_eq!(legacy::from_field(Some(&field)), Ok(Some(st)));
+            }
+        }
     }
 }

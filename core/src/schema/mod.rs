@@ -13,7 +13,7 @@ use crate::decode::charset::{self, Charset};
 use mysql_common::binlog::events::{OptionalMetaExtractor, TableMapEvent};
 use mysql_common::constants::ColumnType;
 
-/// What JSON form a column's values take (SPEC §2); resolved once per table map.
+/// What JSON form a column's values take (docs/types.md); resolved once per table map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnKind {
     /// TINYINT..BIGINT; `bytes` is the storage width (1, 2, 3, 4, 8).

@@ -1,0 +1,451 @@
+//! The writer: appends prepared entries and the position to Redis, one atomic unit per batch.
+//!
+//! Everything here runs on the writer thread. It takes the thread-safe-context lock once per
+//! batch of whole transactions (or chunks of a large one). Under it, the entries go to their
+//! streams through the low-level stream API and are propagated one by one as
+//! `XADD key <assigned id> ...` (`streams`), then the checkpoint is written with HSET through
+//! `RM_Call` with the `!` flag, which propagates it too. Redis wraps what one lock acquisition
+//! propagates in MULTI/EXEC, so the AOF and replicas see the entries and the position covering
+//! them together or not at all (docs/events.md). Everything that needs no lock (turning entries
+//! into Redis strings) happens before the lock is taken.
+
+pub mod offsets;
+mod streams;
+
+use crate::ffi::thread_ctx::{self, DetachedCtx, Locked};
+use crate::state_event::StateEvent;
+use crate::status::{State, STATUS};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use redis_cdc_core::model::batch::Batch;
+use redis_module::{CallOptionsBuilder, CallResult, Context, ContextFlags};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Bytes of entries handed to the writer and not written yet. The channel bounds the batches
+/// in flight; this bounds their bytes too, so that large rows (BLOBs, long JSON) cannot make
+/// the module's memory grow with their size times the channel's length.
+pub const MAX_BYTES_IN_FLIGHT: usize = 64 << 20;
+
+/// Number of batches the channel to the writer holds.
+const CHANNEL_BATCHES: usize = 64;
+
+#[derive(Default)]
+struct InFlight {
+    /// (bytes in flight, the writer has gone)
+    state: Mutex<(usize, bool)>,
+    released: Condvar,
+}
+
+impl InFlight {
+    fn lock(&self) -> MutexGuard<'_, (usize, bool)> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn release(&self, bytes: usize) {
+        let mut g = self.lock();
+        g.0 = g.0.saturating_sub(bytes);
+        self.released.notify_all();
+    }
+
+    fn close(&self) {
+        self.lock().1 = true;
+        self.released.notify_all();
+    }
+}
+
+/// The writer is gone: the batch was not sent.
+#[derive(Debug)]
+pub struct WriterGone;
+
+/// The reader's and the snapshot's end of the channel to the writer.
+#[derive(Clone)]
+pub struct BatchSender {
+    tx: Sender<Batch>,
+    in_flight: Arc<InFlight>,
+}
+
+impl BatchSender {
+    /// Send a batch, waiting while the channel is full or holds [`MAX_BYTES_IN_FLIGHT`]
+    /// (a batch larger than that alone still goes, once the channel has drained).
+    pub fn send(&self, batch: Batch) -> Result<(), WriterGone> {
+        let bytes = batch.bytes();
+        {
+            let mut g = self.in_flight.lock();
+            while !g.1 && g.0 > 0 && g.0 + bytes > MAX_BYTES_IN_FLIGHT {
+                g = self
+                    .in_flight
+                    .released
+                    .wait(g)
+                    .unwrap_or_else(|p| p.into_inner());
+            }
+            if g.1 {
+                return Err(WriterGone);
+            }
+            g.0 += bytes;
+        }
+        self.tx.send(batch).map_err(|_| WriterGone)
+    }
+}
+
+/// The writer's end of the channel; dropping it fails the senders' waits.
+pub struct BatchReceiver {
+    rx: Receiver<Batch>,
+    in_flight: Arc<InFlight>,
+}
+
+impl BatchReceiver {
+    #[cfg(test)]
+    pub fn try_recv(&self) -> Option<Batch> {
+        self.rx.try_recv().ok()
+    }
+}
+
+impl Drop for BatchReceiver {
+    fn drop(&mut self) {
+        self.in_flight.close();
+    }
+}
+
+/// The channel from the reader and the snapshot to the writer.
+pub fn channel() -> (BatchSender, BatchReceiver) {
+    let (tx, rx) = crossbeam_channel::bounded(CHANNEL_BATCHES);
+    let in_flight = Arc::new(InFlight::default());
+    (
+        BatchSender {
+            tx,
+            in_flight: in_flight.clone(),
+        },
+        BatchReceiver { rx, in_flight },
+    )
+}
+
+/// Most entries appended under one lock acquisition (~0.2 ms of work at ~1.6 µs an entry); a
+/// single batch larger than this (a snapshot's batch of 256 rows) is still written whole.
+const MAX_ENTRIES_PER_LOCK: usize = 128;
+
+/// Most bytes of entries appended under one lock acquisition: with large rows, copying them
+/// (stream, AOF) is what takes the time. A single larger batch is still written whole.
+const MAX_BYTES_PER_LOCK: usize = 1 << 20;
+
+/// While catching up, how often the main thread is woken to write the AOF and serve clients
+/// blocked on the streams (it also wakes for any client request and its own timers).
+const WAKE_EVERY: Duration = Duration::from_millis(10);
+
+/// Why the writer stopped.
+#[derive(Debug)]
+pub enum WriterExit {
+    /// The channel closed or a stop was requested.
+    Stopped,
+    /// This Redis became a replica: never write (the primary's entries arrive by replication).
+    Replica,
+    /// Redis refused a write.
+    Failed(String),
+}
+
+pub struct Writer {
+    pub offset_key: String,
+    pub stream_maxlen: u64,
+    pub max_memory_ratio: f32,
+    pub stop: Arc<AtomicBool>,
+    /// Set while Redis memory is above `cdc.max-memory-percent`; the reader waits on it.
+    pub backpressure: Arc<AtomicBool>,
+    /// Tells the supervisor when memory crosses the limit (it sets the state).
+    pub events: crate::state_event::StateEvents,
+}
+
+impl Writer {
+    pub fn run(&self, channel: BatchReceiver) -> WriterExit {
+        let rx = &channel.rx;
+        let Some(tsc) = DetachedCtx::new() else {
+            return WriterExit::Failed("no thread-safe context".into());
+        };
+        let mut pending: Vec<Batch> = Vec::new();
+        // A batch received that would have made the lock hold too long: first of the next round.
+        let mut carry: Option<Batch> = None;
+        let mut last_wake = Instant::now();
+        let mut names = streams::FieldNames::default();
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return WriterExit::Stopped;
+            }
+            if let Some(b) = carry.take() {
+                pending.push(b);
+            }
+            if pending.is_empty() {
+                let idle = Instant::now();
+                let got = rx.recv_timeout(Duration::from_millis(100));
+                STATUS
+                    .writer_idle_us
+                    .fetch_add(idle.elapsed().as_micros() as u64, Ordering::Relaxed);
+                match got {
+                    Ok(b) => pending.push(b),
+                    Err(RecvTimeoutError::Timeout) => {
+                        if self.backpressure.load(Ordering::Relaxed) {
+                            // Re-check memory so that the reader can resume.
+                            let Some(ctx) = self.lock(&tsc) else {
+                                return WriterExit::Stopped;
+                            };
+                            self.check_memory(&ctx);
+                        }
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => return WriterExit::Stopped,
+                }
+            }
+            let mut count: usize = pending.iter().map(|b| b.entries.len()).sum();
+            let mut bytes: usize = pending.iter().map(Batch::bytes).sum();
+            while count < MAX_ENTRIES_PER_LOCK && bytes < MAX_BYTES_PER_LOCK {
+                let Ok(b) = rx.try_recv() else {
+                    break;
+                };
+                let b_bytes = b.bytes();
+                if count + b.entries.len() > MAX_ENTRIES_PER_LOCK
+                    || bytes + b_bytes > MAX_BYTES_PER_LOCK
+                {
+                    carry = Some(b);
+                    break;
+                }
+                count += b.entries.len();
+                bytes += b_bytes;
+                pending.push(b);
+            }
+            // Over cdc.max-memory-percent the reader stops, but the channel may still hold many
+            // batches (a large transaction read ahead): hold them until memory drops instead of
+            // writing them all past the limit towards OOM.
+            while self.backpressure.load(Ordering::Relaxed) {
+                let Some(ctx) = self.lock(&tsc) else {
+                    return WriterExit::Stopped;
+                };
+                self.check_memory(&ctx);
+                drop(ctx);
+                if self.backpressure.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+            // Everything that needs no lock happens before taking it.
+            let mut prepared =
+                match streams::prepare(&mut names, pending.iter().flat_map(|b| b.entries.iter())) {
+                    Ok(p) => p,
+                    Err(e) => return WriterExit::Failed(e),
+                };
+            let Some(ctx) = self.lock(&tsc) else {
+                return WriterExit::Stopped;
+            };
+            let started = Instant::now();
+            let cpu_started = crate::ffi::os::thread_cpu_us();
+            let flags = ctx.get_flags();
+            if flags.contains(ContextFlags::SLAVE) {
+                return WriterExit::Replica;
+            }
+            let result = self.write(&ctx, &mut prepared, &pending);
+            self.check_memory(&ctx);
+            drop(ctx);
+            let held = started.elapsed().as_micros() as u64;
+            let held_cpu = crate::ffi::os::thread_cpu_us().saturating_sub(cpu_started);
+            // Propagation released its references at unlock: the values are ours alone again.
+            drop(prepared);
+            STATUS.record_lock_hold(held, held_cpu);
+            // Wake the main thread when this batch is the last one waiting (live traffic: it
+            // serves XREAD BLOCK clients and the AOF at once), and at least every WAKE_EVERY
+            // while catching up. Waking it after every batch made each batch wait for an AOF
+            // fsync (appendfsync always) before the next lock: ~30k entries/s at most.
+            if (rx.is_empty() && carry.is_none()) || last_wake.elapsed() >= WAKE_EVERY {
+                thread_ctx::wake_event_loop();
+                last_wake = Instant::now();
+            }
+            match result {
+                Ok(()) => {
+                    // `bytes` is what `pending` holds (counted as it was gathered).
+                    channel.in_flight.release(bytes);
+                    self.account(&pending);
+                    STATUS
+                        .batches_written
+                        .fetch_add(pending.len() as u64, Ordering::Relaxed);
+                }
+                Err(e) => return WriterExit::Failed(e),
+            }
+            pending.clear();
+        }
+    }
+
+    /// Take the Redis lock, giving up when a stop is requested (so that unload never waits on
+    /// a writer that waits on the lock unload holds).
+    fn lock<'a>(&self, tsc: &'a DetachedCtx) -> Option<Locked<'a>> {
+        let waiting = Instant::now();
+        let got = self.lock_inner(tsc);
+        STATUS
+            .lock_wait_us
+            .fetch_add(waiting.elapsed().as_micros() as u64, Ordering::Relaxed);
+        got
+    }
+
+    fn lock_inner<'a>(&self, tsc: &'a DetachedCtx) -> Option<Locked<'a>> {
+        let mut spins = 0u32;
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            if let Some(g) = tsc.try_lock() {
+                return Some(g);
+            }
+            spins += 1;
+            if spins < 50 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        }
+    }
+
+    fn write(
+        &self,
+        ctx: &Context,
+        prepared: &mut streams::Prepared,
+        batches: &[Batch],
+    ) -> Result<(), String> {
+        streams::append(ctx, prepared, self.stream_maxlen, &self.offset_key)?;
+        let Some(last) = batches.last() else {
+            return Ok(());
+        };
+        let opts = CallOptionsBuilder::new()
+            .replicate()
+            .errors_as_replies()
+            .build();
+        let fields = last.checkpoint.to_fields();
+        let mut hargs: Vec<&[u8]> = vec![self.offset_key.as_bytes()];
+        for (k, v) in &fields {
+            hargs.push(k.as_bytes());
+            hargs.push(v.as_bytes());
+        }
+        // The newest snapshot progress among the batches goes with them (a binlog batch after a
+        // chunk's batch carries none and must not lose it).
+        if let Some(snap) = batches.iter().rev().find_map(|b| b.snapshot.as_deref()) {
+            hargs.push(redis_cdc_core::model::position::SNAPSHOT_FIELD.as_bytes());
+            hargs.push(snap.as_bytes());
+        }
+        let r: CallResult = ctx.call_ext("HSET", &opts, hargs.as_slice());
+        check(r, "HSET")
+    }
+
+    fn check_memory(&self, ctx: &Context) {
+        let ratio = thread_ctx::used_memory_ratio(ctx);
+        let over = ratio > 0.0 && ratio >= self.max_memory_ratio;
+        let was = self.backpressure.swap(over, Ordering::Relaxed);
+        if over != was {
+            let st = STATUS.state();
+            if over && st == State::Streaming {
+                let _ = self.events.send(StateEvent::Backpressure(true));
+            } else if !over && st == State::Backpressure {
+                let _ = self.events.send(StateEvent::Backpressure(false));
+            }
+        }
+    }
+
+    fn account(&self, batches: &[Batch]) {
+        let mut per_table: BTreeMap<&str, (&str, u64)> = BTreeMap::new();
+        let mut events = 0u64;
+        let mut txns = 0u64;
+        let mut commit_ms = 0u64;
+        for b in batches {
+            events += b.entries.len() as u64;
+            txns += b.txns;
+            if b.commit_ms > 0 {
+                commit_ms = b.commit_ms;
+            }
+            for e in &b.entries {
+                per_table.entry(&e.table).or_insert((&e.stream, 0)).1 += 1;
+            }
+        }
+        STATUS.events.fetch_add(events, Ordering::Relaxed);
+        let snapshot_batches = batches.iter().filter(|b| b.snapshot.is_some()).count() as u64;
+        STATUS
+            .snapshot_batches
+            .fetch_add(snapshot_batches, Ordering::Relaxed);
+        STATUS.transactions.fetch_add(txns, Ordering::Relaxed);
+        if commit_ms > 0 {
+            STATUS.last_commit_ms.store(commit_ms, Ordering::Relaxed);
+        }
+        STATUS.record_written(&per_table, commit_ms);
+        if let Some(last) = batches.last() {
+            let mut g = STATUS.lock();
+            g.position.clone_from(&last.position);
+            g.gtid.clone_from(&last.checkpoint.gtid);
+        }
+    }
+}
+
+fn check(r: CallResult, what: &str) -> Result<(), String> {
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!(
+            "{what} refused: {}",
+            e.to_utf8_string().unwrap_or_default()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redis_cdc_core::model::batch::Entry;
+    use redis_cdc_core::model::position::Checkpoint;
+    use std::borrow::Cow;
+    use std::time::Duration;
+
+    fn batch(value_bytes: usize) -> Batch {
+        Batch {
+            entries: vec![Entry {
+                stream: "cdc:db.t".into(),
+                table: "db.t".into(),
+                fields: vec![(Cow::Borrowed("after"), "x".repeat(value_bytes))],
+            }],
+            checkpoint: Checkpoint::default(),
+            position: String::new(),
+            txns: 1,
+            commit_ms: 0,
+            snapshot: None,
+        }
+    }
+
+    #[test]
+    fn the_channel_holds_at_most_its_byte_budget() {
+        let (tx, rx) = channel();
+        let first = batch(MAX_BYTES_IN_FLIGHT / 2);
+        let first_bytes = first.bytes();
+        tx.send(first).expect("room for the first batch");
+        let sender = std::thread::spawn({
+            let tx = tx.clone();
+            move || tx.send(batch(MAX_BYTES_IN_FLIGHT / 2 + 1024))
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(rx.try_recv().is_some(), "the first batch is in the channel");
+        assert!(
+            rx.try_recv().is_none(),
+            "the second batch waits: both together exceed the budget"
+        );
+        // The writer wrote the first batch: the second may go.
+        rx.in_flight.release(first_bytes);
+        sender.join().unwrap().expect("sent once there is room");
+        assert!(rx.try_recv().is_some());
+    }
+
+    #[test]
+    fn a_batch_over_the_budget_goes_alone() {
+        let (tx, rx) = channel();
+        tx.send(batch(MAX_BYTES_IN_FLIGHT + 1))
+            .expect("an empty channel takes any batch");
+        assert!(rx.try_recv().is_some());
+    }
+
+    #[test]
+    fn a_waiting_sender_fails_when_the_writer_goes() {
+        let (tx, rx) = channel();
+        tx.send(batch(MAX_BYTES_IN_FLIGHT)).unwrap();
+        let sender = std::thread::spawn(move || tx.send(batch(1024)));
+        std::thread::sleep(Duration::from_millis(50));
+        drop(rx);
+        assert!(sender.join().unwrap().is_err());
+    }
+}

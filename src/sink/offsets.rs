@@ -1,0 +1,118 @@
+//! The offset hash (`cdc.offset-key`): reading the stored starting point, and writing a new one
+//! outside the writer's batches.
+//!
+//! The writer stores each batch's position with its entries (one atomic unit); these two
+//! functions serve the start of a session: read what was stored, or store where a fresh start
+//! or a re-snapshot begins (the fields are described in docs/events.md).
+
+use crate::error::CdcError;
+use crate::ffi::thread_ctx::{DetachedCtx, Locked};
+use redis_cdc_core::model::position::{Checkpoint, SnapshotState, SNAPSHOT_FIELD};
+use redis_module::{CallOptionsBuilder, CallResult, ContextFlags};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// The stored position and snapshot progress (each None when absent).
+pub fn load(
+    offset_key: &str,
+    shutdown: &AtomicBool,
+) -> Result<(Option<Checkpoint>, Option<SnapshotState>), CdcError> {
+    let ctx = DetachedCtx::new().ok_or_else(|| CdcError::retry("no thread-safe context".into()))?;
+    let locked = lock(&ctx, shutdown)?;
+    let reply = locked.call("HGETALL", &[offset_key]);
+    drop(locked);
+    let values = match reply {
+        Ok(redis_module::RedisValue::Array(v)) => v,
+        Ok(_) => Vec::new(),
+        Err(e) => {
+            return Err(CdcError::setup(format!(
+                "cannot read the offset hash {offset_key}: {e}"
+            )))
+        }
+    };
+    let strings: Vec<String> = values.into_iter().map(redis_value_string).collect();
+    let pairs: Vec<(&str, &str)> = strings
+        .chunks_exact(2)
+        .map(|c| (c[0].as_str(), c[1].as_str()))
+        .collect();
+    let get = |k: &str| pairs.iter().find(|(f, _)| *f == k).map(|(_, v)| *v);
+    let bad = |e: String| {
+        CdcError::setup(format!(
+            "{e}: fix or DEL the key {offset_key} (the module then starts at the source's current end)"
+        ))
+    };
+    let cp = Checkpoint::from_fields(get).map_err(bad)?;
+    let snapshot = SnapshotState::from_field(get(SNAPSHOT_FIELD)).map_err(bad)?;
+    Ok((cp, snapshot))
+}
+
+/// Write the position and snapshot progress (and empty the `trim` streams) as one unit,
+/// replicated to the AOF and replicas.
+pub fn store(
+    offset_key: &str,
+    cp: &Checkpoint,
+    snapshot: Option<&SnapshotState>,
+    trim: &[String],
+    shutdown: &AtomicBool,
+) -> Result<(), CdcError> {
+    let ctx = DetachedCtx::new().ok_or_else(|| CdcError::retry("no thread-safe context".into()))?;
+    let locked = lock(&ctx, shutdown)?;
+    if locked.get_flags().contains(ContextFlags::SLAVE) {
+        return Err(CdcError::retry("this Redis became a replica".into()));
+    }
+    let fields = cp.to_fields();
+    let snap = snapshot.map(SnapshotState::to_field).unwrap_or_default();
+    let mut args: Vec<&str> = vec![offset_key];
+    for (k, v) in &fields {
+        args.push(k);
+        args.push(v);
+    }
+    args.push(SNAPSHOT_FIELD);
+    args.push(&snap);
+    let opts = CallOptionsBuilder::new()
+        .replicate()
+        .errors_as_replies()
+        .build();
+    for key in trim {
+        let r: CallResult = locked.call_ext("XTRIM", &opts, &[key.as_str(), "MAXLEN", "0"]);
+        if let Err(e) = r {
+            return Err(CdcError::setup(format!(
+                "cannot trim the stream {key}: {}",
+                e.to_utf8_string().unwrap_or_default()
+            )));
+        }
+    }
+    let r: CallResult = locked.call_ext("HSET", &opts, args.as_slice());
+    match r {
+        Err(e) => Err(CdcError::setup(format!(
+            "cannot write the offset hash {offset_key}: {}",
+            e.to_utf8_string().unwrap_or_default()
+        ))),
+        Ok(_) => Ok(()),
+    }
+}
+
+/// Take the Redis lock by try-locking (unload holds it while it waits for us to stop).
+fn lock<'a>(ctx: &'a DetachedCtx, shutdown: &AtomicBool) -> Result<Locked<'a>, CdcError> {
+    loop {
+        if shutdown.load(Ordering::SeqCst) {
+            return Err(CdcError::retry("shutting down".into()));
+        }
+        if let Some(l) = ctx.try_lock() {
+            return Ok(l);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn redis_value_string(v: redis_module::RedisValue) -> String {
+    use redis_module::RedisValue as V;
+    match v {
+        V::SimpleString(s) | V::BulkString(s) => s,
+        V::SimpleStringStatic(s) => s.to_string(),
+        V::BulkRedisString(s) => s.to_string_lossy(),
+        V::StringBuffer(b) => String::from_utf8_lossy(&b).into_owned(),
+        V::Integer(i) => i.to_string(),
+        _ => String::new(),
+    }
+}

@@ -1,0 +1,370 @@
+//! One session: connect, check the source, decide where to start, then run the binlog reader,
+//! the snapshot thread and the writer, joined by a bounded channel, until one of them ends or
+//! the supervisor stops them.
+
+use super::plan::{self, SourceFacts, Start};
+use crate::config::{Config, SnapshotMode};
+use crate::error::CdcError;
+use crate::sink::{offsets, Writer, WriterExit};
+use crate::source::binlog::{Interrupt, Reader};
+use crate::source::snapshot::{Gate, Snapshotter};
+use crate::source::{self, ServerInfo};
+use crate::state_event::StateEvent;
+use crate::status::{now_ms, State, STATUS};
+use crossbeam_channel::{Receiver, Sender};
+use redis_cdc_core::model::position::{Checkpoint, SnapshotState};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// The threads of a running session.
+pub(super) struct Session {
+    /// Asks every thread of the session to end.
+    stop: Arc<AtomicBool>,
+    /// Wakes the binlog reader out of its blocking read.
+    interrupt: Arc<Interrupt>,
+    reader: JoinHandle<Result<(), CdcError>>,
+    writer: JoinHandle<WriterExit>,
+    snapshot: JoinHandle<Result<(), CdcError>>,
+    /// CDC.RESYNC requests for the snapshot thread.
+    resync: Sender<Vec<String>>,
+    /// The configuration the session runs with.
+    pub config: Config,
+    /// State events of the writer and the snapshot thread.
+    pub events: Receiver<StateEvent>,
+}
+
+/// How a session ended without an error.
+pub(super) enum Ended {
+    /// Its threads stopped (asked to, or the snapshot thread finished its work).
+    Stopped,
+    /// The writer found this Redis a replica.
+    Replica,
+}
+
+/// The next pipeline state after a worker thread's event, if it changes.
+pub(super) fn next_state(current: State, event: StateEvent) -> Option<State> {
+    match event {
+        StateEvent::Backpressure(true) if current == State::Streaming => Some(State::Backpressure),
+        StateEvent::Backpressure(false) if current == State::Backpressure => Some(State::Streaming),
+        StateEvent::Snapshotting(true)
+            if matches!(current, State::Streaming | State::Connecting) =>
+        {
+            Some(State::Snapshotting)
+        }
+        StateEvent::Snapshotting(false) if current == State::Snapshotting => Some(State::Streaming),
+        _ => None,
+    }
+}
+
+impl Session {
+    /// Connect, plan the starting point and start the threads. `position_gone`: the last
+    /// session was told the stored position is gone. `resync`: tables waiting to be re-read
+    /// (handed to the session once it runs).
+    pub(super) fn open(
+        config: Config,
+        position_gone: bool,
+        shutdown: &AtomicBool,
+        resync: &mut Vec<String>,
+    ) -> Result<Session, CdcError> {
+        let Some(url) = config.source.clone() else {
+            return Err(CdcError::setup("cdc.mysql-url is not set".into()));
+        };
+        let mut conn = source::connect(&url)?;
+        let info = source::probe(&mut conn)?;
+        STATUS.lock().source = format!("{} ({})", url.address(), info.version);
+        if !info.full_metadata {
+            log::warn!("the source logs binlog_row_metadata=MINIMAL: column names come from information_schema");
+        }
+        let captured = register_tables(&mut conn, &config)?;
+        let (checkpoint, snapshot, by_gtid) = starting_point(
+            &config,
+            &mut conn,
+            &info,
+            &captured,
+            position_gone,
+            shutdown,
+        )?;
+        drop(conn);
+        {
+            let mut g = STATUS.lock();
+            g.position = checkpoint.position.to_string();
+            g.gtid.clone_from(&checkpoint.gtid);
+        }
+
+        // Batches the last session handed over but never wrote are gone with its channel.
+        STATUS
+            .batches_written
+            .store(STATUS.batches_sent.load(Ordering::SeqCst), Ordering::SeqCst);
+        STATUS.caught_up.store(false, Ordering::Relaxed);
+        let stop = Arc::new(AtomicBool::new(false));
+        let backpressure = Arc::new(AtomicBool::new(false));
+        let interrupt = Arc::new(Interrupt::default());
+        let gate = Arc::new(Gate::new(&checkpoint));
+        let (events_tx, events) = crossbeam_channel::unbounded();
+        let (tx, rx) = crate::sink::channel();
+        let writer = Writer {
+            offset_key: config.offset_key.clone(),
+            stream_maxlen: config.stream_maxlen,
+            max_memory_ratio: config.max_memory_percent as f32 / 100.0,
+            stop: stop.clone(),
+            backpressure: backpressure.clone(),
+            events: events_tx.clone(),
+        };
+        let writer = spawn("cdc-writer", move || writer.run(rx), WriterExit::Failed)?;
+        let shared_config = Arc::new(config.clone());
+        let (resync_tx, resync_rx) = crossbeam_channel::unbounded();
+        let snapshotter = Snapshotter {
+            config: shared_config.clone(),
+            url: url.clone(),
+            info: info.clone(),
+            stop: stop.clone(),
+            gate: gate.clone(),
+            tx: tx.clone(),
+            requests: resync_rx,
+            events: events_tx,
+        };
+        let reader = Reader {
+            config: shared_config,
+            url,
+            info,
+            stop: stop.clone(),
+            backpressure,
+            interrupt: interrupt.clone(),
+            tx,
+            by_gtid,
+            gate,
+            resync: resync_tx.clone(),
+            captured: captured.clone(),
+        };
+        STATUS.set_state(if snapshot.is_some() {
+            State::Snapshotting
+        } else {
+            State::Streaming
+        });
+        let reader = spawn(
+            "cdc-reader",
+            move || reader.run(checkpoint),
+            |msg| Err(CdcError::halt(msg)),
+        )?;
+        let snapshot = spawn(
+            "cdc-snapshot",
+            move || snapshotter.run(snapshot),
+            |msg| Err(CdcError::halt(msg)),
+        )?;
+        if !resync.is_empty() {
+            let _ = resync_tx.send(std::mem::take(resync));
+        }
+        Ok(Session {
+            stop,
+            interrupt,
+            reader,
+            writer,
+            snapshot,
+            resync: resync_tx,
+            config,
+            events,
+        })
+    }
+
+    /// One of the threads has ended (the session is over).
+    pub(super) fn finished(&self) -> bool {
+        self.reader.is_finished() || self.writer.is_finished() || self.snapshot.is_finished()
+    }
+
+    /// Hand CDC.RESYNC tables to the snapshot thread.
+    pub(super) fn resync(&self, tables: Vec<String>) {
+        let _ = self.resync.send(tables);
+    }
+
+    /// Stop the threads, wait for them, and say how the session ended: the writer's failure
+    /// first, then the reader's, then the snapshot's.
+    pub(super) fn end(self) -> Result<Ended, CdcError> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.interrupt.fire();
+        let reader = self.reader.join();
+        let snapshot = self.snapshot.join();
+        let writer = self.writer.join();
+        match writer {
+            Ok(WriterExit::Replica) => return Ok(Ended::Replica),
+            Ok(WriterExit::Failed(e)) => {
+                return Err(CdcError::retry(format!("writing to Redis failed: {e}")))
+            }
+            Ok(WriterExit::Stopped) => {}
+            Err(_) => {
+                return Err(CdcError::halt(
+                    "internal error: the writer panicked (see the Redis log)".into(),
+                ))
+            }
+        }
+        match reader {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                return Err(CdcError::halt(
+                    "internal error: the reader panicked (see the Redis log)".into(),
+                ))
+            }
+        }
+        match snapshot {
+            Ok(Ok(())) => Ok(Ended::Stopped),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(CdcError::halt(
+                "internal error: the snapshot panicked (see the Redis log)".into(),
+            )),
+        }
+    }
+}
+
+/// Where this session starts: gather the facts (stored checkpoint, the source's binlog files),
+/// let [`plan::plan`] decide, and carry the decision out. A fresh start or a re-snapshot stores
+/// its starting point (and the snapshot to do) at once: a restart before the first change must
+/// neither jump ahead nor forget the snapshot. Returns the checkpoint to read from, the
+/// snapshot progress, and whether to resume by GTID.
+fn starting_point(
+    config: &Config,
+    conn: &mut mysql::Conn,
+    info: &ServerInfo,
+    captured: &[String],
+    position_gone: bool,
+    shutdown: &AtomicBool,
+) -> Result<(Checkpoint, Option<SnapshotState>, bool), CdcError> {
+    let (stored, snapshot) = offsets::load(&config.offset_key, shutdown)?;
+    let same_server = stored
+        .as_ref()
+        .is_some_and(|cp| cp.source_id == 0 || cp.source_id == info.server_id);
+    let facts = SourceFacts {
+        server_id: info.server_id,
+        resumes_by_gtid: info.flavor == source::Flavor::MariaDb,
+        // Only asked when it matters: a position of this server, not already known gone.
+        binlog_files: if same_server && !position_gone {
+            source::binlog_files(conn)?
+        } else {
+            Vec::new()
+        },
+        position_gone,
+    };
+    let start = plan::plan(stored.as_ref(), config.snapshot, &facts, &config.offset_key);
+    let (stored, resnapshot) = match (start, stored) {
+        (Start::Refuse(e), _) => return Err(e),
+        (Start::AtPosition, Some(cp)) => return Ok((cp, snapshot, false)),
+        (Start::ByGtid, Some(cp)) => {
+            log::warn!(
+                "the source is now server_id {} (the position was written for server_id {}): resuming by GTID {}",
+                info.server_id, cp.source_id, cp.gtid
+            );
+            return Ok((cp, snapshot, true));
+        }
+        (Start::Resnapshot, Some(cp)) => (Some(cp), true),
+        (_, stored) => (stored, false),
+    };
+    let (pos, gtid) = source::master_status(conn, info.flavor)?;
+    let cp = Checkpoint {
+        position: pos,
+        written_through: None,
+        written_count: 0,
+        gtid,
+        source_id: info.server_id,
+    };
+    let mut trim: Vec<String> = Vec::new();
+    if let (Some(old), true) = (&stored, resnapshot) {
+        // The streams cannot be reconciled across the gap: they start afresh (consumer
+        // groups stay), so that replaying a stream still gives its table.
+        log::warn!(
+            "the stored position {} is gone from the source: re-snapshotting every captured table (cdc.snapshot when-needed)",
+            old.position
+        );
+        trim = captured
+            .iter()
+            .filter_map(|t| t.split_once('.').map(|(d, n)| config.stream_key(d, n)))
+            .collect();
+    }
+    let snapshot = match config.snapshot {
+        SnapshotMode::Never => None,
+        _ if captured.is_empty() => None,
+        _ => Some(SnapshotState {
+            ts_ms: now_ms(),
+            queue: captured.to_vec(),
+            // The initial snapshot (or a re-snapshot into emptied streams): no markers.
+            ..SnapshotState::default()
+        }),
+    };
+    offsets::store(&config.offset_key, &cp, snapshot.as_ref(), &trim, shutdown)?;
+    Ok((cp, snapshot, false))
+}
+
+/// Record the captured tables in the status (CDC.STATUS `tables`, CDC.TABLES); returns them.
+fn register_tables(conn: &mut mysql::Conn, config: &Config) -> Result<Vec<String>, CdcError> {
+    use mysql::prelude::Queryable;
+    let rows: Vec<(String, String)> = conn
+        .query("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE'")
+        .map_err(|e| CdcError::from_mysql("listing tables", e))?;
+    let mut g = STATUS.lock();
+    g.tables.retain(|name, _| {
+        name.split_once('.')
+            .is_some_and(|(d, t)| config.filter.matches(d, t))
+    });
+    let mut captured = Vec::new();
+    for (db, table) in rows {
+        if config.filter.matches(&db, &table) {
+            let name = format!("{db}.{table}");
+            let t = g.tables.entry(name.clone()).or_default();
+            t.stream = config.stream_key(&db, &table);
+            captured.push(name);
+        }
+    }
+    captured.sort();
+    Ok(captured)
+}
+
+/// Spawn a pipeline thread whose panics become `on_panic(message)` instead of unwinding.
+fn spawn<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+    on_panic: impl FnOnce(String) -> T + Send + 'static,
+) -> Result<JoinHandle<T>, CdcError> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || match catch_unwind(AssertUnwindSafe(f)) {
+            Ok(v) => v,
+            Err(p) => {
+                let msg = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "unknown panic".into());
+                on_panic(format!("internal error (panic: {msg})"))
+            }
+        })
+        .map_err(|e| CdcError::retry(format!("cannot start a thread: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_events_apply_only_from_the_states_they_leave() {
+        use State::*;
+        use StateEvent::{Backpressure as Bp, Snapshotting as Snap};
+        #[rustfmt::skip]
+        let table: &[(State, StateEvent, Option<State>)] = &[
+            (Streaming, Bp(true), Some(Backpressure)),
+            (Snapshotting, Bp(true), None),
+            (Paused, Bp(true), None),
+            (Backpressure, Bp(false), Some(Streaming)),
+            (Snapshotting, Bp(false), None),
+            (Streaming, Snap(true), Some(Snapshotting)),
+            (Connecting, Snap(true), Some(Snapshotting)),
+            (Backpressure, Snap(true), None),
+            (Error, Snap(true), None),
+            (Snapshotting, Snap(false), Some(Streaming)),
+            (Backpressure, Snap(false), None),
+            (Streaming, Snap(false), None),
+        ];
+        for (current, event, next) in table {
+            assert_eq!(next_state(*current, *event), *next, "{current:?} {event:?}");
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! The integration tests, one binary: each module below is one scenario file of
+//! `tests/scenarios/`, and `support` holds the servers and helpers they share. A test's name is
+//! its file and function (`faults::purged_binlog_position_gives_error_naming_position_and_fix`);
+//! run one file with `cargo test --release --test main faults::`.
+//!
+//! The tests that start servers need the module built first (`cargo build --release`).
+
+mod support;
+
+#[path = "scenarios/commands.rs"]
+mod commands;
+#[path = "scenarios/ddl.rs"]
+mod ddl;
+#[path = "scenarios/debezium.rs"]
+mod debezium;
+#[path = "scenarios/ecosystem.rs"]
+mod ecosystem;
+#[path = "scenarios/faults.rs"]
+mod faults;
+#[path = "scenarios/fixtures.rs"]
+mod fixtures;
+#[path = "scenarios/fuzz_decode.rs"]
+mod fuzz_decode;
+#[path = "scenarios/harness.rs"]
+mod harness;
+#[path = "scenarios/live.rs"]
+mod live;
+#[path = "scenarios/replication.rs"]
+mod replication;
+#[path = "scenarios/resync.rs"]
+mod resync;
+#[path = "scenarios/snapshot.rs"]
+mod snapshot;
+#[path = "scenarios/statements.rs"]
+mod statements;
+#[path = "scenarios/types.rs"]
+mod types;

@@ -1,0 +1,350 @@
+//! Commands and configuration: CDC.STATUS/PAUSE/RESUME/TABLES, CONFIG SET of `cdc.*` at run
+//! time (good and bad values), a wrong password and an unreachable source, secrets.
+//!
+//! Tests that need MariaDB share one (`shared_mariadb`) and use their own databases.
+
+use std::io::{Read, Write};
+use std::thread::sleep;
+use std::time::Duration;
+
+use crate::support::*;
+
+fn err_text(r: redis::RedisResult<redis::Value>) -> String {
+    match r {
+        Ok(v) => panic!("expected an error reply, got {v:?}"),
+        Err(e) => {
+            // "ERR msg" comes back as kind + detail; put them back together.
+            let code = e.code().unwrap_or("");
+            let detail = e.detail().unwrap_or("");
+            format!("{code} {detail}")
+        }
+    }
+}
+
+#[test]
+fn bad_command_arguments_get_standard_errors() {
+    let redis = RedisServer::start(&[]);
+    for cmd in ["CDC.STATUS", "CDC.PAUSE", "CDC.RESUME", "CDC.TABLES"] {
+        let e = err_text(redis.try_cmd(&[cmd, "extra"]));
+        assert!(
+            e.starts_with("ERR wrong number of arguments"),
+            "{cmd} extra -> {e}"
+        );
+        let e = err_text(redis.try_cmd(&[cmd, "a", "b"]));
+        assert!(
+            e.starts_with("ERR wrong number of arguments"),
+            "{cmd} a b -> {e}"
+        );
+    }
+    assert_eq!(value_to_string(&redis.cmd(&["PING"])), "PONG");
+
+    // CDC.STATUS: every field of docs/commands.md, in order (RESP2: a flat array).
+    let reply = redis.cmd(&["CDC.STATUS"]);
+    let redis::Value::Array(items) = &reply else {
+        panic!("CDC.STATUS under RESP2: {reply:?}")
+    };
+    let names: Vec<String> = items.chunks(2).map(|c| value_to_string(&c[0])).collect();
+    assert_eq!(
+        names,
+        [
+            "state",
+            "source",
+            "position",
+            "gtid",
+            "lag_ms",
+            "events",
+            "transactions",
+            "tables",
+            "snapshot",
+            "last_error",
+            "uptime_s"
+        ]
+    );
+    let st = reply_to_map(&reply);
+    assert_eq!(st["state"], "unconfigured");
+    assert_eq!(st["snapshot"], "[]");
+
+    // RESP3 clients get a map.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", redis.port())).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"HELLO 3\r\n").unwrap();
+    sleep(Duration::from_millis(200));
+    let mut buf = [0u8; 4096];
+    let _ = s.read(&mut buf).unwrap();
+    s.write_all(b"CDC.STATUS\r\n").unwrap();
+    let n = s.read(&mut buf).unwrap();
+    assert!(
+        buf[..n].starts_with(b"%11\r\n"),
+        "RESP3 CDC.STATUS: {:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+
+    // CDC.TABLES with no source: an empty array.
+    assert_eq!(redis.cmd(&["CDC.TABLES"]), redis::Value::Array(vec![]));
+}
+
+#[test]
+fn config_set_of_bad_values_is_refused_naming_the_parameter() {
+    let redis = RedisServer::start(&[]);
+    let cases = [
+        ("cdc.format", "xml"),
+        ("cdc.mysql-url", "nope"),
+        ("cdc.mysql-url", "http://u:p@h:1"),
+        ("cdc.tables", "nodot"),
+        ("cdc.tables", "a.b.c"),
+        ("cdc.exclude-tables", "nodot"),
+        ("cdc.offset-key", ""),
+        ("cdc.server-id", "-1"),
+        ("cdc.server-id", "abc"),
+        ("cdc.enabled", "maybe"),
+    ];
+    for (param, value) in cases {
+        let before = reply_to_map(&redis.cmd(&["CONFIG", "GET", param]));
+        let e = err_text(redis.try_cmd(&["CONFIG", "SET", param, value]));
+        assert!(
+            e.contains(param),
+            "CONFIG SET {param} {value:?}: error does not name the parameter: {e}"
+        );
+        let after = reply_to_map(&redis.cmd(&["CONFIG", "GET", param]));
+        assert_eq!(before, after, "{param} changed after a refused CONFIG SET");
+    }
+    assert_eq!(value_to_string(&redis.cmd(&["PING"])), "PONG");
+    assert_eq!(status_field(&redis, "state"), "unconfigured");
+
+    // Good values are taken.
+    redis.cmd(&["CONFIG", "SET", "cdc.tables", "a.*, b.c?"]);
+    redis.cmd(&["CONFIG", "SET", "cdc.format", "flat"]);
+    let got = reply_to_map(&redis.cmd(&["CONFIG", "GET", "cdc.tables"]));
+    assert_eq!(got["cdc.tables"], "a.*, b.c?");
+}
+
+#[test]
+fn config_set_mysql_url_at_run_time_starts_streaming() {
+    let db = shared_mariadb();
+    db.exec("CREATE DATABASE cmd_url; CREATE TABLE cmd_url.t (id INT PRIMARY KEY, v VARCHAR(10))");
+    let redis = RedisServer::start(&["tables", "cmd_url.*"]);
+    wait_state(&redis, "unconfigured", STREAMING);
+    assert_eq!(status_field(&redis, "source"), "");
+
+    redis.cmd(&["CONFIG", "SET", "cdc.mysql-url", &db.url()]);
+    wait_state(&redis, "streaming", STREAMING);
+    let got = reply_to_map(&redis.cmd(&["CONFIG", "GET", "cdc.mysql-url"]));
+    assert_eq!(
+        got["cdc.mysql-url"],
+        db.url(),
+        "CONFIG GET returns the value as set"
+    );
+    db.exec("INSERT INTO cmd_url.t VALUES (1, 'a'), (2, 'b'); UPDATE cmd_url.t SET v = 'c' WHERE id = 2");
+    wait_caught_up(&redis, &db, CATCH_UP);
+    assert_replay_equals_table(&redis, &db, "cmd_url", "t");
+    assert_eq!(xlen(&redis, "cdc:cmd_url.t"), 3);
+    assert_eq!(status_field(&redis, "tables"), "1");
+
+    // Back to no URL: idle again, nothing more is written.
+    redis.cmd(&["CONFIG", "SET", "cdc.mysql-url", ""]);
+    wait_state(&redis, "unconfigured", STREAMING);
+    db.exec("INSERT INTO cmd_url.t VALUES (3, 'x')");
+    sleep(Duration::from_millis(1500));
+    assert_eq!(xlen(&redis, "cdc:cmd_url.t"), 3);
+    // And set again: resumes at the stored position, the missed row arrives.
+    redis.cmd(&["CONFIG", "SET", "cdc.mysql-url", &db.url()]);
+    wait_state(&redis, "streaming", STREAMING);
+    wait_caught_up(&redis, &db, CATCH_UP);
+    assert_eq!(xlen(&redis, "cdc:cmd_url.t"), 4);
+    assert_replay_equals_table(&redis, &db, "cmd_url", "t");
+}
+
+#[test]
+fn wrong_password_and_unreachable_host_are_reported_and_recover_without_leaking_secrets() {
+    const WRONG: &str = "Wr0ng-Pa55word";
+    const UNREACHABLE: &str = "Unreach-S3cret";
+    let db = shared_mariadb();
+    db.exec("CREATE DATABASE cmd_auth; CREATE TABLE cmd_auth.t (id INT PRIMARY KEY)");
+    let bad_url = format!("mysql://{CDC_USER}:{WRONG}@127.0.0.1:{}", db.port());
+    let redis = RedisServer::start_with(
+        &["--slowlog-log-slower-than", "0", "--loglevel", "verbose"],
+        &["tables", "cmd_auth.*", "mysql-url", &bad_url],
+    );
+    let wait_error = |needle: &str| {
+        wait_until(
+            Duration::from_secs(20),
+            &format!("last_error mentioning {needle:?}"),
+            || {
+                let st = status_map(&mut redis.client());
+                matches!(st["state"].as_str(), "connecting" | "error")
+                    && st["last_error"].to_lowercase().contains(needle)
+            },
+        );
+        assert_eq!(value_to_string(&redis.cmd(&["PING"])), "PONG");
+        redis.cmd(&["SET", "still", "serving"]);
+    };
+    wait_error("access denied");
+    let st = status_map(&mut redis.client());
+    assert!(
+        st["last_error"].contains("cdc.mysql-url"),
+        "the error should say what to fix: {}",
+        st["last_error"]
+    );
+
+    // Unreachable: nothing listens on this port.
+    let dead = format!("mysql://{CDC_USER}:{UNREACHABLE}@127.0.0.1:{}", free_port());
+    redis.cmd(&["CONFIG", "SET", "cdc.mysql-url", &dead]);
+    wait_error("cannot connect");
+    // Long enough for a few retries with backoff.
+    sleep(Duration::from_secs(3));
+    assert_eq!(value_to_string(&redis.cmd(&["PING"])), "PONG");
+
+    // Fixed by CONFIG SET: streams at once (no waiting out the backoff).
+    redis.cmd(&["CONFIG", "SET", "cdc.mysql-url", &db.url()]);
+    wait_state(&redis, "streaming", Duration::from_secs(10));
+    db.exec("INSERT INTO cmd_auth.t VALUES (1), (2)");
+    wait_caught_up(&redis, &db, CATCH_UP);
+    assert_eq!(xlen(&redis, "cdc:cmd_auth.t"), 2);
+    let source = status_field(&redis, "source");
+    assert!(
+        source.starts_with(&format!("127.0.0.1:{}", db.port())),
+        "source {source:?}"
+    );
+
+    // No password anywhere but CONFIG GET.
+    let mut places = vec![
+        ("CDC.STATUS", value_to_string(&redis.cmd(&["CDC.STATUS"]))),
+        ("INFO", value_to_string(&redis.cmd(&["INFO", "everything"]))),
+        ("INFO cdc", value_to_string(&redis.cmd(&["INFO", "cdc"]))),
+        (
+            "SLOWLOG",
+            value_to_json(&redis.cmd(&["SLOWLOG", "GET", "1000"])).to_string(),
+        ),
+        (
+            "CLIENT LIST",
+            value_to_string(&redis.cmd(&["CLIENT", "LIST"])),
+        ),
+    ];
+    places.push(("redis log", redis.log()));
+    for (what, text) in &places {
+        for secret in [WRONG, UNREACHABLE, CDC_PASSWORD] {
+            assert!(
+                !text.contains(secret),
+                "{secret} appears in {what}:\n{text}"
+            );
+        }
+    }
+    assert!(
+        places[3].1.contains("CONFIG"),
+        "SLOWLOG should hold the CONFIG SET calls: {}",
+        places[3].1
+    );
+}
+
+#[test]
+fn pause_and_resume_hold_entries_back_and_then_deliver_all() {
+    let db = shared_mariadb();
+    db.exec("CREATE DATABASE cmd_pause; CREATE TABLE cmd_pause.t (id INT PRIMARY KEY, n INT)");
+    let redis = RedisServer::start(&["tables", "cmd_pause.*", "mysql-url", &db.url()]);
+    wait_state(&redis, "streaming", STREAMING);
+    db.exec("INSERT INTO cmd_pause.t VALUES (0, 0)");
+    wait_caught_up(&redis, &db, CATCH_UP);
+    assert_eq!(xlen(&redis, "cdc:cmd_pause.t"), 1);
+
+    assert_eq!(value_to_string(&redis.cmd(&["CDC.PAUSE"])), "OK");
+    wait_state(&redis, "paused", Duration::from_secs(10));
+    for i in 1..=20 {
+        db.exec(&format!(
+            "INSERT INTO cmd_pause.t VALUES ({i}, {i}); UPDATE cmd_pause.t SET n = n + 1 WHERE id = 0"
+        ));
+    }
+    sleep(Duration::from_millis(1500));
+    assert_eq!(
+        xlen(&redis, "cdc:cmd_pause.t"),
+        1,
+        "entries written while paused"
+    );
+    assert_eq!(status_field(&redis, "state"), "paused");
+
+    assert_eq!(value_to_string(&redis.cmd(&["CDC.RESUME"])), "OK");
+    wait_state(&redis, "streaming", STREAMING);
+    wait_caught_up(&redis, &db, CATCH_UP);
+    assert_eq!(xlen(&redis, "cdc:cmd_pause.t"), 41);
+    assert_replay_equals_table(&redis, &db, "cmd_pause", "t");
+}
+
+#[test]
+fn enabled_no_stops_following_and_yes_catches_up() {
+    let db = shared_mariadb();
+    db.exec("CREATE DATABASE cmd_enabled; CREATE TABLE cmd_enabled.t (id INT PRIMARY KEY)");
+    let redis = RedisServer::start(&["tables", "cmd_enabled.*", "mysql-url", &db.url()]);
+    wait_state(&redis, "streaming", STREAMING);
+
+    redis.cmd(&["CONFIG", "SET", "cdc.enabled", "no"]);
+    wait_until(Duration::from_secs(10), "state to leave streaming", || {
+        status_field(&redis, "state") != "streaming"
+    });
+    db.exec("INSERT INTO cmd_enabled.t VALUES (1), (2), (3)");
+    sleep(Duration::from_millis(1500));
+    assert_eq!(
+        xlen(&redis, "cdc:cmd_enabled.t"),
+        0,
+        "entries written while disabled"
+    );
+
+    redis.cmd(&["CONFIG", "SET", "cdc.enabled", "yes"]);
+    wait_state(&redis, "streaming", STREAMING);
+    db.exec("INSERT INTO cmd_enabled.t VALUES (4)");
+    wait_caught_up(&redis, &db, CATCH_UP);
+    assert_eq!(xlen(&redis, "cdc:cmd_enabled.t"), 4);
+    assert_replay_equals_table(&redis, &db, "cmd_enabled", "t");
+}
+
+/// A stream key or the offset key holding another type is refused before anything of the batch
+/// is written: CDC.STATUS names the key; once it is removed, every change arrives exactly once.
+#[test]
+fn a_key_of_another_type_is_refused_whole_and_named() {
+    let db = shared_mariadb();
+    db.exec(
+        "CREATE DATABASE cmd_wt; CREATE TABLE cmd_wt.t (id INT PRIMARY KEY); \
+         CREATE TABLE cmd_wt.u (id INT PRIMARY KEY)",
+    );
+    let redis = RedisServer::start(&["tables", "cmd_wt.*", "mysql-url", &db.url()]);
+    wait_state(&redis, "streaming", STREAMING);
+    db.exec("INSERT INTO cmd_wt.t VALUES (0)");
+    wait_caught_up(&redis, &db, CATCH_UP);
+    let refused = |key: &str, what: &str| {
+        wait_until(CATCH_UP, "the key named in last_error", || {
+            let e = status_field(&redis, "last_error");
+            e.contains(key) && e.contains(what)
+        });
+        assert_eq!(
+            xlen(&redis, "cdc:cmd_wt.t"),
+            1,
+            "part of a refused batch was written"
+        );
+    };
+
+    // A stream key taken by a string.
+    redis.cmd(&["SET", "cdc:cmd_wt.u", "not a stream"]);
+    db.exec("BEGIN; INSERT INTO cmd_wt.t VALUES (1); INSERT INTO cmd_wt.u VALUES (1); COMMIT");
+    refused("cdc:cmd_wt.u", "another type than a stream");
+    redis.cmd(&["DEL", "cdc:cmd_wt.u"]);
+    wait_caught_up(&redis, &db, CATCH_UP);
+    assert_eq!(xlen(&redis, "cdc:cmd_wt.t"), 2);
+    assert_eq!(xlen(&redis, "cdc:cmd_wt.u"), 1);
+
+    // The offset key taken by a string (the real one kept aside).
+    redis.cmd(&["RENAME", "cdc:offset", "saved-offset"]);
+    redis.cmd(&["SET", "cdc:offset", "not a hash"]);
+    db.exec("INSERT INTO cmd_wt.t VALUES (2)");
+    wait_until(CATCH_UP, "the offset key named in last_error", || {
+        status_field(&redis, "last_error").contains("cdc:offset")
+    });
+    assert_eq!(
+        xlen(&redis, "cdc:cmd_wt.t"),
+        2,
+        "entries written without their position"
+    );
+    redis.cmd(&["DEL", "cdc:offset"]);
+    redis.cmd(&["RENAME", "saved-offset", "cdc:offset"]);
+    wait_caught_up(&redis, &db, CATCH_UP);
+    assert_eq!(xlen(&redis, "cdc:cmd_wt.t"), 3);
+    assert_replay_equals_table(&redis, &db, "cmd_wt", "t");
+    assert_replay_equals_table(&redis, &db, "cmd_wt", "u");
+}

@@ -1,0 +1,95 @@
+//! Changes the binlog does not carry as rows: TRUNCATE and DROP TABLE (`t` entries), and DML
+//! logged as a statement (`binlog_format=STATEMENT` or MIXED in one session), which the module
+//! re-reads. Each ends with replay of the stream == `SELECT *` (docs/events.md).
+
+use crate::support::*;
+
+fn streaming(db: &MariaDb) -> RedisServer {
+    let url = db.url();
+    let r = RedisServer::start(&["--cdc.mysql-url", &url, "--cdc.snapshot", "never"]);
+    wait_state(&r, "streaming", STREAMING);
+    r
+}
+
+#[test]
+fn truncate_and_drop_then_create_replay_to_the_table() {
+    let db = MariaDb::start();
+    db.exec("CREATE TABLE test.t (id INT PRIMARY KEY, a VARCHAR(10))");
+    let r = streaming(&db);
+    db.exec(
+        "INSERT INTO test.t VALUES (1, 'x'), (2, 'y'), (3, 'z');
+         TRUNCATE TABLE test.t;
+         INSERT INTO test.t VALUES (4, 'w');",
+    );
+    let got = wait_entries(&r, "cdc:test.t", 5);
+    assert_eq!(
+        entry_lines(&got)[3..],
+        ["t ? - -", r#"c {"id":4} - {"id":4,"a":"w"}"#]
+    );
+    assert_replays_to_table(&got, &db, "test", "t");
+    check_entries(&r, "test", "t");
+
+    // DROP + CREATE with other columns: `t`, then the new shape.
+    db.exec(
+        "DROP TABLE test.t;
+         CREATE TABLE test.t (x VARCHAR(5) PRIMARY KEY, n INT);
+         INSERT INTO test.t VALUES ('a', 1);",
+    );
+    let got = wait_entries(&r, "cdc:test.t", 7);
+    assert_eq!(
+        entry_lines(&got)[5..],
+        ["t ? - -", r#"c {"x":"a"} - {"x":"a","n":1}"#]
+    );
+    assert_replays_to_table(&got, &db, "test", "t");
+    assert_eq!(status_field(&r, "state"), "streaming");
+}
+
+/// `SET SESSION binlog_format=STATEMENT` (what pt-table-checksum and other tools do): the
+/// INSERT, UPDATE and DELETE reach the binlog as statements. The module re-reads the table
+/// (framed by resync markers, so the deleted row goes too), warns with the fix, and counts it.
+#[test]
+fn statement_logged_dml_is_re_read_and_replays_to_the_table() {
+    let db = MariaDb::start();
+    db.exec("CREATE TABLE test.s (id INT PRIMARY KEY, v INT)");
+    let r = streaming(&db);
+    db.exec("INSERT INTO test.s VALUES (1, 1), (2, 2), (3, 3)");
+    wait_entries(&r, "cdc:test.s", 3);
+    db.exec(
+        "SET SESSION binlog_format = STATEMENT;
+         INSERT INTO test.s VALUES (4, 4);
+         UPDATE test.s SET v = v + 10 WHERE id <= 2;
+         DELETE FROM test.s WHERE id = 3;
+         SET SESSION binlog_format = ROW;",
+    );
+    let mut c = r.client();
+    let mut entries = Vec::new();
+    wait_until(CATCH_UP, "the re-read's end marker", || {
+        entries = stream_entries(&mut c, "cdc:test.s");
+        entries
+            .iter()
+            .filter(|(_, f)| field(f, "op") == Some("resync-end"))
+            .count()
+            >= 1
+    });
+    // Rows written after the re-read still stream as rows.
+    db.exec("INSERT INTO test.s VALUES (5, 5)");
+    wait_snapshot_done_and_caught_up(&r, &db, CATCH_UP);
+    let entries = stream_entries(&mut c, "cdc:test.s");
+    assert_eq!(
+        field(&entries[entries.len() - 1].1, "op"),
+        Some("c"),
+        "the last insert is a row entry"
+    );
+    assert_replays_to_table(&entries, &db, "test", "s");
+    check_entries(&r, "test", "s");
+    let resyncs: u64 = info_field(&r, "cdc", "cdc_statement_resyncs")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(resyncs >= 1, "INFO cdc_statement_resyncs = {resyncs}");
+    let log = r.log();
+    assert!(
+        log.contains("on test.s at mysql-bin.") && log.contains("SET GLOBAL binlog_format=ROW"),
+        "no warning naming the table, position and fix in the Redis log"
+    );
+    assert_eq!(status_field(&r, "state"), "streaming");
+}
