@@ -10,6 +10,10 @@ writes the same hash.
 
 Reads all three entry layouts of `cdc.format`: `flat` (op/db/table/key/after fields),
 `debezium-extended` (fields `key` and `value`) and `debezium` (one field: key JSON -> event JSON).
+The `flat` layout's whole-table entries follow the replay rule of docs/events.md: `t` deletes the
+table's hashes; between `resync-begin` and `resync-end` the hashes written are noted in a set
+(`<group>:resync:<db>.<table>`), and `resync-end` deletes the table's other hashes (rows deleted
+while the module could not see them).
 
     pip install redis
     python3 examples/consumer.py --redis redis://localhost:16379 --prefix cdc:
@@ -28,9 +32,14 @@ import redis
 OFFSET_KEY_DEFAULT = "cdc:offset"
 
 
+WHOLE_TABLE_OPS = ("t", "resync-begin", "resync-end")
+
+
 def parse_entry(fields):
     """An entry's fields -> (op, db, table, key dict or None, row image dict or None)."""
     if "op" in fields:  # flat
+        if fields["op"] in WHOLE_TABLE_OPS:
+            return fields["op"], fields["db"], fields["table"], None, None
         key = json.loads(fields["key"])
         after = json.loads(fields["after"]) if "after" in fields else None
         before = json.loads(fields["before"]) if "before" in fields else None
@@ -63,13 +72,38 @@ def as_text(v):
     return v if isinstance(v, str) else json.dumps(v, separators=(",", ":"), ensure_ascii=False)
 
 
+def table_hashes(r, db, table):
+    """The hashes of `db.table` (SCAN with the names' glob characters escaped)."""
+    prefix = "".join("\\" + ch if ch in "*?[]\\" else ch for ch in f"{db}.{table}:")
+    return list(r.scan_iter(match=prefix + "*", count=1000))
+
+
 def apply_and_ack(r, stream, group, entry_id, fields):
     op, db, table, key, row = parse_entry(fields)
-    target = hash_key(db, table, key, row)
+    # Hashes written since a resync-begin of this table (exists only between the markers).
+    noted = f"{group}:resync:{db}.{table}"
     pipe = r.pipeline(transaction=True)  # MULTI ... EXEC
+    if op in WHOLE_TABLE_OPS:
+        if op == "t":
+            for k in table_hashes(r, db, table):
+                pipe.delete(k)
+        elif op == "resync-begin":
+            pipe.delete(noted)
+            pipe.sadd(noted, "")  # a member, so that the set exists while the re-read runs
+        elif r.exists(noted):  # resync-end
+            for k in table_hashes(r, db, table):
+                if not r.sismember(noted, k):
+                    pipe.delete(k)
+            pipe.delete(noted)
+        pipe.xack(stream, group, entry_id)
+        pipe.execute()
+        return op, f"{db}.{table}"
+    target = hash_key(db, table, key, row)
     pipe.delete(target)
     if op in ("c", "r", "u") and row:
         pipe.hset(target, mapping={col: as_text(v) for col, v in row.items() if v is not None})
+        if r.exists(noted):
+            pipe.sadd(noted, target)
     pipe.xack(stream, group, entry_id)
     pipe.execute()
     return op, target
