@@ -14,7 +14,7 @@ mod streams;
 
 use crate::ffi::thread_ctx::{self, DetachedCtx, Locked};
 use crate::state_event::StateEvent;
-use crate::status::{State, STATUS};
+use crate::status::STATUS;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use redis_cdc_core::model::batch::Batch;
 use redis_module::{CallOptionsBuilder, CallResult, Context, ContextFlags};
@@ -334,12 +334,8 @@ impl Writer {
         let over = ratio > 0.0 && ratio >= self.max_memory_ratio;
         let was = self.backpressure.swap(over, Ordering::Relaxed);
         if over != was {
-            let st = STATUS.state();
-            if over && st == State::Streaming {
-                let _ = self.events.send(StateEvent::Backpressure(true));
-            } else if !over && st == State::Backpressure {
-                let _ = self.events.send(StateEvent::Backpressure(false));
-            }
+            // The supervisor decides what it means for the state (session::next_state).
+            let _ = self.events.send(StateEvent::Backpressure(over));
         }
     }
 

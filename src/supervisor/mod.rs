@@ -364,7 +364,8 @@ impl Supervisor {
                 },
                 recv(s.events) -> event => {
                     if let Ok(event) = event {
-                        if let Some(next) = session::next_state(STATUS.state(), event) {
+                        let held_back = s.backpressure.load(Ordering::Relaxed);
+                        if let Some(next) = session::next_state(STATUS.state(), event, held_back) {
                             STATUS.set_state(next);
                         }
                     }

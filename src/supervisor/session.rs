@@ -33,6 +33,8 @@ pub(super) struct Session {
     pub config: Config,
     /// State events of the writer and the snapshot thread.
     pub events: Receiver<StateEvent>,
+    /// The writer's back-pressure flag (the reader waits while it is set).
+    pub backpressure: Arc<AtomicBool>,
 }
 
 /// How a session ended without an error.
@@ -43,8 +45,9 @@ pub(super) enum Ended {
     Replica,
 }
 
-/// The next pipeline state after a worker thread's event, if it changes.
-pub(super) fn next_state(current: State, event: StateEvent) -> Option<State> {
+/// The next pipeline state after a worker thread's event, if it changes. `backpressure`: the
+/// writer holds the reader back right now (a snapshot that ends then leaves `backpressure`).
+pub(super) fn next_state(current: State, event: StateEvent, backpressure: bool) -> Option<State> {
     match event {
         StateEvent::Backpressure(true) if current == State::Streaming => Some(State::Backpressure),
         StateEvent::Backpressure(false) if current == State::Backpressure => Some(State::Streaming),
@@ -53,7 +56,13 @@ pub(super) fn next_state(current: State, event: StateEvent) -> Option<State> {
         {
             Some(State::Snapshotting)
         }
-        StateEvent::Snapshotting(false) if current == State::Snapshotting => Some(State::Streaming),
+        StateEvent::Snapshotting(false) if current == State::Snapshotting => {
+            Some(if backpressure {
+                State::Backpressure
+            } else {
+                State::Streaming
+            })
+        }
         _ => None,
     }
 }
@@ -100,6 +109,7 @@ impl Session {
         STATUS.caught_up.store(false, Ordering::Relaxed);
         let stop = Arc::new(AtomicBool::new(false));
         let backpressure = Arc::new(AtomicBool::new(false));
+        let held_back = backpressure.clone();
         let interrupt = Arc::new(Interrupt::default());
         let gate = Arc::new(Gate::new(&checkpoint));
         let (events_tx, events) = crossbeam_channel::unbounded();
@@ -165,6 +175,7 @@ impl Session {
             resync: resync_tx,
             config,
             events,
+            backpressure: held_back,
         })
     }
 
@@ -364,7 +375,16 @@ mod tests {
             (Streaming, Snap(false), None),
         ];
         for (current, event, next) in table {
-            assert_eq!(next_state(*current, *event), *next, "{current:?} {event:?}");
+            assert_eq!(
+                next_state(*current, *event, false),
+                *next,
+                "{current:?} {event:?}"
+            );
         }
+        // Back-pressure that began while a snapshot ran shows once the snapshot is over.
+        assert_eq!(
+            next_state(Snapshotting, Snap(false), true),
+            Some(Backpressure)
+        );
     }
 }
