@@ -27,7 +27,7 @@ use crate::decode::format_uuid;
 use crate::decode::rows::{for_each_payload_event, for_each_row, maria_uncompressed_event};
 use crate::filter::TableFilter;
 use crate::format::{self, Change, Format};
-use crate::model::batch::{Batch, Entry};
+use crate::model::batch::{Batch, Entry, XaOp};
 use crate::model::change::{ChangeSource, Op, Row};
 use crate::model::position::{Checkpoint, MariaGtid, MariaGtidState, Position};
 use crate::schema::{apply_ddl, dml_tables, emptied_tables, InfoColumn, Shapes, TableSchema};
@@ -50,6 +50,9 @@ const MARIA_GTID_LIST: u8 = 0xa3;
 const MARIA_START_ENCRYPTION: u8 = 0xa4;
 const MARIA_COMPRESSED_FIRST: u8 = 0xa5;
 const MARIA_COMPRESSED_LAST: u8 = 0xab;
+// Flags of MariaDB's GTID event.
+const MARIA_FL_GROUP_COMMIT_ID: u8 = 0x02;
+const MARIA_FL_PREPARED_XA: u8 = 0x40;
 
 /// Which server family the source is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +150,10 @@ struct Txn {
     skip_count: u64,
     /// Re-reads asked for by statement-logged DML in this transaction, output at its end.
     resync: Option<Resync>,
+    /// The XID of the XA transaction being assembled (its entries are held until XA COMMIT).
+    xa: Option<String>,
+    /// What the batch that ends this group does with a prepared XA transaction.
+    xa_op: Option<XaOp>,
 }
 
 /// Tables to re-read (None: every captured table) and why.
@@ -342,6 +349,18 @@ impl Assembler {
                 out,
             ),
             EventData::XidEvent(_) => self.commit(end, now, out),
+            EventData::XaPrepareLogEvent(body) => {
+                // XA PREPARE ends the group: its entries are held until XA COMMIT.
+                let xid = xa_prepare_xid(&body).or_else(|| self.txn.xa.clone());
+                let Some(xid) = xid else {
+                    return Err(AssembleError::Halt(format!(
+                        "XA PREPARE at {} without a readable XID",
+                        self.at(start)
+                    )));
+                };
+                self.txn.xa_op = Some(XaOp::Hold(xid));
+                self.commit(end, now, out);
+            }
             EventData::TransactionPayloadEvent(p) => {
                 // MySQL binlog_transaction_compression: the transaction's events (GTID
                 // outside, table maps, rows, XID inside) arrive compressed in one event.
@@ -418,6 +437,15 @@ impl Assembler {
         self.txn.gtid = Some(g.to_string());
         self.txn.maria_gtid = Some(g);
         self.txn.standalone = flags & 0x01 != 0;
+        if flags & MARIA_FL_PREPARED_XA != 0 {
+            // XA START: the XID follows (after a group commit id when flagged).
+            let at = if flags & MARIA_FL_GROUP_COMMIT_ID != 0 { 21 } else { 13 };
+            self.txn.xa = d.get(at..).and_then(|x| {
+                let format_id = u32::from_le_bytes(x.get(..4)?.try_into().ok()?);
+                let (g, b) = (*x.get(4)? as usize, *x.get(5)? as usize);
+                Some(xid_text(format_id, x.get(6..6 + g)?, x.get(6 + g..6 + g + b)?))
+            });
+        }
         Ok(())
     }
 
@@ -460,7 +488,9 @@ impl Assembler {
         out: &mut Vec<Output>,
     ) {
         let trimmed = sql.trim();
-        if trimmed.eq_ignore_ascii_case("BEGIN") {
+        if let Some(xa) = XaStatement::parse(trimmed) {
+            self.on_xa(xa, start, end, ts, now, out);
+        } else if trimmed.eq_ignore_ascii_case("BEGIN") {
             if !self.txn.active {
                 self.begin(start, ts, out);
             }
@@ -488,6 +518,48 @@ impl Assembler {
             // group (MariaDB flags such a GTID as standalone).
             let mysql_ddl = self.settings.flavor == Flavor::MySql && !self.txn.explicit_begin;
             if !self.txn.active || self.txn.standalone || mysql_ddl {
+                self.commit(end, now, out);
+            }
+        }
+    }
+
+    /// The XA statements of the binlog. MySQL: `XA START xid` opens the group, `XA END`, then an
+    /// XA_PREPARE event ends it; `XA COMMIT xid` / `XA ROLLBACK xid` come later in a group of their
+    /// own (`XA COMMIT xid ONE PHASE` ends the group that XA START opened). MariaDB puts the
+    /// XA START in its GTID event and logs the rest the same way.
+    fn on_xa(
+        &mut self,
+        xa: XaStatement,
+        start: u64,
+        end: u64,
+        ts: u32,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) {
+        match xa {
+            XaStatement::Start(xid) => {
+                if !self.txn.active {
+                    self.begin(start, ts, out);
+                }
+                self.txn.explicit_begin = true;
+                self.txn.xa = xid.or(self.txn.xa.take());
+            }
+            XaStatement::End(xid) => {
+                self.txn.xa = self.txn.xa.take().or(xid);
+            }
+            XaStatement::CommitOnePhase => {
+                // An ordinary commit: the entries go to their streams now.
+                self.txn.xa = None;
+                self.commit(end, now, out);
+            }
+            XaStatement::Commit(xid) => {
+                self.txn.xa_op = Some(XaOp::Release(xid));
+                self.commit(end, now, out);
+            }
+            XaStatement::Rollback(xid) => {
+                self.pending.clear();
+                self.txn.xa = None;
+                self.txn.xa_op = Some(XaOp::Discard(xid));
                 self.commit(end, now, out);
             }
         }
@@ -739,6 +811,8 @@ impl Assembler {
                 txns: 0,
                 commit_ms: 0,
                 snapshot: None,
+                // A large XA transaction's chunks are held like its last part.
+                xa: self.txn.xa.clone().map(XaOp::Hold),
             };
             self.send(batch, now, out);
         }
@@ -805,6 +879,7 @@ impl Assembler {
             txns: 0,
             commit_ms: 0,
             snapshot: None,
+            xa: None,
         };
         self.send(batch, now, out);
     }
@@ -827,20 +902,23 @@ impl Assembler {
         };
         self.initial_skip = None;
         let resync = txn.resync;
-        if self.pending.is_empty() && self.sent_recently(now) {
+        if self.pending.is_empty() && self.sent_recently(now) && txn.xa_op.is_none() {
             self.unsent = true;
             out.push(Output::Boundary(self.checkpoint.clone()));
             out.extend(resync.map(Resync::output));
             return;
         }
+        // A prepared XA transaction is not committed yet: no transaction, no commit time.
+        let prepared = matches!(txn.xa_op, Some(XaOp::Hold(_)));
         let batch = Batch {
             entries: std::mem::take(&mut self.pending),
             checkpoint: self.checkpoint.clone(),
             position: self.checkpoint.position.to_string(),
-            txns: 1,
-            // 0 = unknown: the writer takes its own clock.
-            commit_ms: txn.ts_ms,
+            txns: u64::from(!prepared),
+            // 0 = unknown: the reader takes its own clock.
+            commit_ms: if prepared { 0 } else { txn.ts_ms },
             snapshot: None,
+            xa: txn.xa_op,
         };
         self.send(batch, now, out);
         out.push(Output::Boundary(self.checkpoint.clone()));
@@ -858,6 +936,92 @@ impl Assembler {
     fn at(&self, offset: u64) -> String {
         at(&self.file, offset)
     }
+}
+
+/// An XA statement of the binlog, with its XID in the canonical form of [`xid_text`].
+#[derive(Debug, PartialEq, Eq)]
+enum XaStatement {
+    Start(Option<String>),
+    End(Option<String>),
+    Commit(String),
+    CommitOnePhase,
+    Rollback(String),
+}
+
+impl XaStatement {
+    fn parse(sql: &str) -> Option<XaStatement> {
+        let mut words = sql.splitn(3, char::is_whitespace);
+        if !words.next()?.eq_ignore_ascii_case("XA") {
+            return None;
+        }
+        let verb = words.next()?.to_ascii_uppercase();
+        let rest = words.next().unwrap_or("").trim();
+        Some(match verb.as_str() {
+            "START" | "BEGIN" => XaStatement::Start(parse_xid(rest)),
+            "END" => XaStatement::End(parse_xid(rest)),
+            "COMMIT" if rest.to_ascii_uppercase().ends_with("ONE PHASE") => {
+                XaStatement::CommitOnePhase
+            }
+            "COMMIT" => XaStatement::Commit(parse_xid(rest)?),
+            "ROLLBACK" => XaStatement::Rollback(parse_xid(rest)?),
+            _ => return None,
+        })
+    }
+}
+
+/// An XID as `<gtrid hex>,<bqual hex>,<formatID>`, the same whether it was read from a
+/// statement (`X'7831',X'',1` or `'x1'`) or from an event's binary XID.
+fn xid_text(format_id: u32, gtrid: &[u8], bqual: &[u8]) -> String {
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    format!("{},{},{format_id}", hex(gtrid), hex(bqual))
+}
+
+/// The XID at the start of `text` (`X'hex'` or `'string'` parts, comma-separated: gtrid, then
+/// optionally bqual and formatID).
+fn parse_xid(text: &str) -> Option<String> {
+    let mut parts: Vec<Vec<u8>> = Vec::new();
+    let mut format_id = 1u32;
+    let mut rest = text.trim_start();
+    for i in 0..3 {
+        if i == 2 {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            format_id = digits.parse().ok()?;
+            break;
+        }
+        let (bytes, after) = if let Some(r) = rest.strip_prefix(['X', 'x']) {
+            let r = r.strip_prefix('\'')?;
+            let (h, after) = r.split_once('\'')?;
+            if h.len() % 2 != 0 {
+                return None;
+            }
+            let bytes = (0..h.len())
+                .step_by(2)
+                .map(|k| u8::from_str_radix(h.get(k..k + 2)?, 16).ok())
+                .collect::<Option<Vec<u8>>>()?;
+            (bytes, after)
+        } else {
+            let r = rest.strip_prefix('\'')?;
+            let (s, after) = r.split_once('\'')?;
+            (s.as_bytes().to_vec(), after)
+        };
+        parts.push(bytes);
+        match after.trim_start().strip_prefix(',') {
+            Some(r) => rest = r.trim_start(),
+            None => break,
+        }
+    }
+    let gtrid = parts.first()?;
+    let bqual = parts.get(1).map(Vec::as_slice).unwrap_or(&[]);
+    Some(xid_text(format_id, gtrid, bqual))
+}
+
+/// The XID of an XA_PREPARE_LOG_EVENT body: one_phase (1), formatID (4), gtrid length (4),
+/// bqual length (4), then gtrid and bqual.
+fn xa_prepare_xid(body: &[u8]) -> Option<String> {
+    let num = |at: usize| -> Option<u32> { Some(u32::from_le_bytes(body.get(at..at + 4)?.try_into().ok()?)) };
+    let (format_id, g, b) = (num(1)?, num(5)? as usize, num(9)? as usize);
+    let data = body.get(13..)?;
+    Some(xid_text(format_id, data.get(..g)?, data.get(g..g + b)?))
 }
 
 /// Whether the last 4 bytes of the event's body are the CRC32 of the header and the rest of
@@ -962,6 +1126,28 @@ mod tests {
             body.push(u8::from(standalone));
             body.extend_from_slice(&[0; 6]);
             self.raw(MARIA_GTID, &body)
+        }
+
+        /// MariaDB's GTID of an `XA START` of `gtrid` (formatID 1, no bqual).
+        fn maria_gtid_xa(&mut self, seq: u64, gtrid: &[u8]) -> u64 {
+            let mut body = Vec::new();
+            body.extend_from_slice(&seq.to_le_bytes());
+            body.extend_from_slice(&0u32.to_le_bytes());
+            body.push(MARIA_FL_PREPARED_XA);
+            body.extend_from_slice(&1u32.to_le_bytes());
+            body.push(gtrid.len() as u8);
+            body.push(0);
+            body.extend_from_slice(gtrid);
+            self.raw(MARIA_GTID, &body)
+        }
+
+        fn xa_prepare(&mut self, gtrid: &[u8]) -> u64 {
+            let mut body = vec![0];
+            body.extend_from_slice(&1u32.to_le_bytes());
+            body.extend_from_slice(&(gtrid.len() as u32).to_le_bytes());
+            body.extend_from_slice(&0u32.to_le_bytes());
+            body.extend_from_slice(gtrid);
+            self.raw(38, &body)
         }
 
         /// TABLE_MAP of `s.t (id INT PRIMARY KEY, v INT)` with FULL metadata.
@@ -1337,6 +1523,95 @@ mod tests {
             })
             .collect();
         assert_eq!(boundaries, ["0-7-1", "0-7-2", "0-7-3"]);
+    }
+
+    fn xa_ops(out: &[Output]) -> Vec<(Option<XaOp>, usize)> {
+        batches(out)
+            .iter()
+            .filter(|b| b.xa.is_some() || !b.entries.is_empty())
+            .map(|b| (b.xa.clone(), b.entries.len()))
+            .collect()
+    }
+
+    /// MariaDB: XA START in the GTID event, rows, XA END, XA_PREPARE; later XA ROLLBACK or XA
+    /// COMMIT in a group of its own. The rows are held at PREPARE, released at COMMIT, dropped
+    /// at ROLLBACK, never written as ordinary entries.
+    #[test]
+    fn xa_changes_are_held_at_prepare_and_released_or_dropped_later() {
+        let xid = "7831,,1".to_string();
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid_xa(3, b"x1");
+        log.table_map();
+        log.inserts(1..3);
+        log.query("XA END X'7831',X'',1");
+        log.xa_prepare(b"x1");
+        log.maria_gtid(4, false);
+        log.query("XA ROLLBACK X'7831',X'',1");
+        let out = run(&log.events, &start_at(begin), false);
+        assert_eq!(
+            xa_ops(&out),
+            [
+                (Some(XaOp::Hold(xid.clone())), 2),
+                (Some(XaOp::Discard(xid.clone())), 0)
+            ]
+        );
+        let held = batches(&out)[0];
+        assert_eq!(held.txns, 0, "a prepared transaction is not committed yet");
+        assert_eq!(held.checkpoint.gtid, "0-7-3");
+
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid_xa(5, b"x1");
+        log.table_map();
+        log.inserts(1..3);
+        log.query("XA END X'7831',X'',1");
+        log.xa_prepare(b"x1");
+        log.maria_gtid(6, false);
+        log.table_map();
+        log.inserts(7..8);
+        log.xid();
+        log.maria_gtid(7, false);
+        log.query("XA COMMIT X'7831',X'',1");
+        let out = run(&log.events, &start_at(begin), false);
+        assert_eq!(
+            xa_ops(&out),
+            [
+                (Some(XaOp::Hold(xid.clone())), 2),
+                (None, 1),
+                (Some(XaOp::Release(xid)), 0)
+            ]
+        );
+    }
+
+    /// MySQL: XA START and XA END are statements of the group (not DDL that would end it);
+    /// `XA COMMIT ... ONE PHASE` is an ordinary commit.
+    #[test]
+    fn mysql_xa_statements_and_one_phase_commit() {
+        let mut log = Binlog::new();
+        log.query("XA START 'x3'");
+        log.table_map();
+        log.inserts(1..2);
+        log.query("XA END 'x3'");
+        log.query("XA COMMIT 'x3' ONE PHASE");
+        log.query("XA START X'7834',X'',1");
+        log.table_map();
+        log.inserts(2..3);
+        log.query("XA END X'7834',X'',1");
+        log.xa_prepare(b"x4");
+        let mut a = assembler(settings(Flavor::MySql), &start_at(4), false);
+        let out = push_all(&mut a, &log.events);
+        assert_eq!(
+            xa_ops(&out),
+            [(None, 1), (Some(XaOp::Hold("7834,,1".into())), 1)]
+        );
+        assert_eq!(
+            XaStatement::parse("XA ROLLBACK 'x4'"),
+            Some(XaStatement::Rollback("7834,,1".into()))
+        );
+        assert_eq!(
+            XaStatement::parse("xa commit X'61',X'62',7"),
+            Some(XaStatement::Commit("61,62,7".into()))
+        );
+        assert_eq!(XaStatement::parse("XA RECOVER"), None);
     }
 
     #[test]

@@ -16,8 +16,8 @@ use crate::ffi::thread_ctx::{self, DetachedCtx, Locked};
 use crate::state_event::StateEvent;
 use crate::status::STATUS;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use redis_cdc_core::model::batch::Batch;
-use redis_module::{CallOptionsBuilder, CallResult, Context, ContextFlags};
+use redis_cdc_core::model::batch::{Batch, Entry, XaOp};
+use redis_module::{CallOptionsBuilder, CallResult, Context, ContextFlags, RedisValue};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -196,12 +196,15 @@ impl Writer {
             }
             let mut count: usize = pending.iter().map(|b| b.entries.len()).sum();
             let mut bytes: usize = pending.iter().map(Batch::bytes).sum();
-            while count < MAX_ENTRIES_PER_LOCK && bytes < MAX_BYTES_PER_LOCK {
+            // A batch of a prepared XA transaction is written alone (its entries go elsewhere).
+            let alone = pending.iter().any(|b| b.xa.is_some());
+            while !alone && count < MAX_ENTRIES_PER_LOCK && bytes < MAX_BYTES_PER_LOCK {
                 let Ok(b) = rx.try_recv() else {
                     break;
                 };
                 let b_bytes = b.bytes();
-                if count + b.entries.len() > MAX_ENTRIES_PER_LOCK
+                if b.xa.is_some()
+                    || count + b.entries.len() > MAX_ENTRIES_PER_LOCK
                     || bytes + b_bytes > MAX_BYTES_PER_LOCK
                 {
                     carry = Some(b);
@@ -224,12 +227,18 @@ impl Writer {
                     std::thread::sleep(Duration::from_millis(100));
                 }
             }
-            // Everything that needs no lock happens before taking it.
-            let mut prepared =
-                match streams::prepare(&mut names, pending.iter().flat_map(|b| b.entries.iter())) {
-                    Ok(p) => p,
-                    Err(e) => return WriterExit::Failed(e),
-                };
+            // Everything that needs no lock happens before taking it (the entries an XA
+            // batch holds go to its hold key, not to their streams).
+            let mut prepared = match streams::prepare(
+                &mut names,
+                pending
+                    .iter()
+                    .filter(|b| b.xa.is_none())
+                    .flat_map(|b| b.entries.iter()),
+            ) {
+                Ok(p) => p,
+                Err(e) => return WriterExit::Failed(e),
+            };
             let Some(ctx) = self.lock(&tsc) else {
                 return WriterExit::Stopped;
             };
@@ -239,9 +248,20 @@ impl Writer {
             if flags.contains(ContextFlags::SLAVE) {
                 return WriterExit::Replica;
             }
-            let result = self.write(&ctx, &mut prepared, &pending);
+            let mut released = None;
+            let result = match pending.first().and_then(|b| b.xa.as_ref().map(|op| (b, op))) {
+                Some((b, op)) => self
+                    .write_xa(&ctx, &mut names, b, op)
+                    .map(|r| released = Some(r)),
+                None => self.write(&ctx, &mut prepared, &pending),
+            };
             self.check_memory(&ctx);
             drop(ctx);
+            // Entries released from an XA hold: freed after the lock too, then counted.
+            let released = released.map(|(entries, strings)| {
+                drop(strings);
+                entries
+            });
             let held = started.elapsed().as_micros() as u64;
             let held_cpu = crate::ffi::os::thread_cpu_us().saturating_sub(cpu_started);
             // Propagation released its references at unlock: the values are ours alone again.
@@ -260,6 +280,9 @@ impl Writer {
                     // `bytes` is what `pending` holds (counted as it was gathered).
                     channel.in_flight.release(bytes);
                     self.account(&pending);
+                    if let Some(entries) = released.filter(|e| !e.is_empty()) {
+                        self.account(&[released_batch(entries)]);
+                    }
                     STATUS
                         .batches_written
                         .fetch_add(pending.len() as u64, Ordering::Relaxed);
@@ -306,6 +329,67 @@ impl Writer {
         batches: &[Batch],
     ) -> Result<(), String> {
         streams::append(ctx, prepared, self.stream_maxlen, &self.offset_key)?;
+        self.store_checkpoint(ctx, batches)
+    }
+
+    /// The key holding the entries of the prepared XA transaction `xid` until its XA COMMIT.
+    fn xa_key(&self, xid: &str) -> String {
+        format!("{}:xa:{xid}", self.offset_key)
+    }
+
+    /// A batch of a prepared XA transaction (docs/events.md), under the lock, with its
+    /// checkpoint: hold its entries in a stream of their own (`<offset-key>:xa:<xid>`, each with
+    /// its target stream and table), append the held entries to their streams at XA COMMIT,
+    /// drop them at XA ROLLBACK. Returns the entries released, and their Redis strings to free
+    /// after the lock.
+    fn write_xa(
+        &self,
+        ctx: &Context,
+        names: &mut streams::FieldNames,
+        batch: &Batch,
+        op: &XaOp,
+    ) -> Result<(Vec<Entry>, Option<streams::Prepared>), String> {
+        let opts = CallOptionsBuilder::new()
+            .replicate()
+            .errors_as_replies()
+            .build();
+        let mut released = (Vec::new(), None);
+        match op {
+            XaOp::Hold(xid) => {
+                let key = self.xa_key(xid);
+                for e in &batch.entries {
+                    let mut args: Vec<&[u8]> = vec![
+                        key.as_bytes(),
+                        b"*",
+                        XA_STREAM_FIELD.as_bytes(),
+                        e.stream.as_bytes(),
+                        XA_TABLE_FIELD.as_bytes(),
+                        e.table.as_bytes(),
+                    ];
+                    for (k, v) in &e.fields {
+                        args.push(k.as_bytes());
+                        args.push(v.as_bytes());
+                    }
+                    check(ctx.call_ext("XADD", &opts, args.as_slice()), "XADD (XA hold)")?;
+                }
+            }
+            XaOp::Release(xid) | XaOp::Discard(xid) => {
+                let key = self.xa_key(xid);
+                if matches!(op, XaOp::Release(_)) {
+                    let held = held_entries(ctx, &key)?;
+                    let mut prepared = streams::prepare(names, held.iter())?;
+                    streams::append(ctx, &mut prepared, self.stream_maxlen, &self.offset_key)?;
+                    released = (held, Some(prepared));
+                }
+                check(ctx.call_ext("DEL", &opts, &[key.as_str()]), "DEL (XA hold)")?;
+            }
+        }
+        self.store_checkpoint(ctx, std::slice::from_ref(batch))?;
+        Ok(released)
+    }
+
+    /// HSET of the last batch's checkpoint (and the newest snapshot progress) in the offset hash.
+    fn store_checkpoint(&self, ctx: &Context, batches: &[Batch]) -> Result<(), String> {
         let Some(last) = batches.last() else {
             return Ok(());
         };
@@ -372,6 +456,74 @@ impl Writer {
     }
 }
 
+/// Fields of a held XA entry that say where it goes at XA COMMIT.
+const XA_STREAM_FIELD: &str = "__stream";
+const XA_TABLE_FIELD: &str = "__table";
+
+/// The entries held under `key` (XRANGE), in order, with their target stream and table.
+fn held_entries(ctx: &Context, key: &str) -> Result<Vec<Entry>, String> {
+    let bad = || format!("the XA hold {key} is not what the module wrote");
+    let text = |v: &RedisValue| -> Option<String> {
+        match v {
+            RedisValue::BulkRedisString(s) => s.try_as_str().ok().map(str::to_string),
+            RedisValue::BulkString(s) | RedisValue::SimpleString(s) => Some(s.clone()),
+            RedisValue::StringBuffer(b) => String::from_utf8(b.clone()).ok(),
+            _ => None,
+        }
+    };
+    let reply = ctx
+        .call("XRANGE", &[key, "-", "+"])
+        .map_err(|e| format!("XRANGE {key}: {e}"))?;
+    let RedisValue::Array(items) = reply else {
+        return Err(bad());
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let RedisValue::Array(parts) = item else {
+            return Err(bad());
+        };
+        let Some(RedisValue::Array(kv)) = parts.get(1) else {
+            return Err(bad());
+        };
+        let mut stream = None;
+        let mut table = None;
+        let mut fields = Vec::with_capacity(kv.len() / 2);
+        for pair in kv.chunks(2) {
+            let (Some(k), Some(v)) = (pair.first().and_then(text), pair.get(1).and_then(text))
+            else {
+                return Err(bad());
+            };
+            match k.as_str() {
+                XA_STREAM_FIELD => stream = Some(v),
+                XA_TABLE_FIELD => table = Some(v),
+                _ => fields.push((std::borrow::Cow::Owned(k), v)),
+            }
+        }
+        let (Some(stream), Some(table)) = (stream, table) else {
+            return Err(bad());
+        };
+        out.push(Entry {
+            stream: stream.into(),
+            table: table.into(),
+            fields,
+        });
+    }
+    Ok(out)
+}
+
+/// Released XA entries as a batch, for the per-table counters.
+fn released_batch(entries: Vec<Entry>) -> Batch {
+    Batch {
+        entries,
+        checkpoint: Default::default(),
+        position: String::new(),
+        txns: 0,
+        commit_ms: 0,
+        snapshot: None,
+        xa: None,
+    }
+}
+
 fn check(r: CallResult, what: &str) -> Result<(), String> {
     match r {
         Ok(_) => Ok(()),
@@ -402,6 +554,7 @@ mod tests {
             txns: 1,
             commit_ms: 0,
             snapshot: None,
+            xa: None,
         }
     }
 

@@ -677,6 +677,7 @@ fn progress_batch(entries: Vec<Entry>, state: &SnapshotState) -> Batch {
         txns: 0,
         commit_ms: 0,
         snapshot: Some(state.to_field()),
+        xa: None,
     }
 }
 

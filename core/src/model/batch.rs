@@ -25,6 +25,21 @@ pub struct Batch {
     /// New value of the offset hash's snapshot-progress field (a snapshot chunk's batch), written
     /// in the same atomic unit as the entries; None leaves the field as it is.
     pub snapshot: Option<String>,
+    /// What this batch does with a prepared XA transaction (None: an ordinary batch).
+    pub xa: Option<XaOp>,
+}
+
+/// The entries of an XA transaction appear at `XA COMMIT`, never at `XA PREPARE`, and not at
+/// all after `XA ROLLBACK`, also across restarts: between PREPARE and COMMIT they are held in
+/// Redis (written in the same atomic unit as the position that passed the PREPARE).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum XaOp {
+    /// Hold the batch's entries for the XA transaction `xid` (prepared, or being prepared).
+    Hold(String),
+    /// `XA COMMIT xid`: append the held entries to their streams, in the order they came.
+    Release(String),
+    /// `XA ROLLBACK xid`: drop the held entries.
+    Discard(String),
 }
 
 impl Batch {
