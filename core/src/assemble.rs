@@ -439,11 +439,19 @@ impl Assembler {
         self.txn.standalone = flags & 0x01 != 0;
         if flags & MARIA_FL_PREPARED_XA != 0 {
             // XA START: the XID follows (after a group commit id when flagged).
-            let at = if flags & MARIA_FL_GROUP_COMMIT_ID != 0 { 21 } else { 13 };
+            let at = if flags & MARIA_FL_GROUP_COMMIT_ID != 0 {
+                21
+            } else {
+                13
+            };
             self.txn.xa = d.get(at..).and_then(|x| {
                 let format_id = u32::from_le_bytes(x.get(..4)?.try_into().ok()?);
                 let (g, b) = (*x.get(4)? as usize, *x.get(5)? as usize);
-                Some(xid_text(format_id, x.get(6..6 + g)?, x.get(6 + g..6 + g + b)?))
+                Some(xid_text(
+                    format_id,
+                    x.get(6..6 + g)?,
+                    x.get(6 + g..6 + g + b)?,
+                ))
             });
         }
         Ok(())
@@ -1018,7 +1026,9 @@ fn parse_xid(text: &str) -> Option<String> {
 /// The XID of an XA_PREPARE_LOG_EVENT body: one_phase (1), formatID (4), gtrid length (4),
 /// bqual length (4), then gtrid and bqual.
 fn xa_prepare_xid(body: &[u8]) -> Option<String> {
-    let num = |at: usize| -> Option<u32> { Some(u32::from_le_bytes(body.get(at..at + 4)?.try_into().ok()?)) };
+    let num = |at: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(body.get(at..at + 4)?.try_into().ok()?))
+    };
     let (format_id, g, b) = (num(1)?, num(5)? as usize, num(9)? as usize);
     let data = body.get(13..)?;
     Some(xid_text(format_id, data.get(..g)?, data.get(g..g + b)?))

@@ -249,7 +249,10 @@ impl Writer {
                 return WriterExit::Replica;
             }
             let mut released = None;
-            let result = match pending.first().and_then(|b| b.xa.as_ref().map(|op| (b, op))) {
+            let result = match pending
+                .first()
+                .and_then(|b| b.xa.as_ref().map(|op| (b, op)))
+            {
                 Some((b, op)) => self
                     .write_xa(&ctx, &mut names, b, op)
                     .map(|r| released = Some(r)),
@@ -338,10 +341,11 @@ impl Writer {
     }
 
     /// A batch of a prepared XA transaction (docs/events.md), under the lock, with its
-    /// checkpoint: hold its entries in a stream of their own (`<offset-key>:xa:<xid>`, each with
-    /// its target stream and table), append the held entries to their streams at XA COMMIT,
-    /// drop them at XA ROLLBACK. Returns the entries released, and their Redis strings to free
-    /// after the lock.
+    /// checkpoint: hold its entries in a list of their own (`<offset-key>:xa:<xid>`, one JSON
+    /// element per entry with its target stream and table; a list, not a stream, so that
+    /// consumers looking for streams never read it), append the held entries to their streams
+    /// at XA COMMIT, drop them at XA ROLLBACK. Returns the entries released, and their Redis
+    /// strings to free after the lock.
     fn write_xa(
         &self,
         ctx: &Context,
@@ -357,20 +361,14 @@ impl Writer {
         match op {
             XaOp::Hold(xid) => {
                 let key = self.xa_key(xid);
-                for e in &batch.entries {
-                    let mut args: Vec<&[u8]> = vec![
-                        key.as_bytes(),
-                        b"*",
-                        XA_STREAM_FIELD.as_bytes(),
-                        e.stream.as_bytes(),
-                        XA_TABLE_FIELD.as_bytes(),
-                        e.table.as_bytes(),
-                    ];
-                    for (k, v) in &e.fields {
-                        args.push(k.as_bytes());
-                        args.push(v.as_bytes());
-                    }
-                    check(ctx.call_ext("XADD", &opts, args.as_slice()), "XADD (XA hold)")?;
+                let held: Vec<String> = batch.entries.iter().map(held_text).collect();
+                let mut args: Vec<&str> = vec![key.as_str()];
+                args.extend(held.iter().map(String::as_str));
+                if args.len() > 1 {
+                    check(
+                        ctx.call_ext("RPUSH", &opts, args.as_slice()),
+                        "RPUSH (XA hold)",
+                    )?;
                 }
             }
             XaOp::Release(xid) | XaOp::Discard(xid) => {
@@ -456,59 +454,61 @@ impl Writer {
     }
 }
 
-/// Fields of a held XA entry that say where it goes at XA COMMIT.
-const XA_STREAM_FIELD: &str = "__stream";
-const XA_TABLE_FIELD: &str = "__table";
+/// A held XA entry: `{"stream":…,"table":…,"fields":[[name,value],…]}`.
+fn held_text(e: &Entry) -> String {
+    let fields: Vec<[&str; 2]> = e
+        .fields
+        .iter()
+        .map(|(k, v)| [k.as_ref(), v.as_str()])
+        .collect();
+    serde_json::json!({ "stream": &*e.stream, "table": &*e.table, "fields": fields }).to_string()
+}
 
-/// The entries held under `key` (XRANGE), in order, with their target stream and table.
+/// The entries held under `key` (LRANGE), in order.
 fn held_entries(ctx: &Context, key: &str) -> Result<Vec<Entry>, String> {
     let bad = || format!("the XA hold {key} is not what the module wrote");
-    let text = |v: &RedisValue| -> Option<String> {
-        match v {
-            RedisValue::BulkRedisString(s) => s.try_as_str().ok().map(str::to_string),
-            RedisValue::BulkString(s) | RedisValue::SimpleString(s) => Some(s.clone()),
-            RedisValue::StringBuffer(b) => String::from_utf8(b.clone()).ok(),
-            _ => None,
-        }
-    };
     let reply = ctx
-        .call("XRANGE", &[key, "-", "+"])
-        .map_err(|e| format!("XRANGE {key}: {e}"))?;
+        .call("LRANGE", &[key, "0", "-1"])
+        .map_err(|e| format!("LRANGE {key}: {e}"))?;
     let RedisValue::Array(items) = reply else {
         return Err(bad());
     };
-    let mut out = Vec::with_capacity(items.len());
-    for item in items {
-        let RedisValue::Array(parts) = item else {
-            return Err(bad());
-        };
-        let Some(RedisValue::Array(kv)) = parts.get(1) else {
-            return Err(bad());
-        };
-        let mut stream = None;
-        let mut table = None;
-        let mut fields = Vec::with_capacity(kv.len() / 2);
-        for pair in kv.chunks(2) {
-            let (Some(k), Some(v)) = (pair.first().and_then(text), pair.get(1).and_then(text))
-            else {
-                return Err(bad());
-            };
-            match k.as_str() {
-                XA_STREAM_FIELD => stream = Some(v),
-                XA_TABLE_FIELD => table = Some(v),
-                _ => fields.push((std::borrow::Cow::Owned(k), v)),
+    items
+        .iter()
+        .map(|item| {
+            let text = match item {
+                RedisValue::BulkRedisString(s) => s.try_as_str().ok().map(str::to_string),
+                RedisValue::BulkString(s) | RedisValue::SimpleString(s) => Some(s.clone()),
+                RedisValue::StringBuffer(b) => String::from_utf8(b.clone()).ok(),
+                _ => None,
             }
-        }
-        let (Some(stream), Some(table)) = (stream, table) else {
-            return Err(bad());
-        };
-        out.push(Entry {
-            stream: stream.into(),
-            table: table.into(),
-            fields,
-        });
-    }
-    Ok(out)
+            .ok_or_else(bad)?;
+            let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| bad())?;
+            let s = |f: &str| v.get(f).and_then(|x| x.as_str()).map(str::to_string);
+            let fields = v
+                .get("fields")
+                .and_then(|f| f.as_array())
+                .ok_or_else(bad)?
+                .iter()
+                .map(|pair| {
+                    match (
+                        pair.get(0).and_then(|x| x.as_str()),
+                        pair.get(1).and_then(|x| x.as_str()),
+                    ) {
+                        (Some(k), Some(v)) => {
+                            Ok((std::borrow::Cow::Owned(k.to_string()), v.to_string()))
+                        }
+                        _ => Err(bad()),
+                    }
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            Ok(Entry {
+                stream: s("stream").ok_or_else(bad)?.into(),
+                table: s("table").ok_or_else(bad)?.into(),
+                fields,
+            })
+        })
+        .collect()
 }
 
 /// Released XA entries as a batch, for the per-table counters.

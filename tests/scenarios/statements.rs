@@ -125,7 +125,11 @@ fn xa_rows_appear_at_commit_only_also_across_a_redis_crash() {
     let got = wait_entries(&r, "cdc:test.x", 4);
     wait_caught_up(&r, &db, CATCH_UP);
     let got_now = stream_entries(&mut r.client(), "cdc:test.x");
-    assert_eq!(got_now.len(), got.len(), "entries doubled after the restart");
+    assert_eq!(
+        got_now.len(),
+        got.len(),
+        "entries doubled after the restart"
+    );
     assert_eq!(
         entry_lines(&got_now)[1..],
         [
