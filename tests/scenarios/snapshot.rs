@@ -229,13 +229,15 @@ fn snapshot_reads_keyless_and_composite_key_tables_and_renders_like_the_binlog()
         "CREATE TABLE test.types (id INT PRIMARY KEY, tu TINYINT UNSIGNED, mi MEDIUMINT, bu BIGINT UNSIGNED,
            de DECIMAL(12,3), fl FLOAT, dbl DOUBLE, b1 BIT(1), b10 BIT(10), da DATE, dt DATETIME(3),
            ts TIMESTAMP(6) NULL, ti TIME(2), ye YEAR, la VARCHAR(10) CHARACTER SET latin1, u8 VARCHAR(20) CHARACTER SET utf8mb4,
-           bi BINARY(4), bl BLOB, en ENUM('a','b','c'), se SET('x','y','z'), js JSON, nu INT NULL)",
+           bi BINARY(4), bl BLOB, en ENUM('a','b','c'), se SET('x','y','z'), js JSON, nu INT NULL,
+           i4 INET4, i6 INET6, uu UUID)",
     );
     let types_row = |id: i32| {
         format!(
             "INSERT INTO test.types VALUES ({id}, 255, -5, 18446744073709551615, -12.5, 1.5, -2.25, 1, 1023,
              '2024-01-31', '2024-01-31 12:34:56.789', '2024-05-06 07:08:09.654321', '12:00:00.5', 2024,
-             'caf\u{e9}', '\u{1f600} ok', 'ab', x'00ff', 'b', 'x,z', '{{\"k\": [1, 2.50]}}', NULL)"
+             'caf\u{e9}', '\u{1f600} ok', 'ab', x'00ff', 'b', 'x,z', '{{\"k\": [1, 2.50]}}', NULL,
+             '10.0.0.1', '2001:db8::1', '123e4567-e89b-12d3-a456-426614174000')"
         )
     };
     db.exec(&types_row(1));
@@ -279,6 +281,7 @@ fn snapshot_reads_keyless_and_composite_key_tables_and_renders_like_the_binlog()
     a["id"] = serde_json::Value::Null;
     b["id"] = serde_json::Value::Null;
     assert_eq!(a, b, "snapshot and binlog render a row differently");
+    assert_eq!(a["i4"], "10.0.0.1");
 }
 
 #[test]

@@ -178,6 +178,11 @@ fn decode_value(col: &ColumnSchema, v: Value) -> Result<Cell, DecodeError> {
         (ColumnKind::Inet6, Value::Bytes(b)) if b.len() <= 16 => {
             Ok(Cell::Text(std::net::Ipv6Addr::from(pad16(&b)).to_string()))
         }
+        (ColumnKind::Inet4, Value::Bytes(b)) if b.len() <= 4 => {
+            let mut a = [0u8; 4];
+            a[..b.len()].copy_from_slice(&b);
+            Ok(Cell::Text(std::net::Ipv4Addr::from(a).to_string()))
+        }
         (_, v) => Err(unexpected(&v)),
     }
 }

@@ -143,7 +143,9 @@ pub fn sql_cell(col: &ColumnSchema, v: Value) -> Result<Cell, String> {
                 }
             })
         }
-        (ColumnKind::Uuid | ColumnKind::Inet6, Value::Bytes(b)) => Ok(Cell::Text(text(b)?)),
+        (ColumnKind::Uuid | ColumnKind::Inet6 | ColumnKind::Inet4, Value::Bytes(b)) => {
+            Ok(Cell::Text(text(b)?))
+        }
         (ColumnKind::Float, Value::Double(d)) => Ok(Cell::Float(d as f32)),
         (ColumnKind::Double, Value::Float(f)) => Ok(Cell::Double(f as f64)),
         (_, v) => decode_cell(col, mysql_common::binlog::value::BinlogValue::Value(v)),
@@ -202,6 +204,7 @@ pub fn schema_from_info(db: &str, table: &str, info: &[InfoColumn]) -> Result<Ta
             "json" => (ColumnType::MYSQL_TYPE_JSON, ColumnKind::Json),
             "uuid" => (ColumnType::MYSQL_TYPE_STRING, ColumnKind::Uuid),
             "inet6" => (ColumnType::MYSQL_TYPE_STRING, ColumnKind::Inet6),
+            "inet4" => (ColumnType::MYSQL_TYPE_STRING, ColumnKind::Inet4),
             "vector" => (ColumnType::MYSQL_TYPE_VECTOR, ColumnKind::Vector),
             "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring"
             | "multipolygon" | "geometrycollection" | "geomcollection" => {
@@ -216,7 +219,7 @@ pub fn schema_from_info(db: &str, table: &str, info: &[InfoColumn]) -> Result<Ta
             "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => {
                 (ColumnType::MYSQL_TYPE_BLOB, ColumnKind::Binary { pad: 0 })
             }
-            "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "inet4" => {
+            "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" => {
                 if ic.is_json {
                     (ColumnType::MYSQL_TYPE_BLOB, ColumnKind::Json)
                 } else {

@@ -57,6 +57,8 @@ pub enum ColumnKind {
     Uuid,
     /// MariaDB INET6: 16 bytes shown as an IPv6 (or mapped IPv4) address.
     Inet6,
+    /// MariaDB INET4: 4 bytes shown as a dotted IPv4 address.
+    Inet4,
 }
 
 /// One column as the decoder needs it.
@@ -448,6 +450,8 @@ fn column_kind(
                 ColumnKind::Uuid
             } else if data_type == "inet6" {
                 ColumnKind::Inet6
+            } else if data_type == "inet4" {
+                ColumnKind::Inet4
             } else if info.is_some_and(|i| i.is_json) || data_type == "json" {
                 ColumnKind::Json
             } else {
