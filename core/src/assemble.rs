@@ -30,7 +30,9 @@ use crate::format::{self, Change, Format};
 use crate::model::batch::{Batch, Entry, XaOp};
 use crate::model::change::{ChangeSource, Op, Row};
 use crate::model::position::{Checkpoint, MariaGtid, MariaGtidState, Position};
-use crate::schema::{apply_ddl, dml_tables, emptied_tables, InfoColumn, Shapes, TableSchema};
+use crate::schema::{
+    apply_ddl, dml_tables, emptied_tables, renamed_tables, InfoColumn, Shapes, TableSchema,
+};
 use mysql_common::binlog::events::{Event, EventData, RowsEventData};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -91,14 +93,25 @@ pub enum Output {
     CaughtUp,
     /// Captured rows were decoded: the module is behind the source again.
     Behind,
-    /// Changes the binlog does not carry as rows (a statement-logged INSERT/UPDATE/DELETE on a
-    /// captured table): these tables (`db.table`; None: every captured table, when the
-    /// statement's tables could not be told) must be re-read so that replay equals the table
-    /// again. `reason` names the statement's kind, table, position and the fix.
+    /// Rows the binlog does not carry (a statement-logged INSERT/UPDATE/DELETE on a captured
+    /// table, a table renamed to a captured name): these tables (`db.table`; None: every
+    /// captured table, when the statement's tables could not be told) must be re-read so that
+    /// replay equals the table again. `reason` names the statement, position and the fix.
     Resync {
         tables: Option<Vec<String>>,
         reason: String,
+        cause: ResyncCause,
     },
+}
+
+/// Why the assembler asks for a re-read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResyncCause {
+    /// DML logged as a statement: the source should log rows (a warning, counted).
+    #[default]
+    Statement,
+    /// `RENAME TABLE` to a captured name: its rows never appeared as changes of that name.
+    Rename,
 }
 
 /// Looks up a table's columns (`db`, `table`) in information_schema, with the caller's error.
@@ -161,6 +174,7 @@ struct Txn {
 struct Resync {
     tables: Option<std::collections::BTreeSet<String>>,
     reasons: Vec<String>,
+    cause: ResyncCause,
 }
 
 impl Resync {
@@ -179,6 +193,7 @@ impl Resync {
         Output::Resync {
             tables: self.tables.map(|t| t.into_iter().collect()),
             reason: self.reasons.join("; "),
+            cause: self.cause,
         }
     }
 }
@@ -518,7 +533,29 @@ impl Assembler {
             // DDL (or a statement we do not replicate): a TRUNCATE or DROP TABLE of a captured
             // table is a `t` entry (the binlog carries no rows for it); then follow its column
             // changes in the known shapes, at this position (schema::apply_ddl says why).
-            self.on_emptied(schema, trimmed, start, ts);
+            let renamed = renamed_tables(trimmed, schema);
+            let mut emptied = emptied_tables(trimmed, schema);
+            // RENAME: the old name's rows are gone from it, and the new name's are re-read.
+            emptied.extend(renamed.iter().map(|(from, _)| from.clone()));
+            self.on_emptied(emptied, start, ts);
+            let to: Vec<String> = renamed
+                .iter()
+                .filter(|(_, (db, t))| self.settings.filter.matches(db, t))
+                .map(|(_, (db, t))| format!("{db}.{t}"))
+                .collect();
+            if !to.is_empty() {
+                let reason = format!(
+                    "{} renamed at {}: re-reading {}",
+                    renamed
+                        .iter()
+                        .map(|((d, t), (d2, t2))| format!("{d}.{t} -> {d2}.{t2}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    self.at(start),
+                    to.join(", ")
+                );
+                self.resync_at_commit(Some(to), reason, ResyncCause::Rename, out);
+            }
             apply_ddl(&mut self.shapes, schema, trimmed);
             self.ddl_pos = Position::new(self.file.clone(), end);
             self.tables.clear();
@@ -595,6 +632,7 @@ impl Assembler {
                 format!(
                     "a {verb} at {at} was logged as a statement and its tables could not be told: re-reading every captured table; {fix}"
                 ),
+                ResyncCause::Statement,
                 out,
             );
             return;
@@ -611,7 +649,7 @@ impl Assembler {
             "a {verb} on {} at {at} was logged as a statement, not as rows: re-reading the table; {fix}",
             captured.join(", ")
         );
-        self.resync_at_commit(Some(captured), reason, out);
+        self.resync_at_commit(Some(captured), reason, ResyncCause::Statement, out);
     }
 
     /// A re-read once the transaction is over (one for all its statements), or now outside one.
@@ -619,15 +657,17 @@ impl Assembler {
         &mut self,
         tables: Option<Vec<String>>,
         reason: String,
+        cause: ResyncCause,
         out: &mut Vec<Output>,
     ) {
+        let new = || Resync {
+            cause,
+            ..Resync::default()
+        };
         if self.txn.active {
-            self.txn
-                .resync
-                .get_or_insert_with(Resync::default)
-                .add(tables, reason);
+            self.txn.resync.get_or_insert_with(new).add(tables, reason);
         } else {
-            let mut r = Resync::default();
+            let mut r = new();
             r.add(tables, reason);
             out.push(r.output());
         }
@@ -635,11 +675,10 @@ impl Assembler {
 
     /// `t` entries for the captured tables `sql` empties (flat format; Debezium's connectors
     /// skip truncates by default, so the Debezium formats write none).
-    fn on_emptied(&mut self, default_db: &str, sql: &str, start: u64, ts: u32) {
+    fn on_emptied(&mut self, emptied: Vec<(String, String)>, start: u64, ts: u32) {
         if self.settings.format != Format::Flat {
             return;
         }
-        let emptied = emptied_tables(sql, default_db);
         let mut row = 0;
         for (db, table) in emptied {
             if !self.settings.filter.matches(&db, &table) {
@@ -1509,7 +1548,7 @@ mod tests {
         let resyncs: Vec<(&Option<Vec<String>>, &String)> = out
             .iter()
             .filter_map(|o| match o {
-                Output::Resync { tables, reason } => Some((tables, reason)),
+                Output::Resync { tables, reason, .. } => Some((tables, reason)),
                 _ => None,
             })
             .collect();
@@ -1622,6 +1661,35 @@ mod tests {
             Some(XaStatement::Commit("61,62,7".into()))
         );
         assert_eq!(XaStatement::parse("XA RECOVER"), None);
+    }
+
+    /// RENAME TABLE: `t` in the old name's stream, and a re-read of the new name.
+    #[test]
+    fn rename_empties_the_old_name_and_re_reads_the_new_one() {
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, true);
+        log.query("RENAME TABLE a TO b, mysql.x TO c");
+        let out = run(&log.events, &start_at(begin), false);
+        let ops: Vec<String> = batches(&out)
+            .iter()
+            .flat_map(|b| &b.entries)
+            .map(|e| format!("{} {}", e.table, e.fields[0].1))
+            .collect();
+        assert_eq!(ops, ["s.a t"]);
+        let resync: Vec<_> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Resync { tables, cause, .. } => Some((tables.clone(), *cause)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            resync,
+            [(
+                Some(vec!["s.b".to_string(), "s.c".to_string()]),
+                ResyncCause::Rename
+            )]
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::source::{connect, connect_with_timeout, info_columns, Flavor, ServerI
 use crate::status::{now_ms, STATUS};
 use mysql::prelude::Queryable;
 use mysql::BinlogRequest;
-use redis_cdc_core::assemble::{AssembleError, Assembler, Output, Settings};
+use redis_cdc_core::assemble::{AssembleError, Assembler, Output, ResyncCause, Settings};
 use redis_cdc_core::model::position::{Checkpoint, MariaGtidState};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -200,9 +200,17 @@ impl Reader {
                 STATUS.caught_up.store(false, Ordering::Relaxed);
                 Ok(())
             }
-            Output::Resync { tables, reason } => {
-                log::warn!("{reason}");
-                STATUS.statement_resyncs.fetch_add(1, Ordering::Relaxed);
+            Output::Resync {
+                tables,
+                reason,
+                cause,
+            } => {
+                if cause == ResyncCause::Statement {
+                    log::warn!("{reason}");
+                    STATUS.statement_resyncs.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    log::info!("{reason}");
+                }
                 let tables = tables.unwrap_or_else(|| self.captured.clone());
                 // The snapshot thread queues it like a CDC.RESYNC (and stores the queue with
                 // its first batch); it is gone only when the session ends.

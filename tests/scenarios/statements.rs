@@ -145,3 +145,28 @@ fn xa_rows_appear_at_commit_only_also_across_a_redis_crash() {
     assert_replays_to_table(&got_now, &db, "test", "x");
     assert_eq!(status_field(&r, "state"), "streaming");
 }
+
+/// RENAME TABLE: the old name's stream ends with `t` (replay: empty), and the new name is
+/// re-read (its rows never appeared as changes of that name), so each stream replays to what
+/// its name holds.
+#[test]
+fn rename_empties_the_old_name_and_re_reads_the_new_one() {
+    let db = MariaDb::start();
+    db.exec("CREATE TABLE test.a (id INT PRIMARY KEY, v INT)");
+    let r = streaming(&db);
+    db.exec("INSERT INTO test.a VALUES (1, 1), (2, 2), (3, 3)");
+    wait_entries(&r, "cdc:test.a", 3);
+    db.exec("RENAME TABLE test.a TO test.b; INSERT INTO test.b VALUES (4, 4)");
+    let mut c = r.client();
+    wait_until(CATCH_UP, "the re-read of test.b", || {
+        stream_entries(&mut c, "cdc:test.b")
+            .iter()
+            .any(|(_, f)| field(f, "op") == Some("resync-end"))
+    });
+    wait_snapshot_done_and_caught_up(&r, &db, CATCH_UP);
+    let a = stream_entries(&mut c, "cdc:test.a");
+    assert_eq!(entry_lines(&a).last().map(String::as_str), Some("t ? - -"));
+    assert!(replay(&a).is_empty(), "replay of the old name is not empty");
+    assert_replays_to_table(&stream_entries(&mut c, "cdc:test.b"), &db, "test", "b");
+    assert_eq!(status_field(&r, "state"), "streaming");
+}

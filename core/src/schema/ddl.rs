@@ -42,6 +42,72 @@ pub fn emptied_tables(sql: &str, default_db: &str) -> Vec<(String, String)> {
     out
 }
 
+/// The tables a statement renames, (from, to): `RENAME TABLE a TO b[, c TO d]` and
+/// `ALTER TABLE a ... RENAME [TO | AS] b` (not RENAME COLUMN / INDEX / KEY).
+pub fn renamed_tables(sql: &str, default_db: &str) -> Vec<((String, String), (String, String))> {
+    let toks = tokenize(sql);
+    let mut p = Parser { t: &toks, i: 0 };
+    let mut out = Vec::new();
+    if p.kw("rename") {
+        if !(p.kw("table") || p.kw("tables")) {
+            return out;
+        }
+        p.kws(&["if", "exists"]);
+        loop {
+            let Some(from) = p.table_name(default_db) else {
+                break;
+            };
+            if p.kws(&["nowait"]) || p.kw("wait") {
+                p.i += usize::from(matches!(p.peek(), Some(Tok::Word(..))));
+            }
+            if !p.kw("to") {
+                break;
+            }
+            let Some(to) = p.table_name(default_db) else {
+                break;
+            };
+            out.push((from, to));
+            if !p.punct(',') {
+                break;
+            }
+        }
+    } else if p.kw("alter") {
+        p.kw("online");
+        p.kw("ignore");
+        if !p.kw("table") {
+            return out;
+        }
+        p.kws(&["if", "exists"]);
+        let Some(from) = p.table_name(default_db) else {
+            return out;
+        };
+        let mut depth = 0i32;
+        while let Some(t) = p.peek() {
+            match t {
+                Tok::Punct('(') => depth += 1,
+                Tok::Punct(')') => depth -= 1,
+                Tok::Word(w, false) if depth == 0 && w.eq_ignore_ascii_case("rename") => {
+                    p.i += 1;
+                    let other = ["column", "index", "key", "constraint", "partition"];
+                    if other.iter().any(|k| matches!(p.peek(), Some(Tok::Word(w, false)) if w.eq_ignore_ascii_case(k))) {
+                        continue;
+                    }
+                    if !p.kw("to") {
+                        p.kw("as");
+                    }
+                    if let Some(to) = p.table_name(default_db) {
+                        out.push((from.clone(), to));
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            p.i += 1;
+        }
+    }
+    out
+}
+
 /// The tables a DML statement writes, when the binlog carries it as a statement
 /// (`binlog_format=STATEMENT`, or MIXED for a statement it deems safe) instead of as rows:
 /// None when `sql` is not DML; Some(empty) when it is DML whose tables could not be told (the
@@ -715,6 +781,26 @@ mod tests {
         assert_eq!(dml("WITH c AS (SELECT 1) UPDATE t SET a = 1"), Some(vec![]));
         assert_eq!(dml("ALTER TABLE t ADD COLUMN x INT"), None);
         assert_eq!(dml("BEGIN"), None);
+    }
+
+    #[test]
+    fn renames_name_both_tables() {
+        let t = |db: &str, n: &str| (db.to_string(), n.to_string());
+        assert_eq!(
+            renamed_tables("RENAME TABLE a TO b, o.c TO `o`.`d e`", "db"),
+            [(t("db", "a"), t("db", "b")), (t("o", "c"), t("o", "d e"))]
+        );
+        assert_eq!(
+            renamed_tables("ALTER TABLE a ADD COLUMN x INT, RENAME TO o.b", "db"),
+            [(t("db", "a"), t("o", "b"))]
+        );
+        assert_eq!(
+            renamed_tables("alter table a rename as b", "db"),
+            [(t("db", "a"), t("db", "b"))]
+        );
+        assert!(renamed_tables("ALTER TABLE a RENAME COLUMN x TO y", "db").is_empty());
+        assert!(renamed_tables("ALTER TABLE a RENAME INDEX i TO j", "db").is_empty());
+        assert!(renamed_tables("RENAME USER u TO v", "db").is_empty());
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 mod ddl;
 
-pub use ddl::{apply_ddl, dml_tables, emptied_tables};
+pub use ddl::{apply_ddl, dml_tables, emptied_tables, renamed_tables};
 
 use crate::decode::charset::{self, Charset};
 use mysql_common::binlog::events::{OptionalMetaExtractor, TableMapEvent};
