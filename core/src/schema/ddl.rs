@@ -53,10 +53,7 @@ pub fn renamed_tables(sql: &str, default_db: &str) -> Vec<((String, String), (St
             return out;
         }
         p.kws(&["if", "exists"]);
-        loop {
-            let Some(from) = p.table_name(default_db) else {
-                break;
-            };
+        while let Some(from) = p.table_name(default_db) {
             if p.kws(&["nowait"]) || p.kw("wait") {
                 p.i += usize::from(matches!(p.peek(), Some(Tok::Word(..))));
             }
