@@ -112,6 +112,9 @@ pub enum ResyncCause {
     Statement,
     /// `RENAME TABLE` to a captured name: its rows never appeared as changes of that name.
     Rename,
+    /// A rows event without every column (`binlog_row_image` MINIMAL or NOBLOB): the source
+    /// should log full rows (a warning, counted).
+    RowImage,
 }
 
 /// Looks up a table's columns (`db`, `table`) in information_schema, with the caller's error.
@@ -780,6 +783,21 @@ impl Assembler {
         let Some(cap) = &tctx.captured else {
             return Ok(());
         };
+        let n = rows.num_columns() as usize;
+        let full = |image: Option<usize>| image.is_none_or(|present| present == n);
+        if !full(rows.columns_before_image().map(|c| c.count_ones()))
+            || !full(rows.columns_after_image().map(|c| c.count_ones()))
+        {
+            // binlog_row_image=MINIMAL or NOBLOB in the writing session: the rows lack columns,
+            // so no entry can hold the whole row. Re-read the table instead.
+            let table = cap.name.to_string();
+            let reason = format!(
+                "a rows event of {table} at {} lacks columns (binlog_row_image=MINIMAL or NOBLOB in the session that wrote it): re-reading the table; SET GLOBAL binlog_row_image=FULL (and in my.cnf), and FULL in the sessions that write",
+                self.at(start)
+            );
+            self.resync_at_commit(Some(vec![table]), reason, ResyncCause::RowImage, out);
+            return Ok(());
+        }
         let op = match rows {
             RowsEventData::WriteRowsEventV1(_) | RowsEventData::WriteRowsEvent(_) => Op::Create,
             RowsEventData::DeleteRowsEventV1(_) | RowsEventData::DeleteRowsEvent(_) => Op::Delete,
@@ -1240,6 +1258,19 @@ mod tests {
             self.raw(type_, &b)
         }
 
+        /// A DELETE logged with binlog_row_image=MINIMAL: the before image holds only `id`.
+        fn minimal_delete(&mut self, id: i32) -> u64 {
+            let mut b = Vec::new();
+            b.extend_from_slice(&TABLE_ID.to_le_bytes()[..6]);
+            b.extend_from_slice(&1u16.to_le_bytes());
+            b.extend_from_slice(&2u16.to_le_bytes());
+            b.push(2);
+            b.push(0b01);
+            b.push(0);
+            b.extend_from_slice(&id.to_le_bytes());
+            self.raw(32, &b)
+        }
+
         fn inserts(&mut self, ids: std::ops::Range<i32>) -> u64 {
             let rows: Vec<_> = ids.map(|i| (i, i * 10)).collect();
             self.rows(30, &rows)
@@ -1689,6 +1720,44 @@ mod tests {
                 Some(vec!["s.b".to_string(), "s.c".to_string()]),
                 ResyncCause::Rename
             )]
+        );
+    }
+
+    /// A session with binlog_row_image=MINIMAL: its rows event lacks columns, so no entry can
+    /// hold the row; the table is re-read once the transaction ends, and the module goes on.
+    #[test]
+    fn a_partial_row_image_asks_for_a_re_read_instead_of_halting() {
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, false);
+        log.table_map();
+        log.inserts(1..2);
+        let at = log.minimal_delete(1);
+        log.xid();
+        let out = run(&log.events, &start_at(begin), false);
+        assert_eq!(keys(batches(&out)[0]), [r#"c {"id":1}"#]);
+        let resync: Vec<_> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Resync {
+                    tables,
+                    reason,
+                    cause,
+                } => Some((tables.clone(), reason.clone(), *cause)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(resync.len(), 1);
+        assert_eq!(resync[0].0, Some(vec!["s.t".to_string()]));
+        assert_eq!(resync[0].2, ResyncCause::RowImage);
+        assert!(
+            resync[0].1.contains(&format!("bin.000001:{at}")),
+            "{}",
+            resync[0].1
+        );
+        assert!(
+            resync[0].1.contains("binlog_row_image=FULL"),
+            "{}",
+            resync[0].1
         );
     }
 

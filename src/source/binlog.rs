@@ -205,11 +205,16 @@ impl Reader {
                 reason,
                 cause,
             } => {
-                if cause == ResyncCause::Statement {
-                    log::warn!("{reason}");
-                    STATUS.statement_resyncs.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    log::info!("{reason}");
+                match cause {
+                    ResyncCause::Statement => {
+                        log::warn!("{reason}");
+                        STATUS.statement_resyncs.fetch_add(1, Ordering::Relaxed);
+                    }
+                    ResyncCause::RowImage => {
+                        log::warn!("{reason}");
+                        STATUS.row_image_resyncs.fetch_add(1, Ordering::Relaxed);
+                    }
+                    ResyncCause::Rename => log::info!("{reason}"),
                 }
                 let tables = tables.unwrap_or_else(|| self.captured.clone());
                 // The snapshot thread queues it like a CDC.RESYNC (and stores the queue with

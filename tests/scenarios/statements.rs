@@ -170,3 +170,39 @@ fn rename_empties_the_old_name_and_re_reads_the_new_one() {
     assert_replays_to_table(&stream_entries(&mut c, "cdc:test.b"), &db, "test", "b");
     assert_eq!(status_field(&r, "state"), "streaming");
 }
+
+/// `SET SESSION binlog_row_image=MINIMAL` (or NOBLOB): that session's rows events lack columns,
+/// so no entry can hold the whole row. The module re-reads the table instead of stopping, warns
+/// with the fix, counts it, and goes on streaming.
+#[test]
+fn a_session_with_minimal_row_images_is_re_read_and_replays_to_the_table() {
+    let db = MariaDb::start();
+    db.exec("CREATE TABLE test.m (id INT PRIMARY KEY, v INT, note TEXT)");
+    let r = streaming(&db);
+    db.exec("INSERT INTO test.m VALUES (1, 1, 'a'), (2, 2, 'b'), (3, 3, 'c')");
+    wait_entries(&r, "cdc:test.m", 3);
+    db.exec(
+        "SET SESSION binlog_row_image = MINIMAL;
+         UPDATE test.m SET v = 10 WHERE id = 1;
+         DELETE FROM test.m WHERE id = 2;
+         SET SESSION binlog_row_image = FULL;
+         INSERT INTO test.m VALUES (4, 4, 'd');",
+    );
+    let mut c = r.client();
+    wait_until(CATCH_UP, "the re-read of test.m", || {
+        stream_entries(&mut c, "cdc:test.m")
+            .iter()
+            .any(|(_, f)| field(f, "op") == Some("resync-end"))
+    });
+    wait_snapshot_done_and_caught_up(&r, &db, CATCH_UP);
+    assert_replays_to_table(&stream_entries(&mut c, "cdc:test.m"), &db, "test", "m");
+    let n: u64 = info_field(&r, "cdc", "cdc_row_image_resyncs")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(n >= 1, "INFO cdc_row_image_resyncs = {n}");
+    assert!(
+        r.log().contains("binlog_row_image=FULL"),
+        "no warning with the fix"
+    );
+    assert_eq!(status_field(&r, "state"), "streaming");
+}
