@@ -17,6 +17,27 @@ use std::time::Duration;
 
 pub use crate::error::SourceError;
 
+/// The columns (name, position in the key) of the first index of `rows` (index name, column,
+/// position in the index, NULLABLE) whose columns are all NOT NULL; indexes in the order the
+/// server lists them (its key order: the one InnoDB promotes comes first).
+fn first_not_null_unique(rows: Vec<(String, String, u32, String)>) -> Vec<(String, u32)> {
+    let mut order: Vec<&str> = Vec::new();
+    for (index, ..) in &rows {
+        if !order.contains(&index.as_str()) {
+            order.push(index);
+        }
+    }
+    order
+        .iter()
+        .map(|index| rows.iter().filter(|r| r.0 == *index).collect::<Vec<_>>())
+        .find(|cols| {
+            cols.iter()
+                .all(|r| r.3.is_empty() || r.3.eq_ignore_ascii_case("NO"))
+        })
+        .map(|cols| cols.into_iter().map(|r| (r.1.clone(), r.2)).collect())
+        .unwrap_or_default()
+}
+
 /// Facts about the source, probed at connect.
 #[derive(Debug, Clone)]
 pub struct ServerInfo {
@@ -173,13 +194,25 @@ pub fn info_columns(
             (db, table),
         )
         .map_err(err)?;
-    let pk: Vec<(String, u32)> = conn
+    let mut pk: Vec<(String, u32)> = conn
         .exec(
             "SELECT COLUMN_NAME, ORDINAL_POSITION FROM information_schema.KEY_COLUMN_USAGE \
              WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY'",
             (db, table),
         )
         .map_err(err)?;
+    if pk.is_empty() {
+        // No primary key: InnoDB (and the binlog's table map) key the table by its first
+        // UNIQUE index whose columns are all NOT NULL; so do the entries (docs/events.md).
+        let unique: Vec<(String, String, u32, String)> = conn
+            .exec(
+                "SELECT INDEX_NAME, COLUMN_NAME, SEQ_IN_INDEX, NULLABLE FROM information_schema.STATISTICS \
+                 WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0",
+                (db, table),
+            )
+            .map_err(err)?;
+        pk = first_not_null_unique(unique);
+    }
     let json_cols: Vec<String> = if flavor == Flavor::MariaDb {
         conn.exec(
             "SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS \

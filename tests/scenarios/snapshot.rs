@@ -358,3 +358,27 @@ fn initial_mode_reports_a_purged_position_as_an_error() {
         "{err}"
     );
 }
+
+/// A table without a primary key but with a NOT NULL UNIQUE index is keyed by that index, the
+/// same in snapshot and stream entries, in the flat and the Debezium formats.
+#[test]
+fn a_not_null_unique_index_keys_snapshot_and_stream_alike() {
+    for format in ["flat", "debezium-extended"] {
+        let db = MariaDb::start();
+        db.exec(
+            "CREATE TABLE test.u (a INT NOT NULL, b VARCHAR(5), n INT NULL, UNIQUE KEY un (n), UNIQUE KEY ua (a));
+             INSERT INTO test.u VALUES (1, 'x', NULL)",
+        );
+        let r = RedisServer::start(&["mysql-url", &db.url(), "format", format]);
+        wait_snapshot_done_and_caught_up(&r, &db, Duration::from_secs(60));
+        db.exec("INSERT INTO test.u VALUES (2, 'y', 5)");
+        let entries = wait_entries(&r, "cdc:test.u", 2);
+        let keys: Vec<serde_json::Value> =
+            entries.iter().map(|(_, f)| json_field(f, "key")).collect();
+        assert_eq!(
+            keys,
+            [serde_json::json!({"a": 1}), serde_json::json!({"a": 2})],
+            "format {format}"
+        );
+    }
+}
