@@ -49,24 +49,8 @@ pub fn renamed_tables(sql: &str, default_db: &str) -> Vec<((String, String), (St
     let mut p = Parser { t: &toks, i: 0 };
     let mut out = Vec::new();
     if p.kw("rename") {
-        if !(p.kw("table") || p.kw("tables")) {
-            return out;
-        }
-        p.kws(&["if", "exists"]);
-        while let Some(from) = p.table_name(default_db) {
-            if p.kws(&["nowait"]) || p.kw("wait") {
-                p.i += usize::from(matches!(p.peek(), Some(Tok::Word(..))));
-            }
-            if !p.kw("to") {
-                break;
-            }
-            let Some(to) = p.table_name(default_db) else {
-                break;
-            };
-            out.push((from, to));
-            if !p.punct(',') {
-                break;
-            }
+        if p.kw("table") || p.kw("tables") {
+            out = p.rename_pairs(default_db).unwrap_or_default();
         }
     } else if p.kw("alter") {
         p.kw("online");
@@ -289,6 +273,30 @@ impl Parser<'_> {
             Some((default_db.to_string(), a))
         }
     }
+    /// The `a TO b[, c TO d]` pairs of a RENAME TABLE, after its TABLE keyword; None when the
+    /// list does not parse.
+    fn rename_pairs(
+        &mut self,
+        default_db: &str,
+    ) -> Option<Vec<((String, String), (String, String))>> {
+        self.kws(&["if", "exists"]);
+        let mut out = Vec::new();
+        loop {
+            let from = self.table_name(default_db)?;
+            // MariaDB: `RENAME TABLE t [WAIT n | NOWAIT] TO ...`
+            if !self.kw("nowait") && self.kw("wait") {
+                self.i += 1;
+            }
+            if !self.kw("to") {
+                return None;
+            }
+            out.push((from, self.table_name(default_db)?));
+            if !self.punct(',') {
+                return Some(out);
+            }
+        }
+    }
+
     /// The tables of a table-reference list (`t1 [AS] a, t2 JOIN t3 ON ...`), up to one of
     /// the `stops` keywords at depth 0: the names after the start, a comma or a JOIN.
     fn table_list(&mut self, default_db: &str, stops: &[&str]) -> Vec<(String, String)> {
@@ -558,21 +566,13 @@ fn ddl_statement(p: &mut Parser<'_>, shapes: &mut Shapes, db: &str) -> Option<()
             }
         }
     } else if p.kw("rename") {
-        if !p.kw("table") {
+        if !(p.kw("table") || p.kw("tables")) {
             return Some(());
         }
-        loop {
-            let from = p.table_name(db)?;
-            if !p.kw("to") {
-                return None;
-            }
-            let to = p.table_name(db)?;
+        for (from, to) in p.rename_pairs(db)? {
             shapes.remove(&to);
             if let Some(v) = shapes.remove(&from) {
                 shapes.insert(to, v);
-            }
-            if !p.punct(',') {
-                break;
             }
         }
     } else if p.kw("alter") {
