@@ -42,9 +42,12 @@ pub fn emptied_tables(sql: &str, default_db: &str) -> Vec<(String, String)> {
     out
 }
 
+/// A table renamed: ((db, table) before, (db, table) after).
+pub type Renamed = ((String, String), (String, String));
+
 /// The tables a statement renames, (from, to): `RENAME TABLE a TO b[, c TO d]` and
 /// `ALTER TABLE a ... RENAME [TO | AS] b` (not RENAME COLUMN / INDEX / KEY).
-pub fn renamed_tables(sql: &str, default_db: &str) -> Vec<((String, String), (String, String))> {
+pub fn renamed_tables(sql: &str, default_db: &str) -> Vec<Renamed> {
     let toks = tokenize(sql);
     let mut p = Parser { t: &toks, i: 0 };
     let mut out = Vec::new();
@@ -275,10 +278,7 @@ impl Parser<'_> {
     }
     /// The `a TO b[, c TO d]` pairs of a RENAME TABLE, after its TABLE keyword; None when the
     /// list does not parse.
-    fn rename_pairs(
-        &mut self,
-        default_db: &str,
-    ) -> Option<Vec<((String, String), (String, String))>> {
+    fn rename_pairs(&mut self, default_db: &str) -> Option<Vec<Renamed>> {
         self.kws(&["if", "exists"]);
         let mut out = Vec::new();
         loop {
