@@ -4,8 +4,8 @@
 //! # What has to hold
 //!
 //! Replaying a table's stream (docs/events.md: `c`/`r`/`u`: upsert `after` by `key`; `d`:
-//! delete `key`) must give the table, at every point, and that no change is lost or overwritten by
-//! an older snapshot row. The binlog reader streams live changes from a position `R` while the
+//! delete `key`) must give the table at every point, and no change may be lost or overwritten
+//! by an older snapshot row. The binlog reader streams live changes from a position `R` while the
 //! snapshot reads the table; the danger is a snapshot row older than a change already streamed
 //! for the same key (the change would be undone) or newer than a change streamed after it
 //! (harmless for replay, but only if it is exactly the table state at that stream point).
