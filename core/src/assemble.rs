@@ -170,6 +170,8 @@ struct Txn {
     xa: Option<String>,
     /// What the batch that ends this group does with a prepared XA transaction.
     xa_op: Option<XaOp>,
+    /// Chunks of this XA transaction were already handed over as held.
+    xa_held: bool,
 }
 
 /// Tables to re-read (None: every captured table) and why.
@@ -230,6 +232,11 @@ pub struct Assembler {
     /// End of the last DDL followed in `shapes` (the known shapes are valid from there).
     ddl_pos: Position,
     tables: HashMap<u64, TableCtx>,
+    /// Set by a handler that cannot go on (returned as a halt by `push`).
+    halted: Option<String>,
+    /// Re-reads asked for inside prepared XA transactions, output at their XA COMMIT (kept in
+    /// memory only: a restart between PREPARE and COMMIT forgets them).
+    xa_resyncs: HashMap<String, Resync>,
     /// Known table shapes (information_schema columns), followed through DDL.
     shapes: Shapes,
     payload: Option<PayloadCtx>,
@@ -263,6 +270,8 @@ impl Assembler {
             initial_skip_count: if by_gtid { start.written_count } else { 0 },
             ddl_pos: shapes_from,
             tables: HashMap::new(),
+            xa_resyncs: HashMap::new(),
+            halted: None,
             shapes,
             payload: None,
             settings,
@@ -357,18 +366,22 @@ impl Assembler {
                 }
             }
             EventData::AnonymousGtidEvent(_) => self.begin(start, header.timestamp(), out),
-            EventData::QueryEvent(q) => self.on_query(
-                &q.schema(),
-                &q.query(),
-                start,
-                end,
-                header.timestamp(),
-                now,
-                out,
-            ),
+            EventData::QueryEvent(q) => {
+                self.on_query(
+                    &q.schema(),
+                    &q.query(),
+                    start,
+                    end,
+                    header.timestamp(),
+                    now,
+                    out,
+                );
+                if let Some(msg) = self.halted.take() {
+                    return Err(AssembleError::Halt(msg));
+                }
+            }
             EventData::XidEvent(_) => self.commit(end, now, out),
             EventData::XaPrepareLogEvent(body) => {
-                // XA PREPARE ends the group: its entries are held until XA COMMIT.
                 let xid = xa_prepare_xid(&body).or_else(|| self.txn.xa.clone());
                 let Some(xid) = xid else {
                     return Err(AssembleError::Halt(format!(
@@ -376,8 +389,27 @@ impl Assembler {
                         self.at(start)
                     )));
                 };
-                self.txn.xa_op = Some(XaOp::Hold(xid));
-                self.commit(end, now, out);
+                if self.txn.xa.as_ref().is_some_and(|x| *x != xid) {
+                    return Err(AssembleError::Halt(format!(
+                        "XA PREPARE at {} names XID {xid}, but its XA START named {}",
+                        self.at(start),
+                        self.txn.xa.as_deref().unwrap_or_default()
+                    )));
+                }
+                if body.first().is_some_and(|one_phase| *one_phase != 0) {
+                    // MySQL logs `XA COMMIT ... ONE PHASE` as a prepare event flagged one-phase:
+                    // a commit.
+                    self.commit_one_phase(xid, end, now, out);
+                } else {
+                    // XA PREPARE ends the group: its entries are held until XA COMMIT.
+                    self.txn.xa_op = Some(XaOp::Hold(xid.clone()));
+                    // Re-reads this transaction asks for wait for its commit (they would read
+                    // the rows as before it).
+                    if let Some(r) = self.txn.resync.take() {
+                        self.xa_resyncs.insert(xid, r);
+                    }
+                    self.commit(end, now, out);
+                }
             }
             EventData::TransactionPayloadEvent(p) => {
                 // MySQL binlog_transaction_compression: the transaction's events (GTID
@@ -515,6 +547,15 @@ impl Assembler {
     ) {
         let trimmed = sql.trim();
         if let Some(xa) = XaStatement::parse(trimmed) {
+            if xa == XaStatement::Unreadable {
+                // Held rows would never be released or dropped: stop rather than guess.
+                self.halted = Some(format!(
+                    "cannot read the XID of `{}` at {}",
+                    trimmed.chars().take(120).collect::<String>(),
+                    self.at(start)
+                ));
+                return;
+            }
             self.on_xa(xa, start, end, ts, now, out);
         } else if trimmed.eq_ignore_ascii_case("BEGIN") {
             if !self.txn.active {
@@ -595,22 +636,40 @@ impl Assembler {
             XaStatement::End(xid) => {
                 self.txn.xa = self.txn.xa.take().or(xid);
             }
-            XaStatement::CommitOnePhase => {
-                // An ordinary commit: the entries go to their streams now.
-                self.txn.xa = None;
-                self.commit(end, now, out);
-            }
+            XaStatement::CommitOnePhase => match self.txn.xa.clone() {
+                Some(xid) => self.commit_one_phase(xid, end, now, out),
+                None => self.commit(end, now, out),
+            },
             XaStatement::Commit(xid) => {
+                if let Some(r) = self.xa_resyncs.remove(&xid) {
+                    let resync = self.txn.resync.get_or_insert_with(Resync::default);
+                    resync.cause = r.cause;
+                    for reason in r.reasons {
+                        resync.add(r.tables.clone().map(|t| t.into_iter().collect()), reason);
+                    }
+                }
                 self.txn.xa_op = Some(XaOp::Release(xid));
                 self.commit(end, now, out);
             }
+            XaStatement::Unreadable => {}
             XaStatement::Rollback(xid) => {
+                self.xa_resyncs.remove(&xid);
                 self.pending.clear();
                 self.txn.xa = None;
                 self.txn.xa_op = Some(XaOp::Discard(xid));
                 self.commit(end, now, out);
             }
         }
+    }
+
+    /// `XA COMMIT ... ONE PHASE`: an ordinary commit, unless chunks of the transaction were
+    /// already held (a large one): then they are released with the rest.
+    fn commit_one_phase(&mut self, xid: String, end: u64, now: Instant, out: &mut Vec<Output>) {
+        self.txn.xa = None;
+        if std::mem::take(&mut self.txn.xa_held) {
+            self.txn.xa_op = Some(XaOp::Release(xid));
+        }
+        self.commit(end, now, out);
     }
 
     /// A DML statement logged as a statement (`binlog_format=STATEMENT`, or MIXED): its row
@@ -879,6 +938,7 @@ impl Assembler {
                 // A large XA transaction's chunks are held like its last part.
                 xa: self.txn.xa.clone().map(XaOp::Hold),
             };
+            self.txn.xa_held |= batch.xa.is_some();
             self.send(batch, now, out);
         }
         Ok(())
@@ -1011,6 +1071,8 @@ enum XaStatement {
     Commit(String),
     CommitOnePhase,
     Rollback(String),
+    /// An XA COMMIT or ROLLBACK whose XID does not parse.
+    Unreadable,
 }
 
 impl XaStatement {
@@ -1027,8 +1089,8 @@ impl XaStatement {
             "COMMIT" if rest.to_ascii_uppercase().ends_with("ONE PHASE") => {
                 XaStatement::CommitOnePhase
             }
-            "COMMIT" => XaStatement::Commit(parse_xid(rest)?),
-            "ROLLBACK" => XaStatement::Rollback(parse_xid(rest)?),
+            "COMMIT" => parse_xid(rest).map_or(XaStatement::Unreadable, XaStatement::Commit),
+            "ROLLBACK" => parse_xid(rest).map_or(XaStatement::Unreadable, XaStatement::Rollback),
             _ => return None,
         })
     }
@@ -1050,7 +1112,8 @@ fn parse_xid(text: &str) -> Option<String> {
     for i in 0..3 {
         if i == 2 {
             let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            format_id = digits.parse().ok()?;
+            // MySQL takes a 64-bit formatID in statements but stores 32 bits in events.
+            format_id = digits.parse::<u64>().ok()? as u32;
             break;
         }
         let (bytes, after) = if let Some(r) = rest.strip_prefix(['X', 'x']) {
@@ -1209,7 +1272,11 @@ mod tests {
         }
 
         fn xa_prepare(&mut self, gtrid: &[u8]) -> u64 {
-            let mut body = vec![0];
+            self.xa_prepare_event(gtrid, false)
+        }
+
+        fn xa_prepare_event(&mut self, gtrid: &[u8], one_phase: bool) -> u64 {
+            let mut body = vec![u8::from(one_phase)];
             body.extend_from_slice(&1u32.to_le_bytes());
             body.extend_from_slice(&(gtrid.len() as u32).to_le_bytes());
             body.extend_from_slice(&0u32.to_le_bytes());
@@ -1692,6 +1759,52 @@ mod tests {
             Some(XaStatement::Commit("61,62,7".into()))
         );
         assert_eq!(XaStatement::parse("XA RECOVER"), None);
+        assert_eq!(
+            XaStatement::parse("XA COMMIT 'x',X'',4294967297"),
+            Some(XaStatement::Commit("78,,1".into())),
+            "MySQL's 64-bit formatID, as its 32 bits stored in events"
+        );
+        assert_eq!(
+            XaStatement::parse("XA COMMIT garbage"),
+            Some(XaStatement::Unreadable)
+        );
+    }
+
+    /// MySQL logs `XA COMMIT ... ONE PHASE` as XA START, rows, XA END and a prepare event
+    /// flagged one-phase: a commit. A large one releases the chunks it held with the rest.
+    #[test]
+    fn mysql_one_phase_prepare_events_commit() {
+        let mut log = Binlog::new();
+        log.query("XA START 'x5'");
+        log.table_map();
+        log.inserts(1..2);
+        log.query("XA END 'x5'");
+        log.xa_prepare_event(b"x5", true);
+        log.query("XA START 'x6'");
+        log.table_map();
+        log.inserts(0..70);
+        log.inserts(70..75);
+        log.query("XA END 'x6'");
+        log.xa_prepare_event(b"x6", true);
+        let mut a = assembler(settings(Flavor::MySql), &start_at(4), false);
+        let out = push_all(&mut a, &log.events);
+        assert_eq!(
+            xa_ops(&out),
+            [
+                (None, 1),
+                (Some(XaOp::Hold("7836,,1".into())), 70),
+                (Some(XaOp::Release("7836,,1".into())), 5)
+            ]
+        );
+        // An XA COMMIT whose XID cannot be read stops the module (held rows would be stuck).
+        let mut log = Binlog::new();
+        log.query("XA COMMIT garbage");
+        let mut a = assembler(settings(Flavor::MySql), &start_at(4), false);
+        let mut out = Vec::new();
+        assert!(matches!(
+            push(&mut a, &log.events[0], &mut out),
+            Err(AssembleError::Halt(m)) if m.contains("XID")
+        ));
     }
 
     /// RENAME TABLE: `t` in the old name's stream, and a re-read of the new name.

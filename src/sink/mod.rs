@@ -361,21 +361,32 @@ impl Writer {
         match op {
             XaOp::Hold(xid) => {
                 let key = self.xa_key(xid);
+                // A first element that says whose hold this is, so that the list exists even
+                // when the transaction wrote no captured row (then XA COMMIT can tell "held
+                // nothing" from "never saw the PREPARE").
+                let header = serde_json::json!({ "xa": xid }).to_string();
                 let held: Vec<String> = batch.entries.iter().map(held_text).collect();
-                let mut args: Vec<&str> = vec![key.as_str()];
+                let mut args: Vec<&str> = vec![key.as_str(), header.as_str()];
                 args.extend(held.iter().map(String::as_str));
-                if args.len() > 1 {
-                    check(
-                        ctx.call_ext("RPUSH", &opts, args.as_slice()),
-                        "RPUSH (XA hold)",
-                    )?;
-                }
+                check(
+                    ctx.call_ext("RPUSH", &opts, args.as_slice()),
+                    "RPUSH (XA hold)",
+                )?;
             }
             XaOp::Release(xid) | XaOp::Discard(xid) => {
                 let key = self.xa_key(xid);
                 if matches!(op, XaOp::Release(_)) {
-                    let held = held_entries(ctx, &key)?;
-                    let mut prepared = streams::prepare(names, held.iter())?;
+                    let held = held_entries(ctx, &key)?.unwrap_or_else(|| {
+                        log::warn!(
+                            "XA COMMIT of {xid} before {}: the module never saw its PREPARE (it was prepared before the position the module started from), so its rows may be missing from the streams; CDC.RESYNC the tables it wrote",
+                            batch.position
+                        );
+                        Vec::new()
+                    });
+                    // The held rows, then what the commit's own group carries (the rest of a
+                    // large one-phase XA transaction whose first chunks were held).
+                    let mut prepared =
+                        streams::prepare(names, held.iter().chain(batch.entries.iter()))?;
                     streams::append(ctx, &mut prepared, self.stream_maxlen, &self.offset_key)?;
                     released = (held, Some(prepared));
                 }
@@ -427,11 +438,14 @@ impl Writer {
         let mut txns = 0u64;
         let mut commit_ms = 0u64;
         for b in batches {
-            events += b.entries.len() as u64;
             txns += b.txns;
             if b.commit_ms > 0 {
                 commit_ms = b.commit_ms;
             }
+            if matches!(b.xa, Some(XaOp::Hold(_))) {
+                continue; // held XA rows are not in their streams yet: counted when released
+            }
+            events += b.entries.len() as u64;
             for e in &b.entries {
                 per_table.entry(&e.table).or_insert((&e.stream, 0)).1 += 1;
             }
@@ -464,8 +478,8 @@ fn held_text(e: &Entry) -> String {
     serde_json::json!({ "stream": &*e.stream, "table": &*e.table, "fields": fields }).to_string()
 }
 
-/// The entries held under `key` (LRANGE), in order.
-fn held_entries(ctx: &Context, key: &str) -> Result<Vec<Entry>, String> {
+/// The entries held under `key` (LRANGE), in order; None when there is no such hold.
+fn held_entries(ctx: &Context, key: &str) -> Result<Option<Vec<Entry>>, String> {
     let bad = || format!("the XA hold {key} is not what the module wrote");
     let reply = ctx
         .call("LRANGE", &[key, "0", "-1"])
@@ -473,42 +487,52 @@ fn held_entries(ctx: &Context, key: &str) -> Result<Vec<Entry>, String> {
     let RedisValue::Array(items) = reply else {
         return Err(bad());
     };
+    if items.is_empty() {
+        return Ok(None);
+    }
     items
         .iter()
-        .map(|item| {
-            let text = match item {
-                RedisValue::BulkRedisString(s) => s.try_as_str().ok().map(str::to_string),
-                RedisValue::BulkString(s) | RedisValue::SimpleString(s) => Some(s.clone()),
-                RedisValue::StringBuffer(b) => String::from_utf8(b.clone()).ok(),
-                _ => None,
-            }
-            .ok_or_else(bad)?;
-            let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| bad())?;
-            let s = |f: &str| v.get(f).and_then(|x| x.as_str()).map(str::to_string);
-            let fields = v
-                .get("fields")
-                .and_then(|f| f.as_array())
-                .ok_or_else(bad)?
-                .iter()
-                .map(|pair| {
-                    match (
-                        pair.get(0).and_then(|x| x.as_str()),
-                        pair.get(1).and_then(|x| x.as_str()),
-                    ) {
-                        (Some(k), Some(v)) => {
-                            Ok((std::borrow::Cow::Owned(k.to_string()), v.to_string()))
+        .filter_map(|item| {
+            let entry = || -> Result<Option<Entry>, String> {
+                let text = match item {
+                    RedisValue::BulkRedisString(s) => s.try_as_str().ok().map(str::to_string),
+                    RedisValue::BulkString(s) | RedisValue::SimpleString(s) => Some(s.clone()),
+                    RedisValue::StringBuffer(b) => String::from_utf8(b.clone()).ok(),
+                    _ => None,
+                }
+                .ok_or_else(bad)?;
+                let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| bad())?;
+                if v.get("xa").is_some() {
+                    return Ok(None); // the hold's header
+                }
+                let s = |f: &str| v.get(f).and_then(|x| x.as_str()).map(str::to_string);
+                let fields = v
+                    .get("fields")
+                    .and_then(|f| f.as_array())
+                    .ok_or_else(bad)?
+                    .iter()
+                    .map(|pair| {
+                        match (
+                            pair.get(0).and_then(|x| x.as_str()),
+                            pair.get(1).and_then(|x| x.as_str()),
+                        ) {
+                            (Some(k), Some(v)) => {
+                                Ok((std::borrow::Cow::Owned(k.to_string()), v.to_string()))
+                            }
+                            _ => Err(bad()),
                         }
-                        _ => Err(bad()),
-                    }
-                })
-                .collect::<Result<Vec<_>, String>>()?;
-            Ok(Entry {
-                stream: s("stream").ok_or_else(bad)?.into(),
-                table: s("table").ok_or_else(bad)?.into(),
-                fields,
-            })
+                    })
+                    .collect::<Result<Vec<_>, String>>()?;
+                Ok(Some(Entry {
+                    stream: s("stream").ok_or_else(bad)?.into(),
+                    table: s("table").ok_or_else(bad)?.into(),
+                    fields,
+                }))
+            };
+            entry().transpose()
         })
-        .collect()
+        .collect::<Result<Vec<_>, String>>()
+        .map(Some)
 }
 
 /// Released XA entries as a batch, for the per-table counters.

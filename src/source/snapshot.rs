@@ -348,12 +348,7 @@ impl Snapshotter {
                             ..SnapshotState::default()
                         };
                     }
-                    mark_rereads(&mut state);
-                    for t in tables {
-                        if !state.queue.contains(&t) {
-                            state.queue.push(t);
-                        }
-                    }
+                    join(&mut state, tables);
                     show_queue(&state, None);
                     continue;
                 }
@@ -375,10 +370,12 @@ impl Snapshotter {
             }
             let Some(read) = self.prepare(c, &table)? else {
                 log::warn!("snapshot: {table} no longer exists; skipped");
-                state.queue.remove(0);
-                state.after = None;
-                state.rows = 0;
-                self.send_progress(c, &state)?;
+                // A re-read that wrote its begin marker ends with its end marker.
+                let end = (state.rows > 0 || state.after.is_some())
+                    .then(|| self.marker(&table, &state, Op::ResyncEnd))
+                    .flatten();
+                finish_table(&mut state);
+                self.send_progress(c, &state, end.into_iter().collect())?;
                 sent += 1;
                 continue;
             };
@@ -408,12 +405,7 @@ impl Snapshotter {
                 show_queue(&state, Some(estimated));
                 // A resync request while a table is read joins the queue.
                 while let Ok(tables) = self.requests.try_recv() {
-                    mark_rereads(&mut state);
-                    for t in tables {
-                        if !state.queue.contains(&t) {
-                            state.queue.push(t);
-                        }
-                    }
+                    join(&mut state, tables);
                 }
             }
         }
@@ -489,7 +481,12 @@ impl Snapshotter {
         let mut entries = Vec::with_capacity(BATCH_ROWS.min(rows.len()) + 2);
         let total = rows.len();
         if state.rows == 0 && state.after.is_none() {
-            entries.extend(self.marker(read, state, Op::ResyncBegin));
+            if state.markers {
+                // Each re-read of a table has an id of its own, so `pos` stays unique also
+                // when one queue reads a table twice.
+                state.ts_ms = now_ms().max(state.ts_ms + 1);
+            }
+            entries.extend(self.marker(&read.name, state, Op::ResyncBegin));
         }
         for (i, raw) in rows.into_iter().enumerate() {
             let key_values: Vec<Value> = read
@@ -526,14 +523,14 @@ impl Snapshotter {
             let last = i + 1 == total;
             if entries.len() >= BATCH_ROWS || last {
                 if last && finished {
-                    entries.extend(self.marker(read, state, Op::ResyncEnd));
+                    entries.extend(self.marker(&read.name, state, Op::ResyncEnd));
                     finish_table(state);
                 }
                 batches.push(progress_batch(std::mem::take(&mut entries), state));
             }
         }
         if total == 0 {
-            entries.extend(self.marker(read, state, Op::ResyncEnd));
+            entries.extend(self.marker(&read.name, state, Op::ResyncEnd));
             finish_table(state);
             batches.push(progress_batch(entries, state));
         }
@@ -544,32 +541,45 @@ impl Snapshotter {
 
     /// The begin or end marker of a re-read (`state.markers`), in the flat format (the
     /// Debezium formats have no such event: none there).
-    fn marker(&self, read: &TableRead, state: &SnapshotState, op: Op) -> Option<Entry> {
+    fn marker(&self, table: &str, state: &SnapshotState, op: Op) -> Option<Entry> {
         if !state.markers || self.config.format != Format::Flat {
             return None;
         }
+        let (db, name) = table.split_once('.')?;
+        let shape = TableSchema {
+            db: db.to_string(),
+            table: name.to_string(),
+            columns: Vec::new(),
+            primary_key: Vec::new(),
+            named: true,
+        };
         let change = Change {
             op,
-            table: &read.schema,
+            table: &shape,
             before: None,
             after: None,
             ts_ms: state.ts_ms,
             source: ChangeSource::SnapshotMark {
                 id: state.ts_ms,
-                table: read.name.clone(),
+                table: table.to_string(),
                 end: op == Op::ResyncEnd,
             },
             gtid: None,
         };
         Some(Entry {
-            stream: read.stream.clone(),
-            table: read.label.clone(),
+            stream: self.config.stream_key(db, name).into(),
+            table: table.into(),
             fields: format::render(self.config.format, &change),
         })
     }
 
     /// Progress alone (a table skipped), injected like a chunk so its checkpoint is right.
-    fn send_progress(&self, c: &mut mysql::Conn, state: &SnapshotState) -> Result<(), SourceError> {
+    fn send_progress(
+        &self,
+        c: &mut mysql::Conn,
+        state: &SnapshotState,
+        entries: Vec<Entry>,
+    ) -> Result<(), SourceError> {
         self.gate.hold();
         let p = match self.position_now(c) {
             Ok(p) => p,
@@ -579,11 +589,8 @@ impl Snapshotter {
             }
         };
         self.gate.hold_at(p);
-        self.gate.deliver(
-            vec![progress_batch(Vec::new(), state)],
-            &self.tx,
-            &self.stop,
-        )
+        self.gate
+            .deliver(vec![progress_batch(entries, state)], &self.tx, &self.stop)
     }
 
     fn position_now(&self, c: &mut mysql::Conn) -> Result<Position, SourceError> {
@@ -642,6 +649,23 @@ impl Snapshotter {
                     .map_err(err("ending the snapshot transaction"))?;
                 Ok(rows.into_iter().map(mysql::Row::unwrap).collect())
             }
+        }
+    }
+}
+
+/// Queue re-reads of `tables`: a table not queued joins the end; the table being read is queued
+/// once more when part of it was read already (those rows may be older than the request).
+fn join(state: &mut SnapshotState, tables: Vec<String>) {
+    mark_rereads(state);
+    let reading = state.rows > 0 || state.after.is_some();
+    for t in tables {
+        if !state
+            .queue
+            .iter()
+            .skip(usize::from(reading))
+            .any(|q| *q == t)
+        {
+            state.queue.push(t);
         }
     }
 }
@@ -815,6 +839,30 @@ mod tests {
             "{sql}"
         );
         assert_eq!(p, vec![Value::Int(1), Value::Int(1), Value::Int(2)]);
+    }
+
+    #[test]
+    fn a_re_read_of_the_table_being_read_is_queued_again_with_markers() {
+        let mut st = SnapshotState {
+            queue: vec!["db.a".into(), "db.b".into()],
+            ..SnapshotState::default()
+        };
+        // Not started: already queued, nothing to add; markers from the start.
+        join(&mut st, vec!["db.a".into()]);
+        assert_eq!(st.queue, ["db.a", "db.b"]);
+        assert!(st.markers);
+        // Partly read: its earlier rows may be stale, so it is read again after the others;
+        // markers from the next table on (db.a's begin marker was not written).
+        let mut st = SnapshotState {
+            queue: vec!["db.a".into(), "db.b".into()],
+            rows: 10,
+            ..SnapshotState::default()
+        };
+        join(&mut st, vec!["db.a".into(), "db.b".into()]);
+        assert_eq!(st.queue, ["db.a", "db.b", "db.a"]);
+        assert!(!st.markers && st.markers_next);
+        finish_table(&mut st);
+        assert!(st.markers && !st.markers_next);
     }
 
     #[test]
