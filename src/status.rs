@@ -252,6 +252,11 @@ impl Status {
         ]
     }
 
+    /// A captured table that was dropped or renamed away: no longer listed.
+    pub fn forget_table(&self, table: &str) {
+        self.lock().tables.remove(table);
+    }
+
     /// Count entries written per stream (called by the writer after each batch).
     pub fn record_written(&self, per_table: &BTreeMap<&str, (&str, u64)>, commit_ms: u64) {
         if per_table.is_empty() {

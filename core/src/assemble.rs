@@ -172,6 +172,8 @@ struct Txn {
     xa_op: Option<XaOp>,
     /// Chunks of this XA transaction were already handed over as held.
     xa_held: bool,
+    /// Captured tables this group dropped or renamed away.
+    gone: Vec<String>,
 }
 
 /// Tables to re-read (None: every captured table) and why.
@@ -581,6 +583,17 @@ impl Assembler {
             let mut emptied = emptied_tables(trimmed, schema);
             // RENAME: the old name's rows are gone from it, and the new name's are re-read.
             emptied.extend(renamed.iter().map(|(from, _)| from.clone()));
+            // Dropped or renamed away (not truncated): the table leaves CDC.TABLES.
+            let truncate = trimmed
+                .get(..8)
+                .is_some_and(|w| w.eq_ignore_ascii_case("TRUNCATE"));
+            if !truncate {
+                let gone = emptied
+                    .iter()
+                    .filter(|(db, t)| self.settings.filter.matches(db, t))
+                    .map(|(db, t)| format!("{db}.{t}"));
+                self.txn.gone.extend(gone);
+            }
             self.on_emptied(emptied, start, ts);
             let to: Vec<String> = renamed
                 .iter()
@@ -937,6 +950,7 @@ impl Assembler {
                 snapshot: None,
                 // A large XA transaction's chunks are held like its last part.
                 xa: self.txn.xa.clone().map(XaOp::Hold),
+                gone: Vec::new(),
             };
             self.txn.xa_held |= batch.xa.is_some();
             self.send(batch, now, out);
@@ -1005,6 +1019,7 @@ impl Assembler {
             commit_ms: 0,
             snapshot: None,
             xa: None,
+            gone: Vec::new(),
         };
         self.send(batch, now, out);
     }
@@ -1027,7 +1042,11 @@ impl Assembler {
         };
         self.initial_skip = None;
         let resync = txn.resync;
-        if self.pending.is_empty() && self.sent_recently(now) && txn.xa_op.is_none() {
+        if self.pending.is_empty()
+            && self.sent_recently(now)
+            && txn.xa_op.is_none()
+            && txn.gone.is_empty()
+        {
             self.unsent = true;
             out.push(Output::Boundary(self.checkpoint.clone()));
             out.extend(resync.map(Resync::output));
@@ -1044,6 +1063,7 @@ impl Assembler {
             commit_ms: if prepared { 0 } else { txn.ts_ms },
             snapshot: None,
             xa: txn.xa_op,
+            gone: txn.gone,
         };
         self.send(batch, now, out);
         out.push(Output::Boundary(self.checkpoint.clone()));

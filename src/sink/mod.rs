@@ -460,6 +460,18 @@ impl Writer {
             STATUS.last_commit_ms.store(commit_ms, Ordering::Relaxed);
         }
         STATUS.record_written(&per_table, commit_ms);
+        // Tables dropped or renamed away leave CDC.TABLES, unless a later batch of this group
+        // wrote to the name again (DROP then CREATE).
+        for (i, b) in batches.iter().enumerate() {
+            for t in &b.gone {
+                let again = batches[i + 1..]
+                    .iter()
+                    .any(|later| later.entries.iter().any(|e| &*e.table == t.as_str()));
+                if !again {
+                    STATUS.forget_table(t);
+                }
+            }
+        }
         if let Some(last) = batches.last() {
             let mut g = STATUS.lock();
             g.position.clone_from(&last.position);
@@ -545,6 +557,7 @@ fn released_batch(entries: Vec<Entry>) -> Batch {
         commit_ms: 0,
         snapshot: None,
         xa: None,
+        gone: Vec::new(),
     }
 }
 
@@ -579,6 +592,7 @@ mod tests {
             commit_ms: 0,
             snapshot: None,
             xa: None,
+            gone: Vec::new(),
         }
     }
 

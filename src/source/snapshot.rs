@@ -702,6 +702,7 @@ fn progress_batch(entries: Vec<Entry>, state: &SnapshotState) -> Batch {
         commit_ms: 0,
         snapshot: Some(state.to_field()),
         xa: None,
+        gone: Vec::new(),
     }
 }
 

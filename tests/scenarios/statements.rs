@@ -41,6 +41,15 @@ fn truncate_and_drop_then_create_replay_to_the_table() {
         ["t ? - -", r#"c {"x":"a"} - {"x":"a","n":1}"#]
     );
     assert_replays_to_table(&got, &db, "test", "t");
+    // A dropped table leaves CDC.TABLES; one created again under the name is listed.
+    db.exec("CREATE TABLE test.z (id INT PRIMARY KEY); INSERT INTO test.z VALUES (1); DROP TABLE test.z");
+    wait_entries(&r, "cdc:test.z", 2);
+    wait_caught_up(&r, &db, CATCH_UP);
+    let tables = value_to_json(&r.cmd(&["CDC.TABLES"])).to_string();
+    assert!(
+        tables.contains("\"test.t\"") && !tables.contains("\"test.z\""),
+        "{tables}"
+    );
     assert_eq!(status_field(&r, "state"), "streaming");
 }
 
@@ -168,6 +177,12 @@ fn rename_empties_the_old_name_and_re_reads_the_new_one() {
     assert_eq!(entry_lines(&a).last().map(String::as_str), Some("t ? - -"));
     assert!(replay(&a).is_empty(), "replay of the old name is not empty");
     assert_replays_to_table(&stream_entries(&mut c, "cdc:test.b"), &db, "test", "b");
+    // CDC.TABLES follows the rename.
+    let tables = value_to_json(&r.cmd(&["CDC.TABLES"])).to_string();
+    assert!(
+        tables.contains("\"test.b\"") && !tables.contains("\"test.a\""),
+        "{tables}"
+    );
     assert_eq!(status_field(&r, "state"), "streaming");
 }
 

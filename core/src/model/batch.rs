@@ -27,6 +27,9 @@ pub struct Batch {
     pub snapshot: Option<String>,
     /// What this batch does with a prepared XA transaction (None: an ordinary batch).
     pub xa: Option<XaOp>,
+    /// Captured tables (`db.table`) this batch's transaction dropped or renamed away: they leave
+    /// CDC.TABLES once it is written.
+    pub gone: Vec<String>,
 }
 
 /// The entries of an XA transaction appear at `XA COMMIT`, never at `XA PREPARE`, and not at
