@@ -576,52 +576,67 @@ impl Assembler {
         } else if let Some(tables) = dml_tables(trimmed, schema) {
             self.on_statement_dml(trimmed, tables, start, out);
         } else {
-            // DDL (or a statement we do not replicate): a TRUNCATE or DROP TABLE of a captured
-            // table is a `t` entry (the binlog carries no rows for it); then follow its column
-            // changes in the known shapes, at this position (schema::apply_ddl says why).
-            let renamed = renamed_tables(trimmed, schema);
-            let mut emptied = emptied_tables(trimmed, schema);
-            // RENAME: the old name's rows are gone from it, and the new name's are re-read.
-            emptied.extend(renamed.iter().map(|(from, _)| from.clone()));
-            // Dropped or renamed away (not truncated): the table leaves CDC.TABLES.
-            let truncate = trimmed
-                .get(..8)
-                .is_some_and(|w| w.eq_ignore_ascii_case("TRUNCATE"));
-            if !truncate {
-                let gone = emptied
-                    .iter()
-                    .filter(|(db, t)| self.settings.filter.matches(db, t))
-                    .map(|(db, t)| format!("{db}.{t}"));
-                self.txn.gone.extend(gone);
-            }
-            self.on_emptied(emptied, start, ts);
-            let to: Vec<String> = renamed
+            self.on_ddl(schema, trimmed, start, end, ts, now, out);
+        }
+    }
+
+    /// DDL (or a statement we do not replicate). TRUNCATE and DROP TABLE of a captured table
+    /// are `t` entries (the binlog carries no rows for them), RENAME is a `t` for the old name
+    /// and a re-read of the new one; then its column changes are followed in the known shapes,
+    /// at this position (schema::apply_ddl says why).
+    #[allow(clippy::too_many_arguments)]
+    fn on_ddl(
+        &mut self,
+        schema: &str,
+        trimmed: &str,
+        start: u64,
+        end: u64,
+        ts: u32,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) {
+        let renamed = renamed_tables(trimmed, schema);
+        let mut emptied = emptied_tables(trimmed, schema);
+        // RENAME: the old name's rows are gone from it, and the new name's are re-read.
+        emptied.extend(renamed.iter().map(|(from, _)| from.clone()));
+        // Dropped or renamed away (not truncated): the table leaves CDC.TABLES.
+        let truncate = trimmed
+            .get(..8)
+            .is_some_and(|w| w.eq_ignore_ascii_case("TRUNCATE"));
+        if !truncate {
+            let gone = emptied
                 .iter()
-                .filter(|(_, (db, t))| self.settings.filter.matches(db, t))
-                .map(|(_, (db, t))| format!("{db}.{t}"))
-                .collect();
-            if !to.is_empty() {
-                let reason = format!(
-                    "{} renamed at {}: re-reading {}",
-                    renamed
-                        .iter()
-                        .map(|((d, t), (d2, t2))| format!("{d}.{t} -> {d2}.{t2}"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    self.at(start),
-                    to.join(", ")
-                );
-                self.resync_at_commit(Some(to), reason, ResyncCause::Rename, out);
-            }
-            apply_ddl(&mut self.shapes, schema, trimmed);
-            self.ddl_pos = Position::new(self.file.clone(), end);
-            self.tables.clear();
-            // MySQL logs DDL as GTID + the statement, with no BEGIN: the statement ends the
-            // group (MariaDB flags such a GTID as standalone).
-            let mysql_ddl = self.settings.flavor == Flavor::MySql && !self.txn.explicit_begin;
-            if !self.txn.active || self.txn.standalone || mysql_ddl {
-                self.commit(end, now, out);
-            }
+                .filter(|(db, t)| self.settings.filter.matches(db, t))
+                .map(|(db, t)| format!("{db}.{t}"));
+            self.txn.gone.extend(gone);
+        }
+        self.on_emptied(emptied, start, ts);
+        let to: Vec<String> = renamed
+            .iter()
+            .filter(|(_, (db, t))| self.settings.filter.matches(db, t))
+            .map(|(_, (db, t))| format!("{db}.{t}"))
+            .collect();
+        if !to.is_empty() {
+            let reason = format!(
+                "{} renamed at {}: re-reading {}",
+                renamed
+                    .iter()
+                    .map(|((d, t), (d2, t2))| format!("{d}.{t} -> {d2}.{t2}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                self.at(start),
+                to.join(", ")
+            );
+            self.resync_at_commit(Some(to), reason, ResyncCause::Rename, out);
+        }
+        apply_ddl(&mut self.shapes, schema, trimmed);
+        self.ddl_pos = Position::new(self.file.clone(), end);
+        self.tables.clear();
+        // MySQL logs DDL as GTID + the statement, with no BEGIN: the statement ends the
+        // group (MariaDB flags such a GTID as standalone).
+        let mysql_ddl = self.settings.flavor == Flavor::MySql && !self.txn.explicit_begin;
+        if !self.txn.active || self.txn.standalone || mysql_ddl {
+            self.commit(end, now, out);
         }
     }
 
