@@ -774,13 +774,7 @@ impl Assembler {
             if !self.settings.filter.matches(&db, &table) {
                 continue;
             }
-            let shape = TableSchema {
-                db: db.clone(),
-                table: table.clone(),
-                columns: Vec::new(),
-                primary_key: Vec::new(),
-                named: true,
-            };
+            let shape = TableSchema::names_only(&db, &table);
             let change = Change {
                 op: Op::Truncate,
                 table: &shape,

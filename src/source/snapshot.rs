@@ -546,13 +546,7 @@ impl Snapshotter {
             return None;
         }
         let (db, name) = table.split_once('.')?;
-        let shape = TableSchema {
-            db: db.to_string(),
-            table: name.to_string(),
-            columns: Vec::new(),
-            primary_key: Vec::new(),
-            named: true,
-        };
+        let shape = TableSchema::names_only(db, name);
         let change = Change {
             op,
             table: &shape,

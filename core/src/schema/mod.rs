@@ -109,6 +109,18 @@ pub struct InfoColumn {
 pub const BINARY_COLLATION: u16 = 63;
 
 impl TableSchema {
+    /// Just the names of `db.table`, for entries about the whole table (`t`, resync markers),
+    /// which carry no row.
+    pub fn names_only(db: &str, table: &str) -> TableSchema {
+        TableSchema {
+            db: db.to_string(),
+            table: table.to_string(),
+            columns: Vec::new(),
+            primary_key: Vec::new(),
+            named: true,
+        }
+    }
+
     /// Build from a TABLE_MAP event, enriched by information_schema when given (`info` must list
     /// the table's columns in ordinal order; it is ignored when the count does not match).
     pub fn from_table_map(
