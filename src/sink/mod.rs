@@ -357,6 +357,9 @@ impl Writer {
             .replicate()
             .errors_as_replies()
             .build();
+        // The position is written last: a refused offset key must stop before the hold changes,
+        // or a retry would hold the same rows twice.
+        streams::check_offset_key(ctx, &self.offset_key)?;
         let mut released = (Vec::new(), None);
         match op {
             XaOp::Hold(xid) => {

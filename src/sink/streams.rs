@@ -92,14 +92,23 @@ pub fn append(
     maxlen: u64,
     offset_key: &str,
 ) -> Result<(), String> {
-    let r = StreamApi::get()
-        .ok_or_else(|| "the Redis stream API is not available (Redis 6.2+ needed)".to_string())
-        .and_then(|api| {
-            check_hash_key(&api, ctx, offset_key)?;
-            append_entries(&api, ctx, &mut *p, maxlen)
-        });
+    let r = stream_api().and_then(|api| {
+        check_hash_key(&api, ctx, offset_key)?;
+        append_entries(&api, ctx, &mut *p, maxlen)
+    });
     p.keys.clear();
     r
+}
+
+/// Refuse an offset key of another type than a hash (caller holds the Redis lock), before a
+/// write that does not go through [`append`] (an XA hold).
+pub fn check_offset_key(ctx: &Context, offset_key: &str) -> Result<(), String> {
+    check_hash_key(&stream_api()?, ctx, offset_key)
+}
+
+fn stream_api() -> Result<StreamApi, String> {
+    StreamApi::get()
+        .ok_or_else(|| "the Redis stream API is not available (Redis 6.2+ needed)".to_string())
 }
 
 /// Refuse a key that holds another type than `expected` (an empty key is fine), before
