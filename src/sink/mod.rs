@@ -400,7 +400,8 @@ impl Writer {
         Ok(released)
     }
 
-    /// HSET of the last batch's checkpoint (and the newest snapshot progress) in the offset hash.
+    /// HSET of the last batch's checkpoint (and the newest snapshot progress) in the offset hash,
+    /// and the batches' changes to the schema history, in the same atomic unit.
     fn store_checkpoint(&self, ctx: &Context, batches: &[Batch]) -> Result<(), String> {
         let Some(last) = batches.last() else {
             return Ok(());
@@ -409,6 +410,7 @@ impl Writer {
             .replicate()
             .errors_as_replies()
             .build();
+        self.store_shapes(ctx, &opts, batches)?;
         let fields = last.checkpoint.to_fields();
         let mut hargs: Vec<&[u8]> = vec![self.offset_key.as_bytes()];
         for (k, v) in &fields {
@@ -423,6 +425,39 @@ impl Writer {
         }
         let r: CallResult = ctx.call_ext("HSET", &opts, hargs.as_slice());
         check(r, "HSET")
+    }
+
+    /// The batches' schema history changes (the last change of a table wins): one HSET of the
+    /// shapes set, one HDEL of those removed.
+    fn store_shapes(
+        &self,
+        ctx: &Context,
+        opts: &redis_module::CallOptions,
+        batches: &[Batch],
+    ) -> Result<(), String> {
+        let mut last: std::collections::BTreeMap<&str, Option<&str>> = Default::default();
+        for change in batches.iter().flat_map(|b| b.shapes.iter()) {
+            last.insert(&change.field, change.value.as_deref());
+        }
+        if last.is_empty() {
+            return Ok(());
+        }
+        let key = offsets::schema_key(&self.offset_key);
+        let mut set: Vec<&str> = vec![&key];
+        let mut del: Vec<&str> = vec![&key];
+        for (field, value) in last {
+            match value {
+                Some(v) => set.extend([field, v]),
+                None => del.push(field),
+            }
+        }
+        if set.len() > 1 {
+            check(ctx.call_ext("HSET", opts, set.as_slice()), "HSET (schema history)")?;
+        }
+        if del.len() > 1 {
+            check(ctx.call_ext("HDEL", opts, del.as_slice()), "HDEL (schema history)")?;
+        }
+        Ok(())
     }
 
     fn check_memory(&self, ctx: &Context) {
@@ -561,6 +596,7 @@ fn released_batch(entries: Vec<Entry>) -> Batch {
         snapshot: None,
         xa: None,
         gone: Vec::new(),
+        shapes: Vec::new(),
     }
 }
 
@@ -596,6 +632,7 @@ mod tests {
             snapshot: None,
             xa: None,
             gone: Vec::new(),
+            shapes: Vec::new(),
         }
     }
 

@@ -8,46 +8,84 @@
 use crate::error::CdcError;
 use crate::ffi::thread_ctx::{DetachedCtx, Locked};
 use redis_cdc_core::model::position::{Checkpoint, SnapshotState, SNAPSHOT_FIELD};
+use redis_cdc_core::schema::{parse_shape, Shapes};
 use redis_module::{CallOptionsBuilder, CallResult, ContextFlags};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// The stored position and snapshot progress (each None when absent).
-pub fn load(
-    offset_key: &str,
-    shutdown: &AtomicBool,
-) -> Result<(Option<Checkpoint>, Option<SnapshotState>), CdcError> {
+/// The schema history next to the offset hash: the table shapes valid at the stored position,
+/// one field per table (docs/layout.md).
+pub fn schema_key(offset_key: &str) -> String {
+    format!("{offset_key}:schema")
+}
+
+/// What a session starts from: the stored position, snapshot progress and schema history.
+pub struct Stored {
+    pub checkpoint: Option<Checkpoint>,
+    pub snapshot: Option<SnapshotState>,
+    pub shapes: Shapes,
+}
+
+/// The stored position, snapshot progress and the shapes stored with them, read under one lock
+/// (the writer changes them together).
+pub fn load(offset_key: &str, shutdown: &AtomicBool) -> Result<Stored, CdcError> {
     let ctx = DetachedCtx::new().ok_or_else(|| CdcError::retry("no thread-safe context".into()))?;
+    let schema_key = schema_key(offset_key);
     let locked = lock(&ctx, shutdown)?;
-    let reply = locked.call("HGETALL", &[offset_key]);
+    let offsets = hash_pairs(locked.call("HGETALL", &[offset_key]), offset_key);
+    let schema = hash_pairs(locked.call("HGETALL", &[schema_key.as_str()]), &schema_key);
     drop(locked);
-    let values = match reply {
-        Ok(redis_module::RedisValue::Array(v)) => v,
-        Ok(_) => Vec::new(),
-        Err(e) => {
-            return Err(CdcError::setup(format!(
-                "cannot read the offset hash {offset_key}: {e}"
-            )))
-        }
-    };
-    let strings: Vec<String> = values.into_iter().map(redis_value_string).collect();
-    let pairs: Vec<(&str, &str)> = strings
-        .chunks_exact(2)
-        .map(|c| (c[0].as_str(), c[1].as_str()))
-        .collect();
-    let get = |k: &str| pairs.iter().find(|(f, _)| *f == k).map(|(_, v)| *v);
+    let offsets = offsets?;
     let bad = |e: String| {
         CdcError::setup(format!(
             "{e}: fix or DEL the key {offset_key} (the module then starts at the source's current end)"
         ))
     };
-    let cp = Checkpoint::from_fields(get).map_err(bad)?;
+    let get = |k: &str| {
+        offsets
+            .iter()
+            .find(|(f, _)| f == k)
+            .map(|(_, v)| v.as_str())
+    };
+    let checkpoint = Checkpoint::from_fields(get).map_err(bad)?;
     let snapshot = SnapshotState::from_field(get(SNAPSHOT_FIELD)).map_err(bad)?;
-    Ok((cp, snapshot))
+    let mut shapes = Shapes::new();
+    for (field, value) in schema? {
+        match parse_shape(&field, &value) {
+            Ok((table, cols)) => {
+                shapes.insert(table, cols);
+            }
+            // Read again from information_schema at the table's next table map.
+            Err(e) => log::warn!("{schema_key}: {e}; the table's shape is read again"),
+        }
+    }
+    Ok(Stored {
+        checkpoint,
+        snapshot,
+        shapes,
+    })
+}
+
+/// A hash's field/value pairs from an HGETALL reply.
+fn hash_pairs(
+    reply: Result<redis_module::RedisValue, redis_module::RedisError>,
+    key: &str,
+) -> Result<Vec<(String, String)>, CdcError> {
+    let values = match reply {
+        Ok(redis_module::RedisValue::Array(v)) => v,
+        Ok(_) => Vec::new(),
+        Err(e) => return Err(CdcError::setup(format!("cannot read the hash {key}: {e}"))),
+    };
+    let strings: Vec<String> = values.into_iter().map(redis_value_string).collect();
+    Ok(strings
+        .chunks_exact(2)
+        .map(|c| (c[0].clone(), c[1].clone()))
+        .collect())
 }
 
 /// Write the position and snapshot progress (and empty the `trim` streams) as one unit,
-/// replicated to the AOF and replicas.
+/// replicated to the AOF and replicas. A new starting point starts a new schema history: the
+/// shapes stored for the old one are deleted with it.
 pub fn store(
     offset_key: &str,
     cp: &Checkpoint,
@@ -81,6 +119,14 @@ pub fn store(
                 e.to_utf8_string().unwrap_or_default()
             )));
         }
+    }
+    let schema = schema_key(offset_key);
+    let r: CallResult = locked.call_ext("DEL", &opts, &[schema.as_str()]);
+    if let Err(e) = r {
+        return Err(CdcError::setup(format!(
+            "cannot delete the schema history {schema}: {}",
+            e.to_utf8_string().unwrap_or_default()
+        )));
     }
     let r: CallResult = locked.call_ext("HSET", &opts, args.as_slice());
     match r {

@@ -14,6 +14,7 @@ use mysql::prelude::Queryable;
 use mysql::BinlogRequest;
 use redis_cdc_core::assemble::{AssembleError, Assembler, Output, ResyncCause, Settings};
 use redis_cdc_core::model::position::{Checkpoint, MariaGtidState};
+use redis_cdc_core::schema::Shapes;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -66,7 +67,8 @@ pub struct Reader {
 
 impl Reader {
     /// Follow the binlog from `start` until stopped or an error. Returns Ok(()) on a stop.
-    pub fn run(&self, start: Checkpoint) -> Result<(), SourceError> {
+    /// `shapes` is the schema history stored with `start`.
+    pub fn run(&self, start: Checkpoint, shapes: Shapes) -> Result<(), SourceError> {
         let mut conn = connect_with_timeout(&self.url, HEARTBEAT * 10)?;
         let heartbeat_ns = HEARTBEAT.as_nanos() as u64;
         let setup = |c: &mut mysql::Conn, q: &str| {
@@ -102,9 +104,7 @@ impl Reader {
             full_metadata: self.info.full_metadata,
             source_id: self.info.server_id,
         };
-        let (shapes, shapes_from) =
-            crate::source::shapes::restore_shapes(&self.url.address(), &start.position);
-        let mut assembler = Assembler::new(settings, &start, self.by_gtid, shapes, shapes_from);
+        let mut assembler = Assembler::new(settings, &start, self.by_gtid, shapes);
         let mut info_conn: Option<mysql::Conn> = None;
         let mut columns = |db: &str, table: &str| {
             let conn = match info_conn.as_mut() {
@@ -165,8 +165,6 @@ impl Reader {
             }
         })();
         self.interrupt.set(None);
-        let (shapes, shapes_from) = assembler.into_shapes();
-        crate::source::shapes::save_shapes(&self.url.address(), shapes_from, shapes);
         match result {
             // A stop that interrupted the socket shows up as a read error: it is a stop.
             Err(_) if self.stop.load(Ordering::Relaxed) => Ok(()),
@@ -213,6 +211,10 @@ impl Reader {
                     ResyncCause::RowImage => {
                         log::warn!("{reason}");
                         STATUS.row_image_resyncs.fetch_add(1, Ordering::Relaxed);
+                    }
+                    ResyncCause::Shape => {
+                        log::warn!("{reason}");
+                        STATUS.shape_resyncs.fetch_add(1, Ordering::Relaxed);
                     }
                     ResyncCause::Rename => log::info!("{reason}"),
                 }

@@ -4,7 +4,6 @@
 //! probed once at connect time into a [`ServerInfo`] and looked up here, nowhere else.
 
 pub mod binlog;
-mod shapes;
 pub mod snapshot;
 
 use crate::config::SourceUrl;

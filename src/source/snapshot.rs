@@ -697,6 +697,7 @@ fn progress_batch(entries: Vec<Entry>, state: &SnapshotState) -> Batch {
         snapshot: Some(state.to_field()),
         xa: None,
         gone: Vec::new(),
+        shapes: Vec::new(),
     }
 }
 

@@ -13,6 +13,7 @@ use crate::state_event::StateEvent;
 use crate::status::{now_ms, State, STATUS};
 use crossbeam_channel::{Receiver, Sender};
 use redis_cdc_core::model::position::{Checkpoint, SnapshotState};
+use redis_cdc_core::schema::Shapes;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -87,7 +88,7 @@ impl Session {
             log::warn!("the source logs binlog_row_metadata=MINIMAL: column names come from information_schema");
         }
         let captured = register_tables(&mut conn, &config)?;
-        let (checkpoint, snapshot, by_gtid) = starting_point(
+        let (checkpoint, snapshot, by_gtid, shapes) = starting_point(
             &config,
             &mut conn,
             &info,
@@ -155,7 +156,7 @@ impl Session {
         });
         let reader = spawn(
             "cdc-reader",
-            move || reader.run(checkpoint),
+            move || reader.run(checkpoint, shapes),
             |msg| Err(CdcError::halt(msg)),
         )?;
         let snapshot = spawn(
@@ -232,7 +233,8 @@ impl Session {
 /// let [`plan::plan`] decide, and carry the decision out. A fresh start or a re-snapshot stores
 /// its starting point (and the snapshot to do) at once: a restart before the first change must
 /// neither jump ahead nor forget the snapshot. Returns the checkpoint to read from, the
-/// snapshot progress, and whether to resume by GTID.
+/// snapshot progress, whether to resume by GTID, and the schema history valid there (empty
+/// for a new starting point).
 fn starting_point(
     config: &Config,
     conn: &mut mysql::Conn,
@@ -240,8 +242,12 @@ fn starting_point(
     captured: &[String],
     position_gone: bool,
     shutdown: &AtomicBool,
-) -> Result<(Checkpoint, Option<SnapshotState>, bool), CdcError> {
-    let (stored, snapshot) = offsets::load(&config.offset_key, shutdown)?;
+) -> Result<(Checkpoint, Option<SnapshotState>, bool, Shapes), CdcError> {
+    let offsets::Stored {
+        checkpoint: stored,
+        snapshot,
+        shapes,
+    } = offsets::load(&config.offset_key, shutdown)?;
     let same_server = stored
         .as_ref()
         .is_some_and(|cp| cp.source_id == 0 || cp.source_id == info.server_id);
@@ -259,13 +265,13 @@ fn starting_point(
     let start = plan::plan(stored.as_ref(), config.snapshot, &facts, &config.offset_key);
     let (stored, resnapshot) = match (start, stored) {
         (Start::Refuse(e), _) => return Err(e),
-        (Start::AtPosition, Some(cp)) => return Ok((cp, snapshot, false)),
+        (Start::AtPosition, Some(cp)) => return Ok((cp, snapshot, false, shapes)),
         (Start::ByGtid, Some(cp)) => {
             log::warn!(
                 "the source is now server_id {} (the position was written for server_id {}): resuming by GTID {}",
                 info.server_id, cp.source_id, cp.gtid
             );
-            return Ok((cp, snapshot, true));
+            return Ok((cp, snapshot, true, shapes));
         }
         (Start::Resnapshot, Some(cp)) => (Some(cp), true),
         (_, stored) => (stored, false),
@@ -302,7 +308,7 @@ fn starting_point(
         }),
     };
     offsets::store(&config.offset_key, &cp, snapshot.as_ref(), &trim, shutdown)?;
-    Ok((cp, snapshot, false))
+    Ok((cp, snapshot, false, Shapes::new()))
 }
 
 /// Record the captured tables in the status (CDC.STATUS `tables`, CDC.TABLES); returns them.

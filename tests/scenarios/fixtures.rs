@@ -190,7 +190,6 @@ fn assemble(name: &str) -> Option<Assembled> {
         &Checkpoint::default(),
         false,
         Shapes::new(),
-        Default::default(),
     );
     let mut no_server =
         |db: &str, table: &str| -> Result<Vec<InfoColumn>, String> { Err(format!("{db}.{table}")) };

@@ -30,6 +30,17 @@ pub struct Batch {
     /// Captured tables (`db.table`) this batch's transaction dropped or renamed away: they leave
     /// CDC.TABLES once it is written.
     pub gone: Vec<String>,
+    /// Changes to the schema history (the stored table shapes) up to this batch's checkpoint,
+    /// written in the same atomic unit as it (docs/layout.md).
+    pub shapes: Vec<ShapeChange>,
+}
+
+/// One table's stored shape set (`value` Some: the columns as JSON) or removed (None); `field`
+/// names the table (`schema::shape_field`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShapeChange {
+    pub field: String,
+    pub value: Option<String>,
 }
 
 /// The entries of an XA transaction appear at `XA COMMIT`, never at `XA PREPARE`, and not at

@@ -87,8 +87,9 @@ pub struct TableSchema {
     pub named: bool,
 }
 
-/// A column as `information_schema.COLUMNS` describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A column as `information_schema.COLUMNS` describes it. Stored in Redis as JSON in the schema
+/// history (docs/layout.md), so field names are part of the stored form.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InfoColumn {
     pub name: String,
     /// DATA_TYPE, lower case (`int`, `longtext`, `uuid`, `inet6`, `json`...).
@@ -121,6 +122,37 @@ impl TableSchema {
         }
     }
 
+    /// Whether the known shape `info` can decode this table map: without column names in the
+    /// binlog it must have the same columns, of compatible types. An error means the table
+    /// changed in a way the module did not follow (the caller re-reads it).
+    pub fn fits(tme: &TableMapEvent<'_>, info: &[InfoColumn]) -> Result<(), String> {
+        let n = tme.columns_count() as usize;
+        check_str_value_counts(tme)?;
+        let meta = OptionalMetaExtractor::new(tme.iter_optional_meta())
+            .map_err(|e| format!("bad optional metadata: {e}"))?;
+        if meta.iter_column_name().count() == n {
+            return Ok(());
+        }
+        let i = info;
+        if i.len() != n {
+            return Err(format!(
+                "the binlog has {n} columns but the known shape of the table has {}",
+                i.len()
+            ));
+        }
+        for (k, ic) in i.iter().enumerate() {
+            if let Ok(Some(t)) = tme.get_column_type(k) {
+                if !compatible(t, &ic.data_type) {
+                    return Err(format!(
+                        "column {k} ({}) is {t:?} in the binlog but {} in the known shape",
+                        ic.name, ic.data_type
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Build from a TABLE_MAP event, enriched by information_schema when given (`info` must list
     /// the table's columns in ordinal order; it is ignored when the count does not match).
     pub fn from_table_map(
@@ -131,25 +163,8 @@ impl TableSchema {
         check_str_value_counts(tme)?;
         let meta = OptionalMetaExtractor::new(tme.iter_optional_meta())
             .map_err(|e| format!("bad optional metadata: {e}"))?;
-        let logged_names = meta.iter_column_name().count() == n;
-        if let (false, Some(i)) = (logged_names, info) {
-            // Without names in the binlog the known shape must fit this table map exactly.
-            if i.len() != n {
-                return Err(format!(
-                    "the binlog has {n} columns but the known shape of the table has {}: it changed in a way the module could not follow; CDC.RESYNC the table once the source logs binlog_row_metadata=FULL",
-                    i.len()
-                ));
-            }
-            for (k, ic) in i.iter().enumerate() {
-                if let Ok(Some(t)) = tme.get_column_type(k) {
-                    if !compatible(t, &ic.data_type) {
-                        return Err(format!(
-                            "column {k} ({}) is {t:?} in the binlog but {} in the known shape: the table changed in a way the module could not follow",
-                            ic.name, ic.data_type
-                        ));
-                    }
-                }
-            }
+        if let Some(i) = info {
+            Self::fits(tme, i)?;
         }
         let info = info.filter(|i| i.len() == n);
         let mut signedness = meta.iter_signedness();
@@ -506,6 +521,26 @@ fn string_length(meta: &[u8]) -> u32 {
 /// Known table shapes (information_schema columns), keyed by (db, table), kept current as the
 /// binlog goes by.
 pub type Shapes = std::collections::HashMap<(String, String), Vec<InfoColumn>>;
+
+/// One table's shape as the schema history stores it: the field is `["db","table"]` (JSON, so
+/// that names holding dots stay apart), the value the columns as JSON (docs/layout.md).
+pub fn shape_field(db: &str, table: &str) -> String {
+    serde_json::json!([db, table]).to_string()
+}
+
+/// The columns as stored in the schema history.
+pub fn shape_value(columns: &[InfoColumn]) -> String {
+    serde_json::to_string(columns).unwrap_or_else(|_| "[]".into())
+}
+
+/// Read one stored field/value pair of the schema history back.
+pub fn parse_shape(field: &str, value: &str) -> Result<((String, String), Vec<InfoColumn>), String> {
+    let (db, table): (String, String) =
+        serde_json::from_str(field).map_err(|e| format!("bad schema history field {field}: {e}"))?;
+    let cols: Vec<InfoColumn> = serde_json::from_str(value)
+        .map_err(|e| format!("bad schema history value of {db}.{table}: {e}"))?;
+    Ok(((db, table), cols))
+}
 
 /// Indexes of the primary key columns, in key order (from their 1-based `pk_ordinal`).
 pub fn primary_key_of(info: &[InfoColumn]) -> Vec<usize> {
