@@ -78,6 +78,14 @@ pub struct Settings {
     pub source_id: u32,
 }
 
+impl Settings {
+    /// Decoding needs information_schema's shapes: names without FULL metadata, and MariaDB's
+    /// JSON alias, UUID and INET types, which no table map tells.
+    pub fn needs_shapes(&self) -> bool {
+        !self.full_metadata || self.flavor == Flavor::MariaDb
+    }
+}
+
 /// What one event made the assembler say, in order. The reader acts on each in turn.
 pub enum Output {
     /// A transaction whose first event starts at `start` begins; `checkpoint` is the restart
@@ -247,7 +255,8 @@ pub struct Assembler {
     shapes: Shapes,
     /// Captured tables whose shape changed since the last batch (written with the next one).
     shapes_dirty: BTreeSet<(String, String)>,
-    /// Shapes read from information_schema by this assembler (not followed through DDL since).
+    /// Shapes read from information_schema at a table map: today's, which may already include
+    /// DDL still ahead in the binlog (so they are read again after each DDL of their table).
     shapes_fresh: HashSet<(String, String)>,
     payload: Option<PayloadCtx>,
 }
@@ -286,6 +295,23 @@ impl Assembler {
     /// The restart point outside a transaction (the last boundary passed).
     pub fn checkpoint(&self) -> &Checkpoint {
         &self.checkpoint
+    }
+
+    /// A shape read from information_schema at the start position (a new starting point is the
+    /// source's current end, so today's shapes are the ones valid there); stored with the
+    /// first batch.
+    pub fn learn_shape(&mut self, db: &str, table: &str, columns: Vec<InfoColumn>) {
+        let key = (db.to_string(), table.to_string());
+        self.shapes.insert(key.clone(), columns);
+        self.shapes_dirty.insert(key);
+    }
+
+    /// Output the restart point with what changed since the last batch (the shapes learnt at
+    /// the start), outside a transaction.
+    pub fn flush(&mut self, now: Instant, out: &mut Vec<Output>) {
+        if !self.txn.active && !self.shapes_dirty.is_empty() {
+            self.flush_position(0, now, out);
+        }
     }
 
     /// The schema history changes since the last batch, for the batch being built.
@@ -651,7 +677,9 @@ impl Assembler {
     }
 
     /// Follow a DDL statement in the known shapes; the captured tables whose shape it changed
-    /// go to the schema history with the batch that passes it.
+    /// go to the schema history with the batch that passes it. A shape read from
+    /// information_schema at a table map may already include this DDL: it is dropped instead,
+    /// and read again at the table's next table map.
     fn follow_ddl(&mut self, schema: &str, sql: &str) {
         let before = self.shapes.clone();
         apply_ddl(&mut self.shapes, schema, sql);
@@ -662,7 +690,9 @@ impl Assembler {
             .cloned()
             .collect();
         for key in changed {
-            self.shapes_fresh.remove(&key);
+            if self.shapes_fresh.remove(&key) {
+                self.shapes.remove(&key);
+            }
             if self.settings.filter.matches(&key.0, &key.1) {
                 self.shapes_dirty.insert(key);
             }
@@ -843,8 +873,7 @@ impl Assembler {
         columns: &mut Columns<'_, E>,
         out: &mut Vec<Output>,
     ) -> Result<Option<Captured>, AssembleError<E>> {
-        let needed = !self.settings.full_metadata || self.settings.flavor == Flavor::MariaDb;
-        let info = if needed {
+        let info = if self.settings.needs_shapes() {
             match self.known_shape(tme, &db, &table, start, columns, out)? {
                 Some(info) => Some(info),
                 // Not decodable with any shape known: its rows are skipped, the table re-read.
@@ -2001,7 +2030,6 @@ mod tests {
         assert!(!out.iter().any(|o| matches!(o, Output::Behind)));
     }
 
-
     // Schema history: the shapes decoded with are stored with the position and follow the DDL.
 
     /// TABLE_MAP of `s.t` with two INT columns and no optional metadata (MINIMAL).
@@ -2089,7 +2117,12 @@ mod tests {
         let mut log = Binlog::new();
         insert_txn(&mut log, 1, 1);
         // information_schema already shows a later shape: it must not be asked.
-        let mut a = Assembler::new(minimal_settings(), &start_at(4), false, history(&["id", "v"]));
+        let mut a = Assembler::new(
+            minimal_settings(),
+            &start_at(4),
+            false,
+            history(&["id", "v"]),
+        );
         let (out, lookups) = push_with_today(&mut a, &log.events, &["id", "w", "v"]);
         assert_eq!(lookups, 0);
         assert_eq!(afters(&out), [r#"{"id":1,"v":10}"#]);
@@ -2106,7 +2139,12 @@ mod tests {
         };
         log.maria_gtid(2, true);
         log.query("DROP TABLE t");
-        let mut a = Assembler::new(minimal_settings(), &start_at(4), false, history(&["id", "v"]));
+        let mut a = Assembler::new(
+            minimal_settings(),
+            &start_at(4),
+            false,
+            history(&["id", "v"]),
+        );
         let (out, lookups) = push_with_today(&mut a, &log.events, &[]);
         assert_eq!(lookups, 0);
         let b = batches(&out);
@@ -2174,9 +2212,15 @@ mod tests {
         assert_eq!(shape_resyncs(&out), [vec!["s.t".to_string()]]);
         assert_eq!(afters(&out), [r#"{"id":2,"v":20}"#]);
         // Today's shape replaces the wrong one in the history.
-        let stored: Vec<_> = batches(&out).iter().flat_map(|b| b.shapes.clone()).collect();
+        let stored: Vec<_> = batches(&out)
+            .iter()
+            .flat_map(|b| b.shapes.clone())
+            .collect();
         assert_eq!(stored.len(), 1);
-        assert_eq!(stored[0].value.as_deref(), Some(shape_value(&shape(&["id", "v"])).as_str()));
+        assert_eq!(
+            stored[0].value.as_deref(),
+            Some(shape_value(&shape(&["id", "v"])).as_str())
+        );
     }
 
     #[test]

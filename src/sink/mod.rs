@@ -452,10 +452,16 @@ impl Writer {
             }
         }
         if set.len() > 1 {
-            check(ctx.call_ext("HSET", opts, set.as_slice()), "HSET (schema history)")?;
+            check(
+                ctx.call_ext("HSET", opts, set.as_slice()),
+                "HSET (schema history)",
+            )?;
         }
         if del.len() > 1 {
-            check(ctx.call_ext("HDEL", opts, del.as_slice()), "HDEL (schema history)")?;
+            check(
+                ctx.call_ext("HDEL", opts, del.as_slice()),
+                "HDEL (schema history)",
+            )?;
         }
         Ok(())
     }

@@ -67,8 +67,9 @@ pub struct Reader {
 
 impl Reader {
     /// Follow the binlog from `start` until stopped or an error. Returns Ok(()) on a stop.
-    /// `shapes` is the schema history stored with `start`.
-    pub fn run(&self, start: Checkpoint, shapes: Shapes) -> Result<(), SourceError> {
+    /// `shapes` is the schema history stored with `start`; None for a new starting point (the
+    /// source's current end), where the captured tables' shapes are read at once.
+    pub fn run(&self, start: Checkpoint, shapes: Option<Shapes>) -> Result<(), SourceError> {
         let mut conn = connect_with_timeout(&self.url, HEARTBEAT * 10)?;
         let heartbeat_ns = HEARTBEAT.as_nanos() as u64;
         let setup = |c: &mut mysql::Conn, q: &str| {
@@ -104,7 +105,10 @@ impl Reader {
             full_metadata: self.info.full_metadata,
             source_id: self.info.server_id,
         };
-        let mut assembler = Assembler::new(settings, &start, self.by_gtid, shapes);
+        let needs_shapes = settings.needs_shapes();
+        let new_start = shapes.is_none();
+        let mut assembler =
+            Assembler::new(settings, &start, self.by_gtid, shapes.unwrap_or_default());
         let mut info_conn: Option<mysql::Conn> = None;
         let mut columns = |db: &str, table: &str| {
             let conn = match info_conn.as_mut() {
@@ -113,6 +117,21 @@ impl Reader {
             };
             info_columns(conn, self.info.flavor, db, table)
         };
+        if new_start && needs_shapes {
+            for (db, table) in self.captured.iter().filter_map(|t| t.split_once('.')) {
+                match columns(db, table) {
+                    Ok(cols) => assembler.learn_shape(db, table, cols),
+                    // Read again (and the error reported) at the table's first table map.
+                    Err(e) => log::debug!("shape of {db}.{table}: {e}"),
+                }
+            }
+            // Stored at once: a stop before the first event must not lose them.
+            let mut out = Vec::new();
+            assembler.flush(Instant::now(), &mut out);
+            for output in out {
+                self.forward(output)?;
+            }
+        }
         let request = BinlogRequest::new(self.config.server_id)
             .with_filename(start.position.file.as_bytes().to_vec())
             .with_pos(start.position.offset);

@@ -233,8 +233,8 @@ impl Session {
 /// let [`plan::plan`] decide, and carry the decision out. A fresh start or a re-snapshot stores
 /// its starting point (and the snapshot to do) at once: a restart before the first change must
 /// neither jump ahead nor forget the snapshot. Returns the checkpoint to read from, the
-/// snapshot progress, whether to resume by GTID, and the schema history valid there (empty
-/// for a new starting point).
+/// snapshot progress, whether to resume by GTID, and the schema history valid there (None
+/// for a new starting point: the reader reads today's shapes).
 fn starting_point(
     config: &Config,
     conn: &mut mysql::Conn,
@@ -242,7 +242,7 @@ fn starting_point(
     captured: &[String],
     position_gone: bool,
     shutdown: &AtomicBool,
-) -> Result<(Checkpoint, Option<SnapshotState>, bool, Shapes), CdcError> {
+) -> Result<(Checkpoint, Option<SnapshotState>, bool, Option<Shapes>), CdcError> {
     let offsets::Stored {
         checkpoint: stored,
         snapshot,
@@ -265,13 +265,13 @@ fn starting_point(
     let start = plan::plan(stored.as_ref(), config.snapshot, &facts, &config.offset_key);
     let (stored, resnapshot) = match (start, stored) {
         (Start::Refuse(e), _) => return Err(e),
-        (Start::AtPosition, Some(cp)) => return Ok((cp, snapshot, false, shapes)),
+        (Start::AtPosition, Some(cp)) => return Ok((cp, snapshot, false, Some(shapes))),
         (Start::ByGtid, Some(cp)) => {
             log::warn!(
                 "the source is now server_id {} (the position was written for server_id {}): resuming by GTID {}",
                 info.server_id, cp.source_id, cp.gtid
             );
-            return Ok((cp, snapshot, true, shapes));
+            return Ok((cp, snapshot, true, Some(shapes)));
         }
         (Start::Resnapshot, Some(cp)) => (Some(cp), true),
         (_, stored) => (stored, false),
@@ -308,7 +308,7 @@ fn starting_point(
         }),
     };
     offsets::store(&config.offset_key, &cp, snapshot.as_ref(), &trim, shutdown)?;
-    Ok((cp, snapshot, false, Shapes::new()))
+    Ok((cp, snapshot, false, None))
 }
 
 /// Record the captured tables in the status (CDC.STATUS `tables`, CDC.TABLES); returns them.

@@ -185,12 +185,7 @@ fn assemble(name: &str) -> Option<Assembled> {
         full_metadata: true,
         source_id: 1,
     };
-    let mut assembler = Assembler::new(
-        settings,
-        &Checkpoint::default(),
-        false,
-        Shapes::new(),
-    );
+    let mut assembler = Assembler::new(settings, &Checkpoint::default(), false, Shapes::new());
     let mut no_server =
         |db: &str, table: &str| -> Result<Vec<InfoColumn>, String> { Err(format!("{db}.{table}")) };
     let mut out = Assembled::default();

@@ -534,9 +534,12 @@ pub fn shape_value(columns: &[InfoColumn]) -> String {
 }
 
 /// Read one stored field/value pair of the schema history back.
-pub fn parse_shape(field: &str, value: &str) -> Result<((String, String), Vec<InfoColumn>), String> {
-    let (db, table): (String, String) =
-        serde_json::from_str(field).map_err(|e| format!("bad schema history field {field}: {e}"))?;
+pub fn parse_shape(
+    field: &str,
+    value: &str,
+) -> Result<((String, String), Vec<InfoColumn>), String> {
+    let (db, table): (String, String) = serde_json::from_str(field)
+        .map_err(|e| format!("bad schema history field {field}: {e}"))?;
     let cols: Vec<InfoColumn> = serde_json::from_str(value)
         .map_err(|e| format!("bad schema history value of {db}.{table}: {e}"))?;
     Ok(((db, table), cols))
