@@ -209,6 +209,14 @@ impl Resync {
         self.reasons.push(reason);
     }
 
+    /// The tables as a batch's `rereads` (`*`: every captured table).
+    fn tables(&self) -> Vec<String> {
+        match &self.tables {
+            Some(t) => t.iter().cloned().collect(),
+            None => vec!["*".to_string()],
+        }
+    }
+
     fn output(self) -> Output {
         Output::Resync {
             tables: self.tables.map(|t| t.into_iter().collect()),
@@ -1067,6 +1075,8 @@ impl Assembler {
                 xa: self.txn.xa.clone().map(XaOp::Hold),
                 gone: Vec::new(),
                 shapes: self.shape_changes(),
+                rereads: Vec::new(),
+                rereads_queued: Vec::new(),
             };
             self.txn.xa_held |= batch.xa.is_some();
             self.send(batch, now, out);
@@ -1137,6 +1147,8 @@ impl Assembler {
             xa: None,
             gone: Vec::new(),
             shapes: self.shape_changes(),
+            rereads: Vec::new(),
+            rereads_queued: Vec::new(),
         };
         self.send(batch, now, out);
     }
@@ -1164,6 +1176,7 @@ impl Assembler {
             && txn.xa_op.is_none()
             && txn.gone.is_empty()
             && self.shapes_dirty.is_empty()
+            && resync.is_none()
         {
             self.unsent = true;
             out.push(Output::Boundary(self.checkpoint.clone()));
@@ -1183,6 +1196,8 @@ impl Assembler {
             xa: txn.xa_op,
             gone: txn.gone,
             shapes: self.shape_changes(),
+            rereads: resync.as_ref().map(Resync::tables).unwrap_or_default(),
+            rereads_queued: Vec::new(),
         };
         self.send(batch, now, out);
         out.push(Output::Boundary(self.checkpoint.clone()));

@@ -411,6 +411,7 @@ impl Writer {
             .errors_as_replies()
             .build();
         self.store_shapes(ctx, &opts, batches)?;
+        self.store_rereads(ctx, &opts, batches)?;
         let fields = last.checkpoint.to_fields();
         let mut hargs: Vec<&[u8]> = vec![self.offset_key.as_bytes()];
         for (k, v) in &fields {
@@ -461,6 +462,46 @@ impl Writer {
             check(
                 ctx.call_ext("HDEL", opts, del.as_slice()),
                 "HDEL (schema history)",
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The re-reads the batches' transactions asked for join `<offset-key>:reread`; those a
+    /// snapshot's progress now holds in its stored queue leave it (docs/snapshot.md).
+    fn store_rereads(
+        &self,
+        ctx: &Context,
+        opts: &redis_module::CallOptions,
+        batches: &[Batch],
+    ) -> Result<(), String> {
+        let key = offsets::reread_key(&self.offset_key);
+        // In order: true = asked for, false = queued for good by a snapshot.
+        let mut net: std::collections::BTreeMap<&str, bool> = Default::default();
+        for b in batches {
+            for t in &b.rereads {
+                net.insert(t, true);
+            }
+            for t in &b.rereads_queued {
+                net.insert(t, false);
+            }
+        }
+        let add: Vec<&str> = net.iter().filter(|(_, a)| **a).map(|(t, _)| *t).collect();
+        let drop: Vec<&str> = net.iter().filter(|(_, a)| !**a).map(|(t, _)| *t).collect();
+        if !add.is_empty() {
+            let mut args = vec![key.as_str()];
+            args.extend(add);
+            check(
+                ctx.call_ext("SADD", opts, args.as_slice()),
+                "SADD (re-reads)",
+            )?;
+        }
+        if !drop.is_empty() {
+            let mut args = vec![key.as_str()];
+            args.extend(drop);
+            check(
+                ctx.call_ext("SREM", opts, args.as_slice()),
+                "SREM (re-reads)",
             )?;
         }
         Ok(())
@@ -603,6 +644,8 @@ fn released_batch(entries: Vec<Entry>) -> Batch {
         xa: None,
         gone: Vec::new(),
         shapes: Vec::new(),
+        rereads: Vec::new(),
+        rereads_queued: Vec::new(),
     }
 }
 
@@ -639,6 +682,8 @@ mod tests {
             xa: None,
             gone: Vec::new(),
             shapes: Vec::new(),
+            rereads: Vec::new(),
+            rereads_queued: Vec::new(),
         }
     }
 

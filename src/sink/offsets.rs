@@ -19,11 +19,19 @@ pub fn schema_key(offset_key: &str) -> String {
     format!("{offset_key}:schema")
 }
 
-/// What a session starts from: the stored position, snapshot progress and schema history.
+/// The tables whose automatic re-read was asked for and is not yet queued for good (a set;
+/// docs/snapshot.md).
+pub fn reread_key(offset_key: &str) -> String {
+    format!("{offset_key}:reread")
+}
+
+/// What a session starts from: the stored position, snapshot progress, schema history and
+/// the re-reads still to queue.
 pub struct Stored {
     pub checkpoint: Option<Checkpoint>,
     pub snapshot: Option<SnapshotState>,
     pub shapes: Shapes,
+    pub rereads: Vec<String>,
 }
 
 /// The stored position, snapshot progress and the shapes stored with them, read under one lock
@@ -34,7 +42,18 @@ pub fn load(offset_key: &str, shutdown: &AtomicBool) -> Result<Stored, CdcError>
     let locked = lock(&ctx, shutdown)?;
     let offsets = hash_pairs(locked.call("HGETALL", &[offset_key]), offset_key);
     let schema = hash_pairs(locked.call("HGETALL", &[schema_key.as_str()]), &schema_key);
+    let reread_key = reread_key(offset_key);
+    let rereads = locked.call("SMEMBERS", &[reread_key.as_str()]);
     drop(locked);
+    let rereads: Vec<String> = match rereads {
+        Ok(redis_module::RedisValue::Array(v)) => v.into_iter().map(redis_value_string).collect(),
+        Ok(_) => Vec::new(),
+        Err(e) => {
+            return Err(CdcError::setup(format!(
+                "cannot read the set {reread_key}: {e}"
+            )))
+        }
+    };
     let offsets = offsets?;
     let bad = |e: String| {
         CdcError::setup(format!(
@@ -63,6 +82,7 @@ pub fn load(offset_key: &str, shutdown: &AtomicBool) -> Result<Stored, CdcError>
         checkpoint,
         snapshot,
         shapes,
+        rereads,
     })
 }
 
@@ -120,11 +140,12 @@ pub fn store(
             )));
         }
     }
-    let schema = schema_key(offset_key);
-    let r: CallResult = locked.call_ext("DEL", &opts, &[schema.as_str()]);
+    // A new starting point: new shapes, and no re-read left from the old one.
+    let (schema, rereads) = (schema_key(offset_key), reread_key(offset_key));
+    let r: CallResult = locked.call_ext("DEL", &opts, &[schema.as_str(), rereads.as_str()]);
     if let Err(e) = r {
         return Err(CdcError::setup(format!(
-            "cannot delete the schema history {schema}: {}",
+            "cannot delete {schema} and {rereads}: {}",
             e.to_utf8_string().unwrap_or_default()
         )));
     }

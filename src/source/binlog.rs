@@ -199,6 +199,9 @@ impl Reader {
                     .reader_begins(&start, &checkpoint, &self.tx, &self.stop)
             }
             Output::Batch(mut batch) => {
+                if batch.rereads.iter().any(|t| t == "*") {
+                    batch.rereads.clone_from(&self.captured);
+                }
                 if batch.txns > 0 && batch.commit_ms == 0 {
                     // The source gave no commit time.
                     batch.commit_ms = now_ms();

@@ -375,7 +375,7 @@ impl Snapshotter {
                     .then(|| self.marker(&table, &state, Op::ResyncEnd))
                     .flatten();
                 finish_table(&mut state);
-                self.send_progress(c, &state, end.into_iter().collect())?;
+                self.send_progress(c, &mut state, end.into_iter().collect())?;
                 sent += 1;
                 continue;
             };
@@ -571,7 +571,7 @@ impl Snapshotter {
     fn send_progress(
         &self,
         c: &mut mysql::Conn,
-        state: &SnapshotState,
+        state: &mut SnapshotState,
         entries: Vec<Entry>,
     ) -> Result<(), SourceError> {
         self.gate.hold();
@@ -651,6 +651,7 @@ impl Snapshotter {
 /// once more when part of it was read already (those rows may be older than the request).
 fn join(state: &mut SnapshotState, tables: Vec<String>) {
     mark_rereads(state);
+    state.joined.extend(tables.iter().cloned());
     let reading = state.rows > 0 || state.after.is_some();
     for t in tables {
         if !state
@@ -686,7 +687,7 @@ fn finish_table(state: &mut SnapshotState) {
     }
 }
 
-fn progress_batch(entries: Vec<Entry>, state: &SnapshotState) -> Batch {
+fn progress_batch(entries: Vec<Entry>, state: &mut SnapshotState) -> Batch {
     Batch {
         entries,
         // Filled in by the gate with the reader's checkpoint at the injection point.
@@ -698,6 +699,8 @@ fn progress_batch(entries: Vec<Entry>, state: &SnapshotState) -> Batch {
         xa: None,
         gone: Vec::new(),
         shapes: Vec::new(),
+        rereads: Vec::new(),
+        rereads_queued: std::mem::take(&mut state.joined),
     }
 }
 
@@ -875,7 +878,7 @@ mod tests {
         // The reader may stream a transaction starting before P.
         gate.reader_begins(&Position::new("b.000001", 100), &start, &tx, &stop)
             .unwrap();
-        let chunk = vec![progress_batch(Vec::new(), &SnapshotState::default())];
+        let chunk = vec![progress_batch(Vec::new(), &mut SnapshotState::default())];
         {
             let mut g = gate.lock();
             g.hold.as_mut().unwrap().chunk = Some(chunk);

@@ -95,6 +95,7 @@ impl Session {
             &captured,
             position_gone,
             shutdown,
+            resync,
         )?;
         drop(conn);
         {
@@ -242,12 +243,24 @@ fn starting_point(
     captured: &[String],
     position_gone: bool,
     shutdown: &AtomicBool,
+    resync: &mut Vec<String>,
 ) -> Result<(Checkpoint, Option<SnapshotState>, bool, Option<Shapes>), CdcError> {
     let offsets::Stored {
         checkpoint: stored,
         snapshot,
         shapes,
+        rereads,
     } = offsets::load(&config.offset_key, shutdown)?;
+    // Re-reads asked for before a restart and not yet queued for good: queued again when the
+    // session resumes at the stored position (a new starting point drops them).
+    let resume = |resync: &mut Vec<String>| {
+        for t in &rereads {
+            if !resync.contains(t) {
+                log::info!("re-reading {t}: asked for before the restart");
+                resync.push(t.clone());
+            }
+        }
+    };
     let same_server = stored
         .as_ref()
         .is_some_and(|cp| cp.source_id == 0 || cp.source_id == info.server_id);
@@ -265,12 +278,16 @@ fn starting_point(
     let start = plan::plan(stored.as_ref(), config.snapshot, &facts, &config.offset_key);
     let (stored, resnapshot) = match (start, stored) {
         (Start::Refuse(e), _) => return Err(e),
-        (Start::AtPosition, Some(cp)) => return Ok((cp, snapshot, false, Some(shapes))),
+        (Start::AtPosition, Some(cp)) => {
+            resume(resync);
+            return Ok((cp, snapshot, false, Some(shapes)));
+        }
         (Start::ByGtid, Some(cp)) => {
             log::warn!(
                 "the source is now server_id {} (the position was written for server_id {}): resuming by GTID {}",
                 info.server_id, cp.source_id, cp.gtid
             );
+            resume(resync);
             return Ok((cp, snapshot, true, Some(shapes)));
         }
         (Start::Resnapshot, Some(cp)) => (Some(cp), true),

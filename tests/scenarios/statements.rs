@@ -223,3 +223,47 @@ fn a_session_with_minimal_row_images_is_re_read_and_replays_to_the_table() {
     );
     assert_eq!(status_field(&r, "state"), "streaming");
 }
+
+/// An automatic re-read is kept in Redis with the position that passed its statement (the set
+/// `<offset-key>:reread`) until a snapshot queue written after it holds it: a kill -9 of
+/// redis-server before the re-read could read anything loses nothing. The re-read is held up
+/// here by a table lock of the writing session.
+#[test]
+fn a_pending_re_read_survives_a_redis_kill9() {
+    use mysql::prelude::Queryable;
+    let db = MariaDb::start();
+    db.exec(
+        "CREATE TABLE test.p (id INT PRIMARY KEY, v INT); INSERT INTO test.p VALUES (1, 1), (2, 2)",
+    );
+    let r = streaming(&db);
+    let mut locker = db.conn();
+    locker
+        .query_drop(
+            "SET SESSION binlog_format = STATEMENT;
+             LOCK TABLES test.p WRITE;
+             INSERT INTO test.p VALUES (3, 3);
+             DELETE FROM test.p WHERE id = 1",
+        )
+        .expect("statements under a table lock");
+    wait_until(CATCH_UP, "the re-read to be asked for", || {
+        value_to_json(&r.cmd(&["SMEMBERS", "cdc:offset:reread"]))
+            .to_string()
+            .contains("test.p")
+    });
+    r.kill9();
+    r.restart();
+    locker.query_drop("UNLOCK TABLES").expect("unlock");
+    let mut c = r.client();
+    wait_until(CATCH_UP, "the re-read's end marker", || {
+        stream_entries(&mut c, "cdc:test.p")
+            .iter()
+            .any(|(_, f)| field(f, "op") == Some("resync-end"))
+    });
+    wait_snapshot_done_and_caught_up(&r, &db, CATCH_UP);
+    let entries = stream_entries(&mut c, "cdc:test.p");
+    assert_replays_to_table(&entries, &db, "test", "p");
+    assert_eq!(
+        value_to_json(&r.cmd(&["SMEMBERS", "cdc:offset:reread"])),
+        serde_json::json!([])
+    );
+}

@@ -33,6 +33,13 @@ pub struct Batch {
     /// Changes to the schema history (the stored table shapes) up to this batch's checkpoint,
     /// written in the same atomic unit as it (docs/layout.md).
     pub shapes: Vec<ShapeChange>,
+    /// Tables (`db.table`; `*` = every captured table) whose re-read this batch's transaction
+    /// asked for (DML the binlog does not carry as rows): kept in Redis in the same atomic unit
+    /// as the position that passes it, until the re-read is queued for good (docs/snapshot.md).
+    pub rereads: Vec<String>,
+    /// Re-reads this batch's snapshot progress holds in its queue from now on (they leave the
+    /// set of re-reads asked for).
+    pub rereads_queued: Vec<String>,
 }
 
 /// One table's stored shape set (`value` Some: the columns as JSON) or removed (None); `field`

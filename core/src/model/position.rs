@@ -250,6 +250,10 @@ pub struct SnapshotState {
     /// Markers from the next table of the queue on (a re-read joined while one is being read).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub markers_next: bool,
+    /// Re-reads joined since the last progress written (not stored: the next progress batch
+    /// says they are now in the stored queue).
+    #[serde(skip)]
+    pub joined: Vec<String>,
 }
 
 /// The offset-hash field holding the [`SnapshotState`] (empty when no snapshot runs).
@@ -344,6 +348,7 @@ mod tests {
             rows: 1000,
             markers: false,
             markers_next: false,
+            joined: Vec::new(),
         };
         let f = st.to_field();
         assert_eq!(
@@ -444,6 +449,7 @@ mod tests {
                 rows: j.get("rows").and_then(|t| t.as_u64()).unwrap_or(0),
                 markers: false,
                 markers_next: false,
+                joined: Vec::new(),
             }))
         }
     }
@@ -489,6 +495,7 @@ mod tests {
                         rows,
                         markers,
                         markers_next,
+                        joined: Vec::new(),
                     }
                 })
         }
