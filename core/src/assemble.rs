@@ -726,7 +726,11 @@ impl Assembler {
             .next()
             .unwrap_or_default()
             .to_ascii_uppercase();
-        let fix = "SET GLOBAL binlog_format=ROW (and in my.cnf), and make the sessions that write these tables use ROW (SET SESSION binlog_format=ROW; tools such as pt-table-checksum set STATEMENT themselves)";
+        let mut fix = "SET GLOBAL binlog_format=ROW (and in my.cnf), and make the sessions that write these tables use ROW (SET SESSION binlog_format=ROW; tools such as pt-table-checksum set STATEMENT themselves)".to_string();
+        if self.settings.flavor == Flavor::MariaDb {
+            // Seen on 10.11 under binlog_format=ROW (schema::versioning).
+            fix.push_str("; MariaDB logs DML on transaction-precise system-versioned tables (BIGINT UNSIGNED ROW START/END) as statements whatever the format: such tables are re-read at every change");
+        }
         let at = self.at(start);
         if tables.is_empty() {
             self.resync_at_commit(

@@ -158,31 +158,38 @@ impl Versioned {
     /// as the last two columns.
     pub fn of(schema: &TableSchema, info: Option<&[InfoColumn]>) -> Option<Versioned> {
         let n = schema.columns.len();
-        let (row_end, hidden) = match info {
-            Some(info) if info.len() == n => {
-                let row_end = info.iter().position(|c| c.period == Some(Period::RowEnd))?;
+        let same_name = |i: usize, name: &str| {
+            schema
+                .columns
+                .get(i)
+                .is_some_and(|c| c.name.eq_ignore_ascii_case(name))
+        };
+        // The known shape, when it fits the table map (and names ROW END as the binlog does).
+        let by_shape = info.filter(|i| i.len() == n).and_then(|info| {
+            let row_end = info.iter().position(|c| c.period == Some(Period::RowEnd))?;
+            same_name(row_end, &info[row_end].name).then(|| {
                 let hidden = (0..n).filter(|i| self::hidden(&info[*i])).collect();
                 (row_end, hidden)
-            }
-            Some(info)
-                if !info
-                    .iter()
-                    .any(|c| c.name.eq_ignore_ascii_case(IMPLICIT_ROW_END)) =>
+            })
+        });
+        // Else the binlog's names: the implicit columns, last, when the table has no column of
+        // that name of its own.
+        let by_names = || {
+            let info = info?;
+            if info
+                .iter()
+                .any(|c| c.name.eq_ignore_ascii_case(IMPLICIT_ROW_END))
             {
-                let ts6 = |i: usize, name: &str| {
-                    schema.columns.get(i).is_some_and(|c| {
-                        c.name.eq_ignore_ascii_case(name)
-                            && c.kind == ColumnKind::Timestamp { fsp: 6 }
-                    })
-                };
-                let (s, e) = (n.checked_sub(2)?, n - 1);
-                if !(schema.named && ts6(s, IMPLICIT_ROW_START) && ts6(e, IMPLICIT_ROW_END)) {
-                    return None;
-                }
-                (e, vec![s, e])
+                return None;
             }
-            _ => return None,
+            let ts6 = |i: usize, name: &str| {
+                same_name(i, name) && schema.columns[i].kind == ColumnKind::Timestamp { fsp: 6 }
+            };
+            let (s, e) = (n.checked_sub(2)?, n - 1);
+            (schema.named && ts6(s, IMPLICIT_ROW_START) && ts6(e, IMPLICIT_ROW_END))
+                .then(|| (e, vec![s, e]))
         };
+        let (row_end, hidden) = by_shape.or_else(by_names)?;
         let mut shape = schema.clone();
         let new_index = |i: usize| -> Option<usize> {
             (!hidden.contains(&i)).then(|| i - hidden.iter().filter(|h| **h < i).count())
@@ -484,6 +491,17 @@ mod tests {
         let today = vec![ic("id", Some(1)), ic("a", None)];
         let v = Versioned::of(&s, Some(&today)).expect("versioned by the binlog's names");
         assert_eq!(v.shape().primary_key, vec![0]);
+        assert_eq!(v.shape().columns.len(), 2);
+        // A known shape that names another column ROW END than the binlog does is stale.
+        let mut stale = vec![
+            ic("id", Some(1)),
+            ic("a", None),
+            ic("x", None),
+            ic("y", None),
+        ];
+        stale[2].period = Some(Period::RowStart);
+        stale[3].period = Some(Period::RowEnd);
+        let v = Versioned::of(&s, Some(&stale)).expect("versioned by the binlog's names");
         assert_eq!(v.shape().columns.len(), 2);
         // An ordinary table, and one whose own columns happen to be called so.
         let plain = schema(&["id", "a"], vec![0]);
