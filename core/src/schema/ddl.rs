@@ -939,6 +939,11 @@ mod tests {
         assert!(col(&s, "e", 2).invisible);
         apply_ddl(&mut s, "db", "ALTER TABLE e DROP SYSTEM VERSIONING, DROP PERIOD FOR SYSTEM_TIME, DROP COLUMN start_ts, DROP COLUMN end_ts");
         assert_eq!(names(&s, "e"), ["id#1"]);
+        // Declared period columns added to an ordinary table.
+        apply_ddl(&mut s, "db", "ALTER TABLE e ADD COLUMN ts TIMESTAMP(6) GENERATED ALWAYS AS ROW START, ADD COLUMN te TIMESTAMP(6) GENERATED ALWAYS AS ROW END, ADD PERIOD FOR SYSTEM_TIME(ts, te), ADD SYSTEM VERSIONING");
+        assert_eq!(names(&s, "e"), ["id#1", "ts", "te"]);
+        assert_eq!(col(&s, "e", 2).period, Some(Period::RowEnd));
+        assert!(!col(&s, "e", 2).invisible);
         // Versioning asked for on a column makes the table versioned too.
         apply_ddl(
             &mut s,
