@@ -33,5 +33,7 @@ mod resync;
 mod snapshot;
 #[path = "scenarios/statements.rs"]
 mod statements;
+#[path = "scenarios/sysver.rs"]
+mod sysver;
 #[path = "scenarios/types.rs"]
 mod types;

@@ -30,6 +30,7 @@ use crate::format::{self, Change, Format};
 use crate::model::batch::{Batch, Entry, ShapeChange, XaOp};
 use crate::model::change::{ChangeSource, Op, Row};
 use crate::model::position::{Checkpoint, MariaGtid, MariaGtidState, Position};
+use crate::schema::versioning::Versioned;
 use crate::schema::{
     apply_ddl, dml_tables, emptied_tables, renamed_tables, shape_field, shape_value, InfoColumn,
     Shapes, TableSchema,
@@ -154,6 +155,17 @@ struct Captured {
     schema: TableSchema,
     stream: Arc<str>,
     name: Arc<str>,
+    /// A MariaDB system-versioned table: only its current rows are entries.
+    versioned: Option<Versioned>,
+}
+
+impl Captured {
+    /// The shape of the table's entries.
+    fn shape(&self) -> &TableSchema {
+        self.versioned
+            .as_ref()
+            .map_or(&self.schema, Versioned::shape)
+    }
 }
 
 /// The transaction being assembled.
@@ -781,7 +793,11 @@ impl Assembler {
             .next()
             .unwrap_or_default()
             .to_ascii_uppercase();
-        let fix = "SET GLOBAL binlog_format=ROW (and in my.cnf), and make the sessions that write these tables use ROW (SET SESSION binlog_format=ROW; tools such as pt-table-checksum set STATEMENT themselves)";
+        let mut fix = "SET GLOBAL binlog_format=ROW (and in my.cnf), and make the sessions that write these tables use ROW (SET SESSION binlog_format=ROW; tools such as pt-table-checksum set STATEMENT themselves)".to_string();
+        if self.settings.flavor == Flavor::MariaDb {
+            // Seen on 10.11 under binlog_format=ROW (schema::versioning).
+            fix.push_str("; MariaDB logs DML on transaction-precise system-versioned tables (BIGINT UNSIGNED ROW START/END) as statements whatever the format: such tables are re-read at every change");
+        }
         let at = self.at(start);
         if tables.is_empty() {
             self.resync_at_commit(
@@ -902,10 +918,14 @@ impl Assembler {
                 self.at(start)
             )));
         }
+        let versioned = (self.settings.flavor == Flavor::MariaDb)
+            .then(|| Versioned::of(&schema, info.as_deref()))
+            .flatten();
         Ok(Some(Captured {
             stream: format!("{}{db}.{table}", self.settings.stream_prefix).into(),
             name: format!("{db}.{table}").into(),
             schema,
+            versioned,
         }))
     }
 
@@ -1014,7 +1034,7 @@ impl Assembler {
             txn.last_change = Some((start, idx));
             let change = Change {
                 op,
-                table: &cap.schema,
+                table: cap.shape(),
                 before,
                 after,
                 ts_ms: txn.ts_ms,
@@ -1033,8 +1053,16 @@ impl Assembler {
             });
         };
         for_each_row(rows, &cap.schema, |(before, after)| {
+            // A system-versioned table: history rows are no entries (schema::versioning).
+            let (op, before, after) = match &cap.versioned {
+                Some(v) => match v.current(op, before, after) {
+                    Some(change) => change,
+                    None => return Ok(()),
+                },
+                None => (op, before, after),
+            };
             match (op, &before, &after) {
-                (Op::Update, Some(b), Some(a)) if key_changed(&cap.schema, b, a) => {
+                (Op::Update, Some(b), Some(a)) if key_changed(cap.shape(), b, a) => {
                     // A key change (primary key, or any column of a table without one) is a
                     // delete of the old key and a create of the new one, so that replaying by
                     // key rebuilds the table.
@@ -1619,6 +1647,134 @@ mod tests {
         assert_eq!(keys(batches(&out)[0]), [r#"d {"id":1}"#, r#"c {"id":9}"#]);
     }
 
+    /// TABLE_MAP of `s.t (id INT PRIMARY KEY, v INT) WITH SYSTEM VERSIONING` with FULL
+    /// metadata: MariaDB logs the implicit `row_start`, `row_end` TIMESTAMP(6) columns and the
+    /// key (id, row_end).
+    fn versioned_table_map(log: &mut Binlog) -> u64 {
+        let mut b = Vec::new();
+        b.extend_from_slice(&TABLE_ID.to_le_bytes()[..6]);
+        b.extend_from_slice(&1u16.to_le_bytes());
+        for name in [&b"s"[..], b"t"] {
+            b.push(name.len() as u8);
+            b.extend_from_slice(name);
+            b.push(0);
+        }
+        b.push(4);
+        b.extend_from_slice(&[3, 3, 17, 17]); // LONG x2, TIMESTAMP2 x2
+        b.extend_from_slice(&[2, 6, 6]); // fsp 6
+        b.push(0b0010);
+        b.extend_from_slice(&[1, 1, 0]);
+        let names: &[&[u8]] = &[b"id", b"v", b"row_start", b"row_end"];
+        let mut meta = Vec::new();
+        for n in names {
+            meta.push(n.len() as u8);
+            meta.extend_from_slice(n);
+        }
+        b.extend_from_slice(&[4, meta.len() as u8]);
+        b.extend_from_slice(&meta);
+        b.extend_from_slice(&[8, 2, 0, 3]);
+        log.raw(19, &b)
+    }
+
+    /// Rows of [`versioned_table_map`]: `(id, v, row_end seconds)`, micros 999999 when the
+    /// seconds are the current-row maximum.
+    fn versioned_rows(log: &mut Binlog, type_: u8, images: &[(i32, i32, u32)]) -> u64 {
+        let mut b = Vec::new();
+        b.extend_from_slice(&TABLE_ID.to_le_bytes()[..6]);
+        b.extend_from_slice(&1u16.to_le_bytes());
+        b.extend_from_slice(&2u16.to_le_bytes());
+        b.push(4);
+        b.push(0b1111);
+        if type_ == 31 {
+            b.push(0b1111);
+        }
+        let ts = |b: &mut Vec<u8>, secs: u32, micros: u32| {
+            b.extend_from_slice(&secs.to_be_bytes());
+            b.extend_from_slice(&micros.to_be_bytes()[1..]);
+        };
+        for (id, v, end) in images {
+            b.push(0);
+            b.extend_from_slice(&id.to_le_bytes());
+            b.extend_from_slice(&v.to_le_bytes());
+            ts(&mut b, 1_700_000_000, 1);
+            let max = *end == i32::MAX as u32 || *end == u32::MAX;
+            ts(&mut b, *end, if max { 999_999 } else { 7 });
+        }
+        log.raw(type_, &b)
+    }
+
+    #[test]
+    fn system_versioned_tables_write_current_rows_only() {
+        const MAX: u32 = i32::MAX as u32;
+        const NOW: u32 = 1_700_000_100;
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, false);
+        versioned_table_map(&mut log);
+        // INSERT (1), (2), (3)
+        versioned_rows(&mut log, 30, &[(1, 10, MAX), (2, 20, MAX), (3, 30, MAX)]);
+        // UPDATE v of 1: the current row, then the old version as history.
+        versioned_rows(&mut log, 31, &[(1, 10, MAX), (1, 11, MAX)]);
+        versioned_rows(&mut log, 30, &[(1, 10, NOW)]);
+        // UPDATE the key of 2 to 9.
+        versioned_rows(&mut log, 31, &[(2, 20, MAX), (9, 20, MAX)]);
+        versioned_rows(&mut log, 30, &[(2, 20, NOW)]);
+        // DELETE 3: its row end is set.
+        versioned_rows(&mut log, 31, &[(3, 30, MAX), (3, 30, NOW)]);
+        // DELETE HISTORY.
+        versioned_rows(&mut log, 32, &[(1, 10, NOW), (2, 20, NOW), (3, 30, NOW)]);
+        // MariaDB 11.5+: the current-row maximum moved to 2106.
+        versioned_rows(&mut log, 30, &[(4, 40, u32::MAX)]);
+        log.xid();
+        // information_schema: COLUMNS without the implicit columns, completed by the source.
+        let mut info = vec![
+            InfoColumn {
+                name: "id".into(),
+                data_type: "int".into(),
+                column_type: "int(11)".into(),
+                pk_ordinal: Some(1),
+                ..InfoColumn::default()
+            },
+            InfoColumn {
+                name: "v".into(),
+                data_type: "int".into(),
+                column_type: "int(11)".into(),
+                ..InfoColumn::default()
+            },
+        ];
+        crate::schema::versioning::complete_info(&mut info, true);
+        let expected = [
+            r#"c {"id":1}"#,
+            r#"c {"id":2}"#,
+            r#"c {"id":3}"#,
+            r#"u {"id":1}"#,
+            r#"d {"id":2}"#,
+            r#"c {"id":9}"#,
+            r#"d {"id":3}"#,
+            r#"c {"id":4}"#,
+        ];
+        // The shape from information_schema, and (empty answer) from the binlog's names alone.
+        for known in [info, Vec::new()] {
+            let mut a = assembler(settings(Flavor::MariaDb), &start_at(begin), false);
+            let mut lookup =
+                |_: &str, _: &str| -> Result<Vec<InfoColumn>, ()> { Ok(known.clone()) };
+            let mut out = Vec::new();
+            for ev in &log.events {
+                a.push(ev, Instant::now(), &mut lookup, &mut out)
+                    .unwrap_or_else(|e| panic!("push failed: {e:?}"));
+            }
+            let b = batches(&out);
+            assert_eq!(keys(b[0]), expected);
+            // The entries carry the columns of SELECT *: no row_start/row_end.
+            let after = b[0].entries[3]
+                .fields
+                .iter()
+                .find(|(k, _)| k == "after")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            assert_eq!(after, r#"{"id":1,"v":11}"#);
+        }
+    }
+
     #[test]
     fn ddl_commits_by_itself() {
         let mut log = Binlog::new();
@@ -2072,7 +2228,7 @@ mod tests {
             collation: None,
             charset: None,
             pk_ordinal: pk,
-            is_json: false,
+            ..InfoColumn::default()
         }
     }
 

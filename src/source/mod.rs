@@ -11,6 +11,7 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, OptsBuilder};
 pub use redis_cdc_core::assemble::Flavor;
 use redis_cdc_core::model::position::Position;
+use redis_cdc_core::schema::versioning::{self, Period};
 use redis_cdc_core::schema::InfoColumn;
 use std::time::Duration;
 
@@ -183,10 +184,19 @@ pub fn info_columns(
     table: &str,
 ) -> Result<Vec<InfoColumn>, SourceError> {
     let err = |e| SourceError::from_mysql("reading information_schema.COLUMNS", e);
-    type ColumnRow = (String, String, String, Option<u64>, Option<String>);
+    type ColumnRow = (
+        String,
+        String,
+        String,
+        Option<u64>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
     let rows: Vec<ColumnRow> = conn
         .exec(
-            "SELECT c.COLUMN_NAME, LOWER(c.DATA_TYPE), LOWER(c.COLUMN_TYPE), co.ID, c.CHARACTER_SET_NAME \
+            "SELECT c.COLUMN_NAME, LOWER(c.DATA_TYPE), LOWER(c.COLUMN_TYPE), co.ID, c.CHARACTER_SET_NAME, \
+             UPPER(c.EXTRA), UPPER(c.GENERATION_EXPRESSION) \
              FROM information_schema.COLUMNS c \
              LEFT JOIN information_schema.COLLATIONS co ON co.COLLATION_NAME = c.COLLATION_NAME \
              WHERE c.TABLE_SCHEMA = ? AND c.TABLE_NAME = ? ORDER BY c.ORDINAL_POSITION",
@@ -222,19 +232,44 @@ pub fn info_columns(
     } else {
         Vec::new()
     };
-    Ok(rows
+    // MariaDB system versioning (core's schema::versioning): COLUMNS names a declared period
+    // column's role in GENERATION_EXPRESSION and leaves the implicit ones out.
+    let versioned = flavor == Flavor::MariaDb
+        && conn
+            .exec_first::<String, _, _>(
+                "SELECT TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                (db, table),
+            )
+            .map_err(err)?
+            .is_some_and(|t| t.eq_ignore_ascii_case("SYSTEM VERSIONED"));
+    let mut cols: Vec<InfoColumn> = rows
         .into_iter()
-        .map(|(name, data_type, column_type, collation, charset)| {
-            let quoted = format!("json_valid(`{name}`)");
-            InfoColumn {
-                is_json: json_cols.iter().any(|c| c.eq_ignore_ascii_case(&quoted)),
-                pk_ordinal: pk.iter().find(|(n, _)| *n == name).map(|(_, o)| *o),
-                collation: collation.map(|c| c as u16),
-                charset,
-                name,
-                data_type,
-                column_type,
-            }
-        })
-        .collect())
+        .map(
+            |(name, data_type, column_type, collation, charset, extra, generation)| {
+                let quoted = format!("json_valid(`{name}`)");
+                let period = match generation.as_deref() {
+                    Some("ROW START") if versioned => Some(Period::RowStart),
+                    Some("ROW END") if versioned => Some(Period::RowEnd),
+                    _ => None,
+                };
+                InfoColumn {
+                    is_json: json_cols.iter().any(|c| c.eq_ignore_ascii_case(&quoted)),
+                    pk_ordinal: pk.iter().find(|(n, _)| *n == name).map(|(_, o)| *o),
+                    collation: collation.map(|c| c as u16),
+                    charset,
+                    name,
+                    data_type,
+                    column_type,
+                    period,
+                    invisible: extra.is_some_and(|e| e.contains("INVISIBLE")),
+                }
+            },
+        )
+        .collect();
+    // The implicit period columns are added, and ROW END (which KEY_COLUMN_USAGE lists in the
+    // primary key) leaves the key: entries are keyed by the declared key.
+    if versioned {
+        versioning::complete_info(&mut cols, true);
+    }
+    Ok(cols)
 }

@@ -83,7 +83,7 @@ use redis_cdc_core::format::{self, Change, Format};
 use redis_cdc_core::model::batch::{Batch, Entry};
 use redis_cdc_core::model::change::{ChangeSource, Op};
 use redis_cdc_core::model::position::{Checkpoint, Position, SnapshotState};
-use redis_cdc_core::schema::TableSchema;
+use redis_cdc_core::schema::{versioning, TableSchema};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
@@ -435,6 +435,9 @@ impl Snapshotter {
         if info.is_empty() {
             return Ok(None);
         }
+        // A system-versioned table: the columns of SELECT * (which shows current rows only),
+        // keyed by the declared primary key, as the binlog's entries (schema::versioning).
+        let info = versioning::entry_columns(&info);
         let schema = schema_from_info(db, name, &info)
             .map_err(|e| SourceError::halt(format!("snapshot of {table}: {e}")))?;
         let cols: Vec<String> = schema
@@ -803,6 +806,7 @@ mod tests {
             charset: Some("utf8mb4".into()),
             pk_ordinal: pk,
             is_json: false,
+            ..InfoColumn::default()
         }
     }
 

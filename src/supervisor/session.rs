@@ -332,7 +332,8 @@ fn starting_point(
 fn register_tables(conn: &mut mysql::Conn, config: &Config) -> Result<Vec<String>, CdcError> {
     use mysql::prelude::Queryable;
     let rows: Vec<(String, String)> = conn
-        .query("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE'")
+        // MariaDB's system-versioned tables are tables too (docs/events.md).
+        .query("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')")
         .map_err(|e| CdcError::from_mysql("listing tables", e))?;
     let mut g = STATUS.lock();
     g.tables.retain(|name, _| {

@@ -76,6 +76,10 @@ fn decode_value(col: &ColumnSchema, v: Value) -> Result<Cell, DecodeError> {
             let s = std::str::from_utf8(&b).map_err(|_| "bad TIMESTAMP text")?;
             let (secs, frac) = s.split_once('.').unwrap_or((s, "0"));
             let secs: i64 = secs.parse().map_err(|_| "bad TIMESTAMP seconds")?;
+            // The binlog stores TIMESTAMP2 seconds as an unsigned 32-bit number, which
+            // mysql_common reads as signed: MariaDB 11.5+ values after 2038-01-19 (up to
+            // 2106-02-07, the largest being a current row's ROW END) come out negative.
+            let secs = if secs < 0 { secs + (1 << 32) } else { secs };
             let micros: u32 = format!("{frac:0<6}")
                 .get(..6)
                 .ok_or("bad TIMESTAMP fraction")?
@@ -397,6 +401,19 @@ mod tests {
                 Value::Bytes(b"0".to_vec())
             ),
             Cell::Null
+        );
+        // After 2038 (MariaDB 11.5+): the 32-bit seconds are unsigned.
+        assert_eq!(
+            dec(
+                ColumnKind::Timestamp { fsp: 6 },
+                false,
+                Value::Bytes(b"-1.999999".to_vec())
+            ),
+            Cell::Timestamp {
+                secs: 4_294_967_295,
+                micros: 999_999,
+                fsp: 6
+            }
         );
         // A fraction that is not digits is an error, not a slice across a UTF-8 character.
         let t = col(ColumnKind::Timestamp { fsp: 6 }, false);

@@ -298,6 +298,7 @@ mod tests {
             charset: Some("utf8mb4".into()),
             pk_ordinal: pk,
             is_json: false,
+            ..InfoColumn::default()
         }
     }
 

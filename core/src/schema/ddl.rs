@@ -1,6 +1,7 @@
 //! Following DDL statements of the binlog in the known table shapes (sources without full row
 //! metadata): a small tokenizer and parser for the statements that change columns.
 
+use super::versioning::{self, Period};
 use super::{InfoColumn, Shapes};
 
 /// Follow one DDL statement of the binlog in `shapes` (sources without full row metadata).
@@ -409,6 +410,8 @@ fn column_def(p: &mut Parser<'_>) -> Option<(InfoColumn, bool)> {
         data_type.clone()
     };
     let mut pk = false;
+    let mut period = None;
+    let mut invisible = false;
     let mut depth = 0i32;
     while let Some(t) = p.peek() {
         match t {
@@ -420,6 +423,21 @@ fn column_def(p: &mut Parser<'_>) -> Option<(InfoColumn, bool)> {
                 column_type.push_str(" unsigned")
             }
             Tok::Word(w, false) if depth == 0 && w.eq_ignore_ascii_case("primary") => pk = true,
+            Tok::Word(w, false) if depth == 0 && w.eq_ignore_ascii_case("invisible") => {
+                invisible = true
+            }
+            // `GENERATED ALWAYS AS ROW START | ROW END`: a system-versioning period column.
+            Tok::Word(w, false) if depth == 0 && w.eq_ignore_ascii_case("row") => {
+                match p.t.get(p.i + 1) {
+                    Some(Tok::Word(x, false)) if x.eq_ignore_ascii_case("start") => {
+                        period = Some(Period::RowStart)
+                    }
+                    Some(Tok::Word(x, false)) if x.eq_ignore_ascii_case("end") => {
+                        period = Some(Period::RowEnd)
+                    }
+                    _ => {}
+                }
+            }
             Tok::Word(w, false)
                 if depth == 0
                     && (w.eq_ignore_ascii_case("first") || w.eq_ignore_ascii_case("after")) =>
@@ -438,6 +456,8 @@ fn column_def(p: &mut Parser<'_>) -> Option<(InfoColumn, bool)> {
         collation: None,
         charset: None,
         pk_ordinal: None,
+        period,
+        invisible,
     };
     Some((col, pk))
 }
@@ -512,6 +532,15 @@ fn key_columns(p: &mut Parser<'_>) -> Option<Vec<String>> {
     }
 }
 
+/// Whether `toks` start with the bare words `ks`.
+fn is_kws(toks: &[Tok], ks: &[&str]) -> bool {
+    ks.len() <= toks.len()
+        && ks
+            .iter()
+            .zip(toks)
+            .all(|(k, t)| matches!(t, Tok::Word(w, false) if w.eq_ignore_ascii_case(k)))
+}
+
 fn ddl_statement(p: &mut Parser<'_>, shapes: &mut Shapes, db: &str) -> Option<()> {
     if p.kw("create") {
         p.kws(&["or", "replace"]);
@@ -551,6 +580,11 @@ fn ddl_statement(p: &mut Parser<'_>, shapes: &mut Shapes, db: &str) -> Option<()
             }
         }
         set_pk(&mut cols, &pk_names)?;
+        // `WITH SYSTEM VERSIONING` (a table option, or on a column): MariaDB adds the period
+        // columns unless the table declares them, and ROW END to the key.
+        if (0..p.t.len()).any(|k| is_kws(&p.t[k..], &["with", "system", "versioning"])) {
+            versioning::add_versioning(&mut cols);
+        }
         shapes.insert(name, cols);
     } else if p.kw("drop") {
         p.kw("temporary");
@@ -604,7 +638,9 @@ fn alter_clauses(
             return Some(());
         }
         if p.kw("add") {
-            if p.primary_key_clause() {
+            if p.kws(&["system", "versioning"]) {
+                versioning::add_versioning(cols);
+            } else if p.primary_key_clause() {
                 let names = key_columns(p)?;
                 set_pk(cols, &names)?;
                 p.skip_clause();
@@ -621,7 +657,7 @@ fn alter_clauses(
                         if find(cols, &c.name).is_some() {
                             return None;
                         }
-                        cols.push(c);
+                        cols.insert(versioning::columns_end(cols), c);
                         if p.punct(')') {
                             break;
                         }
@@ -636,7 +672,7 @@ fn alter_clauses(
                     }
                     let at = place(p)?;
                     let name = c.name.clone();
-                    let end = cols.len();
+                    let end = versioning::columns_end(cols);
                     put(cols, c, at, end)?;
                     if pk {
                         set_pk(cols, &[name])?;
@@ -645,7 +681,9 @@ fn alter_clauses(
                 }
             }
         } else if p.kw("drop") {
-            if p.kws(&["primary", "key"]) {
+            if p.kws(&["system", "versioning"]) {
+                versioning::drop_versioning(cols);
+            } else if p.kws(&["primary", "key"]) {
                 set_pk(cols, &[])?;
             } else if matches!(p.peek(), Some(Tok::Word(w, false)) if ["key", "index", "foreign", "constraint", "check", "partition", "period", "system"].iter().any(|k| w.eq_ignore_ascii_case(k)))
             {
@@ -727,6 +765,7 @@ mod tests {
             charset: None,
             pk_ordinal: None,
             is_json: false,
+            ..InfoColumn::default()
         }
     }
 
@@ -864,5 +903,59 @@ mod tests {
         apply_ddl(&mut s, "db", "ALTER TABLE other ADD COLUMN z INT");
         apply_ddl(&mut s, "db", "CREATE INDEX i ON w (a)");
         assert_eq!(names(&s, "w"), ["a"]);
+    }
+
+    #[test]
+    fn ddl_follows_system_versioning() {
+        let mut s = Shapes::new();
+        let col = |s: &Shapes, t: &str, i: usize| s[&("db".to_string(), t.to_string())][i].clone();
+        apply_ddl(
+            &mut s,
+            "db",
+            "CREATE TABLE v (id INT PRIMARY KEY, a INT) WITH SYSTEM VERSIONING",
+        );
+        assert_eq!(names(&s, "v"), ["id#1", "a", "row_start", "row_end"]);
+        assert_eq!(col(&s, "v", 3).period, Some(Period::RowEnd));
+        assert!(col(&s, "v", 3).invisible);
+        // MariaDB keeps the implicit period columns last.
+        apply_ddl(&mut s, "db", "ALTER TABLE v ADD COLUMN c INT, ADD (d INT)");
+        assert_eq!(
+            names(&s, "v"),
+            ["id#1", "a", "c", "d", "row_start", "row_end"]
+        );
+        apply_ddl(&mut s, "db", "ALTER TABLE v DROP SYSTEM VERSIONING");
+        assert_eq!(names(&s, "v"), ["id#1", "a", "c", "d"]);
+        apply_ddl(&mut s, "db", "alter table v add system versioning");
+        assert_eq!(
+            names(&s, "v"),
+            ["id#1", "a", "c", "d", "row_start", "row_end"]
+        );
+        // Declared period columns, visible or not; ROW END is not part of the key.
+        apply_ddl(&mut s, "db", "CREATE TABLE e (id INT, start_ts TIMESTAMP(6) GENERATED ALWAYS AS ROW START, end_ts TIMESTAMP(6) GENERATED ALWAYS AS ROW END INVISIBLE, PERIOD FOR SYSTEM_TIME(start_ts, end_ts), PRIMARY KEY (id, end_ts)) WITH SYSTEM VERSIONING");
+        assert_eq!(names(&s, "e"), ["id#1", "start_ts", "end_ts"]);
+        assert_eq!(col(&s, "e", 1).period, Some(Period::RowStart));
+        assert!(!col(&s, "e", 1).invisible);
+        assert_eq!(col(&s, "e", 2).period, Some(Period::RowEnd));
+        assert!(col(&s, "e", 2).invisible);
+        apply_ddl(&mut s, "db", "ALTER TABLE e DROP SYSTEM VERSIONING, DROP PERIOD FOR SYSTEM_TIME, DROP COLUMN start_ts, DROP COLUMN end_ts");
+        assert_eq!(names(&s, "e"), ["id#1"]);
+        // Declared period columns added to an ordinary table.
+        apply_ddl(&mut s, "db", "ALTER TABLE e ADD COLUMN ts TIMESTAMP(6) GENERATED ALWAYS AS ROW START, ADD COLUMN te TIMESTAMP(6) GENERATED ALWAYS AS ROW END, ADD PERIOD FOR SYSTEM_TIME(ts, te), ADD SYSTEM VERSIONING");
+        assert_eq!(names(&s, "e"), ["id#1", "ts", "te"]);
+        assert_eq!(col(&s, "e", 2).period, Some(Period::RowEnd));
+        assert!(!col(&s, "e", 2).invisible);
+        // Versioning asked for on a column makes the table versioned too.
+        apply_ddl(
+            &mut s,
+            "db",
+            "CREATE TABLE w (id INT PRIMARY KEY, a INT WITH SYSTEM VERSIONING, b INT WITHOUT SYSTEM VERSIONING)",
+        );
+        assert_eq!(names(&s, "w"), ["id#1", "a", "b", "row_start", "row_end"]);
+        apply_ddl(
+            &mut s,
+            "db",
+            "CREATE TABLE p (id INT PRIMARY KEY, b INT WITHOUT SYSTEM VERSIONING)",
+        );
+        assert_eq!(names(&s, "p"), ["id#1", "b"]);
     }
 }

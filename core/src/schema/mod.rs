@@ -6,8 +6,10 @@
 //! MINIMAL metadata leaves out comes from `information_schema` through [`InfoColumn`]s.
 
 mod ddl;
+pub mod versioning;
 
 pub use ddl::{apply_ddl, dml_tables, emptied_tables, renamed_tables};
+pub use versioning::Period;
 
 use crate::decode::charset::{self, Charset};
 use mysql_common::binlog::events::{OptionalMetaExtractor, TableMapEvent};
@@ -88,8 +90,10 @@ pub struct TableSchema {
 }
 
 /// A column as `information_schema.COLUMNS` describes it. Stored in Redis as JSON in the schema
-/// history (docs/layout.md), so field names are part of the stored form.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// history (docs/events.md), so field names are part of the stored form (fields added later
+/// take their default when an older history is read).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct InfoColumn {
     pub name: String,
     /// DATA_TYPE, lower case (`int`, `longtext`, `uuid`, `inet6`, `json`...).
@@ -104,6 +108,11 @@ pub struct InfoColumn {
     pub pk_ordinal: Option<u32>,
     /// MariaDB JSON alias: LONGTEXT with a `json_valid` check.
     pub is_json: bool,
+    /// A column of a system-versioned table's SYSTEM_TIME period (`GENERATED ALWAYS AS ROW
+    /// START/END`, or MariaDB's implicit `row_start`/`row_end`); see [`versioning`].
+    pub period: Option<Period>,
+    /// INVISIBLE (left out of `SELECT *`); the implicit period columns are.
+    pub invisible: bool,
 }
 
 /// Binary "charset" id: the value is bytes, not text.
