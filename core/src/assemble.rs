@@ -199,6 +199,8 @@ struct Txn {
     xa_held: bool,
     /// Captured tables this group dropped or renamed away.
     gone: Vec<String>,
+    /// Re-reads a prepared XA transaction asked for (held with its rows until XA COMMIT).
+    held_rereads: Vec<String>,
 }
 
 /// Tables to re-read (None: every captured table) and why.
@@ -463,6 +465,9 @@ impl Assembler {
                     // Re-reads this transaction asks for wait for its commit (they would read
                     // the rows as before it).
                     if let Some(r) = self.txn.resync.take() {
+                        // Held with the rows too, so that a restart before the commit keeps
+                        // them (the writer queues them at XA COMMIT).
+                        self.txn.held_rereads = r.tables();
                         self.xa_resyncs.insert(xid, r);
                     }
                     self.commit(end, now, out);
@@ -1224,7 +1229,10 @@ impl Assembler {
             xa: txn.xa_op,
             gone: txn.gone,
             shapes: self.shape_changes(),
-            rereads: resync.as_ref().map(Resync::tables).unwrap_or_default(),
+            rereads: match &resync {
+                Some(r) => r.tables(),
+                None => txn.held_rereads,
+            },
             rereads_queued: Vec::new(),
         };
         self.send(batch, now, out);

@@ -153,6 +153,9 @@ pub struct Writer {
     pub backpressure: Arc<AtomicBool>,
     /// Tells the supervisor when memory crosses the limit (it sets the state).
     pub events: crate::state_event::StateEvents,
+    /// Re-reads for the snapshot thread: those an XA hold kept across a restart, due at its
+    /// XA COMMIT.
+    pub rereads: Sender<Vec<String>>,
 }
 
 impl Writer {
@@ -249,12 +252,13 @@ impl Writer {
                 return WriterExit::Replica;
             }
             let mut released = None;
+            let mut due = Vec::new();
             let result = match pending
                 .first()
                 .and_then(|b| b.xa.as_ref().map(|op| (b, op)))
             {
                 Some((b, op)) => self
-                    .write_xa(&ctx, &mut names, b, op)
+                    .write_xa(&ctx, &mut names, b, op, &mut due)
                     .map(|r| released = Some(r)),
                 None => self.write(&ctx, &mut prepared, &pending),
             };
@@ -277,6 +281,9 @@ impl Writer {
             if (rx.is_empty() && carry.is_none()) || last_wake.elapsed() >= WAKE_EVERY {
                 thread_ctx::wake_event_loop();
                 last_wake = Instant::now();
+            }
+            if result.is_ok() && !due.is_empty() {
+                let _ = self.rereads.send(due);
             }
             match result {
                 Ok(()) => {
@@ -352,6 +359,7 @@ impl Writer {
         names: &mut streams::FieldNames,
         batch: &Batch,
         op: &XaOp,
+        due: &mut Vec<String>,
     ) -> Result<(Vec<Entry>, Option<streams::Prepared>), String> {
         let opts = CallOptionsBuilder::new()
             .replicate()
@@ -367,7 +375,13 @@ impl Writer {
                 // A first element that says whose hold this is, so that the list exists even
                 // when the transaction wrote no captured row (then XA COMMIT can tell "held
                 // nothing" from "never saw the PREPARE").
-                let header = serde_json::json!({ "xa": xid }).to_string();
+                // The re-reads the transaction asked for wait with its rows.
+                let header = if batch.rereads.is_empty() {
+                    serde_json::json!({ "xa": xid })
+                } else {
+                    serde_json::json!({ "xa": xid, "reread": batch.rereads })
+                }
+                .to_string();
                 let held: Vec<String> = batch.entries.iter().map(held_text).collect();
                 let mut args: Vec<&str> = vec![key.as_str(), header.as_str()];
                 args.extend(held.iter().map(String::as_str));
@@ -379,7 +393,20 @@ impl Writer {
             XaOp::Release(xid) | XaOp::Discard(xid) => {
                 let key = self.xa_key(xid);
                 if matches!(op, XaOp::Release(_)) {
-                    let held = held_entries(ctx, &key)?.unwrap_or_else(|| {
+                    let (held, rereads) = held_entries(ctx, &key)?;
+                    // Re-reads held across a restart (the reader no longer knows them): asked
+                    // for now, in this unit, and handed to the snapshot thread after it.
+                    due.extend(rereads.into_iter().filter(|t| !batch.rereads.contains(t)));
+                    if !due.is_empty() {
+                        let mut args = vec![offsets::reread_key(&self.offset_key)];
+                        args.extend(due.iter().cloned());
+                        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                        check(
+                            ctx.call_ext("SADD", &opts, args.as_slice()),
+                            "SADD (re-reads)",
+                        )?;
+                    }
+                    let held = held.unwrap_or_else(|| {
                         log::warn!(
                             "XA COMMIT of {xid} before {}: the module never saw its PREPARE (it was prepared before the position the module started from), so its rows may be missing from the streams; CDC.RESYNC the tables it wrote",
                             batch.position
@@ -479,7 +506,9 @@ impl Writer {
         // In order: true = asked for, false = queued for good by a snapshot.
         let mut net: std::collections::BTreeMap<&str, bool> = Default::default();
         for b in batches {
-            for t in &b.rereads {
+            // A prepared XA transaction's re-reads wait in its hold until its commit.
+            let held = matches!(b.xa, Some(XaOp::Hold(_)));
+            for t in b.rereads.iter().filter(|_| !held) {
                 net.insert(t, true);
             }
             for t in &b.rereads_queued {
@@ -576,7 +605,8 @@ fn held_text(e: &Entry) -> String {
 }
 
 /// The entries held under `key` (LRANGE), in order; None when there is no such hold.
-fn held_entries(ctx: &Context, key: &str) -> Result<Option<Vec<Entry>>, String> {
+/// The entries an XA hold keeps (None: no hold), and the re-reads its headers name.
+fn held_entries(ctx: &Context, key: &str) -> Result<(Option<Vec<Entry>>, Vec<String>), String> {
     let bad = || format!("the XA hold {key} is not what the module wrote");
     let reply = ctx
         .call("LRANGE", &[key, "0", "-1"])
@@ -585,12 +615,13 @@ fn held_entries(ctx: &Context, key: &str) -> Result<Option<Vec<Entry>>, String> 
         return Err(bad());
     };
     if items.is_empty() {
-        return Ok(None);
+        return Ok((None, Vec::new()));
     }
-    items
+    let mut rereads = Vec::new();
+    let entries = items
         .iter()
         .filter_map(|item| {
-            let entry = || -> Result<Option<Entry>, String> {
+            let mut entry = || -> Result<Option<Entry>, String> {
                 let text = match item {
                     RedisValue::BulkRedisString(s) => s.try_as_str().ok().map(str::to_string),
                     RedisValue::BulkString(s) | RedisValue::SimpleString(s) => Some(s.clone()),
@@ -600,7 +631,16 @@ fn held_entries(ctx: &Context, key: &str) -> Result<Option<Vec<Entry>>, String> 
                 .ok_or_else(bad)?;
                 let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| bad())?;
                 if v.get("xa").is_some() {
-                    return Ok(None); // the hold's header
+                    // The hold's header.
+                    let tables = v.get("reread").and_then(|r| r.as_array());
+                    rereads.extend(
+                        tables
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|t| t.as_str())
+                            .map(str::to_string),
+                    );
+                    return Ok(None);
                 }
                 let s = |f: &str| v.get(f).and_then(|x| x.as_str()).map(str::to_string);
                 let fields = v
@@ -628,8 +668,8 @@ fn held_entries(ctx: &Context, key: &str) -> Result<Option<Vec<Entry>>, String> 
             };
             entry().transpose()
         })
-        .collect::<Result<Vec<_>, String>>()
-        .map(Some)
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok((Some(entries), rereads))
 }
 
 /// Released XA entries as a batch, for the per-table counters.

@@ -116,6 +116,7 @@ impl Session {
         let gate = Arc::new(Gate::new(&checkpoint));
         let (events_tx, events) = crossbeam_channel::unbounded();
         let (tx, rx) = crate::sink::channel();
+        let (resync_tx, resync_rx) = crossbeam_channel::unbounded();
         let writer = Writer {
             offset_key: config.offset_key.clone(),
             stream_maxlen: config.stream_maxlen,
@@ -123,10 +124,10 @@ impl Session {
             stop: stop.clone(),
             backpressure: backpressure.clone(),
             events: events_tx.clone(),
+            rereads: resync_tx.clone(),
         };
         let writer = spawn("cdc-writer", move || writer.run(rx), WriterExit::Failed)?;
         let shared_config = Arc::new(config.clone());
-        let (resync_tx, resync_rx) = crossbeam_channel::unbounded();
         let snapshotter = Snapshotter {
             config: shared_config.clone(),
             url: url.clone(),

@@ -267,3 +267,44 @@ fn a_pending_re_read_survives_a_redis_kill9() {
         serde_json::json!([])
     );
 }
+
+/// DML logged as a statement inside a prepared XA transaction: the re-read it asks for waits
+/// for XA COMMIT (a read before it would not see the rows), held in Redis with the prepared
+/// rows, so a kill -9 of redis-server between PREPARE and COMMIT still re-reads the table.
+#[test]
+fn a_re_read_asked_for_inside_a_prepared_xa_survives_a_redis_kill9() {
+    let db = MariaDb::start();
+    db.exec("CREATE TABLE test.q (id INT PRIMARY KEY, v INT); INSERT INTO test.q VALUES (1, 1)");
+    let r = streaming(&db);
+    db.exec(
+        "SET SESSION binlog_format = STATEMENT;
+         XA START 'sx'; INSERT INTO test.q VALUES (2, 2); DELETE FROM test.q WHERE id = 1;
+         XA END 'sx'; XA PREPARE 'sx';",
+    );
+    let hold = "cdc:offset:xa:7378,,1";
+    wait_until(CATCH_UP, "the prepared XA transaction held", || {
+        matches!(r.cmd(&["EXISTS", hold]), redis::Value::Int(1))
+    });
+    wait_caught_up(&r, &db, CATCH_UP);
+    // Nothing re-read yet: the re-read would see the table as before the commit.
+    let mut c = r.client();
+    assert!(stream_entries(&mut c, "cdc:test.q").is_empty());
+    r.kill9();
+    r.restart();
+    wait_state(&r, "streaming", STREAMING);
+    db.exec("XA COMMIT 'sx'");
+    let mut c = r.client();
+    wait_until(CATCH_UP, "the re-read's end marker", || {
+        stream_entries(&mut c, "cdc:test.q")
+            .iter()
+            .any(|(_, f)| field(f, "op") == Some("resync-end"))
+    });
+    wait_snapshot_done_and_caught_up(&r, &db, CATCH_UP);
+    let entries = stream_entries(&mut c, "cdc:test.q");
+    assert_replays_to_table(&entries, &db, "test", "q");
+    assert!(matches!(r.cmd(&["EXISTS", hold]), redis::Value::Int(0)));
+    assert_eq!(
+        value_to_json(&r.cmd(&["SMEMBERS", "cdc:offset:reread"])),
+        serde_json::json!([])
+    );
+}
