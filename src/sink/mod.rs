@@ -156,6 +156,9 @@ pub struct Writer {
     /// Re-reads for the snapshot thread: those an XA hold kept across a restart, due at its
     /// XA COMMIT.
     pub rereads: Sender<Vec<String>>,
+    /// What an XA COMMIT whose PREPARE the module never saw re-reads: every captured table
+    /// (None with `cdc.snapshot never`, which reads no table the user did not ask for).
+    pub unseen_xa_rereads: Option<Vec<String>>,
 }
 
 impl Writer {
@@ -397,6 +400,24 @@ impl Writer {
                     // Re-reads held across a restart (the reader no longer knows them): asked
                     // for now, in this unit, and handed to the snapshot thread after it.
                     due.extend(rereads.into_iter().filter(|t| !batch.rereads.contains(t)));
+                    if held.is_none() {
+                        // Prepared before the position the module started from: its rows are
+                        // in no stream and were not visible to a snapshot. Which tables it
+                        // wrote is unknown here: every captured table is re-read.
+                        match &self.unseen_xa_rereads {
+                            Some(all) => {
+                                log::warn!(
+                                    "XA COMMIT of {xid} at {}: the module never saw its PREPARE (it was prepared before the position the module started from), so its rows are in no stream: re-reading every captured table",
+                                    batch.position
+                                );
+                                due.extend(all.iter().cloned());
+                            }
+                            None => log::warn!(
+                                "XA COMMIT of {xid} at {}: the module never saw its PREPARE (it was prepared before the position the module started from), so its rows may be missing from the streams; CDC.RESYNC the tables it wrote (cdc.snapshot never: no automatic re-read)",
+                                batch.position
+                            ),
+                        }
+                    }
                     if !due.is_empty() {
                         let mut args = vec![offsets::reread_key(&self.offset_key)];
                         args.extend(due.iter().cloned());
@@ -406,13 +427,7 @@ impl Writer {
                             "SADD (re-reads)",
                         )?;
                     }
-                    let held = held.unwrap_or_else(|| {
-                        log::warn!(
-                            "XA COMMIT of {xid} before {}: the module never saw its PREPARE (it was prepared before the position the module started from), so its rows may be missing from the streams; CDC.RESYNC the tables it wrote",
-                            batch.position
-                        );
-                        Vec::new()
-                    });
+                    let held = held.unwrap_or_default();
                     // The held rows, then what the commit's own group carries (the rest of a
                     // large one-phase XA transaction whose first chunks were held).
                     let mut prepared =

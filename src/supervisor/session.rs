@@ -125,6 +125,7 @@ impl Session {
             backpressure: backpressure.clone(),
             events: events_tx.clone(),
             rereads: resync_tx.clone(),
+            unseen_xa_rereads: (config.snapshot != SnapshotMode::Never).then(|| captured.clone()),
         };
         let writer = spawn("cdc-writer", move || writer.run(rx), WriterExit::Failed)?;
         let shared_config = Arc::new(config.clone());

@@ -308,3 +308,29 @@ fn a_re_read_asked_for_inside_a_prepared_xa_survives_a_redis_kill9() {
         serde_json::json!([])
     );
 }
+
+/// An XA transaction prepared before the module's first start and committed after it: the
+/// snapshot could not see its rows and the binlog had them before the starting point, so at its
+/// XA COMMIT the module re-reads every captured table (which ones it wrote is unknown).
+#[test]
+fn an_xa_prepared_before_the_start_is_re_read_at_its_commit() {
+    let db = MariaDb::start();
+    db.exec(
+        "CREATE TABLE test.u (id INT PRIMARY KEY, v INT); INSERT INTO test.u VALUES (1, 1);
+         XA START 'early'; INSERT INTO test.u VALUES (2, 2); XA END 'early'; XA PREPARE 'early';",
+    );
+    let url = db.url();
+    let r = RedisServer::start(&["--cdc.mysql-url", &url]);
+    wait_snapshot_done_and_caught_up(&r, &db, CATCH_UP);
+    db.exec("XA COMMIT 'early'");
+    let mut c = r.client();
+    wait_until(CATCH_UP, "the re-read's end marker", || {
+        stream_entries(&mut c, "cdc:test.u")
+            .iter()
+            .any(|(_, f)| field(f, "op") == Some("resync-end"))
+    });
+    wait_snapshot_done_and_caught_up(&r, &db, CATCH_UP);
+    let entries = stream_entries(&mut c, "cdc:test.u");
+    assert_replays_to_table(&entries, &db, "test", "u");
+    assert!(r.log().contains("never saw its PREPARE"));
+}
