@@ -101,6 +101,7 @@ impl Reader {
             flavor: self.info.flavor,
             full_metadata: self.info.full_metadata,
             source_id: self.info.server_id,
+            schema_changes: self.config.schema_changes,
         };
         let (shapes, shapes_from) =
             crate::source::shapes::restore_shapes(&self.url.address(), &start.position);
