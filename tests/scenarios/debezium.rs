@@ -549,4 +549,20 @@ fn ddl_of_captured_tables_is_a_schema_change_event_in_the_logical_names_stream()
     // CDC.TABLES lists tables only, with their own streams.
     let tables = format!("{:?}", ext.cmd(&["CDC.TABLES"]));
     assert!(!tables.contains("\"dbserver1\""), "{tables}");
+
+    // Turned off at run time (while paused, so that no session reads the DDL before the
+    // setting took effect): the DDL after it writes nothing, the rows still come.
+    ext.cmd(&["CONFIG", "SET", "cdc.enabled", "no"]);
+    wait_until(Duration::from_secs(30), "state paused", || {
+        status_map(&mut ext.client()).get("state").map(String::as_str) == Some("paused")
+    });
+    ext.cmd(&["CONFIG", "SET", "cdc.schema-changes", "no"]);
+    let got = format!("{:?}", ext.cmd(&["CONFIG", "GET", "cdc.schema-changes"]));
+    assert!(got.contains("no"), "{got}");
+    db.exec("CREATE TABLE test.later (id INT PRIMARY KEY); INSERT INTO test.later VALUES (1)");
+    ext.cmd(&["CONFIG", "SET", "cdc.enabled", "yes"]);
+    wait_until(Duration::from_secs(30), "the row after the DDL", || {
+        stream_entries(&mut ext.client(), "dbserver1.test.later").len() == 1
+    });
+    assert_eq!(stream_entries(&mut ext.client(), "dbserver1").len(), 4);
 }
