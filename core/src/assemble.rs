@@ -31,8 +31,8 @@ use crate::model::batch::{Batch, Entry, XaOp};
 use crate::model::change::{ChangeSource, Op, Row};
 use crate::model::position::{Checkpoint, MariaGtid, MariaGtidState, Position};
 use crate::schema::{
-    apply_ddl, dml_tables, emptied_tables, renamed_tables, table_ddl, InfoColumn, Shapes,
-    TableDdl, TableSchema,
+    apply_ddl, dml_tables, emptied_tables, renamed_tables, table_ddl, InfoColumn, Shapes, TableDdl,
+    TableSchema,
 };
 use mysql_common::binlog::events::{Event, EventData, RowsEventData};
 use std::collections::HashMap;
@@ -1007,7 +1007,15 @@ impl Assembler {
                     emit(Op::Delete, Some(b), None, Some(a), er, 1, &mut row_idx);
                     emit(Op::Create, None, Some(a), Some(b), er, 1, &mut row_idx);
                 }
-                _ => emit(op, before.as_ref(), after.as_ref(), None, er, 1, &mut row_idx),
+                _ => emit(
+                    op,
+                    before.as_ref(),
+                    after.as_ref(),
+                    None,
+                    er,
+                    1,
+                    &mut row_idx,
+                ),
             }
             Ok(())
         })
@@ -1640,13 +1648,19 @@ mod tests {
         assert_eq!(rows, [0, 0, 1]);
         assert_eq!(field(&e[0], "__DEBEZIUM.NEWKEY"), r#"{"id":9}"#);
         assert_eq!(field(&e[1], "__DEBEZIUM.OLDKEY"), r#"{"id":1}"#);
-        assert_eq!(value_json(&e[0])["source"]["connector"].is_string(), true);
+        assert!(value_json(&e[0])["source"]["connector"].is_string());
         assert!(!e[2].iter().any(|(k, _)| k.ends_with("KEY")));
         // flat is untouched: `pos` counts the changes.
         let out = run(&log.events, &start_at(begin), false);
         let pos: Vec<String> = all_fields(&out)
             .iter()
-            .map(|f| field(f, "pos").rsplit(':').next().unwrap_or_default().to_string())
+            .map(|f| {
+                field(f, "pos")
+                    .rsplit(':')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            })
             .collect();
         assert_eq!(pos, ["0", "1", "2"]);
     }
@@ -1671,7 +1685,10 @@ mod tests {
         );
         let mut s = settings(Flavor::MariaDb);
         s.format = Format::Debezium;
-        let out = push_all(&mut assembler(s.clone(), &start_at(begin), false), &log.events);
+        let out = push_all(
+            &mut assembler(s.clone(), &start_at(begin), false),
+            &log.events,
+        );
         let e = all_fields(&out);
         assert_eq!(e.len(), 3);
         for (i, f) in e.iter().enumerate() {
@@ -1724,10 +1741,19 @@ mod tests {
         s.filter = TableFilter::new("s.*", "").expect("filter");
         s.format = Format::Debezium;
         s.stream_prefix = "dbserver1.".into();
-        let out = push_all(&mut assembler(s.clone(), &start_at(begin), false), &log.events);
+        let out = push_all(
+            &mut assembler(s.clone(), &start_at(begin), false),
+            &log.events,
+        );
         let entries: Vec<&Entry> = batches(&out).iter().flat_map(|b| &b.entries).collect();
-        assert_eq!(entries.len(), 4, "other.* is not captured; TRUNCATE is none");
-        assert!(entries.iter().all(|e| &*e.stream == "dbserver1" && e.table.is_empty()));
+        assert_eq!(
+            entries.len(),
+            4,
+            "other.* is not captured; TRUNCATE is none"
+        );
+        assert!(entries
+            .iter()
+            .all(|e| &*e.stream == "dbserver1" && e.table.is_empty()));
         let v: Vec<serde_json::Value> = entries
             .iter()
             .map(|e| serde_json::from_str(&e.fields[0].1).unwrap())
@@ -1743,7 +1769,10 @@ mod tests {
         let t = &v[0]["tableChanges"][0];
         assert_eq!(t["type"], "CREATE");
         assert_eq!(t["id"], "\"s\".\"t\"");
-        assert_eq!(t["table"]["primaryKeyColumnNames"], serde_json::json!(["id"]));
+        assert_eq!(
+            t["table"]["primaryKeyColumnNames"],
+            serde_json::json!(["id"])
+        );
         let cols = &t["table"]["columns"];
         assert_eq!(cols[1]["name"], "name");
         assert_eq!(cols[1]["typeName"], "VARCHAR");
@@ -1760,8 +1789,14 @@ mod tests {
             .collect();
         assert_eq!(names, ["id", "f", "name"]);
         let f = &t["table"]["columns"][1];
-        assert_eq!((f["typeName"].as_str(), f["jdbcType"].as_i64()), (Some("FLOAT"), Some(6)));
-        assert_eq!((f["length"].as_i64(), f["scale"].as_i64()), (Some(7), Some(3)));
+        assert_eq!(
+            (f["typeName"].as_str(), f["jdbcType"].as_i64()),
+            (Some("FLOAT"), Some(6))
+        );
+        assert_eq!(
+            (f["length"].as_i64(), f["scale"].as_i64()),
+            (Some(7), Some(3))
+        );
         // RENAME: the captured pair only, with its clause as the statement, under the new name.
         assert_eq!(v[2]["ddl"], "t TO u");
         assert_eq!(v[2]["tableChanges"][0]["type"], "ALTER");
@@ -1780,8 +1815,15 @@ mod tests {
         let mut flat = s;
         flat.format = Format::Flat;
         let out = push_all(&mut assembler(flat, &start_at(begin), false), &log.events);
-        let ops: Vec<String> = all_fields(&out).iter().map(|f| field(f, "op").to_string()).collect();
-        assert_eq!(ops, ["t", "t", "t"], "flat: RENAME, DROP and TRUNCATE `t` entries only");
+        let ops: Vec<String> = all_fields(&out)
+            .iter()
+            .map(|f| field(f, "op").to_string())
+            .collect();
+        assert_eq!(
+            ops,
+            ["t", "t", "t"],
+            "flat: RENAME, DROP and TRUNCATE `t` entries only"
+        );
     }
 
     #[test]
@@ -1942,7 +1984,10 @@ mod tests {
         // DROP is a schema-change event (of the captured table only).
         let mut s = settings(Flavor::MariaDb);
         s.format = Format::Debezium;
-        let out = push_all(&mut assembler(s.clone(), &start_at(begin), false), &log.events);
+        let out = push_all(
+            &mut assembler(s.clone(), &start_at(begin), false),
+            &log.events,
+        );
         let entries: Vec<&Entry> = batches(&out).iter().flat_map(|b| &b.entries).collect();
         assert_eq!(entries.len(), 1);
         assert_eq!(&*entries[0].stream, "cdc");

@@ -147,7 +147,10 @@ fn debezium_entries_carry_every_type_in_debeziums_forms() {
     assert!(names.iter().all(|n| n == &CONTEXT_FIELDS), "{names:?}");
     let run_id = field(&entries[0].1, "__DEBEZIUM.CONTEXT.RUNID").unwrap_or_default();
     for (_, f) in &entries {
-        assert_eq!(field(f, "__DEBEZIUM.CONTEXT.CONNECTORNAME"), Some("\"mariadb\""));
+        assert_eq!(
+            field(f, "__DEBEZIUM.CONTEXT.CONNECTORNAME"),
+            Some("\"mariadb\"")
+        );
         assert_eq!(
             field(f, "__DEBEZIUM.CONTEXT.CONNECTORLOGICALNAME"),
             Some("\"dbserver1\"")
@@ -343,7 +346,8 @@ fn key_changes_and_keyless_updates_are_what_debezium_writes() {
         .map(|(_, f)| parse(field(f, "value").unwrap())["source"]["pos"].clone())
         .collect();
     assert!(pos.iter().all(|p| *p == pos[0]), "one rows event: {pos:?}");
-    let names = |f: &[(String, String)]| -> Vec<String> { f.iter().map(|(k, _)| k.clone()).collect() };
+    let names =
+        |f: &[(String, String)]| -> Vec<String> { f.iter().map(|(k, _)| k.clone()).collect() };
     assert_eq!(
         names(&halves[0].1),
         [
@@ -357,7 +361,10 @@ fn key_changes_and_keyless_updates_are_what_debezium_writes() {
         ]
     );
     assert_eq!(field(&halves[0].1, "key"), Some(r#"{"id":1}"#));
-    assert_eq!(field(&halves[0].1, "__DEBEZIUM.NEWKEY"), Some(r#"{"id":101}"#));
+    assert_eq!(
+        field(&halves[0].1, "__DEBEZIUM.NEWKEY"),
+        Some(r#"{"id":101}"#)
+    );
     assert_eq!(
         names(&halves[1].1),
         [
@@ -371,7 +378,10 @@ fn key_changes_and_keyless_updates_are_what_debezium_writes() {
         ]
     );
     assert_eq!(field(&halves[1].1, "key"), Some(r#"{"id":101}"#));
-    assert_eq!(field(&halves[1].1, "__DEBEZIUM.OLDKEY"), Some(r#"{"id":1}"#));
+    assert_eq!(
+        field(&halves[1].1, "__DEBEZIUM.OLDKEY"),
+        Some(r#"{"id":1}"#)
+    );
     // Other entries carry the context headers only.
     assert_eq!(names(&k[0].1), CONTEXT_FIELDS);
 
@@ -452,7 +462,14 @@ fn ddl_of_captured_tables_is_a_schema_change_event_in_the_logical_names_stream()
     let keys = |v: &Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
     assert_eq!(
         keys(&v[0]),
-        ["source", "ts_ms", "databaseName", "schemaName", "ddl", "tableChanges"]
+        [
+            "source",
+            "ts_ms",
+            "databaseName",
+            "schemaName",
+            "ddl",
+            "tableChanges"
+        ]
     );
     let types: Vec<&str> = v
         .iter()
@@ -530,9 +547,18 @@ fn ddl_of_captured_tables_is_a_schema_change_event_in_the_logical_names_stream()
         v[1]["tableChanges"][0]["table"]["primaryKeyColumnNames"],
         json!(["id"])
     );
-    assert_eq!(v[1]["tableChanges"][0]["table"]["columns"][0]["optional"], false);
-    assert_eq!(v[1]["tableChanges"][0]["table"]["columns"][0]["jdbcType"], 4);
-    assert_eq!(v[1]["tableChanges"][0]["table"]["columns"][1]["jdbcType"], 6);
+    assert_eq!(
+        v[1]["tableChanges"][0]["table"]["columns"][0]["optional"],
+        false
+    );
+    assert_eq!(
+        v[1]["tableChanges"][0]["table"]["columns"][0]["jdbcType"],
+        4
+    );
+    assert_eq!(
+        v[1]["tableChanges"][0]["table"]["columns"][1]["jdbcType"],
+        6
+    );
     assert_eq!(v[3]["tableChanges"][0]["table"], Value::Null);
 
     // The row written between the DDL: FLOAT(7,3) in Debezium's double form (the shape
@@ -540,7 +566,10 @@ fn ddl_of_captured_tables_is_a_schema_change_event_in_the_logical_names_stream()
     let rows = stream_entries(&mut ext.client(), "dbserver1.test.sc");
     assert_eq!(rows.len(), 1);
     let e = parse(field(&rows[0].1, "value").unwrap());
-    assert_eq!(e["after"], json!({"id": 1, "f": 1234.5670166015625, "name": "x"}));
+    assert_eq!(
+        e["after"],
+        json!({"id": 1, "f": 1234.5670166015625, "name": "x"})
+    );
 
     // cdc.schema-changes no, and the flat format: no schema-change stream at all.
     for r in [&off, &flat] {
@@ -554,7 +583,10 @@ fn ddl_of_captured_tables_is_a_schema_change_event_in_the_logical_names_stream()
     // setting took effect): the DDL after it writes nothing, the rows still come.
     ext.cmd(&["CONFIG", "SET", "cdc.enabled", "no"]);
     wait_until(Duration::from_secs(30), "state paused", || {
-        status_map(&mut ext.client()).get("state").map(String::as_str) == Some("paused")
+        status_map(&mut ext.client())
+            .get("state")
+            .map(String::as_str)
+            == Some("paused")
     });
     ext.cmd(&["CONFIG", "SET", "cdc.schema-changes", "no"]);
     let got = format!("{:?}", ext.cmd(&["CONFIG", "GET", "cdc.schema-changes"]));

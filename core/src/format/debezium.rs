@@ -645,9 +645,7 @@ pub fn render_schema_change_with(
     json::write_str(&mut v, &format!("\"{}\".\"{}\"", sc.db, sc.table));
     v.push_str(",\"table\":");
     match (sc.kind, sc.shape) {
-        (TableDdlKind::Create | TableDdlKind::Alter, Some(cols)) => {
-            write_table(&mut v, cols)
-        }
+        (TableDdlKind::Create | TableDdlKind::Alter, Some(cols)) => write_table(&mut v, cols),
         _ => v.push_str("null"),
     }
     v.push_str("}]}");
@@ -688,7 +686,11 @@ fn write_column(out: &mut String, c: &InfoColumn, position: usize) {
     let col = DdlColumn::of(c);
     out.push_str("{\"name\":");
     json::write_str(out, &c.name);
-    let _ = write!(out, ",\"jdbcType\":{},\"nativeType\":null,\"typeName\":", col.jdbc_type);
+    let _ = write!(
+        out,
+        ",\"jdbcType\":{},\"nativeType\":null,\"typeName\":",
+        col.jdbc_type
+    );
     json::write_str(out, &col.type_name);
     out.push_str(",\"typeExpression\":");
     json::write_str(out, &col.type_name);
@@ -1064,7 +1066,16 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&f[0].1).unwrap();
         assert_eq!(
             keys(&v),
-            ["before", "after", "source", "op", "ts_ms", "ts_us", "ts_ns", "transaction"]
+            [
+                "before",
+                "after",
+                "source",
+                "op",
+                "ts_ms",
+                "ts_us",
+                "ts_ns",
+                "transaction"
+            ]
         );
         assert_eq!(v["before"], serde_json::json!({"id": 1, "email": "a@x"}));
         assert_eq!(v["after"], serde_json::json!({"id": 1, "email": "b@x"}));
@@ -1077,8 +1088,23 @@ mod tests {
         assert_eq!(
             keys(s),
             [
-                "version", "connector", "name", "ts_ms", "snapshot", "db", "sequence", "ts_us",
-                "ts_ns", "table", "server_id", "gtid", "file", "pos", "row", "thread", "query"
+                "version",
+                "connector",
+                "name",
+                "ts_ms",
+                "snapshot",
+                "db",
+                "sequence",
+                "ts_us",
+                "ts_ns",
+                "table",
+                "server_id",
+                "gtid",
+                "file",
+                "pos",
+                "row",
+                "thread",
+                "query"
             ]
         );
         assert_eq!(s["connector"], "mariadb");
@@ -1248,7 +1274,15 @@ mod tests {
         assert_eq!(j(Cell::Float(0.5)), "0.5");
         assert_eq!(j(Cell::Vector(vec![1.5, -2.0])), "[1.5,-2.0]");
         // Every double reads back as itself.
-        for v in [1.0e-5, 3.3e-3, 7.77e6, 1.2e7, f64::MAX, f64::MIN_POSITIVE, 5.0e-324] {
+        for v in [
+            1.0e-5,
+            3.3e-3,
+            7.77e6,
+            1.2e7,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            5.0e-324,
+        ] {
             assert_eq!(j(Cell::Double(v)).parse::<f64>().unwrap(), v);
         }
     }
@@ -1257,7 +1291,11 @@ mod tests {
     fn float_m_d_is_the_widened_double() {
         let v = |scaled| {
             let mut s = String::new();
-            write_value(&mut s, &ColumnKind::Float { scaled }, &Cell::Float(1234.567));
+            write_value(
+                &mut s,
+                &ColumnKind::Float { scaled },
+                &Cell::Float(1234.567),
+            );
             s
         };
         assert_eq!(v(true), "1234.5670166015625");
@@ -1361,7 +1399,14 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&f[0].1).unwrap();
         assert_eq!(
             keys(&v),
-            ["source", "ts_ms", "databaseName", "schemaName", "ddl", "tableChanges"]
+            [
+                "source",
+                "ts_ms",
+                "databaseName",
+                "schemaName",
+                "ddl",
+                "tableChanges"
+            ]
         );
         assert_eq!(v["ts_ms"], 42);
         assert_eq!(v["databaseName"], "inventory");
@@ -1383,7 +1428,12 @@ mod tests {
         let table = &change["table"];
         assert_eq!(
             keys(table),
-            ["defaultCharsetName", "primaryKeyColumnNames", "columns", "comment"]
+            [
+                "defaultCharsetName",
+                "primaryKeyColumnNames",
+                "columns",
+                "comment"
+            ]
         );
         assert_eq!(table["primaryKeyColumnNames"], serde_json::json!(["id"]));
         let cols = table["columns"].as_array().unwrap();
@@ -1424,7 +1474,10 @@ mod tests {
         assert_eq!((col(2, "length"), col(2, "scale")), (10.into(), 2.into()));
         assert_eq!(col(3, "jdbcType"), 1);
         assert_eq!(col(3, "length"), 1);
-        assert_eq!(col(3, "enumValues"), serde_json::json!(["'S'", "'M'", "'L'"]));
+        assert_eq!(
+            col(3, "enumValues"),
+            serde_json::json!(["'S'", "'M'", "'L'"])
+        );
         assert_eq!(col(4, "length"), 3);
         assert_eq!(col(5, "jdbcType"), 2014);
         assert_eq!(col(5, "length"), 3);
@@ -1450,7 +1503,13 @@ mod tests {
         let names: Vec<&str> = f.iter().map(|(k, _)| k.as_ref()).collect();
         assert_eq!(names.len(), 6);
         assert_eq!(names[..2], ["key", "value"]);
-        assert_eq!(f[2], (Cow::Borrowed("__DEBEZIUM.CONTEXT.CONNECTORNAME"), "\"mariadb\"".into()));
+        assert_eq!(
+            f[2],
+            (
+                Cow::Borrowed("__DEBEZIUM.CONTEXT.CONNECTORNAME"),
+                "\"mariadb\"".into()
+            )
+        );
     }
 
     #[test]

@@ -1086,9 +1086,15 @@ mod tests {
             v.into_iter().next().unwrap()
         };
         let c = one("CREATE TABLE IF NOT EXISTS x.t (a INT)");
-        assert_eq!((c.kind, c.table, c.renamed_from), (TableDdlKind::Create, t("x", "t"), None));
+        assert_eq!(
+            (c.kind, c.table, c.renamed_from),
+            (TableDdlKind::Create, t("x", "t"), None)
+        );
         assert_eq!(c.ddl, "CREATE TABLE IF NOT EXISTS x.t (a INT)");
-        assert_eq!(one("create or replace table t like u").kind, TableDdlKind::Create);
+        assert_eq!(
+            one("create or replace table t like u").kind,
+            TableDdlKind::Create
+        );
         let a = one("ALTER TABLE t ADD COLUMN b INT");
         assert_eq!((a.kind, a.table), (TableDdlKind::Alter, t("db", "t")));
         let a = one("ALTER TABLE t RENAME TO x.u");
@@ -1096,7 +1102,10 @@ mod tests {
             (a.kind, a.table, a.renamed_from),
             (TableDdlKind::Alter, t("x", "u"), Some(t("db", "t")))
         );
-        assert_eq!(one("CREATE UNIQUE INDEX i USING BTREE ON t (a)").table, t("db", "t"));
+        assert_eq!(
+            one("CREATE UNIQUE INDEX i USING BTREE ON t (a)").table,
+            t("db", "t")
+        );
         assert_eq!(one("DROP INDEX i ON x.t").kind, TableDdlKind::Alter);
         let r = table_ddl("RENAME TABLE a TO b, `c,d` TO x.e", "db");
         assert_eq!(r.len(), 2);
