@@ -9,7 +9,9 @@ Applying a full row image is idempotent, so a second consumer racing on a redeli
 writes the same hash.
 
 Reads all three entry layouts of `cdc.format`: `flat` (op/db/table/key/after fields),
-`debezium-extended` (fields `key` and `value`) and `debezium` (one field: key JSON -> event JSON).
+`debezium-extended` (fields `key`, `value` and the record headers) and `debezium` (one field: key
+JSON -> event JSON); Debezium schema-change events (a stream the prefix matches only when it has no
+trailing separator) are acknowledged and skipped.
 The `flat` layout's whole-table entries follow the replay rule of docs/events.md: `t` deletes the
 table's hashes; between `resync-begin` and `resync-end` the hashes written are noted in a set
 (`<group>:resync:<db>.<table>`), and `resync-end` deletes the table's other hashes (rows deleted
@@ -51,6 +53,8 @@ def parse_entry(fields):
     else:
         raise ValueError(f"unknown entry layout: {sorted(fields)}")
     event = json.loads(event_text)
+    if "op" not in event:  # a Debezium schema-change event (a DDL statement): no row
+        return None, None, None, None, None
     # The Debezium Redis sink writes the string "default" for a null key (no primary key).
     key = None if key_text == "default" else json.loads(key_text)
     src = event["source"]
@@ -80,6 +84,9 @@ def table_hashes(r, db, table):
 
 def apply_and_ack(r, stream, group, entry_id, fields):
     op, db, table, key, row = parse_entry(fields)
+    if op is None:
+        r.xack(stream, group, entry_id)
+        return "ddl", stream
     # Hashes written since a resync-begin of this table (exists only between the markers).
     noted = f"{group}:resync:{db}.{table}"
     pipe = r.pipeline(transaction=True)  # MULTI ... EXEC

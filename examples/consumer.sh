@@ -7,7 +7,7 @@
 # Each entry is applied and acknowledged in one MULTI/EXEC (DEL the hash, HSET the new row
 # image, XACK), so it is applied exactly once even if the script is killed at any point; on
 # restart it first re-reads its own pending entries. Reads the `flat`, `debezium-extended` and
-# `debezium` layouts. Needs redis-cli 7.0+ (--json) and jq. IDLE_EXIT=N stops after N seconds
+# `debezium` layouts (Debezium schema-change events are acknowledged and skipped). Needs redis-cli 7.0+ (--json) and jq. IDLE_EXIT=N stops after N seconds
 # without new entries (for scripts and tests).
 set -euo pipefail
 
@@ -50,12 +50,13 @@ def parse:
   else
     (if has("value") then {k: .key, v: .value} else (to_entries[0] | {k: .key, v: .value}) end) as $kv
     | ($kv.v | fromjson) as $e
-    | {op: $e.op, db: $e.source.db, table: $e.source.table,
+    | if ($e | has("op") | not) then {ddl: true} else
+      {op: $e.op, db: $e.source.db, table: $e.source.table,
        key: (if $kv.k == "default" then null else ($kv.k | fromjson) end),
-       row: ($e.after // $e.before)}
+       row: ($e.after // $e.before)} end
   end;
 .[]? | .[0] as $stream | .[1][] | .[0] as $id | (.[1] | pairs) as $f
-| if ($f | length) == 0 then
+| if ($f | length) == 0 or ($f | parse | .ddl) then
     "XACK \($stream | @json) \($group | @json) \($id | @json)"
   else
     ($f | parse) as $c

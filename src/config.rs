@@ -198,6 +198,8 @@ pub static SERVER_ID: AtomicI64 = AtomicI64::new(0);
 pub static STREAM_MAXLEN: AtomicI64 = AtomicI64::new(0);
 pub static MAX_MEMORY_PERCENT: AtomicI64 = AtomicI64::new(90);
 pub static ENABLED: AtomicBool = AtomicBool::new(true);
+/// `cdc.schema-changes`: `yes`/`no`, parsed by Redis (a bool config).
+pub static SCHEMA_CHANGES: AtomicBool = AtomicBool::new(true);
 
 /// server_id used when `cdc.server-id` is 0; derived at load from this Redis instance.
 pub static DEFAULT_SERVER_ID: AtomicU32 = AtomicU32::new(1);
@@ -250,6 +252,7 @@ pub fn current() -> Result<Config, String> {
         format: choice(&FORMAT),
         max_memory_percent: MAX_MEMORY_PERCENT.load(Ordering::Relaxed).clamp(1, 100) as u32,
         enabled: ENABLED.load(Ordering::Relaxed),
+        schema_changes: SCHEMA_CHANGES.load(Ordering::Relaxed),
     })
 }
 
@@ -409,6 +412,8 @@ pub struct Config {
     pub format: Format,
     pub max_memory_percent: u32,
     pub enabled: bool,
+    /// The Debezium formats write schema-change events (docs/debezium.md).
+    pub schema_changes: bool,
 }
 
 impl Config {

@@ -17,8 +17,8 @@ pub mod status;
 pub mod supervisor;
 
 use crate::config::{
-    Choice, ENABLED, EXCLUDE_TABLES, FORMAT, MAX_MEMORY_PERCENT, MYSQL_URL, OFFSET_KEY, SERVER_ID,
-    SNAPSHOT, STREAM_MAXLEN, STREAM_PREFIX, TABLES,
+    Choice, ENABLED, EXCLUDE_TABLES, FORMAT, MAX_MEMORY_PERCENT, MYSQL_URL, OFFSET_KEY,
+    SCHEMA_CHANGES, SERVER_ID, SNAPSHOT, STREAM_MAXLEN, STREAM_PREFIX, TABLES,
 };
 use redis_cdc_core::format::Format;
 use redis_module::configuration::{ConfigurationContext, ConfigurationFlags};
@@ -120,6 +120,7 @@ redis_module! {
         ],
         bool: [
             ["enabled", &ENABLED, true, ConfigurationFlags::DEFAULT, changed()],
+            ["schema-changes", &SCHEMA_CHANGES, true, ConfigurationFlags::DEFAULT, changed()],
         ],
         enum: [
             ["snapshot", &SNAPSHOT, Choice(config::SnapshotMode::Initial), ConfigurationFlags::DEFAULT, changed()],

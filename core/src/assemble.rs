@@ -32,8 +32,8 @@ use crate::model::change::{ChangeSource, Op, Row};
 use crate::model::position::{Checkpoint, MariaGtid, MariaGtidState, Position};
 use crate::schema::versioning::Versioned;
 use crate::schema::{
-    apply_ddl, dml_tables, emptied_tables, renamed_tables, shape_field, shape_value, InfoColumn,
-    Shapes, TableSchema,
+    apply_ddl, dml_tables, emptied_tables, renamed_tables, shape_field, shape_value, table_ddl,
+    InfoColumn, Shapes, TableDdl, TableSchema,
 };
 use mysql_common::binlog::events::{Event, EventData, RowsEventData};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -77,6 +77,9 @@ pub struct Settings {
     pub full_metadata: bool,
     /// `server_id` of the source (goes into every checkpoint).
     pub source_id: u32,
+    /// `cdc.schema-changes`: the Debezium formats write each captured table's DDL as a
+    /// schema-change event (docs/debezium.md).
+    pub schema_changes: bool,
 }
 
 impl Settings {
@@ -692,6 +695,7 @@ impl Assembler {
             self.resync_at_commit(Some(to), reason, ResyncCause::Rename, out);
         }
         self.follow_ddl(schema, trimmed);
+        self.on_schema_change(schema, trimmed, start, ts);
         self.tables.clear();
         // MySQL logs DDL as GTID + the statement, with no BEGIN: the statement ends the
         // group (MariaDB flags such a GTID as standalone).
@@ -721,6 +725,56 @@ impl Assembler {
             if self.settings.filter.matches(&key.0, &key.1) {
                 self.shapes_dirty.insert(key);
             }
+        }
+    }
+
+    /// The Debezium formats' schema-change events (`cdc.schema-changes`): one per captured
+    /// table the statement creates, alters, renames or drops, in the stream named after the
+    /// logical name, with the table's shape as now known (docs/debezium.md).
+    fn on_schema_change(&mut self, schema: &str, sql: &str, start: u64, ts: u32) {
+        let Some(layout) = self.settings.format.debezium_layout() else {
+            return;
+        };
+        if !self.settings.schema_changes {
+            return;
+        }
+        let captured = |(db, t): &(String, String)| self.settings.filter.matches(db, t);
+        let changes: Vec<TableDdl> = table_ddl(sql, schema)
+            .into_iter()
+            .filter(|c| captured(&c.table) || c.renamed_from.as_ref().is_some_and(captured))
+            .collect();
+        let stream: Arc<str> =
+            format::debezium::logical_name_for_prefix(&self.settings.stream_prefix).into();
+        for c in &changes {
+            let (db, table) = &c.table;
+            // `source.table`: the statement's tables in this database.
+            let tables: Vec<&str> = changes
+                .iter()
+                .filter(|o| o.table.0 == *db)
+                .map(|o| o.table.1.as_str())
+                .collect();
+            let sc = format::debezium::SchemaChange {
+                kind: c.kind,
+                db,
+                table,
+                shape: self.shapes.get(&c.table).map(Vec::as_slice),
+                ddl: &c.ddl,
+                source_tables: &tables.join(","),
+                ts_ms: if self.txn.ts_ms > 0 {
+                    self.txn.ts_ms
+                } else {
+                    ts as u64 * 1000
+                },
+                file: &self.file,
+                pos: start,
+                server_id: self.settings.source_id,
+                gtid: self.txn.gtid.as_deref(),
+            };
+            self.pending.push(Entry {
+                stream: stream.clone(),
+                table: "".into(), // not a table's entry: no CDC.TABLES counter
+                fields: format::debezium::render_schema_change(&sc, layout),
+            });
         }
     }
 
@@ -877,9 +931,11 @@ impl Assembler {
                     file: self.file.clone(),
                     offset: start,
                     row,
+                    event_row: 0,
                     server_id: self.settings.source_id,
                 },
                 gtid: self.txn.gtid.as_deref(),
+                key_peer: None,
             };
             row += 1;
             self.pending.push(Entry {
@@ -1028,15 +1084,25 @@ impl Assembler {
         let file = &self.file;
         let fmt = self.settings.format;
         let pending = &mut self.pending;
-        let mut emit = |op: Op, before: Option<&Row>, after: Option<&Row>, row_idx: &mut u32| {
+        // `width`: change indexes the entry takes (2 for a keyless UPDATE that the Debezium
+        // formats write as one `u` where `flat` writes a `d` and a `c`: checkpoints then count
+        // the same in every format).
+        let mut emit = |op: Op,
+                        before: Option<&Row>,
+                        after: Option<&Row>,
+                        key_peer: Option<&Row>,
+                        event_row: u32,
+                        width: u32,
+                        row_idx: &mut u32| {
             let idx = *row_idx;
-            *row_idx += 1;
-            txn.emitted += 1;
-            if txn.skip_through.is_some_and(|s| (start, idx) <= s) || txn.emitted <= txn.skip_count
+            let last = idx + width - 1;
+            *row_idx += width;
+            txn.emitted += width as u64;
+            if txn.skip_through.is_some_and(|s| (start, last) <= s) || txn.emitted <= txn.skip_count
             {
                 return;
             }
-            txn.last_change = Some((start, idx));
+            txn.last_change = Some((start, last));
             let change = Change {
                 op,
                 table: cap.shape(),
@@ -1047,9 +1113,11 @@ impl Assembler {
                     file: file.clone(),
                     offset: start,
                     row: idx,
+                    event_row,
                     server_id,
                 },
                 gtid: txn.gtid.as_deref(),
+                key_peer,
             };
             pending.push(Entry {
                 stream: cap.stream.clone(),
@@ -1057,7 +1125,10 @@ impl Assembler {
                 fields: format::render(fmt, &change),
             });
         };
+        let mut event_row = 0u32;
         for_each_row(rows, &cap.schema, |(before, after)| {
+            let er = event_row;
+            event_row += 1;
             // A system-versioned table: history rows are no entries (schema::versioning).
             let (op, before, after) = match &cap.versioned {
                 Some(v) => match v.current(op, before, after) {
@@ -1067,14 +1138,30 @@ impl Assembler {
                 None => (op, before, after),
             };
             match (op, &before, &after) {
+                (Op::Update, Some(b), Some(a))
+                    if fmt != Format::Flat && cap.shape().primary_key.is_empty() =>
+                {
+                    // Debezium: a table without a key has a null key, so no key change: one
+                    // `u` for any UPDATE (taking the indexes of the `d` and `c` of `flat`).
+                    let width = if key_changed(cap.shape(), b, a) { 2 } else { 1 };
+                    emit(Op::Update, Some(b), Some(a), None, er, width, &mut row_idx);
+                }
                 (Op::Update, Some(b), Some(a)) if key_changed(cap.shape(), b, a) => {
                     // A key change (primary key, or any column of a table without one) is a
                     // delete of the old key and a create of the new one, so that replaying by
                     // key rebuilds the table.
-                    emit(Op::Delete, Some(b), None, &mut row_idx);
-                    emit(Op::Create, None, Some(a), &mut row_idx);
+                    emit(Op::Delete, Some(b), None, Some(a), er, 1, &mut row_idx);
+                    emit(Op::Create, None, Some(a), Some(b), er, 1, &mut row_idx);
                 }
-                _ => emit(op, before.as_ref(), after.as_ref(), &mut row_idx),
+                _ => emit(
+                    op,
+                    before.as_ref(),
+                    after.as_ref(),
+                    None,
+                    er,
+                    1,
+                    &mut row_idx,
+                ),
             }
             Ok(())
         })
@@ -1496,6 +1583,25 @@ mod tests {
             self.raw(19, &b)
         }
 
+        /// TABLE_MAP of `s.t (id INT, v INT)`, no key, with FULL metadata.
+        fn table_map_keyless(&mut self) -> u64 {
+            let mut b = Vec::new();
+            b.extend_from_slice(&TABLE_ID.to_le_bytes()[..6]);
+            b.extend_from_slice(&1u16.to_le_bytes());
+            for name in [&b"s"[..], b"t"] {
+                b.push(name.len() as u8);
+                b.extend_from_slice(name);
+                b.push(0);
+            }
+            b.push(2);
+            b.extend_from_slice(&[3, 3]);
+            b.push(0);
+            b.push(0b11);
+            b.extend_from_slice(&[1, 1, 0]);
+            b.extend_from_slice(&[4, 5, 2, b'i', b'd', 1, b'v']);
+            self.raw(19, &b)
+        }
+
         /// A v2 rows event of `type_` (30 write, 31 update, 32 delete) with `images` rows, each
         /// image `(id, v)`.
         fn rows(&mut self, type_: u8, images: &[(i32, i32)]) -> u64 {
@@ -1549,6 +1655,7 @@ mod tests {
             flavor,
             full_metadata: true,
             source_id: 7,
+            schema_changes: true,
         }
     }
 
@@ -1783,6 +1890,231 @@ mod tests {
         }
     }
 
+    /// The fields of every entry of `out`, as (name, value) text pairs.
+    fn all_fields(out: &[Output]) -> Vec<Vec<(String, String)>> {
+        batches(out)
+            .iter()
+            .flat_map(|b| &b.entries)
+            .map(|e| {
+                e.fields
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    }
+
+    fn value_json(fields: &[(String, String)]) -> serde_json::Value {
+        serde_json::from_str(field(fields, "value")).expect("value is JSON")
+    }
+
+    #[test]
+    fn debezium_key_change_halves_share_their_row_and_name_each_others_key() {
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, false);
+        log.table_map();
+        log.rows(31, &[(1, 10), (9, 10), (2, 20), (2, 21)]);
+        log.xid();
+        let mut s = settings(Flavor::MariaDb);
+        s.format = Format::DebeziumExtended;
+        let out = push_all(&mut assembler(s, &start_at(begin), false), &log.events);
+        let e = all_fields(&out);
+        assert_eq!(e.len(), 3);
+        let ops: Vec<String> = e.iter().map(|f| value_json(f)["op"].to_string()).collect();
+        assert_eq!(ops, ["\"d\"", "\"c\"", "\"u\""]);
+        let rows: Vec<u64> = e
+            .iter()
+            .map(|f| value_json(f)["source"]["row"].as_u64().unwrap())
+            .collect();
+        assert_eq!(rows, [0, 0, 1]);
+        assert_eq!(field(&e[0], "__DEBEZIUM.NEWKEY"), r#"{"id":9}"#);
+        assert_eq!(field(&e[1], "__DEBEZIUM.OLDKEY"), r#"{"id":1}"#);
+        assert!(value_json(&e[0])["source"]["connector"].is_string());
+        assert!(!e[2].iter().any(|(k, _)| k.ends_with("KEY")));
+        // flat is untouched: `pos` counts the changes.
+        let out = run(&log.events, &start_at(begin), false);
+        let pos: Vec<String> = all_fields(&out)
+            .iter()
+            .map(|f| {
+                field(f, "pos")
+                    .rsplit(':')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(pos, ["0", "1", "2"]);
+    }
+
+    #[test]
+    fn debezium_keyless_update_is_one_u_and_checkpoints_count_as_in_flat() {
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, false);
+        log.table_map_keyless();
+        let rows_at = log.rows(31, &[(1, 10), (1, 11), (2, 20), (2, 21), (3, 30), (3, 30)]);
+        log.xid();
+        let flat = run(&log.events, &start_at(begin), false);
+        assert_eq!(
+            keys(batches(&flat)[0]),
+            [
+                r#"d {"id":1,"v":10}"#,
+                r#"c {"id":1,"v":11}"#,
+                r#"d {"id":2,"v":20}"#,
+                r#"c {"id":2,"v":21}"#,
+                r#"u {"id":3,"v":30}"#,
+            ]
+        );
+        let mut s = settings(Flavor::MariaDb);
+        s.format = Format::Debezium;
+        let out = push_all(
+            &mut assembler(s.clone(), &start_at(begin), false),
+            &log.events,
+        );
+        let e = all_fields(&out);
+        assert_eq!(e.len(), 3);
+        for (i, f) in e.iter().enumerate() {
+            assert_eq!(f[0].0, "default", "a null key");
+            let v: serde_json::Value = serde_json::from_str(&f[0].1).unwrap();
+            assert_eq!(v["op"], "u");
+            assert_eq!(v["source"]["row"], i as u64);
+        }
+        let v: serde_json::Value = serde_json::from_str(&e[0][0].1).unwrap();
+        assert_eq!(v["before"], serde_json::json!({"id": 1, "v": 10}));
+        assert_eq!(v["after"], serde_json::json!({"id": 1, "v": 11}));
+        // A restart after flat's first d + c (change indexes 0 and 1) skips exactly the first
+        // `u` in the Debezium formats too.
+        let resume = Checkpoint {
+            written_through: Some((rows_at, 1)),
+            ..start_at(begin)
+        };
+        let out = push_all(&mut assembler(s, &resume, false), &log.events);
+        let e = all_fields(&out);
+        assert_eq!(e.len(), 2);
+        let v: serde_json::Value = serde_json::from_str(&e[0][0].1).unwrap();
+        assert_eq!(v["after"], serde_json::json!({"id": 2, "v": 21}));
+        let flat = run(&log.events, &resume, false);
+        assert_eq!(
+            keys(batches(&flat)[0]),
+            [
+                r#"d {"id":2,"v":20}"#,
+                r#"c {"id":2,"v":21}"#,
+                r#"u {"id":3,"v":30}"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn ddl_of_captured_tables_is_a_debezium_schema_change() {
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, true);
+        let create = log.query("CREATE TABLE t (id INT PRIMARY KEY, name VARCHAR(20))");
+        log.maria_gtid(2, true);
+        log.query("ALTER TABLE t ADD COLUMN f FLOAT(7,3) AFTER id");
+        log.maria_gtid(3, true);
+        log.query("CREATE TABLE other.x (a INT)");
+        log.maria_gtid(4, true);
+        log.query("RENAME TABLE t TO u, other.y TO other.z");
+        log.maria_gtid(5, true);
+        log.query("DROP TABLE `u` /* generated by server */");
+        log.maria_gtid(6, true);
+        log.query("TRUNCATE TABLE u");
+        let mut s = settings(Flavor::MariaDb);
+        s.filter = TableFilter::new("s.*", "").expect("filter");
+        s.format = Format::Debezium;
+        s.stream_prefix = "dbserver1.".into();
+        let out = push_all(
+            &mut assembler(s.clone(), &start_at(begin), false),
+            &log.events,
+        );
+        let entries: Vec<&Entry> = batches(&out).iter().flat_map(|b| &b.entries).collect();
+        assert_eq!(
+            entries.len(),
+            4,
+            "other.* is not captured; TRUNCATE is none"
+        );
+        assert!(entries
+            .iter()
+            .all(|e| &*e.stream == "dbserver1" && e.table.is_empty()));
+        let v: Vec<serde_json::Value> = entries
+            .iter()
+            .map(|e| serde_json::from_str(&e.fields[0].1).unwrap())
+            .collect();
+        assert_eq!(entries[0].fields[0].0, r#"{"databaseName":"s"}"#);
+        assert_eq!(
+            v[0]["ddl"],
+            "CREATE TABLE t (id INT PRIMARY KEY, name VARCHAR(20))"
+        );
+        assert_eq!(v[0]["source"]["pos"], create);
+        assert_eq!(v[0]["source"]["table"], "t");
+        assert_eq!(v[0]["source"]["gtid"], "0-7-1");
+        let t = &v[0]["tableChanges"][0];
+        assert_eq!(t["type"], "CREATE");
+        assert_eq!(t["id"], "\"s\".\"t\"");
+        assert_eq!(
+            t["table"]["primaryKeyColumnNames"],
+            serde_json::json!(["id"])
+        );
+        let cols = &t["table"]["columns"];
+        assert_eq!(cols[1]["name"], "name");
+        assert_eq!(cols[1]["typeName"], "VARCHAR");
+        assert_eq!(cols[1]["length"], 20);
+        assert_eq!(cols[1]["position"], 2);
+        // The shape after the ALTER.
+        let t = &v[1]["tableChanges"][0];
+        assert_eq!(t["type"], "ALTER");
+        let names: Vec<&str> = t["table"]["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["id", "f", "name"]);
+        let f = &t["table"]["columns"][1];
+        assert_eq!(
+            (f["typeName"].as_str(), f["jdbcType"].as_i64()),
+            (Some("FLOAT"), Some(6))
+        );
+        assert_eq!(
+            (f["length"].as_i64(), f["scale"].as_i64()),
+            (Some(7), Some(3))
+        );
+        // RENAME: the captured pair only, with its clause as the statement, under the new name.
+        assert_eq!(v[2]["ddl"], "t TO u");
+        assert_eq!(v[2]["tableChanges"][0]["type"], "ALTER");
+        assert_eq!(v[2]["tableChanges"][0]["id"], "\"s\".\"u\"");
+        assert_eq!(v[2]["tableChanges"][0]["table"]["columns"][0]["name"], "id");
+        // DROP: Debezium's own statement text, no table.
+        assert_eq!(v[3]["ddl"], "DROP TABLE `s`.`u`");
+        assert_eq!(v[3]["tableChanges"][0]["type"], "DROP");
+        assert_eq!(v[3]["tableChanges"][0]["table"], serde_json::Value::Null);
+
+        // cdc.schema-changes no, and the flat format: none.
+        let mut off = s.clone();
+        off.schema_changes = false;
+        let out = push_all(&mut assembler(off, &start_at(begin), false), &log.events);
+        assert!(batches(&out).iter().all(|b| b.entries.is_empty()));
+        let mut flat = s;
+        flat.format = Format::Flat;
+        let out = push_all(&mut assembler(flat, &start_at(begin), false), &log.events);
+        let ops: Vec<String> = all_fields(&out)
+            .iter()
+            .map(|f| field(f, "op").to_string())
+            .collect();
+        assert_eq!(
+            ops,
+            ["t", "t", "t"],
+            "flat: RENAME, DROP and TRUNCATE `t` entries only"
+        );
+    }
+
     #[test]
     fn ddl_commits_by_itself() {
         let mut log = Binlog::new();
@@ -1937,9 +2269,22 @@ mod tests {
             ]
         );
         assert_eq!(entries[0][0], pair("op", "t"));
-        // Debezium's connectors skip truncates by default: no entry in those formats.
+        // Debezium's connectors skip truncates by default: no `t` entry in those formats; the
+        // DROP is a schema-change event (of the captured table only).
         let mut s = settings(Flavor::MariaDb);
         s.format = Format::Debezium;
+        let out = push_all(
+            &mut assembler(s.clone(), &start_at(begin), false),
+            &log.events,
+        );
+        let entries: Vec<&Entry> = batches(&out).iter().flat_map(|b| &b.entries).collect();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(&*entries[0].stream, "cdc");
+        assert_eq!(entries[0].fields[0].0, "{\"databaseName\":\"s\"}");
+        let v: serde_json::Value = serde_json::from_str(&entries[0].fields[0].1).unwrap();
+        assert_eq!(v["ddl"], "DROP TABLE IF EXISTS `s`.`t`");
+        assert_eq!(v["tableChanges"][0]["type"], "DROP");
+        s.schema_changes = false;
         let out = push_all(&mut assembler(s, &start_at(begin), false), &log.events);
         assert!(batches(&out).iter().all(|b| b.entries.is_empty()));
     }

@@ -575,7 +575,8 @@ impl Writer {
                 continue; // held XA rows are not in their streams yet: counted when released
             }
             events += b.entries.len() as u64;
-            for e in &b.entries {
+            // Entries of no table (Debezium schema changes) have no CDC.TABLES counter.
+            for e in b.entries.iter().filter(|e| !e.table.is_empty()) {
                 per_table.entry(&e.table).or_insert((&e.stream, 0)).1 += 1;
             }
         }

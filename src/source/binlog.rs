@@ -104,6 +104,7 @@ impl Reader {
             flavor: self.info.flavor,
             full_metadata: self.info.full_metadata,
             source_id: self.info.server_id,
+            schema_changes: self.config.schema_changes,
         };
         let needs_shapes = settings.needs_shapes();
         let new_start = shapes.is_none();

@@ -513,6 +513,7 @@ impl Snapshotter {
                     n: state.rows,
                 },
                 gtid: None,
+                key_peer: None,
             };
             entries.push(Entry {
                 stream: read.stream.clone(),
@@ -562,6 +563,7 @@ impl Snapshotter {
                 end: op == Op::ResyncEnd,
             },
             gtid: None,
+            key_peer: None,
         };
         Some(Entry {
             stream: self.config.stream_key(db, name).into(),

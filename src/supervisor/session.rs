@@ -83,6 +83,8 @@ impl Session {
         };
         let mut conn = source::connect(&url)?;
         let info = source::probe(&mut conn)?;
+        // Debezium's connector context: the connector of this source, a new run id.
+        redis_cdc_core::format::debezium::set_source(info.flavor, run_id());
         STATUS.lock().source = format!("{} ({})", url.address(), info.version);
         if !info.full_metadata {
             log::warn!("the source logs binlog_row_metadata=MINIMAL: column names come from information_schema");
@@ -375,6 +377,23 @@ fn spawn<T: Send + 'static>(
             }
         })
         .map_err(|e| CdcError::retry(format!("cannot start a thread: {e}")))
+}
+
+/// A random UUID (version 4) naming this run of the pipeline (Debezium's `runId` header).
+fn run_id() -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if read.is_err() {
+        // No /dev/urandom: the clock and std's randomly keyed hasher.
+        use std::hash::{BuildHasher, Hasher};
+        for (i, chunk) in bytes.chunks_mut(8).enumerate() {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u128(now_ms() as u128 * 1_000_003 + i as u128);
+            chunk.copy_from_slice(&h.finish().to_le_bytes());
+        }
+    }
+    redis_cdc_core::format::debezium::run_id_from(bytes)
 }
 
 #[cfg(test)]

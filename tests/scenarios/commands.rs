@@ -97,6 +97,7 @@ fn config_set_of_bad_values_is_refused_naming_the_parameter() {
         ("cdc.server-id", "-1"),
         ("cdc.server-id", "abc"),
         ("cdc.enabled", "maybe"),
+        ("cdc.schema-changes", "maybe"),
     ];
     for (param, value) in cases {
         let before = reply_to_map(&redis.cmd(&["CONFIG", "GET", param]));

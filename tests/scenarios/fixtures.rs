@@ -184,6 +184,7 @@ fn assemble(name: &str) -> Option<Assembled> {
         // The files carry what the table maps need; there is no server to ask.
         full_metadata: true,
         source_id: 1,
+        schema_changes: true,
     };
     let mut assembler = Assembler::new(settings, &Checkpoint::default(), false, Shapes::new());
     let mut no_server =

@@ -37,9 +37,9 @@ fn decode_value(col: &ColumnSchema, v: Value) -> Result<Cell, DecodeError> {
         (ColumnKind::Decimal { .. }, Value::Bytes(b)) => String::from_utf8(b)
             .map(Cell::Decimal)
             .map_err(|_| "bad DECIMAL text".into()),
-        (ColumnKind::Float, Value::Float(f)) => Ok(Cell::Float(f)),
+        (ColumnKind::Float { .. }, Value::Float(f)) => Ok(Cell::Float(f)),
         (ColumnKind::Double, Value::Double(d)) => Ok(Cell::Double(d)),
-        (ColumnKind::Float, Value::Double(d)) => Ok(Cell::Float(d as f32)),
+        (ColumnKind::Float { .. }, Value::Double(d)) => Ok(Cell::Float(d as f32)),
         (ColumnKind::Bit { bits }, Value::Bytes(b)) => {
             if b.len() > 8 {
                 return Err("BIT value wider than 64 bits".into());

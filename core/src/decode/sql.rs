@@ -146,7 +146,7 @@ pub fn sql_cell(col: &ColumnSchema, v: Value) -> Result<Cell, String> {
         (ColumnKind::Uuid | ColumnKind::Inet6 | ColumnKind::Inet4, Value::Bytes(b)) => {
             Ok(Cell::Text(text(b)?))
         }
-        (ColumnKind::Float, Value::Double(d)) => Ok(Cell::Float(d as f32)),
+        (ColumnKind::Float { .. }, Value::Double(d)) => Ok(Cell::Float(d as f32)),
         (ColumnKind::Double, Value::Float(f)) => Ok(Cell::Double(f as f64)),
         (_, v) => decode_cell(col, mysql_common::binlog::value::BinlogValue::Value(v)),
     }
@@ -175,7 +175,12 @@ pub fn schema_from_info(db: &str, table: &str, info: &[InfoColumn]) -> Result<Ta
                     scale: type_args(ct).get(1).copied().unwrap_or(0) as u8,
                 },
             ),
-            "float" => (ColumnType::MYSQL_TYPE_FLOAT, ColumnKind::Float),
+            "float" => (
+                ColumnType::MYSQL_TYPE_FLOAT,
+                ColumnKind::Float {
+                    scaled: crate::schema::float_is_scaled(ct),
+                },
+            ),
             "double" | "real" | "double precision" => {
                 (ColumnType::MYSQL_TYPE_DOUBLE, ColumnKind::Double)
             }

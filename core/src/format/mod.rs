@@ -28,6 +28,15 @@ impl Format {
         }
     }
 
+    /// The Debezium sink layout of this format (None for `flat`).
+    pub fn debezium_layout(self) -> Option<debezium::Layout> {
+        match self {
+            Format::Flat => None,
+            Format::Debezium => Some(debezium::Layout::Compact),
+            Format::DebeziumExtended => Some(debezium::Layout::Extended),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Flat => "flat",
@@ -47,6 +56,10 @@ pub struct Change<'a> {
     pub ts_ms: u64,
     pub source: ChangeSource,
     pub gtid: Option<&'a str>,
+    /// One half of a primary-key change (an UPDATE written as a `d` and a `c`): the other
+    /// half's row, the new row on the `d` and the old row on the `c` (Debezium's extended
+    /// layout names its key in a header). None for every other change.
+    pub key_peer: Option<&'a Row>,
 }
 
 /// Field/value pairs of one stream entry, in order.

@@ -94,12 +94,16 @@ pub type Row = Vec<Cell>;
 /// Where a change came from; rendered as `pos` (docs/events.md, 'Entry layout').
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChangeSource {
-    /// Binlog file, byte offset of the rows event, index of the row inside it, and the
-    /// server_id of the source server that wrote the event (Debezium's `source.server_id`).
+    /// Binlog file, byte offset of the rows event, index of the change inside it (`row`: a
+    /// key change counts twice, and rows are numbered across a compressed transaction so that
+    /// `pos` stays unique), the index of the row inside its rows event (`event_row`,
+    /// Debezium's `source.row`: both halves of a key change share it), and the server_id of
+    /// the source server that wrote the event (Debezium's `source.server_id`).
     Binlog {
         file: String,
         offset: u64,
         row: u32,
+        event_row: u32,
         server_id: u32,
     },
     /// Snapshot or resync `id` (its start time in ms) of `table`, n-th row read.

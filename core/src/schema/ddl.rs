@@ -380,6 +380,8 @@ fn column_def(p: &mut Parser<'_>) -> Option<(InfoColumn, bool)> {
     };
     p.i += 1;
     let mut members = Vec::new();
+    // Length, precision and scale as written: `varchar(20)`, `float(7,3)`.
+    let mut args = Vec::new();
     if p.punct('(') {
         let mut depth = 0;
         while let Some(t) = p.peek().cloned() {
@@ -389,6 +391,9 @@ fn column_def(p: &mut Parser<'_>) -> Option<(InfoColumn, bool)> {
                 Tok::Punct(')') if depth == 0 => break,
                 Tok::Punct(')') => depth -= 1,
                 Tok::Str(s) => members.push(s),
+                Tok::Word(w, false) if depth == 0 && w.bytes().all(|b| b.is_ascii_digit()) => {
+                    args.push(w)
+                }
                 _ => {}
             }
         }
@@ -406,8 +411,10 @@ fn column_def(p: &mut Parser<'_>) -> Option<(InfoColumn, bool)> {
             .map(|m| format!("'{}'", m.replace('\'', "''")))
             .collect();
         format!("{ty}({})", quoted.join(","))
-    } else {
+    } else if args.is_empty() {
         data_type.clone()
+    } else {
+        format!("{data_type}({})", args.join(","))
     };
     let mut pk = false;
     let mut period = None;
@@ -751,6 +758,182 @@ fn alter_clauses(
     }
 }
 
+/// What a DDL statement does to one table, as Debezium's schema-change events report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableDdlKind {
+    Create,
+    /// ALTER TABLE, CREATE/DROP INDEX, RENAME TABLE (with the new name).
+    Alter,
+    Drop,
+}
+
+/// One table a DDL statement changes (Debezium writes one schema-change event for each).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableDdl {
+    pub kind: TableDdlKind,
+    /// The table after the statement: a renamed table's new name.
+    pub table: (String, String),
+    /// The old name of a renamed table.
+    pub renamed_from: Option<(String, String)>,
+    /// The statement text Debezium gives this table's event: the whole statement; for a
+    /// RENAME TABLE, this table's `a TO b` clause; for a DROP TABLE, the statement's start with
+    /// only this table, as `` `db`.`table` ``.
+    pub ddl: String,
+}
+
+/// The tables a DDL statement creates, alters, renames or drops (not TRUNCATE: Debezium's
+/// connectors make that a data event, skipped by default; not temporary tables, which never
+/// reach the binlog as rows). Empty for every other statement.
+pub fn table_ddl(sql: &str, default_db: &str) -> Vec<TableDdl> {
+    let toks = tokenize(sql);
+    let mut p = Parser { t: &toks, i: 0 };
+    let one = |kind, table, renamed_from| {
+        vec![TableDdl {
+            kind,
+            table,
+            renamed_from,
+            ddl: sql.to_string(),
+        }]
+    };
+    if p.kw("create") {
+        p.kws(&["or", "replace"]);
+        if p.kw("temporary") {
+            return Vec::new();
+        }
+        if p.kw("table") {
+            p.kws(&["if", "not", "exists"]);
+            return p
+                .table_name(default_db)
+                .map(|t| one(TableDdlKind::Create, t, None))
+                .unwrap_or_default();
+        }
+        // CREATE [UNIQUE|FULLTEXT|SPATIAL] INDEX name [USING ...] ON table
+        let _ = p.kw("unique") || p.kw("fulltext") || p.kw("spatial");
+        if !p.kw("index") {
+            return Vec::new();
+        }
+        while p.peek().is_some() && !p.kw("on") {
+            p.i += 1;
+        }
+        return p
+            .table_name(default_db)
+            .map(|t| one(TableDdlKind::Alter, t, None))
+            .unwrap_or_default();
+    }
+    if p.kw("alter") {
+        p.kw("online");
+        p.kw("ignore");
+        if !p.kw("table") {
+            return Vec::new();
+        }
+        let Some(name) = p.table_name(default_db) else {
+            return Vec::new();
+        };
+        return match renamed_tables(sql, default_db).pop() {
+            Some((from, to)) => one(TableDdlKind::Alter, to, Some(from)),
+            None => one(TableDdlKind::Alter, name, None),
+        };
+    }
+    if p.kw("rename") {
+        if !(p.kw("table") || p.kw("tables")) {
+            return Vec::new();
+        }
+        let pairs = p.rename_pairs(default_db).unwrap_or_default();
+        let clauses = rename_clauses(sql);
+        return pairs
+            .into_iter()
+            .enumerate()
+            .map(|(i, (from, to))| TableDdl {
+                kind: TableDdlKind::Alter,
+                table: to,
+                renamed_from: Some(from),
+                ddl: clauses.get(i).cloned().unwrap_or_else(|| sql.to_string()),
+            })
+            .collect();
+    }
+    if p.kw("drop") {
+        if p.kw("temporary") {
+            return Vec::new();
+        }
+        if p.kw("index") {
+            // DROP INDEX name ON table
+            while p.peek().is_some() && !p.kw("on") {
+                p.i += 1;
+            }
+            return p
+                .table_name(default_db)
+                .map(|t| one(TableDdlKind::Alter, t, None))
+                .unwrap_or_default();
+        }
+        if !p.kw("table") {
+            return Vec::new();
+        }
+        let if_exists = p.kws(&["if", "exists"]);
+        let prefix = leading_words(sql, if if_exists { 4 } else { 2 });
+        let mut names = Vec::new();
+        while let Some(name) = p.table_name(default_db) {
+            names.push(name);
+            if !p.punct(',') {
+                break;
+            }
+        }
+        let drop_type = ["restrict", "cascade"]
+            .into_iter()
+            .find(|k| p.kw(k))
+            .map(|k| format!(" {}", k.to_ascii_uppercase()))
+            .unwrap_or_default();
+        return names
+            .into_iter()
+            .map(|(db, t)| TableDdl {
+                ddl: format!(
+                    "{prefix}`{}`.`{}`{drop_type}",
+                    db.replace('`', "``"),
+                    t.replace('`', "``")
+                ),
+                kind: TableDdlKind::Drop,
+                table: (db, t),
+                renamed_from: None,
+            })
+            .collect();
+    }
+    Vec::new()
+}
+
+/// The first `n` words of `sql` with the space after them, as written (`DROP TABLE `).
+fn leading_words(sql: &str, n: usize) -> String {
+    let mut rest = sql;
+    for _ in 0..n {
+        rest = rest.trim_start();
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        rest = &rest[end..];
+    }
+    let end = sql.len() - rest.len() + (rest.len() - rest.trim_start().len());
+    sql[..end].to_string()
+}
+
+/// The `a TO b` clauses of a `RENAME TABLE a TO b, c TO d`, as written.
+fn rename_clauses(sql: &str) -> Vec<String> {
+    let body = leading_words(sql, 2);
+    let text = &sql[body.len()..];
+    let mut out = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut start = 0;
+    for (i, ch) in text.char_indices() {
+        match (quote, ch) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '`' | '\'' | '"') => quote = Some(ch),
+            (None, ',') => {
+                out.push(text[start..i].trim().to_string());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(text[start..].trim().to_string());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -957,5 +1140,94 @@ mod tests {
             "CREATE TABLE p (id INT PRIMARY KEY, b INT WITHOUT SYSTEM VERSIONING)",
         );
         assert_eq!(names(&s, "p"), ["id#1", "b"]);
+    }
+
+    #[test]
+    fn column_types_keep_their_length_and_scale() {
+        let mut s = Shapes::new();
+        apply_ddl(
+            &mut s,
+            "db",
+            "CREATE TABLE t (a VARCHAR(20), b DECIMAL(10,2) UNSIGNED, c FLOAT(7,3), d FLOAT, e ENUM('x','y'))",
+        );
+        let types: Vec<&str> = s[&("db".to_string(), "t".to_string())]
+            .iter()
+            .map(|c| c.column_type.as_str())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                "varchar(20)",
+                "decimal(10,2) unsigned",
+                "float(7,3)",
+                "float",
+                "enum('x','y')"
+            ]
+        );
+        assert!(crate::schema::float_is_scaled(types[2]));
+        assert!(!crate::schema::float_is_scaled(types[3]));
+        assert!(!crate::schema::float_is_scaled("float(10)"));
+        assert!(crate::schema::float_is_scaled("float(7,3) unsigned"));
+    }
+
+    #[test]
+    fn table_ddl_names_each_table_as_debezium_reports_it() {
+        let t = |db: &str, n: &str| (db.to_string(), n.to_string());
+        let one = |sql: &str| {
+            let v = table_ddl(sql, "db");
+            assert_eq!(v.len(), 1, "{sql}");
+            v.into_iter().next().unwrap()
+        };
+        let c = one("CREATE TABLE IF NOT EXISTS x.t (a INT)");
+        assert_eq!(
+            (c.kind, c.table, c.renamed_from),
+            (TableDdlKind::Create, t("x", "t"), None)
+        );
+        assert_eq!(c.ddl, "CREATE TABLE IF NOT EXISTS x.t (a INT)");
+        assert_eq!(
+            one("create or replace table t like u").kind,
+            TableDdlKind::Create
+        );
+        let a = one("ALTER TABLE t ADD COLUMN b INT");
+        assert_eq!((a.kind, a.table), (TableDdlKind::Alter, t("db", "t")));
+        let a = one("ALTER TABLE t RENAME TO x.u");
+        assert_eq!(
+            (a.kind, a.table, a.renamed_from),
+            (TableDdlKind::Alter, t("x", "u"), Some(t("db", "t")))
+        );
+        assert_eq!(
+            one("CREATE UNIQUE INDEX i USING BTREE ON t (a)").table,
+            t("db", "t")
+        );
+        assert_eq!(one("DROP INDEX i ON x.t").kind, TableDdlKind::Alter);
+        let r = table_ddl("RENAME TABLE a TO b, `c,d` TO x.e", "db");
+        assert_eq!(r.len(), 2);
+        assert_eq!((r[0].ddl.as_str(), &r[0].table), ("a TO b", &t("db", "b")));
+        assert_eq!(r[1].ddl, "`c,d` TO x.e");
+        assert_eq!(r[1].renamed_from, Some(t("db", "c,d")));
+        let d = table_ddl("DROP TABLE IF EXISTS a, x.`b` CASCADE", "db");
+        let ddl: Vec<&str> = d.iter().map(|d| d.ddl.as_str()).collect();
+        assert_eq!(
+            ddl,
+            [
+                "DROP TABLE IF EXISTS `db`.`a` CASCADE",
+                "DROP TABLE IF EXISTS `x`.`b` CASCADE"
+            ]
+        );
+        assert!(d.iter().all(|d| d.kind == TableDdlKind::Drop));
+        assert_eq!(
+            one("drop table `t` /* generated by server */").ddl,
+            "drop table `db`.`t`"
+        );
+        for none in [
+            "TRUNCATE TABLE t",
+            "CREATE TEMPORARY TABLE t (a INT)",
+            "DROP TEMPORARY TABLE t",
+            "CREATE DATABASE x",
+            "CREATE VIEW v AS SELECT 1",
+            "GRANT SELECT ON *.* TO u",
+        ] {
+            assert!(table_ddl(none, "db").is_empty(), "{none}");
+        }
     }
 }

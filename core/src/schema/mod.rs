@@ -8,7 +8,9 @@
 mod ddl;
 pub mod versioning;
 
-pub use ddl::{apply_ddl, dml_tables, emptied_tables, renamed_tables};
+pub use ddl::{
+    apply_ddl, dml_tables, emptied_tables, renamed_tables, table_ddl, TableDdl, TableDdlKind,
+};
 pub use versioning::Period;
 
 use crate::decode::charset::{self, Charset};
@@ -25,7 +27,10 @@ pub enum ColumnKind {
     Decimal {
         scale: u8,
     },
-    Float,
+    /// FLOAT; `scaled`: declared FLOAT(M,D) (Debezium gives those as a double).
+    Float {
+        scaled: bool,
+    },
     Double,
     /// BIT(n), n in 1..=64.
     Bit {
@@ -449,7 +454,9 @@ fn column_kind(
         MYSQL_TYPE_NEWDECIMAL | MYSQL_TYPE_DECIMAL => ColumnKind::Decimal {
             scale: meta.get(1).copied().unwrap_or(0),
         },
-        MYSQL_TYPE_FLOAT => ColumnKind::Float,
+        MYSQL_TYPE_FLOAT => ColumnKind::Float {
+            scaled: info.is_some_and(|i| float_is_scaled(&i.column_type)),
+        },
         MYSQL_TYPE_DOUBLE => ColumnKind::Double,
         MYSQL_TYPE_BIT => {
             let bits = meta.get(1).copied().unwrap_or(0) as u16 * 8
@@ -510,6 +517,14 @@ fn column_kind(
         }
         other => return Err(format!("unsupported column type {other:?}")),
     })
+}
+
+/// A FLOAT column declared with a number of decimals, `float(7,3)` (not `float`, nor
+/// `float(10)`, which information_schema prints as `float`).
+pub fn float_is_scaled(column_type: &str) -> bool {
+    column_type
+        .split_once('(')
+        .is_some_and(|(_, args)| args.split(')').next().is_some_and(|a| a.contains(',')))
 }
 
 /// Declared byte length of a CHAR/BINARY column from its MYSQL_TYPE_STRING metadata.
