@@ -5,9 +5,13 @@
 //! primary key. What it never says (MariaDB's JSON alias columns, UUID and INET6 types) and what
 //! MINIMAL metadata leaves out comes from `information_schema` through [`InfoColumn`]s.
 
+pub mod code;
 mod ddl;
 
-pub use ddl::{apply_ddl, dml_tables, emptied_tables, renamed_tables};
+pub use ddl::{
+    apply_ddl, code_refs, created_table, dml_tables, dropped_database, emptied_tables,
+    is_function_call_statement, renamed_tables, reread_tables, CodeRefs, Created,
+};
 
 use crate::decode::charset::{self, Charset};
 use mysql_common::binlog::events::{OptionalMetaExtractor, TableMapEvent};
