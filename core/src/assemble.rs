@@ -30,11 +30,13 @@ use crate::format::{self, Change, Format};
 use crate::model::batch::{Batch, Entry, XaOp};
 use crate::model::change::{ChangeSource, Op, Row};
 use crate::model::position::{Checkpoint, MariaGtid, MariaGtidState, Position};
+use crate::schema::code::{CodeLookup, StatementCode};
 use crate::schema::{
-    apply_ddl, dml_tables, emptied_tables, renamed_tables, InfoColumn, Shapes, TableSchema,
+    apply_ddl, created_table, dml_tables, dropped_database, emptied_tables,
+    is_function_call_statement, renamed_tables, reread_tables, InfoColumn, Shapes, TableSchema,
 };
 use mysql_common::binlog::events::{Event, EventData, RowsEventData};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -52,6 +54,16 @@ const MARIA_GTID_LIST: u8 = 0xa3;
 const MARIA_START_ENCRYPTION: u8 = 0xa4;
 const MARIA_COMPRESSED_FIRST: u8 = 0xa5;
 const MARIA_COMPRESSED_LAST: u8 = 0xab;
+// MySQL's HEARTBEAT_LOG_EVENT_V2 (sent only to replicas that ask for it; the client library
+// does not know it).
+const HEARTBEAT_V2: u8 = 0x29;
+// MySQL 5.1 pre-GA rows events: rows in a format the client library does not read.
+const PRE_GA_ROWS_FIRST: u8 = 0x14;
+const PRE_GA_ROWS_LAST: u8 = 0x16;
+// MariaDB's compressed rows events of the v2 layout, which it does not write.
+const MARIA_COMPRESSED_V2_FIRST: u8 = 0xa9;
+// Header flag: a replica that does not know the event may skip it.
+const LOG_EVENT_IGNORABLE_F: u16 = 0x80;
 // Flags of MariaDB's GTID event.
 const MARIA_FL_GROUP_COMMIT_ID: u8 = 0x02;
 const MARIA_FL_PREPARED_XA: u8 = 0x40;
@@ -115,6 +127,18 @@ pub enum ResyncCause {
     /// A rows event without every column (`binlog_row_image` MINIMAL or NOBLOB): the source
     /// should log full rows (a warning, counted).
     RowImage,
+    /// DDL that removes or moves rows without rows events (partition TRUNCATE/DROP/EXCHANGE/
+    /// CONVERT, IMPORT TABLESPACE): ordinary, logged, not counted.
+    Ddl,
+    /// An INCIDENT event: the source says its binlog lacks changes (a warning).
+    Incident,
+    /// An event whose rows the module cannot read (an unknown event kind, a pre-GA or MariaDB
+    /// v2 compressed rows event): a warning.
+    Unknown,
+    /// A group with captured rows that ends in `ROLLBACK` or rolls back to a savepoint: only
+    /// logged so when non-transactional tables changed too, so which rows stayed cannot be
+    /// told (a warning).
+    Rollback,
 }
 
 /// Looks up a table's columns (`db`, `table`) in information_schema, with the caller's error.
@@ -174,6 +198,8 @@ struct Txn {
     xa_held: bool,
     /// Captured tables this group dropped or renamed away.
     gone: Vec<String>,
+    /// Captured tables this group has rows of (re-read when it rolls back).
+    touched: BTreeSet<Arc<str>>,
 }
 
 /// Tables to re-read (None: every captured table) and why.
@@ -242,6 +268,11 @@ pub struct Assembler {
     /// Known table shapes (information_schema columns), followed through DDL.
     shapes: Shapes,
     payload: Option<PayloadCtx>,
+    /// Captured tables known to exist (at the start, from table maps, CREATE and RENAME): what
+    /// a `DROP DATABASE` empties.
+    known: BTreeSet<(String, String)>,
+    /// Follows statement-logged DML to what its triggers, views and functions write.
+    code: Option<StatementCode>,
 }
 
 impl Assembler {
@@ -276,8 +307,23 @@ impl Assembler {
             halted: None,
             shapes,
             payload: None,
+            known: BTreeSet::new(),
+            code: None,
             settings,
         }
+    }
+
+    /// Captured tables (`db.table`) that exist at the start: a `DROP DATABASE` writes a `t`
+    /// entry for each of its captured tables known here or seen since.
+    pub fn know_tables(&mut self, tables: impl IntoIterator<Item = String>) {
+        let split = |t: String| t.split_once('.').map(|(d, n)| (d.to_string(), n.to_string()));
+        self.known.extend(tables.into_iter().filter_map(split));
+    }
+
+    /// How to look up triggers, views and stored routines, to follow statement-logged DML to
+    /// the tables they write (without it, only the tables a statement names are re-read).
+    pub fn set_code_lookup(&mut self, lookup: CodeLookup) {
+        self.code = Some(StatementCode::new(lookup));
     }
 
     /// The restart point outside a transaction (the last boundary passed).
@@ -311,7 +357,17 @@ impl Assembler {
         let raw_type = header.event_type_raw();
         match raw_type {
             MARIA_GTID => return self.on_maria_gtid(ev, start, out),
-            MARIA_COMPRESSED_FIRST..=MARIA_COMPRESSED_LAST => {
+            HEARTBEAT_V2 => {
+                self.on_heartbeat(end, now, out);
+                return Ok(());
+            }
+            PRE_GA_ROWS_FIRST..=PRE_GA_ROWS_LAST | MARIA_COMPRESSED_V2_FIRST..=MARIA_COMPRESSED_LAST => {
+                // Rows in a layout the module does not decode (never written by MySQL 8 or
+                // MariaDB 10.5+): re-read their table rather than lose or guess them.
+                self.unreadable_rows(ev, start, end, now, out);
+                return Ok(());
+            }
+            MARIA_COMPRESSED_FIRST..MARIA_COMPRESSED_V2_FIRST => {
                 // log_bin_compress=ON: handle the plain event it stands for, at this position.
                 let plain = maria_uncompressed_event(ev)
                     .map_err(|e| AssembleError::Halt(format!("{e} at {}", self.at(start))))?;
@@ -341,27 +397,78 @@ impl Assembler {
             ))
         })?;
         let Some(data) = data else {
-            // Unknown event types carry no row data we know of; skip them.
-            self.advance(end, now, out);
+            // A kind the client library does not know (docs/events.md: "unknown kinds").
+            self.unknown_event(ev, start, end, now, out);
             return Ok(());
         };
+        // Every kind explicitly (docs/events.md, "Binlog events": one row per arm).
         match data {
             EventData::RotateEvent(r) => self.on_rotate(ev, r.name_raw(), r.position(), end, out),
             EventData::FormatDescriptionEvent(_) => self.advance(end, now, out),
-            EventData::HeartbeatEvent => {
-                if !self.txn.active {
-                    if self.unsent {
-                        self.flush_position(end, now, out);
-                    }
-                    // The source has nothing more; lag is 0 once the writer has written
-                    // every batch handed over.
-                    out.push(Output::CaughtUp);
+            EventData::HeartbeatEvent => self.on_heartbeat(end, now, out),
+            EventData::UnknownEvent => self.unknown_event(ev, start, end, now, out),
+            // No row data: the position moves (inside a transaction, nothing).
+            EventData::StartEventV3(_)
+            | EventData::StopEvent
+            | EventData::SlaveEvent
+            | EventData::IntvarEvent(_)
+            | EventData::RandEvent(_)
+            | EventData::UserVarEvent(_)
+            | EventData::IgnorableEvent(_)
+            | EventData::RowsQueryEvent(_)
+            | EventData::PreviousGtidsEvent(_)
+            | EventData::TransactionContextEvent(_)
+            | EventData::ViewChangeEvent(_)
+            | EventData::BeginLoadQueryEvent(_)
+            | EventData::AppendBlockEvent(_)
+            | EventData::DeleteFileEvent(_) => self.advance(end, now, out),
+            EventData::ExecuteLoadQueryEvent(q) => {
+                // LOAD DATA logged as a statement: its file went in BEGIN_LOAD_QUERY and
+                // APPEND_BLOCK events, its rows are not in the binlog. A statement like others.
+                self.on_query(
+                    &q.schema(),
+                    &q.query(),
+                    start,
+                    end,
+                    header.timestamp(),
+                    now,
+                    out,
+                );
+                if let Some(msg) = self.halted.take() {
+                    return Err(AssembleError::Halt(msg));
                 }
+            }
+            EventData::LoadEvent(_)
+            | EventData::CreateFileEvent(_)
+            | EventData::ExecLoadEvent(_)
+            | EventData::NewLoadEvent(_) => {
+                // MySQL 3.23-4.x LOAD DATA events: rows not in the binlog, table not told.
+                let reason = format!(
+                    "an old-style LOAD DATA event (type {raw_type}) at {}: its rows are not in the binlog; re-reading every captured table",
+                    self.at(start)
+                );
+                self.resync_at_commit(None, reason, ResyncCause::Statement, out);
+                self.advance(end, now, out);
+            }
+            EventData::PreGaWriteRowsEvent(_)
+            | EventData::PreGaUpdateRowsEvent(_)
+            | EventData::PreGaDeleteRowsEvent(_) => self.unreadable_rows(ev, start, end, now, out),
+            EventData::IncidentEvent(i) => {
+                let reason = format!(
+                    "the source logged an incident at {} ({:?}: {}): its binlog may lack changes; re-reading every captured table",
+                    self.at(start),
+                    i.incident_type(),
+                    i.message()
+                );
+                self.resync_at_commit(None, reason, ResyncCause::Incident, out);
+                self.end_group_if_implicit(end, now, out);
             }
             EventData::GtidEvent(g) => {
                 self.begin(start, header.timestamp(), out);
                 let sid = g.sid();
-                self.txn.gtid = Some(format!("{}:{}", format_uuid(&sid), g.gno()));
+                // MySQL 8.4 tagged GTIDs: `uuid:tag:n`.
+                let tag = g.tag().map(|t| format!(":{t}")).unwrap_or_default();
+                self.txn.gtid = Some(format!("{}{tag}:{}", format_uuid(&sid), g.gno()));
                 let ts = g.immediate_commit_timestamp();
                 if ts > 0 {
                     self.txn.ts_ms = ts / 1000;
@@ -443,6 +550,7 @@ impl Assembler {
                 let db = tme.database_name().into_owned();
                 let table = tme.table_name().into_owned();
                 let captured = if self.settings.filter.matches(&db, &table) {
+                    self.known.insert((db.clone(), table.clone()));
                     Some(self.captured(&tme, db, table, start, columns)?)
                 } else {
                     None
@@ -458,9 +566,79 @@ impl Assembler {
             EventData::RowsEvent(rows) => {
                 self.on_rows(&rows, start, end, header.server_id(), now, out)?
             }
-            _ => self.advance(end, now, out),
         }
         Ok(())
+    }
+
+    fn on_heartbeat(&mut self, end: u64, now: Instant, out: &mut Vec<Output>) {
+        if !self.txn.active {
+            if self.unsent {
+                self.flush_position(end, now, out);
+            }
+            // The source has nothing more; lag is 0 once the writer has written every batch
+            // handed over.
+            out.push(Output::CaughtUp);
+        }
+    }
+
+    /// An event kind the module does not know. Flagged ignorable by the source (any replica
+    /// may skip it): skipped. Otherwise it may carry changes the module cannot see: every
+    /// captured table is re-read once its group ends, and the module goes on.
+    fn unknown_event(&mut self, ev: &Event, start: u64, end: u64, now: Instant, out: &mut Vec<Output>) {
+        let h = ev.header();
+        if h.flags_raw() & LOG_EVENT_IGNORABLE_F == 0 {
+            let reason = format!(
+                "an unknown binlog event (type {}) at {} may carry changes: re-reading every captured table",
+                h.event_type_raw(),
+                self.at(start)
+            );
+            self.resync_at_commit(None, reason, ResyncCause::Unknown, out);
+        }
+        self.advance(end, now, out);
+    }
+
+    /// A rows event in a layout the module does not decode: its table (found by the table id
+    /// its body starts with) is re-read once the group ends; every captured table when that id
+    /// has no table map.
+    fn unreadable_rows(&mut self, ev: &Event, start: u64, end: u64, now: Instant, out: &mut Vec<Output>) {
+        let d = ev.data();
+        let id = d.get(..6).map(|b| {
+            let mut v = [0u8; 8];
+            v[..6].copy_from_slice(b);
+            u64::from_le_bytes(v)
+        });
+        let tables = match id.and_then(|id| self.tables.get(&id)) {
+            Some(TableCtx { captured: None, .. }) => {
+                self.advance(end, now, out);
+                return;
+            }
+            Some(TableCtx {
+                captured: Some(c), ..
+            }) => Some(vec![c.name.to_string()]),
+            None => None,
+        };
+        let reason = format!(
+            "a rows event of a kind the module does not decode (type {:#x}) at {}: re-reading {}{}",
+            ev.header().event_type_raw(),
+            self.at(start),
+            tables.as_ref().map_or("every captured table".to_string(), |t| t.join(", ")),
+            if ev.header().event_type_raw() >= MARIA_COMPRESSED_V2_FIRST {
+                "; SET GLOBAL log_bin_compress=OFF on the source avoids it"
+            } else {
+                ""
+            }
+        );
+        self.resync_at_commit(tables, reason, ResyncCause::Unknown, out);
+        self.advance(end, now, out);
+    }
+
+    /// After a statement that is a group of its own when no transaction is open, after a
+    /// standalone MariaDB GTID, or on MySQL without `BEGIN`: end the group (as DDL does).
+    fn end_group_if_implicit(&mut self, end: u64, now: Instant, out: &mut Vec<Output>) {
+        let mysql_ddl = self.settings.flavor == Flavor::MySql && !self.txn.explicit_begin;
+        if !self.txn.active || self.txn.standalone || mysql_ddl {
+            self.commit(end, now, out);
+        }
     }
 
     fn on_maria_gtid<E>(
@@ -569,12 +747,38 @@ impl Assembler {
         } else if trimmed
             .get(..8)
             .is_some_and(|p| p.eq_ignore_ascii_case("ROLLBACK"))
-            && !trimmed.to_ascii_uppercase().starts_with("ROLLBACK TO")
         {
-            self.pending.clear();
-            self.commit(end, now, out);
+            // Logged only when non-transactional tables changed too (InnoDB writes nothing of a
+            // rolled-back transaction), so which captured rows stayed cannot be told: drop what
+            // is buffered and re-read the captured tables the group has rows of (chunks of it
+            // may be written already).
+            let to_savepoint = trimmed.to_ascii_uppercase().starts_with("ROLLBACK TO");
+            if !self.txn.touched.is_empty() {
+                let tables: Vec<String> = self.txn.touched.iter().map(|t| t.to_string()).collect();
+                let reason = format!(
+                    "`{}` at {} after rows of {}: re-reading them",
+                    trimmed.chars().take(60).collect::<String>(),
+                    self.at(start),
+                    tables.join(", ")
+                );
+                self.resync_at_commit(Some(tables), reason, ResyncCause::Rollback, out);
+            }
+            if !to_savepoint {
+                self.pending.clear();
+                self.commit(end, now, out);
+            }
+        } else if ["SAVEPOINT", "RELEASE"].iter().any(|w| {
+            trimmed
+                .split_whitespace()
+                .next()
+                .is_some_and(|f| f.eq_ignore_ascii_case(w))
+        }) {
+            // A statement of the group, no change of its own.
         } else if let Some(tables) = dml_tables(trimmed, schema) {
-            self.on_statement_dml(trimmed, tables, start, out);
+            self.on_statement_dml(trimmed, schema, tables, false, start, out);
+        } else if is_function_call_statement(trimmed) {
+            // `SELECT f()` is logged only when f writes (DO is logged as SELECT).
+            self.on_statement_dml(trimmed, schema, Vec::new(), true, start, out);
         } else {
             self.on_ddl(schema, trimmed, start, end, ts, now, out);
         }
@@ -597,12 +801,15 @@ impl Assembler {
     ) {
         let renamed = renamed_tables(trimmed, schema);
         let mut emptied = emptied_tables(trimmed, schema);
+        emptied.extend(self.ddl_moves(schema, trimmed, start, out));
         // RENAME: the old name's rows are gone from it, and the new name's are re-read.
         emptied.extend(renamed.iter().map(|(from, _)| from.clone()));
-        // Dropped or renamed away (not truncated): the table leaves CDC.TABLES.
+        // Dropped or renamed away (not truncated, nor created again by CREATE OR REPLACE): the
+        // table leaves CDC.TABLES.
         let truncate = trimmed
             .get(..8)
-            .is_some_and(|w| w.eq_ignore_ascii_case("TRUNCATE"));
+            .is_some_and(|w| w.eq_ignore_ascii_case("TRUNCATE"))
+            || created_table(trimmed, schema).is_some_and(|c| c.or_replace);
         if !truncate {
             let gone = emptied
                 .iter()
@@ -638,6 +845,78 @@ impl Assembler {
         if !self.txn.active || self.txn.standalone || mysql_ddl {
             self.commit(end, now, out);
         }
+    }
+
+    /// What DDL does to rows besides TRUNCATE, DROP TABLE and RENAME (on_ddl): re-reads of the
+    /// captured tables whose rows partition maintenance (schema::reread_tables) or a
+    /// statement-logged `CREATE TABLE ... SELECT` changed without rows events; the captured
+    /// tables a `DROP DATABASE` takes with it (returned: they are emptied like dropped tables);
+    /// the captured tables known to exist.
+    fn ddl_moves(
+        &mut self,
+        schema: &str,
+        sql: &str,
+        start: u64,
+        out: &mut Vec<Output>,
+    ) -> Vec<(String, String)> {
+        if let Some(code) = self.code.as_mut() {
+            code.forget(); // triggers, views or routines may have changed
+        }
+        let filter = &self.settings.filter;
+        let captured = |(d, t): &(String, String)| filter.matches(d, t);
+        let name = |(d, t): &(String, String)| format!("{d}.{t}");
+        let text: String = sql.chars().take(120).collect();
+        let at = self.at(start);
+        let reread = reread_tables(sql, schema);
+        let to_read: Vec<String> = reread.iter().filter(|t| captured(t)).map(name).collect();
+        let created = created_table(sql, schema);
+        let statement_ctas = created
+            .as_ref()
+            .filter(|c| c.select && captured(&c.table))
+            .map(|c| name(&c.table));
+        // DROP DATABASE: every captured table of it known here.
+        let dropped: Vec<(String, String)> = dropped_database(sql)
+            .map(|d| self.known.iter().filter(|(db, _)| *db == d).cloned().collect())
+            .unwrap_or_default();
+        // The captured tables known to exist, for a later DROP DATABASE.
+        let mut born: Vec<(String, String)> = renamed_tables(sql, schema)
+            .into_iter()
+            .map(|(from, to)| {
+                self.known.remove(&from);
+                to
+            })
+            .collect();
+        born.extend(reread);
+        born.extend(created.map(|c| c.table));
+        for t in emptied_tables(sql, schema).iter().chain(&dropped) {
+            self.known.remove(t);
+        }
+        let born: Vec<_> = born.into_iter().filter(|t| captured(t)).collect();
+        self.known.extend(born);
+        if !to_read.is_empty() {
+            let reason = format!(
+                "`{text}` at {at} changed rows without rows events: re-reading {}",
+                to_read.join(", ")
+            );
+            self.resync_at_commit(Some(to_read), reason, ResyncCause::Ddl, out);
+        }
+        if let Some(t) = statement_ctas {
+            let reason = format!(
+                "a CREATE TABLE ... SELECT at {at} was logged as a statement, its rows are not in the binlog: re-reading {t}; SET GLOBAL binlog_format=ROW (and in my.cnf), and ROW in the sessions that write"
+            );
+            self.resync_at_commit(Some(vec![t]), reason, ResyncCause::Statement, out);
+        }
+        // MySQL 8.0.21+ logs CREATE TABLE ... SELECT as `CREATE TABLE ... START TRANSACTION`
+        // followed by the rows and an XID: one group, which this statement does not end.
+        let words: Vec<&str> = sql.split_whitespace().rev().take(2).collect();
+        if self.txn.active
+            && words.len() == 2
+            && words[0].eq_ignore_ascii_case("TRANSACTION")
+            && words[1].eq_ignore_ascii_case("START")
+        {
+            self.txn.explicit_begin = true;
+        }
+        dropped
     }
 
     /// The XA statements of the binlog. MySQL: `XA START xid` opens the group, `XA END`, then an
@@ -702,10 +981,13 @@ impl Assembler {
 
     /// A DML statement logged as a statement (`binlog_format=STATEMENT`, or MIXED): its row
     /// changes are not in the binlog, so the captured tables it writes are re-read.
+    /// `calls_only`: a `SELECT f()`, whose writes are all in the functions it calls.
     fn on_statement_dml(
         &mut self,
         sql: &str,
+        schema: &str,
         tables: Vec<(String, String)>,
+        calls_only: bool,
         start: u64,
         out: &mut Vec<Output>,
     ) {
@@ -716,17 +998,50 @@ impl Assembler {
             .to_ascii_uppercase();
         let fix = "SET GLOBAL binlog_format=ROW (and in my.cnf), and make the sessions that write these tables use ROW (SET SESSION binlog_format=ROW; tools such as pt-table-checksum set STATEMENT themselves)";
         let at = self.at(start);
+        // The triggers, views and stored functions the statement involves write too, and the
+        // binlog has only the statement (schema::code).
+        let told = !tables.is_empty() || calls_only;
+        let own = tables.len();
+        let written = match (&mut self.code, told) {
+            (_, false) => Err("its tables could not be told".to_string()),
+            (Some(code), true) => code.written(sql, schema, tables),
+            (None, true) => Ok(tables.into_iter().collect()),
+        };
+        let tables = match written {
+            Ok(w) if !w.is_empty() => w,
+            Ok(_) => {
+                // A SELECT is logged only when a function it calls writes: not found (dropped
+                // since, or no lookup), so which tables cannot be told.
+                BTreeSet::new()
+            }
+            Err(why) => {
+                self.resync_at_commit(
+                    None,
+                    format!(
+                        "a {verb} at {at} was logged as a statement and {why}: re-reading every captured table; {fix}"
+                    ),
+                    ResyncCause::Statement,
+                    out,
+                );
+                return;
+            }
+        };
         if tables.is_empty() {
             self.resync_at_commit(
                 None,
                 format!(
-                    "a {verb} at {at} was logged as a statement and its tables could not be told: re-reading every captured table; {fix}"
+                    "a {verb} at {at} was logged as a statement and the stored function it calls could not be found: re-reading every captured table; {fix}"
                 ),
                 ResyncCause::Statement,
                 out,
             );
             return;
         }
+        let through = if tables.len() > own {
+            " (with its triggers, views and stored functions)"
+        } else {
+            ""
+        };
         let captured: Vec<String> = tables
             .iter()
             .filter(|(db, t)| self.settings.filter.matches(db, t))
@@ -736,7 +1051,7 @@ impl Assembler {
             return;
         }
         let reason = format!(
-            "a {verb} on {} at {at} was logged as a statement, not as rows: re-reading the table; {fix}",
+            "a {verb} on {}{through} at {at} was logged as a statement, not as rows: re-reading the table; {fix}",
             captured.join(", ")
         );
         self.resync_at_commit(Some(captured), reason, ResyncCause::Statement, out);
@@ -864,6 +1179,9 @@ impl Assembler {
         let Some(cap) = &tctx.captured else {
             return Ok(());
         };
+        if !self.txn.touched.contains(&cap.name) {
+            self.txn.touched.insert(cap.name.clone());
+        }
         let n = rows.num_columns() as usize;
         let full = |image: Option<usize>| image.is_none_or(|present| present == n);
         if !full(rows.columns_before_image().map(|c| c.count_ones()))
