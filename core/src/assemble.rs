@@ -316,7 +316,10 @@ impl Assembler {
     /// Captured tables (`db.table`) that exist at the start: a `DROP DATABASE` writes a `t`
     /// entry for each of its captured tables known here or seen since.
     pub fn know_tables(&mut self, tables: impl IntoIterator<Item = String>) {
-        let split = |t: String| t.split_once('.').map(|(d, n)| (d.to_string(), n.to_string()));
+        let split = |t: String| {
+            t.split_once('.')
+                .map(|(d, n)| (d.to_string(), n.to_string()))
+        };
         self.known.extend(tables.into_iter().filter_map(split));
     }
 
@@ -361,7 +364,8 @@ impl Assembler {
                 self.on_heartbeat(end, now, out);
                 return Ok(());
             }
-            PRE_GA_ROWS_FIRST..=PRE_GA_ROWS_LAST | MARIA_COMPRESSED_V2_FIRST..=MARIA_COMPRESSED_LAST => {
+            PRE_GA_ROWS_FIRST..=PRE_GA_ROWS_LAST
+            | MARIA_COMPRESSED_V2_FIRST..=MARIA_COMPRESSED_LAST => {
                 // Rows in a layout the module does not decode (never written by MySQL 8 or
                 // MariaDB 10.5+): re-read their table rather than lose or guess them.
                 self.unreadable_rows(ev, start, end, now, out);
@@ -584,7 +588,14 @@ impl Assembler {
     /// An event kind the module does not know. Flagged ignorable by the source (any replica
     /// may skip it): skipped. Otherwise it may carry changes the module cannot see: every
     /// captured table is re-read once its group ends, and the module goes on.
-    fn unknown_event(&mut self, ev: &Event, start: u64, end: u64, now: Instant, out: &mut Vec<Output>) {
+    fn unknown_event(
+        &mut self,
+        ev: &Event,
+        start: u64,
+        end: u64,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) {
         let h = ev.header();
         if h.flags_raw() & LOG_EVENT_IGNORABLE_F == 0 {
             let reason = format!(
@@ -600,7 +611,14 @@ impl Assembler {
     /// A rows event in a layout the module does not decode: its table (found by the table id
     /// its body starts with) is re-read once the group ends; every captured table when that id
     /// has no table map.
-    fn unreadable_rows(&mut self, ev: &Event, start: u64, end: u64, now: Instant, out: &mut Vec<Output>) {
+    fn unreadable_rows(
+        &mut self,
+        ev: &Event,
+        start: u64,
+        end: u64,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) {
         let d = ev.data();
         let id = d.get(..6).map(|b| {
             let mut v = [0u8; 8];
@@ -617,7 +635,8 @@ impl Assembler {
             }) => Some(vec![c.name.to_string()]),
             None => None,
         };
-        let reason = format!(
+        let reason =
+            format!(
             "a rows event of a kind the module does not decode (type {:#x}) at {}: re-reading {}{}",
             ev.header().event_type_raw(),
             self.at(start),
@@ -876,7 +895,13 @@ impl Assembler {
             .map(|c| name(&c.table));
         // DROP DATABASE: every captured table of it known here.
         let dropped: Vec<(String, String)> = dropped_database(sql)
-            .map(|d| self.known.iter().filter(|(db, _)| *db == d).cloned().collect())
+            .map(|d| {
+                self.known
+                    .iter()
+                    .filter(|(db, _)| *db == d)
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default();
         // The captured tables known to exist, for a later DROP DATABASE.
         let mut born: Vec<(String, String)> = renamed_tables(sql, schema)
@@ -1566,6 +1591,11 @@ mod tests {
 
         /// Append an event of raw `type_` with `body`; returns its start offset.
         fn raw(&mut self, type_: u8, body: &[u8]) -> u64 {
+            self.raw_flagged(type_, body, 0)
+        }
+
+        /// Append an event with header `flags`.
+        fn raw_flagged(&mut self, type_: u8, body: &[u8], flags: u16) -> u64 {
             let start = self.pos;
             let size = 19 + body.len() as u32;
             self.pos += size;
@@ -1575,7 +1605,7 @@ mod tests {
             b.extend_from_slice(&7u32.to_le_bytes()); // server id
             b.extend_from_slice(&size.to_le_bytes());
             b.extend_from_slice(&self.pos.to_le_bytes());
-            b.extend_from_slice(&0u16.to_le_bytes());
+            b.extend_from_slice(&flags.to_le_bytes());
             b.extend_from_slice(body);
             let ev = Event::read(&self.fde, &b[..]).expect("synthetic event reads");
             self.events.push(ev);
@@ -1690,6 +1720,41 @@ mod tests {
             self.rows(30, &rows)
         }
 
+        /// MySQL's GTID event (GTID_TAGGED_LOG_EVENT when `tag` is given).
+        fn mysql_gtid(&mut self, gno: u64, commit_us: u64, tag: Option<&str>) -> u64 {
+            use mysql_common::binlog::events::GtidEvent;
+            let sid = [0x11; 16];
+            let g = match tag {
+                Some(t) => GtidEvent::new_tagged(
+                    sid,
+                    mysql_common::packets::Tag::new(t.to_string()).expect("tag"),
+                    gno,
+                ),
+                None => GtidEvent::new(sid, gno),
+            }
+            .with_immediate_commit_timestamp(commit_us);
+            let mut body = Vec::new();
+            g.serialize(&mut body);
+            self.raw(if tag.is_some() { 0x2a } else { 33 }, &body)
+        }
+
+        /// TABLE_MAP of `db.t` (same columns as `table_map`) under table id `id`.
+        fn table_map_of(&mut self, id: u64, db: &str, t: &str) -> u64 {
+            let mut b = Vec::new();
+            b.extend_from_slice(&id.to_le_bytes()[..6]);
+            b.extend_from_slice(&1u16.to_le_bytes());
+            for name in [db.as_bytes(), t.as_bytes()] {
+                b.push(name.len() as u8);
+                b.extend_from_slice(name);
+                b.push(0);
+            }
+            b.extend_from_slice(&[2, 3, 3, 0, 0b10]);
+            b.extend_from_slice(&[1, 1, 0]);
+            b.extend_from_slice(&[4, 5, 2, b'i', b'd', 1, b'v']);
+            b.extend_from_slice(&[8, 1, 0]);
+            self.raw(19, &b)
+        }
+
         fn rotate(&mut self, name: &str) -> u64 {
             let mut body = Vec::new();
             RotateEvent::new(4, name.as_bytes().to_vec()).serialize(&mut body);
@@ -1749,6 +1814,37 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    fn resyncs(out: &[Output]) -> Vec<(Option<Vec<String>>, ResyncCause)> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Resync { tables, cause, .. } => Some((tables.clone(), *cause)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn reasons(out: &[Output]) -> Vec<String> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Resync { reason, .. } => Some(reason.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every entry as `op stream`.
+    fn ops(out: &[Output]) -> Vec<String> {
+        batches(out)
+            .iter()
+            .flat_map(|b| &b.entries)
+            .map(|e| format!("{} {}", e.fields[0].1, e.table))
+            .collect()
+    }
+
+    fn tables(names: &[&str]) -> Option<Vec<String>> {
+        Some(names.iter().map(|n| n.to_string()).collect())
     }
 
     fn keys(b: &Batch) -> Vec<String> {
@@ -1843,6 +1939,14 @@ mod tests {
         assert_eq!(b.len(), 1);
         assert!(b[0].entries.is_empty(), "rolled-back rows were written");
         assert_eq!(b[0].checkpoint.position.offset, log.pos as u64);
+        // A ROLLBACK is logged only when non-transactional tables changed too: which of the
+        // group's captured rows stayed cannot be told, so their tables are re-read.
+        assert_eq!(resyncs(&out), [(tables(&["s.t"]), ResyncCause::Rollback)]);
+        // Without captured rows in the group, nothing to re-read.
+        let mut log = Binlog::new();
+        let begin = log.query("BEGIN");
+        log.query("ROLLBACK");
+        assert!(resyncs(&run(&log.events, &start_at(begin), false)).is_empty());
     }
 
     #[test]
@@ -2154,33 +2258,30 @@ mod tests {
         ));
     }
 
-    /// RENAME TABLE: `t` in the old name's stream, and a re-read of the new name.
+    /// RENAME TABLE (and ALTER TABLE ... RENAME): `t` in the old name's stream, and a re-read
+    /// of the new name.
     #[test]
     fn rename_empties_the_old_name_and_re_reads_the_new_one() {
         let mut log = Binlog::new();
         let begin = log.maria_gtid(1, true);
         log.query("RENAME TABLE a TO b, mysql.x TO c");
+        log.maria_gtid(2, true);
+        log.query("ALTER TABLE d ADD COLUMN x INT, RENAME TO e");
         let out = run(&log.events, &start_at(begin), false);
         let ops: Vec<String> = batches(&out)
             .iter()
             .flat_map(|b| &b.entries)
             .map(|e| format!("{} {}", e.table, e.fields[0].1))
             .collect();
-        assert_eq!(ops, ["s.a t"]);
-        let resync: Vec<_> = out
-            .iter()
-            .filter_map(|o| match o {
-                Output::Resync { tables, cause, .. } => Some((tables.clone(), *cause)),
-                _ => None,
-            })
-            .collect();
+        assert_eq!(ops, ["s.a t", "s.d t"]);
         assert_eq!(
-            resync,
-            [(
-                Some(vec!["s.b".to_string(), "s.c".to_string()]),
-                ResyncCause::Rename
-            )]
+            resyncs(&out),
+            [
+                (tables(&["s.b", "s.c"]), ResyncCause::Rename),
+                (tables(&["s.e"]), ResyncCause::Rename)
+            ]
         );
+        assert!(batches(&out).iter().any(|b| b.gone == ["s.d"]));
     }
 
     /// A session with binlog_row_image=MINIMAL: its rows event lacks columns, so no entry can
@@ -2235,5 +2336,649 @@ mod tests {
         assert!(batches(&out).iter().all(|b| b.entries.is_empty()));
         assert_eq!(a.checkpoint().position.offset, log.pos as u64);
         assert!(!out.iter().any(|o| matches!(o, Output::Behind)));
+    }
+
+    // ---- docs/events.md, "Binlog events": one test (or more) per row of the table ----
+
+    fn field(e: &Entry, name: &str) -> Option<String> {
+        e.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn caught_up(out: &[Output]) -> usize {
+        out.iter().filter(|o| matches!(o, Output::CaughtUp)).count()
+    }
+
+    /// Row FORMAT_DESCRIPTION: position only.
+    #[test]
+    fn event_format_description_moves_the_position() {
+        let mut log = Binlog::new();
+        let mut body = Vec::new();
+        FormatDescriptionEvent::new(BinlogVersion::Version4).serialize(&mut body);
+        log.raw(15, &body);
+        let mut a = assembler(settings(Flavor::MySql), &start_at(4), false);
+        let out = push_all(&mut a, &log.events);
+        assert_eq!(a.checkpoint().position.offset, log.pos as u64);
+        assert!(ops(&out).is_empty() && resyncs(&out).is_empty());
+    }
+
+    /// Row HEARTBEAT / HEARTBEAT_V2: caught up outside a transaction, nothing inside one.
+    #[test]
+    fn event_heartbeats_mark_caught_up_outside_transactions() {
+        let mut log = Binlog::new();
+        log.raw(27, b"bin.000001");
+        let begin = log.maria_gtid(1, false);
+        log.raw(27, b"bin.000001");
+        log.raw(HEARTBEAT_V2, b"\x01\x0abin.000001");
+        log.table_map();
+        log.inserts(1..2);
+        log.xid();
+        log.raw(HEARTBEAT_V2, b"\x01\x0abin.000001");
+        let out = run(&log.events, &start_at(4), false);
+        assert_eq!(caught_up(&out), 2, "one before, one after the transaction");
+        let first_txn = out
+            .iter()
+            .position(|o| matches!(o, Output::TxnBegins { start, .. } if start.offset == begin));
+        assert!(matches!(out.last(), Some(Output::CaughtUp)));
+        assert!(first_txn.is_some_and(|i| out[..i].iter().any(|o| matches!(o, Output::CaughtUp))));
+        assert_eq!(ops(&out), ["c s.t"]);
+    }
+
+    /// Rows MySQL GTID (and MySQL 8.4's tagged GTID), ANONYMOUS_GTID.
+    #[test]
+    fn event_mysql_gtids_open_transactions_with_gtid_and_commit_time() {
+        let mut log = Binlog::new();
+        log.mysql_gtid(5, 1_700_000_123_456_789, None);
+        log.query("BEGIN");
+        log.table_map();
+        log.inserts(1..2);
+        log.xid();
+        log.mysql_gtid(6, 1_700_000_200_000_000, Some("batch"));
+        log.query("BEGIN");
+        log.table_map();
+        log.inserts(2..3);
+        log.xid();
+        let mut body = Vec::new();
+        mysql_common::binlog::events::GtidEvent::new([0; 16], 0).serialize(&mut body);
+        log.raw(34, &body);
+        log.query("BEGIN");
+        log.table_map();
+        log.inserts(3..4);
+        log.xid();
+        let mut a = assembler(settings(Flavor::MySql), &start_at(4), false);
+        let out = push_all(&mut a, &log.events);
+        let got: Vec<(Option<String>, Option<String>)> = batches(&out)
+            .iter()
+            .flat_map(|b| &b.entries)
+            .map(|e| (field(e, "gtid"), field(e, "ts_ms")))
+            .collect();
+        let sid = "11111111-1111-1111-1111-111111111111";
+        assert_eq!(
+            got,
+            [
+                (Some(format!("{sid}:5")), Some("1700000123456".into())),
+                (Some(format!("{sid}:batch:6")), Some("1700000200000".into())),
+                (None, Some("1700000000000".into())),
+            ]
+        );
+        assert_eq!(batches(&out).iter().filter(|b| b.txns == 1).count(), 3);
+    }
+
+    /// Rows QUERY `BEGIN`, QUERY `COMMIT` (MySQL without GTIDs).
+    #[test]
+    fn event_begin_and_commit_queries_frame_a_transaction() {
+        let mut log = Binlog::new();
+        let begin = log.query("BEGIN");
+        log.table_map();
+        log.inserts(1..3);
+        log.query("COMMIT");
+        let mut a = assembler(settings(Flavor::MySql), &start_at(4), false);
+        let out = push_all(&mut a, &log.events);
+        assert!(matches!(&out[0], Output::TxnBegins { start, .. } if start.offset == begin));
+        let b = batches(&out);
+        assert_eq!(b.len(), 1);
+        assert_eq!((b[0].entries.len(), b[0].txns), (2, 1));
+        assert_eq!(b[0].checkpoint.position.offset, log.pos as u64);
+    }
+
+    /// Row QUERY `SAVEPOINT` / `ROLLBACK TO`: the server logs `ROLLBACK TO` only when
+    /// non-transactional tables changed too, so the rows after the savepoint are in the binlog
+    /// whether they stayed or not: the group's captured tables are re-read after it.
+    #[test]
+    fn rollback_to_savepoint_re_reads_the_tables_of_the_group() {
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, false);
+        log.query("SAVEPOINT a");
+        log.table_map();
+        log.inserts(1..2);
+        log.query("ROLLBACK TO SAVEPOINT a");
+        log.query("RELEASE SAVEPOINT a");
+        log.inserts(2..3);
+        log.xid();
+        let out = run(&log.events, &start_at(begin), false);
+        assert_eq!(
+            ops(&out),
+            ["c s.t", "c s.t"],
+            "the group goes on to its XID"
+        );
+        assert_eq!(resyncs(&out), [(tables(&["s.t"]), ResyncCause::Rollback)]);
+    }
+
+    /// Row DROP DATABASE: a `t` entry for each captured table of it the module knows (listed at
+    /// the start, seen in a table map, created or renamed to since); they leave CDC.TABLES.
+    #[test]
+    fn drop_database_empties_its_known_captured_tables() {
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, false);
+        log.table_map_of(43, "d", "seen");
+        log.xid();
+        log.maria_gtid(2, true);
+        log.query("CREATE TABLE d.made (id INT PRIMARY KEY)");
+        log.maria_gtid(3, true);
+        log.query("RENAME TABLE d.made TO d.moved");
+        log.maria_gtid(4, true);
+        let drop = log.query("DROP DATABASE d");
+        log.maria_gtid(5, true);
+        log.query("DROP SCHEMA IF EXISTS nothing_known");
+        let mut a = assembler(settings(Flavor::MariaDb), &start_at(begin), false);
+        a.know_tables(["d.listed".to_string(), "e.other".to_string()]);
+        let out = push_all(&mut a, &log.events);
+        assert_eq!(
+            ops(&out),
+            ["t d.made", "t d.listed", "t d.moved", "t d.seen"]
+        );
+        let b = batches(&out);
+        let dropped = b
+            .iter()
+            .find(|b| b.checkpoint.gtid == "0-7-4")
+            .expect("the DROP DATABASE batch");
+        assert_eq!(dropped.gone, ["d.listed", "d.moved", "d.seen"]);
+        let pos: Vec<String> = dropped
+            .entries
+            .iter()
+            .filter_map(|e| field(e, "pos"))
+            .collect();
+        assert_eq!(
+            pos,
+            (0..3)
+                .map(|i| format!("bin.000001:{drop}:{i}"))
+                .collect::<Vec<_>>()
+        );
+        // Gone from what is known: a second DROP DATABASE d empties nothing.
+        let mut log2 = Binlog::new();
+        log2.maria_gtid(6, true);
+        log2.query("DROP DATABASE d");
+        assert!(ops(&push_all(&mut a, &log2.events)).is_empty());
+    }
+
+    /// Row CREATE OR REPLACE TABLE (MariaDB): `t`, then the new table's rows; it stays in
+    /// CDC.TABLES. A row-logged `CREATE OR REPLACE ... SELECT` is one group: `t`, then the
+    /// rows.
+    #[test]
+    fn create_or_replace_is_a_drop_and_a_create() {
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, true);
+        log.query("CREATE OR REPLACE TABLE t (id INT PRIMARY KEY, v INT)");
+        log.maria_gtid(2, false);
+        log.query("CREATE OR REPLACE TABLE `s`.`t` (\n  `id` int(11) NOT NULL,\n  `v` int(11)\n)");
+        log.table_map();
+        log.inserts(1..2);
+        log.xid();
+        let out = run(&log.events, &start_at(begin), false);
+        assert_eq!(ops(&out), ["t s.t", "t s.t", "c s.t"]);
+        let b: Vec<&Batch> = batches(&out)
+            .into_iter()
+            .filter(|b| !b.entries.is_empty())
+            .collect();
+        assert_eq!(
+            b.len(),
+            2,
+            "the second CREATE OR REPLACE and its rows are one batch"
+        );
+        assert!(b.iter().all(|b| b.gone.is_empty()));
+        assert!(resyncs(&out).is_empty());
+    }
+
+    /// Row partition DDL: TRUNCATE/DROP PARTITION, EXCHANGE PARTITION, MariaDB CONVERT
+    /// PARTITION/TABLE, IMPORT TABLESPACE change rows without rows events: re-read.
+    #[test]
+    fn partition_ddl_re_reads_its_tables() {
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, true);
+        for (seq, sql) in [
+            "ALTER TABLE t TRUNCATE PARTITION p0",
+            "ALTER TABLE t DROP PARTITION p1",
+            "ALTER TABLE t EXCHANGE PARTITION p0 WITH TABLE u",
+            "ALTER TABLE t EXCHANGE PARTITION p0 WITH TABLE mysql.x",
+            "ALTER TABLE t CONVERT PARTITION p1 TO TABLE q",
+            "ALTER TABLE t CONVERT TABLE q TO PARTITION p1 VALUES LESS THAN (20)",
+            "ALTER TABLE t IMPORT TABLESPACE",
+            "ALTER TABLE t ADD PARTITION (PARTITION p9 VALUES LESS THAN (90))",
+        ]
+        .iter()
+        .enumerate()
+        {
+            if seq > 0 {
+                log.maria_gtid(seq as u64 + 1, true);
+            }
+            log.query(sql);
+        }
+        let out = run(&log.events, &start_at(begin), false);
+        let ddl = |t: &[&str]| (tables(t), ResyncCause::Ddl);
+        assert_eq!(
+            resyncs(&out),
+            [
+                ddl(&["s.t"]),
+                ddl(&["s.t"]),
+                ddl(&["s.t", "s.u"]),
+                ddl(&["s.t"]),
+                ddl(&["s.q", "s.t"]),
+                ddl(&["s.t"]),
+                ddl(&["s.t"]),
+            ]
+        );
+        // CONVERT TABLE q TO PARTITION: q is gone.
+        assert_eq!(ops(&out), ["t s.q"]);
+        assert!(batches(&out).iter().any(|b| b.gone == ["s.q"]));
+    }
+
+    /// Row CREATE TABLE ... SELECT: logged as a statement, its rows are not in the binlog (a
+    /// re-read); MySQL 8.0.21+ logs it as `CREATE TABLE ... START TRANSACTION`, rows and XID, one
+    /// group.
+    #[test]
+    fn create_table_select_is_re_read_or_one_group() {
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, true);
+        log.query("CREATE TABLE c AS SELECT * FROM t");
+        let out = run(&log.events, &start_at(begin), false);
+        assert_eq!(resyncs(&out), [(tables(&["s.c"]), ResyncCause::Statement)]);
+
+        let mut log = Binlog::new();
+        log.mysql_gtid(9, 1_700_000_000_000_000, None);
+        log.query("CREATE TABLE `t` (`id` int NOT NULL, `v` int) START TRANSACTION");
+        log.table_map();
+        log.inserts(1..3);
+        log.xid();
+        let mut a = assembler(settings(Flavor::MySql), &start_at(4), false);
+        let out = push_all(&mut a, &log.events);
+        let b: Vec<&Batch> = batches(&out)
+            .into_iter()
+            .filter(|b| !b.entries.is_empty() || b.txns > 0)
+            .collect();
+        assert_eq!(b.len(), 1);
+        assert_eq!((b[0].entries.len(), b[0].txns), (2, 1));
+        assert_eq!(
+            field(&b[0].entries[0], "gtid").as_deref(),
+            Some("11111111-1111-1111-1111-111111111111:9")
+        );
+        assert!(resyncs(&out).is_empty());
+    }
+
+    /// Row "statements, triggers and stored functions": statement-logged DML is followed
+    /// through the triggers of the tables it writes, the views it writes through and the
+    /// functions it calls; what cannot be told re-reads every captured table.
+    #[test]
+    fn statement_dml_follows_triggers_views_and_functions() {
+        use crate::schema::code::{Code, CodeQuery};
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, false);
+        for (seq, sql) in [
+            "INSERT INTO mysql.log_table VALUES (1)",
+            "INSERT INTO v VALUES (1, 1)",
+            "SELECT `s`.`f`(7)",
+            "DELETE FROM hidden",
+            "DO gone()",
+            "UPDATE plain SET v = 1",
+        ]
+        .iter()
+        .enumerate()
+        {
+            if seq > 0 {
+                log.maria_gtid(seq as u64 + 1, false);
+            }
+            log.query(sql);
+            log.xid();
+        }
+        let mut a = assembler(settings(Flavor::MariaDb), &start_at(begin), false);
+        a.set_code_lookup(Box::new(|q| {
+            Ok(match q {
+                CodeQuery::Table {
+                    db: "mysql",
+                    table: "log_table",
+                } => vec![Code::Trigger("INSERT INTO s.t VALUES (NEW.id, 0)".into())],
+                CodeQuery::Table {
+                    db: "s",
+                    table: "v",
+                } => vec![Code::View(Some(
+                    "select `s`.`base`.`id` AS `id` from `s`.`base`".into(),
+                ))],
+                CodeQuery::Table {
+                    db: "s",
+                    table: "hidden",
+                } => vec![Code::TriggersHidden],
+                CodeQuery::Routines { db: "s" } => vec![Code::Routine {
+                    name: "f".into(),
+                    body: Some("begin insert into by_f values (1, 1); return 1; end".into()),
+                }],
+                _ => Vec::new(),
+            })
+        }));
+        let out = push_all(&mut a, &log.events);
+        let st = |t: Option<Vec<String>>| (t, ResyncCause::Statement);
+        assert_eq!(
+            resyncs(&out),
+            [
+                st(tables(&["s.t"])),
+                st(tables(&["s.base"])),
+                st(tables(&["s.by_f"])),
+                st(None),
+                st(None),
+                st(tables(&["s.plain"])),
+            ]
+        );
+        let why = reasons(&out);
+        assert!(why[0].contains("with its triggers"), "{}", why[0]);
+        assert!(why[3].contains("TRIGGER privilege"), "{}", why[3]);
+        assert!(why[4].contains("could not be found"), "{}", why[4]);
+    }
+
+    /// Rows BEGIN_LOAD_QUERY, APPEND_BLOCK, EXECUTE_LOAD_QUERY, DELETE_FILE: LOAD DATA logged
+    /// as a statement re-reads its table; a load that failed (DELETE_FILE) changed nothing.
+    #[test]
+    fn event_load_data_logged_as_a_statement_re_reads_its_table() {
+        use mysql_common::binlog::consts::LoadDuplicateHandling;
+        use mysql_common::binlog::events::ExecuteLoadQueryEvent;
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, false);
+        let mut block = 7u32.to_le_bytes().to_vec();
+        block.extend_from_slice(b"1,2\n3,4\n");
+        log.raw(17, &block);
+        log.raw(9, &block);
+        let mut q = Vec::new();
+        ExecuteLoadQueryEvent::new(
+            7,
+            LoadDuplicateHandling::LOAD_DUP_ERROR,
+            Vec::new(),
+            b"s".to_vec(),
+        )
+        .with_query(b"LOAD DATA INFILE '/tmp/x.csv' INTO TABLE t FIELDS TERMINATED BY ','".to_vec())
+        .serialize(&mut q);
+        let at = log.raw(18, &q);
+        log.xid();
+        log.maria_gtid(2, false);
+        log.raw(17, &block);
+        log.raw(11, &7u32.to_le_bytes());
+        log.xid();
+        let out = run(&log.events, &start_at(begin), false);
+        assert_eq!(resyncs(&out), [(tables(&["s.t"]), ResyncCause::Statement)]);
+        let why = &reasons(&out)[0];
+        assert!(
+            why.contains("LOAD on s.t") && why.contains(&format!("bin.000001:{at}")),
+            "{why}"
+        );
+    }
+
+    /// Rows LOAD, CREATE_FILE, EXEC_LOAD, NEW_LOAD (MySQL 3.23-4.x LOAD DATA): every captured
+    /// table is re-read.
+    #[test]
+    fn event_old_load_data_events_re_read_every_captured_table() {
+        let mut log = Binlog::new();
+        for t in [6u8, 8, 10, 12] {
+            log.raw(t, b"\x07\x00\x00\x00old");
+        }
+        let mut a = assembler(settings(Flavor::MySql), &start_at(4), false);
+        let out = push_all(&mut a, &log.events);
+        assert_eq!(resyncs(&out), vec![(None, ResyncCause::Statement); 4]);
+        assert_eq!(a.checkpoint().position.offset, log.pos as u64);
+    }
+
+    /// Row WRITE/UPDATE/DELETE_ROWS v1 (what MariaDB writes).
+    #[test]
+    fn event_v1_rows_events_are_entries() {
+        fn v1(log: &mut Binlog, type_: u8, images: &[(i32, i32)]) {
+            let mut b = Vec::new();
+            b.extend_from_slice(&TABLE_ID.to_le_bytes()[..6]);
+            b.extend_from_slice(&1u16.to_le_bytes());
+            b.push(2);
+            b.push(0b11);
+            if type_ == 24 {
+                b.push(0b11);
+            }
+            for (id, v) in images {
+                b.push(0);
+                b.extend_from_slice(&id.to_le_bytes());
+                b.extend_from_slice(&v.to_le_bytes());
+            }
+            log.raw(type_, &b);
+        }
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, false);
+        log.table_map();
+        v1(&mut log, 23, &[(1, 10), (2, 20)]);
+        v1(&mut log, 24, &[(1, 10), (1, 11)]);
+        v1(&mut log, 25, &[(2, 20)]);
+        log.xid();
+        let out = run(&log.events, &start_at(begin), false);
+        assert_eq!(
+            keys(batches(&out)[0]),
+            [
+                r#"c {"id":1}"#,
+                r#"c {"id":2}"#,
+                r#"u {"id":1}"#,
+                r#"d {"id":2}"#
+            ]
+        );
+    }
+
+    /// Row "rows layouts the module does not decode" (MySQL 5.1 pre-GA rows 0x14-0x16,
+    /// MariaDB compressed v2 rows 0xa9-0xab): their table is re-read; nothing for a table not
+    /// captured; every captured table when the table id has no map.
+    #[test]
+    fn event_rows_the_module_cannot_decode_re_read_their_table() {
+        let body = |id: u64| {
+            let mut b = id.to_le_bytes()[..6].to_vec();
+            b.extend_from_slice(&[1, 0, 2, 0b11, 0]);
+            b
+        };
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, false);
+        log.table_map();
+        log.table_map_of(43, "mysql", "x");
+        log.raw(0x14, &body(TABLE_ID));
+        log.xid();
+        log.maria_gtid(2, false);
+        log.raw(0xa9, &body(43));
+        log.xid();
+        log.maria_gtid(3, false);
+        log.raw(0x16, &body(99));
+        log.xid();
+        log.maria_gtid(4, false);
+        log.raw(0xab, &body(TABLE_ID));
+        log.xid();
+        let out = run(&log.events, &start_at(begin), false);
+        let u = |t| (t, ResyncCause::Unknown);
+        assert_eq!(
+            resyncs(&out),
+            [u(tables(&["s.t"])), u(None), u(tables(&["s.t"]))]
+        );
+        let why = reasons(&out);
+        assert!(why[2].contains("log_bin_compress=OFF"), "{}", why[2]);
+        assert!(ops(&out).is_empty());
+    }
+
+    /// Rows ANNOTATE_ROWS, BINLOG_CHECKPOINT, GTID_LIST, START_ENCRYPTION (MariaDB): no rows,
+    /// position only (the real file's: fixtures::assembler_writes_the_mariadb_file_entries).
+    #[test]
+    fn event_maria_events_without_rows_move_the_position() {
+        let mut log = Binlog::new();
+        let mut ends = Vec::new();
+        for t in [
+            MARIA_BINLOG_CHECKPOINT,
+            MARIA_GTID_LIST,
+            MARIA_START_ENCRYPTION,
+        ] {
+            log.raw(t, b"\x00\x00\x00\x00");
+            ends.push(log.pos as u64);
+        }
+        let begin = log.maria_gtid(1, false);
+        log.raw(MARIA_ANNOTATE_ROWS, b"INSERT INTO t VALUES (1, 10)");
+        log.table_map();
+        log.inserts(1..2);
+        log.xid();
+        let mut a = assembler(settings(Flavor::MariaDb), &start_at(4), false);
+        let out = push_all(&mut a, &log.events);
+        let bounds: Vec<u64> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Boundary(c) if c.position.offset <= begin => Some(c.position.offset),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(bounds, ends);
+        assert_eq!(ops(&out), ["c s.t"]);
+        assert!(resyncs(&out).is_empty());
+    }
+
+    /// Rows INTVAR, RAND, USER_VAR, ROWS_QUERY (context of a statement, inside a group) and
+    /// PREVIOUS_GTIDS, IGNORABLE, TRANSACTION_CONTEXT, VIEW_CHANGE, STOP, START_V3, SLAVE
+    /// (outside): no rows, position only.
+    #[test]
+    fn event_kinds_without_rows_move_the_position_only() {
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, false);
+        log.raw(5, &[2, 5, 0, 0, 0, 0, 0, 0, 0]);
+        log.raw(13, &[1; 16]);
+        log.raw(14, &[1, 0, 0, 0, b'x', 1]);
+        log.raw(29, b"\x1cINSERT INTO t VALUES (1, 10)");
+        log.table_map();
+        log.inserts(1..2);
+        log.xid();
+        let mut ends = Vec::new();
+        for (t, body) in [
+            (35u8, &[0u8; 8][..]),
+            (28, b"ignorable"),
+            (36, b"context"),
+            (37, b"view change"),
+            (3, b""),
+            (1, b"\x03\x00start v3"),
+            (7, b""),
+        ] {
+            log.raw(t, body);
+            ends.push(log.pos as u64);
+        }
+        let mut a = assembler(settings(Flavor::MariaDb), &start_at(begin), false);
+        let out = push_all(&mut a, &log.events);
+        assert_eq!(ops(&out), ["c s.t"]);
+        assert!(resyncs(&out).is_empty());
+        let bounds: Vec<u64> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Boundary(c) => Some(c.position.offset),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(bounds[1..], ends[..], "{bounds:?}");
+    }
+
+    /// Row INCIDENT: the source says its binlog lacks changes: every captured table is re-read
+    /// (MySQL may give the incident a GTID of its own: the group ends with it).
+    #[test]
+    fn event_incident_re_reads_every_captured_table() {
+        use mysql_common::binlog::consts::IncidentType;
+        use mysql_common::binlog::events::IncidentEvent;
+        let mut body = Vec::new();
+        IncidentEvent::new(
+            IncidentType::INCIDENT_LOST_EVENTS,
+            b"error writing to the binary log".to_vec(),
+        )
+        .serialize(&mut body);
+        let mut log = Binlog::new();
+        let at = log.raw(26, &body);
+        log.mysql_gtid(3, 1_700_000_000_000_000, None);
+        log.raw(26, &body);
+        let mut a = assembler(settings(Flavor::MySql), &start_at(4), false);
+        let out = push_all(&mut a, &log.events);
+        assert_eq!(resyncs(&out), vec![(None, ResyncCause::Incident); 2]);
+        let why = &reasons(&out)[0];
+        assert!(
+            why.contains("LOST_EVENTS") && why.contains(&format!("bin.000001:{at}")),
+            "{why}"
+        );
+        assert_eq!(a.checkpoint().position.offset, log.pos as u64);
+        assert_eq!(
+            a.checkpoint().gtid,
+            "11111111-1111-1111-1111-111111111111:3"
+        );
+    }
+
+    /// Row "unknown kinds": an event kind the module does not know may carry changes: every
+    /// captured table is re-read, unless the source flagged it ignorable.
+    #[test]
+    fn event_unknown_kinds_re_read_every_captured_table_unless_ignorable() {
+        let mut log = Binlog::new();
+        let zero = log.raw(0, b"");
+        log.raw(0x2b, b"new in MySQL 9");
+        log.raw(0xac, b"\x01\x00\x00\x00\x01\x00\x00\x00\x00rows");
+        log.raw_flagged(0xad, b"may be skipped", LOG_EVENT_IGNORABLE_F);
+        let mut a = assembler(settings(Flavor::MariaDb), &start_at(4), false);
+        let out = push_all(&mut a, &log.events);
+        assert_eq!(resyncs(&out), vec![(None, ResyncCause::Unknown); 3]);
+        assert!(reasons(&out)[0].contains(&format!("type 0) at bin.000001:{zero}")));
+        assert_eq!(a.checkpoint().position.offset, log.pos as u64);
+    }
+
+    /// Rows QUERY_COMPRESSED and WRITE/UPDATE/DELETE_ROWS_COMPRESSED v1 (MariaDB
+    /// log_bin_compress): inflated and handled as the plain event, at the compressed event's
+    /// position.
+    #[test]
+    fn event_maria_compressed_events_are_handled_as_their_plain_form() {
+        use std::io::Write;
+        let packed = |plain: &[u8]| {
+            let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+            z.write_all(plain).expect("zlib");
+            let mut out = vec![0x81, plain.len() as u8];
+            out.extend(z.finish().expect("zlib"));
+            out
+        };
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, true);
+        // QUERY: post-header (13), no status vars, db "s" and its NUL, then the query.
+        let mut q = Vec::new();
+        QueryEvent::new(Vec::new(), b"s".to_vec())
+            .with_query(b"TRUNCATE TABLE t".to_vec())
+            .serialize(&mut q);
+        let mut body = q[..15].to_vec();
+        body.extend(packed(&q[15..]));
+        let truncate = log.raw(0xa5, &body);
+        log.maria_gtid(2, false);
+        log.table_map();
+        // WRITE_ROWS v1: table id, flags, 2 columns, bitmap, then the (compressed) rows.
+        let mut body = TABLE_ID.to_le_bytes()[..6].to_vec();
+        body.extend_from_slice(&[1, 0, 2, 0b11]);
+        let mut rows = Vec::new();
+        for id in [1i32, 2] {
+            rows.push(0);
+            rows.extend_from_slice(&id.to_le_bytes());
+            rows.extend_from_slice(&(id * 10).to_le_bytes());
+        }
+        body.extend(packed(&rows));
+        let write = log.raw(0xa6, &body);
+        log.xid();
+        let out = run(&log.events, &start_at(begin), false);
+        let pos: Vec<(String, Option<String>)> = batches(&out)
+            .iter()
+            .flat_map(|b| &b.entries)
+            .map(|e| (e.fields[0].1.clone(), field(e, "pos")))
+            .collect();
+        assert_eq!(
+            pos,
+            [
+                ("t".to_string(), Some(format!("bin.000001:{truncate}:0"))),
+                ("c".to_string(), Some(format!("bin.000001:{write}:0"))),
+                ("c".to_string(), Some(format!("bin.000001:{write}:1"))),
+            ]
+        );
     }
 }

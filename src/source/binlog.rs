@@ -192,7 +192,12 @@ impl Reader {
             Ok(rows) => {
                 let mut now: Vec<String> = rows
                     .into_iter()
-                    .map(|(d, t)| (String::from_utf8_lossy(&d).into_owned(), String::from_utf8_lossy(&t).into_owned()))
+                    .map(|(d, t)| {
+                        (
+                            String::from_utf8_lossy(&d).into_owned(),
+                            String::from_utf8_lossy(&t).into_owned(),
+                        )
+                    })
                     .filter(|(d, t)| self.config.filter.matches(d, t))
                     .map(|(d, t)| format!("{d}.{t}"))
                     .collect();

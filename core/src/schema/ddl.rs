@@ -341,8 +341,20 @@ pub fn code_refs(sql: &str, default_db: &str, reads: bool) -> CodeRefs {
             }
             "from" | "join" if reads => {
                 let stops = [
-                    "where", "group", "having", "order", "limit", "union", "window", "into",
-                    "for", "lock", "except", "intersect", "on", "using",
+                    "where",
+                    "group",
+                    "having",
+                    "order",
+                    "limit",
+                    "union",
+                    "window",
+                    "into",
+                    "for",
+                    "lock",
+                    "except",
+                    "intersect",
+                    "on",
+                    "using",
                 ];
                 // `FROM (a JOIN b ...)`: a parenthesized join, not a subquery.
                 while p.peek() == Some(&Tok::Punct('('))
@@ -1126,7 +1138,10 @@ mod tests {
         }
         // DROP DATABASE, CREATE [OR REPLACE] TABLE.
         assert_eq!(dropped_database("DROP DATABASE `s`"), Some("s".into()));
-        assert_eq!(dropped_database("drop schema if exists x"), Some("x".into()));
+        assert_eq!(
+            dropped_database("drop schema if exists x"),
+            Some("x".into())
+        );
         assert_eq!(dropped_database("DROP TABLE x"), None);
         assert_eq!(
             emptied_tables("CREATE OR REPLACE TABLE o.t (id INT PRIMARY KEY)", "db"),
