@@ -1027,6 +1027,12 @@ impl Assembler {
         // binlog has only the statement (schema::code).
         let told = !tables.is_empty() || calls_only;
         let own = tables.len();
+        let on = if tables.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<String> = tables.iter().map(|(d, t)| format!("{d}.{t}")).collect();
+            format!(" on {}", names.join(", "))
+        };
         let written = match (&mut self.code, told) {
             (_, false) => Err("its tables could not be told".to_string()),
             (Some(code), true) => code.written(sql, schema, tables),
@@ -1043,7 +1049,7 @@ impl Assembler {
                 self.resync_at_commit(
                     None,
                     format!(
-                        "a {verb} at {at} was logged as a statement and {why}: re-reading every captured table; {fix}"
+                        "a {verb}{on} at {at} was logged as a statement and {why}: re-reading every captured table; {fix}"
                     ),
                     ResyncCause::Statement,
                     out,

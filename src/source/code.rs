@@ -9,7 +9,7 @@ use mysql::Conn;
 use redis_cdc_core::schema::code::{Code, CodeLookup, CodeQuery};
 
 /// A lookup with its own connection, opened at the first question (statement-logged DML is
-/// rare) and again after a failure.
+/// rare) and again after a failure or a hidden answer.
 pub fn lookup(url: SourceUrl) -> CodeLookup {
     let mut conn: Option<Conn> = None;
     Box::new(move |q| {
@@ -18,7 +18,13 @@ pub fn lookup(url: SourceUrl) -> CodeLookup {
             None => conn.insert(connect(&url).map_err(|e| e.to_string())?),
         };
         let answer = answer(c, q);
-        if answer.is_err() {
+        // After a failure, or an answer hidden by missing privileges, the next question opens a
+        // new connection: global privileges granted since apply only to new connections.
+        let hidden = |a: &Vec<Code>| {
+            a.iter()
+                .any(|c| matches!(c, Code::TriggersHidden | Code::View(None)))
+        };
+        if answer.as_ref().map_or(true, hidden) {
             conn = None;
         }
         answer

@@ -114,7 +114,7 @@ impl StatementCode {
                         }
                         Code::TriggersHidden => {
                             return Err(format!(
-                                "the triggers of {}.{} are hidden from the module's user (the server shows them only with the TRIGGER privilege)",
+                                "the triggers of {}.{} are hidden from the module's user (the server shows them only with the TRIGGER privilege: GRANT TRIGGER ON *.* to it)",
                                 t.0, t.1
                             ))
                         }
