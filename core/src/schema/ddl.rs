@@ -10,8 +10,8 @@ use super::{InfoColumn, Shapes};
 /// logged before an ALTER would get the new names). So the shape is read once, the first time a
 /// table is seen, and from then on edited by the DDL statements the binlog carries, at the
 /// position where they take effect: rows before an ALTER decode with the old shape, rows after
-/// with the new one. Understood: CREATE TABLE (column list), DROP TABLE, RENAME TABLE, and
-/// ALTER TABLE ADD/DROP/CHANGE/MODIFY/RENAME COLUMN (FIRST/AFTER), ADD/DROP PRIMARY KEY,
+/// with the new one. Understood: CREATE TABLE (column list), DROP TABLE, DROP DATABASE, RENAME
+/// TABLE, and ALTER TABLE ADD/DROP/CHANGE/MODIFY/RENAME COLUMN (FIRST/AFTER), ADD/DROP PRIMARY KEY,
 /// RENAME TO, plus clauses that do not change columns (indexes, options). A statement touching a
 /// known table that is not understood forgets that table's shape, which is then re-read from
 /// information_schema at its next table map (and checked against it, see `from_table_map`).
