@@ -33,7 +33,8 @@ use crate::model::position::{Checkpoint, MariaGtid, MariaGtidState, Position};
 use crate::schema::code::{CodeLookup, StatementCode};
 use crate::schema::{
     apply_ddl, created_table, dml_tables, dropped_database, emptied_tables,
-    is_function_call_statement, renamed_tables, reread_tables, InfoColumn, Shapes, TableSchema,
+    is_function_call_statement, renamed_tables, reread_tables, strip_set_statement, InfoColumn,
+    Shapes, TableSchema,
 };
 use mysql_common::binlog::events::{Event, EventData, RowsEventData};
 use std::collections::{BTreeSet, HashMap};
@@ -744,7 +745,8 @@ impl Assembler {
         now: Instant,
         out: &mut Vec<Output>,
     ) {
-        let trimmed = sql.trim();
+        // MariaDB `SET STATEMENT var=value[, ...] FOR <statement>`: the statement is what counts.
+        let trimmed = strip_set_statement(sql.trim());
         if let Some(xa) = XaStatement::parse(trimmed) {
             if xa == XaStatement::Unreadable {
                 // Held rows would never be released or dropped: stop rather than guess.
@@ -2688,6 +2690,17 @@ mod tests {
         assert!(why[0].contains("with its triggers"), "{}", why[0]);
         assert!(why[3].contains("TRIGGER privilege"), "{}", why[3]);
         assert!(why[4].contains("could not be found"), "{}", why[4]);
+    }
+
+    /// Row statement DML: MariaDB's `SET STATEMENT ... FOR <DML>` is that DML.
+    #[test]
+    fn set_statement_for_dml_is_statement_dml() {
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, false);
+        log.query("SET STATEMENT max_statement_time=10 FOR DELETE FROM t WHERE id < 5");
+        log.xid();
+        let out = run(&log.events, &start_at(begin), false);
+        assert_eq!(resyncs(&out), [(tables(&["s.t"]), ResyncCause::Statement)]);
     }
 
     /// Rows BEGIN_LOAD_QUERY, APPEND_BLOCK, EXECUTE_LOAD_QUERY, DELETE_FILE: LOAD DATA logged

@@ -379,6 +379,42 @@ pub fn code_refs(sql: &str, default_db: &str, reads: bool) -> CodeRefs {
     out
 }
 
+/// The statement of a MariaDB `SET STATEMENT var = value[, ...] FOR statement`; `sql` itself
+/// otherwise.
+pub fn strip_set_statement(sql: &str) -> &str {
+    let head = sql.get(..13).unwrap_or_default();
+    if !head.eq_ignore_ascii_case("SET STATEMENT") {
+        return sql;
+    }
+    // The first FOR outside quotes and parentheses ends the variable list.
+    let bytes = sql.as_bytes();
+    let (mut depth, mut quote, mut i) = (0i32, None::<u8>, 13);
+    while i < bytes.len() {
+        let b = bytes[i];
+        match quote {
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None => match b {
+                b'\'' | b'"' | b'`' => quote = Some(b),
+                b'(' => depth += 1,
+                b')' => depth -= 1,
+                _ if depth == 0
+                    && bytes[i - 1].is_ascii_whitespace()
+                    && sql
+                        .get(i..i + 3)
+                        .is_some_and(|w| w.eq_ignore_ascii_case("FOR"))
+                    && bytes.get(i + 3).is_some_and(|c| c.is_ascii_whitespace()) =>
+                {
+                    return sql[i + 3..].trim_start();
+                }
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    sql
+}
+
 /// A statement logged only because it calls a stored function that writes: the server logs a
 /// `SELECT f()` or `DO f()` (as `SELECT`) when f changes data and the session logs statements.
 pub fn is_function_call_statement(sql: &str) -> bool {
@@ -1196,6 +1232,18 @@ mod tests {
         assert!(is_function_call_statement("SELECT `s`.`g`(7)"));
         assert!(is_function_call_statement("do f()"));
         assert!(!is_function_call_statement("INSERT INTO t SELECT 1"));
+        assert_eq!(
+            strip_set_statement("SET STATEMENT max_statement_time=60, sql_mode='a,for' FOR\tINSERT INTO t VALUES (1)"),
+            "INSERT INTO t VALUES (1)"
+        );
+        assert_eq!(
+            strip_set_statement("SET STATEMENT x=1"),
+            "SET STATEMENT x=1"
+        );
+        assert_eq!(
+            strip_set_statement("INSERT INTO forum VALUES (1)"),
+            "INSERT INTO forum VALUES (1)"
+        );
     }
 
     #[test]

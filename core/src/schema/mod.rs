@@ -10,7 +10,8 @@ mod ddl;
 
 pub use ddl::{
     apply_ddl, code_refs, created_table, dml_tables, dropped_database, emptied_tables,
-    is_function_call_statement, renamed_tables, reread_tables, CodeRefs, Created,
+    is_function_call_statement, renamed_tables, reread_tables, strip_set_statement, CodeRefs,
+    Created,
 };
 
 use crate::decode::charset::{self, Charset};
