@@ -30,10 +30,12 @@ use crate::format::{self, Change, Format};
 use crate::model::batch::{Batch, Entry, ShapeChange, XaOp};
 use crate::model::change::{ChangeSource, Op, Row};
 use crate::model::position::{Checkpoint, MariaGtid, MariaGtidState, Position};
+use crate::schema::code::{CodeLookup, StatementCode};
 use crate::schema::versioning::Versioned;
 use crate::schema::{
-    apply_ddl, dml_tables, emptied_tables, renamed_tables, shape_field, shape_value, table_ddl,
-    InfoColumn, Shapes, TableDdl, TableSchema,
+    apply_ddl, created_table, dml_tables, dropped_database, emptied_tables,
+    is_function_call_statement, renamed_tables, reread_tables, shape_field, shape_value,
+    strip_set_statement, table_ddl, InfoColumn, Shapes, TableDdl, TableSchema,
 };
 use mysql_common::binlog::events::{Event, EventData, RowsEventData};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -54,6 +56,16 @@ const MARIA_GTID_LIST: u8 = 0xa3;
 const MARIA_START_ENCRYPTION: u8 = 0xa4;
 const MARIA_COMPRESSED_FIRST: u8 = 0xa5;
 const MARIA_COMPRESSED_LAST: u8 = 0xab;
+// MySQL's HEARTBEAT_LOG_EVENT_V2 (sent only to replicas that ask for it; the client library
+// does not know it).
+const HEARTBEAT_V2: u8 = 0x29;
+// MySQL 5.1 pre-GA rows events: rows in a format the client library does not read.
+const PRE_GA_ROWS_FIRST: u8 = 0x14;
+const PRE_GA_ROWS_LAST: u8 = 0x16;
+// MariaDB's compressed rows events of the v2 layout, which it does not write.
+const MARIA_COMPRESSED_V2_FIRST: u8 = 0xa9;
+// Header flag: a replica that does not know the event may skip it.
+const LOG_EVENT_IGNORABLE_F: u16 = 0x80;
 // Flags of MariaDB's GTID event.
 const MARIA_FL_GROUP_COMMIT_ID: u8 = 0x02;
 const MARIA_FL_PREPARED_XA: u8 = 0x40;
@@ -132,6 +144,18 @@ pub enum ResyncCause {
     /// follow, e.g. DDL before the first look at a table): its rows up to here are skipped and
     /// the table re-read (a warning, counted).
     Shape,
+    /// DDL that removes or moves rows without rows events (partition TRUNCATE/DROP/EXCHANGE/
+    /// CONVERT, IMPORT TABLESPACE): ordinary, logged, not counted.
+    Ddl,
+    /// An INCIDENT event: the source says its binlog lacks changes (a warning).
+    Incident,
+    /// An event whose rows the module cannot read (an unknown event kind, a pre-GA or MariaDB
+    /// v2 compressed rows event): a warning.
+    Unknown,
+    /// A group with captured rows that ends in `ROLLBACK` or rolls back to a savepoint: only
+    /// logged so when non-transactional tables changed too, so which rows stayed cannot be
+    /// told (a warning).
+    Rollback,
 }
 
 /// Looks up a table's columns (`db`, `table`) in information_schema, with the caller's error.
@@ -204,6 +228,8 @@ struct Txn {
     gone: Vec<String>,
     /// Re-reads a prepared XA transaction asked for (held with its rows until XA COMMIT).
     held_rereads: Vec<String>,
+    /// Captured tables this group has rows of (re-read when it rolls back).
+    touched: BTreeSet<Arc<str>>,
 }
 
 /// Tables to re-read (None: every captured table) and why.
@@ -284,6 +310,11 @@ pub struct Assembler {
     /// DDL still ahead in the binlog (so they are read again after each DDL of their table).
     shapes_fresh: HashSet<(String, String)>,
     payload: Option<PayloadCtx>,
+    /// Captured tables known to exist (at the start, from table maps, CREATE and RENAME): what
+    /// a `DROP DATABASE` empties.
+    known: BTreeSet<(String, String)>,
+    /// Follows statement-logged DML to what its triggers, views and functions write.
+    code: Option<StatementCode>,
 }
 
 impl Assembler {
@@ -313,8 +344,26 @@ impl Assembler {
             shapes_dirty: BTreeSet::new(),
             shapes_fresh: HashSet::new(),
             payload: None,
+            known: BTreeSet::new(),
+            code: None,
             settings,
         }
+    }
+
+    /// Captured tables (`db.table`) that exist at the start: a `DROP DATABASE` writes a `t`
+    /// entry for each of its captured tables known here or seen since.
+    pub fn know_tables(&mut self, tables: impl IntoIterator<Item = String>) {
+        let split = |t: String| {
+            t.split_once('.')
+                .map(|(d, n)| (d.to_string(), n.to_string()))
+        };
+        self.known.extend(tables.into_iter().filter_map(split));
+    }
+
+    /// How to look up triggers, views and stored routines, to follow statement-logged DML to
+    /// the tables they write (without it, only the tables a statement names are re-read).
+    pub fn set_code_lookup(&mut self, lookup: CodeLookup) {
+        self.code = Some(StatementCode::new(lookup));
     }
 
     /// The restart point outside a transaction (the last boundary passed).
@@ -371,7 +420,18 @@ impl Assembler {
         let raw_type = header.event_type_raw();
         match raw_type {
             MARIA_GTID => return self.on_maria_gtid(ev, start, out),
-            MARIA_COMPRESSED_FIRST..=MARIA_COMPRESSED_LAST => {
+            HEARTBEAT_V2 => {
+                self.on_heartbeat(end, now, out);
+                return Ok(());
+            }
+            PRE_GA_ROWS_FIRST..=PRE_GA_ROWS_LAST
+            | MARIA_COMPRESSED_V2_FIRST..=MARIA_COMPRESSED_LAST => {
+                // Rows in a layout the module does not decode (never written by MySQL 8 or
+                // MariaDB 10.5+): re-read their table rather than lose or guess them.
+                self.unreadable_rows(ev, start, end, now, out);
+                return Ok(());
+            }
+            MARIA_COMPRESSED_FIRST..MARIA_COMPRESSED_V2_FIRST => {
                 // log_bin_compress=ON: handle the plain event it stands for, at this position.
                 let plain = maria_uncompressed_event(ev)
                     .map_err(|e| AssembleError::Halt(format!("{e} at {}", self.at(start))))?;
@@ -401,27 +461,78 @@ impl Assembler {
             ))
         })?;
         let Some(data) = data else {
-            // Unknown event types carry no row data we know of; skip them.
-            self.advance(end, now, out);
+            // A kind the client library does not know (docs/events.md: "unknown kinds").
+            self.unknown_event(ev, start, end, now, out);
             return Ok(());
         };
+        // Every kind explicitly (docs/events.md, "Binlog events": one row per arm).
         match data {
             EventData::RotateEvent(r) => self.on_rotate(ev, r.name_raw(), r.position(), end, out),
             EventData::FormatDescriptionEvent(_) => self.advance(end, now, out),
-            EventData::HeartbeatEvent => {
-                if !self.txn.active {
-                    if self.unsent {
-                        self.flush_position(end, now, out);
-                    }
-                    // The source has nothing more; lag is 0 once the writer has written
-                    // every batch handed over.
-                    out.push(Output::CaughtUp);
+            EventData::HeartbeatEvent => self.on_heartbeat(end, now, out),
+            EventData::UnknownEvent => self.unknown_event(ev, start, end, now, out),
+            // No row data: the position moves (inside a transaction, nothing).
+            EventData::StartEventV3(_)
+            | EventData::StopEvent
+            | EventData::SlaveEvent
+            | EventData::IntvarEvent(_)
+            | EventData::RandEvent(_)
+            | EventData::UserVarEvent(_)
+            | EventData::IgnorableEvent(_)
+            | EventData::RowsQueryEvent(_)
+            | EventData::PreviousGtidsEvent(_)
+            | EventData::TransactionContextEvent(_)
+            | EventData::ViewChangeEvent(_)
+            | EventData::BeginLoadQueryEvent(_)
+            | EventData::AppendBlockEvent(_)
+            | EventData::DeleteFileEvent(_) => self.advance(end, now, out),
+            EventData::ExecuteLoadQueryEvent(q) => {
+                // LOAD DATA logged as a statement: its file went in BEGIN_LOAD_QUERY and
+                // APPEND_BLOCK events, its rows are not in the binlog. A statement like others.
+                self.on_query(
+                    &q.schema(),
+                    &q.query(),
+                    start,
+                    end,
+                    header.timestamp(),
+                    now,
+                    out,
+                );
+                if let Some(msg) = self.halted.take() {
+                    return Err(AssembleError::Halt(msg));
                 }
+            }
+            EventData::LoadEvent(_)
+            | EventData::CreateFileEvent(_)
+            | EventData::ExecLoadEvent(_)
+            | EventData::NewLoadEvent(_) => {
+                // MySQL 3.23-4.x LOAD DATA events: rows not in the binlog, table not told.
+                let reason = format!(
+                    "an old-style LOAD DATA event (type {raw_type}) at {}: its rows are not in the binlog; re-reading every captured table",
+                    self.at(start)
+                );
+                self.resync_at_commit(None, reason, ResyncCause::Statement, out);
+                self.advance(end, now, out);
+            }
+            EventData::PreGaWriteRowsEvent(_)
+            | EventData::PreGaUpdateRowsEvent(_)
+            | EventData::PreGaDeleteRowsEvent(_) => self.unreadable_rows(ev, start, end, now, out),
+            EventData::IncidentEvent(i) => {
+                let reason = format!(
+                    "the source logged an incident at {} ({:?}: {}): its binlog may lack changes; re-reading every captured table",
+                    self.at(start),
+                    i.incident_type(),
+                    i.message()
+                );
+                self.resync_at_commit(None, reason, ResyncCause::Incident, out);
+                self.end_group_if_implicit(end, now, out);
             }
             EventData::GtidEvent(g) => {
                 self.begin(start, header.timestamp(), out);
                 let sid = g.sid();
-                self.txn.gtid = Some(format!("{}:{}", format_uuid(&sid), g.gno()));
+                // MySQL 8.4 tagged GTIDs: `uuid:tag:n`.
+                let tag = g.tag().map(|t| format!(":{t}")).unwrap_or_default();
+                self.txn.gtid = Some(format!("{}{tag}:{}", format_uuid(&sid), g.gno()));
                 let ts = g.immediate_commit_timestamp();
                 if ts > 0 {
                     self.txn.ts_ms = ts / 1000;
@@ -507,6 +618,7 @@ impl Assembler {
                 let table = tme.table_name().into_owned();
                 let wanted = self.settings.filter.matches(&db, &table);
                 let captured = if wanted {
+                    self.known.insert((db.clone(), table.clone()));
                     self.captured(&tme, db, table, start, columns, out)?
                 } else {
                     None
@@ -523,9 +635,94 @@ impl Assembler {
             EventData::RowsEvent(rows) => {
                 self.on_rows(&rows, start, end, header.server_id(), now, out)?
             }
-            _ => self.advance(end, now, out),
         }
         Ok(())
+    }
+
+    fn on_heartbeat(&mut self, end: u64, now: Instant, out: &mut Vec<Output>) {
+        if !self.txn.active {
+            if self.unsent {
+                self.flush_position(end, now, out);
+            }
+            // The source has nothing more; lag is 0 once the writer has written every batch
+            // handed over.
+            out.push(Output::CaughtUp);
+        }
+    }
+
+    /// An event kind the module does not know. Flagged ignorable by the source (any replica
+    /// may skip it): skipped. Otherwise it may carry changes the module cannot see: every
+    /// captured table is re-read once its group ends, and the module goes on.
+    fn unknown_event(
+        &mut self,
+        ev: &Event,
+        start: u64,
+        end: u64,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) {
+        let h = ev.header();
+        if h.flags_raw() & LOG_EVENT_IGNORABLE_F == 0 {
+            let reason = format!(
+                "an unknown binlog event (type {}) at {} may carry changes: re-reading every captured table",
+                h.event_type_raw(),
+                self.at(start)
+            );
+            self.resync_at_commit(None, reason, ResyncCause::Unknown, out);
+        }
+        self.advance(end, now, out);
+    }
+
+    /// A rows event in a layout the module does not decode: its table (found by the table id
+    /// its body starts with) is re-read once the group ends; every captured table when that id
+    /// has no table map.
+    fn unreadable_rows(
+        &mut self,
+        ev: &Event,
+        start: u64,
+        end: u64,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) {
+        let d = ev.data();
+        let id = d.get(..6).map(|b| {
+            let mut v = [0u8; 8];
+            v[..6].copy_from_slice(b);
+            u64::from_le_bytes(v)
+        });
+        let tables = match id.and_then(|id| self.tables.get(&id)) {
+            Some(TableCtx { captured: None, .. }) => {
+                self.advance(end, now, out);
+                return;
+            }
+            Some(TableCtx {
+                captured: Some(c), ..
+            }) => Some(vec![c.name.to_string()]),
+            None => None,
+        };
+        let reason =
+            format!(
+            "a rows event of a kind the module does not decode (type {:#x}) at {}: re-reading {}{}",
+            ev.header().event_type_raw(),
+            self.at(start),
+            tables.as_ref().map_or("every captured table".to_string(), |t| t.join(", ")),
+            if ev.header().event_type_raw() >= MARIA_COMPRESSED_V2_FIRST {
+                "; SET GLOBAL log_bin_compress=OFF on the source avoids it"
+            } else {
+                ""
+            }
+        );
+        self.resync_at_commit(tables, reason, ResyncCause::Unknown, out);
+        self.advance(end, now, out);
+    }
+
+    /// After a statement that is a group of its own when no transaction is open, after a
+    /// standalone MariaDB GTID, or on MySQL without `BEGIN`: end the group (as DDL does).
+    fn end_group_if_implicit(&mut self, end: u64, now: Instant, out: &mut Vec<Output>) {
+        let mysql_ddl = self.settings.flavor == Flavor::MySql && !self.txn.explicit_begin;
+        if !self.txn.active || self.txn.standalone || mysql_ddl {
+            self.commit(end, now, out);
+        }
     }
 
     fn on_maria_gtid<E>(
@@ -612,7 +809,8 @@ impl Assembler {
         now: Instant,
         out: &mut Vec<Output>,
     ) {
-        let trimmed = sql.trim();
+        // MariaDB `SET STATEMENT var=value[, ...] FOR <statement>`: the statement is what counts.
+        let trimmed = strip_set_statement(sql.trim());
         if let Some(xa) = XaStatement::parse(trimmed) {
             if xa == XaStatement::Unreadable {
                 // Held rows would never be released or dropped: stop rather than guess.
@@ -634,12 +832,38 @@ impl Assembler {
         } else if trimmed
             .get(..8)
             .is_some_and(|p| p.eq_ignore_ascii_case("ROLLBACK"))
-            && !trimmed.to_ascii_uppercase().starts_with("ROLLBACK TO")
         {
-            self.pending.clear();
-            self.commit(end, now, out);
+            // Logged only when non-transactional tables changed too (InnoDB writes nothing of a
+            // rolled-back transaction), so which captured rows stayed cannot be told: drop what
+            // is buffered and re-read the captured tables the group has rows of (chunks of it
+            // may be written already).
+            let to_savepoint = trimmed.to_ascii_uppercase().starts_with("ROLLBACK TO");
+            if !self.txn.touched.is_empty() {
+                let tables: Vec<String> = self.txn.touched.iter().map(|t| t.to_string()).collect();
+                let reason = format!(
+                    "`{}` at {} after rows of {}: re-reading them",
+                    trimmed.chars().take(60).collect::<String>(),
+                    self.at(start),
+                    tables.join(", ")
+                );
+                self.resync_at_commit(Some(tables), reason, ResyncCause::Rollback, out);
+            }
+            if !to_savepoint {
+                self.pending.clear();
+                self.commit(end, now, out);
+            }
+        } else if ["SAVEPOINT", "RELEASE"].iter().any(|w| {
+            trimmed
+                .split_whitespace()
+                .next()
+                .is_some_and(|f| f.eq_ignore_ascii_case(w))
+        }) {
+            // A statement of the group, no change of its own.
         } else if let Some(tables) = dml_tables(trimmed, schema) {
-            self.on_statement_dml(trimmed, tables, start, out);
+            self.on_statement_dml(trimmed, schema, tables, false, start, out);
+        } else if is_function_call_statement(trimmed) {
+            // `SELECT f()` is logged only when f writes (DO is logged as SELECT).
+            self.on_statement_dml(trimmed, schema, Vec::new(), true, start, out);
         } else {
             self.on_ddl(schema, trimmed, start, end, ts, now, out);
         }
@@ -662,12 +886,15 @@ impl Assembler {
     ) {
         let renamed = renamed_tables(trimmed, schema);
         let mut emptied = emptied_tables(trimmed, schema);
+        emptied.extend(self.ddl_moves(schema, trimmed, start, out));
         // RENAME: the old name's rows are gone from it, and the new name's are re-read.
         emptied.extend(renamed.iter().map(|(from, _)| from.clone()));
-        // Dropped or renamed away (not truncated): the table leaves CDC.TABLES.
+        // Dropped or renamed away (not truncated, nor created again by CREATE OR REPLACE): the
+        // table leaves CDC.TABLES.
         let truncate = trimmed
             .get(..8)
-            .is_some_and(|w| w.eq_ignore_ascii_case("TRUNCATE"));
+            .is_some_and(|w| w.eq_ignore_ascii_case("TRUNCATE"))
+            || created_table(trimmed, schema).is_some_and(|c| c.or_replace);
         if !truncate {
             let gone = emptied
                 .iter()
@@ -778,6 +1005,84 @@ impl Assembler {
         }
     }
 
+    /// What DDL does to rows besides TRUNCATE, DROP TABLE and RENAME (on_ddl): re-reads of the
+    /// captured tables whose rows partition maintenance (schema::reread_tables) or a
+    /// statement-logged `CREATE TABLE ... SELECT` changed without rows events; the captured
+    /// tables a `DROP DATABASE` takes with it (returned: they are emptied like dropped tables);
+    /// the captured tables known to exist.
+    fn ddl_moves(
+        &mut self,
+        schema: &str,
+        sql: &str,
+        start: u64,
+        out: &mut Vec<Output>,
+    ) -> Vec<(String, String)> {
+        if let Some(code) = self.code.as_mut() {
+            code.forget(); // triggers, views or routines may have changed
+        }
+        let filter = &self.settings.filter;
+        let captured = |(d, t): &(String, String)| filter.matches(d, t);
+        let name = |(d, t): &(String, String)| format!("{d}.{t}");
+        let text: String = sql.chars().take(120).collect();
+        let at = self.at(start);
+        let reread = reread_tables(sql, schema);
+        let to_read: Vec<String> = reread.iter().filter(|t| captured(t)).map(name).collect();
+        let created = created_table(sql, schema);
+        let statement_ctas = created
+            .as_ref()
+            .filter(|c| c.select && captured(&c.table))
+            .map(|c| name(&c.table));
+        // DROP DATABASE: every captured table of it known here.
+        let dropped: Vec<(String, String)> = dropped_database(sql)
+            .map(|d| {
+                self.known
+                    .iter()
+                    .filter(|(db, _)| *db == d)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        // The captured tables known to exist, for a later DROP DATABASE.
+        let mut born: Vec<(String, String)> = renamed_tables(sql, schema)
+            .into_iter()
+            .map(|(from, to)| {
+                self.known.remove(&from);
+                to
+            })
+            .collect();
+        born.extend(reread);
+        born.extend(created.map(|c| c.table));
+        for t in emptied_tables(sql, schema).iter().chain(&dropped) {
+            self.known.remove(t);
+        }
+        let born: Vec<_> = born.into_iter().filter(|t| captured(t)).collect();
+        self.known.extend(born);
+        if !to_read.is_empty() {
+            let reason = format!(
+                "`{text}` at {at} changed rows without rows events: re-reading {}",
+                to_read.join(", ")
+            );
+            self.resync_at_commit(Some(to_read), reason, ResyncCause::Ddl, out);
+        }
+        if let Some(t) = statement_ctas {
+            let reason = format!(
+                "a CREATE TABLE ... SELECT at {at} was logged as a statement, its rows are not in the binlog: re-reading {t}; SET GLOBAL binlog_format=ROW (and in my.cnf), and ROW in the sessions that write"
+            );
+            self.resync_at_commit(Some(vec![t]), reason, ResyncCause::Statement, out);
+        }
+        // MySQL 8.0.21+ logs CREATE TABLE ... SELECT as `CREATE TABLE ... START TRANSACTION`
+        // followed by the rows and an XID: one group, which this statement does not end.
+        let words: Vec<&str> = sql.split_whitespace().rev().take(2).collect();
+        if self.txn.active
+            && words.len() == 2
+            && words[0].eq_ignore_ascii_case("TRANSACTION")
+            && words[1].eq_ignore_ascii_case("START")
+        {
+            self.txn.explicit_begin = true;
+        }
+        dropped
+    }
+
     /// The XA statements of the binlog. MySQL: `XA START xid` opens the group, `XA END`, then an
     /// XA_PREPARE event ends it; `XA COMMIT xid` / `XA ROLLBACK xid` come later in a group of their
     /// own (`XA COMMIT xid ONE PHASE` ends the group that XA START opened). MariaDB puts the
@@ -840,10 +1145,13 @@ impl Assembler {
 
     /// A DML statement logged as a statement (`binlog_format=STATEMENT`, or MIXED): its row
     /// changes are not in the binlog, so the captured tables it writes are re-read.
+    /// `calls_only`: a `SELECT f()`, whose writes are all in the functions it calls.
     fn on_statement_dml(
         &mut self,
         sql: &str,
+        schema: &str,
         tables: Vec<(String, String)>,
+        calls_only: bool,
         start: u64,
         out: &mut Vec<Output>,
     ) {
@@ -858,17 +1166,56 @@ impl Assembler {
             fix.push_str("; MariaDB logs DML on transaction-precise system-versioned tables (BIGINT UNSIGNED ROW START/END) as statements whatever the format: such tables are re-read at every change");
         }
         let at = self.at(start);
+        // The triggers, views and stored functions the statement involves write too, and the
+        // binlog has only the statement (schema::code).
+        let told = !tables.is_empty() || calls_only;
+        let own = tables.len();
+        let on = if tables.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<String> = tables.iter().map(|(d, t)| format!("{d}.{t}")).collect();
+            format!(" on {}", names.join(", "))
+        };
+        let written = match (&mut self.code, told) {
+            (_, false) => Err("its tables could not be told".to_string()),
+            (Some(code), true) => code.written(sql, schema, tables),
+            (None, true) => Ok(tables.into_iter().collect()),
+        };
+        let tables = match written {
+            Ok(w) if !w.is_empty() => w,
+            Ok(_) => {
+                // A SELECT is logged only when a function it calls writes: not found (dropped
+                // since, or no lookup), so which tables cannot be told.
+                BTreeSet::new()
+            }
+            Err(why) => {
+                self.resync_at_commit(
+                    None,
+                    format!(
+                        "a {verb}{on} at {at} was logged as a statement and {why}: re-reading every captured table; {fix}"
+                    ),
+                    ResyncCause::Statement,
+                    out,
+                );
+                return;
+            }
+        };
         if tables.is_empty() {
             self.resync_at_commit(
                 None,
                 format!(
-                    "a {verb} at {at} was logged as a statement and its tables could not be told: re-reading every captured table; {fix}"
+                    "a {verb} at {at} was logged as a statement and the stored function it calls could not be found: re-reading every captured table; {fix}"
                 ),
                 ResyncCause::Statement,
                 out,
             );
             return;
         }
+        let through = if tables.len() > own {
+            " (with its triggers, views and stored functions)"
+        } else {
+            ""
+        };
         let captured: Vec<String> = tables
             .iter()
             .filter(|(db, t)| self.settings.filter.matches(db, t))
@@ -878,7 +1225,7 @@ impl Assembler {
             return;
         }
         let reason = format!(
-            "a {verb} on {} at {at} was logged as a statement, not as rows: re-reading the table; {fix}",
+            "a {verb} on {}{through} at {at} was logged as a statement, not as rows: re-reading the table; {fix}",
             captured.join(", ")
         );
         self.resync_at_commit(Some(captured), reason, ResyncCause::Statement, out);
@@ -1059,6 +1406,9 @@ impl Assembler {
         let Some(cap) = &tctx.captured else {
             return Ok(());
         };
+        if !self.txn.touched.contains(&cap.name) {
+            self.txn.touched.insert(cap.name.clone());
+        }
         let n = rows.num_columns() as usize;
         let full = |image: Option<usize>| image.is_none_or(|present| present == n);
         if !full(rows.columns_before_image().map(|c| c.count_ones()))
@@ -1497,6 +1847,11 @@ mod tests {
 
         /// Append an event of raw `type_` with `body`; returns its start offset.
         fn raw(&mut self, type_: u8, body: &[u8]) -> u64 {
+            self.raw_flagged(type_, body, 0)
+        }
+
+        /// Append an event with header `flags`.
+        fn raw_flagged(&mut self, type_: u8, body: &[u8], flags: u16) -> u64 {
             let start = self.pos;
             let size = 19 + body.len() as u32;
             self.pos += size;
@@ -1506,7 +1861,7 @@ mod tests {
             b.extend_from_slice(&7u32.to_le_bytes()); // server id
             b.extend_from_slice(&size.to_le_bytes());
             b.extend_from_slice(&self.pos.to_le_bytes());
-            b.extend_from_slice(&0u16.to_le_bytes());
+            b.extend_from_slice(&flags.to_le_bytes());
             b.extend_from_slice(body);
             let ev = Event::read(&self.fde, &b[..]).expect("synthetic event reads");
             self.events.push(ev);
@@ -1640,6 +1995,41 @@ mod tests {
             self.rows(30, &rows)
         }
 
+        /// MySQL's GTID event (GTID_TAGGED_LOG_EVENT when `tag` is given).
+        fn mysql_gtid(&mut self, gno: u64, commit_us: u64, tag: Option<&str>) -> u64 {
+            use mysql_common::binlog::events::GtidEvent;
+            let sid = [0x11; 16];
+            let g = match tag {
+                Some(t) => GtidEvent::new_tagged(
+                    sid,
+                    mysql_common::packets::Tag::new(t.to_string()).expect("tag"),
+                    gno,
+                ),
+                None => GtidEvent::new(sid, gno),
+            }
+            .with_immediate_commit_timestamp(commit_us);
+            let mut body = Vec::new();
+            g.serialize(&mut body);
+            self.raw(if tag.is_some() { 0x2a } else { 33 }, &body)
+        }
+
+        /// TABLE_MAP of `db.t` (same columns as `table_map`) under table id `id`.
+        fn table_map_of(&mut self, id: u64, db: &str, t: &str) -> u64 {
+            let mut b = Vec::new();
+            b.extend_from_slice(&id.to_le_bytes()[..6]);
+            b.extend_from_slice(&1u16.to_le_bytes());
+            for name in [db.as_bytes(), t.as_bytes()] {
+                b.push(name.len() as u8);
+                b.extend_from_slice(name);
+                b.push(0);
+            }
+            b.extend_from_slice(&[2, 3, 3, 0, 0b10]);
+            b.extend_from_slice(&[1, 1, 0]);
+            b.extend_from_slice(&[4, 5, 2, b'i', b'd', 1, b'v']);
+            b.extend_from_slice(&[8, 1, 0]);
+            self.raw(19, &b)
+        }
+
         fn rotate(&mut self, name: &str) -> u64 {
             let mut body = Vec::new();
             RotateEvent::new(4, name.as_bytes().to_vec()).serialize(&mut body);
@@ -1700,6 +2090,37 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    fn resyncs(out: &[Output]) -> Vec<(Option<Vec<String>>, ResyncCause)> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Resync { tables, cause, .. } => Some((tables.clone(), *cause)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn reasons(out: &[Output]) -> Vec<String> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Resync { reason, .. } => Some(reason.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every entry as `op stream`.
+    fn ops(out: &[Output]) -> Vec<String> {
+        batches(out)
+            .iter()
+            .flat_map(|b| &b.entries)
+            .map(|e| format!("{} {}", e.fields[0].1, e.table))
+            .collect()
+    }
+
+    fn tables(names: &[&str]) -> Option<Vec<String>> {
+        Some(names.iter().map(|n| n.to_string()).collect())
     }
 
     fn keys(b: &Batch) -> Vec<String> {
@@ -2147,6 +2568,14 @@ mod tests {
         assert_eq!(b.len(), 1);
         assert!(b[0].entries.is_empty(), "rolled-back rows were written");
         assert_eq!(b[0].checkpoint.position.offset, log.pos as u64);
+        // A ROLLBACK is logged only when non-transactional tables changed too: which of the
+        // group's captured rows stayed cannot be told, so their tables are re-read.
+        assert_eq!(resyncs(&out), [(tables(&["s.t"]), ResyncCause::Rollback)]);
+        // Without captured rows in the group, nothing to re-read.
+        let mut log = Binlog::new();
+        let begin = log.query("BEGIN");
+        log.query("ROLLBACK");
+        assert!(resyncs(&run(&log.events, &start_at(begin), false)).is_empty());
     }
 
     #[test]
@@ -2471,33 +2900,30 @@ mod tests {
         ));
     }
 
-    /// RENAME TABLE: `t` in the old name's stream, and a re-read of the new name.
+    /// RENAME TABLE (and ALTER TABLE ... RENAME): `t` in the old name's stream, and a re-read
+    /// of the new name.
     #[test]
     fn rename_empties_the_old_name_and_re_reads_the_new_one() {
         let mut log = Binlog::new();
         let begin = log.maria_gtid(1, true);
         log.query("RENAME TABLE a TO b, mysql.x TO c");
+        log.maria_gtid(2, true);
+        log.query("ALTER TABLE d ADD COLUMN x INT, RENAME TO e");
         let out = run(&log.events, &start_at(begin), false);
         let ops: Vec<String> = batches(&out)
             .iter()
             .flat_map(|b| &b.entries)
             .map(|e| format!("{} {}", e.table, e.fields[0].1))
             .collect();
-        assert_eq!(ops, ["s.a t"]);
-        let resync: Vec<_> = out
-            .iter()
-            .filter_map(|o| match o {
-                Output::Resync { tables, cause, .. } => Some((tables.clone(), *cause)),
-                _ => None,
-            })
-            .collect();
+        assert_eq!(ops, ["s.a t", "s.d t"]);
         assert_eq!(
-            resync,
-            [(
-                Some(vec!["s.b".to_string(), "s.c".to_string()]),
-                ResyncCause::Rename
-            )]
+            resyncs(&out),
+            [
+                (tables(&["s.b", "s.c"]), ResyncCause::Rename),
+                (tables(&["s.e"]), ResyncCause::Rename)
+            ]
         );
+        assert!(batches(&out).iter().any(|b| b.gone == ["s.d"]));
     }
 
     /// A session with binlog_row_image=MINIMAL: its rows event lacks columns, so no entry can
@@ -2759,5 +3185,660 @@ mod tests {
         assert_eq!(lookups, 1);
         assert!(afters(&out).is_empty());
         assert_eq!(shape_resyncs(&out).len(), 2);
+    }
+
+    // ---- docs/events.md, "Binlog events": one test (or more) per row of the table ----
+
+    fn entry_field(e: &Entry, name: &str) -> Option<String> {
+        e.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn caught_up(out: &[Output]) -> usize {
+        out.iter().filter(|o| matches!(o, Output::CaughtUp)).count()
+    }
+
+    /// Row FORMAT_DESCRIPTION: position only.
+    #[test]
+    fn event_format_description_moves_the_position() {
+        let mut log = Binlog::new();
+        let mut body = Vec::new();
+        FormatDescriptionEvent::new(BinlogVersion::Version4).serialize(&mut body);
+        log.raw(15, &body);
+        let mut a = assembler(settings(Flavor::MySql), &start_at(4), false);
+        let out = push_all(&mut a, &log.events);
+        assert_eq!(a.checkpoint().position.offset, log.pos as u64);
+        assert!(ops(&out).is_empty() && resyncs(&out).is_empty());
+    }
+
+    /// Row HEARTBEAT / HEARTBEAT_V2: caught up outside a transaction, nothing inside one.
+    #[test]
+    fn event_heartbeats_mark_caught_up_outside_transactions() {
+        let mut log = Binlog::new();
+        log.raw(27, b"bin.000001");
+        let begin = log.maria_gtid(1, false);
+        log.raw(27, b"bin.000001");
+        log.raw(HEARTBEAT_V2, b"\x01\x0abin.000001");
+        log.table_map();
+        log.inserts(1..2);
+        log.xid();
+        log.raw(HEARTBEAT_V2, b"\x01\x0abin.000001");
+        let out = run(&log.events, &start_at(4), false);
+        assert_eq!(caught_up(&out), 2, "one before, one after the transaction");
+        let first_txn = out
+            .iter()
+            .position(|o| matches!(o, Output::TxnBegins { start, .. } if start.offset == begin));
+        assert!(matches!(out.last(), Some(Output::CaughtUp)));
+        assert!(first_txn.is_some_and(|i| out[..i].iter().any(|o| matches!(o, Output::CaughtUp))));
+        assert_eq!(ops(&out), ["c s.t"]);
+    }
+
+    /// Rows MySQL GTID (and MySQL 8.4's tagged GTID), ANONYMOUS_GTID.
+    #[test]
+    fn event_mysql_gtids_open_transactions_with_gtid_and_commit_time() {
+        let mut log = Binlog::new();
+        log.mysql_gtid(5, 1_700_000_123_456_789, None);
+        log.query("BEGIN");
+        log.table_map();
+        log.inserts(1..2);
+        log.xid();
+        log.mysql_gtid(6, 1_700_000_200_000_000, Some("batch"));
+        log.query("BEGIN");
+        log.table_map();
+        log.inserts(2..3);
+        log.xid();
+        let mut body = Vec::new();
+        mysql_common::binlog::events::GtidEvent::new([0; 16], 0).serialize(&mut body);
+        log.raw(34, &body);
+        log.query("BEGIN");
+        log.table_map();
+        log.inserts(3..4);
+        log.xid();
+        let mut a = assembler(settings(Flavor::MySql), &start_at(4), false);
+        let out = push_all(&mut a, &log.events);
+        let got: Vec<(Option<String>, Option<String>)> = batches(&out)
+            .iter()
+            .flat_map(|b| &b.entries)
+            .map(|e| (entry_field(e, "gtid"), entry_field(e, "ts_ms")))
+            .collect();
+        let sid = "11111111-1111-1111-1111-111111111111";
+        assert_eq!(
+            got,
+            [
+                (Some(format!("{sid}:5")), Some("1700000123456".into())),
+                (Some(format!("{sid}:batch:6")), Some("1700000200000".into())),
+                (None, Some("1700000000000".into())),
+            ]
+        );
+        assert_eq!(batches(&out).iter().filter(|b| b.txns == 1).count(), 3);
+    }
+
+    /// Rows QUERY `BEGIN`, QUERY `COMMIT` (MySQL without GTIDs).
+    #[test]
+    fn event_begin_and_commit_queries_frame_a_transaction() {
+        let mut log = Binlog::new();
+        let begin = log.query("BEGIN");
+        log.table_map();
+        log.inserts(1..3);
+        log.query("COMMIT");
+        let mut a = assembler(settings(Flavor::MySql), &start_at(4), false);
+        let out = push_all(&mut a, &log.events);
+        assert!(matches!(&out[0], Output::TxnBegins { start, .. } if start.offset == begin));
+        let b = batches(&out);
+        assert_eq!(b.len(), 1);
+        assert_eq!((b[0].entries.len(), b[0].txns), (2, 1));
+        assert_eq!(b[0].checkpoint.position.offset, log.pos as u64);
+    }
+
+    /// Row QUERY `SAVEPOINT` / `ROLLBACK TO`: the server logs `ROLLBACK TO` only when
+    /// non-transactional tables changed too, so the rows after the savepoint are in the binlog
+    /// whether they stayed or not: the group's captured tables are re-read after it.
+    #[test]
+    fn rollback_to_savepoint_re_reads_the_tables_of_the_group() {
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, false);
+        log.query("SAVEPOINT a");
+        log.table_map();
+        log.inserts(1..2);
+        log.query("ROLLBACK TO SAVEPOINT a");
+        log.query("RELEASE SAVEPOINT a");
+        log.inserts(2..3);
+        log.xid();
+        let out = run(&log.events, &start_at(begin), false);
+        assert_eq!(
+            ops(&out),
+            ["c s.t", "c s.t"],
+            "the group goes on to its XID"
+        );
+        assert_eq!(resyncs(&out), [(tables(&["s.t"]), ResyncCause::Rollback)]);
+    }
+
+    /// Row DROP DATABASE: a `t` entry for each captured table of it the module knows (listed at
+    /// the start, seen in a table map, created or renamed to since); they leave CDC.TABLES.
+    #[test]
+    fn drop_database_empties_its_known_captured_tables() {
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, false);
+        log.table_map_of(43, "d", "seen");
+        log.xid();
+        log.maria_gtid(2, true);
+        log.query("CREATE TABLE d.made (id INT PRIMARY KEY)");
+        log.maria_gtid(3, true);
+        log.query("RENAME TABLE d.made TO d.moved");
+        log.maria_gtid(4, true);
+        let drop = log.query("DROP DATABASE d");
+        log.maria_gtid(5, true);
+        log.query("DROP SCHEMA IF EXISTS nothing_known");
+        let mut a = assembler(settings(Flavor::MariaDb), &start_at(begin), false);
+        a.know_tables(["d.listed".to_string(), "e.other".to_string()]);
+        let out = push_all(&mut a, &log.events);
+        assert_eq!(
+            ops(&out),
+            ["t d.made", "t d.listed", "t d.moved", "t d.seen"]
+        );
+        let b = batches(&out);
+        let dropped = b
+            .iter()
+            .find(|b| b.checkpoint.gtid == "0-7-4")
+            .expect("the DROP DATABASE batch");
+        assert_eq!(dropped.gone, ["d.listed", "d.moved", "d.seen"]);
+        let pos: Vec<String> = dropped
+            .entries
+            .iter()
+            .filter_map(|e| entry_field(e, "pos"))
+            .collect();
+        assert_eq!(
+            pos,
+            (0..3)
+                .map(|i| format!("bin.000001:{drop}:{i}"))
+                .collect::<Vec<_>>()
+        );
+        // Gone from what is known: a second DROP DATABASE d empties nothing.
+        let mut log2 = Binlog::new();
+        log2.maria_gtid(6, true);
+        log2.query("DROP DATABASE d");
+        assert!(ops(&push_all(&mut a, &log2.events)).is_empty());
+    }
+
+    /// Row CREATE OR REPLACE TABLE (MariaDB): `t`, then the new table's rows; it stays in
+    /// CDC.TABLES. A row-logged `CREATE OR REPLACE ... SELECT` is one group: `t`, then the
+    /// rows.
+    #[test]
+    fn create_or_replace_is_a_drop_and_a_create() {
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, true);
+        log.query("CREATE OR REPLACE TABLE t (id INT PRIMARY KEY, v INT)");
+        log.maria_gtid(2, false);
+        log.query("CREATE OR REPLACE TABLE `s`.`t` (\n  `id` int(11) NOT NULL,\n  `v` int(11)\n)");
+        log.table_map();
+        log.inserts(1..2);
+        log.xid();
+        let out = run(&log.events, &start_at(begin), false);
+        assert_eq!(ops(&out), ["t s.t", "t s.t", "c s.t"]);
+        let b: Vec<&Batch> = batches(&out)
+            .into_iter()
+            .filter(|b| !b.entries.is_empty())
+            .collect();
+        assert_eq!(
+            b.len(),
+            2,
+            "the second CREATE OR REPLACE and its rows are one batch"
+        );
+        assert!(b.iter().all(|b| b.gone.is_empty()));
+        assert!(resyncs(&out).is_empty());
+    }
+
+    /// Row partition DDL: TRUNCATE/DROP PARTITION, EXCHANGE PARTITION, MariaDB CONVERT
+    /// PARTITION/TABLE, IMPORT TABLESPACE change rows without rows events: re-read.
+    #[test]
+    fn partition_ddl_re_reads_its_tables() {
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, true);
+        for (seq, sql) in [
+            "ALTER TABLE t TRUNCATE PARTITION p0",
+            "ALTER TABLE t DROP PARTITION p1",
+            "ALTER TABLE t EXCHANGE PARTITION p0 WITH TABLE u",
+            "ALTER TABLE t EXCHANGE PARTITION p0 WITH TABLE mysql.x",
+            "ALTER TABLE t CONVERT PARTITION p1 TO TABLE q",
+            "ALTER TABLE t CONVERT TABLE q TO PARTITION p1 VALUES LESS THAN (20)",
+            "ALTER TABLE t IMPORT TABLESPACE",
+            "ALTER TABLE t ADD PARTITION (PARTITION p9 VALUES LESS THAN (90))",
+        ]
+        .iter()
+        .enumerate()
+        {
+            if seq > 0 {
+                log.maria_gtid(seq as u64 + 1, true);
+            }
+            log.query(sql);
+        }
+        let out = run(&log.events, &start_at(begin), false);
+        let ddl = |t: &[&str]| (tables(t), ResyncCause::Ddl);
+        assert_eq!(
+            resyncs(&out),
+            [
+                ddl(&["s.t"]),
+                ddl(&["s.t"]),
+                ddl(&["s.t", "s.u"]),
+                ddl(&["s.t"]),
+                ddl(&["s.q", "s.t"]),
+                ddl(&["s.t"]),
+                ddl(&["s.t"]),
+            ]
+        );
+        // CONVERT TABLE q TO PARTITION: q is gone.
+        assert_eq!(ops(&out), ["t s.q"]);
+        assert!(batches(&out).iter().any(|b| b.gone == ["s.q"]));
+    }
+
+    /// Row CREATE TABLE ... SELECT: logged as a statement, its rows are not in the binlog (a
+    /// re-read); MySQL 8.0.21+ logs it as `CREATE TABLE ... START TRANSACTION`, rows and XID, one
+    /// group.
+    #[test]
+    fn create_table_select_is_re_read_or_one_group() {
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, true);
+        log.query("CREATE TABLE c AS SELECT * FROM t");
+        let out = run(&log.events, &start_at(begin), false);
+        assert_eq!(resyncs(&out), [(tables(&["s.c"]), ResyncCause::Statement)]);
+
+        let mut log = Binlog::new();
+        log.mysql_gtid(9, 1_700_000_000_000_000, None);
+        log.query("CREATE TABLE `t` (`id` int NOT NULL, `v` int) START TRANSACTION");
+        log.table_map();
+        log.inserts(1..3);
+        log.xid();
+        let mut a = assembler(settings(Flavor::MySql), &start_at(4), false);
+        let out = push_all(&mut a, &log.events);
+        let b: Vec<&Batch> = batches(&out)
+            .into_iter()
+            .filter(|b| !b.entries.is_empty() || b.txns > 0)
+            .collect();
+        assert_eq!(b.len(), 1);
+        assert_eq!((b[0].entries.len(), b[0].txns), (2, 1));
+        assert_eq!(
+            entry_field(&b[0].entries[0], "gtid").as_deref(),
+            Some("11111111-1111-1111-1111-111111111111:9")
+        );
+        assert!(resyncs(&out).is_empty());
+    }
+
+    /// Row "statements, triggers and stored functions": statement-logged DML is followed
+    /// through the triggers of the tables it writes, the views it writes through and the
+    /// functions it calls; what cannot be told re-reads every captured table.
+    #[test]
+    fn statement_dml_follows_triggers_views_and_functions() {
+        use crate::schema::code::{Code, CodeQuery};
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, false);
+        for (seq, sql) in [
+            "INSERT INTO mysql.log_table VALUES (1)",
+            "INSERT INTO v VALUES (1, 1)",
+            "SELECT `s`.`f`(7)",
+            "DELETE FROM hidden",
+            "DO gone()",
+            "UPDATE plain SET v = 1",
+        ]
+        .iter()
+        .enumerate()
+        {
+            if seq > 0 {
+                log.maria_gtid(seq as u64 + 1, false);
+            }
+            log.query(sql);
+            log.xid();
+        }
+        let mut a = assembler(settings(Flavor::MariaDb), &start_at(begin), false);
+        a.set_code_lookup(Box::new(|q| {
+            Ok(match q {
+                CodeQuery::Table {
+                    db: "mysql",
+                    table: "log_table",
+                } => vec![Code::Trigger("INSERT INTO s.t VALUES (NEW.id, 0)".into())],
+                CodeQuery::Table {
+                    db: "s",
+                    table: "v",
+                } => vec![Code::View(Some(
+                    "select `s`.`base`.`id` AS `id` from `s`.`base`".into(),
+                ))],
+                CodeQuery::Table {
+                    db: "s",
+                    table: "hidden",
+                } => vec![Code::TriggersHidden],
+                CodeQuery::Routines { db: "s" } => vec![Code::Routine {
+                    name: "f".into(),
+                    body: Some("begin insert into by_f values (1, 1); return 1; end".into()),
+                }],
+                _ => Vec::new(),
+            })
+        }));
+        let out = push_all(&mut a, &log.events);
+        let st = |t: Option<Vec<String>>| (t, ResyncCause::Statement);
+        assert_eq!(
+            resyncs(&out),
+            [
+                st(tables(&["s.t"])),
+                st(tables(&["s.base"])),
+                st(tables(&["s.by_f"])),
+                st(None),
+                st(None),
+                st(tables(&["s.plain"])),
+            ]
+        );
+        let why = reasons(&out);
+        assert!(why[0].contains("with its triggers"), "{}", why[0]);
+        assert!(why[3].contains("TRIGGER privilege"), "{}", why[3]);
+        assert!(why[4].contains("could not be found"), "{}", why[4]);
+    }
+
+    /// Row statement DML: MariaDB's `SET STATEMENT ... FOR <DML>` is that DML.
+    #[test]
+    fn set_statement_for_dml_is_statement_dml() {
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, false);
+        log.query("SET STATEMENT max_statement_time=10 FOR DELETE FROM t WHERE id < 5");
+        log.xid();
+        let out = run(&log.events, &start_at(begin), false);
+        assert_eq!(resyncs(&out), [(tables(&["s.t"]), ResyncCause::Statement)]);
+    }
+
+    /// Rows BEGIN_LOAD_QUERY, APPEND_BLOCK, EXECUTE_LOAD_QUERY, DELETE_FILE: LOAD DATA logged
+    /// as a statement re-reads its table; a load that failed (DELETE_FILE) changed nothing.
+    #[test]
+    fn event_load_data_logged_as_a_statement_re_reads_its_table() {
+        use mysql_common::binlog::consts::LoadDuplicateHandling;
+        use mysql_common::binlog::events::ExecuteLoadQueryEvent;
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, false);
+        let mut block = 7u32.to_le_bytes().to_vec();
+        block.extend_from_slice(b"1,2\n3,4\n");
+        log.raw(17, &block);
+        log.raw(9, &block);
+        let mut q = Vec::new();
+        ExecuteLoadQueryEvent::new(
+            7,
+            LoadDuplicateHandling::LOAD_DUP_ERROR,
+            Vec::new(),
+            b"s".to_vec(),
+        )
+        .with_query(b"LOAD DATA INFILE '/tmp/x.csv' INTO TABLE t FIELDS TERMINATED BY ','".to_vec())
+        .serialize(&mut q);
+        let at = log.raw(18, &q);
+        log.xid();
+        log.maria_gtid(2, false);
+        log.raw(17, &block);
+        log.raw(11, &7u32.to_le_bytes());
+        log.xid();
+        let out = run(&log.events, &start_at(begin), false);
+        assert_eq!(resyncs(&out), [(tables(&["s.t"]), ResyncCause::Statement)]);
+        let why = &reasons(&out)[0];
+        assert!(
+            why.contains("LOAD on s.t") && why.contains(&format!("bin.000001:{at}")),
+            "{why}"
+        );
+    }
+
+    /// Rows LOAD, CREATE_FILE, EXEC_LOAD, NEW_LOAD (MySQL 3.23-4.x LOAD DATA): every captured
+    /// table is re-read.
+    #[test]
+    fn event_old_load_data_events_re_read_every_captured_table() {
+        let mut log = Binlog::new();
+        for t in [6u8, 8, 10, 12] {
+            log.raw(t, b"\x07\x00\x00\x00old");
+        }
+        let mut a = assembler(settings(Flavor::MySql), &start_at(4), false);
+        let out = push_all(&mut a, &log.events);
+        assert_eq!(resyncs(&out), vec![(None, ResyncCause::Statement); 4]);
+        assert_eq!(a.checkpoint().position.offset, log.pos as u64);
+    }
+
+    /// Row WRITE/UPDATE/DELETE_ROWS v1 (what MariaDB writes).
+    #[test]
+    fn event_v1_rows_events_are_entries() {
+        fn v1(log: &mut Binlog, type_: u8, images: &[(i32, i32)]) {
+            let mut b = Vec::new();
+            b.extend_from_slice(&TABLE_ID.to_le_bytes()[..6]);
+            b.extend_from_slice(&1u16.to_le_bytes());
+            b.push(2);
+            b.push(0b11);
+            if type_ == 24 {
+                b.push(0b11);
+            }
+            for (id, v) in images {
+                b.push(0);
+                b.extend_from_slice(&id.to_le_bytes());
+                b.extend_from_slice(&v.to_le_bytes());
+            }
+            log.raw(type_, &b);
+        }
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, false);
+        log.table_map();
+        v1(&mut log, 23, &[(1, 10), (2, 20)]);
+        v1(&mut log, 24, &[(1, 10), (1, 11)]);
+        v1(&mut log, 25, &[(2, 20)]);
+        log.xid();
+        let out = run(&log.events, &start_at(begin), false);
+        assert_eq!(
+            keys(batches(&out)[0]),
+            [
+                r#"c {"id":1}"#,
+                r#"c {"id":2}"#,
+                r#"u {"id":1}"#,
+                r#"d {"id":2}"#
+            ]
+        );
+    }
+
+    /// Row "rows layouts the module does not decode" (MySQL 5.1 pre-GA rows 0x14-0x16,
+    /// MariaDB compressed v2 rows 0xa9-0xab): their table is re-read; nothing for a table not
+    /// captured; every captured table when the table id has no map.
+    #[test]
+    fn event_rows_the_module_cannot_decode_re_read_their_table() {
+        let body = |id: u64| {
+            let mut b = id.to_le_bytes()[..6].to_vec();
+            b.extend_from_slice(&[1, 0, 2, 0b11, 0]);
+            b
+        };
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, false);
+        log.table_map();
+        log.table_map_of(43, "mysql", "x");
+        log.raw(0x14, &body(TABLE_ID));
+        log.xid();
+        log.maria_gtid(2, false);
+        log.raw(0xa9, &body(43));
+        log.xid();
+        log.maria_gtid(3, false);
+        log.raw(0x16, &body(99));
+        log.xid();
+        log.maria_gtid(4, false);
+        log.raw(0xab, &body(TABLE_ID));
+        log.xid();
+        let out = run(&log.events, &start_at(begin), false);
+        let u = |t| (t, ResyncCause::Unknown);
+        assert_eq!(
+            resyncs(&out),
+            [u(tables(&["s.t"])), u(None), u(tables(&["s.t"]))]
+        );
+        let why = reasons(&out);
+        assert!(why[2].contains("log_bin_compress=OFF"), "{}", why[2]);
+        assert!(ops(&out).is_empty());
+    }
+
+    /// Rows ANNOTATE_ROWS, BINLOG_CHECKPOINT, GTID_LIST, START_ENCRYPTION (MariaDB): no rows,
+    /// position only (the real file's: fixtures::assembler_writes_the_mariadb_file_entries).
+    #[test]
+    fn event_maria_events_without_rows_move_the_position() {
+        let mut log = Binlog::new();
+        let mut ends = Vec::new();
+        for t in [
+            MARIA_BINLOG_CHECKPOINT,
+            MARIA_GTID_LIST,
+            MARIA_START_ENCRYPTION,
+        ] {
+            log.raw(t, b"\x00\x00\x00\x00");
+            ends.push(log.pos as u64);
+        }
+        let begin = log.maria_gtid(1, false);
+        log.raw(MARIA_ANNOTATE_ROWS, b"INSERT INTO t VALUES (1, 10)");
+        log.table_map();
+        log.inserts(1..2);
+        log.xid();
+        let mut a = assembler(settings(Flavor::MariaDb), &start_at(4), false);
+        let out = push_all(&mut a, &log.events);
+        let bounds: Vec<u64> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Boundary(c) if c.position.offset <= begin => Some(c.position.offset),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(bounds, ends);
+        assert_eq!(ops(&out), ["c s.t"]);
+        assert!(resyncs(&out).is_empty());
+    }
+
+    /// Rows INTVAR, RAND, USER_VAR, ROWS_QUERY (context of a statement, inside a group) and
+    /// PREVIOUS_GTIDS, IGNORABLE, TRANSACTION_CONTEXT, VIEW_CHANGE, STOP, START_V3, SLAVE
+    /// (outside): no rows, position only.
+    #[test]
+    fn event_kinds_without_rows_move_the_position_only() {
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, false);
+        log.raw(5, &[2, 5, 0, 0, 0, 0, 0, 0, 0]);
+        log.raw(13, &[1; 16]);
+        log.raw(14, &[1, 0, 0, 0, b'x', 1]);
+        log.raw(29, b"\x1cINSERT INTO t VALUES (1, 10)");
+        log.table_map();
+        log.inserts(1..2);
+        log.xid();
+        let mut ends = Vec::new();
+        for (t, body) in [
+            (35u8, &[0u8; 8][..]),
+            (28, b"ignorable"),
+            (36, b"context"),
+            (37, b"view change"),
+            (3, b""),
+            (1, b"\x03\x00start v3"),
+            (7, b""),
+        ] {
+            log.raw(t, body);
+            ends.push(log.pos as u64);
+        }
+        let mut a = assembler(settings(Flavor::MariaDb), &start_at(begin), false);
+        let out = push_all(&mut a, &log.events);
+        assert_eq!(ops(&out), ["c s.t"]);
+        assert!(resyncs(&out).is_empty());
+        let bounds: Vec<u64> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Boundary(c) => Some(c.position.offset),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(bounds[1..], ends[..], "{bounds:?}");
+    }
+
+    /// Row INCIDENT: the source says its binlog lacks changes: every captured table is re-read
+    /// (MySQL may give the incident a GTID of its own: the group ends with it).
+    #[test]
+    fn event_incident_re_reads_every_captured_table() {
+        use mysql_common::binlog::consts::IncidentType;
+        use mysql_common::binlog::events::IncidentEvent;
+        let mut body = Vec::new();
+        IncidentEvent::new(
+            IncidentType::INCIDENT_LOST_EVENTS,
+            b"error writing to the binary log".to_vec(),
+        )
+        .serialize(&mut body);
+        let mut log = Binlog::new();
+        let at = log.raw(26, &body);
+        log.mysql_gtid(3, 1_700_000_000_000_000, None);
+        log.raw(26, &body);
+        let mut a = assembler(settings(Flavor::MySql), &start_at(4), false);
+        let out = push_all(&mut a, &log.events);
+        assert_eq!(resyncs(&out), vec![(None, ResyncCause::Incident); 2]);
+        let why = &reasons(&out)[0];
+        assert!(
+            why.contains("LOST_EVENTS") && why.contains(&format!("bin.000001:{at}")),
+            "{why}"
+        );
+        assert_eq!(a.checkpoint().position.offset, log.pos as u64);
+        assert_eq!(
+            a.checkpoint().gtid,
+            "11111111-1111-1111-1111-111111111111:3"
+        );
+    }
+
+    /// Row "unknown kinds": an event kind the module does not know may carry changes: every
+    /// captured table is re-read, unless the source flagged it ignorable.
+    #[test]
+    fn event_unknown_kinds_re_read_every_captured_table_unless_ignorable() {
+        let mut log = Binlog::new();
+        let zero = log.raw(0, b"");
+        log.raw(0x2b, b"new in MySQL 9");
+        log.raw(0xac, b"\x01\x00\x00\x00\x01\x00\x00\x00\x00rows");
+        log.raw_flagged(0xad, b"may be skipped", LOG_EVENT_IGNORABLE_F);
+        let mut a = assembler(settings(Flavor::MariaDb), &start_at(4), false);
+        let out = push_all(&mut a, &log.events);
+        assert_eq!(resyncs(&out), vec![(None, ResyncCause::Unknown); 3]);
+        assert!(reasons(&out)[0].contains(&format!("type 0) at bin.000001:{zero}")));
+        assert_eq!(a.checkpoint().position.offset, log.pos as u64);
+    }
+
+    /// Rows QUERY_COMPRESSED and WRITE/UPDATE/DELETE_ROWS_COMPRESSED v1 (MariaDB
+    /// log_bin_compress): inflated and handled as the plain event, at the compressed event's
+    /// position.
+    #[test]
+    fn event_maria_compressed_events_are_handled_as_their_plain_form() {
+        use std::io::Write;
+        let packed = |plain: &[u8]| {
+            let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+            z.write_all(plain).expect("zlib");
+            let mut out = vec![0x81, plain.len() as u8];
+            out.extend(z.finish().expect("zlib"));
+            out
+        };
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, true);
+        // QUERY: post-header (13), no status vars, db "s" and its NUL, then the query.
+        let mut q = Vec::new();
+        QueryEvent::new(Vec::new(), b"s".to_vec())
+            .with_query(b"TRUNCATE TABLE t".to_vec())
+            .serialize(&mut q);
+        let mut body = q[..15].to_vec();
+        body.extend(packed(&q[15..]));
+        let truncate = log.raw(0xa5, &body);
+        log.maria_gtid(2, false);
+        log.table_map();
+        // WRITE_ROWS v1: table id, flags, 2 columns, bitmap, then the (compressed) rows.
+        let mut body = TABLE_ID.to_le_bytes()[..6].to_vec();
+        body.extend_from_slice(&[1, 0, 2, 0b11]);
+        let mut rows = Vec::new();
+        for id in [1i32, 2] {
+            rows.push(0);
+            rows.extend_from_slice(&id.to_le_bytes());
+            rows.extend_from_slice(&(id * 10).to_le_bytes());
+        }
+        body.extend(packed(&rows));
+        let write = log.raw(0xa6, &body);
+        log.xid();
+        let out = run(&log.events, &start_at(begin), false);
+        let pos: Vec<(String, Option<String>)> = batches(&out)
+            .iter()
+            .flat_map(|b| &b.entries)
+            .map(|e| (e.fields[0].1.clone(), entry_field(e, "pos")))
+            .collect();
+        assert_eq!(
+            pos,
+            [
+                ("t".to_string(), Some(format!("bin.000001:{truncate}:0"))),
+                ("c".to_string(), Some(format!("bin.000001:{write}:0"))),
+                ("c".to_string(), Some(format!("bin.000001:{write}:1"))),
+            ]
+        );
     }
 }

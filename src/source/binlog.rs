@@ -110,6 +110,11 @@ impl Reader {
         let new_start = shapes.is_none();
         let mut assembler =
             Assembler::new(settings, &start, self.by_gtid, shapes.unwrap_or_default());
+        // What a DROP DATABASE empties: the captured tables of this session and those written
+        // by earlier ones (CDC.TABLES).
+        let listed: Vec<String> = STATUS.lock().tables.keys().cloned().collect();
+        assembler.know_tables(self.captured.iter().cloned().chain(listed));
+        assembler.set_code_lookup(crate::source::code::lookup(self.url.clone()));
         let mut info_conn: Option<mysql::Conn> = None;
         let mut columns = |db: &str, table: &str| {
             let conn = match info_conn.as_mut() {
@@ -192,6 +197,38 @@ impl Reader {
         }
     }
 
+    /// Every captured table as of now (tables created since the session started included); the
+    /// session's list when the source cannot be asked.
+    fn captured_now(&self) -> Vec<String> {
+        let listed = connect(&self.url).and_then(|mut c| {
+            c.query::<(Vec<u8>, Vec<u8>), _>(
+                "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE'",
+            )
+            .map_err(|e| SourceError::from_mysql("listing tables", e))
+        });
+        match listed {
+            Ok(rows) => {
+                let mut now: Vec<String> = rows
+                    .into_iter()
+                    .map(|(d, t)| {
+                        (
+                            String::from_utf8_lossy(&d).into_owned(),
+                            String::from_utf8_lossy(&t).into_owned(),
+                        )
+                    })
+                    .filter(|(d, t)| self.config.filter.matches(d, t))
+                    .map(|(d, t)| format!("{d}.{t}"))
+                    .collect();
+                now.sort();
+                now
+            }
+            Err(e) => {
+                log::warn!("{e}: re-reading the tables captured at the session's start");
+                self.captured.clone()
+            }
+        }
+    }
+
     /// Act on one output of the assembler.
     fn forward(&self, output: Output) -> Result<(), SourceError> {
         match output {
@@ -239,9 +276,12 @@ impl Reader {
                         log::warn!("{reason}");
                         STATUS.shape_resyncs.fetch_add(1, Ordering::Relaxed);
                     }
-                    ResyncCause::Rename => log::info!("{reason}"),
+                    ResyncCause::Rename | ResyncCause::Ddl => log::info!("{reason}"),
+                    ResyncCause::Incident | ResyncCause::Unknown | ResyncCause::Rollback => {
+                        log::warn!("{reason}")
+                    }
                 }
-                let tables = tables.unwrap_or_else(|| self.captured.clone());
+                let tables = tables.unwrap_or_else(|| self.captured_now());
                 // The snapshot thread queues it like a CDC.RESYNC (and stores the queue with
                 // its first batch); it is gone only when the session ends.
                 let _ = self.resync.send(tables);

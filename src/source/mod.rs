@@ -4,6 +4,7 @@
 //! probed once at connect time into a [`ServerInfo`] and looked up here, nowhere else.
 
 pub mod binlog;
+mod code;
 pub mod snapshot;
 
 use crate::config::SourceUrl;

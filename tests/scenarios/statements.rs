@@ -334,3 +334,264 @@ fn an_xa_prepared_before_the_start_is_re_read_at_its_commit() {
     assert_replays_to_table(&entries, &db, "test", "u");
     assert!(r.log().contains("never saw its PREPARE"));
 }
+
+/// Wait until the module has caught up and every re-read is done, then until the replay of
+/// each table's stream equals `SELECT *` (a re-read asked for by the last event may start
+/// just after the module reports caught up), and assert it.
+fn settle(r: &RedisServer, db: &MariaDb, tables: &[(&str, &str)]) {
+    wait_snapshot_done_and_caught_up(r, db, CATCH_UP);
+    let mut c = r.client();
+    for (schema, table) in tables {
+        let stream = format!("cdc:{schema}.{table}");
+        wait_until(CATCH_UP, &format!("replay of {stream} == SELECT *"), || {
+            replay_canonical(&stream_entries(&mut c, &stream)) == table_json(db, schema, table)
+        });
+        assert_replays_to_table(&stream_entries(&mut c, &stream), db, schema, table);
+    }
+}
+
+fn ops_of(r: &RedisServer, stream: &str) -> Vec<String> {
+    stream_entries(&mut r.client(), stream)
+        .iter()
+        .map(|(_, f)| field(f, "op").unwrap_or("?").to_string())
+        .collect()
+}
+
+fn listed(r: &RedisServer) -> String {
+    value_to_json(&r.cmd(&["CDC.TABLES"])).to_string()
+}
+
+/// DDL that removes or moves rows without rows events (docs/events.md): TRUNCATE PARTITION,
+/// DROP PARTITION, EXCHANGE PARTITION, MariaDB CONVERT PARTITION / CONVERT TABLE re-read the
+/// tables involved, so each stream replays to its table; a table converted into a partition
+/// is gone (`t`, and it leaves CDC.TABLES); ALTER TABLE ... RENAME is a rename.
+#[test]
+fn partition_ddl_re_reads_and_replays_to_the_tables() {
+    let db = MariaDb::start();
+    db.exec(
+        "CREATE TABLE test.p (id INT PRIMARY KEY, v INT) PARTITION BY RANGE (id) (
+           PARTITION p0 VALUES LESS THAN (10), PARTITION p1 VALUES LESS THAN (20),
+           PARTITION p2 VALUES LESS THAN (30), PARTITION p3 VALUES LESS THAN (40));
+         CREATE TABLE test.u (id INT PRIMARY KEY, v INT);",
+    );
+    let r = streaming(&db);
+    db.exec(
+        "INSERT INTO test.p VALUES (1, 1), (2, 2), (11, 11), (12, 12), (21, 21), (31, 31), (32, 32);
+         INSERT INTO test.u VALUES (25, 250), (26, 260);",
+    );
+    wait_entries(&r, "cdc:test.p", 7);
+    wait_entries(&r, "cdc:test.u", 2);
+    db.exec(
+        "ALTER TABLE test.p TRUNCATE PARTITION p0;
+         ALTER TABLE test.p DROP PARTITION p1;
+         ALTER TABLE test.p EXCHANGE PARTITION p2 WITH TABLE test.u;
+         ALTER TABLE test.p CONVERT PARTITION p3 TO TABLE test.q;
+         INSERT INTO test.p VALUES (3, 3);",
+    );
+    settle(&r, &db, &[("test", "p"), ("test", "u"), ("test", "q")]);
+    assert!(
+        ops_of(&r, "cdc:test.p").contains(&"resync-end".to_string()),
+        "no re-read of test.p"
+    );
+
+    // test.q back into a partition: its rows are in test.p, test.q is gone.
+    db.exec(
+        "ALTER TABLE test.p CONVERT TABLE test.q TO PARTITION p3 VALUES LESS THAN (40);
+         ALTER TABLE test.u RENAME TO test.u2;",
+    );
+    settle(&r, &db, &[("test", "p"), ("test", "u2")]);
+    let q = stream_entries(&mut r.client(), "cdc:test.q");
+    assert_eq!(entry_lines(&q).last().map(String::as_str), Some("t ? - -"));
+    assert!(
+        replay(&q).is_empty(),
+        "replay of the converted table is not empty"
+    );
+    assert!(replay(&stream_entries(&mut r.client(), "cdc:test.u")).is_empty());
+    let tables = listed(&r);
+    assert!(
+        !tables.contains("\"test.q\"")
+            && !tables.contains("\"test.u\"")
+            && tables.contains("\"test.u2\""),
+        "{tables}"
+    );
+    assert_eq!(status_field(&r, "state"), "streaming");
+}
+
+/// DROP DATABASE: a `t` in the stream of each captured table of it (also one created after
+/// the module started), which leave CDC.TABLES. MariaDB CREATE OR REPLACE TABLE: `t`, then the
+/// new table (also CREATE OR REPLACE ... SELECT, logged as the create and rows). A DROP TABLE
+/// list mixing captured and uncaptured tables: `t` for the captured ones.
+#[test]
+fn drop_database_create_or_replace_and_mixed_drop_lists_replay_to_the_tables() {
+    let db = MariaDb::start();
+    db.exec(
+        "CREATE DATABASE d;
+         CREATE TABLE d.a (id INT PRIMARY KEY); CREATE TABLE d.b (id INT PRIMARY KEY);
+         CREATE TABLE test.c (id INT PRIMARY KEY, v INT);
+         CREATE TABLE test.keep (id INT PRIMARY KEY); CREATE TABLE test.skip (id INT PRIMARY KEY);",
+    );
+    let url = db.url();
+    let r = RedisServer::start(&[
+        "--cdc.mysql-url",
+        &url,
+        "--cdc.snapshot",
+        "never",
+        "--cdc.exclude-tables",
+        "test.skip",
+    ]);
+    wait_state(&r, "streaming", STREAMING);
+    db.exec(
+        "INSERT INTO d.a VALUES (1), (2); INSERT INTO d.b VALUES (1);
+         CREATE TABLE d.late (id INT PRIMARY KEY); INSERT INTO d.late VALUES (7);
+         INSERT INTO test.c VALUES (1, 1), (2, 2);
+         INSERT INTO test.keep VALUES (1); INSERT INTO test.skip VALUES (1);",
+    );
+    wait_entries(&r, "cdc:d.late", 1);
+    wait_entries(&r, "cdc:test.keep", 1);
+    db.exec("DROP DATABASE d");
+    for t in ["a", "b", "late"] {
+        let got = wait_entries(&r, &format!("cdc:d.{t}"), if t == "a" { 3 } else { 2 });
+        assert_eq!(
+            entry_lines(&got).last().map(String::as_str),
+            Some("t ? - -"),
+            "d.{t}"
+        );
+        assert!(replay(&got).is_empty(), "replay of d.{t} is not empty");
+    }
+    wait_caught_up(&r, &db, CATCH_UP);
+    let tables = listed(&r);
+    assert!(!tables.contains("\"d."), "{tables}");
+
+    db.exec(
+        "CREATE OR REPLACE TABLE test.c (id INT PRIMARY KEY, w VARCHAR(5));
+         INSERT INTO test.c VALUES (5, 'x');",
+    );
+    settle(&r, &db, &[("test", "c")]);
+    db.exec("CREATE OR REPLACE TABLE test.c (id INT PRIMARY KEY, w VARCHAR(5)) SELECT 9 AS id, 'y' AS w");
+    settle(&r, &db, &[("test", "c")]);
+    let ops = ops_of(&r, "cdc:test.c");
+    assert_eq!(ops.iter().filter(|o| *o == "t").count(), 2, "{ops:?}");
+    assert!(
+        listed(&r).contains("\"test.c\""),
+        "CREATE OR REPLACE keeps the table listed"
+    );
+
+    db.exec("DROP TABLE test.skip, test.keep");
+    let keep = wait_entries(&r, "cdc:test.keep", 2);
+    assert_eq!(entry_lines(&keep)[1], "t ? - -");
+    wait_caught_up(&r, &db, CATCH_UP);
+    assert!(stream_entries(&mut r.client(), "cdc:test.skip").is_empty());
+    assert_eq!(status_field(&r, "state"), "streaming");
+}
+
+/// `SET SESSION binlog_format=STATEMENT`: an INSERT into a table that is not captured, whose
+/// trigger writes a captured one, logs only the INSERT (a replica runs the trigger again); so
+/// do writes through a view and a `SELECT f()` whose function writes. The module follows the
+/// statement to the triggers, views and functions and re-reads the captured tables they
+/// write. Without the privileges to see them (the test user has SELECT only: triggers need
+/// TRIGGER, view definitions SHOW VIEW), it re-reads every captured table.
+#[test]
+fn statement_writes_through_triggers_views_and_functions_are_re_read() {
+    let db = MariaDb::start();
+    db.exec(
+        "CREATE TABLE test.cap (id INT PRIMARY KEY, v INT);
+         CREATE TABLE test.other (id INT PRIMARY KEY);
+         CREATE DATABASE side;
+         CREATE TABLE side.log (id INT PRIMARY KEY);
+         CREATE TRIGGER side.log_ai AFTER INSERT ON side.log FOR EACH ROW
+           INSERT INTO test.cap VALUES (NEW.id, NEW.id * 10) ON DUPLICATE KEY UPDATE v = NEW.id * 10;
+         CREATE VIEW side.capview AS SELECT id, v FROM test.cap;
+         SET GLOBAL log_bin_trust_function_creators = 1;",
+    );
+    db.exec(
+        "CREATE FUNCTION side.bump(x INT) RETURNS INT MODIFIES SQL DATA
+         BEGIN UPDATE test.cap SET v = v + 1 WHERE id = x; RETURN x; END",
+    );
+    let url = db.url();
+    let r = RedisServer::start(&[
+        "--cdc.mysql-url",
+        &url,
+        "--cdc.snapshot",
+        "never",
+        "--cdc.exclude-tables",
+        "side.*",
+    ]);
+    wait_state(&r, "streaming", STREAMING);
+    db.exec("INSERT INTO test.cap VALUES (1, 1), (2, 2); INSERT INTO test.other VALUES (1)");
+    wait_entries(&r, "cdc:test.cap", 2);
+    wait_entries(&r, "cdc:test.other", 1);
+
+    // The module's user cannot see the trigger: every captured table is re-read.
+    db.exec(
+        "SET SESSION binlog_format = STATEMENT;
+         INSERT INTO side.log VALUES (3);
+         SET SESSION binlog_format = ROW;",
+    );
+    settle(&r, &db, &[("test", "cap"), ("test", "other")]);
+    assert!(
+        ops_of(&r, "cdc:test.other").contains(&"resync-end".to_string()),
+        "test.other was not re-read"
+    );
+    assert!(
+        r.log().contains("TRIGGER privilege"),
+        "no warning naming the privilege"
+    );
+
+    // With TRIGGER and SHOW VIEW, only what the statements write is re-read.
+    db.exec("GRANT TRIGGER, SHOW VIEW ON *.* TO 'cdc'@'%'");
+    wait_snapshot_done_and_caught_up(&r, &db, CATCH_UP);
+    let other_before = ops_of(&r, "cdc:test.other").len();
+    db.exec(
+        "SET SESSION binlog_format = STATEMENT;
+         INSERT INTO side.log VALUES (4);
+         INSERT INTO side.capview VALUES (5, 5);
+         SELECT side.bump(1);
+         DELETE FROM side.capview WHERE id = 2;
+         SET SESSION binlog_format = ROW;
+         INSERT INTO test.cap VALUES (6, 6);",
+    );
+    settle(&r, &db, &[("test", "cap"), ("test", "other")]);
+    let cap = table_json(&db, "test", "cap");
+    assert_eq!(cap.len(), 5, "{cap:?}"); // 1 (bumped), 3, 4, 5, 6
+    assert_eq!(
+        ops_of(&r, "cdc:test.other").len(),
+        other_before,
+        "test.other was re-read although nothing wrote it"
+    );
+    assert!(
+        r.log()
+            .contains("on test.cap (with its triggers, views and stored functions)"),
+        "no warning naming the table reached through the trigger"
+    );
+    assert_eq!(status_field(&r, "state"), "streaming");
+}
+
+/// `LOAD DATA` under statement logging: the file travels in BEGIN_LOAD_QUERY/APPEND_BLOCK
+/// events and the statement in EXECUTE_LOAD_QUERY, no rows: the module re-reads the table.
+#[test]
+fn statement_logged_load_data_is_re_read() {
+    let db = MariaDb::start();
+    db.exec("CREATE TABLE test.ld (id INT PRIMARY KEY, v INT)");
+    let r = streaming(&db);
+    db.exec("INSERT INTO test.ld VALUES (1, 1)");
+    wait_entries(&r, "cdc:test.ld", 1);
+    let csv = std::env::temp_dir().join(format!("cdc-load-{}.csv", std::process::id()));
+    std::fs::write(&csv, "2,20\n3,30\n").expect("write the csv");
+    db.exec(&format!(
+        "SET SESSION binlog_format = STATEMENT;
+         LOAD DATA INFILE '{}' INTO TABLE test.ld FIELDS TERMINATED BY ',';
+         SET SESSION binlog_format = ROW;",
+        csv.display()
+    ));
+    let _ = std::fs::remove_file(&csv);
+    assert_eq!(
+        table_json(&db, "test", "ld").len(),
+        3,
+        "the load did not run"
+    );
+    settle(&r, &db, &[("test", "ld")]);
+    assert!(
+        r.log().contains("a LOAD on test.ld at mysql-bin."),
+        "no warning naming the LOAD DATA"
+    );
+}

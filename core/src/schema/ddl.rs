@@ -11,8 +11,8 @@ use super::{InfoColumn, Shapes};
 /// logged before an ALTER would get the new names). So the shape is read once, the first time a
 /// table is seen, and from then on edited by the DDL statements the binlog carries, at the
 /// position where they take effect: rows before an ALTER decode with the old shape, rows after
-/// with the new one. Understood: CREATE TABLE (column list), DROP TABLE, RENAME TABLE, and
-/// ALTER TABLE ADD/DROP/CHANGE/MODIFY/RENAME COLUMN (FIRST/AFTER), ADD/DROP PRIMARY KEY,
+/// with the new one. Understood: CREATE TABLE (column list), DROP TABLE, DROP DATABASE, RENAME
+/// TABLE, and ALTER TABLE ADD/DROP/CHANGE/MODIFY/RENAME COLUMN (FIRST/AFTER), ADD/DROP PRIMARY KEY,
 /// RENAME TO, plus clauses that do not change columns (indexes, options). A statement touching a
 /// known table that is not understood forgets that table's shape, which is then re-read from
 /// information_schema at its next table map (and checked against it, see `from_table_map`).
@@ -39,6 +39,11 @@ pub fn emptied_tables(sql: &str, default_db: &str) -> Vec<(String, String)> {
                 break;
             }
         }
+    } else if let Some(c) = created_table(sql, default_db).filter(|c| c.or_replace) {
+        // MariaDB `CREATE OR REPLACE TABLE`: a drop and a create.
+        out.push(c.table);
+    } else {
+        out = partition_moves(sql, default_db).1;
     }
     out
 }
@@ -138,6 +143,286 @@ pub fn dml_tables(sql: &str, default_db: &str) -> Option<Vec<(String, String)>> 
         return None;
     }
     Some(out)
+}
+
+/// A table a `CREATE TABLE` statement creates (not `CREATE TEMPORARY TABLE`: temporary tables
+/// never reach the binlog as rows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    pub table: (String, String),
+    /// MariaDB `CREATE OR REPLACE TABLE`: the table of that name, if any, was dropped first.
+    pub or_replace: bool,
+    /// `CREATE TABLE ... [AS] SELECT` as written by the client: logged so (as a statement, not
+    /// rewritten to a column list followed by rows events), its rows are not in the binlog.
+    pub select: bool,
+}
+
+/// The table `CREATE [OR REPLACE] TABLE [IF NOT EXISTS] t ...` creates.
+pub fn created_table(sql: &str, default_db: &str) -> Option<Created> {
+    let toks = tokenize(sql);
+    let mut p = Parser { t: &toks, i: 0 };
+    if !p.kw("create") {
+        return None;
+    }
+    let or_replace = p.kws(&["or", "replace"]);
+    if !p.kw("table") {
+        return None;
+    }
+    p.kws(&["if", "not", "exists"]);
+    let table = p.table_name(default_db)?;
+    // A SELECT anywhere after the name (column defaults and checks cannot hold subqueries).
+    let select = p.t[p.i..]
+        .iter()
+        .any(|t| matches!(t, Tok::Word(w, false) if w.eq_ignore_ascii_case("select")));
+    Some(Created {
+        table,
+        or_replace,
+        select,
+    })
+}
+
+/// The database `DROP {DATABASE | SCHEMA} [IF EXISTS] d` drops.
+pub fn dropped_database(sql: &str) -> Option<String> {
+    let toks = tokenize(sql);
+    let mut p = Parser { t: &toks, i: 0 };
+    if !(p.kw("drop") && (p.kw("database") || p.kw("schema"))) {
+        return None;
+    }
+    p.kws(&["if", "exists"]);
+    p.ident()
+}
+
+/// The tables whose rows an `ALTER TABLE` changes without rows events, which must be re-read:
+/// `TRUNCATE PARTITION` and `DROP PARTITION` (rows of the table gone), `EXCHANGE PARTITION p
+/// WITH TABLE u` (both tables), MariaDB `CONVERT PARTITION p TO TABLE u` (both: u is created
+/// with the partition's rows) and `CONVERT TABLE u TO PARTITION` (the table; u itself is
+/// gone, see [`emptied_tables`]), `IMPORT [PARTITION ...] TABLESPACE` (rows replaced by a file's).
+/// Other partition maintenance (ADD, REORGANIZE, COALESCE, REBUILD, REMOVE PARTITIONING,
+/// PARTITION BY) keeps the rows.
+pub fn reread_tables(sql: &str, default_db: &str) -> Vec<(String, String)> {
+    partition_moves(sql, default_db).0
+}
+
+/// (tables to re-read, tables gone) of an ALTER TABLE's partition clauses.
+type Moves = (Vec<(String, String)>, Vec<(String, String)>);
+
+fn partition_moves(sql: &str, default_db: &str) -> Moves {
+    let toks = tokenize(sql);
+    let mut p = Parser { t: &toks, i: 0 };
+    let (mut reread, mut gone) = (Vec::new(), Vec::new());
+    if !p.kw("alter") {
+        return (reread, gone);
+    }
+    p.kw("online");
+    p.kw("ignore");
+    if !p.kw("table") {
+        return (reread, gone);
+    }
+    p.kws(&["if", "exists"]);
+    let Some(table) = p.table_name(default_db) else {
+        return (reread, gone);
+    };
+    let mut depth = 0i32;
+    while let Some(t) = p.peek() {
+        match t {
+            Tok::Punct('(') => depth += 1,
+            Tok::Punct(')') => depth -= 1,
+            Tok::Word(..) if depth == 0 => {
+                if p.kws(&["truncate", "partition"])
+                    || p.kws(&["drop", "partition"])
+                    || p.kw("import")
+                {
+                    reread.push(table.clone());
+                    continue;
+                }
+                if p.kws(&["exchange", "partition"]) {
+                    reread.push(table.clone());
+                    p.ident();
+                    if p.kws(&["with", "table"]) {
+                        reread.extend(p.table_name(default_db));
+                    }
+                    continue;
+                }
+                if p.kws(&["convert", "partition"]) {
+                    reread.push(table.clone());
+                    p.ident();
+                    if p.kws(&["to", "table"]) {
+                        reread.extend(p.table_name(default_db));
+                    }
+                    continue;
+                }
+                if p.kws(&["convert", "table"]) {
+                    reread.push(table.clone());
+                    gone.extend(p.table_name(default_db));
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        p.i += 1;
+    }
+    reread.dedup();
+    (reread, gone)
+}
+
+/// What a piece of SQL code refers to: a statement logged as a statement, a trigger's body, a
+/// stored routine's body, a view's definition. Used to follow a statement to the tables its
+/// triggers, views and stored functions write (the binlog carries only the statement).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CodeRefs {
+    /// Tables it may write: after INSERT/REPLACE [INTO], UPDATE (its table list), DELETE [FROM]
+    /// (both table lists); with `reads`, also every table after FROM or JOIN (a view is written
+    /// through the tables it selects from).
+    pub tables: Vec<(String, String)>,
+    /// Possible calls of stored routines, (db, name): `CALL r`, `r(` and `db.r(`. Built-in
+    /// functions are among them; the caller keeps the names that are stored routines.
+    pub calls: Vec<(String, String)>,
+}
+
+/// The tables and routine calls of `sql` (see [`CodeRefs`]); `default_db` is the schema
+/// unqualified names are in (the statement's, the trigger's, the routine's or the view's).
+pub fn code_refs(sql: &str, default_db: &str, reads: bool) -> CodeRefs {
+    let toks = tokenize(sql);
+    let mut out = CodeRefs::default();
+    let word = |i: usize| match toks.get(i) {
+        Some(Tok::Word(w, false)) => Some(w.to_ascii_lowercase()),
+        _ => None,
+    };
+    for i in 0..toks.len() {
+        // `db`.`f`(...) and `f`(...): a quoted name is a word too.
+        if let Some(Tok::Word(name, quoted)) = toks.get(i) {
+            if toks.get(i + 1) == Some(&Tok::Punct('(')) {
+                let qualified = i >= 2 && toks.get(i - 1) == Some(&Tok::Punct('.'));
+                match toks.get(i.wrapping_sub(2)) {
+                    Some(Tok::Word(db, _)) if qualified => {
+                        out.calls.push((db.clone(), name.clone()));
+                    }
+                    _ if !qualified && (*quoted || word(i).is_some()) => {
+                        out.calls.push((default_db.to_string(), name.clone()));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let Some(w) = word(i) else { continue };
+        let prev = i.checked_sub(1).and_then(word);
+        let next_paren = toks.get(i + 1) == Some(&Tok::Punct('('));
+        // `ON UPDATE` / `ON DELETE` (foreign keys, trigger headers), `ON DUPLICATE KEY
+        // UPDATE`, `FOR UPDATE`, `BEFORE/AFTER INSERT`, `OR REPLACE`: not writes of a table.
+        let not_a_write = matches!(
+            prev.as_deref(),
+            Some("on" | "key" | "for" | "before" | "after" | "or")
+        );
+        let mut p = Parser { t: &toks, i: i + 1 };
+        match w.as_str() {
+            // INSERT(...) and REPLACE(...) are also string functions.
+            "insert" | "replace" if !next_paren && !not_a_write => {
+                while ["low_priority", "delayed", "high_priority", "ignore"]
+                    .iter()
+                    .any(|m| p.kw(m))
+                {}
+                p.kw("into");
+                out.tables.extend(p.table_name(default_db));
+            }
+            "update" if !not_a_write => {
+                while ["low_priority", "ignore"].iter().any(|m| p.kw(m)) {}
+                out.tables.extend(p.table_list(default_db, &["set"]));
+            }
+            "delete" if !not_a_write => {
+                while ["low_priority", "quick", "ignore"].iter().any(|m| p.kw(m)) {}
+                let stops = ["using", "where", "order", "limit", "returning", "partition"];
+                if p.kw("from") {
+                    out.tables.extend(p.table_list(default_db, &stops));
+                } else {
+                    out.tables.extend(p.table_list(default_db, &["from"]));
+                    if p.kw("from") {
+                        out.tables.extend(p.table_list(default_db, &stops));
+                    }
+                }
+            }
+            "from" | "join" if reads => {
+                let stops = [
+                    "where",
+                    "group",
+                    "having",
+                    "order",
+                    "limit",
+                    "union",
+                    "window",
+                    "into",
+                    "for",
+                    "lock",
+                    "except",
+                    "intersect",
+                    "on",
+                    "using",
+                ];
+                // `FROM (a JOIN b ...)`: a parenthesized join, not a subquery.
+                while p.peek() == Some(&Tok::Punct('('))
+                    && !matches!(p.t.get(p.i + 1), Some(Tok::Word(w, false)) if w.eq_ignore_ascii_case("select"))
+                {
+                    p.i += 1;
+                }
+                out.tables.extend(p.table_list(default_db, &stops));
+            }
+            "call" => {
+                if let Some((db, name)) = p.table_name(default_db) {
+                    out.calls.push((db, name));
+                }
+            }
+            _ => {}
+        }
+    }
+    out.tables.sort();
+    out.tables.dedup();
+    out.calls.sort();
+    out.calls.dedup();
+    out
+}
+
+/// The statement of a MariaDB `SET STATEMENT var = value[, ...] FOR statement`; `sql` itself
+/// otherwise.
+pub fn strip_set_statement(sql: &str) -> &str {
+    let head = sql.get(..13).unwrap_or_default();
+    if !head.eq_ignore_ascii_case("SET STATEMENT") {
+        return sql;
+    }
+    // The first FOR outside quotes and parentheses ends the variable list.
+    let bytes = sql.as_bytes();
+    let (mut depth, mut quote, mut i) = (0i32, None::<u8>, 13);
+    while i < bytes.len() {
+        let b = bytes[i];
+        match quote {
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None => match b {
+                b'\'' | b'"' | b'`' => quote = Some(b),
+                b'(' => depth += 1,
+                b')' => depth -= 1,
+                _ if depth == 0
+                    && bytes[i - 1].is_ascii_whitespace()
+                    && sql
+                        .get(i..i + 3)
+                        .is_some_and(|w| w.eq_ignore_ascii_case("FOR"))
+                    && bytes.get(i + 3).is_some_and(|c| c.is_ascii_whitespace()) =>
+                {
+                    return sql[i + 3..].trim_start();
+                }
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    sql
+}
+
+/// A statement logged only because it calls a stored function that writes: the server logs a
+/// `SELECT f()` or `DO f()` (as `SELECT`) when f changes data and the session logs statements.
+pub fn is_function_call_statement(sql: &str) -> bool {
+    let toks = tokenize(sql);
+    let mut p = Parser { t: &toks, i: 0 };
+    while p.punct('(') {}
+    p.kw("select") || p.kw("do")
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -311,7 +596,13 @@ impl Parser<'_> {
                     expect_table = false;
                     depth += 1
                 }
-                Tok::Punct(')') => depth -= 1,
+                Tok::Punct(')') => {
+                    depth -= 1;
+                    if depth < 0 {
+                        break; // the end of the subquery the list is in
+                    }
+                }
+                Tok::Punct(';') if depth == 0 => break,
                 Tok::Punct(',') if depth == 0 => expect_table = true,
                 Tok::Word(w, false)
                     if depth == 0 && stops.iter().any(|s| w.eq_ignore_ascii_case(s)) =>
@@ -594,6 +885,13 @@ fn ddl_statement(p: &mut Parser<'_>, shapes: &mut Shapes, db: &str) -> Option<()
         }
         shapes.insert(name, cols);
     } else if p.kw("drop") {
+        if p.kw("database") || p.kw("schema") {
+            // Its tables go with it.
+            p.kws(&["if", "exists"]);
+            let gone = p.ident()?;
+            shapes.retain(|(d, _), _| *d != gone);
+            return Some(());
+        }
         p.kw("temporary");
         if !p.kw("table") {
             return Some(());
@@ -1037,6 +1335,137 @@ mod tests {
         assert!(emptied_tables("DROP TEMPORARY TABLE t", "db").is_empty());
         assert!(emptied_tables("DROP DATABASE d", "db").is_empty());
         assert!(emptied_tables("ALTER TABLE t TRUNCATE PARTITION p0", "db").is_empty());
+    }
+
+    #[test]
+    fn ddl_that_moves_rows_names_its_tables() {
+        let t = |db: &str, n: &str| (db.to_string(), n.to_string());
+        // Rows gone or replaced without rows events: re-read.
+        assert_eq!(
+            reread_tables("ALTER TABLE t TRUNCATE PARTITION p0, p1", "db"),
+            [t("db", "t")]
+        );
+        assert_eq!(
+            reread_tables("alter table `o`.`t` drop partition if exists p1", "db"),
+            [t("o", "t")]
+        );
+        assert_eq!(
+            reread_tables(
+                "ALTER TABLE t EXCHANGE PARTITION p0 WITH TABLE o.u WITHOUT VALIDATION",
+                "db"
+            ),
+            [t("db", "t"), t("o", "u")]
+        );
+        assert_eq!(
+            reread_tables("ALTER TABLE t CONVERT PARTITION p1 TO TABLE q", "db"),
+            [t("db", "t"), t("db", "q")]
+        );
+        assert_eq!(
+            reread_tables(
+                "ALTER TABLE t CONVERT TABLE q TO PARTITION p1 VALUES LESS THAN (20)",
+                "db"
+            ),
+            [t("db", "t")]
+        );
+        assert_eq!(
+            emptied_tables(
+                "ALTER TABLE t CONVERT TABLE q TO PARTITION p1 VALUES LESS THAN (20)",
+                "db"
+            ),
+            [t("db", "q")]
+        );
+        assert_eq!(
+            reread_tables("ALTER TABLE t IMPORT PARTITION p0 TABLESPACE", "db"),
+            [t("db", "t")]
+        );
+        assert_eq!(
+            reread_tables("ALTER TABLE t IMPORT TABLESPACE", "db"),
+            [t("db", "t")]
+        );
+        // Rows kept: nothing to re-read.
+        for sql in [
+            "ALTER TABLE t ADD PARTITION (PARTITION p2 VALUES LESS THAN (30))",
+            "ALTER TABLE t REORGANIZE PARTITION p0 INTO (PARTITION a VALUES LESS THAN (5), PARTITION b VALUES LESS THAN (10))",
+            "ALTER TABLE t PARTITION BY HASH(id) PARTITIONS 4",
+            "ALTER TABLE t REMOVE PARTITIONING",
+            "ALTER TABLE t DROP COLUMN partition_key",
+            "ALTER TABLE t ADD COLUMN x INT, RENAME TO u",
+            "CREATE TABLE t (id INT) PARTITION BY RANGE (id) (PARTITION p0 VALUES LESS THAN (10))",
+        ] {
+            assert!(reread_tables(sql, "db").is_empty(), "{sql}");
+        }
+        // DROP DATABASE, CREATE [OR REPLACE] TABLE.
+        assert_eq!(dropped_database("DROP DATABASE `s`"), Some("s".into()));
+        assert_eq!(
+            dropped_database("drop schema if exists x"),
+            Some("x".into())
+        );
+        assert_eq!(dropped_database("DROP TABLE x"), None);
+        assert_eq!(
+            emptied_tables("CREATE OR REPLACE TABLE o.t (id INT PRIMARY KEY)", "db"),
+            [t("o", "t")]
+        );
+        assert!(emptied_tables("CREATE OR REPLACE TEMPORARY TABLE t (id INT)", "db").is_empty());
+        assert!(emptied_tables("CREATE TABLE t (id INT)", "db").is_empty());
+        let c = created_table("CREATE TABLE IF NOT EXISTS t (id INT) SELECT 1 AS id", "db");
+        assert_eq!(
+            c,
+            Some(Created {
+                table: t("db", "t"),
+                or_replace: false,
+                select: true
+            })
+        );
+        // MariaDB's row-logged CREATE ... SELECT: the column list, then rows events.
+        let c = created_table(
+            "CREATE OR REPLACE TABLE `s`.`c` (\n  `id` int(1) NOT NULL\n)",
+            "db",
+        );
+        assert_eq!(c.map(|c| (c.or_replace, c.select)), Some((true, false)));
+        assert_eq!(created_table("CREATE VIEW v AS SELECT 1", "db"), None);
+    }
+
+    #[test]
+    fn code_refs_name_written_tables_and_calls() {
+        let t = |db: &str, n: &str| (db.to_string(), n.to_string());
+        // A trigger body: the writes, not the reads; not ON DUPLICATE KEY UPDATE, not REPLACE().
+        let r = code_refs(
+            "BEGIN INSERT INTO audit (id, v) SELECT NEW.id, REPLACE(x, 'a', 'b') FROM src ON DUPLICATE KEY UPDATE v = 1; UPDATE o.t AS a JOIN u ON a.id = u.id SET a.v = 2; DELETE FROM `q` WHERE id = OLD.id; CALL o.p(1); SET @x = f(2) + `o`.`g`(3); END",
+            "db",
+            false,
+        );
+        assert_eq!(
+            r.tables,
+            [t("db", "audit"), t("db", "q"), t("db", "u"), t("o", "t")]
+        );
+        for call in [t("o", "p"), t("db", "f"), t("o", "g"), t("db", "REPLACE")] {
+            assert!(r.calls.contains(&call), "{call:?} in {:?}", r.calls);
+        }
+        // A view definition: every table it selects from.
+        let r = code_refs(
+            "select `s`.`t`.`id` AS `id` from (`s`.`t` join `s`.`u` on(`s`.`t`.`id` = `s`.`u`.`id`)) where `s`.`t`.`id` in (select `id` from `o`.`w`)",
+            "db",
+            true,
+        );
+        assert_eq!(r.tables, [t("o", "w"), t("s", "t"), t("s", "u")]);
+        // The statement MariaDB logs for `SELECT s.g(7)` / `DO s.g(8)`.
+        let r = code_refs("SELECT `s`.`g`(7)", "db", false);
+        assert_eq!(r.calls, [t("s", "g")]);
+        assert!(is_function_call_statement("SELECT `s`.`g`(7)"));
+        assert!(is_function_call_statement("do f()"));
+        assert!(!is_function_call_statement("INSERT INTO t SELECT 1"));
+        assert_eq!(
+            strip_set_statement("SET STATEMENT max_statement_time=60, sql_mode='a,for' FOR\tINSERT INTO t VALUES (1)"),
+            "INSERT INTO t VALUES (1)"
+        );
+        assert_eq!(
+            strip_set_statement("SET STATEMENT x=1"),
+            "SET STATEMENT x=1"
+        );
+        assert_eq!(
+            strip_set_statement("INSERT INTO forum VALUES (1)"),
+            "INSERT INTO forum VALUES (1)"
+        );
     }
 
     #[test]

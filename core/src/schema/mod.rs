@@ -5,11 +5,14 @@
 //! primary key. What it never says (MariaDB's JSON alias columns, UUID and INET6 types) and what
 //! MINIMAL metadata leaves out comes from `information_schema` through [`InfoColumn`]s.
 
+pub mod code;
 mod ddl;
 pub mod versioning;
 
 pub use ddl::{
-    apply_ddl, dml_tables, emptied_tables, renamed_tables, table_ddl, TableDdl, TableDdlKind,
+    apply_ddl, code_refs, created_table, dml_tables, dropped_database, emptied_tables,
+    is_function_call_statement, renamed_tables, reread_tables, strip_set_statement, table_ddl,
+    CodeRefs, Created, TableDdl, TableDdlKind,
 };
 pub use versioning::Period;
 

@@ -1,0 +1,102 @@
+//! Looks up triggers, views and stored routines in the source's information_schema for the
+//! assembler, which follows a statement-logged DML statement to the tables they write
+//! (`redis_cdc_core::schema::code`, docs/events.md "Statements, triggers and stored functions").
+
+use crate::config::SourceUrl;
+use crate::source::connect;
+use mysql::prelude::Queryable;
+use mysql::Conn;
+use redis_cdc_core::schema::code::{Code, CodeLookup, CodeQuery};
+
+/// A lookup with its own connection, opened at the first question (statement-logged DML is
+/// rare) and again after a failure or a hidden answer.
+pub fn lookup(url: SourceUrl) -> CodeLookup {
+    let mut conn: Option<Conn> = None;
+    Box::new(move |q| {
+        let c = match conn.as_mut() {
+            Some(c) => c,
+            None => conn.insert(connect(&url).map_err(|e| e.to_string())?),
+        };
+        let answer = answer(c, q);
+        // After a failure, or an answer hidden by missing privileges, the next question opens a
+        // new connection: global privileges granted since apply only to new connections.
+        let hidden = |a: &Vec<Code>| {
+            a.iter()
+                .any(|c| matches!(c, Code::TriggersHidden | Code::View(None)))
+        };
+        if answer.as_ref().map_or(true, hidden) {
+            conn = None;
+        }
+        answer
+    })
+}
+
+fn text(b: Vec<u8>) -> String {
+    String::from_utf8_lossy(&b).into_owned()
+}
+
+fn answer(c: &mut Conn, q: CodeQuery<'_>) -> Result<Vec<Code>, String> {
+    let err = |e: mysql::Error| format!("reading information_schema: {e}");
+    match q {
+        CodeQuery::Table { db, table } => {
+            let view: Option<Option<Vec<u8>>> = c
+                .exec_first(
+                    "SELECT VIEW_DEFINITION FROM information_schema.VIEWS \
+                     WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                    (db, table),
+                )
+                .map_err(err)?;
+            if let Some(def) = view {
+                // Empty for a user without SHOW VIEW.
+                let def = def.map(text).filter(|d| !d.trim().is_empty());
+                return Ok(vec![Code::View(def)]);
+            }
+            let bodies: Vec<Vec<u8>> = c
+                .exec(
+                    "SELECT ACTION_STATEMENT FROM information_schema.TRIGGERS \
+                     WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ?",
+                    (db, table),
+                )
+                .map_err(err)?;
+            if bodies.is_empty() && !can_see_triggers(c, db, table).map_err(err)? {
+                return Ok(vec![Code::TriggersHidden]);
+            }
+            Ok(bodies.into_iter().map(|b| Code::Trigger(text(b))).collect())
+        }
+        CodeQuery::Routines { db } => {
+            let rows: Vec<(Vec<u8>, Option<Vec<u8>>)> = c
+                .exec(
+                    "SELECT ROUTINE_NAME, ROUTINE_DEFINITION FROM information_schema.ROUTINES \
+                     WHERE ROUTINE_SCHEMA = ?",
+                    (db,),
+                )
+                .map_err(err)?;
+            Ok(rows
+                .into_iter()
+                .map(|(name, body)| Code::Routine {
+                    name: text(name),
+                    body: body.map(text),
+                })
+                .collect())
+        }
+    }
+}
+
+/// Whether the user holds TRIGGER on the table (globally, on its database or on it): the
+/// server lists a table's triggers only then, so an empty list means "none" only then.
+/// Privileges held through a role are not seen here: such a user counts as not seeing them.
+fn can_see_triggers(c: &mut Conn, db: &str, table: &str) -> Result<bool, mysql::Error> {
+    let n: Option<u64> = c.exec_first(
+        "SELECT COUNT(*) FROM ( \
+           SELECT GRANTEE, PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES \
+           UNION ALL SELECT GRANTEE, PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES \
+             WHERE TABLE_SCHEMA = ? \
+           UNION ALL SELECT GRANTEE, PRIVILEGE_TYPE FROM information_schema.TABLE_PRIVILEGES \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
+         ) p WHERE p.PRIVILEGE_TYPE = 'TRIGGER' AND p.GRANTEE = CONCAT('''', \
+           SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', \
+           SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')",
+        (db, db, table),
+    )?;
+    Ok(n.unwrap_or(0) > 0)
+}
