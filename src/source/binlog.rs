@@ -200,28 +200,13 @@ impl Reader {
     /// Every captured table as of now (tables created since the session started included); the
     /// session's list when the source cannot be asked.
     fn captured_now(&self) -> Vec<String> {
-        let listed = connect(&self.url).and_then(|mut c| {
-            c.query::<(Vec<u8>, Vec<u8>), _>(
-                "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE'",
-            )
-            .map_err(|e| SourceError::from_mysql("listing tables", e))
-        });
+        let listed = connect(&self.url)
+            .and_then(|mut c| crate::source::captured_tables(&mut c, &self.config.filter));
         match listed {
-            Ok(rows) => {
-                let mut now: Vec<String> = rows
-                    .into_iter()
-                    .map(|(d, t)| {
-                        (
-                            String::from_utf8_lossy(&d).into_owned(),
-                            String::from_utf8_lossy(&t).into_owned(),
-                        )
-                    })
-                    .filter(|(d, t)| self.config.filter.matches(d, t))
-                    .map(|(d, t)| format!("{d}.{t}"))
-                    .collect();
-                now.sort();
-                now
-            }
+            Ok(tables) => tables
+                .into_iter()
+                .map(|(d, t)| format!("{d}.{t}"))
+                .collect(),
             Err(e) => {
                 log::warn!("{e}: re-reading the tables captured at the session's start");
                 self.captured.clone()
@@ -238,7 +223,7 @@ impl Reader {
             }
             Output::Batch(mut batch) => {
                 if batch.rereads.iter().any(|t| t == "*") {
-                    batch.rereads.clone_from(&self.captured);
+                    batch.rereads = self.captured_now();
                 }
                 if batch.txns > 0 && batch.commit_ms == 0 {
                     // The source gave no commit time.

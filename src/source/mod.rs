@@ -177,6 +177,29 @@ pub fn binlog_files(conn: &mut Conn) -> Result<Vec<String>, SourceError> {
         .collect())
 }
 
+/// The source's tables that `filter` captures, as (db, table), sorted: base tables and
+/// MariaDB's system-versioned tables (docs/events.md).
+pub fn captured_tables(
+    conn: &mut Conn,
+    filter: &redis_cdc_core::filter::TableFilter,
+) -> Result<Vec<(String, String)>, SourceError> {
+    let rows: Vec<(Vec<u8>, Vec<u8>)> = conn
+        .query("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')")
+        .map_err(|e| SourceError::from_mysql("listing tables", e))?;
+    let mut tables: Vec<(String, String)> = rows
+        .into_iter()
+        .map(|(d, t)| {
+            (
+                String::from_utf8_lossy(&d).into_owned(),
+                String::from_utf8_lossy(&t).into_owned(),
+            )
+        })
+        .filter(|(d, t)| filter.matches(d, t))
+        .collect();
+    tables.sort();
+    Ok(tables)
+}
+
 /// Columns of `db.table` from information_schema, in ordinal order.
 pub fn info_columns(
     conn: &mut Conn,

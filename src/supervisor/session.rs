@@ -334,11 +334,7 @@ fn starting_point(
 
 /// Record the captured tables in the status (CDC.STATUS `tables`, CDC.TABLES); returns them.
 fn register_tables(conn: &mut mysql::Conn, config: &Config) -> Result<Vec<String>, CdcError> {
-    use mysql::prelude::Queryable;
-    let rows: Vec<(String, String)> = conn
-        // MariaDB's system-versioned tables are tables too (docs/events.md).
-        .query("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')")
-        .map_err(|e| CdcError::from_mysql("listing tables", e))?;
+    let rows = source::captured_tables(conn, &config.filter)?;
     let mut g = STATUS.lock();
     g.tables.retain(|name, _| {
         name.split_once('.')
@@ -346,14 +342,11 @@ fn register_tables(conn: &mut mysql::Conn, config: &Config) -> Result<Vec<String
     });
     let mut captured = Vec::new();
     for (db, table) in rows {
-        if config.filter.matches(&db, &table) {
-            let name = format!("{db}.{table}");
-            let t = g.tables.entry(name.clone()).or_default();
-            t.stream = config.stream_key(&db, &table);
-            captured.push(name);
-        }
+        let name = format!("{db}.{table}");
+        let t = g.tables.entry(name.clone()).or_default();
+        t.stream = config.stream_key(&db, &table);
+        captured.push(name);
     }
-    captured.sort();
     Ok(captured)
 }
 
