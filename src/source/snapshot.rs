@@ -377,6 +377,7 @@ impl Snapshotter {
                 finish_table(&mut state);
                 self.send_progress(c, &mut state, end.into_iter().collect())?;
                 sent += 1;
+                show_queue(&state, None);
                 continue;
             };
             let estimated = estimate_rows(c, &table);

@@ -242,10 +242,13 @@ fn add_and_drop_versioning(metadata_args: &[&str]) {
          DELETE FROM test.p WHERE id = 5",
     );
     r.cmd(&["CDC.RESUME"]);
-    wait_state(&r, "streaming", STREAMING);
-    wait_caught_up(&r, &db, CATCH_UP);
+    // (The ADD COLUMN re-reads the table: wait for it too.)
+    wait_snapshot_done_and_caught_up(&r, &db, CATCH_UP);
     let list = assert_replay_equals_table(&r, &db, "test", "p");
     for (id, f) in &list {
+        if field(f, "key").is_none() {
+            continue; // a re-read's marker
+        }
         let key = json_field(f, "key");
         assert_eq!(
             key.as_object().map(|m| m.len()),

@@ -418,17 +418,21 @@ pub fn status(r: &RedisServer) -> HashMap<String, String> {
 /// Wait until no snapshot runs, the state is `streaming` and the position is exactly what
 /// `SHOW MASTER STATUS` says (the module has written everything the source has).
 pub fn wait_snapshot_done_and_caught_up(r: &RedisServer, db: &MariaDb, timeout: Duration) {
-    wait_until(
-        timeout,
-        "snapshot done and position at the source's end",
-        || {
-            let s = status(r);
-            let (file, pos) = db.master_status();
-            s.get("snapshot").map(String::as_str) == Some("[]")
-                && s.get("state").map(String::as_str) == Some("streaming")
-                && s.get("position") == Some(&format!("{file}:{pos}"))
-        },
-    );
+    let deadline = Instant::now() + timeout;
+    loop {
+        let s = status(r);
+        let (file, pos) = db.master_status();
+        if s.get("snapshot").map(String::as_str) == Some("[]")
+            && s.get("state").map(String::as_str) == Some("streaming")
+            && s.get("position") == Some(&format!("{file}:{pos}"))
+        {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for snapshot done and position at the source's end ({file}:{pos}); last CDC.STATUS {s:?}");
+        }
+        sleep(Duration::from_millis(50));
+    }
 }
 
 /// One line per entry, `op key before after`, for assertions and panic messages.

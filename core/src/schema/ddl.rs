@@ -198,9 +198,85 @@ pub fn dropped_database(sql: &str) -> Option<String> {
 /// with the partition's rows) and `CONVERT TABLE u TO PARTITION` (the table; u itself is
 /// gone, see [`emptied_tables`]), `IMPORT [PARTITION ...] TABLESPACE` (rows replaced by a file's).
 /// Other partition maintenance (ADD, REORGANIZE, COALESCE, REBUILD, REMOVE PARTITIONING,
-/// PARTITION BY) keeps the rows.
+/// PARTITION BY) keeps the rows. Also a table whose columns an ALTER TABLE adds, drops,
+/// changes, modifies or renames: its rows take the new shape (defaults, converted values, new
+/// names) without rows events, so entries written before it replay to the old shape.
 pub fn reread_tables(sql: &str, default_db: &str) -> Vec<(String, String)> {
-    partition_moves(sql, default_db).0
+    let mut tables = partition_moves(sql, default_db).0;
+    if let Some(t) = reshaped_table(sql, default_db) {
+        if !tables.contains(&t) {
+            tables.push(t);
+        }
+    }
+    tables
+}
+
+/// The table an `ALTER TABLE` changes the columns of (ADD/DROP/CHANGE/MODIFY/RENAME COLUMN),
+/// whether or not its shape is known.
+fn reshaped_table(sql: &str, default_db: &str) -> Option<(String, String)> {
+    let toks = tokenize(sql);
+    let mut p = Parser { t: &toks, i: 0 };
+    if !p.kw("alter") {
+        return None;
+    }
+    p.kw("online");
+    p.kw("ignore");
+    if !p.kw("table") {
+        return None;
+    }
+    let name = p.table_name(default_db)?;
+    // (A rename with it: the new name is re-read anyway, see `renamed_tables`.)
+    let is = |p: &Parser<'_>, ks: &[&str]| matches!(p.peek(), Some(Tok::Word(w, false)) if ks.iter().any(|k| w.eq_ignore_ascii_case(k)));
+    let mut reshaped = false;
+    while p.peek().is_some() {
+        if p.kw("add") {
+            reshaped |= !is(
+                &p,
+                &[
+                    "key",
+                    "index",
+                    "unique",
+                    "fulltext",
+                    "spatial",
+                    "foreign",
+                    "check",
+                    "constraint",
+                    "partition",
+                    "period",
+                    "system",
+                    "primary",
+                ],
+            );
+        } else if p.kw("drop") {
+            reshaped |= !is(
+                &p,
+                &[
+                    "key",
+                    "index",
+                    "foreign",
+                    "constraint",
+                    "check",
+                    "partition",
+                    "period",
+                    "system",
+                    "primary",
+                    "default",
+                ],
+            );
+        } else if p.kw("change") || p.kw("modify") {
+            reshaped = true;
+        } else if p.kw("rename") {
+            if !is(&p, &["column", "index", "key"]) {
+                return None;
+            }
+            reshaped |= is(&p, &["column"]);
+        }
+        p.skip_clause();
+        if !p.punct(',') {
+            break;
+        }
+    }
+    reshaped.then_some(name)
 }
 
 /// (tables to re-read, tables gone) of an ALTER TABLE's partition clauses.
@@ -1388,7 +1464,7 @@ mod tests {
             "ALTER TABLE t REORGANIZE PARTITION p0 INTO (PARTITION a VALUES LESS THAN (5), PARTITION b VALUES LESS THAN (10))",
             "ALTER TABLE t PARTITION BY HASH(id) PARTITIONS 4",
             "ALTER TABLE t REMOVE PARTITIONING",
-            "ALTER TABLE t DROP COLUMN partition_key",
+            // (the new name is re-read as a rename)
             "ALTER TABLE t ADD COLUMN x INT, RENAME TO u",
             "CREATE TABLE t (id INT) PARTITION BY RANGE (id) (PARTITION p0 VALUES LESS THAN (10))",
         ] {
@@ -1466,6 +1542,35 @@ mod tests {
             strip_set_statement("INSERT INTO forum VALUES (1)"),
             "INSERT INTO forum VALUES (1)"
         );
+    }
+
+    #[test]
+    fn column_changes_re_read_their_table() {
+        let t = |n: &str| vec![("db".to_string(), n.to_string())];
+        for sql in [
+            "ALTER TABLE t ADD COLUMN c INT DEFAULT 5",
+            "alter table t add c int, add index (c)",
+            "ALTER TABLE t DROP a",
+            "ALTER TABLE t DROP COLUMN IF EXISTS a",
+            "ALTER TABLE t CHANGE a b BIGINT",
+            "ALTER TABLE t MODIFY a VARCHAR(5)",
+            "ALTER TABLE t RENAME COLUMN a TO b",
+            "ALTER ONLINE TABLE t ENGINE=InnoDB, ADD (c INT, d INT)",
+        ] {
+            assert_eq!(reread_tables(sql, "db"), t("t"), "{sql}");
+        }
+        for sql in [
+            "ALTER TABLE t ADD INDEX i (a)",
+            "ALTER TABLE t ADD PRIMARY KEY (a), DROP INDEX j",
+            "ALTER TABLE t ALTER COLUMN a SET DEFAULT 1",
+            "ALTER TABLE t ENGINE=InnoDB",
+            "ALTER TABLE t RENAME TO u",
+            "ALTER TABLE t ADD SYSTEM VERSIONING",
+            "ALTER TABLE t DROP FOREIGN KEY f, DROP CHECK c",
+            "CREATE TABLE t (a INT)",
+        ] {
+            assert!(reread_tables(sql, "db").is_empty(), "{sql}");
+        }
     }
 
     #[test]
