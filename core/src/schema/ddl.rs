@@ -311,18 +311,14 @@ fn partition_moves(sql: &str, default_db: &str) -> Moves {
                     reread.push(table.clone());
                     continue;
                 }
-                if p.kws(&["exchange", "partition"]) {
+                // EXCHANGE PARTITION p WITH TABLE u, CONVERT PARTITION p TO TABLE u: both.
+                let with = [("exchange", "with"), ("convert", "to")]
+                    .into_iter()
+                    .find(|(verb, _)| p.kws(&[verb, "partition"]));
+                if let Some((_, with)) = with {
                     reread.push(table.clone());
                     p.ident();
-                    if p.kws(&["with", "table"]) {
-                        reread.extend(p.table_name(default_db));
-                    }
-                    continue;
-                }
-                if p.kws(&["convert", "partition"]) {
-                    reread.push(table.clone());
-                    p.ident();
-                    if p.kws(&["to", "table"]) {
+                    if p.kws(&[with, "table"]) {
                         reread.extend(p.table_name(default_db));
                     }
                     continue;
