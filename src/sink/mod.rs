@@ -142,6 +142,9 @@ pub enum WriterExit {
     Replica,
     /// Redis refused a write.
     Failed(String),
+    /// The offset key is gone (DEL, FLUSHALL, eviction) since the session stored it: the
+    /// position is lost, so the session starts anew (docs/snapshot.md).
+    OffsetGone,
 }
 
 pub struct Writer {
@@ -253,6 +256,14 @@ impl Writer {
             let flags = ctx.get_flags();
             if flags.contains(ContextFlags::SLAVE) {
                 return WriterExit::Replica;
+            }
+            // The session stored the position before its first batch: a missing key was
+            // deleted since. Writing would re-create it as if nothing happened.
+            if !matches!(
+                ctx.call("EXISTS", &[self.offset_key.as_str()]),
+                Ok(RedisValue::Integer(1))
+            ) {
+                return WriterExit::OffsetGone;
             }
             let mut released = None;
             let mut due = Vec::new();

@@ -159,6 +159,23 @@ pub fn store(
     }
 }
 
+/// Whether any of `keys` exists.
+pub fn any_exists(keys: &[String], shutdown: &AtomicBool) -> Result<bool, CdcError> {
+    if keys.is_empty() {
+        return Ok(false);
+    }
+    let ctx = DetachedCtx::new().ok_or_else(|| CdcError::retry("no thread-safe context".into()))?;
+    let args: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let locked = lock(&ctx, shutdown)?;
+    let reply = locked.call("EXISTS", args.as_slice());
+    drop(locked);
+    match reply {
+        Ok(redis_module::RedisValue::Integer(n)) => Ok(n > 0),
+        Ok(_) => Ok(false),
+        Err(e) => Err(CdcError::setup(format!("cannot check the streams: {e}"))),
+    }
+}
+
 /// Take the Redis lock by try-locking (unload holds it while it waits for us to stop).
 fn lock<'a>(ctx: &'a DetachedCtx, shutdown: &AtomicBool) -> Result<Locked<'a>, CdcError> {
     loop {

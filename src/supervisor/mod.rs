@@ -320,6 +320,7 @@ impl Supervisor {
     /// Run one session until it ends. Ok(wake) for a requested end, Err for a failure.
     fn session(&mut self, config: Config) -> Result<Wake, CdcError> {
         let position_gone = std::mem::take(&mut self.position_gone);
+        let offset_key = config.offset_key.clone();
         let s = Session::open(
             config,
             position_gone,
@@ -337,6 +338,13 @@ impl Supervisor {
                 Ok(Wake::Again)
             }
             Ended::Stopped => Ok(Wake::Again),
+            Ended::OffsetGone => {
+                log::warn!(
+                    "the offset key {} was deleted (DEL, FLUSHALL or eviction by maxmemory-policy): the position is lost; starting anew at the source's current end (with a snapshot unless cdc.snapshot never)",
+                    offset_key
+                );
+                Ok(Wake::Again)
+            }
         }
     }
 

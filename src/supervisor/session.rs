@@ -42,6 +42,8 @@ pub(super) struct Session {
 pub(super) enum Ended {
     /// Its threads stopped (asked to, or the snapshot thread finished its work).
     Stopped,
+    /// The offset key was deleted while it ran: the next session starts anew.
+    OffsetGone,
     /// The writer found this Redis a replica.
     Replica,
 }
@@ -205,6 +207,7 @@ impl Session {
         let writer = self.writer.join();
         match writer {
             Ok(WriterExit::Replica) => return Ok(Ended::Replica),
+            Ok(WriterExit::OffsetGone) => return Ok(Ended::OffsetGone),
             Ok(WriterExit::Failed(e)) => {
                 return Err(CdcError::retry(format!("writing to Redis failed: {e}")))
             }
@@ -318,13 +321,20 @@ fn starting_point(
             .filter_map(|t| t.split_once('.').map(|(d, n)| config.stream_key(d, n)))
             .collect();
     }
+    let streams: Vec<String> = captured
+        .iter()
+        .filter_map(|t| t.split_once('.').map(|(d, n)| config.stream_key(d, n)))
+        .collect();
     let snapshot = match config.snapshot {
         SnapshotMode::Never => None,
         _ if captured.is_empty() => None,
         _ => Some(SnapshotState {
             ts_ms: now_ms(),
             queue: captured.to_vec(),
-            // The initial snapshot (or a re-snapshot into emptied streams): no markers.
+            // The initial snapshot, or a re-snapshot into emptied streams: no markers. Streams
+            // that hold entries (the offset key alone was deleted) get them, so that replay
+            // drops the rows deleted since.
+            markers: trim.is_empty() && offsets::any_exists(&streams, shutdown)?,
             ..SnapshotState::default()
         }),
     };

@@ -382,3 +382,54 @@ fn a_not_null_unique_index_keys_snapshot_and_stream_alike() {
         );
     }
 }
+
+/// `DEL cdc:offset` while streaming (also `FLUSHALL`, or eviction): the next write notices it,
+/// and the module starts anew at the source's current end with a snapshot (framed by markers,
+/// as the streams still hold entries), so replay still equals the table; with `FLUSHALL` the
+/// streams start over from an ordinary snapshot.
+#[test]
+fn deleting_the_offset_key_starts_anew_with_a_snapshot() {
+    let db = MariaDb::start();
+    db.exec(
+        "CREATE TABLE test.o (id INT PRIMARY KEY, v INT); INSERT INTO test.o VALUES (1, 1), (2, 2)",
+    );
+    let url = db.url();
+    let r = RedisServer::start(&["--cdc.mysql-url", &url]);
+    wait_snapshot_done_and_caught_up(&r, &db, CATCH_UP);
+    r.cmd(&["DEL", "cdc:offset"]);
+    // Changes the module cannot place any more: the deleted row must leave the replay.
+    db.exec("DELETE FROM test.o WHERE id = 1; INSERT INTO test.o VALUES (3, 3)");
+    let mut c = r.client();
+    wait_until(CATCH_UP, "the new snapshot's end marker", || {
+        stream_entries(&mut c, "cdc:test.o")
+            .iter()
+            .any(|(_, f)| field(f, "op") == Some("resync-end"))
+    });
+    wait_snapshot_done_and_caught_up(&r, &db, CATCH_UP);
+    assert_replay_equals_table(&r, &db, "test", "o");
+    assert!(
+        r.log().contains("was deleted"),
+        "no warning naming the cause"
+    );
+
+    r.cmd(&["FLUSHALL"]);
+    db.exec("UPDATE test.o SET v = 30 WHERE id = 3");
+    wait_until(CATCH_UP, "the streams to start over", || {
+        let e = stream_entries(&mut c, "cdc:test.o");
+        e.iter()
+            .filter(|(_, f)| field(f, "op") == Some("r"))
+            .count()
+            == 2
+    });
+    wait_snapshot_done_and_caught_up(&r, &db, CATCH_UP);
+    let list = assert_replay_equals_table(&r, &db, "test", "o");
+    assert!(
+        list.iter()
+            .all(|(_, f)| !field(f, "op").is_some_and(|o| o.starts_with("resync"))),
+        "an initial snapshot into empty streams has no markers"
+    );
+    assert!(matches!(
+        r.cmd(&["EXISTS", "cdc:offset"]),
+        redis::Value::Int(1)
+    ));
+}
