@@ -195,6 +195,17 @@ impl Status {
         self.errors.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The problem behind `last_error` is gone (the pipeline wrote to Redis again): the text
+    /// goes; `errors` and the log keep the history.
+    pub fn clear_error(&self) {
+        let mut g = self.lock();
+        if !g.last_error.is_empty() {
+            log::info!("recovered from: {}", g.last_error);
+            g.last_error.clear();
+            g.last_error_ms = 0;
+        }
+    }
+
     pub fn lag_ms(&self) -> u64 {
         let last = self.last_commit_ms.load(Ordering::Relaxed);
         let all_written = self.batches_written.load(Ordering::Relaxed)

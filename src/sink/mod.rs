@@ -175,6 +175,8 @@ impl Writer {
         let mut carry: Option<Batch> = None;
         let mut last_wake = Instant::now();
         let mut names = streams::FieldNames::default();
+        // The first write of the session proves the pipeline works again: last_error goes.
+        let mut recovered = false;
         loop {
             if self.stop.load(Ordering::Relaxed) {
                 return WriterExit::Stopped;
@@ -301,6 +303,10 @@ impl Writer {
             }
             match result {
                 Ok(()) => {
+                    if !recovered {
+                        STATUS.clear_error();
+                        recovered = true;
+                    }
                     // `bytes` is what `pending` holds (counted as it was gathered).
                     channel.in_flight.release(bytes);
                     self.account(&pending);
