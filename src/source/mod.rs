@@ -166,15 +166,31 @@ pub fn master_status(conn: &mut Conn, flavor: Flavor) -> Result<(Position, Strin
     Ok((Position::new(file, pos), gtid))
 }
 
-/// The binlog files the source still has.
-pub fn binlog_files(conn: &mut Conn) -> Result<Vec<String>, SourceError> {
+/// The binlog files the source still has, with their sizes.
+pub fn binlog_files(conn: &mut Conn) -> Result<Vec<(String, u64)>, SourceError> {
     let rows: Vec<mysql::Row> = conn
         .query("SHOW BINARY LOGS")
         .map_err(|e| SourceError::from_mysql("SHOW BINARY LOGS", e))?;
     Ok(rows
         .into_iter()
-        .filter_map(|r| r.get_opt::<String, _>(0).and_then(Result::ok))
+        .filter_map(|r| {
+            let name = r.get_opt::<String, _>(0).and_then(Result::ok)?;
+            // A size that does not read makes the offset check pass (u64::MAX).
+            let size = r
+                .get_opt::<u64, _>(1)
+                .and_then(Result::ok)
+                .unwrap_or(u64::MAX);
+            Some((name, size))
+        })
         .collect())
+}
+
+/// MariaDB's `@@gtid_binlog_pos` (the last GTID of each domain in its binlog).
+pub fn gtid_binlog_pos(conn: &mut Conn) -> Result<String, SourceError> {
+    let pos: Option<String> = conn
+        .query_first("SELECT @@gtid_binlog_pos")
+        .map_err(|e| SourceError::from_mysql("SELECT @@gtid_binlog_pos", e))?;
+    Ok(pos.unwrap_or_default())
 }
 
 /// The source's tables that `filter` captures, as (db, table), sorted: base tables and

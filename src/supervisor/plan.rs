@@ -1,14 +1,15 @@
 //! Where a session starts reading: a pure decision from plain facts.
 //!
 //! Inputs: the checkpoint stored in the offset hash (or none), `cdc.snapshot`, and what the
-//! source has (its `server_id`, whether it can resume by GTID, its binlog files, and whether the
-//! last session was told that the position is gone). Output: a [`Start`]. The session runner
-//! gathers the facts and carries the decision out (docs/snapshot.md describes the modes,
-//! docs/events.md what a position means).
+//! source has (its `server_id`, whether it can resume by GTID, its binlog files and their sizes,
+//! its GTID position, and — only where those cannot tell — whether the last session was refused
+//! the position). Output: a [`Start`]. Nothing outlives a session: every start looks at the
+//! source again. The session runner gathers the facts and carries the decision out
+//! (docs/snapshot.md describes the modes, docs/events.md what a position means).
 
 use crate::config::SnapshotMode;
 use crate::error::CdcError;
-use redis_cdc_core::model::position::Checkpoint;
+use redis_cdc_core::model::position::{Checkpoint, MariaGtidState};
 
 /// What the source has, as far as the starting point is concerned.
 #[derive(Debug, Clone, Default)]
@@ -18,10 +19,14 @@ pub struct SourceFacts {
     /// The source can resume from a GTID state written on another server of its replication
     /// topology (MariaDB's domain-server-sequence GTIDs).
     pub resumes_by_gtid: bool,
-    /// `SHOW BINARY LOGS`; empty when the source does not list them (then a position is
-    /// assumed present, and a purge is noticed when the binlog is requested).
-    pub binlog_files: Vec<String>,
-    /// The last session ended because the source no longer has the position (error 1236).
+    /// `SHOW BINARY LOGS`: (file, size in bytes); empty when the source does not list them
+    /// (then a position is assumed present, and a purge is noticed when the binlog is
+    /// requested).
+    pub binlog_files: Vec<(String, u64)>,
+    /// MariaDB: `@@gtid_binlog_pos`, the last GTID of each domain in the source's binlog.
+    pub gtid_now: Option<String>,
+    /// The last session was refused the position (error 1236); only used when the files
+    /// cannot tell.
     pub position_gone: bool,
 }
 
@@ -64,9 +69,24 @@ pub fn plan(
             cp.position, cp.source_id, source.server_id, offset_key
         )));
     }
-    let on_source =
-        source.binlog_files.is_empty() || source.binlog_files.contains(&cp.position.file);
-    if on_source && !source.position_gone {
+    if let Some(behind) = source_behind(cp, source) {
+        return Start::Refuse(CdcError::setup(format!(
+            "the stored position {} (GTID {}) is ahead of this source: {behind}. Either cdc.mysql-url points at another server with the same server_id (point it back at the original), or the source's binlog was reset (RESET MASTER): then DEL {} to start at its current end (with a snapshot unless cdc.snapshot never)",
+            cp.position,
+            if cp.gtid.is_empty() { "none" } else { &cp.gtid },
+            offset_key
+        )));
+    }
+    let listed = source
+        .binlog_files
+        .iter()
+        .any(|(f, _)| *f == cp.position.file);
+    let on_source = if source.binlog_files.is_empty() {
+        !source.position_gone
+    } else {
+        listed
+    };
+    if on_source {
         return Start::AtPosition;
     }
     if mode != SnapshotMode::WhenNeeded {
@@ -76,6 +96,30 @@ pub fn plan(
         )));
     }
     Start::Resnapshot
+}
+
+/// Why the source cannot hold the stored position although it is the same server (by
+/// `server_id`): its binlog file is shorter than the stored offset, the stored file is newer
+/// than its newest, or (MariaDB) its GTID position is behind the stored one in some domain.
+/// A purge (an older file gone) is not this.
+fn source_behind(cp: &Checkpoint, source: &SourceFacts) -> Option<String> {
+    let file = &cp.position.file;
+    if let Some((_, size)) = source.binlog_files.iter().find(|(f, _)| f == file) {
+        if cp.position.offset > *size {
+            return Some(format!("its {file} has only {size} bytes"));
+        }
+    }
+    if let Some((newest, _)) = source.binlog_files.last() {
+        // Binlog names share a base and differ by a zero-padded number.
+        if file.len() == newest.len() && file > newest {
+            return Some(format!("its newest binlog is {newest}"));
+        }
+    }
+    let (Some(now), Ok(stored)) = (&source.gtid_now, cp.gtid.parse::<MariaGtidState>()) else {
+        return None;
+    };
+    let now: MariaGtidState = now.parse().ok()?;
+    stored.behind_in(&now)
 }
 
 #[cfg(test)]
@@ -108,10 +152,19 @@ mod tests {
         Purged,
         /// The source lists no files (cannot tell).
         NoList,
-        /// The file is listed, but the last session was refused the position (error 1236).
+        /// The source lists no files and the last session was refused the position (1236).
         RefusedLastTime,
-        /// A MariaDB source (resumes by GTID), the stored file listed.
+        /// The last session was refused the position, but the file is listed now (another
+        /// server was configured meanwhile, or a transient refusal): the files decide.
+        RefusedButListed,
+        /// A MariaDB source (resumes by GTID), the stored file listed, its GTID ahead.
         MariaDbFile,
+        /// The stored file is listed but shorter than the stored offset (RESET MASTER).
+        Reset,
+        /// Only a file older than the stored one is listed, and nothing newer (RESET MASTER).
+        ResetRenumbered,
+        /// A MariaDB source whose GTID position is behind the stored one.
+        ResetGtid,
     }
 
     /// The expected decision, without the message.
@@ -144,17 +197,24 @@ mod tests {
     }
 
     fn facts(has: Has) -> SourceFacts {
-        let files = |f: &[&str]| f.iter().map(|s| s.to_string()).collect();
+        let files = |f: &[&str]| f.iter().map(|s| (s.to_string(), 1000)).collect();
         let listed = files(&["bin.000002", "bin.000003"]);
         SourceFacts {
             server_id: 1,
-            resumes_by_gtid: matches!(has, Has::MariaDbFile),
+            resumes_by_gtid: matches!(has, Has::MariaDbFile | Has::ResetGtid),
             binlog_files: match has {
                 Has::Purged => files(&["bin.000003"]),
-                Has::NoList => Vec::new(),
+                Has::NoList | Has::RefusedLastTime => Vec::new(),
+                Has::Reset => vec![("bin.000002".into(), 300)],
+                Has::ResetRenumbered => files(&["bin.000001"]),
                 _ => listed,
             },
-            position_gone: matches!(has, Has::RefusedLastTime),
+            gtid_now: match has {
+                Has::MariaDbFile => Some("0-1-7".into()),
+                Has::ResetGtid => Some("0-1-2".into()),
+                _ => None,
+            },
+            position_gone: matches!(has, Has::RefusedLastTime | Has::RefusedButListed),
         }
     }
 
@@ -196,6 +256,16 @@ mod tests {
             (Stored::Here, WhenNeeded, Has::Purged, E::Resnapshot),
             (Stored::Here, Initial, Has::RefusedLastTime, E::RefusePurged),
             (Stored::Here, WhenNeeded, Has::RefusedLastTime, E::Resnapshot),
+            // A refusal does not outlive its session where the files can tell.
+            (Stored::Here, Initial, Has::RefusedButListed, E::AtPosition),
+            (Stored::Here, WhenNeeded, Has::RefusedButListed, E::AtPosition),
+            // The source is behind the stored position (RESET MASTER, or another server with
+            // the same server_id): never a re-snapshot on a guess, the error names both fixes.
+            (Stored::Here, WhenNeeded, Has::Reset, E::RefuseSetup),
+            (Stored::Here, Initial, Has::Reset, E::RefuseSetup),
+            (Stored::Here, WhenNeeded, Has::ResetRenumbered, E::RefuseSetup),
+            (Stored::Here, WhenNeeded, Has::ResetGtid, E::RefuseSetup),
+            (Stored::UnknownServer, Never, Has::Reset, E::RefuseSetup),
             (Stored::UnknownServer, WhenNeeded, Has::Purged, E::Resnapshot),
             (Stored::UnknownServer, Never, Has::Purged, E::RefusePurged),
             // Stored for another server: by GTID where the source can, else refuse.

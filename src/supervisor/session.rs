@@ -274,11 +274,16 @@ fn starting_point(
     let facts = SourceFacts {
         server_id: info.server_id,
         resumes_by_gtid: info.flavor == source::Flavor::MariaDb,
-        // Only asked when it matters: a position of this server, not already known gone.
-        binlog_files: if same_server && !position_gone {
+        // Only asked when it matters: a position of this server.
+        binlog_files: if same_server {
             source::binlog_files(conn)?
         } else {
             Vec::new()
+        },
+        gtid_now: if same_server && info.flavor == source::Flavor::MariaDb {
+            Some(source::gtid_binlog_pos(conn)?)
+        } else {
+            None
         },
         position_gone,
     };

@@ -429,6 +429,69 @@ fn purged_binlog_position_gives_error_naming_position_and_fix() {
     assert_eq!(xlen(&redis, "cdc:pg.t"), 1);
 }
 
+/// RESET MASTER on the source (issue 13, 5): its binlog restarts shorter than the stored offset
+/// and its GTID position falls behind the stored one. The module refuses to read (it would skip
+/// or misread events), names both causes and fixes, and `DEL cdc:offset` starts it anew with a
+/// snapshot: replay equals the table.
+#[test]
+fn reset_master_is_detected_and_named() {
+    let db = MariaDb::start();
+    db.exec("CREATE DATABASE rm; CREATE TABLE rm.t (id INT PRIMARY KEY, pad VARCHAR(200))");
+    let url = db.url();
+    let redis = RedisServer::start(&["mysql-url", &url, "tables", "rm.*"]);
+    wait_state(&redis, "streaming", STREAMING);
+    for i in 0..20 {
+        db.exec(&format!("INSERT INTO rm.t VALUES ({i}, REPEAT('x', 200))"));
+    }
+    wait_caught_up(&redis, &db, CATCH_UP);
+    redis.cmd(&["CDC.PAUSE"]);
+    wait_state(&redis, "paused", Duration::from_secs(10));
+    db.exec("RESET MASTER; DELETE FROM rm.t WHERE id < 5; INSERT INTO rm.t VALUES (100, 'y')");
+    redis.cmd(&["CDC.RESUME"]);
+    let st = wait_state(&redis, "error", Duration::from_secs(30));
+    let err = &st["last_error"];
+    assert!(
+        err.contains("ahead of this source")
+            && err.contains("RESET MASTER")
+            && err.contains("DEL cdc:offset"),
+        "{err}"
+    );
+    assert_eq!(
+        xlen(&redis, "cdc:rm.t"),
+        20,
+        "nothing read from the reset binlog"
+    );
+    redis.cmd(&["DEL", "cdc:offset"]);
+    wait_snapshot_done_and_caught_up(&redis, &db, CATCH_UP);
+    assert_replay_equals_table(&redis, &db, "rm", "t");
+}
+
+/// cdc.mysql-url pointed at another server by mistake (same server_id, its own binlog), then
+/// back (issue 13, 1): an error naming both possibilities while it points there, and streaming
+/// again from the stored position once it points back: no flag outlives its session.
+#[test]
+fn another_server_by_mistake_then_back_resumes_exactly() {
+    let a = MariaDb::start();
+    let b = MariaDb::start();
+    a.exec("CREATE DATABASE ws; CREATE TABLE ws.t (id INT PRIMARY KEY)");
+    b.exec("CREATE DATABASE ws; CREATE TABLE ws.t (id INT PRIMARY KEY)");
+    let redis = RedisServer::start(&module_args(&a.url(), "ws.*", &[]));
+    wait_state(&redis, "streaming", STREAMING);
+    for i in 0..10 {
+        a.exec(&format!("INSERT INTO ws.t VALUES ({i})"));
+    }
+    wait_caught_up(&redis, &a, CATCH_UP);
+    redis.cmd(&["CONFIG", "SET", "cdc.mysql-url", &b.url()]);
+    let st = wait_state(&redis, "error", Duration::from_secs(30));
+    assert!(st["last_error"].contains("another server"), "{st:?}");
+    a.exec("INSERT INTO ws.t VALUES (100); DELETE FROM ws.t WHERE id = 3");
+    redis.cmd(&["CONFIG", "SET", "cdc.mysql-url", &a.url()]);
+    wait_state(&redis, "streaming", STREAMING);
+    wait_caught_up(&redis, &a, CATCH_UP);
+    let list = assert_replay_equals_table(&redis, &a, "ws", "t");
+    assert_eq!(list.len(), 12, "every change once");
+}
+
 /// Back-pressure: with `maxmemory 30mb` and `cdc.max-memory-percent 50`, the module stops
 /// (state `backpressure`) instead of pushing Redis to OOM — also when what it has already read
 /// is a large transaction of 16 KB rows — clients can still write, and it resumes by itself

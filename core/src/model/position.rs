@@ -124,6 +124,27 @@ impl MariaGtidState {
             .get(&g.domain)
             .is_some_and(|(_, seq)| *seq >= g.seq)
     }
+
+    /// Where `other` (a server's current position) lacks transactions this state has: the
+    /// first such domain, described; None when `other` has them all.
+    pub fn behind_in(&self, other: &MariaGtidState) -> Option<String> {
+        self.domains.iter().find_map(|(d, (server, seq))| {
+            let mine = MariaGtid {
+                domain: *d,
+                server: *server,
+                seq: *seq,
+            };
+            match other.domains.get(d) {
+                _ if other.contains(&mine) => None,
+                None => Some(format!(
+                    "its GTID position has no domain {d} (stored: {mine})"
+                )),
+                Some((s, q)) => Some(format!(
+                    "its GTID position in domain {d} is {d}-{s}-{q} (stored: {mine})"
+                )),
+            }
+        })
+    }
 }
 
 impl fmt::Display for MariaGtidState {
@@ -299,6 +320,23 @@ mod tests {
         assert!("nofile".parse::<Position>().is_err());
         assert!(":4".parse::<Position>().is_err());
         assert!("f:x".parse::<Position>().is_err());
+    }
+
+    #[test]
+    fn a_server_behind_a_gtid_state_is_named_by_its_domain() {
+        let stored: MariaGtidState = "0-1-42,1-2-7".parse().unwrap();
+        let ahead: MariaGtidState = "0-1-50,1-2-7,2-3-1".parse().unwrap();
+        assert_eq!(stored.behind_in(&ahead), None);
+        let reset: MariaGtidState = "0-1-3".parse().unwrap();
+        assert_eq!(
+            stored.behind_in(&reset).as_deref(),
+            Some("its GTID position in domain 0 is 0-1-3 (stored: 0-1-42)")
+        );
+        let missing: MariaGtidState = "0-1-42".parse().unwrap();
+        assert_eq!(
+            stored.behind_in(&missing).as_deref(),
+            Some("its GTID position has no domain 1 (stored: 1-2-7)")
+        );
     }
 
     #[test]
