@@ -245,14 +245,15 @@ fn control(args: &[RedisString], msg: Control) -> RedisResult {
 /// running: a, b)` when some already were (they are not started twice); an error naming the
 /// tables when one is unknown or not captured, or when all are already running.
 fn resync(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+    // Sets, not scans: the work grows linearly with the names given (any number of them).
     let mut named: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for a in args.iter().skip(1) {
         let t = a
             .try_as_str()
-            .map_err(|_| errors::bad_arg("table names must be UTF-8".into()))?
-            .to_string();
-        if !named.contains(&t) {
-            named.push(t);
+            .map_err(|_| errors::bad_arg("table names must be UTF-8".into()))?;
+        if seen.insert(t) {
+            named.push(t.to_string());
         }
     }
     let filter = crate::config::current().ok().map(|c| c.filter);
@@ -292,9 +293,12 @@ fn resync(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
             unknown.join(", ")
         )));
     }
+    let reading: std::collections::HashSet<&str> =
+        g.snapshot.iter().map(|p| p.table.as_str()).collect();
     let (running, fresh): (Vec<String>, Vec<String>) = named
         .into_iter()
-        .partition(|t| g.snapshot.iter().any(|p| p.table == *t));
+        .partition(|t| reading.contains(t.as_str()));
+    drop(reading);
     if fresh.is_empty() {
         return Err(errors::bad_arg(format!(
             "resync already running for {}",

@@ -659,13 +659,14 @@ fn join(state: &mut SnapshotState, tables: Vec<String>) {
     mark_rereads(state);
     state.joined.extend(tables.iter().cloned());
     let reading = state.rows > 0 || state.after.is_some();
+    let mut queued: std::collections::HashSet<String> = state
+        .queue
+        .iter()
+        .skip(usize::from(reading))
+        .cloned()
+        .collect();
     for t in tables {
-        if !state
-            .queue
-            .iter()
-            .skip(usize::from(reading))
-            .any(|q| *q == t)
-        {
+        if queued.insert(t.clone()) {
             state.queue.push(t);
         }
     }

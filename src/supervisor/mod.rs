@@ -286,8 +286,10 @@ impl Supervisor {
             }
             Control::ConfigChanged | Control::RoleChanged { .. } => Wake::Again,
             Control::Resync(tables) => {
+                let mut queued: std::collections::HashSet<String> =
+                    self.pending_resync.iter().cloned().collect();
                 for t in tables {
-                    if !self.pending_resync.contains(&t) {
+                    if queued.insert(t.clone()) {
                         self.pending_resync.push(t);
                     }
                 }
