@@ -258,10 +258,30 @@ fn starting_point(
         shapes,
         rereads,
     } = offsets::load(&config.offset_key, shutdown)?;
+    // A table no longer captured (cdc.tables changed since) is not read any more.
+    let is_captured: std::collections::HashSet<&str> =
+        captured.iter().map(String::as_str).collect();
+    let snapshot = snapshot
+        .map(|mut s| {
+            if s.queue
+                .first()
+                .is_some_and(|t| !is_captured.contains(t.as_str()))
+            {
+                // The table being read goes: the next one starts from its beginning.
+                s.after = None;
+                s.rows = 0;
+                if std::mem::take(&mut s.markers_next) {
+                    s.markers = true;
+                }
+            }
+            s.queue.retain(|t| is_captured.contains(t.as_str()));
+            s
+        })
+        .filter(|s| !s.queue.is_empty());
     // Re-reads asked for before a restart and not yet queued for good: queued again when the
     // session resumes at the stored position (a new starting point drops them).
     let resume = |resync: &mut Vec<String>| {
-        for t in &rereads {
+        for t in rereads.iter().filter(|t| is_captured.contains(t.as_str())) {
             if !resync.contains(t) {
                 log::info!("re-reading {t}: asked for before the restart");
                 resync.push(t.clone());

@@ -433,3 +433,49 @@ fn deleting_the_offset_key_starts_anew_with_a_snapshot() {
         redis::Value::Int(1)
     ));
 }
+
+/// A stored snapshot or resync queue naming a table that `cdc.tables` no longer captures (the
+/// config changed while it waited, issue 13, 9): that table is not read; the others are.
+#[test]
+fn a_queued_read_of_a_table_no_longer_captured_is_dropped() {
+    let db = MariaDb::start();
+    db.exec(
+        "CREATE DATABASE q; CREATE TABLE q.a (id INT PRIMARY KEY); CREATE TABLE q.b (id INT PRIMARY KEY);
+         INSERT INTO q.a VALUES (1); INSERT INTO q.b VALUES (1)",
+    );
+    let url = db.url();
+    let r = RedisServer::start(&[
+        "--cdc.mysql-url",
+        &url,
+        "--cdc.tables",
+        "q.*",
+        "--cdc.snapshot",
+        "never",
+    ]);
+    wait_state(&r, "streaming", STREAMING);
+    r.cmd(&["CDC.PAUSE"]);
+    wait_state(&r, "paused", STREAMING);
+    r.cmd(&[
+        "HSET",
+        "cdc:offset",
+        "snapshot",
+        r#"{"ts":1,"queue":["q.a","q.b"],"after":[{"i":0}],"rows":1,"markers":true}"#,
+    ]);
+    r.cmd(&["CONFIG", "SET", "cdc.tables", "q.b"]);
+    r.cmd(&["CDC.RESUME"]);
+    wait_snapshot_done_and_caught_up(&r, &db, CATCH_UP);
+    assert_eq!(
+        xlen(&r, "cdc:q.a"),
+        0,
+        "a table no longer captured was read"
+    );
+    let b = entry_lines(&entries(&r, "q", "b"));
+    assert_eq!(
+        b,
+        [
+            "resync-begin ? - -",
+            r#"r {"id":1} - {"id":1}"#,
+            "resync-end ? - -"
+        ]
+    );
+}
