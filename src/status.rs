@@ -69,6 +69,9 @@ pub struct Inner {
     pub last_error_ms: u64,
     pub tables: BTreeMap<String, TableStats>,
     pub snapshot: Vec<SnapshotProgress>,
+    /// Settings that put the guarantees at risk without stopping the module (set at each
+    /// session's start): CDC.STATUS `warnings`.
+    pub warnings: Vec<String>,
 }
 
 pub struct Status {
@@ -118,6 +121,7 @@ pub static STATUS: LazyLock<Status> = LazyLock::new(|| Status {
         position: String::new(),
         gtid: String::new(),
         last_error: String::new(),
+        warnings: Vec::new(),
         last_error_ms: 0,
         tables: BTreeMap::new(),
         snapshot: Vec::new(),
@@ -263,6 +267,7 @@ impl Status {
                 "uptime_s",
                 StatusValue::Int(self.loaded.elapsed().as_secs()),
             ),
+            ("warnings", StatusValue::Str(g.warnings.join("; "))),
         ]
     }
 

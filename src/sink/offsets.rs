@@ -159,6 +159,24 @@ pub fn store(
     }
 }
 
+/// A warning when Redis's `maxmemory-policy` may evict the module's keys (the offset hash, the
+/// streams; they have no TTL, so only `allkeys-*` policies reach them).
+pub fn eviction_warning(shutdown: &AtomicBool) -> Result<Option<String>, CdcError> {
+    let ctx = DetachedCtx::new().ok_or_else(|| CdcError::retry("no thread-safe context".into()))?;
+    let locked = lock(&ctx, shutdown)?;
+    let reply = locked.call("CONFIG", &["GET", "maxmemory-policy"]);
+    drop(locked);
+    let policy = match reply {
+        Ok(redis_module::RedisValue::Array(v)) => v.into_iter().nth(1).map(redis_value_string),
+        _ => None,
+    };
+    Ok(policy.filter(|p| p.starts_with("allkeys-")).map(|p| {
+        format!(
+            "maxmemory-policy {p} can evict the module's keys (its position, schema history and streams): a lost position means a new snapshot, lost entries a stream that no longer replays to its table; CONFIG SET maxmemory-policy noeviction (or a volatile-* policy: the module's keys have no TTL)"
+        )
+    }))
+}
+
 /// Whether any of `keys` exists.
 pub fn any_exists(keys: &[String], shutdown: &AtomicBool) -> Result<bool, CdcError> {
     if keys.is_empty() {

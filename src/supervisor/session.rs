@@ -88,6 +88,11 @@ impl Session {
         // Debezium's connector context: the connector of this source, a new run id.
         redis_cdc_core::format::debezium::set_source(info.flavor, run_id());
         STATUS.lock().source = format!("{} ({})", url.address(), info.version);
+        let warnings: Vec<String> = offsets::eviction_warning(shutdown)?.into_iter().collect();
+        for w in &warnings {
+            log::warn!("{w}");
+        }
+        STATUS.lock().warnings = warnings;
         if !info.full_metadata {
             log::warn!("the source logs binlog_row_metadata=MINIMAL: column names come from information_schema");
         }

@@ -57,7 +57,8 @@ fn bad_command_arguments_get_standard_errors() {
             "tables",
             "snapshot",
             "last_error",
-            "uptime_s"
+            "uptime_s",
+            "warnings"
         ]
     );
     let st = reply_to_map(&reply);
@@ -74,7 +75,7 @@ fn bad_command_arguments_get_standard_errors() {
     s.write_all(b"CDC.STATUS\r\n").unwrap();
     let n = s.read(&mut buf).unwrap();
     assert!(
-        buf[..n].starts_with(b"%11\r\n"),
+        buf[..n].starts_with(b"%12\r\n"),
         "RESP3 CDC.STATUS: {:?}",
         String::from_utf8_lossy(&buf[..n])
     );
@@ -348,4 +349,32 @@ fn a_key_of_another_type_is_refused_whole_and_named() {
     assert_eq!(xlen(&redis, "cdc:cmd_wt.t"), 3);
     assert_replay_equals_table(&redis, &db, "cmd_wt", "t");
     assert_replay_equals_table(&redis, &db, "cmd_wt", "u");
+}
+
+/// `maxmemory-policy allkeys-*` can evict the offset hash and the streams (issue 13, 9): a
+/// warning in the log and in CDC.STATUS `warnings` naming the fix; none under `noeviction`.
+#[test]
+fn an_evicting_maxmemory_policy_is_warned_about() {
+    let db = shared_mariadb();
+    db.exec("CREATE DATABASE cmd_ev; CREATE TABLE cmd_ev.t (id INT PRIMARY KEY)");
+    let url = db.url();
+    let redis = RedisServer::start_with(
+        &["--maxmemory-policy", "allkeys-lru"],
+        &["mysql-url", &url, "tables", "cmd_ev.*"],
+    );
+    wait_state(&redis, "streaming", STREAMING);
+    let w = status_field(&redis, "warnings");
+    assert!(
+        w.contains("allkeys-lru") && w.contains("noeviction"),
+        "CDC.STATUS warnings: {w:?}"
+    );
+    assert!(redis
+        .log()
+        .contains("maxmemory-policy allkeys-lru can evict"));
+    redis.cmd(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
+    redis.cmd(&["CDC.PAUSE"]);
+    wait_state(&redis, "paused", STREAMING);
+    redis.cmd(&["CDC.RESUME"]);
+    wait_state(&redis, "streaming", STREAMING);
+    assert_eq!(status_field(&redis, "warnings"), "");
 }
