@@ -18,6 +18,7 @@ deps:
 	@scripts/deps.sh
 
 build:
+	@[ -f target/release/libredis_cdc.so ] || echo "building the module: the first build compiles about 200 crates (10-15 minutes on 2 cores); later builds take seconds"
 	$(CARGO) build --release
 
 test: deps

@@ -77,7 +77,8 @@ cleanup() {
     done
     echo "stopped (data left in $DEMO)"
 }
-trap 'cleanup; exit 130' INT TERM
+# Ctrl-C is how the demo ends: a clean exit, not an error for make.
+trap 'cleanup; exit 0' INT TERM
 trap cleanup EXIT
 
 stop_stale
@@ -227,6 +228,12 @@ and change something in MariaDB:
 
   mariadb -S $SOCK -u root shop -e "INSERT INTO orders (customer_id, amount, status) VALUES (1, 42.00, 'new')"
   mariadb -S $SOCK -u root shop -e "UPDATE orders SET status = 'shipped' WHERE id = 1"
+
+Or keep every table as Redis hashes with the example consumer (another terminal too):
+
+  python3 -m venv $ROOT/.tmp/venv && $ROOT/.tmp/venv/bin/pip install redis
+  $ROOT/.tmp/venv/bin/python3 $ROOT/examples/consumer.py --redis redis://localhost:$RPORT
+  redis-cli -p $RPORT HGETALL shop.orders:1
 
 Also: redis-cli -p $RPORT CDC.STATUS | CDC.PAUSE | CDC.RESUME | INFO cdc
       MySQL URL for other tools: mysql://cdc:$CDC_PASSWORD@127.0.0.1:$MPORT
