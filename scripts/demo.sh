@@ -97,7 +97,8 @@ mariadb-install-db --no-defaults --datadir="$DEMO/mysql/data" "${USER_ARG[@]}" \
     --innodb-log-file-size=16M >"$DEMO/mysql/install.log" 2>&1 \
     || { tail -20 "$DEMO/mysql/install.log"; die "mariadb-install-db failed"; }
 
-"$MARIADBD" --no-defaults --datadir="$DEMO/mysql/data" --socket="$SOCK" --port="$MPORT" \
+# setsid: a Ctrl-C in the terminal reaches this script only, whose trap stops the servers.
+setsid "$MARIADBD" --no-defaults --datadir="$DEMO/mysql/data" --socket="$SOCK" --port="$MPORT" \
     --bind-address=127.0.0.1 --pid-file="$DEMO/mysql/mysqld.pid" \
     --log-error="$DEMO/mysql/error.log" \
     --log-bin=mysql-bin --binlog-format=ROW --binlog-row-image=FULL --binlog-row-metadata=FULL \
@@ -162,7 +163,7 @@ cat >>"$DEMO/redis.conf" <<EOF
 cdc.mysql-url "mysql://cdc:$CDC_PASSWORD@127.0.0.1:$MPORT"
 EOF
 
-redis-server "$DEMO/redis.conf" --port "$RPORT" --bind 127.0.0.1 --dir "$DEMO/redis" \
+setsid redis-server "$DEMO/redis.conf" --port "$RPORT" --bind 127.0.0.1 --dir "$DEMO/redis" \
     --daemonize no --logfile "$DEMO/redis/redis.log" </dev/null >"$DEMO/redis/stdout.log" 2>&1 &
 RPID=$!
 echo "$RPID" >"$DEMO/redis/server.pid"
