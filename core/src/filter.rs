@@ -24,6 +24,15 @@ impl TableFilter {
         Ok(TableFilter { include, exclude })
     }
 
+    /// The include patterns as written (`db.table, ...`), for messages.
+    pub fn included(&self) -> String {
+        self.include
+            .iter()
+            .map(|p| format!("{}.{}", p.db, p.table))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// True when `db.table` is captured.
     pub fn matches(&self, db: &str, table: &str) -> bool {
         if SYSTEM_SCHEMAS.iter().any(|s| s.eq_ignore_ascii_case(db)) {

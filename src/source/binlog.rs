@@ -145,7 +145,16 @@ impl Reader {
         let mut outputs = Vec::new();
         let result = (|| {
             let stream = conn.get_binlog_stream(request).map_err(|e| {
-                SourceError::from_mysql(&format!("requesting the binlog at {}", start.position), e)
+                let what = format!("requesting the binlog at {}", start.position);
+                match &e {
+                    // The user logged in already: "access denied" here is the binlog dump
+                    // refused for want of REPLICATION SLAVE (MariaDB sends 1045 for it).
+                    mysql::Error::MySqlError(m) if m.code == 1045 => SourceError::setup(format!(
+                        "{what}: the user may connect but not read the binlog ({}): GRANT REPLICATION SLAVE ON *.* TO the user of cdc.mysql-url",
+                        m.message
+                    )),
+                    _ => SourceError::from_mysql(&what, e),
+                }
             })?;
             log::info!("streaming from {}", start.position);
             for ev in stream {

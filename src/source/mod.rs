@@ -193,6 +193,19 @@ pub fn gtid_binlog_pos(conn: &mut Conn) -> Result<String, SourceError> {
     Ok(pos.unwrap_or_default())
 }
 
+/// Whether the user has a SELECT privilege anywhere (global, on a schema or on a table), as
+/// information_schema shows the user its own grants.
+pub fn can_select_something(conn: &mut Conn) -> Result<bool, SourceError> {
+    let any: Option<u8> = conn
+        .query_first(
+            "SELECT EXISTS(SELECT 1 FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE = 'SELECT')
+                 OR EXISTS(SELECT 1 FROM information_schema.SCHEMA_PRIVILEGES WHERE PRIVILEGE_TYPE = 'SELECT')
+                 OR EXISTS(SELECT 1 FROM information_schema.TABLE_PRIVILEGES WHERE PRIVILEGE_TYPE = 'SELECT')",
+        )
+        .map_err(|e| SourceError::from_mysql("reading the user's privileges", e))?;
+    Ok(any.unwrap_or(1) == 1)
+}
+
 /// The source's tables that `filter` captures, as (db, table), sorted: base tables and
 /// MariaDB's system-versioned tables (docs/events.md).
 pub fn captured_tables(

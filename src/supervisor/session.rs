@@ -97,6 +97,20 @@ impl Session {
             log::warn!("the source logs binlog_row_metadata=MINIMAL: column names come from information_schema");
         }
         let captured = register_tables(&mut conn, &config)?;
+        if captured.is_empty() {
+            // information_schema shows a user only the tables it has privileges on: none at
+            // all is a missing grant, not an empty database (issue 13, 3).
+            if !source::can_select_something(&mut conn)? {
+                return Err(CdcError::setup(format!(
+                    "the user of cdc.mysql-url has no SELECT privilege, so it sees no table (the snapshot and the table shapes need it): GRANT SELECT ON <each schema of cdc.tables>.* TO it (cdc.tables is {:?})",
+                    config.filter.included()
+                )));
+            }
+            STATUS.lock().warnings.push(format!(
+                "no table the user can see matches cdc.tables ({:?}): tables created later are captured; a table the user cannot SELECT is invisible to it (GRANT SELECT)",
+                config.filter.included()
+            ));
+        }
         let (checkpoint, snapshot, by_gtid, shapes) = starting_point(
             &config,
             &mut conn,

@@ -378,3 +378,30 @@ fn an_evicting_maxmemory_policy_is_warned_about() {
     wait_state(&redis, "streaming", STREAMING);
     assert_eq!(status_field(&redis, "warnings"), "");
 }
+
+/// Missing privileges are named with the GRANT to run (issue 13, 3 and 8): no REPLICATION SLAVE
+/// is not "check the user and password"; a user who can see no captured table at all is told
+/// so, not left `streaming` with `tables 0`.
+#[test]
+fn missing_privileges_are_named_with_the_grant() {
+    let db = shared_mariadb();
+    db.exec(
+        "CREATE DATABASE cmd_pv; CREATE TABLE cmd_pv.t (id INT PRIMARY KEY); INSERT INTO cmd_pv.t VALUES (1);
+         CREATE USER 'norepl'@'%' IDENTIFIED BY 'pw'; GRANT SELECT, BINLOG MONITOR ON *.* TO 'norepl'@'%';
+         CREATE USER 'nosel'@'%' IDENTIFIED BY 'pw'; GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO 'nosel'@'%';",
+    );
+    let url = |user: &str| format!("mysql://{user}:pw@127.0.0.1:{}", db.port());
+    let r = RedisServer::start(&["mysql-url", &url("norepl"), "tables", "cmd_pv.*"]);
+    wait_until(CATCH_UP, "an error naming REPLICATION SLAVE", || {
+        let st = status(&r);
+        st["state"] == "error" && st["last_error"].contains("REPLICATION SLAVE")
+    });
+    let err = status_field(&r, "last_error");
+    assert!(!err.contains("check the user and password"), "{err}");
+    drop(r);
+    let r = RedisServer::start(&["mysql-url", &url("nosel"), "tables", "cmd_pv.*"]);
+    wait_until(CATCH_UP, "an error naming SELECT", || {
+        let st = status(&r);
+        st["state"] == "error" && st["last_error"].contains("GRANT SELECT")
+    });
+}
