@@ -296,21 +296,22 @@ impl SourceUrl {
     }
 
     /// Parse a URL. The user information is split off by hand (everything before the last
-    /// `@`, so that a password may hold `/`, `#` or `@` unescaped) and percent-decoded; the
-    /// rest goes to the `url` crate. No error ever quotes the user information.
+    /// `@`, so that a password may hold `/`, `#`, `?` or `@` unescaped) and percent-decoded;
+    /// the rest goes to the `url` crate. No error ever quotes the user information.
     pub fn parse(url: &str) -> Result<SourceUrl, String> {
         let rest = url
             .strip_prefix("mysql://")
             .or_else(|| url.strip_prefix("mariadb://"))
             .ok_or("must start with mysql:// (mysql://user:password@host:port)")?;
+        // The user information first: a `?` in the password is not the query's.
+        let (userinfo, rest) = rest
+            .rsplit_once('@')
+            .ok_or_else(|| format!("missing user: {EXPECTED}"))?;
         let (rest, query) = match rest.split_once('?') {
             Some((r, q)) => (r, Some(q)),
             None => (rest, None),
         };
-        let rest = rest.trim_end_matches('/');
-        let (userinfo, hostport) = rest
-            .rsplit_once('@')
-            .ok_or_else(|| format!("missing user: {EXPECTED}"))?;
+        let hostport = rest.trim_end_matches('/');
         let (user, password) = match userinfo.split_once(':') {
             Some((u, p)) => (percent_decode(u)?, percent_decode(p)?),
             None => (percent_decode(userinfo)?, String::new()),
@@ -389,7 +390,10 @@ fn percent_decode(s: &str) -> Result<String, String> {
             .is_none_or(|h| !h.bytes().all(|b| b.is_ascii_hexdigit()))
     });
     if malformed {
-        return Err("bad %-escape in URL".into());
+        return Err(
+            "bad %-escape in the URL's user or password: a % there starts an escape; write % as %25 (other characters may stay as they are)"
+                .into(),
+        );
     }
     percent_decode_str(s)
         .decode_utf8()
@@ -548,6 +552,16 @@ mod tests {
         assert_eq!((u.host.as_str(), u.port), ("h", 7));
         let u = SourceUrl::parse("mariadb://u@h:?sslmode=DISABLED").unwrap();
         assert_eq!((u.port, u.ssl_mode.as_deref()), (3306, Some("disabled")));
+        // A `?` in the password is not the start of the parameters.
+        let u = SourceUrl::parse("mysql://u:pa?ss@h:7?ssl-mode=disabled").unwrap();
+        assert_eq!((u.password.as_str(), u.port), ("pa?ss", 7));
+        assert_eq!(u.ssl_mode.as_deref(), Some("disabled"));
+    }
+
+    #[test]
+    fn a_bare_percent_in_the_password_says_how_to_write_it() {
+        let e = SourceUrl::parse("mysql://u:50%off@h").unwrap_err();
+        assert!(e.contains("%25") && !e.contains("50%off"), "{e}");
     }
 
     proptest::proptest! {
