@@ -125,6 +125,9 @@ impl CdcError {
             _ if is_timeout(&e) => CdcError::retry(format!(
                 "{what}: the source sent nothing, not even a heartbeat, within the read timeout (server frozen or network down?)"
             )),
+            // The crate shows these as `DriverError { ... }` / `IoError { ... }`: the inner text.
+            mysql::Error::DriverError(d) => CdcError::retry(format!("{what}: {d}")),
+            mysql::Error::IoError(io) => CdcError::retry(format!("{what}: {io}")),
             _ => CdcError::retry(format!("{what}: {e}")),
         }
     }
@@ -240,6 +243,16 @@ mod tests {
             Recovery::Resnapshot
         );
         assert_eq!(CdcError::halt("x".into()).recovery(), Recovery::Halt);
+    }
+
+    #[test]
+    fn client_errors_show_their_own_text() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused");
+        let e = CdcError::from_mysql("connect", mysql::Error::IoError(io));
+        assert_eq!(e.message, "connect: Connection refused");
+        let d = mysql::DriverError::ConnectTimeout;
+        let e = CdcError::from_mysql("connect", mysql::Error::DriverError(d));
+        assert!(!e.message.contains("DriverError"), "{}", e.message);
     }
 
     #[test]
