@@ -1,12 +1,14 @@
 //! Looks up triggers, views and stored routines in the source's information_schema for the
 //! assembler, which follows a statement-logged DML statement to the tables they write
-//! (`redis_cdc_core::schema::code`, docs/events.md "Statements, triggers and stored functions").
+//! (`redis_cdc_core::schema::code`, docs/events.md "Statements, triggers and stored functions"),
+//! and foreign keys, whose actions change child rows without rows events (docs/events.md,
+//! "Foreign-key actions").
 
 use crate::config::SourceUrl;
 use crate::source::connect;
 use mysql::prelude::Queryable;
 use mysql::Conn;
-use redis_cdc_core::schema::code::{Code, CodeLookup, CodeQuery};
+use redis_cdc_core::schema::code::{Code, CodeLookup, CodeQuery, ForeignKey};
 
 /// A lookup with its own connection, opened at the first question (statement-logged DML is
 /// rare) and again after a failure or a hidden answer.
@@ -78,6 +80,55 @@ fn answer(c: &mut Conn, q: CodeQuery<'_>) -> Result<Vec<Code>, String> {
                     body: body.map(text),
                 })
                 .collect())
+        }
+        CodeQuery::ForeignKeys { db } => {
+            // By child database: the server's information_schema narrows by CONSTRAINT_SCHEMA
+            // and TABLE_SCHEMA (not by the referenced side), and shows a key to users with a
+            // privilege on its child table.
+            type Row = (
+                Vec<u8>,
+                Vec<u8>,
+                Vec<u8>,
+                Vec<u8>,
+                Vec<u8>,
+                Vec<u8>,
+                Vec<u8>,
+                Vec<u8>,
+            );
+            let rows: Vec<Row> = c
+                .exec(
+                    "SELECT rc.CONSTRAINT_NAME, rc.TABLE_NAME, rc.UNIQUE_CONSTRAINT_SCHEMA, \
+                       rc.REFERENCED_TABLE_NAME, rc.DELETE_RULE, rc.UPDATE_RULE, \
+                       k.COLUMN_NAME, k.REFERENCED_COLUMN_NAME \
+                     FROM information_schema.REFERENTIAL_CONSTRAINTS rc \
+                     JOIN information_schema.KEY_COLUMN_USAGE k \
+                       ON k.CONSTRAINT_SCHEMA = rc.CONSTRAINT_SCHEMA \
+                      AND k.CONSTRAINT_NAME = rc.CONSTRAINT_NAME \
+                      AND k.TABLE_NAME = rc.TABLE_NAME \
+                     WHERE rc.CONSTRAINT_SCHEMA = ? AND k.TABLE_SCHEMA = ? \
+                       AND k.REFERENCED_COLUMN_NAME IS NOT NULL \
+                     ORDER BY rc.TABLE_NAME, rc.CONSTRAINT_NAME, k.ORDINAL_POSITION",
+                    (db, db),
+                )
+                .map_err(err)?;
+            let mut out: Vec<ForeignKey> = Vec::new();
+            let mut last: Option<(Vec<u8>, Vec<u8>)> = None;
+            for (name, child, pdb, parent, on_delete, on_update, col, pcol) in rows {
+                let key = (name, child.clone());
+                let same = last.as_ref() == Some(&key);
+                last = Some(key);
+                match out.last_mut() {
+                    Some(k) if same => k.columns.push((text(col), text(pcol))),
+                    _ => out.push(ForeignKey {
+                        child: (db.to_string(), text(child)),
+                        parent: (text(pdb), text(parent)),
+                        on_delete: text(on_delete),
+                        on_update: text(on_update),
+                        columns: vec![(text(col), text(pcol))],
+                    }),
+                }
+            }
+            Ok(out.into_iter().map(Code::ForeignKey).collect())
         }
     }
 }
