@@ -628,7 +628,17 @@ impl Assembler {
                 let wanted = self.settings.filter.matches(&db, &table);
                 let name = (db.clone(), table.clone());
                 let captured = if wanted {
-                    self.known.insert((db.clone(), table.clone()));
+                    let new_db = self
+                        .known
+                        .range((db.clone(), String::new())..)
+                        .next()
+                        .is_none_or(|(d, _)| *d != db);
+                    if self.known.insert((db.clone(), table.clone())) && new_db {
+                        // Foreign keys are looked up by the captured tables' databases.
+                        if let Some(code) = self.code.as_mut() {
+                            code.forget_keys();
+                        }
+                    }
                     self.captured(&tme, db, table, start, columns, out)?
                 } else {
                     None
@@ -1956,7 +1966,11 @@ fn changed_columns(
         let assigned = indexes
             .iter()
             .any(|(i, _)| after.get(*i).is_some_and(|b| *b));
-        return if assigned { None } else { Some(BTreeSet::new()) };
+        return if assigned {
+            None
+        } else {
+            Some(BTreeSet::new())
+        };
     }
     let mut changed = BTreeSet::new();
     for_each_row(rows, schema, |(before, after)| {
@@ -3677,7 +3691,10 @@ mod tests {
         let asked = Arc::new(Mutex::new(Vec::new()));
         let asked_by = asked.clone();
         a.set_code_lookup(Box::new(move |q| {
-            asked_by.lock().map_err(|e| e.to_string())?.push(format!("{q:?}"));
+            asked_by
+                .lock()
+                .map_err(|e| e.to_string())?
+                .push(format!("{q:?}"));
             Ok(match q {
                 CodeQuery::ForeignKeys { db: "s" } => vec![
                     fk("child", "CASCADE", "RESTRICT", ("pid", "id")),
@@ -3694,7 +3711,11 @@ mod tests {
                 (tables(&["s.nulls"]), ResyncCause::Cascade)
             ]
         );
-        assert!(reasons(&out)[0].contains("a DELETE of p.parent"), "{:?}", reasons(&out));
+        assert!(
+            reasons(&out)[0].contains("a DELETE of p.parent"),
+            "{:?}",
+            reasons(&out)
+        );
         assert_eq!(ops(&out), ["d s.t", "u s.t"]);
         // Looked up once: the captured tables' database, then the parents'.
         assert_eq!(

@@ -104,6 +104,11 @@ impl StatementCode {
         self.cascades = None;
     }
 
+    /// Forget the foreign keys only (a captured table appeared in a database not looked up).
+    pub fn forget_keys(&mut self) {
+        self.cascades = None;
+    }
+
     /// Every table the statement `sql` (in schema `db`) may write: `tables` (the ones it names
     /// itself), plus those written by the triggers of each, the base tables of each view, the
     /// stored functions it calls, and so on. Views are not in it (their base tables are). Err(why) when that cannot be told (a lookup failed,
@@ -249,9 +254,8 @@ impl StatementCode {
                 continue;
             };
             for k in keys {
-                let child_cols = || -> BTreeSet<String> {
-                    k.columns.iter().map(|(c, _)| c.clone()).collect()
-                };
+                let child_cols =
+                    || -> BTreeSet<String> { k.columns.iter().map(|(c, _)| c.clone()).collect() };
                 let next = match &how {
                     // Deleted parent rows: CASCADE deletes the child rows, SET NULL/DEFAULT
                     // updates their referencing columns.
@@ -462,13 +466,22 @@ mod tests {
         assert!(e.contains("TRIGGER privilege"), "{e}");
     }
 
-    fn key(child: (&str, &str), parent: (&str, &str), del: &str, upd: &str, cols: &[(&str, &str)]) -> Code {
+    fn key(
+        child: (&str, &str),
+        parent: (&str, &str),
+        del: &str,
+        upd: &str,
+        cols: &[(&str, &str)],
+    ) -> Code {
         Code::ForeignKey(ForeignKey {
             child: t(child.0, child.1),
             parent: t(parent.0, parent.1),
             on_delete: del.into(),
             on_update: upd.into(),
-            columns: cols.iter().map(|(c, p)| (c.to_string(), p.to_string())).collect(),
+            columns: cols
+                .iter()
+                .map(|(c, p)| (c.to_string(), p.to_string()))
+                .collect(),
         })
     }
 
@@ -486,15 +499,51 @@ mod tests {
             by.lock().map_err(|e| e.to_string())?.push(db.to_string());
             Ok(match db {
                 "s" => vec![
-                    key(("s", "leaf"), ("m", "mid"), "SET NULL", "CASCADE", &[("mid_id", "id")]),
-                    key(("s", "strict"), ("p", "top"), "RESTRICT", "NO ACTION", &[("t", "id")]),
-                    key(("s", "self"), ("s", "self"), "CASCADE", "RESTRICT", &[("up", "id")]),
+                    key(
+                        ("s", "leaf"),
+                        ("m", "mid"),
+                        "SET NULL",
+                        "CASCADE",
+                        &[("mid_id", "id")],
+                    ),
+                    key(
+                        ("s", "strict"),
+                        ("p", "top"),
+                        "RESTRICT",
+                        "NO ACTION",
+                        &[("t", "id")],
+                    ),
+                    key(
+                        ("s", "self"),
+                        ("s", "self"),
+                        "CASCADE",
+                        "RESTRICT",
+                        &[("up", "id")],
+                    ),
                 ],
                 "m" => vec![
-                    key(("m", "mid"), ("p", "top"), "CASCADE", "CASCADE", &[("top_id", "id")]),
-                    key(("m", "other"), ("m", "mid"), "CASCADE", "CASCADE", &[("o", "id")]),
+                    key(
+                        ("m", "mid"),
+                        ("p", "top"),
+                        "CASCADE",
+                        "CASCADE",
+                        &[("top_id", "id")],
+                    ),
+                    key(
+                        ("m", "other"),
+                        ("m", "mid"),
+                        "CASCADE",
+                        "CASCADE",
+                        &[("o", "id")],
+                    ),
                 ],
-                "x" => vec![key(("x", "kid"), ("x", "lone"), "CASCADE", "CASCADE", &[("k", "id")])],
+                "x" => vec![key(
+                    ("x", "kid"),
+                    ("x", "lone"),
+                    "CASCADE",
+                    "CASCADE",
+                    &[("k", "id")],
+                )],
                 _ => Vec::new(),
             })
         });
@@ -519,9 +568,15 @@ mod tests {
         // Updates reach a child only when the referenced columns change.
         let id: BTreeSet<String> = ["id".to_string()].into();
         let other: BTreeSet<String> = ["v".to_string()].into();
-        assert_eq!(reach("m", "mid", ParentChange::Update(Some(&id))), [t("s", "leaf")]);
+        assert_eq!(
+            reach("m", "mid", ParentChange::Update(Some(&id))),
+            [t("s", "leaf")]
+        );
         assert!(reach("m", "mid", ParentChange::Update(Some(&other))).is_empty());
-        assert_eq!(reach("m", "mid", ParentChange::Update(None)), [t("s", "leaf")]);
+        assert_eq!(
+            reach("m", "mid", ParentChange::Update(None)),
+            [t("s", "leaf")]
+        );
         // p.top's id cascades to m.mid.top_id, which s.leaf does not reference.
         assert!(reach("p", "top", ParentChange::Update(Some(&id))).is_empty());
         assert!(reach("p", "top", ParentChange::Update(None)).is_empty());
@@ -539,7 +594,10 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["id"]
         );
-        assert!(code.update_columns("s", "strict", &known, &captured).expect("columns").is_empty());
+        assert!(code
+            .update_columns("s", "strict", &known, &captured)
+            .expect("columns")
+            .is_empty());
         assert_eq!(asked.lock().expect("lock").len(), 3);
         code.forget();
         let _ = code.cascades("p", "top", ParentChange::Delete, &known, &captured);
