@@ -603,7 +603,6 @@ fn statement_logged_load_data_is_re_read() {
 /// UPDATE CASCADE of a referenced key. A table that is nobody's parent is not re-read, nor is
 /// a child when its parent's UPDATE leaves the referenced columns alone.
 #[test]
-#[ignore = "MariaDB 10.11 shows REFERENTIAL_CONSTRAINTS rows to the module's user (SELECT on *.*) as none: the keys are not found yet"]
 fn foreign_key_actions_re_read_the_captured_children() {
     let db = MariaDb::start();
     db.exec(
