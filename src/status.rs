@@ -86,6 +86,8 @@ pub struct Status {
     pub row_image_resyncs: AtomicU64,
     /// Automatic re-reads of tables whose table map did not fit the known shape.
     pub shape_resyncs: AtomicU64,
+    /// Automatic re-reads of captured tables whose rows foreign-key actions changed.
+    pub cascade_resyncs: AtomicU64,
     /// Commit time of the last transaction written, ms since the epoch.
     pub last_commit_ms: AtomicU64,
     /// The reader has seen the end of the source's binlog (a heartbeat) and no captured change
@@ -133,6 +135,7 @@ pub static STATUS: LazyLock<Status> = LazyLock::new(|| Status {
     statement_resyncs: AtomicU64::new(0),
     row_image_resyncs: AtomicU64::new(0),
     shape_resyncs: AtomicU64::new(0),
+    cascade_resyncs: AtomicU64::new(0),
     last_commit_ms: AtomicU64::new(0),
     caught_up: AtomicBool::new(false),
     batches_sent: AtomicU64::new(0),
@@ -356,6 +359,7 @@ pub fn info_fields() -> Vec<(String, InfoValue)> {
         ("statement_resyncs", &STATUS.statement_resyncs),
         ("row_image_resyncs", &STATUS.row_image_resyncs),
         ("shape_resyncs", &STATUS.shape_resyncs),
+        ("cascade_resyncs", &STATUS.cascade_resyncs),
         ("max_lock_us", &STATUS.max_lock_us),
         ("max_lock_cpu_us", &STATUS.max_lock_cpu_us),
         ("lock_holds", &STATUS.lock_holds),

@@ -30,7 +30,7 @@ use crate::format::{self, Change, Format};
 use crate::model::batch::{Batch, Entry, ShapeChange, XaOp};
 use crate::model::change::{ChangeSource, Op, Row};
 use crate::model::position::{Checkpoint, MariaGtid, MariaGtidState, Position};
-use crate::schema::code::{CodeLookup, StatementCode};
+use crate::schema::code::{CodeLookup, ParentChange, StatementCode};
 use crate::schema::versioning::Versioned;
 use crate::schema::{
     apply_ddl, created_table, dml_tables, dropped_database, emptied_tables,
@@ -156,6 +156,10 @@ pub enum ResyncCause {
     /// logged so when non-transactional tables changed too, so which rows stayed cannot be
     /// told (a warning).
     Rollback,
+    /// A DELETE or UPDATE of the parent of a foreign key with an action (ON DELETE/ON UPDATE
+    /// CASCADE, SET NULL, SET DEFAULT) whose child is captured: InnoDB changes the child rows
+    /// without rows events (logged, counted).
+    Cascade,
 }
 
 /// Looks up a table's columns (`db`, `table`) in information_schema, with the caller's error.
@@ -176,6 +180,11 @@ struct TableCtx {
     raw: Vec<u8>,
     /// None when the table is not captured.
     captured: Option<Captured>,
+    /// `db`, `table`: a rows event of any table may be the parent side of foreign-key actions.
+    name: (String, String),
+    /// An uncaptured table's shape from its map, when an UPDATE of it may change captured rows
+    /// through ON UPDATE actions (to tell whether the referenced columns changed).
+    parent_schema: Option<TableSchema>,
 }
 
 struct Captured {
@@ -617,9 +626,25 @@ impl Assembler {
                 let db = tme.database_name().into_owned();
                 let table = tme.table_name().into_owned();
                 let wanted = self.settings.filter.matches(&db, &table);
+                let name = (db.clone(), table.clone());
                 let captured = if wanted {
-                    self.known.insert((db.clone(), table.clone()));
+                    let new_db = self
+                        .known
+                        .range((db.clone(), String::new())..)
+                        .next()
+                        .is_none_or(|(d, _)| *d != db);
+                    if self.known.insert((db.clone(), table.clone())) && new_db {
+                        // Foreign keys are looked up by the captured tables' databases.
+                        if let Some(code) = self.code.as_mut() {
+                            code.forget_keys();
+                        }
+                    }
                     self.captured(&tme, db, table, start, columns, out)?
+                } else {
+                    None
+                };
+                let parent_schema = if captured.is_none() && self.updates_reach_captured(&name) {
+                    TableSchema::from_table_map(&tme, None).ok()
                 } else {
                     None
                 };
@@ -630,7 +655,15 @@ impl Assembler {
                 } else {
                     raw.to_vec()
                 };
-                self.tables.insert(id, TableCtx { raw, captured });
+                self.tables.insert(
+                    id,
+                    TableCtx {
+                        raw,
+                        captured,
+                        name,
+                        parent_schema,
+                    },
+                );
             }
             EventData::RowsEvent(rows) => {
                 self.on_rows(&rows, start, end, header.server_id(), now, out)?
@@ -1397,11 +1430,15 @@ impl Assembler {
         out: &mut Vec<Output>,
     ) -> Result<(), AssembleError<E>> {
         let id = rows.table_id();
-        let Some(tctx) = self.tables.get(&id) else {
+        if !self.tables.contains_key(&id) {
             return Err(AssembleError::Halt(format!(
                 "rows event for unknown table id {id} at {}",
                 self.at(start)
             )));
+        }
+        self.foreign_key_actions(id, rows, start, out);
+        let Some(tctx) = self.tables.get(&id) else {
+            return Ok(());
         };
         let Some(cap) = &tctx.captured else {
             return Ok(());
@@ -1552,6 +1589,96 @@ impl Assembler {
             self.send(batch, now, out);
         }
         Ok(())
+    }
+
+    /// Whether an UPDATE of `db.table` may change captured rows through ON UPDATE actions.
+    fn updates_reach_captured(&mut self, (db, table): &(String, String)) -> bool {
+        let Some(code) = self.code.as_mut() else {
+            return false;
+        };
+        let filter = &self.settings.filter;
+        let captured = |d: &str, t: &str| filter.matches(d, t);
+        // A failed lookup: the rows event asks again (and re-reads conservatively).
+        code.update_columns(db, table, &self.known, &captured)
+            .map_or(true, |c| !c.is_empty())
+    }
+
+    /// Foreign-key actions: a DELETE or UPDATE of a parent row makes InnoDB delete, update or
+    /// null the child rows without rows events of their own. When the child (transitively) is
+    /// captured, it is re-read once the transaction ends (docs/events.md, "Foreign-key
+    /// actions"). The keys are looked up once per DDL epoch (schema::code), so a table that is
+    /// nobody's parent costs a map lookup per rows event.
+    fn foreign_key_actions(
+        &mut self,
+        id: u64,
+        rows: &RowsEventData<'_>,
+        start: u64,
+        out: &mut Vec<Output>,
+    ) {
+        let deleting = matches!(
+            rows,
+            RowsEventData::DeleteRowsEventV1(_) | RowsEventData::DeleteRowsEvent(_)
+        );
+        let inserting = matches!(
+            rows,
+            RowsEventData::WriteRowsEventV1(_) | RowsEventData::WriteRowsEvent(_)
+        );
+        if inserting {
+            return;
+        }
+        let (Some(code), Some(t)) = (self.code.as_mut(), self.tables.get(&id)) else {
+            return;
+        };
+        let (db, table) = (&t.name.0, &t.name.1);
+        let filter = &self.settings.filter;
+        let captured = |d: &str, t: &str| filter.matches(d, t);
+        let known = &self.known;
+        let reached = if deleting {
+            code.cascades(db, table, ParentChange::Delete, known, &captured)
+        } else {
+            match code.update_columns(db, table, known, &captured) {
+                Ok(watched) if watched.is_empty() => return,
+                Ok(watched) => {
+                    let schema = t
+                        .captured
+                        .as_ref()
+                        .map(|c| &c.schema)
+                        .or(t.parent_schema.as_ref());
+                    let changed = schema.and_then(|s| changed_columns(rows, s, &watched));
+                    if changed.as_ref().is_some_and(|c| c.is_empty()) {
+                        return;
+                    }
+                    code.cascades(
+                        db,
+                        table,
+                        ParentChange::Update(changed.as_ref()),
+                        known,
+                        &captured,
+                    )
+                }
+                Err(e) => Err(e),
+            }
+        };
+        let verb = if deleting { "DELETE" } else { "UPDATE" };
+        let at = at(&self.file, start);
+        let (tables, reason) = match reached {
+            Ok(r) if r.is_empty() => return,
+            Ok(r) => {
+                let names: Vec<String> = r.iter().map(|(d, t)| format!("{d}.{t}")).collect();
+                let reason = format!(
+                    "a {verb} of {db}.{table} at {at} changes rows of {} through foreign-key actions (ON {verb} CASCADE, SET NULL or SET DEFAULT), which the binlog does not carry: re-reading them once the transaction ends",
+                    names.join(", ")
+                );
+                (Some(names), reason)
+            }
+            Err(e) => (
+                None,
+                format!(
+                    "a {verb} of {db}.{table} at {at} may change captured rows through foreign-key actions, and the foreign keys could not be looked up ({e}): re-reading every captured table"
+                ),
+            ),
+        };
+        self.resync_at_commit(tables, reason, ResyncCause::Cascade, out);
     }
 
     fn send(&mut self, batch: Batch, now: Instant, out: &mut Vec<Output>) {
@@ -1812,6 +1939,54 @@ fn key_changed(schema: &TableSchema, before: &Row, after: &Row) -> bool {
         .any(|i| before.get(*i) != after.get(*i))
 }
 
+/// Which of the `watched` columns an UPDATE rows event changes in some row. None: cannot be
+/// told (no column names, columns missing from the images, rows that do not decode).
+fn changed_columns(
+    rows: &RowsEventData<'_>,
+    schema: &TableSchema,
+    watched: &BTreeSet<String>,
+) -> Option<BTreeSet<String>> {
+    if !schema.named {
+        return None;
+    }
+    let indexes: Vec<(usize, &str)> = schema
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| watched.contains(&c.name))
+        .map(|(i, c)| (i, c.name.as_str()))
+        .collect();
+    let n = rows.num_columns() as usize;
+    let full = |image: Option<usize>| image.is_none_or(|present| present == n);
+    if !full(rows.columns_before_image().map(|c| c.count_ones()))
+        || !full(rows.columns_after_image().map(|c| c.count_ones()))
+    {
+        // binlog_row_image=MINIMAL/NOBLOB: a column the after image lacks was not assigned.
+        let after = rows.columns_after_image()?;
+        let assigned = indexes
+            .iter()
+            .any(|(i, _)| after.get(*i).is_some_and(|b| *b));
+        return if assigned {
+            None
+        } else {
+            Some(BTreeSet::new())
+        };
+    }
+    let mut changed = BTreeSet::new();
+    for_each_row(rows, schema, |(before, after)| {
+        if let (Some(b), Some(a)) = (&before, &after) {
+            for (i, name) in &indexes {
+                if b.get(*i) != a.get(*i) {
+                    changed.insert(name.to_string());
+                }
+            }
+        }
+        Ok(())
+    })
+    .ok()?;
+    Some(changed)
+}
+
 /// `FILE:OFFSET` of an event, for positions and error messages.
 fn at(file: &str, offset: u64) -> String {
     format!("{file}:{offset}")
@@ -1960,8 +2135,13 @@ mod tests {
         /// A v2 rows event of `type_` (30 write, 31 update, 32 delete) with `images` rows, each
         /// image `(id, v)`.
         fn rows(&mut self, type_: u8, images: &[(i32, i32)]) -> u64 {
+            self.rows_of(TABLE_ID, type_, images)
+        }
+
+        /// A rows event of the table `id` (mapped by `table_map_of`).
+        fn rows_of(&mut self, id: u64, type_: u8, images: &[(i32, i32)]) -> u64 {
             let mut b = Vec::new();
-            b.extend_from_slice(&TABLE_ID.to_le_bytes()[..6]);
+            b.extend_from_slice(&id.to_le_bytes()[..6]);
             b.extend_from_slice(&1u16.to_le_bytes()); // end of statement
             b.extend_from_slice(&2u16.to_le_bytes()); // no extra data
             b.push(2);
@@ -3468,6 +3648,101 @@ mod tests {
     /// Row "statements, triggers and stored functions": statement-logged DML is followed
     /// through the triggers of the tables it writes, the views it writes through and the
     /// functions it calls; what cannot be told re-reads every captured table.
+    #[test]
+    fn foreign_key_actions_re_read_the_captured_children() {
+        use crate::schema::code::{Code, CodeQuery, ForeignKey};
+        use std::sync::{Arc, Mutex};
+        let fk = |child: &str, on_delete: &str, on_update: &str, cols: (&str, &str)| {
+            Code::ForeignKey(ForeignKey {
+                child: ("s".into(), child.into()),
+                parent: ("p".into(), "parent".into()),
+                on_delete: on_delete.into(),
+                on_update: on_update.into(),
+                columns: vec![(cols.0.into(), cols.1.into())],
+            })
+        };
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, false);
+        // The uncaptured p.parent: a DELETE cascades to s.child.
+        log.table_map_of(100, "p", "parent");
+        log.rows_of(100, 32, &[(1, 5)]);
+        log.xid();
+        // An UPDATE of its key only: s.nulls follows `v` (ON UPDATE CASCADE), s.child `id`
+        // with RESTRICT: nothing changes in captured tables.
+        log.maria_gtid(2, false);
+        log.table_map_of(100, "p", "parent");
+        log.rows_of(100, 31, &[(2, 5), (3, 5)]);
+        log.xid();
+        // An UPDATE of `v`: s.nulls.
+        log.maria_gtid(3, false);
+        log.table_map_of(100, "p", "parent");
+        log.rows_of(100, 31, &[(3, 5), (3, 6)]);
+        log.xid();
+        // The captured s.t is nobody's parent: rows, no re-read, no lookup.
+        log.maria_gtid(4, false);
+        log.table_map();
+        log.rows(32, &[(1, 1)]);
+        log.rows(31, &[(2, 2), (2, 3)]);
+        log.xid();
+        let mut s = settings(Flavor::MariaDb);
+        s.filter = TableFilter::new("s.*", "").expect("filter");
+        let mut a = assembler(s, &start_at(begin), false);
+        a.know_tables(["s.t".to_string(), "s.child".to_string()]);
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let asked_by = asked.clone();
+        a.set_code_lookup(Box::new(move |q| {
+            asked_by
+                .lock()
+                .map_err(|e| e.to_string())?
+                .push(format!("{q:?}"));
+            Ok(match q {
+                CodeQuery::ForeignKeys { db: "s" } => vec![
+                    fk("child", "CASCADE", "RESTRICT", ("pid", "id")),
+                    fk("nulls", "NO ACTION", "CASCADE", ("pv", "v")),
+                ],
+                _ => Vec::new(),
+            })
+        }));
+        let out = push_all(&mut a, &log.events);
+        assert_eq!(
+            resyncs(&out),
+            [
+                (tables(&["s.child"]), ResyncCause::Cascade),
+                (tables(&["s.nulls"]), ResyncCause::Cascade)
+            ]
+        );
+        assert!(
+            reasons(&out)[0].contains("a DELETE of p.parent"),
+            "{:?}",
+            reasons(&out)
+        );
+        assert_eq!(ops(&out), ["d s.t", "u s.t"]);
+        // Looked up once: the captured tables' database, then the parents'.
+        assert_eq!(
+            *asked.lock().expect("lock"),
+            [
+                "ForeignKeys { db: \"s\" }".to_string(),
+                "ForeignKeys { db: \"p\" }".to_string()
+            ]
+        );
+        // DDL forgets: the next DELETE looks the keys up again.
+        let mut log2 = Binlog::new();
+        log2.pos = log.pos;
+        log2.maria_gtid(5, true);
+        log2.query("ALTER TABLE s.child ADD COLUMN x INT");
+        log2.maria_gtid(6, false);
+        log2.table_map_of(100, "p", "parent");
+        log2.rows_of(100, 32, &[(3, 6)]);
+        log2.xid();
+        let out = push_all(&mut a, &log2.events);
+        let cascades: Vec<_> = resyncs(&out)
+            .into_iter()
+            .filter(|(_, c)| *c == ResyncCause::Cascade)
+            .collect();
+        assert_eq!(cascades, [(tables(&["s.child"]), ResyncCause::Cascade)]);
+        assert_eq!(asked.lock().expect("lock").len(), 4);
+    }
+
     #[test]
     fn statement_dml_follows_triggers_views_and_functions() {
         use crate::schema::code::{Code, CodeQuery};

@@ -270,6 +270,10 @@ impl Reader {
                         log::warn!("{reason}");
                         STATUS.shape_resyncs.fetch_add(1, Ordering::Relaxed);
                     }
+                    ResyncCause::Cascade => {
+                        log::info!("{reason}");
+                        STATUS.cascade_resyncs.fetch_add(1, Ordering::Relaxed);
+                    }
                     ResyncCause::Rename | ResyncCause::Ddl => log::info!("{reason}"),
                     ResyncCause::Incident | ResyncCause::Unknown | ResyncCause::Rollback => {
                         log::warn!("{reason}")

@@ -1,12 +1,14 @@
 //! Looks up triggers, views and stored routines in the source's information_schema for the
 //! assembler, which follows a statement-logged DML statement to the tables they write
-//! (`redis_cdc_core::schema::code`, docs/events.md "Statements, triggers and stored functions").
+//! (`redis_cdc_core::schema::code`, docs/events.md "Statements, triggers and stored functions"),
+//! and foreign keys, whose actions change child rows without rows events (docs/events.md,
+//! "Foreign-key actions").
 
 use crate::config::SourceUrl;
 use crate::source::connect;
 use mysql::prelude::Queryable;
 use mysql::Conn;
-use redis_cdc_core::schema::code::{Code, CodeLookup, CodeQuery};
+use redis_cdc_core::schema::code::{Code, CodeLookup, CodeQuery, ForeignKey};
 
 /// A lookup with its own connection, opened at the first question (statement-logged DML is
 /// rare) and again after a failure or a hidden answer.
@@ -78,6 +80,69 @@ fn answer(c: &mut Conn, q: CodeQuery<'_>) -> Result<Vec<Code>, String> {
                     body: body.map(text),
                 })
                 .collect())
+        }
+        CodeQuery::ForeignKeys { db } => {
+            // By child database: the server's information_schema narrows by TABLE_SCHEMA (not
+            // by the referenced side). KEY_COLUMN_USAGE shows the keys to a user with SELECT;
+            // MariaDB shows their ON DELETE/ON UPDATE rules (REFERENTIAL_CONSTRAINTS) only to a
+            // user with another privilege on the table (REFERENCES will do): a key whose rules
+            // are hidden counts as cascading (more re-reads, never fewer).
+            type Row = (
+                Vec<u8>,
+                Vec<u8>,
+                Vec<u8>,
+                Vec<u8>,
+                Option<Vec<u8>>,
+                Option<Vec<u8>>,
+                Vec<u8>,
+                Vec<u8>,
+            );
+            let rows: Vec<Row> = c
+                .exec(
+                    "SELECT k.CONSTRAINT_NAME, k.TABLE_NAME, k.REFERENCED_TABLE_SCHEMA, \
+                       k.REFERENCED_TABLE_NAME, rc.DELETE_RULE, rc.UPDATE_RULE, \
+                       k.COLUMN_NAME, k.REFERENCED_COLUMN_NAME \
+                     FROM information_schema.KEY_COLUMN_USAGE k \
+                     LEFT JOIN information_schema.REFERENTIAL_CONSTRAINTS rc \
+                       ON rc.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA \
+                      AND rc.CONSTRAINT_NAME = k.CONSTRAINT_NAME \
+                      AND rc.TABLE_NAME = k.TABLE_NAME \
+                     WHERE k.TABLE_SCHEMA = ? AND k.REFERENCED_TABLE_NAME IS NOT NULL \
+                     ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION",
+                    (db,),
+                )
+                .map_err(err)?;
+            let mut out: Vec<ForeignKey> = Vec::new();
+            let mut last: Option<(Vec<u8>, Vec<u8>)> = None;
+            let mut hidden = false;
+            for (name, child, pdb, parent, on_delete, on_update, col, pcol) in rows {
+                let key = (name, child.clone());
+                let same = last.as_ref() == Some(&key);
+                last = Some(key);
+                let rule = |r: Option<Vec<u8>>, hidden: &mut bool| match r {
+                    Some(r) => text(r),
+                    None => {
+                        *hidden = true;
+                        "CASCADE".to_string()
+                    }
+                };
+                match out.last_mut() {
+                    Some(k) if same => k.columns.push((text(col), text(pcol))),
+                    _ => out.push(ForeignKey {
+                        child: (db.to_string(), text(child)),
+                        parent: (text(pdb), text(parent)),
+                        on_delete: rule(on_delete, &mut hidden),
+                        on_update: rule(on_update, &mut hidden),
+                        columns: vec![(text(col), text(pcol))],
+                    }),
+                }
+            }
+            if hidden {
+                log::warn!(
+                    "the ON DELETE/ON UPDATE rules of foreign keys in {db} are hidden from the module's user (MariaDB shows them only with another privilege than SELECT on the table): each such key counts as cascading, so a change of its parent re-reads its captured child table; GRANT REFERENCES ON *.* TO the user to re-read only where a key's actions change rows"
+                );
+            }
+            Ok(out.into_iter().map(Code::ForeignKey).collect())
         }
     }
 }

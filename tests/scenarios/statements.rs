@@ -595,3 +595,103 @@ fn statement_logged_load_data_is_re_read() {
         "no warning naming the LOAD DATA"
     );
 }
+
+/// Foreign-key actions run inside InnoDB and reach the binlog as nothing: a DELETE or UPDATE of
+/// a parent row logs only the parent's row. The module looks the keys up and re-reads the
+/// captured children (docs/events.md, "Foreign-key actions"): ON DELETE CASCADE between two
+/// captured tables and on to a grandchild, ON DELETE SET NULL from an uncaptured parent, ON
+/// UPDATE CASCADE of a referenced key. A table that is nobody's parent is not re-read, nor is
+/// a child when its parent's UPDATE leaves the referenced columns alone.
+#[test]
+fn foreign_key_actions_re_read_the_captured_children() {
+    let db = MariaDb::start();
+    db.exec(
+        "CREATE DATABASE side;
+         CREATE TABLE side.owner (id INT PRIMARY KEY);
+         CREATE TABLE test.parent (id INT PRIMARY KEY, code INT UNIQUE, v INT);
+         CREATE TABLE test.child (id INT PRIMARY KEY, pid INT,
+           FOREIGN KEY (pid) REFERENCES test.parent (id) ON DELETE CASCADE);
+         CREATE TABLE test.grand (id INT PRIMARY KEY, cid INT,
+           FOREIGN KEY (cid) REFERENCES test.child (id) ON DELETE CASCADE);
+         CREATE TABLE test.held (id INT PRIMARY KEY, owner INT NULL,
+           FOREIGN KEY (owner) REFERENCES side.owner (id) ON DELETE SET NULL);
+         CREATE TABLE test.bycode (id INT PRIMARY KEY, code INT,
+           FOREIGN KEY (code) REFERENCES test.parent (code) ON UPDATE CASCADE);
+         CREATE TABLE test.plain (id INT PRIMARY KEY, v INT);",
+    );
+    let url = db.url();
+    let r = RedisServer::start(&[
+        "--cdc.mysql-url",
+        &url,
+        "--cdc.snapshot",
+        "never",
+        "--cdc.exclude-tables",
+        "side.*",
+    ]);
+    wait_state(&r, "streaming", STREAMING);
+    db.exec(
+        "INSERT INTO side.owner VALUES (1), (2);
+         INSERT INTO test.parent VALUES (1, 1, 0), (2, 2, 0), (3, 3, 0);
+         INSERT INTO test.child VALUES (10, 1), (11, 1), (12, 2);
+         INSERT INTO test.grand VALUES (100, 10), (101, 11), (102, 12);
+         INSERT INTO test.held VALUES (1, 1), (2, 1), (3, 2);
+         INSERT INTO test.bycode VALUES (1, 2), (2, 3);
+         INSERT INTO test.plain VALUES (1, 1), (2, 2);",
+    );
+    let all = [
+        ("test", "parent"),
+        ("test", "child"),
+        ("test", "grand"),
+        ("test", "held"),
+        ("test", "bycode"),
+        ("test", "plain"),
+    ];
+    settle(&r, &db, &all);
+    let resyncs = || -> u64 {
+        info_field(&r, "cdc", "cdc_cascade_resyncs")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    assert_eq!(resyncs(), 0);
+
+    // Not parents of anything with an action: no re-read.
+    let bycode_before = ops_of(&r, "cdc:test.bycode").len();
+    db.exec(
+        "UPDATE test.plain SET v = 5 WHERE id = 1;
+         DELETE FROM test.plain WHERE id = 2;
+         UPDATE test.parent SET v = 1 WHERE id = 2;",
+    );
+    settle(&r, &db, &all);
+    assert_eq!(resyncs(), 0);
+    assert!(
+        !ops_of(&r, "cdc:test.plain").contains(&"resync-end".to_string()),
+        "test.plain was re-read"
+    );
+    assert_eq!(ops_of(&r, "cdc:test.bycode").len(), bycode_before);
+
+    // Two levels of ON DELETE CASCADE.
+    db.exec("DELETE FROM test.parent WHERE id = 1");
+    settle(&r, &db, &all);
+    assert_eq!(table_json(&db, "test", "grand").len(), 1);
+    assert!(r.log().contains("through foreign-key actions"));
+    // ON DELETE SET NULL from an uncaptured parent.
+    db.exec("DELETE FROM side.owner WHERE id = 1");
+    settle(&r, &db, &all);
+    // ON UPDATE CASCADE of a referenced key, in a transaction with other rows.
+    db.exec(
+        "BEGIN; UPDATE test.parent SET code = 20 WHERE id = 2;
+         INSERT INTO test.plain VALUES (3, 3); COMMIT;",
+    );
+    settle(&r, &db, &all);
+    assert_eq!(
+        table_json(&db, "test", "bycode").len(),
+        2,
+        "the test's data changed"
+    );
+    assert!(resyncs() >= 3, "INFO cdc_cascade_resyncs = {}", resyncs());
+    assert!(
+        !ops_of(&r, "cdc:test.plain").contains(&"resync-end".to_string()),
+        "test.plain was re-read"
+    );
+    assert_eq!(status_field(&r, "state"), "streaming");
+}

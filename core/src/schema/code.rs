@@ -20,6 +20,8 @@ pub enum CodeQuery<'a> {
     Table { db: &'a str, table: &'a str },
     /// The stored functions and procedures of `db`.
     Routines { db: &'a str },
+    /// The foreign keys whose child (referencing) table is in `db`.
+    ForeignKeys { db: &'a str },
 }
 
 /// One answer of the lookup.
@@ -35,6 +37,37 @@ pub enum Code {
     TriggersHidden,
     /// A stored routine of the database: its name and body (None: hidden from the user).
     Routine { name: String, body: Option<String> },
+    /// A foreign key of a table of the database.
+    ForeignKey(ForeignKey),
+}
+
+/// A foreign key: `child` references `parent`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignKey {
+    pub child: (String, String),
+    pub parent: (String, String),
+    /// DELETE_RULE: CASCADE, SET NULL, SET DEFAULT, RESTRICT or NO ACTION.
+    pub on_delete: String,
+    /// UPDATE_RULE, the same.
+    pub on_update: String,
+    /// (child column, referenced parent column), in key order.
+    pub columns: Vec<(String, String)>,
+}
+
+/// Whether a DELETE_RULE/UPDATE_RULE changes child rows (CASCADE, SET NULL, SET DEFAULT).
+fn acts(rule: &str) -> bool {
+    let r = rule.trim();
+    ["CASCADE", "SET NULL", "SET DEFAULT"]
+        .iter()
+        .any(|a| r.eq_ignore_ascii_case(a))
+}
+
+/// What a rows event did to the rows of a parent table.
+#[derive(Debug, Clone, Copy)]
+pub enum ParentChange<'a> {
+    Delete,
+    /// An UPDATE that changed these columns (None: which ones cannot be told).
+    Update(Option<&'a BTreeSet<String>>),
 }
 
 /// Looks code up in the source's information_schema; Err: the lookup failed.
@@ -49,6 +82,9 @@ pub struct StatementCode {
     lookup: CodeLookup,
     tables: HashMap<(String, String), Vec<Code>>,
     routines: HashMap<String, Vec<Code>>,
+    /// Foreign keys with an action whose child is captured, or is the parent of one such
+    /// (transitively): db -> parent table -> its keys. None: not looked up since the last DDL.
+    cascades: Option<HashMap<String, HashMap<String, Vec<ForeignKey>>>>,
 }
 
 impl StatementCode {
@@ -57,6 +93,7 @@ impl StatementCode {
             lookup,
             tables: HashMap::new(),
             routines: HashMap::new(),
+            cascades: None,
         }
     }
 
@@ -64,6 +101,12 @@ impl StatementCode {
     pub fn forget(&mut self) {
         self.tables.clear();
         self.routines.clear();
+        self.cascades = None;
+    }
+
+    /// Forget the foreign keys only (a captured table appeared in a database not looked up).
+    pub fn forget_keys(&mut self) {
+        self.cascades = None;
     }
 
     /// Every table the statement `sql` (in schema `db`) may write: `tables` (the ones it names
@@ -118,7 +161,7 @@ impl StatementCode {
                                 t.0, t.1
                             ))
                         }
-                        Code::Routine { .. } => {}
+                        Code::Routine { .. } | Code::ForeignKey(_) => {}
                     }
                 }
                 if !view {
@@ -148,6 +191,160 @@ impl StatementCode {
                 return Ok(out);
             }
         }
+    }
+
+    /// The parent columns of `db.table` whose UPDATE an ON UPDATE action of a foreign key
+    /// carries to a captured table (empty: an UPDATE of the table changes no captured rows
+    /// besides its own). See [`StatementCode::cascades`] for `known` and `captured`.
+    pub fn update_columns(
+        &mut self,
+        db: &str,
+        table: &str,
+        known: &BTreeSet<(String, String)>,
+        captured: &dyn Fn(&str, &str) -> bool,
+    ) -> Result<BTreeSet<String>, String> {
+        let graph = self.graph(known, captured)?;
+        Ok(graph
+            .get(db)
+            .and_then(|t| t.get(table))
+            .into_iter()
+            .flatten()
+            .filter(|k| acts(&k.on_update))
+            .flat_map(|k| k.columns.iter().map(|(_, p)| p.clone()))
+            .collect())
+    }
+
+    /// The captured tables whose rows the foreign-key actions (ON DELETE/ON UPDATE CASCADE,
+    /// SET NULL, SET DEFAULT) of `change` to rows of `db.table` may change, transitively (a
+    /// child whose rows change is a parent in turn). InnoDB makes these changes without rows
+    /// events. `known`: the captured tables known to exist (foreign keys are looked up by
+    /// child database: the server shows a key to users with a privilege on its child table,
+    /// and the module's user can read the captured ones); `captured`: the filter. The keys are
+    /// looked up once until [`StatementCode::forget`]; a table that is no parent costs a map
+    /// lookup. Err: the lookup failed.
+    pub fn cascades(
+        &mut self,
+        db: &str,
+        table: &str,
+        change: ParentChange<'_>,
+        known: &BTreeSet<(String, String)>,
+        captured: &dyn Fn(&str, &str) -> bool,
+    ) -> Result<BTreeSet<(String, String)>, String> {
+        let graph = self.graph(known, captured)?;
+        let mut out = BTreeSet::new();
+        // (table, None: rows deleted | Some(columns updated, None: unknown)).
+        type Step = ((String, String), Option<Option<BTreeSet<String>>>);
+        let first: Option<Option<BTreeSet<String>>> = match change {
+            ParentChange::Delete => None,
+            ParentChange::Update(cols) => Some(cols.cloned()),
+        };
+        let mut todo: Vec<Step> = vec![((db.to_string(), table.to_string()), first)];
+        let mut seen: HashSet<Step> = HashSet::new();
+        while let Some(step) = todo.pop() {
+            if seen.len() > MAX_OBJECTS {
+                return Err(format!(
+                    "more than {MAX_OBJECTS} steps of foreign-key actions"
+                ));
+            }
+            if !seen.insert(step.clone()) {
+                continue;
+            }
+            let ((pdb, ptable), how) = step;
+            let Some(keys) = graph.get(&pdb).and_then(|t| t.get(&ptable)) else {
+                continue;
+            };
+            for k in keys {
+                let child_cols =
+                    || -> BTreeSet<String> { k.columns.iter().map(|(c, _)| c.clone()).collect() };
+                let next = match &how {
+                    // Deleted parent rows: CASCADE deletes the child rows, SET NULL/DEFAULT
+                    // updates their referencing columns.
+                    None if k.on_delete.trim().eq_ignore_ascii_case("CASCADE") => None,
+                    None if acts(&k.on_delete) => Some(Some(child_cols())),
+                    None => continue,
+                    Some(cols) => {
+                        let hit = match cols {
+                            None => true,
+                            Some(cols) => k.columns.iter().any(|(_, p)| cols.contains(p)),
+                        };
+                        if !hit || !acts(&k.on_update) {
+                            continue;
+                        }
+                        Some(Some(child_cols()))
+                    }
+                };
+                if captured(&k.child.0, &k.child.1) {
+                    out.insert(k.child.clone());
+                }
+                todo.push((k.child.clone(), next));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The foreign keys with an action that lead to captured tables, looked up once per DDL
+    /// epoch: by child database, starting with those of the `known` captured tables, then the
+    /// databases of the parents found (their own parents), until no new parent is found.
+    fn graph(
+        &mut self,
+        known: &BTreeSet<(String, String)>,
+        captured: &dyn Fn(&str, &str) -> bool,
+    ) -> Result<&HashMap<String, HashMap<String, Vec<ForeignKey>>>, String> {
+        if self.cascades.is_none() {
+            let mut keys: Vec<ForeignKey> = Vec::new();
+            let mut asked: HashSet<String> = HashSet::new();
+            let mut todo: Vec<String> = known.iter().map(|(d, _)| d.clone()).collect();
+            while let Some(d) = todo.pop() {
+                if asked.len() > MAX_OBJECTS {
+                    return Err(format!(
+                        "foreign keys across more than {MAX_OBJECTS} databases"
+                    ));
+                }
+                if !asked.insert(d.clone()) {
+                    continue;
+                }
+                for code in (self.lookup)(CodeQuery::ForeignKeys { db: &d })? {
+                    if let Code::ForeignKey(k) = code {
+                        if acts(&k.on_delete) || acts(&k.on_update) {
+                            todo.push(k.parent.0.clone());
+                            keys.push(k);
+                        }
+                    }
+                }
+            }
+            // Keep the keys whose child is captured or (transitively) a kept key's parent.
+            let mut relevant: HashSet<(String, String)> = HashSet::new();
+            let mut kept = vec![false; keys.len()];
+            loop {
+                let mut more = false;
+                for (i, k) in keys.iter().enumerate() {
+                    if !kept[i] && (captured(&k.child.0, &k.child.1) || relevant.contains(&k.child))
+                    {
+                        kept[i] = true;
+                        relevant.insert(k.parent.clone());
+                        more = true;
+                    }
+                }
+                if !more {
+                    break;
+                }
+            }
+            let mut graph: HashMap<String, HashMap<String, Vec<ForeignKey>>> = HashMap::new();
+            for (k, keep) in keys.into_iter().zip(kept) {
+                if keep {
+                    graph
+                        .entry(k.parent.0.clone())
+                        .or_default()
+                        .entry(k.parent.1.clone())
+                        .or_default()
+                        .push(k);
+                }
+            }
+            self.cascades = Some(graph);
+        }
+        self.cascades
+            .as_ref()
+            .ok_or_else(|| "foreign keys not looked up".to_string())
     }
 
     fn table_code(&mut self, t: &(String, String)) -> Result<Vec<Code>, String> {
@@ -267,5 +464,143 @@ mod tests {
             .written("DELETE FROM hidden", "s", vec![t("s", "hidden")])
             .expect_err("hidden");
         assert!(e.contains("TRIGGER privilege"), "{e}");
+    }
+
+    fn key(
+        child: (&str, &str),
+        parent: (&str, &str),
+        del: &str,
+        upd: &str,
+        cols: &[(&str, &str)],
+    ) -> Code {
+        Code::ForeignKey(ForeignKey {
+            child: t(child.0, child.1),
+            parent: t(parent.0, parent.1),
+            on_delete: del.into(),
+            on_update: upd.into(),
+            columns: cols
+                .iter()
+                .map(|(c, p)| (c.to_string(), p.to_string()))
+                .collect(),
+        })
+    }
+
+    /// Captured: db `s`. p.top -(ON DELETE CASCADE)-> m.mid (uncaptured) -(ON DELETE SET NULL,
+    /// ON UPDATE CASCADE)-> s.leaf; p.top -(RESTRICT)-> s.strict; m.mid -(CASCADE)-> m.other
+    /// (uncaptured, nobody's parent); s.self references itself ON DELETE CASCADE; x.lone is
+    /// the parent of an uncaptured x.kid only.
+    fn keys() -> (StatementCode, Arc<Mutex<Vec<String>>>) {
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let by = asked.clone();
+        let lookup: CodeLookup = Box::new(move |q| {
+            let CodeQuery::ForeignKeys { db } = q else {
+                return Ok(Vec::new());
+            };
+            by.lock().map_err(|e| e.to_string())?.push(db.to_string());
+            Ok(match db {
+                "s" => vec![
+                    key(
+                        ("s", "leaf"),
+                        ("m", "mid"),
+                        "SET NULL",
+                        "CASCADE",
+                        &[("mid_id", "id")],
+                    ),
+                    key(
+                        ("s", "strict"),
+                        ("p", "top"),
+                        "RESTRICT",
+                        "NO ACTION",
+                        &[("t", "id")],
+                    ),
+                    key(
+                        ("s", "self"),
+                        ("s", "self"),
+                        "CASCADE",
+                        "RESTRICT",
+                        &[("up", "id")],
+                    ),
+                ],
+                "m" => vec![
+                    key(
+                        ("m", "mid"),
+                        ("p", "top"),
+                        "CASCADE",
+                        "CASCADE",
+                        &[("top_id", "id")],
+                    ),
+                    key(
+                        ("m", "other"),
+                        ("m", "mid"),
+                        "CASCADE",
+                        "CASCADE",
+                        &[("o", "id")],
+                    ),
+                ],
+                "x" => vec![key(
+                    ("x", "kid"),
+                    ("x", "lone"),
+                    "CASCADE",
+                    "CASCADE",
+                    &[("k", "id")],
+                )],
+                _ => Vec::new(),
+            })
+        });
+        (StatementCode::new(lookup), asked)
+    }
+
+    #[test]
+    fn foreign_key_actions_are_followed_to_captured_tables() {
+        let (mut code, asked) = keys();
+        let known: BTreeSet<_> = [t("s", "leaf"), t("s", "strict"), t("s", "self")].into();
+        let captured = |d: &str, _: &str| d == "s";
+        let mut reach = |db: &str, table: &str, change: ParentChange<'_>| {
+            code.cascades(db, table, change, &known, &captured)
+                .expect("cascades")
+                .into_iter()
+                .collect::<Vec<_>>()
+        };
+        // Two levels: deleting p.top deletes m.mid rows, which nulls s.leaf's.
+        assert_eq!(reach("p", "top", ParentChange::Delete), [t("s", "leaf")]);
+        assert_eq!(reach("m", "mid", ParentChange::Delete), [t("s", "leaf")]);
+        assert_eq!(reach("s", "self", ParentChange::Delete), [t("s", "self")]);
+        // Updates reach a child only when the referenced columns change.
+        let id: BTreeSet<String> = ["id".to_string()].into();
+        let other: BTreeSet<String> = ["v".to_string()].into();
+        assert_eq!(
+            reach("m", "mid", ParentChange::Update(Some(&id))),
+            [t("s", "leaf")]
+        );
+        assert!(reach("m", "mid", ParentChange::Update(Some(&other))).is_empty());
+        assert_eq!(
+            reach("m", "mid", ParentChange::Update(None)),
+            [t("s", "leaf")]
+        );
+        // p.top's id cascades to m.mid.top_id, which s.leaf does not reference.
+        assert!(reach("p", "top", ParentChange::Update(Some(&id))).is_empty());
+        assert!(reach("p", "top", ParentChange::Update(None)).is_empty());
+        // ON UPDATE RESTRICT: an update of s.self changes only its own rows.
+        assert!(reach("s", "self", ParentChange::Update(None)).is_empty());
+        // No key, or keys to uncaptured tables only: nothing.
+        assert!(reach("s", "leaf", ParentChange::Delete).is_empty());
+        assert!(reach("x", "lone", ParentChange::Delete).is_empty());
+        // The databases were asked once each, from the captured one up (x never: no path).
+        assert_eq!(*asked.lock().expect("lock"), ["s", "m", "p"]);
+        assert_eq!(
+            code.update_columns("p", "top", &known, &captured)
+                .expect("columns")
+                .into_iter()
+                .collect::<Vec<_>>(),
+            ["id"]
+        );
+        assert!(code
+            .update_columns("s", "strict", &known, &captured)
+            .expect("columns")
+            .is_empty());
+        assert_eq!(asked.lock().expect("lock").len(), 3);
+        code.forget();
+        let _ = code.cascades("p", "top", ParentChange::Delete, &known, &captured);
+        assert_eq!(asked.lock().expect("lock").len(), 6);
     }
 }
