@@ -172,6 +172,9 @@ pub enum AssembleError<E> {
     Halt(String),
     /// Looking up a table's columns failed (the caller's own error).
     Lookup(E),
+    /// A look-up of the source's metadata failed (the source restarting, the network): read
+    /// this part of the binlog again later.
+    Retry(String),
 }
 
 /// A captured (or ignored) table as known from its latest table map.
@@ -1436,7 +1439,7 @@ impl Assembler {
                 self.at(start)
             )));
         }
-        self.foreign_key_actions(id, rows, start, out);
+        self.foreign_key_actions(id, rows, start, out)?;
         let Some(tctx) = self.tables.get(&id) else {
             return Ok(());
         };
@@ -1608,13 +1611,13 @@ impl Assembler {
     /// captured, it is re-read once the transaction ends (docs/events.md, "Foreign-key
     /// actions"). The keys are looked up once per DDL epoch (schema::code), so a table that is
     /// nobody's parent costs a map lookup per rows event.
-    fn foreign_key_actions(
+    fn foreign_key_actions<E>(
         &mut self,
         id: u64,
         rows: &RowsEventData<'_>,
         start: u64,
         out: &mut Vec<Output>,
-    ) {
+    ) -> Result<(), AssembleError<E>> {
         let deleting = matches!(
             rows,
             RowsEventData::DeleteRowsEventV1(_) | RowsEventData::DeleteRowsEvent(_)
@@ -1624,10 +1627,10 @@ impl Assembler {
             RowsEventData::WriteRowsEventV1(_) | RowsEventData::WriteRowsEvent(_)
         );
         if inserting {
-            return;
+            return Ok(());
         }
         let (Some(code), Some(t)) = (self.code.as_mut(), self.tables.get(&id)) else {
-            return;
+            return Ok(());
         };
         let (db, table) = (&t.name.0, &t.name.1);
         let filter = &self.settings.filter;
@@ -1637,7 +1640,7 @@ impl Assembler {
             code.cascades(db, table, ParentChange::Delete, known, &captured)
         } else {
             match code.update_columns(db, table, known, &captured) {
-                Ok(watched) if watched.is_empty() => return,
+                Ok(watched) if watched.is_empty() => return Ok(()),
                 Ok(watched) => {
                     let schema = t
                         .captured
@@ -1646,7 +1649,7 @@ impl Assembler {
                         .or(t.parent_schema.as_ref());
                     let changed = schema.and_then(|s| changed_columns(rows, s, &watched));
                     if changed.as_ref().is_some_and(|c| c.is_empty()) {
-                        return;
+                        return Ok(());
                     }
                     code.cascades(
                         db,
@@ -1662,7 +1665,7 @@ impl Assembler {
         let verb = if deleting { "DELETE" } else { "UPDATE" };
         let at = at(&self.file, start);
         let (tables, reason) = match reached {
-            Ok(r) if r.is_empty() => return,
+            Ok(r) if r.is_empty() => return Ok(()),
             Ok(r) => {
                 let names: Vec<String> = r.iter().map(|(d, t)| format!("{d}.{t}")).collect();
                 let reason = format!(
@@ -1671,14 +1674,15 @@ impl Assembler {
                 );
                 (Some(names), reason)
             }
-            Err(e) => (
-                None,
-                format!(
-                    "a {verb} of {db}.{table} at {at} may change captured rows through foreign-key actions, and the foreign keys could not be looked up ({e}): re-reading every captured table"
-                ),
-            ),
+            // Read this transaction again once the source answers (it may be restarting).
+            Err(e) => {
+                return Err(AssembleError::Retry(format!(
+                    "looking up the foreign keys of {db}.{table} for its {verb} at {at}: {e}"
+                )))
+            }
         };
         self.resync_at_commit(tables, reason, ResyncCause::Cascade, out);
+        Ok(())
     }
 
     fn send(&mut self, batch: Batch, now: Instant, out: &mut Vec<Output>) {

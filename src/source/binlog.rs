@@ -181,6 +181,7 @@ impl Reader {
                 pushed.map_err(|e| match e {
                     AssembleError::Halt(msg) => SourceError::halt(msg),
                     AssembleError::Lookup(e) => e,
+                    AssembleError::Retry(msg) => SourceError::retry(msg),
                 })?;
                 while self.backpressure.load(Ordering::Relaxed) {
                     if self.stop.load(Ordering::Relaxed) {

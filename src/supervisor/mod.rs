@@ -213,7 +213,11 @@ impl Supervisor {
                 }
                 continue;
             }
-            STATUS.set_state(State::Connecting);
+            // A retry after an error that needs the user's action stays `error` while it tries
+            // (it flipped to `connecting` at every attempt); a session that opens sets its state.
+            if STATUS.state() != State::Error {
+                STATUS.set_state(State::Connecting);
+            }
             STATUS.lock().source = url.address();
             let started = Instant::now();
             let outcome = self.session(config);

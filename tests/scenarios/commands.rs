@@ -405,3 +405,20 @@ fn missing_privileges_are_named_with_the_grant() {
         st["state"] == "error" && st["last_error"].contains("GRANT SELECT")
     });
 }
+
+/// A wrong password is an `error` that stays `error` while the module retries (issue 13, 8: it
+/// alternated with `connecting` at every attempt), naming the user and password as the fix.
+#[test]
+fn a_wrong_password_stays_an_error_while_retrying() {
+    let db = shared_mariadb();
+    let url = format!("mysql://cdc:wrong-password@127.0.0.1:{}", db.port());
+    let r = RedisServer::start(&["mysql-url", &url]);
+    wait_state(&r, "error", STREAMING);
+    for _ in 0..30 {
+        let st = status(&r);
+        assert_eq!(st["state"], "error", "{st:?}");
+        assert!(st["last_error"].contains("user and password"), "{st:?}");
+        assert!(!st["last_error"].contains("wrong-password"), "{st:?}");
+        std::thread::sleep(Duration::from_millis(150));
+    }
+}

@@ -202,6 +202,7 @@ fn assemble(name: &str) -> Option<Assembled> {
             // The reader halts here; the test notes the refusal and reads on.
             Err(AssembleError::Halt(e)) => out.changes.push(format!("ERROR {e}")),
             Err(AssembleError::Lookup(t)) => panic!("{name}: asked information_schema for {t}"),
+            Err(AssembleError::Retry(e)) => panic!("{name}: a look-up failed: {e}"),
         }
     }
     if std::env::var("FIXTURE_DUMP").is_ok() {
