@@ -501,18 +501,8 @@ impl Assembler {
             EventData::ExecuteLoadQueryEvent(q) => {
                 // LOAD DATA logged as a statement: its file went in BEGIN_LOAD_QUERY and
                 // APPEND_BLOCK events, its rows are not in the binlog. A statement like others.
-                self.on_query(
-                    &q.schema(),
-                    &q.query(),
-                    start,
-                    end,
-                    header.timestamp(),
-                    now,
-                    out,
-                );
-                if let Some(msg) = self.halted.take() {
-                    return Err(AssembleError::Halt(msg));
-                }
+                let ts = header.timestamp();
+                self.query_event(&q.schema(), &q.query(), start, end, ts, now, out)?;
             }
             EventData::LoadEvent(_)
             | EventData::CreateFileEvent(_)
@@ -552,18 +542,8 @@ impl Assembler {
             }
             EventData::AnonymousGtidEvent(_) => self.begin(start, header.timestamp(), out),
             EventData::QueryEvent(q) => {
-                self.on_query(
-                    &q.schema(),
-                    &q.query(),
-                    start,
-                    end,
-                    header.timestamp(),
-                    now,
-                    out,
-                );
-                if let Some(msg) = self.halted.take() {
-                    return Err(AssembleError::Halt(msg));
-                }
+                let ts = header.timestamp();
+                self.query_event(&q.schema(), &q.query(), start, end, ts, now, out)?;
             }
             EventData::XidEvent(_) => self.commit(end, now, out),
             EventData::XaPrepareLogEvent(body) => {
@@ -758,6 +738,25 @@ impl Assembler {
         let mysql_ddl = self.settings.flavor == Flavor::MySql && !self.txn.explicit_begin;
         if !self.txn.active || self.txn.standalone || mysql_ddl {
             self.commit(end, now, out);
+        }
+    }
+
+    /// A QUERY (or EXECUTE_LOAD_QUERY) event: [`Self::on_query`], and the halt it may set.
+    #[allow(clippy::too_many_arguments)]
+    fn query_event<E>(
+        &mut self,
+        schema: &str,
+        query: &str,
+        start: u64,
+        end: u64,
+        ts: u32,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) -> Result<(), AssembleError<E>> {
+        self.on_query(schema, query, start, end, ts, now, out);
+        match self.halted.take() {
+            Some(msg) => Err(AssembleError::Halt(msg)),
+            None => Ok(()),
         }
     }
 
