@@ -755,6 +755,56 @@ fn unload_and_shutdown_while_streaming_stop_cleanly_and_keep_the_exact_position(
     assert!(panics.is_empty(), "{panics:?}");
 }
 
+/// MODULE UNLOAD / MODULE LOADEX twenty times under load (issue 13, 2): each load streams again
+/// from the stored position, no thread or file descriptor is left behind by an unloaded copy,
+/// and every change is in its stream exactly once.
+#[test]
+fn twenty_unload_load_cycles_leak_nothing_and_lose_nothing() {
+    let db = MariaDb::start();
+    let url = db.url();
+    let args = module_args(&url, "uc.*", &[]);
+    let redis = RedisServer::start(&args);
+    wait_state(&redis, "streaming", STREAMING);
+    create_load_tables(&db, "uc");
+    let load = Load::start(db.port(), "uc", 2, LOAD_PAUSE);
+    load.wait_progress(50, Duration::from_secs(60));
+    let count = |what: &str| {
+        std::fs::read_dir(format!("/proc/{}/{what}", redis.pid()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let (threads, fds) = (count("task"), count("fd"));
+    let mut load_args: Vec<String> = vec![
+        "MODULE".into(),
+        "LOADEX".into(),
+        module_path().display().to_string(),
+    ];
+    for pair in args.chunks(2) {
+        load_args.push("CONFIG".into());
+        load_args.push(format!("cdc.{}", pair[0]));
+        load_args.push(pair[1].to_string());
+    }
+    let load_refs: Vec<&str> = load_args.iter().map(String::as_str).collect();
+    for round in 0..20 {
+        redis
+            .try_cmd(&["MODULE", "UNLOAD", "cdc"])
+            .unwrap_or_else(|e| panic!("round {round}: unload refused: {e}"));
+        redis.cmd(&load_refs);
+        wait_state(&redis, "streaming", STREAMING);
+        load.wait_progress(10, Duration::from_secs(60));
+    }
+    load.stop();
+    wait_caught_up(&redis, &db, CATCH_UP);
+    // The threads and connections of the copy loaded now, and nothing of the twenty before.
+    let (threads_now, fds_now) = (count("task"), count("fd"));
+    assert!(
+        threads_now <= threads + 1,
+        "threads {threads} -> {threads_now} after 20 cycles"
+    );
+    assert!(fds_now <= fds + 2, "fds {fds} -> {fds_now} after 20 cycles");
+    verify_load(&redis, &db, "uc", true);
+}
+
 /// Rows of megabytes (a LONGTEXT document per row) queued while the module was paused: every
 /// row arrives whole, and while Redis is busy (DEBUG SLEEP holds the lock the writer needs),
 /// what the reader queues for the writer is bounded in bytes, not only in batches: 64 batches
