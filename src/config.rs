@@ -401,6 +401,51 @@ fn percent_decode(s: &str) -> Result<String, String> {
         .map_err(|_| "URL user or password is not UTF-8".to_string())
 }
 
+/// The configs' names as module arguments (`loadmodule <so> mysql-url URL tables 'shop.*'`):
+/// the registered names, without the `cdc.` prefix (keep in step with `redis_module!` in
+/// lib.rs).
+pub const ARG_NAMES: [&str; 12] = [
+    "server-id",
+    "stream-maxlen",
+    "max-memory-percent",
+    "mysql-url",
+    "tables",
+    "exclude-tables",
+    "stream-prefix",
+    "offset-key",
+    "enabled",
+    "schema-changes",
+    "snapshot",
+    "format",
+];
+
+/// Check the module's load arguments (`name value` pairs): an unknown name, a name written with
+/// its `cdc.` prefix or a name without a value was ignored without a word; now the load fails
+/// naming it and the fix. Never quotes a value (it may be the URL with its password).
+pub fn check_module_args(args: &[String]) -> Result<(), String> {
+    if args.len() % 2 != 0 {
+        return Err(format!(
+            "module arguments come in name value pairs; '{}' has no value",
+            args.last().map(String::as_str).unwrap_or_default()
+        ));
+    }
+    for name in args.iter().step_by(2) {
+        if ARG_NAMES.contains(&name.as_str()) {
+            continue;
+        }
+        return Err(match name.strip_prefix("cdc.") {
+            Some(bare) if ARG_NAMES.contains(&bare) => format!(
+                "module argument '{name}': as a load argument the name has no cdc. prefix ({bare} <value>); or use MODULE LOADEX <path> CONFIG {name} <value>, or a '{name} <value>' line in redis.conf"
+            ),
+            _ => format!(
+                "unknown module argument '{name}': the names are {}",
+                ARG_NAMES.join(", ")
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Everything the pipeline needs, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -520,6 +565,21 @@ mod tests {
         }
         assert!(Choice::<Format>::try_from(3).is_err());
         assert!(Choice::<Format>::try_from(-1).is_err());
+    }
+
+    #[test]
+    fn module_arguments_are_checked_by_name() {
+        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(
+            check_module_args(&args(&["mysql-url", "mysql://u:pw@h", "tables", "s.*"])).is_ok()
+        );
+        assert!(check_module_args(&[]).is_ok());
+        let e = check_module_args(&args(&["cdc.mysql-url", "mysql://u:pw@h"])).unwrap_err();
+        assert!(e.contains("no cdc. prefix") && !e.contains("pw"), "{e}");
+        let e = check_module_args(&args(&["mysql-ur", "x"])).unwrap_err();
+        assert!(e.contains("unknown module argument 'mysql-ur'"), "{e}");
+        let e = check_module_args(&args(&["tables"])).unwrap_err();
+        assert!(e.contains("no value"), "{e}");
     }
 
     #[test]

@@ -40,10 +40,15 @@ fn changed<T>() -> Option<OnChanged<T>> {
     Some(Box::new(on_config_changed::<T>))
 }
 
-fn init(ctx: &Context, _args: &[RedisString]) -> Status {
+fn init(ctx: &Context, args: &[RedisString]) -> Status {
     let ok = catch_unwind(AssertUnwindSafe(|| {
         logging::setup(ctx);
         logging::install_panic_hook();
+        let args: Vec<String> = args.iter().map(|a| a.to_string_lossy()).collect();
+        if let Err(e) = config::check_module_args(&args) {
+            ctx.log_warning(&format!("<cdc> not loaded: {e}"));
+            return false;
+        }
         config::set_default_server_id(ctx);
         let documented = match commands::register(ctx) {
             Ok(n) => n,

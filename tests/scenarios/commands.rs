@@ -422,3 +422,36 @@ fn a_wrong_password_stays_an_error_while_retrying() {
         std::thread::sleep(Duration::from_millis(150));
     }
 }
+
+/// Load arguments (issue 13, 7): a `cdc.`-prefixed or unknown name was ignored without a word;
+/// now the load fails naming it (never its value) and the fix. Every config's bare name is a
+/// valid argument.
+#[test]
+fn load_arguments_with_wrong_names_fail_the_load_loudly() {
+    let redis = RedisServer::start_plain();
+    let so = module_path().display().to_string();
+    let e = redis
+        .try_cmd(&["MODULE", "LOAD", &so, "cdc.mysql-url", "mysql://u:S3cret@h"])
+        .expect_err("a prefixed name must fail the load");
+    assert!(!format!("{e:?}").contains("S3cret"), "{e:?}");
+    let log = redis.log();
+    assert!(
+        log.contains("module argument 'cdc.mysql-url'") && log.contains("no cdc. prefix"),
+        "{log}"
+    );
+    assert!(!log.contains("S3cret"), "the password reached the log");
+    assert!(redis
+        .try_cmd(&["MODULE", "LOAD", &so, "mysql-ur", "x"])
+        .is_err());
+    // Every registered config, by its bare name, with its default value.
+    redis.cmd(&["MODULE", "LOAD", &so]);
+    let all = reply_to_map(&redis.cmd(&["CONFIG", "GET", "cdc.*"]));
+    redis.cmd(&["MODULE", "UNLOAD", "cdc"]);
+    let mut args: Vec<String> = vec!["MODULE".into(), "LOAD".into(), so.clone()];
+    for (name, value) in &all {
+        args.push(name.trim_start_matches("cdc.").to_string());
+        args.push(value.clone());
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    redis.cmd(&refs);
+}
