@@ -423,7 +423,7 @@ pub const ARG_NAMES: [&str; 12] = [
 /// its `cdc.` prefix or a name without a value was ignored without a word; now the load fails
 /// naming it and the fix. Never quotes a value (it may be the URL with its password).
 pub fn check_module_args(args: &[String]) -> Result<(), String> {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(format!(
             "module arguments come in name value pairs; '{}' has no value",
             args.last().map(String::as_str).unwrap_or_default()
