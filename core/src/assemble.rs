@@ -30,7 +30,7 @@ use crate::format::{self, Change, Format};
 use crate::model::batch::{Batch, Entry, ShapeChange, XaOp};
 use crate::model::change::{ChangeSource, Op, Row};
 use crate::model::position::{Checkpoint, MariaGtid, MariaGtidState, Position};
-use crate::schema::code::{CodeLookup, ParentChange, StatementCode};
+use crate::schema::code::{CodeLookup, ParentChange, StatementCode, Untold};
 use crate::schema::versioning::Versioned;
 use crate::schema::{
     apply_ddl, created_table, dml_tables, dropped_database, emptied_tables,
@@ -310,6 +310,8 @@ pub struct Assembler {
     tables: HashMap<u64, TableCtx>,
     /// Set by a handler that cannot go on (returned as a halt by `push`).
     halted: Option<String>,
+    /// Set by a handler whose look-up failed (returned as a retry by `push`).
+    retry: Option<String>,
     /// Re-reads asked for inside prepared XA transactions, output at their XA COMMIT (kept in
     /// memory only: a restart between PREPARE and COMMIT forgets them).
     xa_resyncs: HashMap<String, Resync>,
@@ -352,6 +354,7 @@ impl Assembler {
             tables: HashMap::new(),
             xa_resyncs: HashMap::new(),
             halted: None,
+            retry: None,
             shapes,
             shapes_dirty: BTreeSet::new(),
             shapes_fresh: HashSet::new(),
@@ -754,6 +757,9 @@ impl Assembler {
         out: &mut Vec<Output>,
     ) -> Result<(), AssembleError<E>> {
         self.on_query(schema, query, start, end, ts, now, out);
+        if let Some(msg) = self.retry.take() {
+            return Err(AssembleError::Retry(msg));
+        }
         match self.halted.take() {
             Some(msg) => Err(AssembleError::Halt(msg)),
             None => Ok(()),
@@ -1212,7 +1218,7 @@ impl Assembler {
             format!(" on {}", names.join(", "))
         };
         let written = match (&mut self.code, told) {
-            (_, false) => Err("its tables could not be told".to_string()),
+            (_, false) => Err(Untold::Hidden("its tables could not be told".to_string())),
             (Some(code), true) => code.written(sql, schema, tables),
             (None, true) => Ok(tables.into_iter().collect()),
         };
@@ -1223,7 +1229,14 @@ impl Assembler {
                 // since, or no lookup), so which tables cannot be told.
                 BTreeSet::new()
             }
-            Err(why) => {
+            // Read the statement again once the source answers (it may be restarting).
+            Err(Untold::Lookup(e)) => {
+                self.retry = Some(format!(
+                    "looking up what the {verb}{on} at {at} (logged as a statement) runs: {e}"
+                ));
+                return;
+            }
+            Err(Untold::Hidden(why)) => {
                 self.resync_at_commit(
                     None,
                     format!(
@@ -3744,6 +3757,32 @@ mod tests {
             .collect();
         assert_eq!(cascades, [(tables(&["s.child"]), ResyncCause::Cascade)]);
         assert_eq!(asked.lock().expect("lock").len(), 4);
+    }
+
+    #[test]
+    fn a_failed_look_up_of_a_statements_code_is_a_retry_not_a_re_read() {
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, false);
+        log.query("INSERT INTO s.t VALUES (1)");
+        log.xid();
+        let mut a = assembler(settings(Flavor::MariaDb), &start_at(begin), false);
+        a.set_code_lookup(Box::new(|_| Err("Lost connection to server".into())));
+        let mut out = Vec::new();
+        let mut failed = None;
+        for ev in &log.events {
+            if let Err(e) = push(&mut a, ev, &mut out) {
+                failed = Some(e);
+                break;
+            }
+        }
+        assert!(
+            matches!(&failed, Some(AssembleError::Retry(m)) if m.contains("Lost connection")),
+            "{failed:?}"
+        );
+        assert!(
+            resyncs(&out).is_empty(),
+            "a failed look-up is no reason to re-read"
+        );
     }
 
     #[test]

@@ -76,6 +76,24 @@ pub type CodeLookup = Box<dyn FnMut(CodeQuery<'_>) -> Result<Vec<Code>, String> 
 /// More objects than this behind one statement: give up and assume any table.
 const MAX_OBJECTS: usize = 1000;
 
+/// Why the tables a statement writes cannot be told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Untold {
+    /// The source hides what the module would need (a privilege missing, too much code): every
+    /// captured table is re-read.
+    Hidden(String),
+    /// A look-up failed (the source restarting, the network): read the statement again later.
+    Lookup(String),
+}
+
+impl std::fmt::Display for Untold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Untold::Hidden(why) | Untold::Lookup(why) => f.write_str(why),
+        }
+    }
+}
+
 /// Follows statements to the tables their triggers, views and functions write; caches what
 /// the lookup said until [`StatementCode::forget`] (after DDL).
 pub struct StatementCode {
@@ -119,7 +137,7 @@ impl StatementCode {
         sql: &str,
         db: &str,
         tables: Vec<(String, String)>,
-    ) -> Result<BTreeSet<(String, String)>, String> {
+    ) -> Result<BTreeSet<(String, String)>, Untold> {
         let mut out = BTreeSet::new();
         let mut visited = HashSet::new();
         let mut todo_tables = tables;
@@ -127,16 +145,16 @@ impl StatementCode {
         let mut seen_calls = HashSet::new();
         loop {
             if visited.len() + seen_calls.len() > MAX_OBJECTS {
-                return Err(format!(
+                return Err(Untold::Hidden(format!(
                     "more than {MAX_OBJECTS} tables and routines behind one statement"
-                ));
+                )));
             }
             if let Some(t) = todo_tables.pop() {
                 if !visited.insert(t.clone()) {
                     continue;
                 }
                 let mut view = false;
-                for code in self.table_code(&t)? {
+                for code in self.table_code(&t).map_err(Untold::Lookup)? {
                     match code {
                         Code::Trigger(body) => {
                             let r = code_refs(&body, &t.0, false);
@@ -150,16 +168,16 @@ impl StatementCode {
                             todo_calls.extend(r.calls);
                         }
                         Code::View(None) => {
-                            return Err(format!(
+                            return Err(Untold::Hidden(format!(
                                 "{}.{} is a view whose definition the module's user cannot see (GRANT SHOW VIEW)",
                                 t.0, t.1
-                            ))
+                            )))
                         }
                         Code::TriggersHidden => {
-                            return Err(format!(
+                            return Err(Untold::Hidden(format!(
                                 "the triggers of {}.{} are hidden from the module's user (the server shows them only with the TRIGGER privilege: GRANT TRIGGER ON *.* to it)",
                                 t.0, t.1
-                            ))
+                            )))
                         }
                         Code::Routine { .. } | Code::ForeignKey(_) => {}
                     }
@@ -171,7 +189,7 @@ impl StatementCode {
                 if !seen_calls.insert((rdb.clone(), name.to_lowercase())) {
                     continue;
                 }
-                for code in self.routines_of(&rdb)? {
+                for code in self.routines_of(&rdb).map_err(Untold::Lookup)? {
                     let Code::Routine { name: n, body } = code else {
                         continue;
                     };
@@ -179,9 +197,9 @@ impl StatementCode {
                         continue;
                     }
                     let Some(body) = body else {
-                        return Err(format!(
+                        return Err(Untold::Hidden(format!(
                             "the body of the stored routine {rdb}.{n} is hidden from the module's user"
-                        ));
+                        )));
                     };
                     let r = code_refs(&body, &rdb, false);
                     todo_tables.extend(r.tables);
@@ -463,7 +481,10 @@ mod tests {
         let e = code
             .written("DELETE FROM hidden", "s", vec![t("s", "hidden")])
             .expect_err("hidden");
-        assert!(e.contains("TRIGGER privilege"), "{e}");
+        assert!(
+            matches!(&e, Untold::Hidden(w) if w.contains("TRIGGER privilege")),
+            "{e}"
+        );
     }
 
     fn key(
