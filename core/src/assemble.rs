@@ -978,13 +978,11 @@ impl Assembler {
     /// information_schema at a table map may already include this DDL: it is dropped instead,
     /// and read again at the table's next table map.
     fn follow_ddl(&mut self, schema: &str, sql: &str) {
-        let before = self.shapes.clone();
-        apply_ddl(&mut self.shapes, schema, sql);
-        let changed: Vec<(String, String)> = before
-            .keys()
-            .chain(self.shapes.keys())
-            .filter(|k| before.get(*k) != self.shapes.get(*k))
-            .cloned()
+        let touched = apply_ddl(&mut self.shapes, schema, sql);
+        let changed: Vec<(String, String)> = touched
+            .into_iter()
+            .filter(|(k, before)| before.as_ref() != self.shapes.get(k))
+            .map(|(k, _)| k)
             .collect();
         for key in changed {
             if self.shapes_fresh.remove(&key) {
@@ -2027,6 +2025,18 @@ mod tests {
         events: Vec<Event>,
     }
 
+    /// The start of a TABLE_MAP body: table id `id`, flags, and the names `db`.`t`.
+    fn table_map_head(id: u64, db: &str, t: &str) -> Vec<u8> {
+        let mut b = id.to_le_bytes()[..6].to_vec();
+        b.extend_from_slice(&1u16.to_le_bytes());
+        for name in [db.as_bytes(), t.as_bytes()] {
+            b.push(name.len() as u8);
+            b.extend_from_slice(name);
+            b.push(0);
+        }
+        b
+    }
+
     impl Binlog {
         fn new() -> Binlog {
             Binlog {
@@ -2110,35 +2120,12 @@ mod tests {
 
         /// TABLE_MAP of `s.t (id INT PRIMARY KEY, v INT)` with FULL metadata.
         fn table_map(&mut self) -> u64 {
-            let mut b = Vec::new();
-            b.extend_from_slice(&TABLE_ID.to_le_bytes()[..6]);
-            b.extend_from_slice(&1u16.to_le_bytes());
-            for name in [&b"s"[..], b"t"] {
-                b.push(name.len() as u8);
-                b.extend_from_slice(name);
-                b.push(0);
-            }
-            b.push(2); // columns
-            b.extend_from_slice(&[3, 3]); // MYSQL_TYPE_LONG x2
-            b.push(0); // no type metadata
-            b.push(0b10); // v is nullable
-                          // Optional metadata: SIGNEDNESS, COLUMN_NAME, SIMPLE_PRIMARY_KEY.
-            b.extend_from_slice(&[1, 1, 0]);
-            b.extend_from_slice(&[4, 5, 2, b'i', b'd', 1, b'v']);
-            b.extend_from_slice(&[8, 1, 0]);
-            self.raw(19, &b)
+            self.table_map_of(TABLE_ID, "s", "t")
         }
 
         /// TABLE_MAP of `s.t (id INT, v INT)`, no key, with FULL metadata.
         fn table_map_keyless(&mut self) -> u64 {
-            let mut b = Vec::new();
-            b.extend_from_slice(&TABLE_ID.to_le_bytes()[..6]);
-            b.extend_from_slice(&1u16.to_le_bytes());
-            for name in [&b"s"[..], b"t"] {
-                b.push(name.len() as u8);
-                b.extend_from_slice(name);
-                b.push(0);
-            }
+            let mut b = table_map_head(TABLE_ID, "s", "t");
             b.push(2);
             b.extend_from_slice(&[3, 3]);
             b.push(0);
@@ -2211,14 +2198,9 @@ mod tests {
 
         /// TABLE_MAP of `db.t` (same columns as `table_map`) under table id `id`.
         fn table_map_of(&mut self, id: u64, db: &str, t: &str) -> u64 {
-            let mut b = Vec::new();
-            b.extend_from_slice(&id.to_le_bytes()[..6]);
-            b.extend_from_slice(&1u16.to_le_bytes());
-            for name in [db.as_bytes(), t.as_bytes()] {
-                b.push(name.len() as u8);
-                b.extend_from_slice(name);
-                b.push(0);
-            }
+            let mut b = table_map_head(id, db, t);
+            // Two LONG columns, v nullable; optional metadata: SIGNEDNESS, COLUMN_NAME,
+            // SIMPLE_PRIMARY_KEY.
             b.extend_from_slice(&[2, 3, 3, 0, 0b10]);
             b.extend_from_slice(&[1, 1, 0]);
             b.extend_from_slice(&[4, 5, 2, b'i', b'd', 1, b'v']);
@@ -2383,14 +2365,7 @@ mod tests {
     /// metadata: MariaDB logs the implicit `row_start`, `row_end` TIMESTAMP(6) columns and the
     /// key (id, row_end).
     fn versioned_table_map(log: &mut Binlog) -> u64 {
-        let mut b = Vec::new();
-        b.extend_from_slice(&TABLE_ID.to_le_bytes()[..6]);
-        b.extend_from_slice(&1u16.to_le_bytes());
-        for name in [&b"s"[..], b"t"] {
-            b.push(name.len() as u8);
-            b.extend_from_slice(name);
-            b.push(0);
-        }
+        let mut b = table_map_head(TABLE_ID, "s", "t");
         b.push(4);
         b.extend_from_slice(&[3, 3, 17, 17]); // LONG x2, TIMESTAMP2 x2
         b.extend_from_slice(&[2, 6, 6]); // fsp 6
@@ -3180,14 +3155,7 @@ mod tests {
 
     /// TABLE_MAP of `s.t` with two INT columns and no optional metadata (MINIMAL).
     fn table_map_minimal(log: &mut Binlog) -> u64 {
-        let mut b = Vec::new();
-        b.extend_from_slice(&TABLE_ID.to_le_bytes()[..6]);
-        b.extend_from_slice(&1u16.to_le_bytes());
-        for name in [&b"s"[..], b"t"] {
-            b.push(name.len() as u8);
-            b.extend_from_slice(name);
-            b.push(0);
-        }
+        let mut b = table_map_head(TABLE_ID, "s", "t");
         b.push(2);
         b.extend_from_slice(&[3, 3]);
         b.push(0);

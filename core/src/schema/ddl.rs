@@ -16,10 +16,60 @@ use super::{InfoColumn, Shapes};
 /// RENAME TO, plus clauses that do not change columns (indexes, options). A statement touching a
 /// known table that is not understood forgets that table's shape, which is then re-read from
 /// information_schema at its next table map (and checked against it, see `from_table_map`).
-pub fn apply_ddl(shapes: &mut Shapes, default_db: &str, sql: &str) {
+///
+/// Returns the shapes the statement touched, each with what it was before (None: unknown), so
+/// that the caller can tell which changed without copying every known shape.
+pub fn apply_ddl(shapes: &mut Shapes, default_db: &str, sql: &str) -> Vec<Touched> {
     let toks = tokenize(sql);
     let mut p = Parser { t: &toks, i: 0 };
-    let _ = ddl_statement(&mut p, shapes, default_db);
+    let mut tracked = Tracked {
+        shapes,
+        before: std::collections::HashMap::new(),
+    };
+    let _ = ddl_statement(&mut p, &mut tracked, default_db);
+    tracked.before.into_iter().collect()
+}
+
+/// A table a DDL statement touched, and its shape before it (None: not known then).
+pub type Touched = ((String, String), Option<Vec<InfoColumn>>);
+
+/// The known shapes while a statement changes them: the first change of each table keeps
+/// what it was before.
+struct Tracked<'a> {
+    shapes: &'a mut Shapes,
+    before: std::collections::HashMap<(String, String), Option<Vec<InfoColumn>>>,
+}
+
+impl Tracked<'_> {
+    fn touch(&mut self, key: &(String, String)) {
+        if !self.before.contains_key(key) {
+            let was = self.shapes.get(key).cloned();
+            self.before.insert(key.clone(), was);
+        }
+    }
+
+    fn remove(&mut self, key: &(String, String)) -> Option<Vec<InfoColumn>> {
+        self.touch(key);
+        self.shapes.remove(key)
+    }
+
+    fn insert(&mut self, key: (String, String), cols: Vec<InfoColumn>) {
+        self.touch(&key);
+        self.shapes.insert(key, cols);
+    }
+
+    /// Forget every table of the database `db`.
+    fn remove_database(&mut self, db: &str) {
+        let gone: Vec<(String, String)> = self
+            .shapes
+            .keys()
+            .filter(|(d, _)| d == db)
+            .cloned()
+            .collect();
+        for key in gone {
+            self.remove(&key);
+        }
+    }
 }
 
 /// The tables a statement empties: `TRUNCATE [TABLE] t` and `DROP TABLE t[, ...]`. Not
@@ -911,7 +961,7 @@ fn is_kws(toks: &[Tok], ks: &[&str]) -> bool {
             .all(|(k, t)| matches!(t, Tok::Word(w, false) if w.eq_ignore_ascii_case(k)))
 }
 
-fn ddl_statement(p: &mut Parser<'_>, shapes: &mut Shapes, db: &str) -> Option<()> {
+fn ddl_statement(p: &mut Parser<'_>, shapes: &mut Tracked<'_>, db: &str) -> Option<()> {
     if p.kw("create") {
         p.kws(&["or", "replace"]);
         p.kw("temporary");
@@ -961,7 +1011,7 @@ fn ddl_statement(p: &mut Parser<'_>, shapes: &mut Shapes, db: &str) -> Option<()
             // Its tables go with it.
             p.kws(&["if", "exists"]);
             let gone = p.ident()?;
-            shapes.retain(|(d, _), _| *d != gone);
+            shapes.remove_database(&gone);
             return Some(());
         }
         p.kw("temporary");
