@@ -259,13 +259,11 @@ impl Writer {
             if flags.contains(ContextFlags::SLAVE) {
                 return WriterExit::Replica;
             }
-            // The session stored the position before its first batch: a missing key was
-            // deleted since. Writing would re-create it as if nothing happened.
-            if !matches!(
-                ctx.call("EXISTS", &[self.offset_key.as_str()]),
-                Ok(RedisValue::Integer(1))
-            ) {
-                return WriterExit::OffsetGone;
+            // Writing would re-create a deleted offset key as if nothing happened.
+            match streams::offset_key_exists(&ctx, &self.offset_key) {
+                Ok(true) => {}
+                Ok(false) => return WriterExit::OffsetGone,
+                Err(e) => return WriterExit::Failed(e),
             }
             let mut released = None;
             let mut due = Vec::new();
@@ -359,7 +357,7 @@ impl Writer {
         batches: &[Batch],
     ) -> Result<(), String> {
         streams::append(ctx, prepared, self.stream_maxlen, &self.offset_key)?;
-        self.store_checkpoint(ctx, batches)
+        self.store_checkpoint(ctx, batches, &[])
     }
 
     /// The key holding the entries of the prepared XA transaction `xid` until its XA COMMIT.
@@ -435,15 +433,6 @@ impl Writer {
                             ),
                         }
                     }
-                    if !due.is_empty() {
-                        let mut args = vec![offsets::reread_key(&self.offset_key)];
-                        args.extend(due.iter().cloned());
-                        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                        check(
-                            ctx.call_ext("SADD", &opts, args.as_slice()),
-                            "SADD (re-reads)",
-                        )?;
-                    }
                     let held = held.unwrap_or_default();
                     // The held rows, then what the commit's own group carries (the rest of a
                     // large one-phase XA transaction whose first chunks were held).
@@ -455,13 +444,20 @@ impl Writer {
                 check(ctx.call_ext("DEL", &opts, &[key.as_str()]), "DEL (XA hold)")?;
             }
         }
-        self.store_checkpoint(ctx, std::slice::from_ref(batch))?;
+        // The re-reads due at this commit join the others, in the same unit.
+        self.store_checkpoint(ctx, std::slice::from_ref(batch), due)?;
         Ok(released)
     }
 
     /// HSET of the last batch's checkpoint (and the newest snapshot progress) in the offset hash,
-    /// and the batches' changes to the schema history, in the same atomic unit.
-    fn store_checkpoint(&self, ctx: &Context, batches: &[Batch]) -> Result<(), String> {
+    /// and the batches' changes to the schema history and re-reads (and the re-reads `due`
+    /// besides theirs), in the same atomic unit.
+    fn store_checkpoint(
+        &self,
+        ctx: &Context,
+        batches: &[Batch],
+        due: &[String],
+    ) -> Result<(), String> {
         let Some(last) = batches.last() else {
             return Ok(());
         };
@@ -470,7 +466,7 @@ impl Writer {
             .errors_as_replies()
             .build();
         self.store_shapes(ctx, &opts, batches)?;
-        self.store_rereads(ctx, &opts, batches)?;
+        self.store_rereads(ctx, &opts, batches, due)?;
         let fields = last.checkpoint.to_fields();
         let mut hargs: Vec<&[u8]> = vec![self.offset_key.as_bytes()];
         for (k, v) in &fields {
@@ -526,17 +522,19 @@ impl Writer {
         Ok(())
     }
 
-    /// The re-reads the batches' transactions asked for join `<offset-key>:reread`; those a
-    /// snapshot's progress now holds in its stored queue leave it (docs/snapshot.md).
+    /// The re-reads the batches' transactions asked for (and `due`) join `<offset-key>:reread`;
+    /// those a snapshot's progress now holds in its stored queue leave it (docs/snapshot.md).
     fn store_rereads(
         &self,
         ctx: &Context,
         opts: &redis_module::CallOptions,
         batches: &[Batch],
+        due: &[String],
     ) -> Result<(), String> {
         let key = offsets::reread_key(&self.offset_key);
         // In order: true = asked for, false = queued for good by a snapshot.
-        let mut net: std::collections::BTreeMap<&str, bool> = Default::default();
+        let mut net: std::collections::BTreeMap<&str, bool> =
+            due.iter().map(|t| (t.as_str(), true)).collect();
         for b in batches {
             // A prepared XA transaction's re-reads wait in its hold until its commit.
             let held = matches!(b.xa, Some(XaOp::Hold(_)));

@@ -106,6 +106,16 @@ pub fn check_offset_key(ctx: &Context, offset_key: &str) -> Result<(), String> {
     check_hash_key(&stream_api()?, ctx, offset_key)
 }
 
+/// Whether the offset key exists (caller holds the Redis lock). The session stores it before
+/// its first batch, so a missing one was deleted since (DEL, FLUSHALL, eviction).
+pub fn offset_key_exists(ctx: &Context, offset_key: &str) -> Result<bool, String> {
+    let api = stream_api()?;
+    let k = RString::new(offset_key.as_bytes()).ok_or("cannot create a Redis string")?;
+    Ok(api
+        .open(ctx, &k, false)
+        .is_some_and(|key| api.key_type(&key) != KeyType::Empty))
+}
+
 fn stream_api() -> Result<StreamApi, String> {
     StreamApi::get()
         .ok_or_else(|| "the Redis stream API is not available (Redis 6.2+ needed)".to_string())
