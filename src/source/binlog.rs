@@ -63,6 +63,9 @@ pub struct Reader {
     pub resync: crossbeam_channel::Sender<Vec<String>>,
     /// The captured tables (`db.table`) of this session.
     pub captured: Vec<String>,
+    /// The list `captured_now` gave for the last batch that re-reads every table, for the
+    /// re-read request that follows it (one look-up for both).
+    pub all_captured: std::cell::RefCell<Option<Vec<String>>>,
 }
 
 impl Reader {
@@ -232,9 +235,14 @@ impl Reader {
                     .reader_begins(&start, &checkpoint, &self.tx, &self.stop)
             }
             Output::Batch(mut batch) => {
-                if batch.rereads.iter().any(|t| t == "*") {
-                    batch.rereads = self.captured_now();
-                }
+                // Kept for the re-read request right after this batch (never an older one).
+                *self.all_captured.borrow_mut() = if batch.rereads.iter().any(|t| t == "*") {
+                    let all = self.captured_now();
+                    batch.rereads.clone_from(&all);
+                    Some(all)
+                } else {
+                    None
+                };
                 if batch.txns > 0 && batch.commit_ms == 0 {
                     // The source gave no commit time.
                     batch.commit_ms = now_ms();
@@ -280,7 +288,12 @@ impl Reader {
                         log::warn!("{reason}")
                     }
                 }
-                let tables = tables.unwrap_or_else(|| self.captured_now());
+                let tables = tables.unwrap_or_else(|| {
+                    self.all_captured
+                        .borrow_mut()
+                        .take()
+                        .unwrap_or_else(|| self.captured_now())
+                });
                 // The snapshot thread queues it like a CDC.RESYNC (and stores the queue with
                 // its first batch); it is gone only when the session ends.
                 let _ = self.resync.send(tables);

@@ -374,7 +374,7 @@ impl Snapshotter {
                 let end = (state.rows > 0 || state.after.is_some())
                     .then(|| self.marker(&table, &state, Op::ResyncEnd))
                     .flatten();
-                finish_table(&mut state);
+                state.finish_first();
                 self.send_progress(c, &mut state, end.into_iter().collect())?;
                 sent += 1;
                 show_queue(&state, None);
@@ -529,14 +529,14 @@ impl Snapshotter {
             if entries.len() >= BATCH_ROWS || last {
                 if last && finished {
                     entries.extend(self.marker(&read.name, state, Op::ResyncEnd));
-                    finish_table(state);
+                    state.finish_first();
                 }
                 batches.push(progress_batch(std::mem::take(&mut entries), state));
             }
         }
         if total == 0 {
             entries.extend(self.marker(&read.name, state, Op::ResyncEnd));
-            finish_table(state);
+            state.finish_first();
             batches.push(progress_batch(entries, state));
         }
         let n = batches.len() as u64;
@@ -680,17 +680,6 @@ fn mark_rereads(state: &mut SnapshotState) {
         state.markers = true;
     } else {
         state.markers_next = true;
-    }
-}
-
-fn finish_table(state: &mut SnapshotState) {
-    if !state.queue.is_empty() {
-        state.queue.remove(0);
-    }
-    state.after = None;
-    state.rows = 0;
-    if std::mem::take(&mut state.markers_next) {
-        state.markers = true;
     }
 }
 
@@ -868,7 +857,7 @@ mod tests {
         join(&mut st, vec!["db.a".into(), "db.b".into()]);
         assert_eq!(st.queue, ["db.a", "db.b", "db.a"]);
         assert!(!st.markers && st.markers_next);
-        finish_table(&mut st);
+        st.finish_first();
         assert!(st.markers && !st.markers_next);
     }
 

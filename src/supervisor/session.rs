@@ -174,6 +174,7 @@ impl Session {
             gate,
             resync: resync_tx.clone(),
             captured: captured.clone(),
+            all_captured: Default::default(),
         };
         STATUS.set_state(if snapshot.is_some() {
             State::Snapshotting
@@ -287,11 +288,7 @@ fn starting_point(
                 .is_some_and(|t| !is_captured.contains(t.as_str()))
             {
                 // The table being read goes: the next one starts from its beginning.
-                s.after = None;
-                s.rows = 0;
-                if std::mem::take(&mut s.markers_next) {
-                    s.markers = true;
-                }
+                s.finish_first();
             }
             s.queue.retain(|t| is_captured.contains(t.as_str()));
             s
@@ -352,6 +349,10 @@ fn starting_point(
         gtid,
         source_id: info.server_id,
     };
+    let streams: Vec<String> = captured
+        .iter()
+        .filter_map(|t| t.split_once('.').map(|(d, n)| config.stream_key(d, n)))
+        .collect();
     let mut trim: Vec<String> = Vec::new();
     if let (Some(old), true) = (&stored, resnapshot) {
         // The streams cannot be reconciled across the gap: they start afresh (consumer
@@ -360,15 +361,8 @@ fn starting_point(
             "the stored position {} is gone from the source: re-snapshotting every captured table (cdc.snapshot when-needed)",
             old.position
         );
-        trim = captured
-            .iter()
-            .filter_map(|t| t.split_once('.').map(|(d, n)| config.stream_key(d, n)))
-            .collect();
+        trim.clone_from(&streams);
     }
-    let streams: Vec<String> = captured
-        .iter()
-        .filter_map(|t| t.split_once('.').map(|(d, n)| config.stream_key(d, n)))
-        .collect();
     let snapshot = match config.snapshot {
         SnapshotMode::Never => None,
         _ if captured.is_empty() => None,

@@ -281,6 +281,19 @@ pub struct SnapshotState {
 pub const SNAPSHOT_FIELD: &str = "snapshot";
 
 impl SnapshotState {
+    /// The first table of the queue is done (or dropped): the next one is read from its start,
+    /// with markers when a re-read joined while the first was being read.
+    pub fn finish_first(&mut self) {
+        if !self.queue.is_empty() {
+            self.queue.remove(0);
+        }
+        self.after = None;
+        self.rows = 0;
+        if std::mem::take(&mut self.markers_next) {
+            self.markers = true;
+        }
+    }
+
     /// The field value: JSON, or empty when nothing is left to read.
     pub fn to_field(&self) -> String {
         if self.queue.is_empty() {
