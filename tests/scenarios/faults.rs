@@ -723,16 +723,7 @@ fn unload_and_shutdown_while_streaming_stop_cleanly_and_keep_the_exact_position(
             n,
             "entries written after unload"
         );
-        let mut load_args: Vec<String> = vec![
-            "MODULE".into(),
-            "LOADEX".into(),
-            module_path().display().to_string(),
-        ];
-        for pair in args.chunks(2) {
-            load_args.push("CONFIG".into());
-            load_args.push(format!("cdc.{}", pair[0]));
-            load_args.push(pair[1].to_string());
-        }
+        let load_args = loadex_args(&args);
         let load_refs: Vec<&str> = load_args.iter().map(String::as_str).collect();
         redis.cmd(&load_refs);
         wait_state(&redis, "streaming", STREAMING);
@@ -755,6 +746,21 @@ fn unload_and_shutdown_while_streaming_stop_cleanly_and_keep_the_exact_position(
     assert!(panics.is_empty(), "{panics:?}");
 }
 
+/// `MODULE LOADEX <module> CONFIG cdc.<name> <value> ...` for the module arguments `args`.
+fn loadex_args(args: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = vec![
+        "MODULE".into(),
+        "LOADEX".into(),
+        module_path().display().to_string(),
+    ];
+    for pair in args.chunks(2) {
+        out.push("CONFIG".into());
+        out.push(format!("cdc.{}", pair[0]));
+        out.push(pair[1].to_string());
+    }
+    out
+}
+
 /// MODULE UNLOAD / MODULE LOADEX twenty times under load (issue 13, 2): each load streams again
 /// from the stored position, no thread or file descriptor is left behind by an unloaded copy,
 /// and every change is in its stream exactly once.
@@ -774,16 +780,7 @@ fn twenty_unload_load_cycles_leak_nothing_and_lose_nothing() {
             .unwrap_or(0)
     };
     let (threads, fds) = (count("task"), count("fd"));
-    let mut load_args: Vec<String> = vec![
-        "MODULE".into(),
-        "LOADEX".into(),
-        module_path().display().to_string(),
-    ];
-    for pair in args.chunks(2) {
-        load_args.push("CONFIG".into());
-        load_args.push(format!("cdc.{}", pair[0]));
-        load_args.push(pair[1].to_string());
-    }
+    let load_args = loadex_args(&args);
     let load_refs: Vec<&str> = load_args.iter().map(String::as_str).collect();
     for round in 0..20 {
         redis

@@ -348,6 +348,8 @@ fn settle(r: &RedisServer, db: &MariaDb, tables: &[(&str, &str)]) {
         });
         assert_replays_to_table(&stream_entries(&mut c, &stream), db, schema, table);
     }
+    // A re-read asked for by the last event may have started meanwhile: let it end too.
+    wait_snapshot_done_and_caught_up(r, db, CATCH_UP);
 }
 
 fn ops_of(r: &RedisServer, stream: &str) -> Vec<String> {
