@@ -360,10 +360,13 @@ impl SourceUrl {
         for (k, v) in parsed.query_pairs() {
             match k.to_ascii_lowercase().replace('_', "-").as_str() {
                 "ssl-mode" | "sslmode" => {
-                    let v = v.to_ascii_lowercase();
+                    let v = v.to_ascii_lowercase().replace('_', "-");
                     match v.as_str() {
-                        "disabled" | "preferred" | "required" | "verify-ca" | "verify-identity" => {
-                            ssl_mode = Some(v)
+                        "disabled" | "preferred" => ssl_mode = Some(v),
+                        "required" | "verify-ca" | "verify-identity" => {
+                            return Err(format!(
+                                "ssl-mode={v}: this build of the module has no TLS support yet; use ssl-mode=disabled (or preferred), or reach the source through a TLS tunnel"
+                            ))
                         }
                         _ => return Err(format!("unknown ssl-mode '{v}'")),
                     }
@@ -489,12 +492,17 @@ mod tests {
 
     #[test]
     fn url_parses_user_password_host_port() {
-        let u = SourceUrl::parse("mysql://cdc:p%40ss@db.example:3307?ssl-mode=required").unwrap();
+        let u = SourceUrl::parse("mysql://cdc:p%40ss@db.example:3307?ssl-mode=preferred").unwrap();
         assert_eq!(u.user, "cdc");
         assert_eq!(u.password, "p@ss");
         assert_eq!(u.host, "db.example");
         assert_eq!(u.port, 3307);
-        assert_eq!(u.ssl_mode.as_deref(), Some("required"));
+        assert_eq!(u.ssl_mode.as_deref(), Some("preferred"));
+        // No TLS in this build: refused at CONFIG SET, not an error found at connect.
+        for mode in ["required", "verify-ca", "VERIFY_IDENTITY"] {
+            let e = SourceUrl::parse(&format!("mysql://cdc:secret@h?ssl-mode={mode}")).unwrap_err();
+            assert!(e.contains("no TLS support") && !e.contains("secret"), "{e}");
+        }
         assert_eq!(format!("{u:?}"), "cdc@db.example:3307");
         let u = SourceUrl::parse("mysql://root@[::1]").unwrap();
         assert_eq!(

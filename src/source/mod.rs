@@ -57,14 +57,6 @@ pub fn connect(url: &SourceUrl) -> Result<Conn, SourceError> {
 /// Open a connection whose reads fail after `read_timeout` of silence (the binlog connection
 /// uses a few heartbeat periods, so that a dead source is noticed even when TCP is not told).
 pub fn connect_with_timeout(url: &SourceUrl, read_timeout: Duration) -> Result<Conn, SourceError> {
-    if matches!(
-        url.ssl_mode.as_deref(),
-        Some("required" | "verify-ca" | "verify-identity")
-    ) {
-        return Err(SourceError::setup(
-            "cdc.mysql-url asks for ssl-mode=required, but this build has no TLS support: use ssl-mode=disabled or a TLS tunnel".into(),
-        ));
-    }
     let opts = OptsBuilder::new()
         .ip_or_hostname(Some(url.host.clone()))
         .tcp_port(url.port)

@@ -99,6 +99,7 @@ fn config_set_of_bad_values_is_refused_naming_the_parameter() {
         ("cdc.server-id", "abc"),
         ("cdc.enabled", "maybe"),
         ("cdc.schema-changes", "maybe"),
+        ("cdc.mysql-url", "mysql://u:secret@h:1?ssl-mode=required"),
     ];
     for (param, value) in cases {
         let before = reply_to_map(&redis.cmd(&["CONFIG", "GET", param]));
@@ -112,6 +113,14 @@ fn config_set_of_bad_values_is_refused_naming_the_parameter() {
     }
     assert_eq!(value_to_string(&redis.cmd(&["PING"])), "PONG");
     assert_eq!(status_field(&redis, "state"), "unconfigured");
+    // A TLS mode this build cannot honour is refused up front, not failed at every connect.
+    let e = err_text(redis.try_cmd(&[
+        "CONFIG",
+        "SET",
+        "cdc.mysql-url",
+        "mysql://u:secret@h:1?ssl-mode=verify-ca",
+    ]));
+    assert!(e.contains("no TLS support") && !e.contains("secret"), "{e}");
 
     // Good values are taken.
     redis.cmd(&["CONFIG", "SET", "cdc.tables", "a.*, b.c?"]);
