@@ -8,6 +8,7 @@ use crate::ffi::commands::{ArgInfo, CommandInfo, Dispatch};
 use crate::ffi::{self};
 use crate::status::{StatusValue, STATUS};
 use crate::supervisor::{self, Control};
+use redis_cdc_core::model::name::{plain_name, split_table};
 use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
 use std::ffi::{CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -267,11 +268,26 @@ fn resync(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
             ));
         }
     }
+    // `shop.eu.orders` as typed names the table listed as `` `shop.eu`.orders `` (a database
+    // name with a dot is listed in backticks: docs/commands.md).
+    if named.iter().any(|t| !g.tables.contains_key(t)) {
+        let quoted: std::collections::HashMap<String, &String> = g
+            .tables
+            .keys()
+            .filter(|k| k.starts_with('`'))
+            .map(|k| (plain_name(k), k))
+            .collect();
+        for t in named.iter_mut() {
+            if let Some(k) = quoted.get(t.as_str()).filter(|_| !g.tables.contains_key(t)) {
+                *t = k.to_string();
+            }
+        }
+    }
     let excluded: Vec<&str> = named
         .iter()
         .filter(|t| !g.tables.contains_key(*t))
-        .filter(|t| match (t.split_once('.'), &filter) {
-            (Some((d, n)), Some(f)) => !f.matches(d, n),
+        .filter(|t| match (split_table(t), &filter) {
+            (Some((d, n)), Some(f)) => !f.matches(&d, &n),
             _ => false,
         })
         .map(String::as_str)

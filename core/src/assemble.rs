@@ -29,6 +29,7 @@ use crate::filter::TableFilter;
 use crate::format::{self, Change, Format};
 use crate::model::batch::{Batch, Entry, ShapeChange, XaOp};
 use crate::model::change::{ChangeSource, Op, Row};
+use crate::model::name::table_name;
 use crate::model::position::{Checkpoint, MariaGtid, MariaGtidState, Position};
 use crate::schema::code::{CodeLookup, ParentChange, StatementCode, Untold};
 use crate::schema::versioning::Versioned;
@@ -940,14 +941,14 @@ impl Assembler {
             let gone = emptied
                 .iter()
                 .filter(|(db, t)| self.settings.filter.matches(db, t))
-                .map(|(db, t)| format!("{db}.{t}"));
+                .map(|(db, t)| table_name(db, t));
             self.txn.gone.extend(gone);
         }
         self.on_emptied(emptied, start, ts);
         let to: Vec<String> = renamed
             .iter()
             .filter(|(_, (db, t))| self.settings.filter.matches(db, t))
-            .map(|(_, (db, t))| format!("{db}.{t}"))
+            .map(|(_, (db, t))| table_name(db, t))
             .collect();
         if !to.is_empty() {
             let reason = format!(
@@ -1061,7 +1062,7 @@ impl Assembler {
         }
         let filter = &self.settings.filter;
         let captured = |(d, t): &(String, String)| filter.matches(d, t);
-        let name = |(d, t): &(String, String)| format!("{d}.{t}");
+        let name = |(d, t): &(String, String)| table_name(d, t);
         let text: String = sql.chars().take(120).collect();
         let at = self.at(start);
         let reread = reread_tables(sql, schema);
@@ -1265,7 +1266,7 @@ impl Assembler {
         let captured: Vec<String> = tables
             .iter()
             .filter(|(db, t)| self.settings.filter.matches(db, t))
-            .map(|(db, t)| format!("{db}.{t}"))
+            .map(|(db, t)| table_name(db, t))
             .collect();
         if captured.is_empty() {
             return;
@@ -1333,7 +1334,7 @@ impl Assembler {
             row += 1;
             self.pending.push(Entry {
                 stream: format!("{}{db}.{table}", self.settings.stream_prefix).into(),
-                table: format!("{db}.{table}").into(),
+                table: table_name(&db, &table).into(),
                 fields: format::render(self.settings.format, &change),
             });
         }
@@ -1377,7 +1378,7 @@ impl Assembler {
             .flatten();
         Ok(Some(Captured {
             stream: format!("{}{db}.{table}", self.settings.stream_prefix).into(),
-            name: format!("{db}.{table}").into(),
+            name: table_name(&db, &table).into(),
             schema,
             versioned,
         }))
@@ -1411,7 +1412,7 @@ impl Assembler {
             // Later maps are checked against today's shape.
             self.look_up(&key, columns)?;
         }
-        let name = format!("{db}.{table}");
+        let name = table_name(db, table);
         let reason = format!(
             "the table map of {name} at {} does not fit its known shape ({e}): the table changed in a way the module could not follow (DDL before the module first read the table, or one it does not parse); skipping its rows there and re-reading the table; keep binlog_row_metadata=FULL on the source",
             self.at(start)
@@ -1677,7 +1678,7 @@ impl Assembler {
         let (tables, reason) = match reached {
             Ok(r) if r.is_empty() => return Ok(()),
             Ok(r) => {
-                let names: Vec<String> = r.iter().map(|(d, t)| format!("{d}.{t}")).collect();
+                let names: Vec<String> = r.iter().map(|(d, t)| table_name(d, t)).collect();
                 let reason = format!(
                     "a {verb} of {db}.{table} at {at} changes rows of {} through foreign-key actions (ON {verb} CASCADE, SET NULL or SET DEFAULT), which the binlog does not carry: re-reading them once the transaction ends",
                     names.join(", ")

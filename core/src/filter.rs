@@ -28,7 +28,7 @@ impl TableFilter {
     pub fn included(&self) -> String {
         self.include
             .iter()
-            .map(|p| format!("{}.{}", p.db, p.table))
+            .map(|p| crate::model::name::table_name(&p.db, &p.table))
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -46,16 +46,13 @@ impl TableFilter {
 fn parse_patterns(list: &str) -> Result<Vec<Pattern>, String> {
     let mut out = Vec::new();
     for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (db, table) = item
-            .split_once('.')
-            .ok_or_else(|| format!("pattern '{item}' is not db.table"))?;
-        if db.is_empty() || table.is_empty() || table.contains('.') {
-            return Err(format!("pattern '{item}' is not db.table"));
-        }
-        out.push(Pattern {
-            db: db.trim_matches('`').to_string(),
-            table: table.trim_matches('`').to_string(),
-        });
+        // A name with a dot goes in backticks: `shop.eu`.* (crate::model::name).
+        let (db, table) = crate::model::name::split_table(item)
+            .filter(|_| item.contains('`') || item.matches('.').count() == 1)
+            .ok_or_else(|| {
+                format!("pattern '{item}' is not db.table (a name with a dot goes in backticks: `shop.eu`.*)")
+            })?;
+        out.push(Pattern { db, table });
     }
     Ok(out)
 }
@@ -106,6 +103,12 @@ mod tests {
         assert!(!all.matches("performance_schema", "x"));
         assert!(TableFilter::new("nodot", "").is_err());
         assert!(TableFilter::new("a.b.c", "").is_err());
+        // Dotted names in backticks.
+        let f = TableFilter::new("`shop.eu`.*, db.`x.y`", "").unwrap();
+        assert!(f.matches("shop.eu", "orders"));
+        assert!(!f.matches("shop", "eu.orders"));
+        assert!(f.matches("db", "x.y"));
+        assert_eq!(f.included(), "`shop.eu`.*, db.x.y");
     }
 
     #[test]

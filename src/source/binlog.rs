@@ -13,6 +13,7 @@ use crate::status::{now_ms, STATUS};
 use mysql::prelude::Queryable;
 use mysql::BinlogRequest;
 use redis_cdc_core::assemble::{AssembleError, Assembler, Output, ResyncCause, Settings};
+use redis_cdc_core::model::name::{split_table, table_name};
 use redis_cdc_core::model::position::{Checkpoint, MariaGtidState};
 use redis_cdc_core::schema::Shapes;
 use std::os::fd::{AsRawFd, RawFd};
@@ -127,9 +128,9 @@ impl Reader {
             info_columns(conn, self.info.flavor, db, table)
         };
         if new_start && needs_shapes {
-            for (db, table) in self.captured.iter().filter_map(|t| t.split_once('.')) {
-                match columns(db, table) {
-                    Ok(cols) => assembler.learn_shape(db, table, cols),
+            for (db, table) in self.captured.iter().filter_map(|t| split_table(t)) {
+                match columns(&db, &table) {
+                    Ok(cols) => assembler.learn_shape(&db, &table, cols),
                     // Read again (and the error reported) at the table's first table map.
                     Err(e) => log::debug!("shape of {db}.{table}: {e}"),
                 }
@@ -218,7 +219,7 @@ impl Reader {
         match listed {
             Ok(tables) => tables
                 .into_iter()
-                .map(|(d, t)| format!("{d}.{t}"))
+                .map(|(d, t)| table_name(&d, &t))
                 .collect(),
             Err(e) => {
                 log::warn!("{e}: re-reading the tables captured at the session's start");

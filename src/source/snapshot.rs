@@ -82,6 +82,7 @@ use redis_cdc_core::decode::sql::{decode_key, encode_key, schema_from_info, to_r
 use redis_cdc_core::format::{self, Change, Format};
 use redis_cdc_core::model::batch::{Batch, Entry};
 use redis_cdc_core::model::change::{ChangeSource, Op};
+use redis_cdc_core::model::name::split_table;
 use redis_cdc_core::model::position::{Checkpoint, Position, SnapshotState};
 use redis_cdc_core::schema::{versioning, TableSchema};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -429,9 +430,10 @@ impl Snapshotter {
 
     /// Schema and SELECT of `table`; None when the table is gone.
     fn prepare(&self, c: &mut mysql::Conn, table: &str) -> Result<Option<TableRead>, SourceError> {
-        let Some((db, name)) = table.split_once('.') else {
+        let Some((db, name)) = split_table(table) else {
             return Ok(None);
         };
+        let (db, name) = (db.as_str(), name.as_str());
         let info = info_columns(c, self.info.flavor, db, name)?;
         if info.is_empty() {
             return Ok(None);
@@ -550,8 +552,8 @@ impl Snapshotter {
         if !state.markers || self.config.format != Format::Flat {
             return None;
         }
-        let (db, name) = table.split_once('.')?;
-        let shape = TableSchema::names_only(db, name);
+        let (db, name) = split_table(table)?;
+        let shape = TableSchema::names_only(&db, &name);
         let change = Change {
             op,
             table: &shape,
@@ -567,7 +569,7 @@ impl Snapshotter {
             key_peer: None,
         };
         Some(Entry {
-            stream: self.config.stream_key(db, name).into(),
+            stream: self.config.stream_key(&db, &name).into(),
             table: table.into(),
             fields: format::render(self.config.format, &change),
         })
@@ -724,7 +726,7 @@ fn show_queue(state: &SnapshotState, estimated_first: Option<u64>) {
 
 /// `information_schema.TABLES.TABLE_ROWS` (an InnoDB estimate).
 fn estimate_rows(c: &mut mysql::Conn, table: &str) -> u64 {
-    let Some((db, name)) = table.split_once('.') else {
+    let Some((db, name)) = split_table(table) else {
         return 0;
     };
     c.exec_first::<Option<u64>, _, _>(

@@ -12,6 +12,7 @@ use crate::source::{self, ServerInfo};
 use crate::state_event::StateEvent;
 use crate::status::{now_ms, State, STATUS};
 use crossbeam_channel::{Receiver, Sender};
+use redis_cdc_core::model::name::{split_table, table_name};
 use redis_cdc_core::model::position::{Checkpoint, SnapshotState};
 use redis_cdc_core::schema::Shapes;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -351,7 +352,7 @@ fn starting_point(
     };
     let streams: Vec<String> = captured
         .iter()
-        .filter_map(|t| t.split_once('.').map(|(d, n)| config.stream_key(d, n)))
+        .filter_map(|t| split_table(t).map(|(d, n)| config.stream_key(&d, &n)))
         .collect();
     let mut trim: Vec<String> = Vec::new();
     if let (Some(old), true) = (&stored, resnapshot) {
@@ -384,13 +385,11 @@ fn starting_point(
 fn register_tables(conn: &mut mysql::Conn, config: &Config) -> Result<Vec<String>, CdcError> {
     let rows = source::captured_tables(conn, &config.filter)?;
     let mut g = STATUS.lock();
-    g.tables.retain(|name, _| {
-        name.split_once('.')
-            .is_some_and(|(d, t)| config.filter.matches(d, t))
-    });
+    g.tables
+        .retain(|name, _| split_table(name).is_some_and(|(d, t)| config.filter.matches(&d, &t)));
     let mut captured = Vec::new();
     for (db, table) in rows {
-        let name = format!("{db}.{table}");
+        let name = table_name(&db, &table);
         let t = g.tables.entry(name.clone()).or_default();
         t.stream = config.stream_key(&db, &table);
         captured.push(name);

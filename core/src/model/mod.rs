@@ -2,4 +2,5 @@
 
 pub mod batch;
 pub mod change;
+pub mod name;
 pub mod position;
