@@ -125,7 +125,13 @@ impl Reader {
                 Some(c) => c,
                 None => info_conn.insert(connect(&self.url)?),
             };
-            info_columns(conn, self.info.flavor, db, table)
+            let cols = info_columns(conn, self.info.flavor, db, table)?;
+            if cols.is_empty() {
+                // information_schema hides the tables a user has no privilege on: the binlog
+                // names a captured table that was never snapshotted. Stop, naming the GRANT.
+                crate::source::check_readable(conn, &self.url.user, db, table)?;
+            }
+            Ok(cols)
         };
         if new_start && needs_shapes {
             for (db, table) in self.captured.iter().filter_map(|t| split_table(t)) {

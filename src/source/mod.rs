@@ -198,6 +198,45 @@ pub fn can_select_something(conn: &mut Conn) -> Result<bool, SourceError> {
     Ok(any.unwrap_or(1) == 1)
 }
 
+/// Captured tables the binlog wrote but the user could not read (see [`check_readable`]): the
+/// next session that can see them re-reads them (CDC.RESYNC after a restart of Redis).
+pub static UNREADABLE: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// Ok when `user` can read `db.table` or the table is gone; an error naming the GRANT when
+/// the source denies it (information_schema then shows nothing of the table, so it could not
+/// have been snapshotted).
+pub fn check_readable(
+    conn: &mut Conn,
+    user: &str,
+    db: &str,
+    table: &str,
+) -> Result<(), SourceError> {
+    let sql = format!(
+        "SELECT 1 FROM {}.{} LIMIT 0",
+        snapshot::quote_ident(db),
+        snapshot::quote_ident(table)
+    );
+    match conn.query_drop(sql) {
+        Err(mysql::Error::MySqlError(e)) if [1044, 1142, 1143].contains(&e.code) => {
+            let name = redis_cdc_core::model::name::table_name(db, table);
+            let message = format!(
+                "{name} is captured (cdc.tables) and written in the binlog, but the user '{user}' cannot read it ({}), so its existing rows were never snapshotted: GRANT SELECT ON {}.* TO '{user}' (or on the table; the module then re-reads it, or CDC.RESYNC {name} after a restart of Redis), or leave it out with cdc.exclude-tables",
+                e.message,
+                snapshot::quote_ident(db),
+            );
+            UNREADABLE
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(name);
+            Err(SourceError::setup(message))
+        }
+        Err(mysql::Error::MySqlError(e)) if e.code == 1146 => Ok(()),
+        Err(e) => Err(SourceError::from_mysql("checking a table's privileges", e)),
+        Ok(()) => Ok(()),
+    }
+}
+
 /// The source's tables that `filter` captures, as (db, table), sorted: base tables and
 /// MariaDB's system-versioned tables (docs/events.md).
 pub fn captured_tables(

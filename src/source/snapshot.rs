@@ -783,7 +783,7 @@ fn chunk_query(
     Ok((sql, params))
 }
 
-fn quote_ident(s: &str) -> String {
+pub(crate) fn quote_ident(s: &str) -> String {
     format!("`{}`", s.replace('`', "``"))
 }
 

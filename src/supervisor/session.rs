@@ -304,6 +304,18 @@ fn starting_point(
                 resync.push(t.clone());
             }
         }
+        // Tables the binlog wrote while the user could not read them: readable now.
+        let mut unreadable = source::UNREADABLE.lock().unwrap_or_else(|p| p.into_inner());
+        unreadable.retain(|t| {
+            if !is_captured.contains(t.as_str()) {
+                return true;
+            }
+            if !resync.contains(t) {
+                log::info!("re-reading {t}: the user can read it now");
+                resync.push(t.clone());
+            }
+            false
+        });
     };
     let same_server = stored
         .as_ref()
