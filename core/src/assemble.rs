@@ -12,7 +12,7 @@
 //! description, heartbeats, DDL) move the checkpoint forward too, so a caught-up module resumes
 //! at `SHOW MASTER STATUS`.
 //!
-//! A transaction larger than [`CHUNK_ENTRIES`] is output in chunks; the checkpoint of a chunk
+//! A transaction larger than [`CHUNK_ENTRIES`] or [`CHUNK_BYTES`] is output in chunks; the checkpoint of a chunk
 //! is "the transaction starting at offset S, after its first n changes", and a restart re-reads
 //! that transaction from S and skips the n changes already written (or, resuming by GTID on
 //! another server where offsets differ, the first n captured changes). Memory stays bounded by
@@ -45,6 +45,10 @@ use std::time::{Duration, Instant};
 
 /// Entries buffered before a transaction is output in chunks.
 pub const CHUNK_ENTRIES: usize = 64;
+
+/// Bytes of entries buffered before a transaction is output in chunks: large rows (BLOBs,
+/// long JSON) then reach Redis a few at a time, each chunk under its own short lock hold.
+pub const CHUNK_BYTES: usize = 1 << 20;
 
 /// How often an advancing position with no entries is output (for uncaptured traffic).
 pub const POSITION_ONLY_EVERY: Duration = Duration::from_millis(200);
@@ -227,6 +231,8 @@ struct Txn {
     last_change: Option<(u64, u32)>,
     /// Captured changes seen in this transaction (written or skipped).
     emitted: u64,
+    /// Bytes of the entries buffered since the last chunk of this transaction was output.
+    pending_bytes: usize,
     /// When resuming by GTID inside a chunked transaction: captured changes to skip.
     skip_count: u64,
     /// Re-reads asked for by statement-logged DML in this transaction, output at its end.
@@ -1520,11 +1526,13 @@ impl Assembler {
                 gtid: txn.gtid.as_deref(),
                 key_peer,
             };
-            pending.push(Entry {
+            let entry = Entry {
                 stream: cap.stream.clone(),
                 table: cap.name.clone(),
                 fields: format::render(fmt, &change),
-            });
+            };
+            txn.pending_bytes += entry.bytes();
+            pending.push(entry);
         };
         let mut event_row = 0u32;
         for_each_row(rows, &cap.schema, |(before, after)| {
@@ -1577,7 +1585,10 @@ impl Assembler {
             p.rows = row_idx;
         }
         out.push(Output::Behind);
-        if self.pending.len() >= CHUNK_ENTRIES && self.txn.active {
+        if (self.pending.len() >= CHUNK_ENTRIES || self.txn.pending_bytes >= CHUNK_BYTES)
+            && self.txn.active
+        {
+            self.txn.pending_bytes = 0;
             let checkpoint = Checkpoint {
                 position: self.txn.start.clone(),
                 written_through: self.txn.last_change,
@@ -2807,6 +2818,47 @@ mod tests {
         );
         assert_eq!(rb[0].entries.len(), 10);
         assert_eq!(rb[0].checkpoint, b[1].checkpoint);
+    }
+
+    /// Large rows: a transaction of 12 rows of 300 kB goes out in chunks of about CHUNK_BYTES
+    /// (each its own short lock hold in the writer), not as one 3.6 MB batch.
+    #[test]
+    fn transactions_of_large_rows_go_in_chunks_of_bounded_bytes() {
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(3, false);
+        // s.t (id INT PRIMARY KEY, b LONGBLOB), FULL metadata.
+        let mut b = table_map_head(TABLE_ID, "s", "t");
+        b.extend_from_slice(&[2, 3, 252, 1, 4, 0b10]);
+        b.extend_from_slice(&[1, 1, 0]);
+        b.extend_from_slice(&[4, 5, 2, b'i', b'd', 1, b'b']);
+        b.extend_from_slice(&[8, 1, 0]);
+        log.raw(19, &b);
+        let blob = vec![b'x'; 300_000];
+        for id in 0..12i32 {
+            let mut r = Vec::new();
+            r.extend_from_slice(&TABLE_ID.to_le_bytes()[..6]);
+            r.extend_from_slice(&1u16.to_le_bytes());
+            r.extend_from_slice(&2u16.to_le_bytes());
+            r.extend_from_slice(&[2, 0b11, 0]);
+            r.extend_from_slice(&id.to_le_bytes());
+            r.extend_from_slice(&(blob.len() as u32).to_le_bytes());
+            r.extend_from_slice(&blob);
+            log.raw(30, &r);
+        }
+        log.xid();
+        let out = run(&log.events, &start_at(begin), false);
+        let b = batches(&out);
+        let sizes: Vec<usize> = b.iter().map(|b| b.entries.len()).collect();
+        assert_eq!(sizes.iter().sum::<usize>(), 12, "{sizes:?}");
+        let bytes: Vec<usize> = b.iter().map(|b| b.bytes()).collect();
+        assert!(b.len() >= 3, "{sizes:?} {bytes:?}");
+        for batch in &b {
+            assert!(
+                batch.bytes() <= CHUNK_BYTES + 2 * blob.len(),
+                "{}",
+                batch.bytes()
+            );
+        }
     }
 
     /// Resuming by GTID on another server, byte offsets differ: the first transaction the server

@@ -63,18 +63,20 @@ pub enum XaOp {
     Discard(String),
 }
 
-impl Batch {
-    /// Approximate heap bytes of the entries (field names, values, per-entry overhead).
+impl Entry {
+    /// Approximate heap bytes (field names, values, per-entry overhead).
     pub fn bytes(&self) -> usize {
-        self.entries
+        64 + self
+            .fields
             .iter()
-            .map(|e| {
-                64 + e
-                    .fields
-                    .iter()
-                    .map(|(k, v)| 16 + k.len() + v.len())
-                    .sum::<usize>()
-            })
-            .sum()
+            .map(|(k, v)| 16 + k.len() + v.len())
+            .sum::<usize>()
+    }
+}
+
+impl Batch {
+    /// Approximate heap bytes of the entries.
+    pub fn bytes(&self) -> usize {
+        self.entries.iter().map(Entry::bytes).sum()
     }
 }
