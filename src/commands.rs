@@ -123,6 +123,30 @@ pub const COMMANDS: &[Command] = &[
             multiple: true,
         }],
     },
+    Command {
+        name: "cdc.wait",
+        handler: crate::wait::command,
+        flags: "readonly deny-script blocking allow-stale",
+        arity: -2,
+        acl: "read",
+        summary: c"Blocks the calling client until the module has written everything up to a MySQL GTID set, a MariaDB GTID position or a FILE:OFFSET binlog position; replies with the position reached.",
+        complexity: c"O(1)",
+        tips: c"nondeterministic_output",
+        args: &[
+            ArgInfo {
+                name: c"position",
+                summary: c"uuid:1-42 (MySQL), 0-1-42 (MariaDB) or FILE:OFFSET",
+                optional: false,
+                multiple: false,
+            },
+            ArgInfo {
+                name: c"timeout-ms",
+                summary: c"0 (the default) waits forever",
+                optional: true,
+                multiple: false,
+            },
+        ],
+    },
 ];
 
 const _: () = assert!(COMMANDS.len() <= ffi::commands::MAX_COMMANDS);

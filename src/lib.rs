@@ -15,6 +15,7 @@ pub mod source;
 pub mod state_event;
 pub mod status;
 pub mod supervisor;
+pub mod wait;
 
 use crate::config::{
     Choice, ENABLED, EXCLUDE_TABLES, FORMAT, MAX_MEMORY_PERCENT, MYSQL_URL, OFFSET_KEY,
@@ -58,6 +59,7 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
             }
         };
         redact::register(ctx);
+        wait::register(ctx);
         log::info!("redis-cdc {VERSION} loaded ({documented} commands documented)");
         supervisor::start(config::current);
         true

@@ -17,6 +17,7 @@
 //! this module says `unsafe`; the pipeline sees only types with safe methods.
 
 pub mod acl;
+pub mod blocked;
 pub mod commands;
 pub mod filter;
 pub mod info;

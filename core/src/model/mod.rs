@@ -4,3 +4,4 @@ pub mod batch;
 pub mod change;
 pub mod name;
 pub mod position;
+pub mod wait;
