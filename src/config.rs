@@ -7,6 +7,7 @@
 use crate::redact;
 use percent_encoding::percent_decode_str;
 use redis_cdc_core::filter::TableFilter;
+use redis_cdc_core::format::mirror::{Mirror, MirrorMode};
 use redis_cdc_core::format::{self, Format};
 use redis_module::configuration::{
     ConfigurationContext, ConfigurationValue, EnumConfigurationValue,
@@ -49,6 +50,14 @@ impl ConfigEnum for SnapshotMode {
         (SnapshotMode::Initial, "initial"),
         (SnapshotMode::Never, "never"),
         (SnapshotMode::WhenNeeded, "when-needed"),
+    ];
+}
+
+impl ConfigEnum for MirrorMode {
+    const ALL: &'static [(MirrorMode, &'static str)] = &[
+        (MirrorMode::Off, "off"),
+        (MirrorMode::Hash, "hash"),
+        (MirrorMode::Json, "json"),
     ];
 }
 
@@ -177,6 +186,11 @@ pub fn parse_stream_prefix(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
+/// `cdc.mirror-prefix`: any text.
+pub fn parse_mirror_prefix(s: &str) -> Result<String, String> {
+    Ok(s.to_string())
+}
+
 /// `cdc.offset-key`: a key name, not empty.
 pub fn parse_offset_key(s: &str) -> Result<String, String> {
     if s.is_empty() {
@@ -193,6 +207,10 @@ pub static STREAM_PREFIX: Setting<String> = Setting::new(String::new(), parse_st
 pub static OFFSET_KEY: Setting<String> = Setting::new(String::new(), parse_offset_key);
 pub static SNAPSHOT: EnumSetting<SnapshotMode> = Mutex::new(Choice(SnapshotMode::Initial));
 pub static FORMAT: EnumSetting<Format> = Mutex::new(Choice(Format::Flat));
+pub static MIRROR: EnumSetting<MirrorMode> = Mutex::new(Choice(MirrorMode::Off));
+pub static MIRROR_PREFIX: Setting<String> = Setting::new(String::new(), parse_mirror_prefix);
+/// `cdc.streams`: `no` writes the mirror and the position only.
+pub static STREAMS: AtomicBool = AtomicBool::new(true);
 /// `cdc.server-id`, `cdc.stream-maxlen`, `cdc.max-memory-percent`: Redis checks their ranges.
 pub static SERVER_ID: AtomicI64 = AtomicI64::new(0);
 pub static STREAM_MAXLEN: AtomicI64 = AtomicI64::new(0);
@@ -253,6 +271,11 @@ pub fn current() -> Result<Config, String> {
         max_memory_percent: MAX_MEMORY_PERCENT.load(Ordering::Relaxed).clamp(1, 100) as u32,
         enabled: ENABLED.load(Ordering::Relaxed),
         schema_changes: SCHEMA_CHANGES.load(Ordering::Relaxed),
+        mirror: Mirror {
+            mode: choice(&MIRROR),
+            prefix: MIRROR_PREFIX.get(),
+        },
+        streams: STREAMS.load(Ordering::Relaxed),
     })
 }
 
@@ -407,7 +430,7 @@ fn percent_decode(s: &str) -> Result<String, String> {
 /// The configs' names as module arguments (`loadmodule <so> mysql-url URL tables 'shop.*'`):
 /// the registered names, without the `cdc.` prefix (keep in step with `redis_module!` in
 /// lib.rs).
-pub const ARG_NAMES: [&str; 12] = [
+pub const ARG_NAMES: [&str; 15] = [
     "server-id",
     "stream-maxlen",
     "max-memory-percent",
@@ -420,6 +443,9 @@ pub const ARG_NAMES: [&str; 12] = [
     "schema-changes",
     "snapshot",
     "format",
+    "mirror",
+    "mirror-prefix",
+    "streams",
 ];
 
 /// Check the module's load arguments (`name value` pairs): an unknown name, a name written with
@@ -466,6 +492,10 @@ pub struct Config {
     pub enabled: bool,
     /// The Debezium formats write schema-change events (docs/debezium.md).
     pub schema_changes: bool,
+    /// `cdc.mirror`, `cdc.mirror-prefix` (docs/mirror.md).
+    pub mirror: Mirror,
+    /// `cdc.streams`: false writes no stream entries.
+    pub streams: bool,
 }
 
 impl Config {

@@ -18,9 +18,10 @@ pub mod supervisor;
 pub mod wait;
 
 use crate::config::{
-    Choice, ENABLED, EXCLUDE_TABLES, FORMAT, MAX_MEMORY_PERCENT, MYSQL_URL, OFFSET_KEY,
-    SCHEMA_CHANGES, SERVER_ID, SNAPSHOT, STREAM_MAXLEN, STREAM_PREFIX, TABLES,
+    Choice, ENABLED, EXCLUDE_TABLES, FORMAT, MAX_MEMORY_PERCENT, MIRROR, MIRROR_PREFIX, MYSQL_URL,
+    OFFSET_KEY, SCHEMA_CHANGES, SERVER_ID, SNAPSHOT, STREAMS, STREAM_MAXLEN, STREAM_PREFIX, TABLES,
 };
+use redis_cdc_core::format::mirror::MirrorMode;
 use redis_cdc_core::format::Format;
 use redis_module::configuration::{ConfigurationContext, ConfigurationFlags};
 use redis_module::{
@@ -124,14 +125,17 @@ redis_module! {
             ["exclude-tables", &EXCLUDE_TABLES, "", ConfigurationFlags::DEFAULT, changed()],
             ["stream-prefix", &STREAM_PREFIX, "cdc:", ConfigurationFlags::DEFAULT, changed()],
             ["offset-key", &OFFSET_KEY, "cdc:offset", ConfigurationFlags::DEFAULT, changed()],
+            ["mirror-prefix", &MIRROR_PREFIX, "", ConfigurationFlags::DEFAULT, changed()],
         ],
         bool: [
             ["enabled", &ENABLED, true, ConfigurationFlags::DEFAULT, changed()],
             ["schema-changes", &SCHEMA_CHANGES, true, ConfigurationFlags::DEFAULT, changed()],
+            ["streams", &STREAMS, true, ConfigurationFlags::DEFAULT, changed()],
         ],
         enum: [
             ["snapshot", &SNAPSHOT, Choice(config::SnapshotMode::Initial), ConfigurationFlags::DEFAULT, changed()],
             ["format", &FORMAT, Choice(Format::Flat), ConfigurationFlags::DEFAULT, changed()],
+            ["mirror", &MIRROR, Choice(MirrorMode::Off), ConfigurationFlags::DEFAULT, changed()],
         ],
         module_args_as_configuration: true,
     ]

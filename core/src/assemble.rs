@@ -26,6 +26,7 @@
 use crate::decode::format_uuid;
 use crate::decode::rows::{for_each_payload_event, for_each_row, maria_uncompressed_event};
 use crate::filter::TableFilter;
+use crate::format::mirror::Mirror;
 use crate::format::{self, Change, Format};
 use crate::model::batch::{Batch, Entry, ShapeChange, XaOp};
 use crate::model::change::{ChangeSource, Op, Row};
@@ -97,9 +98,22 @@ pub struct Settings {
     /// `cdc.schema-changes`: the Debezium formats write each captured table's DDL as a
     /// schema-change event (docs/debezium.md).
     pub schema_changes: bool,
+    /// `cdc.mirror`, `cdc.mirror-prefix`: the rows kept as hashes or JSON documents.
+    pub mirror: Mirror,
+    /// `cdc.streams`: false writes no stream entries (the mirror and the position only).
+    pub streams: bool,
 }
 
 impl Settings {
+    /// A change's stream entry fields: none with `cdc.streams no`.
+    pub fn render(&self, change: &Change<'_>) -> format::Fields {
+        if self.streams {
+            format::render(self.format, change)
+        } else {
+            Vec::new()
+        }
+    }
+
     /// Decoding needs information_schema's shapes: names without FULL metadata, and MariaDB's
     /// JSON alias, UUID and INET types, which no table map tells.
     pub fn needs_shapes(&self) -> bool {
@@ -1043,10 +1057,14 @@ impl Assembler {
                 server_id: self.settings.source_id,
                 gtid: self.txn.gtid.as_deref(),
             };
+            if !self.settings.streams {
+                continue;
+            }
             self.pending.push(Entry {
                 stream: stream.clone(),
                 table: "".into(), // not a table's entry: no CDC.TABLES counter
                 fields: format::debezium::render_schema_change(&sc, layout),
+                mirror: None,
             });
         }
     }
@@ -1341,7 +1359,8 @@ impl Assembler {
             self.pending.push(Entry {
                 stream: format!("{}{db}.{table}", self.settings.stream_prefix).into(),
                 table: table_name(&db, &table).into(),
-                fields: format::render(self.settings.format, &change),
+                fields: self.settings.render(&change),
+                mirror: self.settings.mirror.write(&change),
             });
         }
     }
@@ -1490,6 +1509,7 @@ impl Assembler {
         let txn = &mut self.txn;
         let file = &self.file;
         let fmt = self.settings.format;
+        let (mirror, streams) = (&self.settings.mirror, self.settings.streams);
         let pending = &mut self.pending;
         // `width`: change indexes the entry takes (2 for a keyless UPDATE that the Debezium
         // formats write as one `u` where `flat` writes a `d` and a `c`: checkpoints then count
@@ -1529,7 +1549,12 @@ impl Assembler {
             let entry = Entry {
                 stream: cap.stream.clone(),
                 table: cap.name.clone(),
-                fields: format::render(fmt, &change),
+                fields: if streams {
+                    format::render(fmt, &change)
+                } else {
+                    Vec::new()
+                },
+                mirror: mirror.write(&change),
             };
             txn.pending_bytes += entry.bytes();
             pending.push(entry);
@@ -2236,6 +2261,8 @@ mod tests {
             full_metadata: true,
             source_id: 7,
             schema_changes: true,
+            mirror: Mirror::default(),
+            streams: true,
         }
     }
 

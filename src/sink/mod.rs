@@ -9,6 +9,7 @@
 //! them together or not at all (docs/events.md). Everything that needs no lock (turning entries
 //! into Redis strings) happens before the lock is taken.
 
+mod mirror;
 pub mod offsets;
 mod streams;
 
@@ -357,7 +358,20 @@ impl Writer {
         batches: &[Batch],
     ) -> Result<(), String> {
         streams::append(ctx, prepared, self.stream_maxlen, &self.offset_key)?;
+        self.mirror(ctx, batches.iter().flat_map(|b| b.entries.iter()))?;
         self.store_checkpoint(ctx, batches, &[])
+    }
+
+    /// The mirror writes of `entries`, in order (docs/mirror.md); nothing when there are none.
+    fn mirror<'e>(
+        &self,
+        ctx: &Context,
+        entries: impl Iterator<Item = &'e Entry> + Clone,
+    ) -> Result<(), String> {
+        if !entries.clone().any(|e| e.mirror.is_some()) {
+            return Ok(());
+        }
+        mirror::MirrorWriter::new(ctx, &self.offset_key)?.apply(ctx, entries)
     }
 
     /// The key holding the entries of the prepared XA transaction `xid` until its XA COMMIT.
@@ -439,6 +453,7 @@ impl Writer {
                     let mut prepared =
                         streams::prepare(names, held.iter().chain(batch.entries.iter()))?;
                     streams::append(ctx, &mut prepared, self.stream_maxlen, &self.offset_key)?;
+                    self.mirror(ctx, held.iter().chain(batch.entries.iter()))?;
                     released = (held, Some(prepared));
                 }
                 check(ctx.call_ext("DEL", &opts, &[key.as_str()]), "DEL (XA hold)")?;
@@ -625,14 +640,22 @@ impl Writer {
     }
 }
 
-/// A held XA entry: `{"stream":…,"table":…,"fields":[[name,value],…]}`.
+/// A held XA entry: `{"stream":…,"table":…,"fields":[[name,value],…],"mirror":…}` (the
+/// mirror write only when there is one).
 fn held_text(e: &Entry) -> String {
     let fields: Vec<[&str; 2]> = e
         .fields
         .iter()
         .map(|(k, v)| [k.as_ref(), v.as_str()])
         .collect();
-    serde_json::json!({ "stream": &*e.stream, "table": &*e.table, "fields": fields }).to_string()
+    let mut v = serde_json::json!({ "stream": &*e.stream, "table": &*e.table, "fields": fields });
+    if let (Some(m), Some(obj)) = (&e.mirror, v.as_object_mut()) {
+        obj.insert(
+            "mirror".into(),
+            serde_json::to_value(m).unwrap_or(serde_json::Value::Null),
+        );
+    }
+    v.to_string()
 }
 
 /// The entries held under `key` (LRANGE), in order; None when there is no such hold.
@@ -691,10 +714,15 @@ fn held_entries(ctx: &Context, key: &str) -> Result<(Option<Vec<Entry>>, Vec<Str
                         }
                     })
                     .collect::<Result<Vec<_>, String>>()?;
+                let mirror = match v.get("mirror") {
+                    None => None,
+                    Some(m) => Some(serde_json::from_value(m.clone()).map_err(|_| bad())?),
+                };
                 Ok(Some(Entry {
                     stream: s("stream").ok_or_else(bad)?.into(),
                     table: s("table").ok_or_else(bad)?.into(),
                     fields,
+                    mirror,
                 }))
             };
             entry().transpose()
@@ -744,6 +772,7 @@ mod tests {
                 stream: "cdc:db.t".into(),
                 table: "db.t".into(),
                 fields: vec![(Cow::Borrowed("after"), "x".repeat(value_bytes))],
+                mirror: None,
             }],
             checkpoint: Checkpoint::default(),
             position: String::new(),

@@ -54,7 +54,8 @@ pub fn prepare<'a>(
         entries: Vec::new(),
     };
     let mut key_index: HashMap<&str, usize> = HashMap::new();
-    for e in entries {
+    // `cdc.streams no`: entries without fields carry a mirror write only.
+    for e in entries.filter(|e| !e.fields.is_empty()) {
         let idx = match key_index.get(&*e.stream) {
             Some(i) => *i,
             None => {

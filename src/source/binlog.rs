@@ -109,6 +109,8 @@ impl Reader {
             full_metadata: self.info.full_metadata,
             source_id: self.info.server_id,
             schema_changes: self.config.schema_changes,
+            mirror: self.config.mirror.clone(),
+            streams: self.config.streams,
         };
         let needs_shapes = settings.needs_shapes();
         let new_start = shapes.is_none();

@@ -521,7 +521,12 @@ impl Snapshotter {
             entries.push(Entry {
                 stream: read.stream.clone(),
                 table: read.label.clone(),
-                fields: format::render(self.config.format, &change),
+                fields: if self.config.streams {
+                    format::render(self.config.format, &change)
+                } else {
+                    Vec::new()
+                },
+                mirror: self.config.mirror.write(&change),
             });
             state.rows += 1;
             if !whole {
@@ -546,10 +551,12 @@ impl Snapshotter {
         Ok((finished, n))
     }
 
-    /// The begin or end marker of a re-read (`state.markers`), in the flat format (the
-    /// Debezium formats have no such event: none there).
+    /// The begin or end marker of a re-read (`state.markers`): an entry in the flat format
+    /// (the Debezium formats have no such event), and the mirror's (it drops the table's keys
+    /// the re-read did not write).
     fn marker(&self, table: &str, state: &SnapshotState, op: Op) -> Option<Entry> {
-        if !state.markers || self.config.format != Format::Flat {
+        let in_stream = self.config.format == Format::Flat && self.config.streams;
+        if !state.markers || !(in_stream || self.config.mirror.is_on()) {
             return None;
         }
         let (db, name) = split_table(table)?;
@@ -571,7 +578,12 @@ impl Snapshotter {
         Some(Entry {
             stream: self.config.stream_key(&db, &name).into(),
             table: table.into(),
-            fields: format::render(self.config.format, &change),
+            fields: if in_stream {
+                format::render(self.config.format, &change)
+            } else {
+                Vec::new()
+            },
+            mirror: self.config.mirror.write(&change),
         })
     }
 

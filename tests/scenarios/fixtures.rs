@@ -185,6 +185,8 @@ fn assemble(name: &str) -> Option<Assembled> {
         full_metadata: true,
         source_id: 1,
         schema_changes: true,
+        mirror: Default::default(),
+        streams: true,
     };
     let mut assembler = Assembler::new(settings, &Checkpoint::default(), false, Shapes::new());
     let mut no_server =

@@ -3,6 +3,7 @@
 pub mod debezium;
 pub mod flat;
 pub mod json;
+pub mod mirror;
 
 use crate::model::change::{ChangeSource, Op, Row};
 use crate::schema::TableSchema;

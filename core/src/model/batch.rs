@@ -1,5 +1,6 @@
 //! What the source hands to the writer: stream entries and the checkpoint covering them.
 
+use crate::format::mirror::MirrorWrite;
 use crate::format::Fields;
 use crate::model::position::Checkpoint;
 use std::sync::Arc;
@@ -9,7 +10,10 @@ pub struct Entry {
     pub stream: Arc<str>,
     /// `db.table`, for per-table counters.
     pub table: Arc<str>,
+    /// The entry's fields; empty with `cdc.streams no` (no stream entry, the mirror only).
     pub fields: Fields,
+    /// What the change does to the mirror (`cdc.mirror`), applied in entry order.
+    pub mirror: Option<MirrorWrite>,
 }
 
 /// Entries and the checkpoint that covers them.

@@ -1,0 +1,136 @@
+//! The mirror (docs/mirror.md): captured tables kept as one Redis hash per row, written in the
+//! same atomic unit as the entries; after the snapshot and every change the mirror equals
+//! `SELECT *` in text form.
+
+use crate::support::*;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+type Rows = BTreeMap<String, BTreeMap<String, String>>;
+
+/// The mirror keys of `test.m` (prefix `prefix`) and their fields.
+fn mirror(r: &RedisServer, prefix: &str) -> Rows {
+    let mut c = r.client();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}test.m:*"))
+        .query(&mut c)
+        .unwrap();
+    keys.into_iter()
+        .map(|k| {
+            let h: BTreeMap<String, String> = redis::cmd("HGETALL").arg(&k).query(&mut c).unwrap();
+            (k, h)
+        })
+        .collect()
+}
+
+/// `SELECT *` of `test.m` as the mirror should hold it: NULL columns absent.
+fn table(db: &MariaDb, prefix: &str) -> Rows {
+    let names = ["id", "name", "amount", "note"];
+    db.query_strings("SELECT id, name, amount, note FROM test.m")
+        .into_iter()
+        .map(|row| {
+            let key = format!("{prefix}test.m:{}", row[0].clone().unwrap_or_default());
+            let fields = names
+                .iter()
+                .zip(row)
+                .filter_map(|(n, v)| v.map(|v| (n.to_string(), v)))
+                .collect();
+            (key, fields)
+        })
+        .collect()
+}
+
+fn wait_mirror_equal(r: &RedisServer, db: &MariaDb, prefix: &str, what: &str) {
+    wait_caught_up(r, db, Duration::from_secs(30));
+    wait_until(Duration::from_secs(30), what, || {
+        mirror(r, prefix) == table(db, prefix)
+    });
+}
+
+#[test]
+fn the_hash_mirror_equals_the_table_through_snapshot_changes_truncate_and_resync() {
+    let db = MariaDb::start();
+    db.exec(
+        "CREATE TABLE test.m (id INT PRIMARY KEY, name VARCHAR(20) NOT NULL, amount DECIMAL(10,2), note VARCHAR(20));
+         INSERT INTO test.m VALUES (1, 'one', 1.50, 'n1'), (2, 'two', NULL, NULL), (3, 'three', 3.00, 'x');
+         CREATE TABLE test.nokey (a INT, b INT); INSERT INTO test.nokey VALUES (1, 1);",
+    );
+    let r = RedisServer::start(&[
+        "mysql-url",
+        &db.url(),
+        "mirror",
+        "hash",
+        "mirror-prefix",
+        "m:",
+    ]);
+    wait_snapshot_done_and_caught_up(&r, &db, Duration::from_secs(60));
+    wait_mirror_equal(&r, &db, "m:", "the mirror after the snapshot");
+    assert_eq!(mirror(&r, "m:").len(), 3);
+    // The stream is unaffected by the mirror; the keyless table has no mirror keys.
+    assert_eq!(stream_entries(&mut r.client(), "cdc:test.m").len(), 3);
+    let nokey: Vec<String> = redis::cmd("KEYS")
+        .arg("m:test.nokey*")
+        .query(&mut r.client())
+        .unwrap();
+    assert!(nokey.is_empty(), "{nokey:?}");
+
+    db.exec(
+        "INSERT INTO test.m VALUES (4, 'four', 4.25, NULL);
+         UPDATE test.m SET note = NULL, amount = 9.99 WHERE id = 1;
+         UPDATE test.m SET note = 'set' WHERE id = 2;
+         DELETE FROM test.m WHERE id = 3;
+         UPDATE test.m SET id = 40 WHERE id = 4;
+         BEGIN; INSERT INTO test.m VALUES (5, 'five', 5, 'a'); UPDATE test.m SET name = 'FIVE' WHERE id = 5; COMMIT;",
+    );
+    wait_mirror_equal(&r, &db, "m:", "the mirror after changes");
+    let one = &mirror(&r, "m:")["m:test.m:1"];
+    assert!(
+        !one.contains_key("note"),
+        "a column set to NULL leaves the hash: {one:?}"
+    );
+    assert_eq!(one["amount"], "9.99");
+
+    // Rows deleted where the binlog does not show it, then a resync: their keys go.
+    let mut c = db.conn();
+    use mysql::prelude::Queryable;
+    c.query_drop("SET SESSION sql_log_bin = 0").unwrap();
+    c.query_drop("DELETE FROM test.m WHERE id IN (1, 2)")
+        .unwrap();
+    c.query_drop("SET SESSION sql_log_bin = 1").unwrap();
+    assert_eq!(
+        mirror(&r, "m:").len(),
+        4,
+        "the module cannot see those deletes"
+    );
+    assert_eq!(value_to_string(&r.cmd(&["CDC.RESYNC", "test.m"])), "OK");
+    wait_until(Duration::from_secs(30), "the resync", || {
+        status(&r).get("snapshot").map(String::as_str) == Some("[]")
+    });
+    wait_mirror_equal(&r, &db, "m:", "the mirror after the resync");
+    assert_eq!(mirror(&r, "m:").len(), 2);
+
+    db.exec("TRUNCATE TABLE test.m");
+    wait_mirror_equal(&r, &db, "m:", "the mirror after TRUNCATE");
+    assert!(mirror(&r, "m:").is_empty());
+    db.exec("INSERT INTO test.m VALUES (7, 'seven', 7, NULL)");
+    wait_mirror_equal(&r, &db, "m:", "the mirror after a new insert");
+}
+
+/// `cdc.streams no`: the mirror and the position only, no stream entries.
+#[test]
+fn with_streams_off_only_the_mirror_is_written() {
+    let db = MariaDb::start();
+    db.exec(
+        "CREATE TABLE test.m (id INT PRIMARY KEY, name VARCHAR(20) NOT NULL, amount DECIMAL(10,2), note VARCHAR(20));
+         INSERT INTO test.m VALUES (1, 'one', 1.50, 'n1');",
+    );
+    let r = RedisServer::start(&["mysql-url", &db.url(), "mirror", "hash", "streams", "no"]);
+    wait_snapshot_done_and_caught_up(&r, &db, Duration::from_secs(60));
+    db.exec("INSERT INTO test.m VALUES (2, 'two', 2, NULL); UPDATE test.m SET name = 'uno' WHERE id = 1;");
+    wait_mirror_equal(&r, &db, "", "the mirror");
+    assert!(!matches!(
+        r.cmd(&["EXISTS", "cdc:test.m"]),
+        redis::Value::Int(1)
+    ));
+    assert_eq!(mirror(&r, "").len(), 2);
+}
