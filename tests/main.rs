@@ -25,6 +25,8 @@ mod fuzz_decode;
 mod harness;
 #[path = "scenarios/live.rs"]
 mod live;
+#[path = "scenarios/redaction.rs"]
+mod redaction;
 #[path = "scenarios/replication.rs"]
 mod replication;
 #[path = "scenarios/resync.rs"]
