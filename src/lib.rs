@@ -161,7 +161,7 @@ pub(crate) fn load(ctx: &Context, args: &mut LoadArgs) -> Status {
     for name in args.marked() {
         if config_is_empty(ctx, name) {
             log::warn!(
-                "the load argument {name} is {}, which stands for a value given elsewhere (CONFIG REWRITE writes it on its own cdc.{name} line), and cdc.{name} is empty: set it in redis.conf or with CONFIG SET",
+                "the load argument {name} is {}, which stands for a value given elsewhere (CONFIG REWRITE writes it on its own cdc.{name} line), and cdc.{name} is empty (no such line, or an empty one): set it in redis.conf or with CONFIG SET",
                 redact::MARKER
             );
         }

@@ -4,8 +4,8 @@
 //! `CONFIG GET` (an admin command) still returns the value as set, and `CONFIG REWRITE` writes
 //! it to its own `cdc.<name>` line.
 //!
-//! Two paths carry a value past Redis's own redaction (Redis 7.0.15 does not hide module
-//! configs flagged SENSITIVE in SLOWLOG, and never hides module load arguments):
+//! Two paths carry a value past Redis's own redaction (Redis drops the SENSITIVE flag of module
+//! configs, so it does not hide them in SLOWLOG, and it never hides module load arguments):
 //!
 //! * `CONFIG SET cdc.<name> <value>`: a command filter replaces the value by a token before
 //!   the command runs, so that what Redis logs is the token; the config's set callback

@@ -196,6 +196,21 @@ fn a_load_argument_url_is_hidden_and_config_rewrite_keeps_it() {
         "no warning when the URL line is there"
     );
     assert_hidden(&redis, CDC_PASSWORD, &[], |_| false);
+
+    // `(redacted)` without the cdc.mysql-url line: unconfigured, and the log says why.
+    let conf = std::fs::read_to_string(redis.config_path()).unwrap();
+    let without: Vec<&str> = conf
+        .lines()
+        .filter(|l| !l.starts_with("cdc.mysql-url "))
+        .collect();
+    std::fs::write(redis.config_path(), without.join("\n")).unwrap();
+    redis.restart();
+    wait_state(&redis, "unconfigured", STREAMING);
+    assert!(
+        redis.log().contains("stands for a value given elsewhere"),
+        "{}",
+        redis.log()
+    );
 }
 
 /// MODULE LOAD (with `cdc.`-prefixed names), MODULE LOADEX ... ARGS and CONFIG SET: the module
