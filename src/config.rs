@@ -37,9 +37,9 @@ impl SnapshotMode {
 }
 
 /// A config whose value is one of a fixed list of names: an enum module config. Redis checks
-/// the name (ignoring case in CONFIG SET, redis.conf and `--cdc.<name>` on the command line;
-/// exactly, in lower case, as a module argument), CONFIG GET shows it, and CONFIG SET refuses
-/// an unknown one with the list of names.
+/// the name (ignoring case) in CONFIG SET, redis.conf and `--cdc.<name>` on the command line,
+/// [`ModuleArgs`] as a module argument; CONFIG GET shows it, and CONFIG SET refuses an unknown
+/// one with the list of names.
 pub trait ConfigEnum: Copy + PartialEq + Send + 'static {
     /// Every value with its name.
     const ALL: &'static [(Self, &'static str)];
@@ -427,52 +427,133 @@ fn percent_decode(s: &str) -> Result<String, String> {
         .map_err(|_| "URL user or password is not UTF-8".to_string())
 }
 
-/// The configs' names as module arguments (`loadmodule <so> mysql-url URL tables 'shop.*'`):
-/// the registered names, without the `cdc.` prefix (keep in step with `redis_module!` in
-/// lib.rs).
-pub const ARG_NAMES: [&str; 15] = [
-    "server-id",
-    "stream-maxlen",
-    "max-memory-percent",
-    "mysql-url",
-    "tables",
-    "exclude-tables",
-    "stream-prefix",
-    "offset-key",
-    "enabled",
-    "schema-changes",
-    "snapshot",
-    "format",
-    "mirror",
-    "mirror-prefix",
-    "streams",
-];
+/// The module's load arguments (`loadmodule <so> mysql-url URL tables 'shop.*'`): `name value`
+/// pairs, a name being a config's name with or without its `cdc.` prefix, in any case. They
+/// are the configs' defaults: a `cdc.<name>` line in redis.conf, `--cdc.<name>` on the command
+/// line or MODULE LOADEX CONFIG overrides them. Errors never quote a value (it may be the URL
+/// with its password).
+#[derive(Debug, Default)]
+pub struct ModuleArgs {
+    /// (bare name, value), in order.
+    pairs: Vec<(&'static str, String)>,
+    /// Sensitive configs given as [`redact::MARKER`] (a `loadmodule` line written by CONFIG
+    /// REWRITE): no argument, the value comes from their `cdc.<name>` line.
+    marked: Vec<&'static str>,
+}
 
-/// Check the module's load arguments (`name value` pairs): an unknown name, a name written with
-/// its `cdc.` prefix or a name without a value was ignored without a word; now the load fails
-/// naming it and the fix. Never quotes a value (it may be the URL with its password).
-pub fn check_module_args(args: &[String]) -> Result<(), String> {
-    if !args.len().is_multiple_of(2) {
-        return Err(format!(
-            "module arguments come in name value pairs; '{}' has no value",
-            args.last().map(String::as_str).unwrap_or_default()
-        ));
-    }
-    for name in args.iter().step_by(2) {
-        if ARG_NAMES.contains(&name.as_str()) {
-            continue;
+impl ModuleArgs {
+    /// Check `args` against the configs' bare `names`: an unknown name or a name without a
+    /// value fails the load, naming it (never a value) and the names.
+    pub fn parse(args: &[String], names: &[&'static str]) -> Result<ModuleArgs, String> {
+        let quote = |a: &str| -> String {
+            if redact::looks_secret(a) {
+                redact::MARKER.to_string()
+            } else {
+                a.to_string()
+            }
+        };
+        if !args.len().is_multiple_of(2) {
+            return Err(format!(
+                "module arguments come in name value pairs; '{}' has no value",
+                quote(args.last().map(String::as_str).unwrap_or_default())
+            ));
         }
-        return Err(match name.strip_prefix("cdc.") {
-            Some(bare) if ARG_NAMES.contains(&bare) => format!(
-                "module argument '{name}': as a load argument the name has no cdc. prefix ({bare} <value>); or use MODULE LOADEX <path> CONFIG {name} <value>, or a '{name} <value>' line in redis.conf"
-            ),
-            _ => format!(
-                "unknown module argument '{name}': the names are {}",
-                ARG_NAMES.join(", ")
-            ),
-        });
+        let mut parsed = ModuleArgs::default();
+        for pair in args.chunks(2) {
+            let (name, value) = (&pair[0], &pair[1]);
+            let bare = match name.get(..4) {
+                Some(p) if p.eq_ignore_ascii_case("cdc.") => &name[4..],
+                _ => name.as_str(),
+            };
+            let Some(known) = names.iter().copied().find(|n| n.eq_ignore_ascii_case(bare)) else {
+                return Err(format!(
+                    "unknown module argument '{}': the names are {} (each may also be written with its cdc. prefix)",
+                    quote(name),
+                    names.join(", ")
+                ));
+            };
+            if value.contains('\0') {
+                return Err(format!(
+                    "module argument {known}: the value holds a NUL byte"
+                ));
+            }
+            if redact::is_sensitive(known) && value == redact::MARKER {
+                parsed.marked.push(known);
+                parsed.pairs.retain(|(n, _)| *n != known);
+                continue;
+            }
+            parsed.marked.retain(|n| *n != known);
+            parsed.pairs.push((known, value.clone()));
+        }
+        Ok(parsed)
     }
-    Ok(())
+
+    /// The value given for config `name` (bare), the last one when given twice.
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The sensitive configs given as [`redact::MARKER`].
+    pub fn marked(&self) -> &[&'static str] {
+        &self.marked
+    }
+
+    /// The default of integer config `name`: its argument, else `default`. Redis checks the
+    /// range.
+    pub fn i64_default(&self, name: &str, default: i64) -> Result<i64, String> {
+        match self.value(name) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|_| format!("cdc.{name}: '{v}' is not an integer")),
+        }
+    }
+
+    /// The default of string config `name`: its argument, else `default`. A sensitive
+    /// config's argument is registered as a token that stands for it ([`redact::load_default`]).
+    pub fn string_default(&self, name: &str, default: &str) -> String {
+        match (self.value(name), redact::sensitive_name(name)) {
+            (None, _) => default.to_string(),
+            (Some(v), Some(full)) => redact::load_default(full, v.to_string()),
+            (Some(v), None) => v.to_string(),
+        }
+    }
+
+    /// The default of yes/no config `name`: its argument (`yes` or `no`, any case), else
+    /// `default`.
+    pub fn bool_default(&self, name: &str, default: bool) -> Result<bool, String> {
+        match self.value(name).map(str::trim) {
+            None => Ok(default),
+            Some(v) if v.eq_ignore_ascii_case("yes") => Ok(true),
+            Some(v) if v.eq_ignore_ascii_case("no") => Ok(false),
+            Some(v) => Err(format!("cdc.{name}: '{v}' is not yes or no")),
+        }
+    }
+
+    /// The default of enum config `name`: its argument (a value's name, any case), else
+    /// `default`.
+    pub fn enum_default<T: ConfigEnum>(
+        &self,
+        name: &str,
+        default: Choice<T>,
+    ) -> Result<Choice<T>, String> {
+        let Some(v) = self.value(name) else {
+            return Ok(default);
+        };
+        T::ALL
+            .iter()
+            .find(|(_, n)| n.eq_ignore_ascii_case(v.trim()))
+            .map(|(t, _)| Choice(*t))
+            .ok_or_else(|| {
+                let names: Vec<&str> = T::ALL.iter().map(|(_, n)| *n).collect();
+                format!("cdc.{name}: '{v}' is not one of {}", names.join(", "))
+            })
+    }
 }
 
 /// Everything the pipeline needs, validated.
@@ -607,17 +688,64 @@ mod tests {
 
     #[test]
     fn module_arguments_are_checked_by_name() {
+        const NAMES: &[&str] = &["mysql-url", "tables", "server-id", "enabled", "format"];
         let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert!(
-            check_module_args(&args(&["mysql-url", "mysql://u:pw@h", "tables", "s.*"])).is_ok()
-        );
-        assert!(check_module_args(&[]).is_ok());
-        let e = check_module_args(&args(&["cdc.mysql-url", "mysql://u:pw@h"])).unwrap_err();
-        assert!(e.contains("no cdc. prefix") && !e.contains("pw"), "{e}");
-        let e = check_module_args(&args(&["mysql-ur", "x"])).unwrap_err();
+        let parse = |v: &[&str]| ModuleArgs::parse(&args(v), NAMES);
+        let a = parse(&["mysql-url", "mysql://u:pw@h", "tables", "s.*"]).unwrap();
+        assert_eq!(a.value("tables"), Some("s.*"));
+        assert!(parse(&[]).is_ok());
+        // The cdc. prefix, in any case, names the same config; the last value wins.
+        let a = parse(&["CDC.Tables", "a.*", "tables", "b.*", "cdc.server-id", " 7"]).unwrap();
+        assert_eq!(a.value("tables"), Some("b.*"));
+        assert_eq!(a.i64_default("server-id", 0), Ok(7));
+        let e = parse(&["mysql-ur", "x"]).unwrap_err();
         assert!(e.contains("unknown module argument 'mysql-ur'"), "{e}");
-        let e = check_module_args(&args(&["tables"])).unwrap_err();
+        let e = parse(&["tables"]).unwrap_err();
         assert!(e.contains("no value"), "{e}");
+        // Never quotes a URL, wherever it stands.
+        let e = parse(&["mysql://u:S3cret@h", "x"]).unwrap_err();
+        assert!(!e.contains("S3cret") && e.contains("(redacted)"), "{e}");
+        let e = parse(&["tables", "a.*", "mysql://u:S3cret@h"]).unwrap_err();
+        assert!(!e.contains("S3cret"), "{e}");
+        let e = parse(&["mysql-url", "a\0b"]).unwrap_err();
+        assert!(e.contains("NUL"), "{e}");
+        // Typed defaults, with errors naming the config.
+        let a = parse(&["enabled", "NO", "format", "Debezium", "server-id", "x"]).unwrap();
+        assert_eq!(a.bool_default("enabled", true), Ok(false));
+        assert_eq!(
+            a.enum_default("format", Choice(Format::Flat)),
+            Ok(Choice(Format::Debezium))
+        );
+        assert!(a
+            .i64_default("server-id", 0)
+            .unwrap_err()
+            .starts_with("cdc.server-id"));
+        let a = parse(&["enabled", "true", "format", "json"]).unwrap();
+        assert!(a
+            .bool_default("enabled", true)
+            .unwrap_err()
+            .starts_with("cdc.enabled"));
+        let e = a.enum_default("format", Choice(Format::Flat)).unwrap_err();
+        assert!(e.contains("flat, debezium, debezium-extended"), "{e}");
+    }
+
+    #[test]
+    fn a_sensitive_argument_is_a_token_and_the_marker_no_argument() {
+        const NAMES: &[&str] = &["mysql-url", "tables"];
+        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let a = ModuleArgs::parse(&args(&["cdc.mysql-url", "mysql://u:pw@h"]), NAMES).unwrap();
+        let d = a.string_default("mysql-url", "");
+        assert!(
+            !d.contains("pw") && d.starts_with("(redacted cdc.mysql-url"),
+            "{d}"
+        );
+        assert_eq!(a.string_default("tables", "*.*"), "*.*");
+        let a =
+            ModuleArgs::parse(&args(&["mysql-url", "(redacted)", "tables", "s.*"]), NAMES).unwrap();
+        assert_eq!(a.value("mysql-url"), None);
+        assert_eq!(a.marked(), ["mysql-url"]);
+        assert_eq!(a.string_default("mysql-url", ""), "");
+        assert_eq!(a.string_default("tables", "*.*"), "s.*");
     }
 
     #[test]

@@ -27,6 +27,8 @@ mod harness;
 mod live;
 #[path = "scenarios/mirror.rs"]
 mod mirror;
+#[path = "scenarios/redaction.rs"]
+mod redaction;
 #[path = "scenarios/replication.rs"]
 mod replication;
 #[path = "scenarios/resync.rs"]

@@ -1,4 +1,5 @@
-//! Every `unsafe` of the module: safe wrappers over the Redis module API (and two libc calls).
+//! Every `unsafe` of the module: the entry points Redis calls (`module`: OnLoad, OnUnload) and
+//! safe wrappers over the Redis module API (and two libc calls).
 //!
 //! # The invariant every block here relies on
 //!
@@ -22,6 +23,7 @@ pub mod commands;
 pub mod filter;
 pub mod info;
 pub mod log;
+pub mod module;
 pub mod os;
 pub mod streams;
 pub mod strings;

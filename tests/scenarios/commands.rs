@@ -230,6 +230,10 @@ fn wrong_password_and_unreachable_host_are_reported_and_recover_without_leaking_
             "CLIENT LIST",
             value_to_string(&redis.cmd(&["CLIENT", "LIST"])),
         ),
+        (
+            "MODULE LIST",
+            value_to_json(&redis.cmd(&["MODULE", "LIST"])).to_string(),
+        ),
     ];
     places.push(("redis log", redis.log()));
     for (what, text) in &places {
@@ -473,25 +477,32 @@ fn a_wrong_password_stays_an_error_while_retrying() {
     }
 }
 
-/// Load arguments (issue 13, 7): a `cdc.`-prefixed or unknown name was ignored without a word;
-/// now the load fails naming it (never its value) and the fix. Every config's bare name is a
-/// valid argument.
+/// Load arguments (issue 13, 7): an unknown name was ignored without a word; now the load
+/// fails naming it (never a value: a URL standing where a name should is shown as
+/// `(redacted)`) and the names. Every config's name, bare or `cdc.`-prefixed, is a valid
+/// argument.
 #[test]
 fn load_arguments_with_wrong_names_fail_the_load_loudly() {
     let redis = RedisServer::start_plain();
     let so = module_path().display().to_string();
     let e = redis
-        .try_cmd(&["MODULE", "LOAD", &so, "cdc.mysql-url", "mysql://u:S3cret@h"])
-        .expect_err("a prefixed name must fail the load");
+        .try_cmd(&["MODULE", "LOAD", &so, "mysql-ur", "x"])
+        .expect_err("an unknown name must fail the load");
+    assert!(!format!("{e:?}").contains("S3cret"), "{e:?}");
+    let e = redis
+        .try_cmd(&["MODULE", "LOAD", &so, "mysql://u:S3cret@h", "x"])
+        .expect_err("a URL without its name must fail the load");
     assert!(!format!("{e:?}").contains("S3cret"), "{e:?}");
     let log = redis.log();
     assert!(
-        log.contains("module argument 'cdc.mysql-url'") && log.contains("no cdc. prefix"),
+        log.contains("unknown module argument 'mysql-ur'")
+            && log.contains("unknown module argument '(redacted)'")
+            && log.contains("mysql-url, tables"),
         "{log}"
     );
     assert!(!log.contains("S3cret"), "the password reached the log");
     assert!(redis
-        .try_cmd(&["MODULE", "LOAD", &so, "mysql-ur", "x"])
+        .try_cmd(&["MODULE", "LOAD", &so, "tables", "s.*", "enabled"])
         .is_err());
     // Every registered config, by its bare name, with its default value.
     redis.cmd(&["MODULE", "LOAD", &so]);
@@ -504,4 +515,20 @@ fn load_arguments_with_wrong_names_fail_the_load_loudly() {
     }
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     redis.cmd(&refs);
+    assert_eq!(reply_to_map(&redis.cmd(&["CONFIG", "GET", "cdc.*"])), all);
+    // And by their cdc. names (as --cdc.<name> and redis.conf spell them).
+    redis.cmd(&["MODULE", "UNLOAD", "cdc"]);
+    let mut args: Vec<String> = vec!["MODULE".into(), "LOAD".into(), so];
+    for (name, value) in &all {
+        args.push(name.clone());
+        args.push(if name == "cdc.tables" {
+            "pre.*".into()
+        } else {
+            value.clone()
+        });
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    redis.cmd(&refs);
+    let got = reply_to_map(&redis.cmd(&["CONFIG", "GET", "cdc.*"]));
+    assert_eq!(got["cdc.tables"], "pre.*");
 }

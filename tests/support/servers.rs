@@ -911,6 +911,9 @@ pub struct RedisServer {
     redis_args: Vec<String>,
     /// `None`: started without `--loadmodule`.
     module_args: Option<Vec<String>>,
+    /// The first contents of `<dir>/redis.conf`, read at every start (CONFIG REWRITE rewrites
+    /// it); `None`: no config file.
+    conf: Option<String>,
     process: ServerProcess,
     cached: Mutex<Option<redis::Connection>>,
 }
@@ -941,7 +944,34 @@ impl RedisServer {
         RedisServer::launch(&[], None)
     }
 
+    /// Start without `--loadmodule`, with extra redis-server options (for MODULE LOAD).
+    pub fn start_plain_with(redis_args: &[&str]) -> RedisServer {
+        RedisServer::launch(redis_args, None)
+    }
+
+    /// Start from a config file `<dir>/redis.conf` first holding `conf` (in which `{module}`
+    /// stands for the module's path), without `--loadmodule`: the file's own `loadmodule`
+    /// lines load the module. The port, dir, log file and AOF settings are on the command line.
+    /// `restart` reads the file again, as CONFIG REWRITE left it.
+    pub fn start_with_config(conf: &str) -> RedisServer {
+        let conf = conf.replace("{module}", &module_path().display().to_string());
+        RedisServer::launch_with(&[], None, Some(conf))
+    }
+
+    /// The config file of `start_with_config`.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("redis.conf")
+    }
+
     fn launch(redis_args: &[&str], module_args: Option<&[&str]>) -> RedisServer {
+        RedisServer::launch_with(redis_args, module_args, None)
+    }
+
+    fn launch_with(
+        redis_args: &[&str],
+        module_args: Option<&[&str]>,
+        conf: Option<String>,
+    ) -> RedisServer {
         let mut last = String::new();
         for attempt in 1..=START_ATTEMPTS {
             let server = RedisServer {
@@ -949,6 +979,7 @@ impl RedisServer {
                 port: free_port(),
                 redis_args: redis_args.iter().map(|s| s.to_string()).collect(),
                 module_args: module_args.map(|a| a.iter().map(|s| s.to_string()).collect()),
+                conf: conf.clone(),
                 process: ServerProcess::new("RedisServer"),
                 cached: Mutex::new(None),
             };
@@ -966,29 +997,34 @@ impl RedisServer {
 
     fn args(&self) -> Vec<String> {
         let d = self.dir.path();
-        let mut args: Vec<String> = [
-            "--port",
-            &self.port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            &d.display().to_string(),
-            "--daemonize",
-            "no",
-            "--save",
-            "",
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "always",
-            "--enable-module-command",
-            "yes",
-            "--logfile",
-            &self.log_path().display().to_string(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let mut args: Vec<String> = Vec::new();
+        if self.conf.is_some() {
+            args.push(self.config_path().display().to_string());
+        }
+        args.extend(
+            [
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                &d.display().to_string(),
+                "--daemonize",
+                "no",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--enable-module-command",
+                "yes",
+                "--logfile",
+                &self.log_path().display().to_string(),
+            ]
+            .iter()
+            .map(|s| s.to_string()),
+        );
         args.extend(self.redis_args.iter().cloned());
         if let Some(module_args) = &self.module_args {
             args.push("--loadmodule".into());
@@ -1004,6 +1040,11 @@ impl RedisServer {
 
     fn spawn_and_wait(&self) -> Result<(), StartError> {
         let log_start = fs::metadata(self.log_path()).map(|m| m.len()).unwrap_or(0);
+        if let Some(conf) = &self.conf {
+            if !self.config_path().exists() {
+                fs::write(self.config_path(), conf).expect("cannot write redis.conf");
+            }
+        }
         let stderr = fs::OpenOptions::new()
             .create(true)
             .append(true)
