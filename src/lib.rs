@@ -22,8 +22,8 @@ use crate::config::{
     MYSQL_URL, OFFSET_KEY, SCHEMA_CHANGES, SERVER_ID, SNAPSHOT, STREAMS, STREAM_MAXLEN,
     STREAM_PREFIX, TABLES,
 };
-use redis_cdc_core::format::mirror::MirrorMode;
 use crate::ffi::module::LoadArgs;
+use redis_cdc_core::format::mirror::MirrorMode;
 use redis_cdc_core::format::Format;
 use redis_module::configuration::{
     register_bool_configuration, register_enum_configuration, register_i64_configuration,

@@ -32,7 +32,13 @@ pub struct Stored {
     pub snapshot: Option<SnapshotState>,
     pub shapes: Shapes,
     pub rereads: Vec<String>,
+    /// The mirror setting the stored mirror keys were written with ([`MIRROR_FIELD`]).
+    pub mirror: String,
 }
+
+/// Offset hash field: the `cdc.mirror` mode and prefix the mirror keys are kept with, so that
+/// a session that finds another one fills the mirror by a re-read (docs/mirror.md).
+pub const MIRROR_FIELD: &str = "mirror";
 
 /// The stored position, snapshot progress and the shapes stored with them, read under one lock
 /// (the writer changes them together).
@@ -78,11 +84,13 @@ pub fn load(offset_key: &str, shutdown: &AtomicBool) -> Result<Stored, CdcError>
             Err(e) => log::warn!("{schema_key}: {e}; the table's shape is read again"),
         }
     }
+    let mirror = get(MIRROR_FIELD).unwrap_or_default().to_string();
     Ok(Stored {
         checkpoint,
         snapshot,
         shapes,
         rereads,
+        mirror,
     })
 }
 
@@ -157,6 +165,28 @@ pub fn store(
         ))),
         Ok(_) => Ok(()),
     }
+}
+
+/// Set one field of the offset hash (replicated), e.g. [`MIRROR_FIELD`].
+pub fn set_field(
+    offset_key: &str,
+    field: &str,
+    value: &str,
+    shutdown: &AtomicBool,
+) -> Result<(), CdcError> {
+    let ctx = DetachedCtx::new().ok_or_else(|| CdcError::retry("no thread-safe context".into()))?;
+    let locked = lock(&ctx, shutdown)?;
+    let opts = CallOptionsBuilder::new()
+        .replicate()
+        .errors_as_replies()
+        .build();
+    let r: CallResult = locked.call_ext("HSET", &opts, &[offset_key, field, value]);
+    r.map(|_| ()).map_err(|e| {
+        CdcError::setup(format!(
+            "cannot write the offset hash {offset_key}: {}",
+            e.to_utf8_string().unwrap_or_default()
+        ))
+    })
 }
 
 /// A warning when Redis's `maxmemory-policy` may evict the module's keys (the offset hash, the

@@ -278,6 +278,7 @@ fn starting_point(
         snapshot,
         shapes,
         rereads,
+        mirror,
     } = offsets::load(&config.offset_key, shutdown)?;
     // A table no longer captured (cdc.tables changed since) is not read any more.
     let is_captured: std::collections::HashSet<&str> =
@@ -295,6 +296,7 @@ fn starting_point(
             s
         })
         .filter(|s| !s.queue.is_empty());
+    let mirror_now = mirror_setting(config);
     // Re-reads asked for before a restart and not yet queued for good: queued again when the
     // session resumes at the stored position (a new starting point drops them).
     let resume = |resync: &mut Vec<String>| {
@@ -302,6 +304,16 @@ fn starting_point(
             if !resync.contains(t) {
                 log::info!("re-reading {t}: asked for before the restart");
                 resync.push(t.clone());
+            }
+        }
+        // The mirror turned on (or its mode or prefix changed) since its keys were written:
+        // fill it by re-reading every captured table (docs/mirror.md).
+        if config.mirror.is_on() && mirror != mirror_now {
+            log::info!("cdc.mirror is on for tables already streamed: re-reading them to fill it");
+            for t in captured {
+                if !resync.contains(t) {
+                    resync.push(t.clone());
+                }
             }
         }
         // Tables the binlog wrote while the user could not read them: readable now.
@@ -316,6 +328,18 @@ fn starting_point(
             }
             false
         });
+    };
+    // The mirror setting the keys are kept with, stored once this session has started.
+    let record_mirror = || -> Result<(), CdcError> {
+        if mirror == mirror_now {
+            return Ok(());
+        }
+        offsets::set_field(
+            &config.offset_key,
+            offsets::MIRROR_FIELD,
+            &mirror_now,
+            shutdown,
+        )
     };
     let same_server = stored
         .as_ref()
@@ -341,6 +365,7 @@ fn starting_point(
         (Start::Refuse(e), _) => return Err(e),
         (Start::AtPosition, Some(cp)) => {
             resume(resync);
+            record_mirror()?;
             return Ok((cp, snapshot, false, Some(shapes)));
         }
         (Start::ByGtid, Some(cp)) => {
@@ -349,6 +374,7 @@ fn starting_point(
                 info.server_id, cp.source_id, cp.gtid
             );
             resume(resync);
+            record_mirror()?;
             return Ok((cp, snapshot, true, Some(shapes)));
         }
         (Start::Resnapshot, Some(cp)) => (Some(cp), true),
@@ -390,6 +416,7 @@ fn starting_point(
         }),
     };
     offsets::store(&config.offset_key, &cp, snapshot.as_ref(), &trim, shutdown)?;
+    record_mirror()?;
     Ok((cp, snapshot, false, None))
 }
 
@@ -483,5 +510,14 @@ mod tests {
             next_state(Snapshotting, Snap(false), true),
             Some(Backpressure)
         );
+    }
+}
+
+/// `cdc.mirror` and `cdc.mirror-prefix` as stored in the offset hash (empty when off).
+fn mirror_setting(config: &Config) -> String {
+    if config.mirror.is_on() {
+        format!("{} {}", config.mirror.mode.as_str(), config.mirror.prefix)
+    } else {
+        String::new()
     }
 }

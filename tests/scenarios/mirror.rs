@@ -134,3 +134,29 @@ fn with_streams_off_only_the_mirror_is_written() {
     ));
     assert_eq!(mirror(&r, "").len(), 2);
 }
+
+/// Turning the mirror on for tables already streamed fills it by a re-read (and a new prefix
+/// fills the new keys).
+#[test]
+fn turning_the_mirror_on_at_run_time_fills_it() {
+    let db = MariaDb::start();
+    db.exec(
+        "CREATE TABLE test.m (id INT PRIMARY KEY, name VARCHAR(20) NOT NULL, amount DECIMAL(10,2), note VARCHAR(20));
+         INSERT INTO test.m VALUES (1, 'one', 1.50, 'n1'), (2, 'two', NULL, NULL);",
+    );
+    let r = RedisServer::start(&["mysql-url", &db.url()]);
+    wait_snapshot_done_and_caught_up(&r, &db, Duration::from_secs(60));
+    db.exec("INSERT INTO test.m VALUES (3, 'three', 3, NULL)");
+    wait_caught_up(&r, &db, Duration::from_secs(30));
+    assert!(mirror(&r, "").is_empty());
+    r.cmd(&["CONFIG", "SET", "cdc.mirror", "hash"]);
+    wait_mirror_equal(
+        &r,
+        &db,
+        "",
+        "the mirror filled after CONFIG SET cdc.mirror hash",
+    );
+    assert_eq!(mirror(&r, "").len(), 3);
+    db.exec("UPDATE test.m SET note = 'x' WHERE id = 3");
+    wait_mirror_equal(&r, &db, "", "the mirror after an update");
+}
