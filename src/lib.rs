@@ -22,9 +22,7 @@ use crate::config::{
 };
 use redis_cdc_core::format::Format;
 use redis_module::configuration::{ConfigurationContext, ConfigurationFlags};
-use redis_module::{
-    redis_module, AclCategory, Context, InfoContext, RedisResult, RedisString, Status,
-};
+use redis_module::{redis_module, Context, InfoContext, RedisResult, RedisString, Status};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 pub use redis_cdc_core::VERSION;
@@ -50,6 +48,7 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
             return false;
         }
         config::set_default_server_id(ctx);
+        add_acl_category(ctx);
         let documented = match commands::register(ctx) {
             Ok(n) => n,
             Err(e) => {
@@ -66,6 +65,26 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
         Status::Ok
     } else {
         Status::Err
+    }
+}
+
+/// The module's ACL category `@cdc` (Redis 7.4+, Valkey 8+: `RM_AddACLCategory`; older servers
+/// log "does not support adding new ACL categories"). Per-command categories (@read / @admin,
+/// + @cdc) are set from the command table on Redis 7.2+; Redis 7.0 gives module commands none,
+/// so there the control commands check the caller themselves. Either way a user with `-@admin`
+/// can run CDC.STATUS/TABLES and not CDC.PAUSE/RESUME/RESYNC. A category outlives MODULE
+/// UNLOAD, so a second load finds it in place: that is fine (the commands join it again), and
+/// no failure here fails the load.
+fn add_acl_category(ctx: &Context) {
+    use ffi::acl::CategoryAdded;
+    match ffi::acl::add_category(ctx, c"cdc") {
+        CategoryAdded::Added | CategoryAdded::Existed => {}
+        CategoryAdded::Unsupported => {
+            ctx.log_notice("Warning: Redis version does not support adding new ACL categories")
+        }
+        CategoryAdded::Failed(errno) => ctx.log_warning(&format!(
+            "could not add the ACL category @cdc (errno {errno}); the commands keep @read/@admin"
+        )),
     }
 }
 
@@ -97,14 +116,8 @@ redis_module! {
     // back-pressure through `used_memory`.
     allocator: (std::alloc::System, std::alloc::System),
     data_types: [],
-    // ACL categories: the module's own @cdc needs Redis 7.4 (RM_AddACLCategory; older servers
-    // log "does not support adding new ACL categories"). Per-command categories (@read /
-    // @admin, + @cdc) are set from the command table on Redis 7.2+; Redis 7.0 gives module
-    // commands none, so there the control commands check the caller themselves. Either way a
-    // user with `-@admin` can run CDC.STATUS/TABLES and not CDC.PAUSE/RESUME/RESYNC.
-    acl_categories: [
-        "cdc",
-    ],
+    // The module's own ACL category @cdc is added by `init` (`add_acl_category`), not here:
+    // the crate fails the load when the category exists, and it outlives MODULE UNLOAD.
     init: init,
     deinit: deinit,
     info: info,
