@@ -69,9 +69,9 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
 }
 
 /// The module's ACL category `@cdc` (Redis 7.4+, Valkey 8+: `RM_AddACLCategory`; older servers
-/// log "does not support adding new ACL categories"). Per-command categories (@read / @admin,
-/// + @cdc) are set from the command table on Redis 7.2+; Redis 7.0 gives module commands none,
-/// so there the control commands check the caller themselves. Either way a user with `-@admin`
+/// log "does not support adding new ACL categories"). Per-command categories (@read or @admin,
+/// and @cdc) are set from the command table on Redis 7.2+; Redis 7.0 gives module commands
+/// none, so there the control commands check the caller themselves. Either way a user with `-@admin`
 /// can run CDC.STATUS/TABLES and not CDC.PAUSE/RESUME/RESYNC. A category outlives MODULE
 /// UNLOAD, so a second load finds it in place: that is fine (the commands join it again), and
 /// no failure here fails the load.

@@ -37,3 +37,5 @@ mod statements;
 mod sysver;
 #[path = "scenarios/types.rs"]
 mod types;
+#[path = "scenarios/valkey.rs"]
+mod valkey;
