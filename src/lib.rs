@@ -130,6 +130,19 @@ configs! {
     ],
 }
 
+fn add_acl_category(ctx: &Context) {
+    use ffi::acl::CategoryAdded;
+    match ffi::acl::add_category(ctx, c"cdc") {
+        CategoryAdded::Added | CategoryAdded::Existed => {}
+        CategoryAdded::Unsupported => {
+            ctx.log_notice("Warning: Redis version does not support adding new ACL categories")
+        }
+        CategoryAdded::Failed(errno) => ctx.log_warning(&format!(
+            "could not add the ACL category @cdc (errno {errno}); the commands keep @read/@admin"
+        )),
+    }
+}
+
 /// OnLoad (called by the entry point in ffi/module.rs): hide the sensitive load arguments,
 /// register the configs and load their values, then the commands, the filter and the
 /// pipeline. Any failure fails the load with a line in the Redis log.
@@ -153,9 +166,9 @@ pub(crate) fn load(ctx: &Context, args: &mut LoadArgs) -> Status {
     // @admin, + @cdc) are set from the command table on Redis 7.2+; Redis 7.0 gives module
     // commands none, so there the control commands check the caller themselves. Either way a
     // user with `-@admin` can run CDC.STATUS/TABLES and not CDC.PAUSE/RESUME/RESYNC.
-    if let Err(e) = ffi::module::add_acl_category(ctx, c"cdc") {
-        return fail(&e);
-    }
+    // Added by the module itself, so that a category left by an earlier load (Redis 7.4+ and
+    // Valkey keep it after MODULE UNLOAD) does not fail this one (docs/internals.md).
+    add_acl_category(ctx);
     if let Err(e) = register_configs(ctx, &args) {
         return fail(&e);
     }

@@ -41,5 +41,7 @@ mod statements;
 mod sysver;
 #[path = "scenarios/types.rs"]
 mod types;
+#[path = "scenarios/valkey.rs"]
+mod valkey;
 #[path = "scenarios/wait.rs"]
 mod wait;

@@ -65,3 +65,32 @@ pub fn current_user_may_run(ctx: &Context, argv: &[&str]) -> bool {
     unsafe { free_user(user) };
     allowed
 }
+
+/// What became of the module's own ACL category at load.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CategoryAdded {
+    Added,
+    /// It exists already: a category outlives `MODULE UNLOAD` (Valkey 8, Redis 7.4+), so a
+    /// second load of the module finds the one of the first.
+    Existed,
+    /// This Redis cannot add categories (`RM_AddACLCategory` is Redis 7.4+ / Valkey 8+).
+    Unsupported,
+    /// Refused for another reason (the errno).
+    Failed(i32),
+}
+
+/// Add the ACL category `name` (OnLoad only).
+pub fn add_category(ctx: &Context, name: &std::ffi::CStr) -> CategoryAdded {
+    let Some(add) = api!(RedisModule_AddACLCategory) else {
+        return CategoryAdded::Unsupported;
+    };
+    // SAFETY: the OnLoad context; the name outlives the call.
+    if unsafe { add(ctx.ctx, name.as_ptr()) } == OK {
+        return CategoryAdded::Added;
+    }
+    // Redis sets errno: EBUSY for a name that exists, EINVAL outside OnLoad or for a bad name.
+    match std::io::Error::last_os_error().raw_os_error() {
+        Some(libc::EBUSY) => CategoryAdded::Existed,
+        other => CategoryAdded::Failed(other.unwrap_or(0)),
+    }
+}

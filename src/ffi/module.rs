@@ -145,27 +145,6 @@ extern "C" fn info_callback(ctx: *mut raw::RedisModuleInfoCtx, for_crash_report:
     });
 }
 
-/// Add the module's own ACL category (Redis 7.4+); older servers log that they cannot.
-pub fn add_acl_category(ctx: &Context, name: &std::ffi::CStr) -> Result<(), String> {
-    match api!(RedisModule_AddACLCategory) {
-        Some(add) => {
-            // SAFETY: the OnLoad context and a NUL-terminated name that outlives the call.
-            if unsafe { add(ctx.ctx, name.as_ptr()) } == super::OK {
-                Ok(())
-            } else {
-                Err(format!(
-                    "failed to add ACL category `{}`",
-                    name.to_string_lossy()
-                ))
-            }
-        }
-        None => {
-            ctx.log_notice("Warning: Redis version does not support adding new ACL categories");
-            Ok(())
-        }
-    }
-}
-
 /// Apply the configs' values from redis.conf, the command line and MODULE LOADEX CONFIG, or
 /// their defaults (`RM_LoadConfigs`, once, after every config is registered). False when a
 /// value was refused: Redis has logged which, with our error.

