@@ -189,6 +189,20 @@ pub fn set_field(
     })
 }
 
+/// Whether this server knows the command `name` (a module's, e.g. `JSON.SET`).
+pub fn has_command(name: &str, shutdown: &AtomicBool) -> Result<bool, CdcError> {
+    let ctx = DetachedCtx::new().ok_or_else(|| CdcError::retry("no thread-safe context".into()))?;
+    let locked = lock(&ctx, shutdown)?;
+    let reply = locked.call("COMMAND", &["INFO", name]);
+    drop(locked);
+    Ok(match reply {
+        Ok(redis_module::RedisValue::Array(v)) => v
+            .first()
+            .is_some_and(|c| !matches!(c, redis_module::RedisValue::Null)),
+        _ => false,
+    })
+}
+
 /// A warning when Redis's `maxmemory-policy` may evict the module's keys (the offset hash, the
 /// streams; they have no TTL, so only `allkeys-*` policies reach them).
 pub fn eviction_warning(shutdown: &AtomicBool) -> Result<Option<String>, CdcError> {

@@ -12,6 +12,7 @@ use crate::source::{self, ServerInfo};
 use crate::state_event::StateEvent;
 use crate::status::{now_ms, State, STATUS};
 use crossbeam_channel::{Receiver, Sender};
+use redis_cdc_core::format::mirror::MirrorMode;
 use redis_cdc_core::model::name::{split_table, table_name};
 use redis_cdc_core::model::position::{Checkpoint, SnapshotState};
 use redis_cdc_core::schema::Shapes;
@@ -84,6 +85,11 @@ impl Session {
         let Some(url) = config.source.clone() else {
             return Err(CdcError::setup("cdc.mysql-url is not set".into()));
         };
+        if config.mirror.mode == MirrorMode::Json && !offsets::has_command("JSON.SET", shutdown)? {
+            return Err(CdcError::setup(
+                "cdc.mirror json needs the RedisJSON module (JSON.SET is unknown here): load rejson.so before this module, or use cdc.mirror hash".into(),
+            ));
+        }
         let mut conn = source::connect(&url)?;
         let info = source::probe(&mut conn)?;
         // Debezium's connector context: the connector of this source, a new run id.

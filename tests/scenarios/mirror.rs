@@ -160,3 +160,105 @@ fn turning_the_mirror_on_at_run_time_fills_it() {
     db.exec("UPDATE test.m SET note = 'x' WHERE id = 3");
     wait_mirror_equal(&r, &db, "", "the mirror after an update");
 }
+
+/// `cdc.mirror json` without RedisJSON: an error that names the module and the fix.
+#[test]
+fn json_mirror_without_redisjson_is_an_error_naming_it() {
+    let db = MariaDb::start();
+    let r = RedisServer::start(&["mysql-url", &db.url(), "mirror", "json"]);
+    wait_until(Duration::from_secs(30), "an error naming RedisJSON", || {
+        let st = status(&r);
+        st["state"] == "error" && st["last_error"].contains("RedisJSON")
+    });
+}
+
+/// On Valkey with RediSearch and RedisJSON: the JSON mirror is the flat `after` object of each
+/// row, and FT.SEARCH over the hash mirror finds a row by a word of a VARCHAR column once
+/// CDC.WAIT says its transaction is written.
+#[test]
+fn json_mirror_and_redisearch_over_the_hash_mirror_on_valkey() {
+    let Some(stack) = Flavor::valkey_with_stack() else {
+        return;
+    };
+    let db = MariaDb::start();
+    db.exec(
+        "CREATE TABLE test.m (id INT PRIMARY KEY, name VARCHAR(20) NOT NULL, amount DECIMAL(10,2), note VARCHAR(20));
+         INSERT INTO test.m VALUES (1, 'red apple', 1.50, 'n1'), (2, 'green pear', NULL, NULL);",
+    );
+    let json = RedisServer::start_on(
+        &stack,
+        &[],
+        &[
+            "mysql-url",
+            &db.url(),
+            "mirror",
+            "json",
+            "mirror-prefix",
+            "j:",
+        ],
+    );
+    let hash = RedisServer::start_on(&stack, &[], &["mysql-url", &db.url(), "mirror", "hash"]);
+    hash.cmd(&[
+        "FT.CREATE",
+        "idx",
+        "ON",
+        "HASH",
+        "PREFIX",
+        "1",
+        "test.m:",
+        "SCHEMA",
+        "name",
+        "TEXT",
+        "amount",
+        "NUMERIC",
+    ]);
+    for r in [&json, &hash] {
+        wait_snapshot_done_and_caught_up(r, &db, Duration::from_secs(60));
+    }
+    let doc = value_to_string(&json.cmd(&["JSON.GET", "j:test.m:1"]));
+    let v: serde_json::Value = serde_json::from_str(&doc).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"id": 1, "name": "red apple", "amount": "1.50", "note": "n1"})
+    );
+
+    let mut conn = db.conn();
+    use mysql::prelude::Queryable;
+    for i in 3..=30 {
+        conn.query_drop(format!(
+            "INSERT INTO test.m VALUES ({i}, 'word{i} basket', {i}, NULL)"
+        ))
+        .unwrap();
+        let gtid: String = conn.query_first("SELECT @@last_gtid").unwrap().unwrap();
+        for r in [&json, &hash] {
+            value_to_string(&r.cmd(&["CDC.WAIT", &gtid, "10000"]));
+        }
+        let found = format!(
+            "{:?}",
+            hash.cmd(&["FT.SEARCH", "idx", &format!("@name:word{i}"), "NOCONTENT"])
+        );
+        assert!(
+            found.contains(&format!("test.m:{i}")),
+            "row {i} not found after CDC.WAIT: {found}"
+        );
+        let doc = value_to_string(&json.cmd(&["JSON.GET", &format!("j:test.m:{i}"), "$.name"]));
+        assert!(doc.contains(&format!("word{i} basket")), "{doc}");
+    }
+    conn.query_drop("DELETE FROM test.m WHERE id = 3").unwrap();
+    conn.query_drop("UPDATE test.m SET amount = 99 WHERE id = 4")
+        .unwrap();
+    let gtid: String = conn.query_first("SELECT @@last_gtid").unwrap().unwrap();
+    for r in [&json, &hash] {
+        value_to_string(&r.cmd(&["CDC.WAIT", &gtid, "10000"]));
+    }
+    let found = format!(
+        "{:?}",
+        hash.cmd(&["FT.SEARCH", "idx", "@amount:[99 99]", "NOCONTENT"])
+    );
+    assert!(found.contains("test.m:4"), "{found}");
+    assert!(!matches!(
+        json.cmd(&["EXISTS", "j:test.m:3"]),
+        redis::Value::Int(1)
+    ));
+    assert_eq!(mirror(&hash, ""), table(&db, ""));
+}
