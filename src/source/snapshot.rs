@@ -84,6 +84,7 @@ use redis_cdc_core::model::batch::{Batch, Entry};
 use redis_cdc_core::model::change::{ChangeSource, Op};
 use redis_cdc_core::model::position::{Checkpoint, Position, SnapshotState};
 use redis_cdc_core::schema::{versioning, TableSchema};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
@@ -94,6 +95,13 @@ pub const CHUNK_ROWS: usize = 4096;
 /// Entries per batch handed to the writer (each batch carries its own progress, so that the
 /// writer's lock is held briefly and a crash between batches loses nothing).
 const BATCH_ROWS: usize = 256;
+
+/// A batch is cut earlier once its entries reach about this many bytes (wide rows).
+const BATCH_BYTES: usize = 1 << 20;
+
+/// A piece of a table without a key is cut earlier once its rows reach about this many bytes:
+/// with the writer's channel (`sink::MAX_BYTES_IN_FLIGHT`), this bounds what the module holds.
+const PIECE_BYTES: usize = 8 << 20;
 
 // ------------------------------------------------------------------------------------------
 // The gate between the reader and the snapshot
@@ -124,6 +132,9 @@ struct Hold {
     at: Option<Position>,
     /// The chunk's batches, once read (their checkpoints are filled in when sent).
     chunk: Option<Vec<Batch>>,
+    /// More pieces of the same read follow `chunk` (a table without a key): the hold stays
+    /// once it is sent, so the reader waits at `at` until the last piece.
+    more: bool,
 }
 
 impl Gate {
@@ -192,6 +203,7 @@ impl Gate {
                 Some(Hold {
                     at: Some(_),
                     chunk: Some(_),
+                    ..
                 }) => {
                     self.send_if_reached(&mut g, tx)?;
                     continue;
@@ -212,6 +224,7 @@ impl Gate {
         self.lock().hold = Some(Hold {
             at: None,
             chunk: None,
+            more: false,
         });
         self.cv.notify_all();
     }
@@ -232,19 +245,24 @@ impl Gate {
 
     /// Snapshot: the chunk's batches. Sent at once when the reader is at the chunk's position,
     /// else by the reader when it gets there; returns once they are sent (or on a stop).
+    /// `more`: another piece of the same read follows, and the hold stays until it is sent.
     fn deliver(
         &self,
         batches: Vec<Batch>,
+        more: bool,
         tx: &BatchSender,
         stop: &AtomicBool,
     ) -> Result<(), SourceError> {
         let mut g = self.lock();
         match g.hold.as_mut() {
-            Some(h) => h.chunk = Some(batches),
+            Some(h) => {
+                h.chunk = Some(batches);
+                h.more = more;
+            }
             None => return Err(SourceError::retry("snapshot hold lost".into())),
         }
         self.send_if_reached(&mut g, tx)?;
-        while g.hold.is_some() {
+        while g.hold.as_ref().is_some_and(|h| h.chunk.is_some()) {
             if stop.load(Ordering::Relaxed) {
                 return Ok(());
             }
@@ -260,6 +278,7 @@ impl Gate {
                 Some(Hold {
                     at: Some(p),
                     chunk: Some(_),
+                    ..
                 }),
                 Some(d),
             ) => !g.in_txn && d >= p,
@@ -268,11 +287,13 @@ impl Gate {
         if !reached {
             return Ok(());
         }
-        let Some(hold) = g.hold.take() else {
-            return Ok(());
+        // The last piece gives the hold up; an earlier one leaves it (the reader stays at P).
+        let chunk = match g.hold.as_mut() {
+            Some(h) if h.more => h.chunk.take(),
+            _ => g.hold.take().and_then(|h| h.chunk),
         };
         self.cv.notify_all();
-        for mut b in hold.chunk.unwrap_or_default() {
+        for mut b in chunk.unwrap_or_default() {
             b.checkpoint = g.checkpoint.clone();
             b.position = g.checkpoint.position.to_string();
             // Counted like the reader's batches: lag is 0 only when everything sent is written.
@@ -311,8 +332,36 @@ struct TableRead {
     stream: Arc<str>,
     label: Arc<str>,
     select: String,
-    /// Columns of the primary key in key order (indexes into the schema's columns).
+    /// The table's quoted name, `` `db`.`table` ``.
+    from: String,
+    /// Columns of the key in key order (indexes into the schema's columns): the primary key,
+    /// else the first UNIQUE index whose columns are all NOT NULL; empty for neither.
     key: Vec<usize>,
+}
+
+impl TableRead {
+    /// How to read the table of `schema` (whose stream is `stream`): every column by name,
+    /// keyed by the schema's key.
+    fn new(schema: TableSchema, stream: Arc<str>) -> TableRead {
+        let cols: Vec<String> = schema
+            .columns
+            .iter()
+            .map(|c| quote_ident(&c.name))
+            .collect();
+        // Every column by name: `SELECT *` leaves INVISIBLE columns out (MariaDB's, MySQL's
+        // generated invisible primary key), and the binlog's rows have them.
+        let from = format!("{}.{}", quote_ident(&schema.db), quote_ident(&schema.table));
+        let name = format!("{}.{}", schema.db, schema.table);
+        TableRead {
+            select: format!("SELECT {} FROM {from}", cols.join(", ")),
+            from,
+            key: schema.primary_key.clone(),
+            stream,
+            label: name.as_str().into(),
+            name,
+            schema: Arc::new(schema),
+        }
+    }
 }
 
 impl Snapshotter {
@@ -441,25 +490,10 @@ impl Snapshotter {
         let info = versioning::entry_columns(&info);
         let schema = schema_from_info(db, name, &info)
             .map_err(|e| SourceError::halt(format!("snapshot of {table}: {e}")))?;
-        let cols: Vec<String> = schema
-            .columns
-            .iter()
-            .map(|c| quote_ident(&c.name))
-            .collect();
-        let select = format!(
-            "SELECT {} FROM {}.{}",
-            cols.join(", "),
-            quote_ident(db),
-            quote_ident(name)
-        );
-        Ok(Some(TableRead {
-            name: table.to_string(),
-            key: schema.primary_key.clone(),
-            stream: self.config.stream_key(db, name).into(),
-            label: table.into(),
-            schema: Arc::new(schema),
-            select,
-        }))
+        Ok(Some(TableRead::new(
+            schema,
+            self.config.stream_key(db, name).into(),
+        )))
     }
 
     /// Read, render and hand over the next chunk of `read`: (the table is finished, batches sent).
@@ -469,6 +503,9 @@ impl Snapshotter {
         read: &TableRead,
         state: &mut SnapshotState,
     ) -> Result<(bool, u64), SourceError> {
+        if read.key.is_empty() {
+            return self.keyless(c, read, state);
+        }
         let (sql, params) = chunk_query(read, state.after.as_ref())?;
         self.gate.hold();
         let rows = match self.read_at_position(c, &sql, params) {
@@ -479,11 +516,115 @@ impl Snapshotter {
                 return Err(e);
             }
         };
-        let whole = read.key.is_empty();
-        let finished = whole || rows.len() < CHUNK_ROWS;
-        let mut batches = Vec::with_capacity(rows.len() / BATCH_ROWS + 1);
-        let mut entries = Vec::with_capacity(BATCH_ROWS.min(rows.len()) + 2);
+        let finished = rows.len() < CHUNK_ROWS;
+        let batches = match self.render(read, state, rows, finished) {
+            Ok(b) => b,
+            Err(e) => {
+                self.gate.release();
+                return Err(e);
+            }
+        };
+        let n = batches.len() as u64;
+        self.gate.deliver(batches, false, &self.tx, &self.stop)?;
+        Ok((finished, n))
+    }
+
+    /// Read a table without a key: one read view at a known `P` for the whole table, its rows
+    /// streamed from the server (never collected) and handed over in pieces of at most
+    /// [`CHUNK_ROWS`] rows or [`PIECE_BYTES`], each sent through the bounded channel before the
+    /// next is read, while the gate keeps the reader at `P` (module docs, "Tables without a
+    /// key"). A stop is noticed between pieces: the read is then abandoned by shutting its
+    /// socket (draining the rest of a large table would take as long as reading it).
+    fn keyless(
+        &self,
+        c: &mut mysql::Conn,
+        read: &TableRead,
+        state: &mut SnapshotState,
+    ) -> Result<(bool, u64), SourceError> {
+        self.gate.hold();
+        let p = match self.open_read_view(c, read) {
+            Ok(p) => p,
+            Err(e) => {
+                self.gate.release();
+                let _ = c.query_drop("ROLLBACK");
+                return Err(e);
+            }
+        };
+        self.gate.hold_at(p);
+        let fd = c.as_raw_fd();
+        let mut sent = 0u64;
+        let mut piece: Vec<Vec<Value>> = Vec::new();
+        let streamed = match c.exec_iter(read.select.as_str(), ()) {
+            Err(e) => Err(SourceError::from_mysql("reading a table without a key", e)),
+            Ok(mut rows) => {
+                let outcome = (|| {
+                    let mut bytes = 0usize;
+                    for row in rows.by_ref() {
+                        let row = row
+                            .map_err(|e| {
+                                SourceError::from_mysql("reading a table without a key", e)
+                            })?
+                            .unwrap();
+                        bytes += row_bytes(&row);
+                        piece.push(row);
+                        if piece.len() < CHUNK_ROWS && bytes < PIECE_BYTES {
+                            continue;
+                        }
+                        if self.stop.load(Ordering::Relaxed) {
+                            return Ok(false);
+                        }
+                        let batches = self.render(read, state, std::mem::take(&mut piece), false)?;
+                        bytes = 0;
+                        sent += batches.len() as u64;
+                        self.gate.deliver(batches, true, &self.tx, &self.stop)?;
+                        show_queue(state, None);
+                    }
+                    Ok(!self.stop.load(Ordering::Relaxed))
+                })();
+                if !matches!(outcome, Ok(true)) {
+                    // Dropping an unfinished result reads it to its end: cut it short instead.
+                    crate::ffi::os::shutdown_socket(fd);
+                }
+                outcome
+            }
+        };
+        let finish = match streamed {
+            Ok(true) => c
+                .query_drop("COMMIT")
+                .map_err(|e| SourceError::from_mysql("ending the snapshot transaction", e))
+                .and_then(|()| self.render(read, state, std::mem::take(&mut piece), true)),
+            Ok(false) => {
+                self.gate.release();
+                return Ok((false, sent));
+            }
+            Err(e) => Err(e),
+        };
+        let batches = match finish {
+            Ok(b) => b,
+            Err(e) => {
+                self.gate.release();
+                return Err(e);
+            }
+        };
+        sent += batches.len() as u64;
+        self.gate.deliver(batches, false, &self.tx, &self.stop)?;
+        Ok((true, sent))
+    }
+
+    /// Render `rows` of `read` as `r` entries, in batches of at most [`BATCH_ROWS`] entries or
+    /// about [`BATCH_BYTES`], each carrying the progress after its last row. `last`: the table
+    /// is finished with these rows (its end marker follows them, and the next table is first).
+    fn render(
+        &self,
+        read: &TableRead,
+        state: &mut SnapshotState,
+        rows: Vec<Vec<Value>>,
+        last: bool,
+    ) -> Result<Vec<Batch>, SourceError> {
         let total = rows.len();
+        let mut batches = Vec::with_capacity(total / BATCH_ROWS + 1);
+        let mut entries = Vec::with_capacity(BATCH_ROWS.min(total) + 2);
+        let mut bytes = 0usize;
         if state.rows == 0 && state.after.is_none() {
             if state.markers {
                 // Each re-read of a table has an id of its own, so `pos` stays unique also
@@ -498,10 +639,8 @@ impl Snapshotter {
                 .iter()
                 .map(|k| raw.get(*k).cloned().unwrap_or(Value::NULL))
                 .collect();
-            let row = to_row(&read.schema, raw).map_err(|e| {
-                self.gate.release();
-                SourceError::halt(format!("snapshot of {}: {e}", read.name))
-            })?;
+            let row = to_row(&read.schema, raw)
+                .map_err(|e| SourceError::halt(format!("snapshot of {}: {e}", read.name)))?;
             let change = Change {
                 op: Op::Read,
                 table: &read.schema,
@@ -516,32 +655,33 @@ impl Snapshotter {
                 gtid: None,
                 key_peer: None,
             };
-            entries.push(Entry {
+            let entry = Entry {
                 stream: read.stream.clone(),
                 table: read.label.clone(),
                 fields: format::render(self.config.format, &change),
-            });
+            };
+            bytes += entry_bytes(&entry);
+            entries.push(entry);
             state.rows += 1;
-            if !whole {
+            if !read.key.is_empty() {
                 state.after = Some(encode_key(&key_values));
             }
-            let last = i + 1 == total;
-            if entries.len() >= BATCH_ROWS || last {
-                if last && finished {
+            let end = i + 1 == total;
+            if entries.len() >= BATCH_ROWS || bytes >= BATCH_BYTES || end {
+                if end && last {
                     entries.extend(self.marker(&read.name, state, Op::ResyncEnd));
                     state.finish_first();
                 }
                 batches.push(progress_batch(std::mem::take(&mut entries), state));
+                bytes = 0;
             }
         }
-        if total == 0 {
+        if total == 0 && last {
             entries.extend(self.marker(&read.name, state, Op::ResyncEnd));
             state.finish_first();
             batches.push(progress_batch(entries, state));
         }
-        let n = batches.len() as u64;
-        self.gate.deliver(batches, &self.tx, &self.stop)?;
-        Ok((finished, n))
+        Ok(batches)
     }
 
     /// The begin or end marker of a re-read (`state.markers`), in the flat format (the
@@ -589,8 +729,12 @@ impl Snapshotter {
             }
         };
         self.gate.hold_at(p);
-        self.gate
-            .deliver(vec![progress_batch(entries, state)], &self.tx, &self.stop)
+        self.gate.deliver(
+            vec![progress_batch(entries, state)],
+            false,
+            &self.tx,
+            &self.stop,
+        )
     }
 
     fn position_now(&self, c: &mut mysql::Conn) -> Result<Position, SourceError> {
@@ -607,28 +751,8 @@ impl Snapshotter {
         let err = |what: &'static str| move |e| SourceError::from_mysql(what, e);
         match self.info.flavor {
             Flavor::MariaDb => {
-                c.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
-                    .map_err(err("starting the snapshot transaction"))?;
-                let status: Vec<(String, String)> = c
-                    .query("SHOW STATUS LIKE 'binlog_snapshot_%'")
-                    .map_err(err("reading binlog_snapshot_file/position"))?;
-                let get = |n: &str| {
-                    status
-                        .iter()
-                        .find(|(k, _)| k.eq_ignore_ascii_case(n))
-                        .map(|(_, v)| v.clone())
-                };
-                let file = get("binlog_snapshot_file").unwrap_or_default();
-                let file = file.rsplit('/').next().unwrap_or_default().to_string();
-                let offset: u64 = get("binlog_snapshot_position")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                if file.is_empty() || offset == 0 {
-                    return Err(SourceError::setup(
-                        "the source reports no binlog_snapshot_file/position: the binary log must be on (--log-bin)".into(),
-                    ));
-                }
-                self.gate.hold_at(Position::new(file, offset));
+                let p = mariadb_read_view(c)?;
+                self.gate.hold_at(p);
                 let rows: Vec<mysql::Row> = c
                     .exec(sql, params)
                     .map_err(err("reading a snapshot chunk"))?;
@@ -651,6 +775,95 @@ impl Snapshotter {
             }
         }
     }
+
+    /// Open, on `c`, a read view of the whole of `read` (a table without a key) and return its
+    /// binlog position `P`: the table's rows in the view are exactly its rows at `P`. The
+    /// transaction stays open for the caller's streamed read.
+    ///
+    /// * MariaDB: as for every chunk, `START TRANSACTION WITH CONSISTENT SNAPSHOT` and
+    ///   `binlog_snapshot_file/position`; no lock.
+    /// * MySQL: a locking read of the whole table on a second connection (`SELECT 1 ... FOR
+    ///   SHARE`, next-key locks on every row and gap, waiting for every transaction that
+    ///   changed the table to commit, so each is in the binlog before `P`) holds the table
+    ///   still while `c` opens its read view (`WITH CONSISTENT SNAPSHOT` makes it at once) and
+    ///   `SHOW MASTER STATUS` gives `P`; then that connection commits. Writers of the table wait
+    ///   for the locking scan only (the server scanning the table, not the module's writing it),
+    ///   writers of other tables not at all.
+    fn open_read_view(
+        &self,
+        c: &mut mysql::Conn,
+        read: &TableRead,
+    ) -> Result<Position, SourceError> {
+        let err = |what: &'static str| move |e| SourceError::from_mysql(what, e);
+        match self.info.flavor {
+            Flavor::MariaDb => mariadb_read_view(c),
+            Flavor::MySql => {
+                let mut lock = self.open()?;
+                lock.query_drop("START TRANSACTION")
+                    .map_err(err("starting the table lock transaction"))?;
+                let locking = format!("SELECT 1 FROM {} FOR SHARE", read.from);
+                for row in lock
+                    .query_iter(locking)
+                    .map_err(err("locking a table without a key"))?
+                {
+                    row.map_err(err("locking a table without a key"))?;
+                }
+                c.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+                    .map_err(err("starting the snapshot transaction"))?;
+                let p = self.position_now(&mut lock)?;
+                lock.query_drop("COMMIT")
+                    .map_err(err("ending the table lock transaction"))?;
+                Ok(p)
+            }
+        }
+    }
+}
+
+/// MariaDB: start a transaction whose read view and binlog position are consistent
+/// (`START TRANSACTION WITH CONSISTENT SNAPSHOT` and `binlog_snapshot_file/position`).
+fn mariadb_read_view(c: &mut mysql::Conn) -> Result<Position, SourceError> {
+    let err = |what: &'static str| move |e| SourceError::from_mysql(what, e);
+    c.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+        .map_err(err("starting the snapshot transaction"))?;
+    let status: Vec<(String, String)> = c
+        .query("SHOW STATUS LIKE 'binlog_snapshot_%'")
+        .map_err(err("reading binlog_snapshot_file/position"))?;
+    let get = |n: &str| {
+        status
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(n))
+            .map(|(_, v)| v.clone())
+    };
+    let file = get("binlog_snapshot_file").unwrap_or_default();
+    let file = file.rsplit('/').next().unwrap_or_default().to_string();
+    let offset: u64 = get("binlog_snapshot_position")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if file.is_empty() || offset == 0 {
+        return Err(SourceError::setup(
+            "the source reports no binlog_snapshot_file/position: the binary log must be on (--log-bin)".into(),
+        ));
+    }
+    Ok(Position::new(file, offset))
+}
+
+/// Approximate heap bytes of a row read from the source.
+fn row_bytes(row: &[Value]) -> usize {
+    row.iter()
+        .map(|v| match v {
+            Value::Bytes(b) => 32 + b.len(),
+            _ => 32,
+        })
+        .sum()
+}
+
+/// Approximate heap bytes of a rendered entry (as `Batch::bytes` counts them).
+fn entry_bytes(e: &Entry) -> usize {
+    64 + e
+        .fields
+        .iter()
+        .map(|(k, v)| 16 + k.len() + v.len())
+        .sum::<usize>()
 }
 
 /// Queue re-reads of `tables`: a table not queued joins the end; the table being read is queued
@@ -814,14 +1027,7 @@ mod tests {
             ],
         )
         .unwrap();
-        let read = TableRead {
-            name: "db.t".into(),
-            key: s.primary_key.clone(),
-            schema: Arc::new(s),
-            stream: "cdc:db.t".into(),
-            label: "db.t".into(),
-            select: "SELECT `a`, `b` FROM `db`.`t`".into(),
-        };
+        let read = TableRead::new(s, "cdc:db.t".into());
         let (sql, p) = chunk_query(&read, None).unwrap();
         assert_eq!(
             sql,
@@ -835,6 +1041,97 @@ mod tests {
             "{sql}"
         );
         assert_eq!(p, vec![Value::Int(1), Value::Int(1), Value::Int(2)]);
+    }
+
+    /// A table without a primary key is chunked by its first NOT NULL UNIQUE index
+    /// (`source::info_columns` gives its columns key ordinals); an INVISIBLE column, which
+    /// `SELECT *` would leave out, is selected by name and keys the chunks (MariaDB's INVISIBLE,
+    /// MySQL's generated invisible primary key `my_row_id`).
+    #[test]
+    fn keyset_query_for_an_invisible_unique_key() {
+        let rid = InfoColumn {
+            invisible: true,
+            ..info("rid", "bigint", "bigint(20) unsigned", Some(1))
+        };
+        let s = schema_from_info(
+            "db",
+            "log",
+            &[info("msg", "varchar", "varchar(20)", None), rid],
+        )
+        .unwrap();
+        let read = TableRead::new(s, "cdc:db.log".into());
+        assert_eq!(read.key, vec![1]);
+        assert_eq!(read.name, "db.log");
+        assert_eq!(read.from, "`db`.`log`");
+        let (sql, p) = chunk_query(&read, Some(&encode_key(&[Value::UInt(42)]))).unwrap();
+        assert_eq!(
+            sql,
+            format!(
+                "SELECT `msg`, `rid` FROM `db`.`log` WHERE (`rid` > ?) ORDER BY `rid` LIMIT {CHUNK_ROWS}"
+            )
+        );
+        assert_eq!(p, vec![Value::UInt(42)]);
+        // Without any key: no order to page in; read whole (streamed, in pieces).
+        let s = schema_from_info("db", "k", &[info("a", "int", "int(11)", None)]).unwrap();
+        let read = TableRead::new(s, "cdc:db.k".into());
+        assert!(read.key.is_empty());
+        assert_eq!(read.select, "SELECT `a` FROM `db`.`k`");
+    }
+
+    /// A table without a key goes in pieces of one read view: the reader stays held at the
+    /// view's position from the first piece to the last, and each piece goes when handed over.
+    #[test]
+    fn gate_holds_the_reader_from_the_first_piece_to_the_last() {
+        let p = Position::new("b.000001", 300);
+        let at_p = Checkpoint {
+            position: p.clone(),
+            ..Checkpoint::default()
+        };
+        let gate = Arc::new(Gate::new(&at_p));
+        let (tx, rx) = crate::sink::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        gate.hold();
+        gate.hold_at(p.clone());
+        let piece = |rows: u64| {
+            let mut st = SnapshotState {
+                queue: vec!["db.k".into()],
+                rows,
+                ..SnapshotState::default()
+            };
+            vec![progress_batch(Vec::new(), &mut st)]
+        };
+        // The reader is at P: the first piece goes at once, and the hold stays.
+        gate.deliver(piece(1), true, &tx, &stop).unwrap();
+        assert_eq!(rx.try_recv().expect("first piece").checkpoint.position, p);
+        assert!(gate.lock().hold.is_some());
+        // A transaction after P waits for the last piece.
+        let released = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (gate, tx, stop, released) = (gate.clone(), tx.clone(), stop.clone(), released.clone());
+            let start = Position::new("b.000001", 400);
+            std::thread::spawn(move || {
+                gate.reader_begins(&start, &at_p, &tx, &stop).unwrap();
+                released.store(true, Ordering::SeqCst);
+            })
+        };
+        std::thread::sleep(Duration::from_millis(150));
+        assert!(!released.load(Ordering::SeqCst), "the reader passed P between pieces");
+        gate.deliver(piece(2), true, &tx, &stop).unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+        assert!(!released.load(Ordering::SeqCst), "the reader passed P between pieces");
+        gate.deliver(piece(3), false, &tx, &stop).unwrap();
+        reader.join().unwrap();
+        assert!(released.load(Ordering::SeqCst));
+        assert!(gate.lock().hold.is_none());
+        let rows: Vec<u64> = std::iter::from_fn(|| rx.try_recv())
+            .map(|b| {
+                SnapshotState::from_field(b.snapshot.as_deref())
+                    .unwrap()
+                    .unwrap()
+                    .rows
+            })
+            .collect();
+        assert_eq!(rows, [2, 3], "pieces in order, each once");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use crate::support::*;
 use mysql::prelude::Queryable;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -478,4 +478,267 @@ fn a_queued_read_of_a_table_no_longer_captured_is_dropped() {
             "resync-end ? - -"
         ]
     );
+}
+
+/// `INSERT ... SELECT` of `rows` rows into `db_table` (`id` from 1, then `cols`, SQL over `i`).
+fn fill_rows(db: &MariaDb, db_table: &str, rows: u64, cols: &str) {
+    db.exec("SET SESSION max_recursive_iterations = 10000000");
+    db.exec(&format!(
+        "INSERT INTO {db_table} WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows}) \
+         SELECT i, {cols} FROM n"
+    ));
+}
+
+fn ops<'a>(entries: &'a [StreamEntry], op: &str) -> Vec<&'a StreamEntry> {
+    entries
+        .iter()
+        .filter(|(_, f)| field(f, "op") == Some(op))
+        .collect()
+}
+
+/// Whether the source is still running the snapshot's SELECT of `from` (`` `db`.`t` ``).
+fn source_still_reading(db: &MariaDb, from: &str) -> bool {
+    let n = db.query_one(&format!(
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+         WHERE INFO LIKE 'SELECT %FROM {from}' AND ID <> CONNECTION_ID()"
+    ));
+    n.as_deref().is_some_and(|n| n != "0")
+}
+
+/// A table without a key (issue 13, 4) is read in one read view, but streamed: its rows reach
+/// Redis piece by piece while the source is still sending them (the module never holds the
+/// table: 30,000 rows of 600 bytes, many times a piece and more than socket buffers hold), and
+/// Redis answers meanwhile. Changes made during the read come after every `r` entry (the reader
+/// waits at the view's position until the last piece), and replay equals the table.
+#[test]
+fn a_keyless_table_is_streamed_in_pieces_from_one_read_view() {
+    const ROWS: u64 = 30_000;
+    let db = MariaDb::start();
+    db.exec("CREATE TABLE test.nk (id INT NOT NULL, v INT, s VARCHAR(700))");
+    fill_rows(&db, "test.nk", ROWS, "i, REPEAT(CHAR(97 + i % 26), 600)");
+    let r = RedisServer::start(&["mysql-url", &db.url()]);
+    let mut c = r.client();
+    let (mut lens, mut reading_while_written, mut changed) = (HashSet::new(), false, false);
+    let mut slowest_ping = Duration::ZERO;
+    wait_until(Duration::from_secs(60), "the keyless snapshot", || {
+        let n = xlen(&r, "cdc:test.nk");
+        if n > 0 && n < ROWS {
+            lens.insert(n);
+            reading_while_written |= source_still_reading(&db, "`test`.`nk`");
+            let t = Instant::now();
+            let pong: String = redis::cmd("PING").query(&mut c).unwrap();
+            assert_eq!(pong, "PONG");
+            slowest_ping = slowest_ping.max(t.elapsed());
+            if !changed {
+                // Changes after the read view's position: streamed after the last piece.
+                db.exec(&format!(
+                    "UPDATE test.nk SET v = -v WHERE id = 5; DELETE FROM test.nk WHERE id = 7; \
+                     INSERT INTO test.nk VALUES ({}, 0, 'new')",
+                    ROWS + 1
+                ));
+                changed = true;
+            }
+        }
+        snapshot_idle(&r) && n >= ROWS
+    });
+    wait_snapshot_done_and_caught_up(&r, &db, CATCH_UP);
+    assert!(changed, "never saw the snapshot partly written");
+    assert!(
+        reading_while_written,
+        "rows reached Redis only after the source had sent them all (XLEN seen: {lens:?})"
+    );
+    assert!(lens.len() >= 3, "written in too few pieces: {lens:?}");
+    assert!(
+        slowest_ping < Duration::from_millis(500),
+        "PING took {slowest_ping:?}"
+    );
+    let entries = assert_replay_equals_table(&r, &db, "test", "nk");
+    assert_unique_pos(&entries);
+    let reads = ops(&entries, "r");
+    assert_eq!(reads.len() as u64, ROWS, "every row once");
+    let last_read = entries
+        .iter()
+        .rposition(|(_, f)| field(f, "op") == Some("r"))
+        .unwrap();
+    // The changes follow the snapshot rows (an update of a keyless row changes its key: a
+    // delete and a create).
+    let after: Vec<_> = entries[last_read + 1..]
+        .iter()
+        .map(|(_, f)| field(f, "op").unwrap())
+        .collect();
+    assert_eq!(after, ["d", "c", "d", "c"]);
+}
+
+/// kill -9 of redis-server in the middle of a table without a key, then in the middle of a
+/// table keyed by a NOT NULL UNIQUE index (no primary key). The keyless table has no order to
+/// resume in: it is read again from the start, in a new read view, and its `pos` numbers go
+/// on (never repeat); replay is right because the changes between the two views are streamed
+/// in between. The unique-keyed table is read in chunks of its key and resumes after the last
+/// chunk written: each of its rows exactly once.
+#[test]
+fn kill9_mid_snapshot_rereads_a_keyless_table_and_resumes_a_unique_keyed_one() {
+    const ROWS: u64 = 60_000;
+    let db = MariaDb::start();
+    db.exec(
+        "CREATE TABLE test.a_nk (id INT NOT NULL, v INT, s VARCHAR(40));
+         CREATE TABLE test.b_uk (id INT NOT NULL, v INT, s VARCHAR(40), UNIQUE KEY u (id))",
+    );
+    fill_rows(&db, "test.a_nk", ROWS, "i, CONCAT('row-', i)");
+    fill_rows(&db, "test.b_uk", ROWS, "i, CONCAT('row-', i)");
+    let r = RedisServer::start(&["mysql-url", &db.url()]);
+    // Kill when `stream` is partly written; returns the stored progress just before the kill
+    // and a time (ms) after which every entry was written after the restart.
+    let kill_mid = |stream: &str, before_restart: &mut dyn FnMut()| {
+        let mut seen = 0;
+        wait_until(Duration::from_secs(60), "the table to be partly written", || {
+            seen = xlen(&r, stream);
+            seen >= ROWS / 6
+        });
+        let progress = reply_to_map(&r.cmd(&["HGETALL", "cdc:offset"]))
+            .remove("snapshot")
+            .unwrap_or_default();
+        r.kill9();
+        assert!(seen < ROWS, "{stream} was finished before the kill ({seen})");
+        let killed_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        before_restart();
+        std::thread::sleep(Duration::from_millis(5));
+        r.restart();
+        (progress, killed_at)
+    };
+    let written_before = |id: &str, t: u64| {
+        id.split('-').next().unwrap().parse::<u64>().unwrap() <= t
+    };
+    // Changes while the keyless table is read (and stored with the position), none after the
+    // kill (so that its re-read has the rows of the table as it ends).
+    let mut churn = Some({
+        let mut conn = db.conn();
+        let stop = Arc::new(AtomicBool::new(false));
+        let st = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut i = 0u64;
+            while !st.load(Ordering::Relaxed) {
+                i += 1;
+                let id = i * 97 % ROWS + 1;
+                conn.query_drop(match i % 3 {
+                    0 => format!("DELETE FROM test.a_nk WHERE id = {id}"),
+                    1 => format!("UPDATE test.a_nk SET v = v + 1 WHERE id = {id}"),
+                    _ => format!("INSERT INTO test.a_nk VALUES ({}, 0, 'new')", ROWS + i),
+                })
+                .unwrap();
+            }
+        });
+        (stop, handle)
+    });
+    let (progress, a_killed) = kill_mid("cdc:test.a_nk", &mut || {
+        if let Some((stop, handle)) = churn.take() {
+            stop.store(true, Ordering::Relaxed);
+            handle.join().unwrap();
+        }
+    });
+    assert!(
+        progress.contains(r#""queue":["test.a_nk""#) && progress.contains(r#""after":null"#),
+        "stored progress of the keyless table: {progress}"
+    );
+    let (progress, _) = kill_mid("cdc:test.b_uk", &mut || {});
+    assert!(
+        progress.contains(r#""queue":["test.b_uk""#) && !progress.contains(r#""after":null"#),
+        "stored progress of the unique-keyed table (its last key): {progress}"
+    );
+    wait_until(Duration::from_secs(60), "the snapshot to finish", || {
+        snapshot_idle(&r)
+    });
+    wait_snapshot_done_and_caught_up(&r, &db, CATCH_UP);
+
+    // Keyless: what was written before the kill, then the whole table again, numbered on.
+    let a = assert_replay_equals_table(&r, &db, "test", "a_nk");
+    assert_unique_pos(&a);
+    let reads = ops(&a, "r");
+    let before = reads
+        .iter()
+        .filter(|(id, _)| written_before(id, a_killed))
+        .count();
+    assert!(before > 0, "nothing of the keyless table was stored");
+    let rows_now: usize = db
+        .query_one("SELECT COUNT(*) FROM test.a_nk")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        reads.len(),
+        before + rows_now,
+        "the keyless table is read again whole, once"
+    );
+    let first_again = field(&reads[before].1, "pos").unwrap();
+    assert!(
+        first_again.ends_with(&format!(":test.a_nk:{before}")),
+        "the re-read's pos numbers go on after the stored ones: {first_again}"
+    );
+
+    // Unique-keyed: resumed after its last chunk; every row exactly once, keyed by `id`.
+    let b = stream_entries(&mut r.client(), "cdc:test.b_uk");
+    assert_unique_pos(&b);
+    let keys: HashSet<_> = b.iter().map(|(_, f)| field(f, "key").unwrap()).collect();
+    assert_eq!(
+        (b.len(), keys.len()),
+        (ROWS as usize, ROWS as usize),
+        "each row of the unique-keyed table once"
+    );
+    assert_eq!(field(&b[0].1, "key"), Some(r#"{"id":1}"#));
+    let rows = |m: BTreeMap<String, serde_json::Value>| -> Vec<String> {
+        let mut v: Vec<String> = m.values().map(canonical).collect();
+        v.sort();
+        v
+    };
+    assert!(
+        rows(replay(&b)) == rows(table_json(&db, "test", "b_uk")),
+        "replay of test.b_uk != SELECT *"
+    );
+}
+
+/// A MariaDB INVISIBLE column as the only NOT NULL UNIQUE key (what MySQL's generated invisible
+/// primary key is too): the snapshot selects it by name (`SELECT *` would leave it out), keys
+/// and chunks by it like the binlog's entries, and replay equals the table.
+#[test]
+fn an_invisible_unique_column_keys_the_snapshot_like_the_binlog() {
+    const ROWS: u64 = 10_000;
+    let db = MariaDb::start();
+    db.exec(
+        "CREATE TABLE test.inv (rid BIGINT UNSIGNED NOT NULL AUTO_INCREMENT INVISIBLE, v INT, UNIQUE KEY (rid))",
+    );
+    db.exec("SET SESSION max_recursive_iterations = 10000000");
+    db.exec(&format!(
+        "INSERT INTO test.inv (v) WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {ROWS}) SELECT i FROM n"
+    ));
+    let r = RedisServer::start(&["mysql-url", &db.url()]);
+    wait_snapshot_done_and_caught_up(&r, &db, CATCH_UP);
+    db.exec("INSERT INTO test.inv (v) VALUES (-1); DELETE FROM test.inv WHERE v = 3");
+    wait_snapshot_done_and_caught_up(&r, &db, CATCH_UP);
+    let entries = stream_entries(&mut r.client(), "cdc:test.inv");
+    assert_eq!(entries.len() as u64, ROWS + 2);
+    assert_eq!(field(&entries[0].1, "key"), Some(r#"{"rid":1}"#));
+    assert_eq!(
+        field(&entries[0].1, "after"),
+        Some(r#"{"rid":1,"v":1}"#),
+        "the invisible column is in the row"
+    );
+    let c = &entries[ROWS as usize].1;
+    assert_eq!(field(c, "op"), Some("c"));
+    let new_rid = db.query_one("SELECT MAX(rid) FROM test.inv").unwrap();
+    let new_key = format!(r#"{{"rid":{new_rid}}}"#);
+    assert_eq!(field(c, "key"), Some(new_key.as_str()));
+    let d = &entries[ROWS as usize + 1].1;
+    assert_eq!((field(d, "op"), field(d, "key")), (Some("d"), Some(r#"{"rid":3}"#)));
+    // Replay by key: one row per rid, as the table.
+    let replayed = replay(&entries);
+    let n: usize = db
+        .query_one("SELECT COUNT(*) FROM test.inv")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(replayed.len(), n);
+    assert!(replayed.contains_key(&new_key));
+    assert!(!replayed.contains_key(r#"{"rid":3}"#));
 }
