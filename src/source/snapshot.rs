@@ -12,8 +12,10 @@
 //!
 //! # The algorithm: every chunk is injected at the binlog position of its read view
 //!
-//! For each chunk of a table (rows with primary key greater than the last key written, in key
-//! order, at most [`CHUNK_ROWS`]):
+//! A table's *key* is its primary key, else its first UNIQUE index whose columns are all NOT
+//! NULL (what InnoDB and the entries' `key` use too; `source::info_columns`). For each chunk of
+//! a table (rows with key greater than the last key written, in key order, at most
+//! [`CHUNK_ROWS`]):
 //!
 //! 1. The snapshot thread puts a *hold* on the [`Gate`]: from now on the reader does not start
 //!    emitting a new transaction until it knows where the chunk goes.
@@ -37,7 +39,31 @@
 //! held only while the chunk is read and only once it reaches `P` (a few milliseconds per
 //! chunk); the source's writers are not held at all on MariaDB.
 //!
-//! Tables without a primary key have no order to resume in: they are read whole, as one chunk.
+//! # Tables without a key
+//!
+//! A table with neither a primary key nor a NOT NULL UNIQUE index has no order that a later
+//! read view could carry on from (a row's place in a scan is not stable across views, equal rows
+//! cannot be told apart, and ordering by every column is neither total — NULLs, collations,
+//! BLOB prefixes — nor cheap). So it is read in *one* read view at one `P`, as one chunk, but
+//! never held whole: its rows are streamed from the server (`exec_iter`) and handed over in
+//! *pieces* of at most [`CHUNK_ROWS`] rows or `PIECE_BYTES`, each rendered and sent through
+//! the writer's bounded channel before the next piece is read. The server waits on its socket
+//! meanwhile. The hold of step 1 lasts from the first piece to the last (`Gate::deliver` with
+//! `more`): every piece goes at the same stream point, the reader waits at `P`, and the writer
+//! takes the pieces batch by batch, releasing Redis's lock between batches. What the module
+//! holds is bounded by a piece plus the channel (`sink::MAX_BYTES_IN_FLIGHT`), whatever the
+//! table's size.
+//!
+//! The price is the wait of the reader: live changes of *every* table written after `P` reach
+//! Redis only once the last piece is written (the entries of a later transaction never precede
+//! those of an earlier one, across streams), so the stall lasts as long as the table takes to
+//! write, about its rows divided by the writer's rate. Letting the reader pass `P` would write
+//! the table's own later changes before the `r` rows they change (a deleted row would come
+//! back), and holding those back in memory would be unbounded again. docs/snapshot.md tells
+//! users to give such a table a key (an invisible one does).
+//!
+//! A stop (unload, pause, config change) is noticed between pieces; the read is cut by shutting
+//! its socket down, since dropping an unfinished result reads it to its end.
 //!
 //! # Where `P` comes from
 //!
@@ -59,7 +85,9 @@
 //!   Manual 17.7.2.4 and 17.7.3). So every change to the range before our read is in the
 //!   binlog before `P`, and every change after it waits for our COMMIT and is written after
 //!   `P`. Writers are blocked only on the rows of the chunk being read, for the milliseconds of
-//!   the read; a table without a primary key is locked (shared) for its whole scan.
+//!   the read. A table without a key is locked whole by such a scan on a second connection,
+//!   only until the streaming connection has opened its read view and `P` is noted
+//!   (`Snapshotter::open_read_view`).
 //!
 //! # Resuming
 //!
@@ -69,6 +97,15 @@
 //! reads the stored progress and carries on with the next chunk, at a new `P`, from the key
 //! after the last one written: no row twice, none missed. The initial snapshot's queue is
 //! stored with the starting binlog position before anything is read.
+//!
+//! A table without a key is stored piece by piece the same way (the row count, no key), so a
+//! restart in its middle reads it again from the start, at a new `P'`, numbering its `r`
+//! entries on from the stored count (`pos` never repeats). Replay stays right: the rows written
+//! before the restart describe the table at `P`, the stored position makes the reader stream
+//! every change between `P` and `P'` (a row deleted meanwhile gets its `d`), and the re-read
+//! rewrites every row there is at `P'`. Only the `r` entries of the rows written before the
+//! restart are repeated, as upserts of the same or newer rows. A re-read (CDC.RESYNC) keeps its
+//! one begin marker and ends with its end marker as usual.
 
 use crate::config::{Config, SourceUrl};
 use crate::sink::BatchSender;
@@ -573,10 +610,14 @@ impl Snapshotter {
                         if self.stop.load(Ordering::Relaxed) {
                             return Ok(false);
                         }
-                        let batches = self.render(read, state, std::mem::take(&mut piece), false)?;
+                        let batches =
+                            self.render(read, state, std::mem::take(&mut piece), false)?;
                         bytes = 0;
                         sent += batches.len() as u64;
                         self.gate.deliver(batches, true, &self.tx, &self.stop)?;
+                        if self.stop.load(Ordering::Relaxed) {
+                            return Ok(false);
+                        }
                         show_queue(state, None);
                     }
                     Ok(!self.stop.load(Ordering::Relaxed))
@@ -1107,7 +1148,8 @@ mod tests {
         // A transaction after P waits for the last piece.
         let released = Arc::new(AtomicBool::new(false));
         let reader = {
-            let (gate, tx, stop, released) = (gate.clone(), tx.clone(), stop.clone(), released.clone());
+            let (gate, tx, stop, released) =
+                (gate.clone(), tx.clone(), stop.clone(), released.clone());
             let start = Position::new("b.000001", 400);
             std::thread::spawn(move || {
                 gate.reader_begins(&start, &at_p, &tx, &stop).unwrap();
@@ -1115,10 +1157,16 @@ mod tests {
             })
         };
         std::thread::sleep(Duration::from_millis(150));
-        assert!(!released.load(Ordering::SeqCst), "the reader passed P between pieces");
+        assert!(
+            !released.load(Ordering::SeqCst),
+            "the reader passed P between pieces"
+        );
         gate.deliver(piece(2), true, &tx, &stop).unwrap();
         std::thread::sleep(Duration::from_millis(150));
-        assert!(!released.load(Ordering::SeqCst), "the reader passed P between pieces");
+        assert!(
+            !released.load(Ordering::SeqCst),
+            "the reader passed P between pieces"
+        );
         gate.deliver(piece(3), false, &tx, &stop).unwrap();
         reader.join().unwrap();
         assert!(released.load(Ordering::SeqCst));
