@@ -115,12 +115,13 @@ use crate::status::{now_ms, SnapshotProgress, State, STATUS};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use mysql::prelude::Queryable;
 use mysql::Value;
+use redis_cdc_core::decode::charset::{self, Charset};
 use redis_cdc_core::decode::sql::{decode_key, encode_key, schema_from_info, to_row};
 use redis_cdc_core::format::{self, Change, Format};
 use redis_cdc_core::model::batch::{Batch, Entry};
 use redis_cdc_core::model::change::{ChangeSource, Op};
 use redis_cdc_core::model::position::{Checkpoint, Position, SnapshotState};
-use redis_cdc_core::schema::{versioning, TableSchema};
+use redis_cdc_core::schema::{versioning, ColumnKind, TableSchema};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -1018,6 +1019,12 @@ fn chunk_query(
                 read.name, read.name
             )));
         }
+        let last: Vec<Value> = read
+            .key
+            .iter()
+            .zip(last)
+            .map(|(k, v)| key_param(&read.schema.columns[*k].kind, v))
+            .collect();
         let mut ors = Vec::new();
         for i in 0..names.len() {
             let mut ands = Vec::new();
@@ -1033,6 +1040,19 @@ fn chunk_query(
     }
     sql.push_str(&format!(" ORDER BY {order} LIMIT {CHUNK_ROWS}"));
     Ok((sql, params))
+}
+
+/// A key value as read (raw bytes, in the column's character set: the connection reads
+/// results as binary) made a parameter the server compares in the column's collation: text in
+/// UTF-8, the connection's character set, which the server converts to the column's (raw
+/// latin1 bytes would be invalid UTF-8: "Illegal mix of collations"). Other values as they are.
+fn key_param(kind: &ColumnKind, v: Value) -> Value {
+    match (kind, v) {
+        (ColumnKind::Text { charset }, Value::Bytes(b)) if *charset != Charset::Utf8 => {
+            Value::Bytes(charset::to_utf8(*charset, b).into_bytes())
+        }
+        (_, v) => v,
+    }
 }
 
 fn quote_ident(s: &str) -> String {
@@ -1117,6 +1137,34 @@ mod tests {
         let read = TableRead::new(s, "cdc:db.k".into());
         assert!(read.key.is_empty());
         assert_eq!(read.select, "SELECT `a` FROM `db`.`k`");
+    }
+
+    /// Keyset parameters of text keys go in UTF-8 (the connection's character set), converted
+    /// from the column's; binary keys and other values as read.
+    #[test]
+    fn keyset_parameters_of_text_keys_are_utf8() {
+        let latin1 = InfoColumn {
+            charset: Some("latin1".into()),
+            collation: Some(8),
+            ..info("k", "varchar", "varchar(10)", Some(1))
+        };
+        let bin = InfoColumn {
+            charset: None,
+            collation: Some(63),
+            ..info("b", "varbinary", "varbinary(10)", Some(2))
+        };
+        let s = schema_from_info("db", "t", &[latin1, bin]).unwrap();
+        let read = TableRead::new(s, "cdc:db.t".into());
+        let after = encode_key(&[Value::Bytes(vec![0xe9, b'a']), Value::Bytes(vec![0xff])]);
+        let (_, p) = chunk_query(&read, Some(&after)).unwrap();
+        assert_eq!(
+            p,
+            vec![
+                Value::Bytes("\u{e9}a".as_bytes().to_vec()),
+                Value::Bytes("\u{e9}a".as_bytes().to_vec()),
+                Value::Bytes(vec![0xff])
+            ]
+        );
     }
 
     /// A table without a key goes in pieces of one read view: the reader stays held at the
