@@ -15,7 +15,7 @@
 //! A table's *key* is its primary key, else its first UNIQUE index whose columns are all NOT
 //! NULL (what InnoDB and the entries' `key` use too; `source::info_columns`). For each chunk of
 //! a table (rows with key greater than the last key written, in key order, at most
-//! [`CHUNK_ROWS`]):
+//! [`CHUNK_ROWS`], fewer for wide rows, and cut at about `CHUNK_BYTES`):
 //!
 //! 1. The snapshot thread puts a *hold* on the [`Gate`]: from now on the reader does not start
 //!    emitting a new transaction until it knows where the chunk goes.
@@ -46,7 +46,7 @@
 //! cannot be told apart, and ordering by every column is neither total — NULLs, collations,
 //! BLOB prefixes — nor cheap). So it is read in *one* read view at one `P`, as one chunk, but
 //! never held whole: its rows are streamed from the server (`exec_iter`) and handed over in
-//! *pieces* of at most [`CHUNK_ROWS`] rows or `PIECE_BYTES`, each rendered and sent through
+//! *pieces* of at most [`CHUNK_ROWS`] rows or `CHUNK_BYTES`, each rendered and sent through
 //! the writer's bounded channel before the next piece is read. The server waits on its socket
 //! meanwhile. The hold of step 1 lasts from the first piece to the last (`Gate::deliver` with
 //! `more`): every piece goes at the same stream point, the reader waits at `P`, and the writer
@@ -137,9 +137,10 @@ const BATCH_ROWS: usize = 256;
 /// A batch is cut earlier once its entries reach about this many bytes (wide rows).
 const BATCH_BYTES: usize = 1 << 20;
 
-/// A piece of a table without a key is cut earlier once its rows reach about this many bytes:
-/// with the writer's channel (`sink::MAX_BYTES_IN_FLIGHT`), this bounds what the module holds.
-const PIECE_BYTES: usize = 8 << 20;
+/// A chunk, or a piece of a table without a key, is cut once its rows reach about this many
+/// bytes (wide rows): with the writer's channel (`sink::MAX_BYTES_IN_FLIGHT`), this bounds what
+/// the module holds.
+const CHUNK_BYTES: usize = 8 << 20;
 
 // ------------------------------------------------------------------------------------------
 // The gate between the reader and the snapshot
@@ -375,6 +376,8 @@ struct TableRead {
     /// Columns of the key in key order (indexes into the schema's columns): the primary key,
     /// else the first UNIQUE index whose columns are all NOT NULL; empty for neither.
     key: Vec<usize>,
+    /// Rows per chunk (`LIMIT`): [`CHUNK_ROWS`], fewer when the rows are wide (`chunk_limit`).
+    limit: std::cell::Cell<usize>,
 }
 
 impl TableRead {
@@ -394,6 +397,7 @@ impl TableRead {
             select: format!("SELECT {} FROM {from}", cols.join(", ")),
             from,
             key: schema.primary_key.clone(),
+            limit: std::cell::Cell::new(CHUNK_ROWS),
             stream,
             label: name.as_str().into(),
             name,
@@ -467,7 +471,8 @@ impl Snapshotter {
                 show_queue(&state, None);
                 continue;
             };
-            let estimated = estimate_rows(c, &table);
+            let (estimated, avg_row) = estimate_rows(c, &table);
+            read.limit.set(chunk_limit(avg_row));
             show_queue(&state, Some(estimated));
             if state.rows == 0 && state.after.is_none() {
                 log::info!("snapshot of {table} started (about {estimated} rows)");
@@ -554,7 +559,15 @@ impl Snapshotter {
                 return Err(e);
             }
         };
-        let finished = rows.len() < CHUNK_ROWS;
+        let ChunkRows {
+            rows,
+            bytes,
+            complete,
+        } = rows;
+        let finished = complete && rows.len() < read.limit.get();
+        if let Some(per_row) = bytes.checked_div(rows.len()) {
+            read.limit.set(chunk_limit(per_row as u64));
+        }
         let batches = match self.render(read, state, rows, finished) {
             Ok(b) => b,
             Err(e) => {
@@ -569,7 +582,7 @@ impl Snapshotter {
 
     /// Read a table without a key: one read view at a known `P` for the whole table, its rows
     /// streamed from the server (never collected) and handed over in pieces of at most
-    /// [`CHUNK_ROWS`] rows or [`PIECE_BYTES`], each sent through the bounded channel before the
+    /// [`CHUNK_ROWS`] rows or [`CHUNK_BYTES`], each sent through the bounded channel before the
     /// next is read, while the gate keeps the reader at `P` (module docs, "Tables without a
     /// key"). A stop is noticed between pieces: the read is then abandoned by shutting its
     /// socket (draining the rest of a large table would take as long as reading it).
@@ -605,7 +618,7 @@ impl Snapshotter {
                             .unwrap();
                         bytes += row_bytes(&row);
                         piece.push(row);
-                        if piece.len() < CHUNK_ROWS && bytes < PIECE_BYTES {
+                        if piece.len() < CHUNK_ROWS && bytes < CHUNK_BYTES {
                             continue;
                         }
                         if self.stop.load(Ordering::Relaxed) {
@@ -789,31 +802,26 @@ impl Snapshotter {
         c: &mut mysql::Conn,
         sql: &str,
         params: Vec<Value>,
-    ) -> Result<Vec<Vec<Value>>, SourceError> {
+    ) -> Result<ChunkRows, SourceError> {
         let err = |what: &'static str| move |e| SourceError::from_mysql(what, e);
         match self.info.flavor {
             Flavor::MariaDb => {
                 let p = mariadb_read_view(c)?;
                 self.gate.hold_at(p);
-                let rows: Vec<mysql::Row> = c
-                    .exec(sql, params)
-                    .map_err(err("reading a snapshot chunk"))?;
+                let rows = read_chunk(c, sql, params)?;
                 c.query_drop("COMMIT")
                     .map_err(err("ending the snapshot transaction"))?;
-                Ok(rows.into_iter().map(mysql::Row::unwrap).collect())
+                Ok(rows)
             }
             Flavor::MySql => {
                 c.query_drop("START TRANSACTION")
                     .map_err(err("starting the snapshot transaction"))?;
-                let locking = format!("{sql} FOR SHARE");
-                let rows: Vec<mysql::Row> = c
-                    .exec(locking, params)
-                    .map_err(err("reading a snapshot chunk"))?;
+                let rows = read_chunk(c, &format!("{sql} FOR SHARE"), params)?;
                 let p = self.position_now(c)?;
                 self.gate.hold_at(p);
                 c.query_drop("COMMIT")
                     .map_err(err("ending the snapshot transaction"))?;
-                Ok(rows.into_iter().map(mysql::Row::unwrap).collect())
+                Ok(rows)
             }
         }
     }
@@ -859,6 +867,42 @@ impl Snapshotter {
             }
         }
     }
+}
+
+/// The rows of a chunk as read.
+struct ChunkRows {
+    /// The rows kept, in key order.
+    rows: Vec<Vec<Value>>,
+    /// Their approximate size.
+    bytes: usize,
+    /// Every row the query returned was kept (false: cut at [`CHUNK_BYTES`]; the next chunk
+    /// starts after the last row kept).
+    complete: bool,
+}
+
+/// Run a chunk's SELECT, keeping its rows up to about [`CHUNK_BYTES`] (at least one): the rest
+/// is read and dropped, so that a chunk of wide rows never holds more.
+fn read_chunk(
+    c: &mut mysql::Conn,
+    sql: &str,
+    params: Vec<Value>,
+) -> Result<ChunkRows, SourceError> {
+    let err = |e| SourceError::from_mysql("reading a snapshot chunk", e);
+    let mut out = ChunkRows {
+        rows: Vec::new(),
+        bytes: 0,
+        complete: true,
+    };
+    for row in c.exec_iter(sql, params).map_err(err)? {
+        let row = row.map_err(err)?.unwrap();
+        if out.bytes >= CHUNK_BYTES {
+            out.complete = false;
+            continue;
+        }
+        out.bytes += row_bytes(&row);
+        out.rows.push(row);
+    }
+    Ok(out)
 }
 
 /// MariaDB: start a transaction whose read view and binlog position are consistent
@@ -977,19 +1021,27 @@ fn show_queue(state: &SnapshotState, estimated_first: Option<u64>) {
         .collect();
 }
 
-/// `information_schema.TABLES.TABLE_ROWS` (an InnoDB estimate).
-fn estimate_rows(c: &mut mysql::Conn, table: &str) -> u64 {
+/// `information_schema.TABLES.TABLE_ROWS` and `AVG_ROW_LENGTH` (InnoDB estimates).
+fn estimate_rows(c: &mut mysql::Conn, table: &str) -> (u64, u64) {
     let Some((db, name)) = table.split_once('.') else {
-        return 0;
+        return (0, 0);
     };
-    c.exec_first::<Option<u64>, _, _>(
-        "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
-        (db, name),
-    )
-    .ok()
-    .flatten()
-    .flatten()
-    .unwrap_or(0)
+    let row: Option<(Option<u64>, Option<u64>)> = c
+        .exec_first(
+            "SELECT TABLE_ROWS, AVG_ROW_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            (db, name),
+        )
+        .ok()
+        .flatten();
+    let (rows, avg) = row.unwrap_or_default();
+    (rows.unwrap_or(0), avg.unwrap_or(0))
+}
+
+/// Rows per chunk for rows of about `row_bytes` bytes: [`CHUNK_ROWS`], fewer for wide rows, so
+/// that a chunk is rarely cut at [`CHUNK_BYTES`] (the rest of a cut chunk is read and dropped).
+fn chunk_limit(row_bytes: u64) -> usize {
+    let per_row = usize::try_from(row_bytes).unwrap_or(usize::MAX).max(1);
+    (CHUNK_BYTES / per_row).clamp(1, CHUNK_ROWS)
 }
 
 /// The chunk's SELECT: keyset pagination on the primary key (`(a > ?) OR (a = ? AND b > ?)`,
@@ -1038,7 +1090,7 @@ fn chunk_query(
         }
         sql.push_str(&format!(" WHERE {}", ors.join(" OR ")));
     }
-    sql.push_str(&format!(" ORDER BY {order} LIMIT {CHUNK_ROWS}"));
+    sql.push_str(&format!(" ORDER BY {order} LIMIT {}", read.limit.get()));
     Ok((sql, params))
 }
 
