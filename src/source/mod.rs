@@ -71,10 +71,15 @@ pub fn connect_with_timeout(url: &SourceUrl, read_timeout: Duration) -> Result<C
         .stmt_cache_size(Some(0))
         // information_schema text (column names, ENUM/SET members) in full UTF-8.
         .init(vec!["SET NAMES utf8mb4".to_string()]);
-    Conn::new(opts).map_err(|e| match e {
+    let mut conn = Conn::new(opts).map_err(|e| match e {
         mysql::Error::MySqlError(_) => SourceError::from_mysql("connect", e),
         other => SourceError::retry(format!("cannot connect to {}: {other}", url.address())),
-    })
+    })?;
+    // MySQL 8.0.30+ can hide a generated invisible primary key (`my_row_id`) from
+    // information_schema; the binlog's rows have it, so the shapes and the snapshot must too.
+    // Other servers do not know the variable: the error is of no consequence.
+    let _ = conn.query_drop("SET SESSION show_gipk_in_create_table_and_information_schema = ON");
+    Ok(conn)
 }
 
 fn global_var(conn: &mut Conn, name: &str) -> Result<Option<String>, SourceError> {

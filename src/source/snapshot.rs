@@ -12,8 +12,10 @@
 //!
 //! # The algorithm: every chunk is injected at the binlog position of its read view
 //!
-//! For each chunk of a table (rows with primary key greater than the last key written, in key
-//! order, at most [`CHUNK_ROWS`]):
+//! A table's *key* is its primary key, else its first UNIQUE index whose columns are all NOT
+//! NULL (what InnoDB and the entries' `key` use too; `source::info_columns`). For each chunk of
+//! a table (rows with key greater than the last key written, in key order, at most
+//! [`CHUNK_ROWS`], fewer for wide rows, and cut at about `CHUNK_BYTES`):
 //!
 //! 1. The snapshot thread puts a *hold* on the [`Gate`]: from now on the reader does not start
 //!    emitting a new transaction until it knows where the chunk goes.
@@ -37,7 +39,31 @@
 //! held only while the chunk is read and only once it reaches `P` (a few milliseconds per
 //! chunk); the source's writers are not held at all on MariaDB.
 //!
-//! Tables without a primary key have no order to resume in: they are read whole, as one chunk.
+//! # Tables without a key
+//!
+//! A table with neither a primary key nor a NOT NULL UNIQUE index has no order that a later
+//! read view could carry on from (a row's place in a scan is not stable across views, equal rows
+//! cannot be told apart, and ordering by every column is neither total — NULLs, collations,
+//! BLOB prefixes — nor cheap). So it is read in *one* read view at one `P`, as one chunk, but
+//! never held whole: its rows are streamed from the server (`exec_iter`) and handed over in
+//! *pieces* of at most [`CHUNK_ROWS`] rows or `CHUNK_BYTES`, each rendered and sent through
+//! the writer's bounded channel before the next piece is read. The server waits on its socket
+//! meanwhile. The hold of step 1 lasts from the first piece to the last (`Gate::deliver` with
+//! `more`): every piece goes at the same stream point, the reader waits at `P`, and the writer
+//! takes the pieces batch by batch, releasing Redis's lock between batches. What the module
+//! holds is bounded by a piece plus the channel (`sink::MAX_BYTES_IN_FLIGHT`), whatever the
+//! table's size.
+//!
+//! The price is the wait of the reader: live changes of *every* table written after `P` reach
+//! Redis only once the last piece is written (the entries of a later transaction never precede
+//! those of an earlier one, across streams), so the stall lasts as long as the table takes to
+//! write, about its rows divided by the writer's rate. Letting the reader pass `P` would write
+//! the table's own later changes before the `r` rows they change (a deleted row would come
+//! back), and holding those back in memory would be unbounded again. docs/snapshot.md tells
+//! users to give such a table a key (an invisible one does).
+//!
+//! A stop (unload, pause, config change) is noticed between pieces; the read is cut by shutting
+//! its socket down, since dropping an unfinished result reads it to its end.
 //!
 //! # Where `P` comes from
 //!
@@ -59,7 +85,9 @@
 //!   Manual 17.7.2.4 and 17.7.3). So every change to the range before our read is in the
 //!   binlog before `P`, and every change after it waits for our COMMIT and is written after
 //!   `P`. Writers are blocked only on the rows of the chunk being read, for the milliseconds of
-//!   the read; a table without a primary key is locked (shared) for its whole scan.
+//!   the read. A table without a key is locked whole by such a scan on a second connection,
+//!   only until the streaming connection has opened its read view and `P` is noted
+//!   (`Snapshotter::open_read_view`).
 //!
 //! # Resuming
 //!
@@ -69,6 +97,15 @@
 //! reads the stored progress and carries on with the next chunk, at a new `P`, from the key
 //! after the last one written: no row twice, none missed. The initial snapshot's queue is
 //! stored with the starting binlog position before anything is read.
+//!
+//! A table without a key is stored piece by piece the same way (the row count, no key), so a
+//! restart in its middle reads it again from the start, at a new `P'`, numbering its `r`
+//! entries on from the stored count (`pos` never repeats). Replay stays right: the rows written
+//! before the restart describe the table at `P`, the stored position makes the reader stream
+//! every change between `P` and `P'` (a row deleted meanwhile gets its `d`), and the re-read
+//! rewrites every row there is at `P'`. Only the `r` entries of the rows written before the
+//! restart are repeated, as upserts of the same or newer rows. A re-read (CDC.RESYNC) keeps its
+//! one begin marker and ends with its end marker as usual.
 
 use crate::config::{Config, SourceUrl};
 use crate::sink::BatchSender;
@@ -78,13 +115,15 @@ use crate::status::{now_ms, SnapshotProgress, State, STATUS};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use mysql::prelude::Queryable;
 use mysql::Value;
+use redis_cdc_core::decode::charset::{self, Charset};
 use redis_cdc_core::decode::sql::{decode_key, encode_key, schema_from_info, to_row};
 use redis_cdc_core::format::{self, Change, Format};
 use redis_cdc_core::model::batch::{Batch, Entry};
 use redis_cdc_core::model::change::{ChangeSource, Op};
 use redis_cdc_core::model::name::split_table;
 use redis_cdc_core::model::position::{Checkpoint, Position, SnapshotState};
-use redis_cdc_core::schema::{versioning, TableSchema};
+use redis_cdc_core::schema::{versioning, ColumnKind, TableSchema};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
@@ -95,6 +134,14 @@ pub const CHUNK_ROWS: usize = 4096;
 /// Entries per batch handed to the writer (each batch carries its own progress, so that the
 /// writer's lock is held briefly and a crash between batches loses nothing).
 const BATCH_ROWS: usize = 256;
+
+/// A batch is cut earlier once its entries reach about this many bytes (wide rows).
+const BATCH_BYTES: usize = 1 << 20;
+
+/// A chunk, or a piece of a table without a key, is cut once its rows reach about this many
+/// bytes (wide rows): with the writer's channel (`sink::MAX_BYTES_IN_FLIGHT`), this bounds what
+/// the module holds.
+const CHUNK_BYTES: usize = 8 << 20;
 
 // ------------------------------------------------------------------------------------------
 // The gate between the reader and the snapshot
@@ -125,6 +172,9 @@ struct Hold {
     at: Option<Position>,
     /// The chunk's batches, once read (their checkpoints are filled in when sent).
     chunk: Option<Vec<Batch>>,
+    /// More pieces of the same read follow `chunk` (a table without a key): the hold stays
+    /// once it is sent, so the reader waits at `at` until the last piece.
+    more: bool,
 }
 
 impl Gate {
@@ -193,6 +243,7 @@ impl Gate {
                 Some(Hold {
                     at: Some(_),
                     chunk: Some(_),
+                    ..
                 }) => {
                     self.send_if_reached(&mut g, tx)?;
                     continue;
@@ -213,6 +264,7 @@ impl Gate {
         self.lock().hold = Some(Hold {
             at: None,
             chunk: None,
+            more: false,
         });
         self.cv.notify_all();
     }
@@ -233,19 +285,24 @@ impl Gate {
 
     /// Snapshot: the chunk's batches. Sent at once when the reader is at the chunk's position,
     /// else by the reader when it gets there; returns once they are sent (or on a stop).
+    /// `more`: another piece of the same read follows, and the hold stays until it is sent.
     fn deliver(
         &self,
         batches: Vec<Batch>,
+        more: bool,
         tx: &BatchSender,
         stop: &AtomicBool,
     ) -> Result<(), SourceError> {
         let mut g = self.lock();
         match g.hold.as_mut() {
-            Some(h) => h.chunk = Some(batches),
+            Some(h) => {
+                h.chunk = Some(batches);
+                h.more = more;
+            }
             None => return Err(SourceError::retry("snapshot hold lost".into())),
         }
         self.send_if_reached(&mut g, tx)?;
-        while g.hold.is_some() {
+        while g.hold.as_ref().is_some_and(|h| h.chunk.is_some()) {
             if stop.load(Ordering::Relaxed) {
                 return Ok(());
             }
@@ -261,6 +318,7 @@ impl Gate {
                 Some(Hold {
                     at: Some(p),
                     chunk: Some(_),
+                    ..
                 }),
                 Some(d),
             ) => !g.in_txn && d >= p,
@@ -269,11 +327,13 @@ impl Gate {
         if !reached {
             return Ok(());
         }
-        let Some(hold) = g.hold.take() else {
-            return Ok(());
+        // The last piece gives the hold up; an earlier one leaves it (the reader stays at P).
+        let chunk = match g.hold.as_mut() {
+            Some(h) if h.more => h.chunk.take(),
+            _ => g.hold.take().and_then(|h| h.chunk),
         };
         self.cv.notify_all();
-        for mut b in hold.chunk.unwrap_or_default() {
+        for mut b in chunk.unwrap_or_default() {
             b.checkpoint = g.checkpoint.clone();
             b.position = g.checkpoint.position.to_string();
             // Counted like the reader's batches: lag is 0 only when everything sent is written.
@@ -312,8 +372,39 @@ struct TableRead {
     stream: Arc<str>,
     label: Arc<str>,
     select: String,
-    /// Columns of the primary key in key order (indexes into the schema's columns).
+    /// The table's quoted name, `` `db`.`table` ``.
+    from: String,
+    /// Columns of the key in key order (indexes into the schema's columns): the primary key,
+    /// else the first UNIQUE index whose columns are all NOT NULL; empty for neither.
     key: Vec<usize>,
+    /// Rows per chunk (`LIMIT`): [`CHUNK_ROWS`], fewer when the rows are wide (`chunk_limit`).
+    limit: std::cell::Cell<usize>,
+}
+
+impl TableRead {
+    /// How to read the table of `schema` (whose stream is `stream`): every column by name,
+    /// keyed by the schema's key.
+    fn new(schema: TableSchema, stream: Arc<str>) -> TableRead {
+        let cols: Vec<String> = schema
+            .columns
+            .iter()
+            .map(|c| quote_ident(&c.name))
+            .collect();
+        // Every column by name: `SELECT *` leaves INVISIBLE columns out (MariaDB's, MySQL's
+        // generated invisible primary key), and the binlog's rows have them.
+        let from = format!("{}.{}", quote_ident(&schema.db), quote_ident(&schema.table));
+        let name = redis_cdc_core::model::name::table_name(&schema.db, &schema.table);
+        TableRead {
+            select: format!("SELECT {} FROM {from}", cols.join(", ")),
+            from,
+            key: schema.primary_key.clone(),
+            limit: std::cell::Cell::new(CHUNK_ROWS),
+            stream,
+            label: name.as_str().into(),
+            name,
+            schema: Arc::new(schema),
+        }
+    }
 }
 
 impl Snapshotter {
@@ -381,7 +472,8 @@ impl Snapshotter {
                 show_queue(&state, None);
                 continue;
             };
-            let estimated = estimate_rows(c, &table);
+            let (estimated, avg_row) = estimate_rows(c, &table);
+            read.limit.set(chunk_limit(avg_row));
             show_queue(&state, Some(estimated));
             if state.rows == 0 && state.after.is_none() {
                 log::info!("snapshot of {table} started (about {estimated} rows)");
@@ -443,25 +535,10 @@ impl Snapshotter {
         let info = versioning::entry_columns(&info);
         let schema = schema_from_info(db, name, &info)
             .map_err(|e| SourceError::halt(format!("snapshot of {table}: {e}")))?;
-        let cols: Vec<String> = schema
-            .columns
-            .iter()
-            .map(|c| quote_ident(&c.name))
-            .collect();
-        let select = format!(
-            "SELECT {} FROM {}.{}",
-            cols.join(", "),
-            quote_ident(db),
-            quote_ident(name)
-        );
-        Ok(Some(TableRead {
-            name: table.to_string(),
-            key: schema.primary_key.clone(),
-            stream: self.config.stream_key(db, name).into(),
-            label: table.into(),
-            schema: Arc::new(schema),
-            select,
-        }))
+        Ok(Some(TableRead::new(
+            schema,
+            self.config.stream_key(db, name).into(),
+        )))
     }
 
     /// Read, render and hand over the next chunk of `read`: (the table is finished, batches sent).
@@ -471,6 +548,9 @@ impl Snapshotter {
         read: &TableRead,
         state: &mut SnapshotState,
     ) -> Result<(bool, u64), SourceError> {
+        if read.key.is_empty() {
+            return self.keyless(c, read, state);
+        }
         let (sql, params) = chunk_query(read, state.after.as_ref())?;
         self.gate.hold();
         let rows = match self.read_at_position(c, &sql, params) {
@@ -481,11 +561,127 @@ impl Snapshotter {
                 return Err(e);
             }
         };
-        let whole = read.key.is_empty();
-        let finished = whole || rows.len() < CHUNK_ROWS;
-        let mut batches = Vec::with_capacity(rows.len() / BATCH_ROWS + 1);
-        let mut entries = Vec::with_capacity(BATCH_ROWS.min(rows.len()) + 2);
+        let ChunkRows {
+            rows,
+            bytes,
+            complete,
+        } = rows;
+        let finished = complete && rows.len() < read.limit.get();
+        if let Some(per_row) = bytes.checked_div(rows.len()) {
+            read.limit.set(chunk_limit(per_row as u64));
+        }
+        let batches = match self.render(read, state, rows, finished) {
+            Ok(b) => b,
+            Err(e) => {
+                self.gate.release();
+                return Err(e);
+            }
+        };
+        let n = batches.len() as u64;
+        self.gate.deliver(batches, false, &self.tx, &self.stop)?;
+        Ok((finished, n))
+    }
+
+    /// Read a table without a key: one read view at a known `P` for the whole table, its rows
+    /// streamed from the server (never collected) and handed over in pieces of at most
+    /// [`CHUNK_ROWS`] rows or [`CHUNK_BYTES`], each sent through the bounded channel before the
+    /// next is read, while the gate keeps the reader at `P` (module docs, "Tables without a
+    /// key"). A stop is noticed between pieces: the read is then abandoned by shutting its
+    /// socket (draining the rest of a large table would take as long as reading it).
+    fn keyless(
+        &self,
+        c: &mut mysql::Conn,
+        read: &TableRead,
+        state: &mut SnapshotState,
+    ) -> Result<(bool, u64), SourceError> {
+        self.gate.hold();
+        let p = match self.open_read_view(c, read) {
+            Ok(p) => p,
+            Err(e) => {
+                self.gate.release();
+                let _ = c.query_drop("ROLLBACK");
+                return Err(e);
+            }
+        };
+        self.gate.hold_at(p);
+        let fd = c.as_raw_fd();
+        let mut sent = 0u64;
+        let mut piece: Vec<Vec<Value>> = Vec::new();
+        let streamed = match c.exec_iter(read.select.as_str(), ()) {
+            Err(e) => Err(SourceError::from_mysql("reading a table without a key", e)),
+            Ok(mut rows) => {
+                let outcome = (|| {
+                    let mut bytes = 0usize;
+                    for row in rows.by_ref() {
+                        let row = row
+                            .map_err(|e| {
+                                SourceError::from_mysql("reading a table without a key", e)
+                            })?
+                            .unwrap();
+                        bytes += row_bytes(&row);
+                        piece.push(row);
+                        if piece.len() < CHUNK_ROWS && bytes < CHUNK_BYTES {
+                            continue;
+                        }
+                        if self.stop.load(Ordering::Relaxed) {
+                            return Ok(false);
+                        }
+                        let batches =
+                            self.render(read, state, std::mem::take(&mut piece), false)?;
+                        bytes = 0;
+                        sent += batches.len() as u64;
+                        self.gate.deliver(batches, true, &self.tx, &self.stop)?;
+                        if self.stop.load(Ordering::Relaxed) {
+                            return Ok(false);
+                        }
+                        show_queue(state, None);
+                    }
+                    Ok(!self.stop.load(Ordering::Relaxed))
+                })();
+                if !matches!(outcome, Ok(true)) {
+                    // Dropping an unfinished result reads it to its end: cut it short instead.
+                    crate::ffi::os::shutdown_socket(fd);
+                }
+                outcome
+            }
+        };
+        let finish = match streamed {
+            Ok(true) => c
+                .query_drop("COMMIT")
+                .map_err(|e| SourceError::from_mysql("ending the snapshot transaction", e))
+                .and_then(|()| self.render(read, state, std::mem::take(&mut piece), true)),
+            Ok(false) => {
+                self.gate.release();
+                return Ok((false, sent));
+            }
+            Err(e) => Err(e),
+        };
+        let batches = match finish {
+            Ok(b) => b,
+            Err(e) => {
+                self.gate.release();
+                return Err(e);
+            }
+        };
+        sent += batches.len() as u64;
+        self.gate.deliver(batches, false, &self.tx, &self.stop)?;
+        Ok((true, sent))
+    }
+
+    /// Render `rows` of `read` as `r` entries, in batches of at most [`BATCH_ROWS`] entries or
+    /// about [`BATCH_BYTES`], each carrying the progress after its last row. `last`: the table
+    /// is finished with these rows (its end marker follows them, and the next table is first).
+    fn render(
+        &self,
+        read: &TableRead,
+        state: &mut SnapshotState,
+        rows: Vec<Vec<Value>>,
+        last: bool,
+    ) -> Result<Vec<Batch>, SourceError> {
         let total = rows.len();
+        let mut batches = Vec::with_capacity(total / BATCH_ROWS + 1);
+        let mut entries = Vec::with_capacity(BATCH_ROWS.min(total) + 2);
+        let mut bytes = 0usize;
         if state.rows == 0 && state.after.is_none() {
             if state.markers {
                 // Each re-read of a table has an id of its own, so `pos` stays unique also
@@ -500,10 +696,8 @@ impl Snapshotter {
                 .iter()
                 .map(|k| raw.get(*k).cloned().unwrap_or(Value::NULL))
                 .collect();
-            let row = to_row(&read.schema, raw).map_err(|e| {
-                self.gate.release();
-                SourceError::halt(format!("snapshot of {}: {e}", read.name))
-            })?;
+            let row = to_row(&read.schema, raw)
+                .map_err(|e| SourceError::halt(format!("snapshot of {}: {e}", read.name)))?;
             let change = Change {
                 op: Op::Read,
                 table: &read.schema,
@@ -518,7 +712,7 @@ impl Snapshotter {
                 gtid: None,
                 key_peer: None,
             };
-            entries.push(Entry {
+            let entry = Entry {
                 stream: read.stream.clone(),
                 table: read.label.clone(),
                 fields: if self.config.streams {
@@ -527,28 +721,29 @@ impl Snapshotter {
                     Vec::new()
                 },
                 mirror: self.config.mirror.write(&change),
-            });
+            };
+            bytes += entry_bytes(&entry);
+            entries.push(entry);
             state.rows += 1;
-            if !whole {
+            if !read.key.is_empty() {
                 state.after = Some(encode_key(&key_values));
             }
-            let last = i + 1 == total;
-            if entries.len() >= BATCH_ROWS || last {
-                if last && finished {
+            let end = i + 1 == total;
+            if entries.len() >= BATCH_ROWS || bytes >= BATCH_BYTES || end {
+                if end && last {
                     entries.extend(self.marker(&read.name, state, Op::ResyncEnd));
                     state.finish_first();
                 }
                 batches.push(progress_batch(std::mem::take(&mut entries), state));
+                bytes = 0;
             }
         }
-        if total == 0 {
+        if total == 0 && last {
             entries.extend(self.marker(&read.name, state, Op::ResyncEnd));
             state.finish_first();
             batches.push(progress_batch(entries, state));
         }
-        let n = batches.len() as u64;
-        self.gate.deliver(batches, &self.tx, &self.stop)?;
-        Ok((finished, n))
+        Ok(batches)
     }
 
     /// The begin or end marker of a re-read (`state.markers`): an entry in the flat format
@@ -603,8 +798,12 @@ impl Snapshotter {
             }
         };
         self.gate.hold_at(p);
-        self.gate
-            .deliver(vec![progress_batch(entries, state)], &self.tx, &self.stop)
+        self.gate.deliver(
+            vec![progress_batch(entries, state)],
+            false,
+            &self.tx,
+            &self.stop,
+        )
     }
 
     fn position_now(&self, c: &mut mysql::Conn) -> Result<Position, SourceError> {
@@ -617,54 +816,154 @@ impl Snapshotter {
         c: &mut mysql::Conn,
         sql: &str,
         params: Vec<Value>,
-    ) -> Result<Vec<Vec<Value>>, SourceError> {
+    ) -> Result<ChunkRows, SourceError> {
         let err = |what: &'static str| move |e| SourceError::from_mysql(what, e);
         match self.info.flavor {
             Flavor::MariaDb => {
-                c.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
-                    .map_err(err("starting the snapshot transaction"))?;
-                let status: Vec<(String, String)> = c
-                    .query("SHOW STATUS LIKE 'binlog_snapshot_%'")
-                    .map_err(err("reading binlog_snapshot_file/position"))?;
-                let get = |n: &str| {
-                    status
-                        .iter()
-                        .find(|(k, _)| k.eq_ignore_ascii_case(n))
-                        .map(|(_, v)| v.clone())
-                };
-                let file = get("binlog_snapshot_file").unwrap_or_default();
-                let file = file.rsplit('/').next().unwrap_or_default().to_string();
-                let offset: u64 = get("binlog_snapshot_position")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                if file.is_empty() || offset == 0 {
-                    return Err(SourceError::setup(
-                        "the source reports no binlog_snapshot_file/position: the binary log must be on (--log-bin)".into(),
-                    ));
-                }
-                self.gate.hold_at(Position::new(file, offset));
-                let rows: Vec<mysql::Row> = c
-                    .exec(sql, params)
-                    .map_err(err("reading a snapshot chunk"))?;
+                let p = mariadb_read_view(c)?;
+                self.gate.hold_at(p);
+                let rows = read_chunk(c, sql, params)?;
                 c.query_drop("COMMIT")
                     .map_err(err("ending the snapshot transaction"))?;
-                Ok(rows.into_iter().map(mysql::Row::unwrap).collect())
+                Ok(rows)
             }
             Flavor::MySql => {
                 c.query_drop("START TRANSACTION")
                     .map_err(err("starting the snapshot transaction"))?;
-                let locking = format!("{sql} FOR SHARE");
-                let rows: Vec<mysql::Row> = c
-                    .exec(locking, params)
-                    .map_err(err("reading a snapshot chunk"))?;
+                let rows = read_chunk(c, &format!("{sql} FOR SHARE"), params)?;
                 let p = self.position_now(c)?;
                 self.gate.hold_at(p);
                 c.query_drop("COMMIT")
                     .map_err(err("ending the snapshot transaction"))?;
-                Ok(rows.into_iter().map(mysql::Row::unwrap).collect())
+                Ok(rows)
             }
         }
     }
+
+    /// Open, on `c`, a read view of the whole of `read` (a table without a key) and return its
+    /// binlog position `P`: the table's rows in the view are exactly its rows at `P`. The
+    /// transaction stays open for the caller's streamed read.
+    ///
+    /// * MariaDB: as for every chunk, `START TRANSACTION WITH CONSISTENT SNAPSHOT` and
+    ///   `binlog_snapshot_file/position`; no lock.
+    /// * MySQL: a locking read of the whole table on a second connection (`SELECT 1 ... FOR
+    ///   SHARE`, next-key locks on every row and gap, waiting for every transaction that
+    ///   changed the table to commit, so each is in the binlog before `P`) holds the table
+    ///   still while `c` opens its read view (`WITH CONSISTENT SNAPSHOT` makes it at once) and
+    ///   `SHOW MASTER STATUS` gives `P`; then that connection commits. Writers of the table wait
+    ///   for the locking scan only (the server scanning the table, not the module's writing it),
+    ///   writers of other tables not at all.
+    fn open_read_view(
+        &self,
+        c: &mut mysql::Conn,
+        read: &TableRead,
+    ) -> Result<Position, SourceError> {
+        let err = |what: &'static str| move |e| SourceError::from_mysql(what, e);
+        match self.info.flavor {
+            Flavor::MariaDb => mariadb_read_view(c),
+            Flavor::MySql => {
+                let mut lock = self.open()?;
+                lock.query_drop("START TRANSACTION")
+                    .map_err(err("starting the table lock transaction"))?;
+                let locking = format!("SELECT 1 FROM {} FOR SHARE", read.from);
+                for row in lock
+                    .query_iter(locking)
+                    .map_err(err("locking a table without a key"))?
+                {
+                    row.map_err(err("locking a table without a key"))?;
+                }
+                c.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+                    .map_err(err("starting the snapshot transaction"))?;
+                let p = self.position_now(&mut lock)?;
+                lock.query_drop("COMMIT")
+                    .map_err(err("ending the table lock transaction"))?;
+                Ok(p)
+            }
+        }
+    }
+}
+
+/// The rows of a chunk as read.
+struct ChunkRows {
+    /// The rows kept, in key order.
+    rows: Vec<Vec<Value>>,
+    /// Their approximate size.
+    bytes: usize,
+    /// Every row the query returned was kept (false: cut at [`CHUNK_BYTES`]; the next chunk
+    /// starts after the last row kept).
+    complete: bool,
+}
+
+/// Run a chunk's SELECT, keeping its rows up to about [`CHUNK_BYTES`] (at least one): the rest
+/// is read and dropped, so that a chunk of wide rows never holds more.
+fn read_chunk(
+    c: &mut mysql::Conn,
+    sql: &str,
+    params: Vec<Value>,
+) -> Result<ChunkRows, SourceError> {
+    let err = |e| SourceError::from_mysql("reading a snapshot chunk", e);
+    let mut out = ChunkRows {
+        rows: Vec::new(),
+        bytes: 0,
+        complete: true,
+    };
+    for row in c.exec_iter(sql, params).map_err(err)? {
+        let row = row.map_err(err)?.unwrap();
+        if out.bytes >= CHUNK_BYTES {
+            out.complete = false;
+            continue;
+        }
+        out.bytes += row_bytes(&row);
+        out.rows.push(row);
+    }
+    Ok(out)
+}
+
+/// MariaDB: start a transaction whose read view and binlog position are consistent
+/// (`START TRANSACTION WITH CONSISTENT SNAPSHOT` and `binlog_snapshot_file/position`).
+fn mariadb_read_view(c: &mut mysql::Conn) -> Result<Position, SourceError> {
+    let err = |what: &'static str| move |e| SourceError::from_mysql(what, e);
+    c.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+        .map_err(err("starting the snapshot transaction"))?;
+    let status: Vec<(String, String)> = c
+        .query("SHOW STATUS LIKE 'binlog_snapshot_%'")
+        .map_err(err("reading binlog_snapshot_file/position"))?;
+    let get = |n: &str| {
+        status
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(n))
+            .map(|(_, v)| v.clone())
+    };
+    let file = get("binlog_snapshot_file").unwrap_or_default();
+    let file = file.rsplit('/').next().unwrap_or_default().to_string();
+    let offset: u64 = get("binlog_snapshot_position")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if file.is_empty() || offset == 0 {
+        return Err(SourceError::setup(
+            "the source reports no binlog_snapshot_file/position: the binary log must be on (--log-bin)".into(),
+        ));
+    }
+    Ok(Position::new(file, offset))
+}
+
+/// Approximate heap bytes of a row read from the source.
+fn row_bytes(row: &[Value]) -> usize {
+    row.iter()
+        .map(|v| match v {
+            Value::Bytes(b) => 32 + b.len(),
+            _ => 32,
+        })
+        .sum()
+}
+
+/// Approximate heap bytes of a rendered entry (as `Batch::bytes` counts them).
+fn entry_bytes(e: &Entry) -> usize {
+    64 + e
+        .fields
+        .iter()
+        .map(|(k, v)| 16 + k.len() + v.len())
+        .sum::<usize>()
 }
 
 /// Queue re-reads of `tables`: a table not queued joins the end; the table being read is queued
@@ -736,19 +1035,27 @@ fn show_queue(state: &SnapshotState, estimated_first: Option<u64>) {
         .collect();
 }
 
-/// `information_schema.TABLES.TABLE_ROWS` (an InnoDB estimate).
-fn estimate_rows(c: &mut mysql::Conn, table: &str) -> u64 {
+/// `information_schema.TABLES.TABLE_ROWS` and `AVG_ROW_LENGTH` (InnoDB estimates).
+fn estimate_rows(c: &mut mysql::Conn, table: &str) -> (u64, u64) {
     let Some((db, name)) = split_table(table) else {
-        return 0;
+        return (0, 0);
     };
-    c.exec_first::<Option<u64>, _, _>(
-        "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
-        (db, name),
-    )
-    .ok()
-    .flatten()
-    .flatten()
-    .unwrap_or(0)
+    let row: Option<(Option<u64>, Option<u64>)> = c
+        .exec_first(
+            "SELECT TABLE_ROWS, AVG_ROW_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            (db, name),
+        )
+        .ok()
+        .flatten();
+    let (rows, avg) = row.unwrap_or_default();
+    (rows.unwrap_or(0), avg.unwrap_or(0))
+}
+
+/// Rows per chunk for rows of about `row_bytes` bytes: [`CHUNK_ROWS`], fewer for wide rows, so
+/// that a chunk is rarely cut at [`CHUNK_BYTES`] (the rest of a cut chunk is read and dropped).
+fn chunk_limit(row_bytes: u64) -> usize {
+    let per_row = usize::try_from(row_bytes).unwrap_or(usize::MAX).max(1);
+    (CHUNK_BYTES / per_row).clamp(1, CHUNK_ROWS)
 }
 
 /// The chunk's SELECT: keyset pagination on the primary key (`(a > ?) OR (a = ? AND b > ?)`,
@@ -778,6 +1085,12 @@ fn chunk_query(
                 read.name, read.name
             )));
         }
+        let last: Vec<Value> = read
+            .key
+            .iter()
+            .zip(last)
+            .map(|(k, v)| key_param(&read.schema.columns[*k].kind, v))
+            .collect();
         let mut ors = Vec::new();
         for i in 0..names.len() {
             let mut ands = Vec::new();
@@ -791,8 +1104,21 @@ fn chunk_query(
         }
         sql.push_str(&format!(" WHERE {}", ors.join(" OR ")));
     }
-    sql.push_str(&format!(" ORDER BY {order} LIMIT {CHUNK_ROWS}"));
+    sql.push_str(&format!(" ORDER BY {order} LIMIT {}", read.limit.get()));
     Ok((sql, params))
+}
+
+/// A key value as read (raw bytes, in the column's character set: the connection reads
+/// results as binary) made a parameter the server compares in the column's collation: text in
+/// UTF-8, the connection's character set, which the server converts to the column's (raw
+/// latin1 bytes would be invalid UTF-8: "Illegal mix of collations"). Other values as they are.
+fn key_param(kind: &ColumnKind, v: Value) -> Value {
+    match (kind, v) {
+        (ColumnKind::Text { charset }, Value::Bytes(b)) if *charset != Charset::Utf8 => {
+            Value::Bytes(charset::to_utf8(*charset, b).into_bytes())
+        }
+        (_, v) => v,
+    }
 }
 
 pub(crate) fn quote_ident(s: &str) -> String {
@@ -828,14 +1154,7 @@ mod tests {
             ],
         )
         .unwrap();
-        let read = TableRead {
-            name: "db.t".into(),
-            key: s.primary_key.clone(),
-            schema: Arc::new(s),
-            stream: "cdc:db.t".into(),
-            label: "db.t".into(),
-            select: "SELECT `a`, `b` FROM `db`.`t`".into(),
-        };
+        let read = TableRead::new(s, "cdc:db.t".into());
         let (sql, p) = chunk_query(&read, None).unwrap();
         assert_eq!(
             sql,
@@ -849,6 +1168,132 @@ mod tests {
             "{sql}"
         );
         assert_eq!(p, vec![Value::Int(1), Value::Int(1), Value::Int(2)]);
+    }
+
+    /// A table without a primary key is chunked by its first NOT NULL UNIQUE index
+    /// (`source::info_columns` gives its columns key ordinals); an INVISIBLE column, which
+    /// `SELECT *` would leave out, is selected by name and keys the chunks (MariaDB's INVISIBLE,
+    /// MySQL's generated invisible primary key `my_row_id`).
+    #[test]
+    fn keyset_query_for_an_invisible_unique_key() {
+        let rid = InfoColumn {
+            invisible: true,
+            ..info("rid", "bigint", "bigint(20) unsigned", Some(1))
+        };
+        let s = schema_from_info(
+            "db",
+            "log",
+            &[info("msg", "varchar", "varchar(20)", None), rid],
+        )
+        .unwrap();
+        let read = TableRead::new(s, "cdc:db.log".into());
+        assert_eq!(read.key, vec![1]);
+        assert_eq!(read.name, "db.log");
+        assert_eq!(read.from, "`db`.`log`");
+        let (sql, p) = chunk_query(&read, Some(&encode_key(&[Value::UInt(42)]))).unwrap();
+        assert_eq!(
+            sql,
+            format!(
+                "SELECT `msg`, `rid` FROM `db`.`log` WHERE (`rid` > ?) ORDER BY `rid` LIMIT {CHUNK_ROWS}"
+            )
+        );
+        assert_eq!(p, vec![Value::UInt(42)]);
+        // Without any key: no order to page in; read whole (streamed, in pieces).
+        let s = schema_from_info("db", "k", &[info("a", "int", "int(11)", None)]).unwrap();
+        let read = TableRead::new(s, "cdc:db.k".into());
+        assert!(read.key.is_empty());
+        assert_eq!(read.select, "SELECT `a` FROM `db`.`k`");
+    }
+
+    /// Keyset parameters of text keys go in UTF-8 (the connection's character set), converted
+    /// from the column's; binary keys and other values as read.
+    #[test]
+    fn keyset_parameters_of_text_keys_are_utf8() {
+        let latin1 = InfoColumn {
+            charset: Some("latin1".into()),
+            collation: Some(8),
+            ..info("k", "varchar", "varchar(10)", Some(1))
+        };
+        let bin = InfoColumn {
+            charset: None,
+            collation: Some(63),
+            ..info("b", "varbinary", "varbinary(10)", Some(2))
+        };
+        let s = schema_from_info("db", "t", &[latin1, bin]).unwrap();
+        let read = TableRead::new(s, "cdc:db.t".into());
+        let after = encode_key(&[Value::Bytes(vec![0xe9, b'a']), Value::Bytes(vec![0xff])]);
+        let (_, p) = chunk_query(&read, Some(&after)).unwrap();
+        assert_eq!(
+            p,
+            vec![
+                Value::Bytes("\u{e9}a".as_bytes().to_vec()),
+                Value::Bytes("\u{e9}a".as_bytes().to_vec()),
+                Value::Bytes(vec![0xff])
+            ]
+        );
+    }
+
+    /// A table without a key goes in pieces of one read view: the reader stays held at the
+    /// view's position from the first piece to the last, and each piece goes when handed over.
+    #[test]
+    fn gate_holds_the_reader_from_the_first_piece_to_the_last() {
+        let p = Position::new("b.000001", 300);
+        let at_p = Checkpoint {
+            position: p.clone(),
+            ..Checkpoint::default()
+        };
+        let gate = Arc::new(Gate::new(&at_p));
+        let (tx, rx) = crate::sink::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        gate.hold();
+        gate.hold_at(p.clone());
+        let piece = |rows: u64| {
+            let mut st = SnapshotState {
+                queue: vec!["db.k".into()],
+                rows,
+                ..SnapshotState::default()
+            };
+            vec![progress_batch(Vec::new(), &mut st)]
+        };
+        // The reader is at P: the first piece goes at once, and the hold stays.
+        gate.deliver(piece(1), true, &tx, &stop).unwrap();
+        assert_eq!(rx.try_recv().expect("first piece").checkpoint.position, p);
+        assert!(gate.lock().hold.is_some());
+        // A transaction after P waits for the last piece.
+        let released = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (gate, tx, stop, released) =
+                (gate.clone(), tx.clone(), stop.clone(), released.clone());
+            let start = Position::new("b.000001", 400);
+            std::thread::spawn(move || {
+                gate.reader_begins(&start, &at_p, &tx, &stop).unwrap();
+                released.store(true, Ordering::SeqCst);
+            })
+        };
+        std::thread::sleep(Duration::from_millis(150));
+        assert!(
+            !released.load(Ordering::SeqCst),
+            "the reader passed P between pieces"
+        );
+        gate.deliver(piece(2), true, &tx, &stop).unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+        assert!(
+            !released.load(Ordering::SeqCst),
+            "the reader passed P between pieces"
+        );
+        gate.deliver(piece(3), false, &tx, &stop).unwrap();
+        reader.join().unwrap();
+        assert!(released.load(Ordering::SeqCst));
+        assert!(gate.lock().hold.is_none());
+        let rows: Vec<u64> = std::iter::from_fn(|| rx.try_recv())
+            .map(|b| {
+                SnapshotState::from_field(b.snapshot.as_deref())
+                    .unwrap()
+                    .unwrap()
+                    .rows
+            })
+            .collect();
+        assert_eq!(rows, [2, 3], "pieces in order, each once");
     }
 
     #[test]

@@ -751,21 +751,6 @@ pub(crate) fn unload_and_shutdown_under_load(flavor: &Flavor) {
     assert!(panics.is_empty(), "{panics:?}");
 }
 
-/// `MODULE LOADEX <module> CONFIG cdc.<name> <value> ...` for the module arguments `args`.
-pub(crate) fn loadex_args(args: &[&str]) -> Vec<String> {
-    let mut out: Vec<String> = vec![
-        "MODULE".into(),
-        "LOADEX".into(),
-        module_path().display().to_string(),
-    ];
-    for pair in args.chunks(2) {
-        out.push("CONFIG".into());
-        out.push(format!("cdc.{}", pair[0]));
-        out.push(pair[1].to_string());
-    }
-    out
-}
-
 /// MODULE UNLOAD / MODULE LOADEX twenty times under load (issue 13, 2): each load streams again
 /// from the stored position, no thread or file descriptor is left behind by an unloaded copy,
 /// and every change is in its stream exactly once.

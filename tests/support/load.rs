@@ -6,7 +6,7 @@
 //! * `<db>.t (id, v, note)`: inserted, updated and deleted (replay must equal `SELECT *`);
 //! * `<db>.log (id, note)`: insert only, ids handed out in commit order, so that the stream
 //!   must hold every id of the table exactly once and in ascending order (exact counts).
-use super::servers::{MariaDb, RedisServer};
+use super::servers::{module_path, MariaDb, RedisServer};
 use super::streams::{
     assert_replays_to_table, entries, field, json_field, parse_row_pos, wait_until,
 };
@@ -27,6 +27,21 @@ pub fn module_args<'a>(url: &'a str, schema: &'a str, extra: &[&'a str]) -> Vec<
     }
     v.extend_from_slice(extra);
     v
+}
+
+/// `MODULE LOADEX <module> CONFIG cdc.<name> <value> ...` for the module arguments `args`.
+pub fn loadex_args(args: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = vec![
+        "MODULE".into(),
+        "LOADEX".into(),
+        module_path().display().to_string(),
+    ];
+    for pair in args.chunks(2) {
+        out.push("CONFIG".into());
+        out.push(format!("cdc.{}", pair[0]));
+        out.push(pair[1].to_string());
+    }
+    out
 }
 
 /// Create `<db>.t` and `<db>.log`.
