@@ -6,6 +6,7 @@
 
 use crate::redact;
 use percent_encoding::percent_decode_str;
+use redis_cdc_core::columns::{ColumnPatterns, ColumnRules};
 use redis_cdc_core::filter::TableFilter;
 use redis_cdc_core::format::{self, Format};
 use redis_module::configuration::{
@@ -172,6 +173,21 @@ pub fn parse_exclude_tables(s: &str) -> Result<String, String> {
         .map_err(|e| format!("cdc.exclude-tables: {e}"))
 }
 
+/// `cdc.exclude-columns`: comma-separated `db.table.column` patterns.
+pub fn parse_exclude_columns(s: &str) -> Result<ColumnPatterns, String> {
+    ColumnPatterns::parse(s).map_err(|e| format!("cdc.exclude-columns: {e}"))
+}
+
+/// `cdc.mask-columns`: comma-separated `db.table.column` patterns.
+pub fn parse_mask_columns(s: &str) -> Result<ColumnPatterns, String> {
+    ColumnPatterns::parse(s).map_err(|e| format!("cdc.mask-columns: {e}"))
+}
+
+/// `cdc.mask-salt`: any text (a secret: never quoted, never logged).
+pub fn parse_mask_salt(s: &str) -> Result<String, String> {
+    Ok(s.to_string())
+}
+
 /// `cdc.stream-prefix`: any text.
 pub fn parse_stream_prefix(s: &str) -> Result<String, String> {
     Ok(s.to_string())
@@ -191,6 +207,11 @@ pub static TABLES: Setting<String> = Setting::new(String::new(), parse_tables);
 pub static EXCLUDE_TABLES: Setting<String> = Setting::new(String::new(), parse_exclude_tables);
 pub static STREAM_PREFIX: Setting<String> = Setting::new(String::new(), parse_stream_prefix);
 pub static OFFSET_KEY: Setting<String> = Setting::new(String::new(), parse_offset_key);
+pub static EXCLUDE_COLUMNS: Setting<ColumnPatterns> =
+    Setting::new(ColumnPatterns::EMPTY, parse_exclude_columns);
+pub static MASK_COLUMNS: Setting<ColumnPatterns> =
+    Setting::new(ColumnPatterns::EMPTY, parse_mask_columns);
+pub static MASK_SALT: Setting<String> = Setting::new(String::new(), parse_mask_salt);
 pub static SNAPSHOT: EnumSetting<SnapshotMode> = Mutex::new(Choice(SnapshotMode::Initial));
 pub static FORMAT: EnumSetting<Format> = Mutex::new(Choice(Format::Flat));
 /// `cdc.server-id`, `cdc.stream-maxlen`, `cdc.max-memory-percent`: Redis checks their ranges.
@@ -253,6 +274,7 @@ pub fn current() -> Result<Config, String> {
         max_memory_percent: MAX_MEMORY_PERCENT.load(Ordering::Relaxed).clamp(1, 100) as u32,
         enabled: ENABLED.load(Ordering::Relaxed),
         schema_changes: SCHEMA_CHANGES.load(Ordering::Relaxed),
+        columns: ColumnRules::new(EXCLUDE_COLUMNS.get(), MASK_COLUMNS.get(), &MASK_SALT.get()),
     })
 }
 
@@ -404,7 +426,7 @@ fn percent_decode(s: &str) -> Result<String, String> {
 /// The configs' names as module arguments (`loadmodule <so> mysql-url URL tables 'shop.*'`):
 /// the registered names, without the `cdc.` prefix (keep in step with `redis_module!` in
 /// lib.rs).
-pub const ARG_NAMES: [&str; 12] = [
+pub const ARG_NAMES: [&str; 15] = [
     "server-id",
     "stream-maxlen",
     "max-memory-percent",
@@ -413,6 +435,9 @@ pub const ARG_NAMES: [&str; 12] = [
     "exclude-tables",
     "stream-prefix",
     "offset-key",
+    "exclude-columns",
+    "mask-columns",
+    "mask-salt",
     "enabled",
     "schema-changes",
     "snapshot",
@@ -463,6 +488,8 @@ pub struct Config {
     pub enabled: bool,
     /// The Debezium formats write schema-change events (docs/debezium.md).
     pub schema_changes: bool,
+    /// `cdc.exclude-columns`, `cdc.mask-columns`, `cdc.mask-salt` (Debug hides the salt).
+    pub columns: ColumnRules,
 }
 
 impl Config {

@@ -17,8 +17,9 @@ pub mod status;
 pub mod supervisor;
 
 use crate::config::{
-    Choice, ENABLED, EXCLUDE_TABLES, FORMAT, MAX_MEMORY_PERCENT, MYSQL_URL, OFFSET_KEY,
-    SCHEMA_CHANGES, SERVER_ID, SNAPSHOT, STREAM_MAXLEN, STREAM_PREFIX, TABLES,
+    Choice, ENABLED, EXCLUDE_COLUMNS, EXCLUDE_TABLES, FORMAT, MASK_COLUMNS, MASK_SALT,
+    MAX_MEMORY_PERCENT, MYSQL_URL, OFFSET_KEY, SCHEMA_CHANGES, SERVER_ID, SNAPSHOT, STREAM_MAXLEN,
+    STREAM_PREFIX, TABLES,
 };
 use redis_cdc_core::format::Format;
 use redis_module::configuration::{ConfigurationContext, ConfigurationFlags};
@@ -122,6 +123,9 @@ redis_module! {
             ["exclude-tables", &EXCLUDE_TABLES, "", ConfigurationFlags::DEFAULT, changed()],
             ["stream-prefix", &STREAM_PREFIX, "cdc:", ConfigurationFlags::DEFAULT, changed()],
             ["offset-key", &OFFSET_KEY, "cdc:offset", ConfigurationFlags::DEFAULT, changed()],
+            ["exclude-columns", &EXCLUDE_COLUMNS, "", ConfigurationFlags::DEFAULT, changed()],
+            ["mask-columns", &MASK_COLUMNS, "", ConfigurationFlags::DEFAULT, changed()],
+            ["mask-salt", &MASK_SALT, "", ConfigurationFlags::SENSITIVE, changed()],
         ],
         bool: [
             ["enabled", &ENABLED, true, ConfigurationFlags::DEFAULT, changed()],

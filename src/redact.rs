@@ -1,10 +1,11 @@
-//! Keep the `cdc.mysql-url` password out of SLOWLOG and MONITOR on Redis versions that do not
-//! redact module configs flagged SENSITIVE in CONFIG SET (7.0.15 shows the whole URL in
-//! SLOWLOG GET; its own masterauth is shown as "(redacted)").
+//! Keep the `cdc.mysql-url` password and the `cdc.mask-salt` out of SLOWLOG and MONITOR on
+//! Redis versions that do not redact module configs flagged SENSITIVE in CONFIG SET (7.0.15
+//! shows the whole URL in SLOWLOG GET; its own masterauth is shown as "(redacted)").
 //!
-//! A command filter replaces the value of `CONFIG SET ... cdc.mysql-url <url> ...` with a token
-//! before the command runs, so that what Redis logs is the token; the config's set callback
-//! ([`resolve`]) swaps the token back for the URL. Filters run on the main thread, before the
+//! A command filter replaces the value of `CONFIG SET ... cdc.mysql-url <url> ...` (and of
+//! each config of [`CONFIG_NAMES`]) with a token before the command runs, so that what Redis
+//! logs is the token; the config's set callback ([`resolve`]) swaps the token back for the
+//! value. Filters run on the main thread, before the
 //! command executes (also for commands queued in MULTI), so the token is always resolved by
 //! the same CONFIG SET that carried it.
 
@@ -14,8 +15,11 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-const CONFIG_NAME: &str = "cdc.mysql-url";
-const TOKEN_PREFIX: &str = "(redacted cdc.mysql-url #";
+/// The sensitive configs, and the start of their tokens.
+const CONFIG_NAMES: [(&str, &str); 2] = [
+    ("cdc.mysql-url", "(redacted cdc.mysql-url #"),
+    ("cdc.mask-salt", "(redacted cdc.mask-salt #"),
+];
 /// Tokens of CONFIG SETs that failed before reaching the set callback are dropped past this.
 const MAX_PENDING: usize = 16;
 
@@ -27,16 +31,19 @@ pub fn register(ctx: &Context) {
     filter::register::<Redact>(ctx);
 }
 
-/// The value a CONFIG SET delivered: the URL when it is a token of ours, else as is.
+/// The value a CONFIG SET delivered: the value it hides when it is a token of ours, else as is.
 pub fn resolve(value: &str) -> Result<String, String> {
-    if !value.starts_with(TOKEN_PREFIX) {
+    let Some((name, _)) = CONFIG_NAMES
+        .iter()
+        .find(|(_, prefix)| value.starts_with(prefix))
+    else {
         return Ok(value.to_string());
-    }
+    };
     let mut pending = PENDING.lock().unwrap_or_else(|p| p.into_inner());
     match pending.iter().position(|(t, _)| t == value) {
-        Some(i) => Ok(pending.remove(i).map(|(_, url)| url).unwrap_or_default()),
+        Some(i) => Ok(pending.remove(i).map(|(_, v)| v).unwrap_or_default()),
         None => Err(format!(
-            "{CONFIG_NAME}: expired redaction token; set the URL again"
+            "{name}: expired redaction token; set the value again"
         )),
     }
 }
@@ -51,13 +58,16 @@ impl CommandFilter for Redact {
         }
         let mut i = 2;
         while i + 1 < argc {
-            if args.arg_is(i, CONFIG_NAME.as_bytes()) {
+            let sensitive = CONFIG_NAMES
+                .iter()
+                .find(|(name, _)| args.arg_is(i, name.as_bytes()));
+            if let Some((_, prefix)) = sensitive {
                 let Some(value) = args.arg(i + 1) else { break };
                 let Ok(url) = String::from_utf8(value) else {
                     break;
                 };
                 if !url.is_empty() {
-                    let token = format!("{TOKEN_PREFIX}{})", NEXT.fetch_add(1, Ordering::Relaxed));
+                    let token = format!("{prefix}{})", NEXT.fetch_add(1, Ordering::Relaxed));
                     {
                         let mut pending = PENDING.lock().unwrap_or_else(|p| p.into_inner());
                         if pending.len() >= MAX_PENDING {

@@ -108,6 +108,7 @@ impl Reader {
             full_metadata: self.info.full_metadata,
             source_id: self.info.server_id,
             schema_changes: self.config.schema_changes,
+            columns: self.config.columns.clone(),
         };
         let needs_shapes = settings.needs_shapes();
         let new_start = shapes.is_none();
@@ -259,6 +260,10 @@ impl Reader {
             }
             Output::Behind => {
                 STATUS.caught_up.store(false, Ordering::Relaxed);
+                Ok(())
+            }
+            Output::Warning(w) => {
+                STATUS.warn(w);
                 Ok(())
             }
             Output::Resync {

@@ -78,6 +78,7 @@ use crate::status::{now_ms, SnapshotProgress, State, STATUS};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use mysql::prelude::Queryable;
 use mysql::Value;
+use redis_cdc_core::columns::ColumnPlan;
 use redis_cdc_core::decode::sql::{decode_key, encode_key, schema_from_info, to_row};
 use redis_cdc_core::format::{self, Change, Format};
 use redis_cdc_core::model::batch::{Batch, Entry};
@@ -308,6 +309,8 @@ pub struct Snapshotter {
 struct TableRead {
     name: String,
     schema: Arc<TableSchema>,
+    /// `cdc.exclude-columns` / `cdc.mask-columns` for this table (None: every column as is).
+    plan: Option<ColumnPlan>,
     stream: Arc<str>,
     label: Arc<str>,
     select: String,
@@ -452,8 +455,13 @@ impl Snapshotter {
             quote_ident(db),
             quote_ident(name)
         );
+        let plan = self.config.columns.plan(&schema, self.config.format);
+        if let Some(w) = plan.as_ref().and_then(ColumnPlan::warning) {
+            STATUS.warn(w);
+        }
         Ok(Some(TableRead {
             name: table.to_string(),
+            plan,
             key: schema.primary_key.clone(),
             stream: self.config.stream_key(db, name).into(),
             label: table.into(),
@@ -502,9 +510,14 @@ impl Snapshotter {
                 self.gate.release();
                 SourceError::halt(format!("snapshot of {}: {e}", read.name))
             })?;
+            // The entry's row and shape (cdc.exclude-columns, cdc.mask-columns).
+            let (row, shape) = match &read.plan {
+                Some(plan) => (plan.apply(row), plan.shape()),
+                None => (row, &*read.schema),
+            };
             let change = Change {
                 op: Op::Read,
-                table: &read.schema,
+                table: shape,
                 before: None,
                 after: Some(&row),
                 ts_ms: state.ts_ms,
@@ -818,6 +831,7 @@ mod tests {
             name: "db.t".into(),
             key: s.primary_key.clone(),
             schema: Arc::new(s),
+            plan: None,
             stream: "cdc:db.t".into(),
             label: "db.t".into(),
             select: "SELECT `a`, `b` FROM `db`.`t`".into(),

@@ -185,6 +185,7 @@ fn assemble(name: &str) -> Option<Assembled> {
         full_metadata: true,
         source_id: 1,
         schema_changes: true,
+        columns: Default::default(),
     };
     let mut assembler = Assembler::new(settings, &Checkpoint::default(), false, Shapes::new());
     let mut no_server =
