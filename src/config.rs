@@ -566,6 +566,23 @@ mod tests {
             .unwrap_err()
             .starts_with("cdc.offset-key"));
         assert_eq!(parse_tables("a.*, b.c?").unwrap(), "a.*, b.c?");
+        assert!(parse_exclude_columns("a.b")
+            .unwrap_err()
+            .starts_with("cdc.exclude-columns"));
+        assert!(parse_mask_columns("a.b.c.d")
+            .unwrap_err()
+            .starts_with("cdc.mask-columns"));
+        assert!(parse_mask_columns("shop.*.email, *.*.ssn").is_ok());
+    }
+
+    #[test]
+    fn the_config_debug_form_never_shows_the_salt() {
+        let rules = ColumnRules::new(
+            parse_exclude_columns("").unwrap(),
+            parse_mask_columns("a.b.c").unwrap(),
+            "S3cret-salt",
+        );
+        assert!(!format!("{rules:?}").contains("S3cret-salt"));
     }
 
     #[test]

@@ -5,9 +5,8 @@
 //! A command filter replaces the value of `CONFIG SET ... cdc.mysql-url <url> ...` (and of
 //! each config of [`CONFIG_NAMES`]) with a token before the command runs, so that what Redis
 //! logs is the token; the config's set callback ([`resolve`]) swaps the token back for the
-//! value. Filters run on the main thread, before the
-//! command executes (also for commands queued in MULTI), so the token is always resolved by
-//! the same CONFIG SET that carried it.
+//! value. Filters run on the main thread, before the command executes (also for commands
+//! queued in MULTI), so the token is always resolved by the same CONFIG SET that carried it.
 
 use crate::ffi::filter::{self, CommandFilter, FilterArgs};
 use redis_module::Context;
@@ -80,5 +79,25 @@ impl CommandFilter for Redact {
             }
             i += 2;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_resolves_once_to_the_value_it_hides() {
+        for (name, prefix) in CONFIG_NAMES {
+            let token = format!("{prefix}{})", NEXT.fetch_add(1, Ordering::Relaxed));
+            PENDING
+                .lock()
+                .unwrap()
+                .push_back((token.clone(), "hidden".into()));
+            assert_eq!(resolve(&token).unwrap(), "hidden");
+            let e = resolve(&token).unwrap_err();
+            assert!(e.starts_with(name) && !e.contains("hidden"), "{e}");
+        }
+        assert_eq!(resolve("plain").unwrap(), "plain");
     }
 }
