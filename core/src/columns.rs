@@ -171,6 +171,11 @@ impl ColumnRules {
         self.exclude.names_table(db, table) || self.mask.names_table(db, table)
     }
 
+    /// True when `cdc.exclude-columns` may name columns of `db.table`.
+    pub fn excludes_in(&self, db: &str, table: &str) -> bool {
+        self.exclude.names_table(db, table)
+    }
+
     /// True when `cdc.exclude-columns` names the column `db.table.column`.
     pub fn excludes(&self, db: &str, table: &str, column: &str) -> bool {
         self.exclude.matches(db, table, &column.to_lowercase())
@@ -549,6 +554,9 @@ mod tests {
         let r = rules("shop.orders.*", "crm.*.email", "s");
         let s = shape(&["id", "email"], vec![0]);
         assert!(r.plan(&s, Format::Flat).is_none());
+        assert!(r.excludes_in("shop", "orders") && !r.excludes_in("crm", "users"));
+        assert!(r.touches("crm", "users") && !r.touches("shop", "users"));
+        assert!(r.excludes("shop", "orders", "ANY") && !r.excludes("crm", "users", "email"));
         // A touched table whose columns all stay.
         let r = rules("shop.users.ssn", "", "");
         assert!(r.plan(&s, Format::Flat).is_none());

@@ -240,9 +240,10 @@ pub fn column_warnings(
 ) -> Result<Vec<String>, SourceError> {
     let rules = &config.columns;
     if captured.is_empty()
-        || !captured
-            .iter()
-            .any(|t| t.split_once('.').is_some_and(|(d, n)| rules.touches(d, n)))
+        || !captured.iter().any(|t| {
+            t.split_once('.')
+                .is_some_and(|(d, n)| rules.excludes_in(d, n))
+        })
     {
         return Ok(Vec::new());
     }
