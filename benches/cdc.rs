@@ -118,16 +118,21 @@ fn cpu_since(pid: u32, before: &std::collections::BTreeMap<String, f64>) -> Vec<
 
 /// A redis-server whose module follows `db` with cdc.snapshot `snapshot`, disabled until
 /// [`enable_module`].
+/// BENCH_MODULE_ARGS: more module arguments, space-separated `name value` pairs (e.g.
+/// `mask-columns bench.items.name exclude-columns bench.items.note mask-salt s`).
 fn start_disabled_module(db: &MariaDb, snapshot: &str) -> RedisServer {
     let url = db.url();
-    start_redis(&[
+    let extra = std::env::var("BENCH_MODULE_ARGS").unwrap_or_default();
+    let mut args = vec![
         "mysql-url",
         url.as_str(),
         "snapshot",
         snapshot,
         "enabled",
         "no",
-    ])
+    ];
+    args.extend(extra.split_whitespace());
+    start_redis(&args)
 }
 
 fn enable_module(c: &mut redis::Connection) {

@@ -6,6 +6,7 @@
 
 use crate::redact;
 use percent_encoding::percent_decode_str;
+use redis_cdc_core::columns::{ColumnPatterns, ColumnRules};
 use redis_cdc_core::filter::TableFilter;
 use redis_cdc_core::format::mirror::{Mirror, MirrorMode};
 use redis_cdc_core::format::{self, Format};
@@ -181,6 +182,21 @@ pub fn parse_exclude_tables(s: &str) -> Result<String, String> {
         .map_err(|e| format!("cdc.exclude-tables: {e}"))
 }
 
+/// `cdc.exclude-columns`: comma-separated `db.table.column` patterns.
+pub fn parse_exclude_columns(s: &str) -> Result<ColumnPatterns, String> {
+    ColumnPatterns::parse(s).map_err(|e| format!("cdc.exclude-columns: {e}"))
+}
+
+/// `cdc.mask-columns`: comma-separated `db.table.column` patterns.
+pub fn parse_mask_columns(s: &str) -> Result<ColumnPatterns, String> {
+    ColumnPatterns::parse(s).map_err(|e| format!("cdc.mask-columns: {e}"))
+}
+
+/// `cdc.mask-salt`: any text (a secret: never quoted, never logged).
+pub fn parse_mask_salt(s: &str) -> Result<String, String> {
+    Ok(s.to_string())
+}
+
 /// `cdc.stream-prefix`: any text.
 pub fn parse_stream_prefix(s: &str) -> Result<String, String> {
     Ok(s.to_string())
@@ -205,6 +221,11 @@ pub static TABLES: Setting<String> = Setting::new(String::new(), parse_tables);
 pub static EXCLUDE_TABLES: Setting<String> = Setting::new(String::new(), parse_exclude_tables);
 pub static STREAM_PREFIX: Setting<String> = Setting::new(String::new(), parse_stream_prefix);
 pub static OFFSET_KEY: Setting<String> = Setting::new(String::new(), parse_offset_key);
+pub static EXCLUDE_COLUMNS: Setting<ColumnPatterns> =
+    Setting::new(ColumnPatterns::EMPTY, parse_exclude_columns);
+pub static MASK_COLUMNS: Setting<ColumnPatterns> =
+    Setting::new(ColumnPatterns::EMPTY, parse_mask_columns);
+pub static MASK_SALT: Setting<String> = Setting::new(String::new(), parse_mask_salt);
 pub static SNAPSHOT: EnumSetting<SnapshotMode> = Mutex::new(Choice(SnapshotMode::Initial));
 pub static FORMAT: EnumSetting<Format> = Mutex::new(Choice(Format::Flat));
 pub static MIRROR: EnumSetting<MirrorMode> = Mutex::new(Choice(MirrorMode::Off));
@@ -276,6 +297,7 @@ pub fn current() -> Result<Config, String> {
             prefix: MIRROR_PREFIX.get(),
         },
         streams: STREAMS.load(Ordering::Relaxed),
+        columns: ColumnRules::new(EXCLUDE_COLUMNS.get(), MASK_COLUMNS.get(), &MASK_SALT.get()),
     })
 }
 
@@ -577,6 +599,8 @@ pub struct Config {
     pub mirror: Mirror,
     /// `cdc.streams`: false writes no stream entries.
     pub streams: bool,
+    /// `cdc.exclude-columns`, `cdc.mask-columns`, `cdc.mask-salt` (Debug hides the salt).
+    pub columns: ColumnRules,
 }
 
 impl Config {
@@ -658,6 +682,23 @@ mod tests {
             .unwrap_err()
             .starts_with("cdc.offset-key"));
         assert_eq!(parse_tables("a.*, b.c?").unwrap(), "a.*, b.c?");
+        assert!(parse_exclude_columns("a.b")
+            .unwrap_err()
+            .starts_with("cdc.exclude-columns"));
+        assert!(parse_mask_columns("a.b.c.d")
+            .unwrap_err()
+            .starts_with("cdc.mask-columns"));
+        assert!(parse_mask_columns("shop.*.email, *.*.ssn").is_ok());
+    }
+
+    #[test]
+    fn the_config_debug_form_never_shows_the_salt() {
+        let rules = ColumnRules::new(
+            parse_exclude_columns("").unwrap(),
+            parse_mask_columns("a.b.c").unwrap(),
+            "S3cret-salt",
+        );
+        assert!(!format!("{rules:?}").contains("S3cret-salt"));
     }
 
     #[test]

@@ -18,9 +18,9 @@ pub mod supervisor;
 pub mod wait;
 
 use crate::config::{
-    Choice, ModuleArgs, ENABLED, EXCLUDE_TABLES, FORMAT, MAX_MEMORY_PERCENT, MIRROR, MIRROR_PREFIX,
-    MYSQL_URL, OFFSET_KEY, SCHEMA_CHANGES, SERVER_ID, SNAPSHOT, STREAMS, STREAM_MAXLEN,
-    STREAM_PREFIX, TABLES,
+    Choice, ModuleArgs, ENABLED, EXCLUDE_COLUMNS, EXCLUDE_TABLES, FORMAT, MASK_COLUMNS, MASK_SALT,
+    MAX_MEMORY_PERCENT, MIRROR, MIRROR_PREFIX, MYSQL_URL, OFFSET_KEY, SCHEMA_CHANGES, SERVER_ID,
+    SNAPSHOT, STREAMS, STREAM_MAXLEN, STREAM_PREFIX, TABLES,
 };
 use crate::ffi::module::LoadArgs;
 use redis_cdc_core::format::mirror::MirrorMode;
@@ -117,6 +117,9 @@ configs! {
         ["stream-prefix", &STREAM_PREFIX, "cdc:", ConfigurationFlags::DEFAULT, changed()],
         ["offset-key", &OFFSET_KEY, "cdc:offset", ConfigurationFlags::DEFAULT, changed()],
         ["mirror-prefix", &MIRROR_PREFIX, "", ConfigurationFlags::DEFAULT, changed()],
+        ["exclude-columns", &EXCLUDE_COLUMNS, "", ConfigurationFlags::DEFAULT, changed()],
+        ["mask-columns", &MASK_COLUMNS, "", ConfigurationFlags::DEFAULT, changed()],
+        ["mask-salt", &MASK_SALT, "", ConfigurationFlags::SENSITIVE, changed()],
     ],
     bool: [
         ["enabled", &ENABLED, true, ConfigurationFlags::DEFAULT, changed()],

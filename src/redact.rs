@@ -34,7 +34,7 @@ use std::sync::Mutex;
 
 /// The sensitive configs, by full name: their values never appear in SLOWLOG, MONITOR, MODULE
 /// LIST, the log, INFO or CDC.STATUS. Redis registers them with its SENSITIVE flag too.
-pub const SENSITIVE: &[&str] = &["cdc.mysql-url"];
+pub const SENSITIVE: &[&str] = &["cdc.mysql-url", "cdc.mask-salt"];
 
 /// What stands in for a sensitive load argument's value (the text Redis uses for its own
 /// redacted arguments). As a load argument it counts as not given.

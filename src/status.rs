@@ -189,6 +189,16 @@ impl Status {
         self.lock().state
     }
 
+    /// Add a warning (CDC.STATUS `warnings`) and log it, once: a warning already shown since
+    /// the session started is not repeated.
+    pub fn warn(&self, text: String) {
+        let mut g = self.lock();
+        if !g.warnings.contains(&text) {
+            log::warn!("{text}");
+            g.warnings.push(text);
+        }
+    }
+
     pub fn set_state(&self, s: State) {
         self.lock().state = s;
     }

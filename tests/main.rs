@@ -7,6 +7,8 @@
 
 mod support;
 
+#[path = "scenarios/columns.rs"]
+mod columns;
 #[path = "scenarios/commands.rs"]
 mod commands;
 #[path = "scenarios/ddl.rs"]

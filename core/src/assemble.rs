@@ -23,6 +23,7 @@
 //!
 //! docs/events.md describes the entries and the event kinds handled here.
 
+use crate::columns::{ColumnPlan, ColumnRules};
 use crate::decode::format_uuid;
 use crate::decode::rows::{for_each_payload_event, for_each_row, maria_uncompressed_event};
 use crate::filter::TableFilter;
@@ -102,6 +103,8 @@ pub struct Settings {
     pub mirror: Mirror,
     /// `cdc.streams`: false writes no stream entries (the mirror and the position only).
     pub streams: bool,
+    /// `cdc.exclude-columns` / `cdc.mask-columns` / `cdc.mask-salt`.
+    pub columns: ColumnRules,
 }
 
 impl Settings {
@@ -137,6 +140,9 @@ pub enum Output {
     CaughtUp,
     /// Captured rows were decoded: the module is behind the source again.
     Behind,
+    /// Something that puts a guarantee at risk without stopping the module (an excluded key
+    /// column, masked instead): CDC.STATUS `warnings`, the log.
+    Warning(String),
     /// Rows the binlog does not carry (a statement-logged INSERT/UPDATE/DELETE on a captured
     /// table, a table renamed to a captured name): these tables (`db.table`; None: every
     /// captured table, when the statement's tables could not be told) must be re-read so that
@@ -215,14 +221,29 @@ struct Captured {
     name: Arc<str>,
     /// A MariaDB system-versioned table: only its current rows are entries.
     versioned: Option<Versioned>,
+    /// The excluded and masked columns of [`Captured::shape`] (None: every column as is).
+    plan: Option<ColumnPlan>,
 }
 
 impl Captured {
-    /// The shape of the table's entries.
+    /// The shape of the table's rows (the current rows of a system-versioned table).
     fn shape(&self) -> &TableSchema {
         self.versioned
             .as_ref()
             .map_or(&self.schema, Versioned::shape)
+    }
+
+    /// The shape of the table's entries: [`Captured::shape`] without its excluded columns.
+    fn entry_shape(&self) -> &TableSchema {
+        self.plan.as_ref().map_or(self.shape(), ColumnPlan::shape)
+    }
+
+    /// A row of [`Captured::shape`] as the entries carry it (masked, excluded columns gone).
+    fn entry_row(&self, row: Option<Row>) -> Option<Row> {
+        match &self.plan {
+            Some(plan) => row.map(|r| plan.apply(r)),
+            None => row,
+        }
     }
 }
 
@@ -1040,11 +1061,16 @@ impl Assembler {
                 .filter(|o| o.table.0 == *db)
                 .map(|o| o.table.1.as_str())
                 .collect();
+            // Without the excluded columns, as the table's entries.
+            let shape = self
+                .shapes
+                .get(&c.table)
+                .map(|cols| self.settings.columns.describe(db, table, cols));
             let sc = format::debezium::SchemaChange {
                 kind: c.kind,
                 db,
                 table,
-                shape: self.shapes.get(&c.table).map(Vec::as_slice),
+                shape: shape.as_deref(),
                 ddl: &c.ddl,
                 source_tables: &tables.join(","),
                 ts_ms: if self.txn.ts_ms > 0 {
@@ -1401,12 +1427,22 @@ impl Assembler {
         let versioned = (self.settings.flavor == Flavor::MariaDb)
             .then(|| Versioned::of(&schema, info.as_deref()))
             .flatten();
-        Ok(Some(Captured {
+        let mut cap = Captured {
             stream: format!("{}{db}.{table}", self.settings.stream_prefix).into(),
             name: table_name(&db, &table).into(),
             schema,
             versioned,
-        }))
+            plan: None,
+        };
+        // Once per table map (identical maps reuse it), never per row.
+        cap.plan = self
+            .settings
+            .columns
+            .plan(cap.shape(), self.settings.format);
+        if let Some(w) = cap.plan.as_ref().and_then(ColumnPlan::warning) {
+            out.push(Output::Warning(w));
+        }
+        Ok(Some(cap))
     }
 
     /// The shape to decode a table map of `db.table` with: the schema history's, or
@@ -1532,7 +1568,7 @@ impl Assembler {
             txn.last_change = Some((start, last));
             let change = Change {
                 op,
-                table: cap.shape(),
+                table: cap.entry_shape(),
                 before,
                 after,
                 ts_ms: txn.ts_ms,
@@ -1571,16 +1607,23 @@ impl Assembler {
                 },
                 None => (op, before, after),
             };
+            // Told on the whole rows, so that every format and column rule counts the same.
+            let key_change = match (op, &before, &after) {
+                (Op::Update, Some(b), Some(a)) => key_changed(cap.shape(), b, a),
+                _ => false,
+            };
+            // From here on the rows are the entries' (cdc.exclude-columns, cdc.mask-columns).
+            let (before, after) = (cap.entry_row(before), cap.entry_row(after));
             match (op, &before, &after) {
                 (Op::Update, Some(b), Some(a))
                     if fmt != Format::Flat && cap.shape().primary_key.is_empty() =>
                 {
                     // Debezium: a table without a key has a null key, so no key change: one
                     // `u` for any UPDATE (taking the indexes of the `d` and `c` of `flat`).
-                    let width = if key_changed(cap.shape(), b, a) { 2 } else { 1 };
+                    let width = if key_change { 2 } else { 1 };
                     emit(Op::Update, Some(b), Some(a), None, er, width, &mut row_idx);
                 }
-                (Op::Update, Some(b), Some(a)) if key_changed(cap.shape(), b, a) => {
+                (Op::Update, Some(b), Some(a)) if key_change => {
                     // A key change (primary key, or any column of a table without one) is a
                     // delete of the old key and a create of the new one, so that replaying by
                     // key rebuilds the table.
@@ -2263,6 +2306,7 @@ mod tests {
             schema_changes: true,
             mirror: Mirror::default(),
             streams: true,
+            columns: Default::default(),
         }
     }
 

@@ -58,7 +58,7 @@ fn parse_patterns(list: &str) -> Result<Vec<Pattern>, String> {
 }
 
 /// Glob match with `*` and `?`; MySQL names compare case-sensitively on Linux, so do we.
-fn glob(pattern: &str, name: &str) -> bool {
+pub(crate) fn glob(pattern: &str, name: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
     let (mut pi, mut ni) = (0usize, 0usize);

@@ -111,6 +111,7 @@ impl Reader {
             schema_changes: self.config.schema_changes,
             mirror: self.config.mirror.clone(),
             streams: self.config.streams,
+            columns: self.config.columns.clone(),
         };
         let needs_shapes = settings.needs_shapes();
         let new_start = shapes.is_none();
@@ -268,6 +269,10 @@ impl Reader {
             }
             Output::Behind => {
                 STATUS.caught_up.store(false, Ordering::Relaxed);
+                Ok(())
+            }
+            Output::Warning(w) => {
+                STATUS.warn(w);
                 Ok(())
             }
             Output::Resync {

@@ -265,6 +265,48 @@ pub fn captured_tables(
     Ok(tables)
 }
 
+/// The warnings of `cdc.exclude-columns` for the captured tables (`db.table`): key columns it
+/// names, which are masked instead (the plan the reader and the snapshot apply, from today's
+/// shapes), so that CDC.STATUS shows them from the session's start.
+pub fn column_warnings(
+    conn: &mut Conn,
+    flavor: Flavor,
+    config: &crate::config::Config,
+    captured: &[String],
+) -> Result<Vec<String>, SourceError> {
+    let rules = &config.columns;
+    if captured.is_empty()
+        || !captured.iter().any(|t| {
+            t.split_once('.')
+                .is_some_and(|(d, n)| rules.excludes_in(d, n))
+        })
+    {
+        return Ok(Vec::new());
+    }
+    // One look at every column; the shapes only of the tables with an excluded column.
+    let rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = conn
+        .query("SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS")
+        .map_err(|e| SourceError::from_mysql("reading information_schema.COLUMNS", e))?;
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let captured: std::collections::HashSet<&str> = captured.iter().map(String::as_str).collect();
+    let tables: std::collections::BTreeSet<(String, String)> = rows
+        .iter()
+        .map(|(d, t, c)| (text(d), text(t), text(c)))
+        .filter(|(d, t, c)| rules.excludes(d, t, c) && captured.contains(&*format!("{d}.{t}")))
+        .map(|(d, t, _)| (d, t))
+        .collect();
+    let mut out = Vec::new();
+    for (db, table) in tables {
+        let info = versioning::entry_columns(&info_columns(conn, flavor, &db, &table)?);
+        let Ok(shape) = redis_cdc_core::decode::sql::schema_from_info(&db, &table, &info) else {
+            continue;
+        };
+        let plan = rules.plan(&shape, config.format);
+        out.extend(plan.and_then(|p| p.warning()));
+    }
+    Ok(out)
+}
+
 /// Columns of `db.table` from information_schema, in ordinal order.
 pub fn info_columns(
     conn: &mut Conn,

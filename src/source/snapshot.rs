@@ -115,6 +115,7 @@ use crate::status::{now_ms, SnapshotProgress, State, STATUS};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use mysql::prelude::Queryable;
 use mysql::Value;
+use redis_cdc_core::columns::ColumnPlan;
 use redis_cdc_core::decode::charset::{self, Charset};
 use redis_cdc_core::decode::sql::{decode_key, encode_key, schema_from_info, to_row};
 use redis_cdc_core::format::{self, Change, Format};
@@ -369,6 +370,8 @@ pub struct Snapshotter {
 struct TableRead {
     name: String,
     schema: Arc<TableSchema>,
+    /// `cdc.exclude-columns` / `cdc.mask-columns` for this table (None: every column as is).
+    plan: Option<ColumnPlan>,
     stream: Arc<str>,
     label: Arc<str>,
     select: String,
@@ -401,6 +404,7 @@ impl TableRead {
             limit: std::cell::Cell::new(CHUNK_ROWS),
             stream,
             label: name.as_str().into(),
+            plan: None,
             name,
             schema: Arc::new(schema),
         }
@@ -535,10 +539,13 @@ impl Snapshotter {
         let info = versioning::entry_columns(&info);
         let schema = schema_from_info(db, name, &info)
             .map_err(|e| SourceError::halt(format!("snapshot of {table}: {e}")))?;
-        Ok(Some(TableRead::new(
-            schema,
-            self.config.stream_key(db, name).into(),
-        )))
+        let plan = self.config.columns.plan(&schema, self.config.format);
+        if let Some(w) = plan.as_ref().and_then(ColumnPlan::warning) {
+            STATUS.warn(w);
+        }
+        let mut read = TableRead::new(schema, self.config.stream_key(db, name).into());
+        read.plan = plan;
+        Ok(Some(read))
     }
 
     /// Read, render and hand over the next chunk of `read`: (the table is finished, batches sent).
@@ -698,9 +705,14 @@ impl Snapshotter {
                 .collect();
             let row = to_row(&read.schema, raw)
                 .map_err(|e| SourceError::halt(format!("snapshot of {}: {e}", read.name)))?;
+            // The entry's row and shape (cdc.exclude-columns, cdc.mask-columns).
+            let (row, shape) = match &read.plan {
+                Some(plan) => (plan.apply(row), plan.shape()),
+                None => (row, &*read.schema),
+            };
             let change = Change {
                 op: Op::Read,
-                table: &read.schema,
+                table: shape,
                 before: None,
                 after: Some(&row),
                 ts_ms: state.ts_ms,

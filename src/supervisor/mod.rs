@@ -18,6 +18,7 @@ use crate::error::{CdcError, Recovery};
 use crate::ffi::thread_ctx::DetachedCtx;
 use crate::status::{State, STATUS};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
+use redis_cdc_core::columns::ColumnRules;
 use redis_module::server_events::ServerRole;
 use redis_module::{Context, ContextFlags};
 use session::{Ended, Session};
@@ -81,6 +82,7 @@ pub fn start(config: ConfigSource) {
                 paused: false,
                 pending_resync: Vec::new(),
                 position_gone: false,
+                columns: None,
             };
             if catch_unwind(AssertUnwindSafe(|| sup.run())).is_err() {
                 STATUS.set_error(State::Error, "internal error: the supervisor panicked (see the Redis log); reload the module");
@@ -143,6 +145,8 @@ struct Supervisor {
     pending_resync: Vec<String>,
     /// The last session failed because its position is gone from the source.
     position_gone: bool,
+    /// The column rules the last session ran with (None before the first).
+    columns: Option<ColumnRules>,
 }
 
 /// Why a session or a wait ended.
@@ -325,6 +329,7 @@ impl Supervisor {
 
     /// Run one session until it ends. Ok(wake) for a requested end, Err for a failure.
     fn session(&mut self, config: Config) -> Result<Wake, CdcError> {
+        self.resync_for_column_rules(&config);
         let position_gone = std::mem::take(&mut self.position_gone);
         let offset_key = config.offset_key.clone();
         let s = Session::open(
@@ -350,6 +355,37 @@ impl Supervisor {
                     offset_key
                 );
                 Ok(Wake::Again)
+            }
+        }
+    }
+
+    /// A change of `cdc.exclude-columns`, `cdc.mask-columns` or `cdc.mask-salt` since the last
+    /// session changes the entries of the tables they name: re-read those tables (as
+    /// CDC.RESYNC), so that replay gives their rows in the new form, and a key column masked
+    /// since no longer leaves rows under their old key (docs/configuration.md).
+    fn resync_for_column_rules(&mut self, config: &Config) {
+        let Some(last) = self.columns.replace(config.columns.clone()) else {
+            return;
+        };
+        if last == config.columns {
+            return;
+        }
+        let new = &config.columns;
+        let tables: Vec<String> = STATUS
+            .lock()
+            .tables
+            .keys()
+            .filter(|t| {
+                t.split_once('.').is_some_and(|(d, n)| {
+                    config.filter.matches(d, n) && (last.touches(d, n) || new.touches(d, n))
+                })
+            })
+            .cloned()
+            .collect();
+        for t in tables {
+            if !self.pending_resync.contains(&t) {
+                log::info!("re-reading {t}: cdc.exclude-columns, cdc.mask-columns or cdc.mask-salt changed");
+                self.pending_resync.push(t);
             }
         }
     }

@@ -104,6 +104,14 @@ impl Session {
             log::warn!("the source logs binlog_row_metadata=MINIMAL: column names come from information_schema");
         }
         let captured = register_tables(&mut conn, &config)?;
+        if let Some(w) = config.columns.salt_warning() {
+            STATUS.warn(w);
+        }
+        // Best effort: the reader and the snapshot warn too, when they meet the table.
+        match source::column_warnings(&mut conn, info.flavor, &config, &captured) {
+            Ok(ws) => ws.into_iter().for_each(|w| STATUS.warn(w)),
+            Err(e) => log::debug!("checking cdc.exclude-columns against the keys: {e}"),
+        }
         if captured.is_empty() {
             // information_schema shows a user only the tables it has privileges on: none at
             // all is a missing grant, not an empty database (issue 13, 3).

@@ -187,6 +187,7 @@ fn assemble(name: &str) -> Option<Assembled> {
         schema_changes: true,
         mirror: Default::default(),
         streams: true,
+        columns: Default::default(),
     };
     let mut assembler = Assembler::new(settings, &Checkpoint::default(), false, Shapes::new());
     let mut no_server =
