@@ -371,16 +371,22 @@ fn tables(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     if args.len() != 1 {
         return Err(errors::wrong_arity());
     }
+    let mode = crate::config::mirror_mode();
     let rows: Vec<Vec<(&'static str, StatusValue)>> = STATUS
         .lock()
         .tables
         .iter()
         .map(|(name, t)| {
+            let mirror = match t.mirror.as_str() {
+                "" => mode.as_str().to_string(),
+                m => m.to_string(),
+            };
             vec![
                 ("table", StatusValue::Str(name.clone())),
                 ("stream", StatusValue::Str(t.stream.clone())),
                 ("entries", StatusValue::Int(t.entries)),
                 ("last_change_ms", StatusValue::Int(t.last_change_ms)),
+                ("mirror", StatusValue::Str(mirror)),
             ]
         })
         .collect();

@@ -271,6 +271,11 @@ fn choice<T: ConfigEnum>(setting: &EnumSetting<T>) -> T {
     setting.lock().unwrap_or_else(|p| p.into_inner()).0
 }
 
+/// `cdc.mirror` as set now.
+pub fn mirror_mode() -> MirrorMode {
+    choice(&MIRROR)
+}
+
 /// The current configuration (called by the supervisor thread).
 pub fn current() -> Result<Config, String> {
     // The Debezium layouts name the logical server after the stream prefix (core's format::debezium).

@@ -47,6 +47,9 @@ pub struct TableStats {
     pub entries: u64,
     /// Commit time of the last change written, ms since the epoch (0 = none yet).
     pub last_change_ms: u64,
+    /// CDC.TABLES `mirror`: `hash`, `json`, `off`, or `no: no primary key` (empty: not known
+    /// yet, a table created since the session started).
+    pub mirror: String,
 }
 
 /// Progress of one table's snapshot or resync.

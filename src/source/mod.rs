@@ -242,6 +242,27 @@ pub fn check_readable(
     }
 }
 
+/// The tables that have a primary key or a UNIQUE index of NOT NULL columns (the tables the
+/// mirror can key), as (db, table); one query for all.
+pub fn keyed_tables(
+    conn: &mut Conn,
+) -> Result<std::collections::HashSet<(String, String)>, SourceError> {
+    let rows: Vec<(Vec<u8>, Vec<u8>)> = conn
+        .query(
+            "SELECT s.TABLE_SCHEMA, s.TABLE_NAME FROM information_schema.STATISTICS s              JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = s.TABLE_SCHEMA                AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME              WHERE s.NON_UNIQUE = 0              GROUP BY s.TABLE_SCHEMA, s.TABLE_NAME, s.INDEX_NAME              HAVING SUM(c.IS_NULLABLE = 'YES') = 0",
+        )
+        .map_err(|e| SourceError::from_mysql("listing the tables' keys", e))?;
+    Ok(rows
+        .into_iter()
+        .map(|(d, t)| {
+            (
+                String::from_utf8_lossy(&d).into_owned(),
+                String::from_utf8_lossy(&t).into_owned(),
+            )
+        })
+        .collect())
+}
+
 /// The source's tables that `filter` captures, as (db, table), sorted: base tables and
 /// MariaDB's system-versioned tables (docs/events.md).
 pub fn captured_tables(

@@ -437,14 +437,25 @@ fn starting_point(
 /// Record the captured tables in the status (CDC.STATUS `tables`, CDC.TABLES); returns them.
 fn register_tables(conn: &mut mysql::Conn, config: &Config) -> Result<Vec<String>, CdcError> {
     let rows = source::captured_tables(conn, &config.filter)?;
+    let keyed = if config.mirror.is_on() {
+        source::keyed_tables(conn)?
+    } else {
+        Default::default()
+    };
     let mut g = STATUS.lock();
     g.tables
         .retain(|name, _| split_table(name).is_some_and(|(d, t)| config.filter.matches(&d, &t)));
     let mut captured = Vec::new();
     for (db, table) in rows {
         let name = table_name(&db, &table);
+        let mirrored = !config.mirror.is_on() || keyed.contains(&(db.clone(), table.clone()));
         let t = g.tables.entry(name.clone()).or_default();
         t.stream = config.stream_key(&db, &table);
+        t.mirror = if mirrored {
+            config.mirror.mode.as_str().to_string()
+        } else {
+            "no: no primary key".to_string()
+        };
         captured.push(name);
     }
     Ok(captured)

@@ -73,6 +73,23 @@ fn the_hash_mirror_equals_the_table_through_snapshot_changes_truncate_and_resync
         .query(&mut r.client())
         .unwrap();
     assert!(nokey.is_empty(), "{nokey:?}");
+    // CDC.TABLES says which tables are mirrored.
+    let mirror_of = |name: &str| -> String {
+        let rows = value_to_json(&r.cmd(&["CDC.TABLES"]));
+        let row = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row.to_string().contains(&format!("\"{name}\"")))
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone();
+        let i = row.iter().position(|v| v == "mirror").unwrap();
+        row[i + 1].as_str().unwrap().to_string()
+    };
+    assert_eq!(mirror_of("test.m"), "hash");
+    assert_eq!(mirror_of("test.nokey"), "no: no primary key");
 
     db.exec(
         "INSERT INTO test.m VALUES (4, 'four', 4.25, NULL);
