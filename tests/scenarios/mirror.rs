@@ -279,3 +279,79 @@ fn json_mirror_and_redisearch_over_the_hash_mirror_on_valkey() {
     ));
     assert_eq!(mirror(&hash, ""), table(&db, ""));
 }
+
+/// The mirror keys `<db_table>:*` with their fields.
+fn mirror_keys(r: &RedisServer, db_table: &str) -> Rows {
+    let mut c = r.client();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{db_table}:*"))
+        .query(&mut c)
+        .unwrap();
+    keys.into_iter()
+        .map(|k| {
+            let h: BTreeMap<String, String> = redis::cmd("HGETALL").arg(&k).query(&mut c).unwrap();
+            (k, h)
+        })
+        .collect()
+}
+
+/// `SELECT cols FROM db_table` as mirror rows keyed by the first column.
+fn table_rows(db: &MariaDb, db_table: &str, cols: &[&str]) -> Rows {
+    db.query_strings(&format!("SELECT {} FROM {db_table}", cols.join(", ")))
+        .into_iter()
+        .map(|row| {
+            let key = format!("{db_table}:{}", row[0].clone().unwrap_or_default());
+            let fields = cols
+                .iter()
+                .zip(row)
+                .filter_map(|(n, v)| v.map(|v| (n.to_string(), v)))
+                .collect();
+            (key, fields)
+        })
+        .collect()
+}
+
+/// kill -9 of redis-server (AOF always) under a load of small transactions, twice: the mirror
+/// still equals the tables; a replica's mirror equals the primary's.
+#[test]
+fn the_mirror_survives_kill9_under_load_and_replicates() {
+    let db = MariaDb::start();
+    let url = db.url();
+    let r = RedisServer::start(&module_args(&url, "mk.*", &["mirror", "hash"]));
+    wait_state(&r, "streaming", STREAMING);
+    create_load_tables(&db, "mk");
+    let load = Load::start(db.port(), "mk", 3, LOAD_PAUSE);
+    for round in 0..2 {
+        load.wait_progress(100, Duration::from_secs(60));
+        wait_until(Duration::from_secs(30), "mirror keys", || {
+            !mirror_keys(&r, "mk.log").is_empty()
+        });
+        r.kill9();
+        load.wait_progress(30 + 30 * round, Duration::from_secs(60));
+        r.restart();
+        wait_state(&r, "streaming", STREAMING);
+    }
+    let port = r.port().to_string();
+    let replica = RedisServer::start_with(
+        &["--replicaof", "127.0.0.1", &port],
+        &module_args(&url, "mk.*", &["mirror", "hash"]),
+    );
+    load.wait_progress(100, Duration::from_secs(60));
+    load.stop();
+    wait_caught_up(&r, &db, CATCH_UP);
+    for (t, cols) in [
+        ("mk.t", &["id", "v", "note"][..]),
+        ("mk.log", &["id", "note"][..]),
+    ] {
+        let expected = table_rows(&db, t, cols);
+        assert!(!expected.is_empty());
+        assert_eq!(
+            mirror_keys(&r, t),
+            expected,
+            "{t}: mirror differs from the table"
+        );
+        wait_until(Duration::from_secs(60), "the replica's mirror", || {
+            mirror_keys(&replica, t) == expected
+        });
+    }
+}
