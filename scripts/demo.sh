@@ -161,6 +161,8 @@ cat >>"$DEMO/redis.conf" <<EOF
 
 # --- added by scripts/demo.sh ---
 cdc.mysql-url "mysql://cdc:$CDC_PASSWORD@127.0.0.1:$MPORT"
+# The mirror: every row of a table with a primary key also kept as a hash, shop.orders:1.
+cdc.mirror hash
 EOF
 
 setsid redis-server "$DEMO/redis.conf" --port "$RPORT" --bind 127.0.0.1 --dir "$DEMO/redis" \
@@ -219,6 +221,12 @@ rcli XRANGE cdc:shop.orders - + || true
 say "redis-cli -p $RPORT CDC.TABLES"
 rcli CDC.TABLES || true
 
+say "The mirror (cdc.mirror hash): redis-cli -p $RPORT HGETALL shop.orders:1"
+GTID=$(sql -N -e 'SELECT @@gtid_binlog_pos')
+rcli CDC.WAIT "$GTID" 5000 >/dev/null || true
+rcli HGETALL shop.orders:1 || true
+rcli --scan --pattern 'shop.*:*' | sort | head -20
+
 say "Try it live"
 cat <<EOF
 In another terminal, follow the orders stream:
@@ -230,11 +238,15 @@ and change something in MariaDB:
   mariadb -S $SOCK -u root shop -e "INSERT INTO orders (customer_id, amount, status) VALUES (1, 42.00, 'new')"
   mariadb -S $SOCK -u root shop -e "UPDATE orders SET status = 'shipped' WHERE id = 1"
 
-Or keep every table as Redis hashes with the example consumer (another terminal too):
+The mirror follows too: after a change, read the row (CDC.WAIT with the transaction's
+GTID, from SELECT @@last_gtid in the same session, waits until it is in Redis):
 
-  python3 -m venv $ROOT/.tmp/venv && $ROOT/.tmp/venv/bin/pip install redis
-  $ROOT/.tmp/venv/bin/python3 $ROOT/examples/consumer.py --redis redis://localhost:$RPORT
   redis-cli -p $RPORT HGETALL shop.orders:1
+
+With RediSearch loaded (Redis Stack, or Valkey with redisearch.so) the mirror is searchable:
+
+  FT.CREATE orders ON HASH PREFIX 1 shop.orders: SCHEMA status TAG amount NUMERIC
+  FT.SEARCH orders "@status:{paid}"
 
 Also: redis-cli -p $RPORT CDC.STATUS | CDC.PAUSE | CDC.RESUME | INFO cdc
       MySQL URL for other tools: mysql://cdc:$CDC_PASSWORD@127.0.0.1:$MPORT
