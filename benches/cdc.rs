@@ -135,6 +135,23 @@ fn start_disabled_module(db: &MariaDb, snapshot: &str) -> RedisServer {
     start_redis(&args)
 }
 
+/// The offset hash's `mirror` field for the BENCH_MODULE_ARGS in force (mode and prefix).
+fn bench_mirror_setting() -> String {
+    let extra = std::env::var("BENCH_MODULE_ARGS").unwrap_or_default();
+    let words: Vec<&str> = extra.split_whitespace().collect();
+    let value = |name: &str| {
+        words
+            .iter()
+            .position(|w| *w == name)
+            .and_then(|i| words.get(i + 1))
+            .copied()
+    };
+    match value("mirror") {
+        Some(mode) if mode != "off" => format!("{mode} {}", value("mirror-prefix").unwrap_or("")),
+        _ => String::new(),
+    }
+}
+
 fn enable_module(c: &mut redis::Connection) {
     let _: () = redis::cmd("CONFIG")
         .arg("SET")
@@ -274,6 +291,10 @@ fn module_run(
         .arg(file)
         .arg("pos")
         .arg(start)
+        // The mirror setting the (empty) mirror is kept with: no filling re-read at the start
+        // (docs/mirror.md), so that only the catch-up is measured.
+        .arg("mirror")
+        .arg(bench_mirror_setting())
         .query(&mut c)
         .expect("store the start position");
     let rss_before_kb = proc_mem(redis.pid(), "VmRSS") / 1024;
@@ -839,6 +860,62 @@ fn snapshot() {
     write_results("snapshot", &md);
 }
 
+/// MODE=mirror: the catch-up of one generated binlog by the module with streams only, with the
+/// hash mirror, and with the mirror alone (`cdc.streams no`), each into a fresh redis-server;
+/// the goals (docs/mirror.md): the mirror at least 60% of streams-only, mirror alone at least
+/// as fast as streams-only.
+fn mirror() {
+    let txns = env_usize("BENCH_TXNS", 350);
+    let per_txn = env_usize("BENCH_ROWS_PER_TXN", 1000);
+    let runs = env_usize("BENCH_RUNS", 3).max(1);
+    let db = start_db();
+    let (file, start) = db.master_status();
+    let changes = generate(&db, txns, per_txn);
+    let (_, end) = db.master_status();
+    let base = std::env::var("BENCH_MODULE_ARGS").unwrap_or_default();
+    let variants = [
+        ("streams only", String::new()),
+        ("streams + mirror hash", "mirror hash".to_string()),
+        ("mirror hash, cdc.streams no", "mirror hash streams no".to_string()),
+    ];
+    let mut rows = Vec::new();
+    for (what, args) in &variants {
+        std::env::set_var("BENCH_MODULE_ARGS", format!("{base} {args}"));
+        let mut times = Vec::new();
+        let mut holds = 0u64;
+        for _ in 0..runs {
+            let (run, _redis) = module_run(&db, &file, start, end, changes);
+            times.push(run.secs);
+            holds = holds.max(run.max_lock_us);
+        }
+        let secs = median(times);
+        rows.push(Row {
+            what: what.to_string(),
+            rows_per_s: changes as f64 / secs,
+            secs,
+            note: format!("lock hold max {:.2} ms", holds as f64 / 1000.0),
+        });
+    }
+    std::env::set_var("BENCH_MODULE_ARGS", base);
+    let mut md = format!(
+        "Catch-up of {changes} row changes ({txns} transactions of {per_txn}), medians of {runs} runs, each into an empty redis-server (AOF always).\n\n| pipeline | rows/s | seconds | note |\n|---|---:|---:|---|\n"
+    );
+    for r in &rows {
+        md.push_str(&format!(
+            "| {} | {:.0} | {:.2} | {} |\n",
+            r.what, r.rows_per_s, r.secs, r.note
+        ));
+    }
+    let ratio = |i: usize| rows[i].rows_per_s / rows[0].rows_per_s;
+    md.push_str(&format!(
+        "\n- streams + mirror / streams only: **{:.0}%** (goal: at least 60%)\n- mirror alone / streams only: **{:.0}%** (goal: at least 100%)\n",
+        100.0 * ratio(1),
+        100.0 * ratio(2)
+    ));
+    println!("\n{md}");
+    write_results("mirror", &md);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mode = std::env::var("BENCH_MODE").unwrap_or_else(|_| "catchup".into());
@@ -849,6 +926,7 @@ fn main() {
     match mode.as_str() {
         "live" => live(),
         "snapshot" => snapshot(),
+        "mirror" => mirror(),
         "all" => {
             catchup();
             snapshot();

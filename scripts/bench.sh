@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench: build the module, set up the peer pipeline's virtualenv (benches/diy_pipeline.py),
 # run the benchmark (benches/cdc.rs); results are printed and written to benches/RESULTS.md.
-#   MODE=catchup (default) | live | snapshot | all ; BENCH_TXNS, BENCH_ROWS_PER_TXN, BENCH_RUNS,
+#   MODE=catchup (default) | live | snapshot | mirror | all ; BENCH_TXNS, BENCH_ROWS_PER_TXN, BENCH_RUNS,
 #   BENCH_RATE, BENCH_SECONDS, BENCH_ROWS (snapshot), BENCH_FSYNC, BENCH_PERF, BENCH_MODULE_ARGS
 #   (more module arguments, e.g. "mask-columns bench.items.name mask-salt s")
 set -euo pipefail
