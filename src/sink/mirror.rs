@@ -114,8 +114,17 @@ impl<'a> MirrorWriter<'a> {
     fn one(&mut self, ctx: &Context, w: &MirrorWrite) -> Result<(), String> {
         let opts = &self.opts;
         match w {
-            MirrorWrite::Hash { key, fields } => {
-                check(ctx.call_ext("DEL", opts, &[key.as_str()]), "DEL (mirror)")?;
+            MirrorWrite::Hash {
+                key,
+                fields,
+                nulls,
+                replace,
+            } => {
+                // A read rewrites the key whole; a change sets its fields and removes those
+                // that became NULL (one call where nothing is NULL: the common case).
+                if *replace {
+                    check(ctx.call_ext("DEL", opts, &[key.as_str()]), "DEL (mirror)")?;
+                }
                 let mut args: Vec<&str> = Vec::with_capacity(1 + 2 * fields.len());
                 args.push(key);
                 for (f, v) in fields {
@@ -124,6 +133,12 @@ impl<'a> MirrorWriter<'a> {
                 }
                 if args.len() > 1 {
                     check(ctx.call_ext("HSET", opts, args.as_slice()), "HSET (mirror)")?;
+                }
+                if !*replace && !nulls.is_empty() {
+                    let mut args: Vec<&str> = Vec::with_capacity(1 + nulls.len());
+                    args.push(key);
+                    args.extend(nulls.iter().map(String::as_str));
+                    check(ctx.call_ext("HDEL", opts, args.as_slice()), "HDEL (mirror)")?;
                 }
                 self.noted(ctx, key)
             }

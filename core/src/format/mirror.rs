@@ -52,9 +52,15 @@ pub struct Mirror {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum MirrorWrite {
     /// The key holds exactly this row: hash fields (column, text; NULL columns absent).
+    /// `replace` (a snapshot or resync read): the key is rewritten whole, so fields of columns
+    /// gone since (DDL) go too; otherwise the fields are set and the `nulls` removed.
     Hash {
         key: String,
         fields: Vec<(String, String)>,
+        #[serde(default)]
+        nulls: Vec<String>,
+        #[serde(default)]
+        replace: bool,
     },
     /// The key holds exactly this JSON document (the flat format's row object).
     Json { key: String, doc: String },
@@ -110,21 +116,25 @@ impl Mirror {
                         json::write_object(&mut doc, c.table, row, 0..row.len());
                         MirrorWrite::Json { key, doc }
                     }
-                    _ => MirrorWrite::Hash {
-                        key,
-                        fields: c
-                            .table
-                            .columns
-                            .iter()
-                            .zip(row.iter())
-                            .filter(|(_, v)| !matches!(v, Cell::Null))
-                            .map(|(col, v)| {
+                    _ => {
+                        let mut fields = Vec::with_capacity(row.len());
+                        let mut nulls = Vec::new();
+                        for (col, v) in c.table.columns.iter().zip(row.iter()) {
+                            if matches!(v, Cell::Null) {
+                                nulls.push(col.name.clone());
+                            } else {
                                 let mut s = String::new();
                                 write_text(&mut s, v);
-                                (col.name.clone(), s)
-                            })
-                            .collect(),
-                    },
+                                fields.push((col.name.clone(), s));
+                            }
+                        }
+                        MirrorWrite::Hash {
+                            key,
+                            fields,
+                            nulls,
+                            replace: c.op == Op::Read,
+                        }
+                    }
                 }
             }
             Op::Delete => MirrorWrite::Del {
@@ -240,7 +250,9 @@ mod tests {
                     ("id".into(), "42".into()),
                     ("line".into(), "3".into()),
                     ("flag".into(), "1".into())
-                ]
+                ],
+                nulls: vec!["note".into()],
+                replace: false,
             })
         );
         assert_eq!(
