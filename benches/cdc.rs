@@ -876,7 +876,10 @@ fn mirror() {
     let variants = [
         ("streams only", String::new()),
         ("streams + mirror hash", "mirror hash".to_string()),
-        ("mirror hash, cdc.streams no", "mirror hash streams no".to_string()),
+        (
+            "mirror hash, cdc.streams no",
+            "mirror hash streams no".to_string(),
+        ),
     ];
     let mut rows = Vec::new();
     for (what, args) in &variants {

@@ -355,3 +355,35 @@ fn the_mirror_survives_kill9_under_load_and_replicates() {
         });
     }
 }
+
+/// A prepared XA transaction reaches the mirror at XA COMMIT (held with its entries until
+/// then), and never after XA ROLLBACK.
+#[test]
+fn xa_transactions_reach_the_mirror_at_commit_only() {
+    let db = MariaDb::start();
+    db.exec(
+        "CREATE TABLE test.m (id INT PRIMARY KEY, name VARCHAR(20) NOT NULL, amount DECIMAL(10,2), note VARCHAR(20))",
+    );
+    let r = RedisServer::start(&["mysql-url", &db.url(), "mirror", "hash", "streams", "no"]);
+    wait_snapshot_done_and_caught_up(&r, &db, Duration::from_secs(60));
+    db.exec(
+        "XA START 'rb'; INSERT INTO test.m VALUES (1, 'rolled back', 1, NULL); XA END 'rb'; XA PREPARE 'rb';",
+    );
+    wait_caught_up(&r, &db, Duration::from_secs(30));
+    assert!(
+        mirror(&r, "").is_empty(),
+        "prepared rows reached the mirror"
+    );
+    db.exec("XA ROLLBACK 'rb';");
+    db.exec(
+        "XA START 'ok'; INSERT INTO test.m VALUES (2, 'committed', 2, NULL); XA END 'ok'; XA PREPARE 'ok';",
+    );
+    wait_caught_up(&r, &db, Duration::from_secs(30));
+    assert!(
+        mirror(&r, "").is_empty(),
+        "prepared rows reached the mirror"
+    );
+    db.exec("XA COMMIT 'ok';");
+    wait_mirror_equal(&r, &db, "", "the mirror after XA COMMIT");
+    assert_eq!(mirror(&r, "").len(), 1);
+}
