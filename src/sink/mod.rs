@@ -632,7 +632,9 @@ impl Writer {
                 }
             }
         }
-        if let Some(last) = batches.last() {
+        // Released XA entries come as a batch of their own, without a position: the position
+        // shown stays that of the batch that released them.
+        if let Some(last) = batches.iter().rev().find(|b| !b.position.is_empty()) {
             let mut g = STATUS.lock();
             g.position.clone_from(&last.position);
             g.gtid.clone_from(&last.checkpoint.gtid);

@@ -384,6 +384,8 @@ fn xa_transactions_reach_the_mirror_at_commit_only() {
         "prepared rows reached the mirror"
     );
     db.exec("XA COMMIT 'ok';");
+    // Also CDC.STATUS shows the position of the XA COMMIT (it showed none after the released
+    // rows were counted).
     wait_mirror_equal(&r, &db, "", "the mirror after XA COMMIT");
     assert_eq!(mirror(&r, "").len(), 1);
 }
