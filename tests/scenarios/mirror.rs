@@ -8,11 +8,11 @@ use std::time::Duration;
 
 type Rows = BTreeMap<String, BTreeMap<String, String>>;
 
-/// The mirror keys of `test.m` (prefix `prefix`) and their fields.
-fn mirror(r: &RedisServer, prefix: &str) -> Rows {
+/// The mirror keys `<key_prefix>:*` (`<mirror-prefix><db>.<table>`) with their fields.
+fn mirror_keys(r: &RedisServer, key_prefix: &str) -> Rows {
     let mut c = r.client();
     let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}test.m:*"))
+        .arg(format!("{key_prefix}:*"))
         .query(&mut c)
         .unwrap();
     keys.into_iter()
@@ -23,14 +23,14 @@ fn mirror(r: &RedisServer, prefix: &str) -> Rows {
         .collect()
 }
 
-/// `SELECT *` of `test.m` as the mirror should hold it: NULL columns absent.
-fn table(db: &MariaDb, prefix: &str) -> Rows {
-    let names = ["id", "name", "amount", "note"];
-    db.query_strings("SELECT id, name, amount, note FROM test.m")
+/// `SELECT cols FROM db_table` as the mirror should hold it under `key_prefix`: keyed by the
+/// first column, NULL columns absent.
+fn table_rows(db: &MariaDb, key_prefix: &str, db_table: &str, cols: &[&str]) -> Rows {
+    db.query_strings(&format!("SELECT {} FROM {db_table}", cols.join(", ")))
         .into_iter()
         .map(|row| {
-            let key = format!("{prefix}test.m:{}", row[0].clone().unwrap_or_default());
-            let fields = names
+            let key = format!("{key_prefix}:{}", row[0].clone().unwrap_or_default());
+            let fields = cols
                 .iter()
                 .zip(row)
                 .filter_map(|(n, v)| v.map(|v| (n.to_string(), v)))
@@ -38,6 +38,21 @@ fn table(db: &MariaDb, prefix: &str) -> Rows {
             (key, fields)
         })
         .collect()
+}
+
+/// The mirror keys of `test.m` under mirror prefix `prefix`.
+fn mirror(r: &RedisServer, prefix: &str) -> Rows {
+    mirror_keys(r, &format!("{prefix}test.m"))
+}
+
+/// `SELECT *` of `test.m` as the mirror should hold it under mirror prefix `prefix`.
+fn table(db: &MariaDb, prefix: &str) -> Rows {
+    table_rows(
+        db,
+        &format!("{prefix}test.m"),
+        "test.m",
+        &["id", "name", "amount", "note"],
+    )
 }
 
 fn wait_mirror_equal(r: &RedisServer, db: &MariaDb, prefix: &str, what: &str) {
@@ -280,37 +295,6 @@ fn json_mirror_and_redisearch_over_the_hash_mirror_on_valkey() {
     assert_eq!(mirror(&hash, ""), table(&db, ""));
 }
 
-/// The mirror keys `<db_table>:*` with their fields.
-fn mirror_keys(r: &RedisServer, db_table: &str) -> Rows {
-    let mut c = r.client();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{db_table}:*"))
-        .query(&mut c)
-        .unwrap();
-    keys.into_iter()
-        .map(|k| {
-            let h: BTreeMap<String, String> = redis::cmd("HGETALL").arg(&k).query(&mut c).unwrap();
-            (k, h)
-        })
-        .collect()
-}
-
-/// `SELECT cols FROM db_table` as mirror rows keyed by the first column.
-fn table_rows(db: &MariaDb, db_table: &str, cols: &[&str]) -> Rows {
-    db.query_strings(&format!("SELECT {} FROM {db_table}", cols.join(", ")))
-        .into_iter()
-        .map(|row| {
-            let key = format!("{db_table}:{}", row[0].clone().unwrap_or_default());
-            let fields = cols
-                .iter()
-                .zip(row)
-                .filter_map(|(n, v)| v.map(|v| (n.to_string(), v)))
-                .collect();
-            (key, fields)
-        })
-        .collect()
-}
-
 /// kill -9 of redis-server (AOF always) under a load of small transactions, twice: the mirror
 /// still equals the tables; a replica's mirror equals the primary's.
 #[test]
@@ -343,7 +327,7 @@ fn the_mirror_survives_kill9_under_load_and_replicates() {
         ("mk.t", &["id", "v", "note"][..]),
         ("mk.log", &["id", "note"][..]),
     ] {
-        let expected = table_rows(&db, t, cols);
+        let expected = table_rows(&db, t, t, cols);
         assert!(!expected.is_empty());
         assert_eq!(
             mirror_keys(&r, t),
