@@ -382,12 +382,12 @@ fn mask_input(cell: &Cell, mut sink: impl FnMut(&[u8])) {
                 text,
                 "{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}"
             );
-            frac(&mut text, *micros, *fsp);
+            json::write_frac(&mut text, *micros, *fsp);
         }
         Cell::Timestamp { secs, micros, fsp } => {
             let (y, mo, d, h, mi, s) = civil_from_seconds(*secs);
             let _ = write!(text, "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}");
-            frac(&mut text, *micros, *fsp);
+            json::write_frac(&mut text, *micros, *fsp);
         }
         Cell::Time {
             negative,
@@ -401,7 +401,7 @@ fn mask_input(cell: &Cell, mut sink: impl FnMut(&[u8])) {
                 text.push('-');
             }
             let _ = write!(text, "{hours:02}:{minute:02}:{second:02}");
-            frac(&mut text, *micros, *fsp);
+            json::write_frac(&mut text, *micros, *fsp);
         }
         Cell::Year(y) => {
             let _ = write!(text, "{y:04}");
@@ -420,14 +420,6 @@ fn mask_input(cell: &Cell, mut sink: impl FnMut(&[u8])) {
     }
     if !text.is_empty() {
         sink(text.as_bytes());
-    }
-}
-
-fn frac(out: &mut String, micros: u32, fsp: u8) {
-    if fsp > 0 {
-        let digits = format!("{micros:06}");
-        out.push('.');
-        out.push_str(&digits[..fsp.min(6) as usize]);
     }
 }
 
@@ -515,18 +507,21 @@ mod tests {
         }
     }
 
+    /// The column names of a plan's entry shape.
+    fn names(plan: &ColumnPlan) -> Vec<&str> {
+        plan.shape()
+            .columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect()
+    }
+
     #[test]
     fn plan_drops_masks_and_keeps_in_column_order() {
         let r = rules("shop.users.notes", "shop.users.email", "s");
         let s = shape(&["id", "email", "notes", "name"], vec![0]);
         let plan = r.plan(&s, Format::Flat).unwrap();
-        let names: Vec<&str> = plan
-            .shape()
-            .columns
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect();
-        assert_eq!(names, ["id", "email", "name"]);
+        assert_eq!(names(&plan), ["id", "email", "name"]);
         assert_eq!(plan.shape().primary_key, vec![0]);
         let row = plan.apply(vec![Cell::Int(1), text("a@b"), text("secret"), text("ann")]);
         assert_eq!(
@@ -540,13 +535,7 @@ mod tests {
         // Exclusion wins over masking.
         let both = rules("shop.users.email", "shop.users.*", "s");
         let plan = both.plan(&s, Format::Flat).unwrap();
-        let names: Vec<&str> = plan
-            .shape()
-            .columns
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect();
-        assert_eq!(names, ["id", "notes", "name"]);
+        assert_eq!(names(&plan), ["id", "notes", "name"]);
     }
 
     #[test]
@@ -569,13 +558,7 @@ mod tests {
         let r = rules("shop.users.a, shop.users.c", "", "k");
         let s = shape(&["a", "b", "c"], vec![1, 0]);
         let plan = r.plan(&s, Format::Debezium).unwrap();
-        let names: Vec<&str> = plan
-            .shape()
-            .columns
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect();
-        assert_eq!(names, ["a", "b"]);
+        assert_eq!(names(&plan), ["a", "b"]);
         assert_eq!(plan.shape().primary_key, vec![1, 0]);
         let row = plan.apply(vec![Cell::Int(7), Cell::Int(8), Cell::Int(9)]);
         assert_eq!(row, vec![text(&hex_sha256(b"k7")), Cell::Int(8)]);

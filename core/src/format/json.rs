@@ -46,7 +46,8 @@ fn write_float<F: ryu::Float>(out: &mut String, v: F, finite: bool) {
     }
 }
 
-fn write_frac(out: &mut String, micros: u32, fsp: u8) {
+/// Append `.ffffff` cut to `fsp` digits (nothing when `fsp` is 0).
+pub(crate) fn write_frac(out: &mut String, micros: u32, fsp: u8) {
     if fsp > 0 {
         let digits = format!("{micros:06}");
         out.push('.');
