@@ -426,9 +426,7 @@ fn mask_input(cell: &Cell, mut sink: impl FnMut(&[u8])) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::charset::Charset;
-    use crate::schema::{ColumnKind, ColumnSchema};
-    use mysql_common::constants::ColumnType;
+    use crate::schema::ColumnSchema;
 
     fn rules(exclude: &str, mask: &str, salt: &str) -> ColumnRules {
         ColumnRules::new(
@@ -442,20 +440,7 @@ mod tests {
         TableSchema {
             db: "shop".into(),
             table: "users".into(),
-            columns: names
-                .iter()
-                .map(|n| ColumnSchema {
-                    name: n.to_string(),
-                    binlog_type: ColumnType::MYSQL_TYPE_VARCHAR,
-                    meta: vec![],
-                    unsigned: false,
-                    kind: ColumnKind::Text {
-                        charset: Charset::Utf8,
-                    },
-                    enum_values: vec![],
-                    set_values: vec![],
-                })
-                .collect(),
+            columns: names.iter().map(|n| ColumnSchema::utf8_text(n)).collect(),
             primary_key: pk,
             named: true,
         }

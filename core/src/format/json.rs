@@ -344,17 +344,7 @@ mod tests {
                     table: "t".into(),
                     columns: cols
                         .iter()
-                        .map(|(name, _)| crate::schema::ColumnSchema {
-                            name: name.clone(),
-                            binlog_type: mysql_common::constants::ColumnType::MYSQL_TYPE_VARCHAR,
-                            meta: vec![],
-                            unsigned: false,
-                            kind: crate::schema::ColumnKind::Text {
-                                charset: crate::decode::charset::Charset::Utf8,
-                            },
-                            enum_values: vec![],
-                            set_values: vec![],
-                        })
+                        .map(|(name, _)| crate::schema::ColumnSchema::utf8_text(name))
                         .collect(),
                     primary_key: vec![],
                     named: true,

@@ -191,17 +191,7 @@ mod tests {
     fn table(pk: Vec<usize>) -> TableSchema {
         let mut t = TableSchema::names_only("shop", "orders");
         for name in ["id", "line", "note", "flag"] {
-            t.columns.push(ColumnSchema {
-                name: name.to_string(),
-                binlog_type: mysql_common::constants::ColumnType::MYSQL_TYPE_VARCHAR,
-                meta: vec![],
-                unsigned: false,
-                kind: crate::schema::ColumnKind::Text {
-                    charset: crate::decode::charset::Charset::Utf8,
-                },
-                enum_values: vec![],
-                set_values: vec![],
-            });
+            t.columns.push(ColumnSchema::utf8_text(name));
         }
         t.primary_key = pk;
         t

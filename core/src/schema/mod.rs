@@ -85,6 +85,24 @@ pub struct ColumnSchema {
     pub set_values: Vec<String>,
 }
 
+#[cfg(test)]
+impl ColumnSchema {
+    /// A UTF-8 VARCHAR column named `name` (unit tests' tables).
+    pub(crate) fn utf8_text(name: &str) -> ColumnSchema {
+        ColumnSchema {
+            name: name.to_string(),
+            binlog_type: ColumnType::MYSQL_TYPE_VARCHAR,
+            meta: vec![],
+            unsigned: false,
+            kind: ColumnKind::Text {
+                charset: crate::decode::charset::Charset::Utf8,
+            },
+            enum_values: vec![],
+            set_values: vec![],
+        }
+    }
+}
+
 /// A table as decoded from one TABLE_MAP event.
 #[derive(Debug, Clone)]
 pub struct TableSchema {
