@@ -257,11 +257,8 @@ fn default_server_id(ctx: &Context) -> u32 {
             RedisValue::Array(a) => a.into_iter().nth(1),
             _ => None,
         })
-        .and_then(|v| match v {
-            RedisValue::BulkString(s) | RedisValue::SimpleString(s) => s.parse().ok(),
-            RedisValue::BulkRedisString(s) => s.to_string_lossy().parse().ok(),
-            _ => None,
-        })
+        .and_then(|v| crate::sink::offsets::reply_text(&v))
+        .and_then(|s| s.parse().ok())
         .unwrap_or(6379u16);
     let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
     derive_server_id(host.trim(), port)

@@ -8,6 +8,7 @@
 use crate::commands::errors;
 use crate::config::OFFSET_KEY;
 use crate::ffi::blocked::{self, Blocked, Handler, HashWatcher};
+use crate::sink::offsets::reply_text;
 use redis_cdc_core::model::position::Checkpoint;
 use redis_cdc_core::model::wait::{WaitTarget, Written};
 use redis_module::{Context, ContextFlags, RedisError, RedisResult, RedisString, RedisValue};
@@ -53,14 +54,7 @@ fn observe(ctx: &Context) -> Result<String, String> {
     let mut args: Vec<&str> = vec![key.as_str()];
     args.extend(FIELDS);
     let values: Vec<Option<String>> = match ctx.call("HMGET", args.as_slice()) {
-        Ok(RedisValue::Array(a)) => a
-            .into_iter()
-            .map(|v| match v {
-                RedisValue::BulkString(s) | RedisValue::SimpleString(s) => Some(s),
-                RedisValue::BulkRedisString(s) => Some(s.to_string_lossy()),
-                _ => None,
-            })
-            .collect(),
+        Ok(RedisValue::Array(a)) => a.iter().map(reply_text).collect(),
         Ok(_) => Vec::new(),
         Err(e) => return Err(format!("reading {key}: {e}")),
     };

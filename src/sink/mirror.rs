@@ -7,6 +7,7 @@
 //! set are deleted. The re-reads in progress are listed in the hash
 //! `<offset-key>:mirror-resync` (field: the table's key pattern), so this survives a restart.
 
+use super::offsets::reply_text;
 use redis_cdc_core::format::mirror::MirrorWrite;
 use redis_cdc_core::model::batch::Entry;
 use redis_module::{CallOptions, CallOptionsBuilder, CallResult, Context, RedisValue};
@@ -63,12 +64,8 @@ impl<'a> MirrorWriter<'a> {
         let key = resync_key(offset_key);
         let active = match ctx.call("HKEYS", &[key.as_str()]) {
             Ok(RedisValue::Array(a)) => a
-                .into_iter()
-                .filter_map(|v| match v {
-                    RedisValue::BulkString(s) | RedisValue::SimpleString(s) => Some(s),
-                    RedisValue::BulkRedisString(s) => Some(s.to_string_lossy()),
-                    _ => None,
-                })
+                .iter()
+                .filter_map(reply_text)
                 .map(|p| {
                     let prefix = pattern_prefix(&p);
                     (p, prefix)
@@ -204,14 +201,12 @@ impl<'a> MirrorWriter<'a> {
             let RedisValue::Array(parts) = reply else {
                 return Err("SCAN (mirror): unexpected reply".into());
             };
-            let text = |v: &RedisValue| match v {
-                RedisValue::BulkString(s) | RedisValue::SimpleString(s) => Some(s.clone()),
-                RedisValue::BulkRedisString(s) => Some(s.to_string_lossy()),
-                _ => None,
-            };
-            cursor = parts.first().and_then(text).unwrap_or_else(|| "0".into());
+            cursor = parts
+                .first()
+                .and_then(reply_text)
+                .unwrap_or_else(|| "0".into());
             let keys: Vec<String> = match parts.get(1) {
-                Some(RedisValue::Array(k)) => k.iter().filter_map(text).collect(),
+                Some(RedisValue::Array(k)) => k.iter().filter_map(reply_text).collect(),
                 _ => Vec::new(),
             };
             for key in keys {

@@ -252,13 +252,20 @@ fn lock<'a>(ctx: &'a DetachedCtx, shutdown: &AtomicBool) -> Result<Locked<'a>, C
 }
 
 fn redis_value_string(v: redis_module::RedisValue) -> String {
+    match v {
+        redis_module::RedisValue::Integer(i) => i.to_string(),
+        v => reply_text(&v).unwrap_or_default(),
+    }
+}
+
+/// The text of a string reply of `RM_Call` (lossy UTF-8); None for nil and other types.
+pub fn reply_text(v: &redis_module::RedisValue) -> Option<String> {
     use redis_module::RedisValue as V;
     match v {
-        V::SimpleString(s) | V::BulkString(s) => s,
-        V::SimpleStringStatic(s) => s.to_string(),
-        V::BulkRedisString(s) => s.to_string_lossy(),
-        V::StringBuffer(b) => String::from_utf8_lossy(&b).into_owned(),
-        V::Integer(i) => i.to_string(),
-        _ => String::new(),
+        V::SimpleString(s) | V::BulkString(s) => Some(s.clone()),
+        V::SimpleStringStatic(s) => Some(s.to_string()),
+        V::BulkRedisString(s) => Some(s.to_string_lossy()),
+        V::StringBuffer(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        _ => None,
     }
 }
