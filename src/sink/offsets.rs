@@ -191,11 +191,7 @@ pub fn set_field(
 
 /// Whether this server knows the command `name` (a module's, e.g. `JSON.SET`).
 pub fn has_command(name: &str, shutdown: &AtomicBool) -> Result<bool, CdcError> {
-    let ctx = DetachedCtx::new().ok_or_else(|| CdcError::retry("no thread-safe context".into()))?;
-    let locked = lock(&ctx, shutdown)?;
-    let reply = locked.call("COMMAND", &["INFO", name]);
-    drop(locked);
-    Ok(match reply {
+    Ok(match call_once("COMMAND", &["INFO", name], shutdown)? {
         Ok(redis_module::RedisValue::Array(v)) => v
             .first()
             .is_some_and(|c| !matches!(c, redis_module::RedisValue::Null)),
@@ -206,11 +202,7 @@ pub fn has_command(name: &str, shutdown: &AtomicBool) -> Result<bool, CdcError> 
 /// A warning when Redis's `maxmemory-policy` may evict the module's keys (the offset hash, the
 /// streams; they have no TTL, so only `allkeys-*` policies reach them).
 pub fn eviction_warning(shutdown: &AtomicBool) -> Result<Option<String>, CdcError> {
-    let ctx = DetachedCtx::new().ok_or_else(|| CdcError::retry("no thread-safe context".into()))?;
-    let locked = lock(&ctx, shutdown)?;
-    let reply = locked.call("CONFIG", &["GET", "maxmemory-policy"]);
-    drop(locked);
-    let policy = match reply {
+    let policy = match call_once("CONFIG", &["GET", "maxmemory-policy"], shutdown)? {
         Ok(redis_module::RedisValue::Array(v)) => v.into_iter().nth(1).map(redis_value_string),
         _ => None,
     };
@@ -226,16 +218,23 @@ pub fn any_exists(keys: &[String], shutdown: &AtomicBool) -> Result<bool, CdcErr
     if keys.is_empty() {
         return Ok(false);
     }
-    let ctx = DetachedCtx::new().ok_or_else(|| CdcError::retry("no thread-safe context".into()))?;
     let args: Vec<&str> = keys.iter().map(String::as_str).collect();
-    let locked = lock(&ctx, shutdown)?;
-    let reply = locked.call("EXISTS", args.as_slice());
-    drop(locked);
-    match reply {
+    match call_once("EXISTS", &args, shutdown)? {
         Ok(redis_module::RedisValue::Integer(n)) => Ok(n > 0),
         Ok(_) => Ok(false),
         Err(e) => Err(CdcError::setup(format!("cannot check the streams: {e}"))),
     }
+}
+
+/// One command under the Redis lock, taken and released for it.
+fn call_once(
+    command: &str,
+    args: &[&str],
+    shutdown: &AtomicBool,
+) -> Result<redis_module::RedisResult, CdcError> {
+    let ctx = DetachedCtx::new().ok_or_else(|| CdcError::retry("no thread-safe context".into()))?;
+    let locked = lock(&ctx, shutdown)?;
+    Ok(locked.call(command, args))
 }
 
 /// Take the Redis lock by try-locking (unload holds it while it waits for us to stop).
