@@ -308,10 +308,7 @@ impl Writer {
                     }
                     // `bytes` is what `pending` holds (counted as it was gathered).
                     channel.in_flight.release(bytes);
-                    self.account(&pending);
-                    if let Some(entries) = released.filter(|e| !e.is_empty()) {
-                        self.account(&[released_batch(entries)]);
-                    }
+                    self.account(&pending, released.as_deref().unwrap_or_default());
                     STATUS
                         .batches_written
                         .fetch_add(pending.len() as u64, Ordering::Relaxed);
@@ -591,7 +588,7 @@ impl Writer {
         }
     }
 
-    fn account(&self, batches: &[Batch]) {
+    fn account(&self, batches: &[Batch], released: &[Entry]) {
         let mut per_table: BTreeMap<&str, (&str, u64)> = BTreeMap::new();
         let mut events = 0u64;
         let mut txns = 0u64;
@@ -601,12 +598,17 @@ impl Writer {
             if b.commit_ms > 0 {
                 commit_ms = b.commit_ms;
             }
-            if matches!(b.xa, Some(XaOp::Hold(_))) {
-                continue; // held XA rows are not in their streams yet: counted when released
-            }
-            events += b.entries.len() as u64;
+        }
+        // Held XA rows are not in their streams yet: counted when released (at XA COMMIT).
+        let written = batches
+            .iter()
+            .filter(|b| !matches!(b.xa, Some(XaOp::Hold(_))))
+            .flat_map(|b| b.entries.iter())
+            .chain(released);
+        for e in written {
+            events += 1;
             // Entries of no table (Debezium schema changes) have no CDC.TABLES counter.
-            for e in b.entries.iter().filter(|e| !e.table.is_empty()) {
+            if !e.table.is_empty() {
                 per_table.entry(&e.table).or_insert((&e.stream, 0)).1 += 1;
             }
         }
@@ -632,9 +634,7 @@ impl Writer {
                 }
             }
         }
-        // Released XA entries come as a batch of their own, without a position: the position
-        // shown stays that of the batch that released them.
-        if let Some(last) = batches.iter().rev().find(|b| !b.position.is_empty()) {
+        if let Some(last) = batches.last() {
             let mut g = STATUS.lock();
             g.position.clone_from(&last.position);
             g.gtid.clone_from(&last.checkpoint.gtid);
@@ -731,23 +731,6 @@ fn held_entries(ctx: &Context, key: &str) -> Result<(Option<Vec<Entry>>, Vec<Str
         })
         .collect::<Result<Vec<_>, String>>()?;
     Ok((Some(entries), rereads))
-}
-
-/// Released XA entries as a batch, for the per-table counters.
-fn released_batch(entries: Vec<Entry>) -> Batch {
-    Batch {
-        entries,
-        checkpoint: Default::default(),
-        position: String::new(),
-        txns: 0,
-        commit_ms: 0,
-        snapshot: None,
-        xa: None,
-        gone: Vec::new(),
-        shapes: Vec::new(),
-        rereads: Vec::new(),
-        rereads_queued: Vec::new(),
-    }
 }
 
 fn check(r: CallResult, what: &str) -> Result<(), String> {
