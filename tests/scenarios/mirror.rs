@@ -261,9 +261,9 @@ fn json_mirror_and_redisearch_over_the_hash_mirror_on_valkey() {
             "INSERT INTO test.m VALUES ({i}, 'word{i} basket', {i}, NULL)"
         ))
         .unwrap();
-        let gtid: String = conn.query_first("SELECT @@last_gtid").unwrap().unwrap();
+        let gtid = last_gtid(&mut conn);
         for r in [&json, &hash] {
-            value_to_string(&r.cmd(&["CDC.WAIT", &gtid, "10000"]));
+            cdc_wait(&mut r.client(), &gtid);
         }
         let found = format!(
             "{:?}",
@@ -279,9 +279,9 @@ fn json_mirror_and_redisearch_over_the_hash_mirror_on_valkey() {
     conn.query_drop("DELETE FROM test.m WHERE id = 3").unwrap();
     conn.query_drop("UPDATE test.m SET amount = 99 WHERE id = 4")
         .unwrap();
-    let gtid: String = conn.query_first("SELECT @@last_gtid").unwrap().unwrap();
+    let gtid = last_gtid(&mut conn);
     for r in [&json, &hash] {
-        value_to_string(&r.cmd(&["CDC.WAIT", &gtid, "10000"]));
+        cdc_wait(&mut r.client(), &gtid);
     }
     let found = format!(
         "{:?}",

@@ -25,12 +25,8 @@ fn a_committed_row_is_always_in_the_stream_after_cdc_wait_of_its_gtid() {
     for i in 1..=1000 {
         conn.query_drop(format!("INSERT INTO test.w VALUES ({i}, 'v{i}')"))
             .unwrap();
-        let gtid: String = conn.query_first("SELECT @@last_gtid").unwrap().unwrap();
-        let reached: String = redis::cmd("CDC.WAIT")
-            .arg(&gtid)
-            .arg(10_000)
-            .query(&mut client)
-            .unwrap_or_else(|e| panic!("CDC.WAIT {gtid}: {e}"));
+        let gtid = last_gtid(&mut conn);
+        let reached = cdc_wait(&mut client, &gtid);
         assert!(reached.contains("0-1-"), "{reached}");
         let last: redis::Value = redis::cmd("XREVRANGE")
             .arg("cdc:test.w")
@@ -139,12 +135,8 @@ fn cdc_wait_on_a_replica_waits_for_the_replicated_position() {
     for i in 1..=50 {
         conn.query_drop(format!("INSERT INTO test.w VALUES ({i})"))
             .unwrap();
-        let gtid: String = conn.query_first("SELECT @@last_gtid").unwrap().unwrap();
-        let _: String = redis::cmd("CDC.WAIT")
-            .arg(&gtid)
-            .arg(10_000)
-            .query(&mut client)
-            .unwrap_or_else(|e| panic!("CDC.WAIT {gtid} on the replica: {e}"));
+        let gtid = last_gtid(&mut conn);
+        cdc_wait(&mut client, &gtid);
         let n: u64 = redis::cmd("XLEN")
             .arg("cdc:test.w")
             .query(&mut client)

@@ -594,3 +594,21 @@ pub fn assert_replays_to_table(entries: &[StreamEntry], db: &MariaDb, schema: &s
         );
     }
 }
+
+/// The GTID of the session's last transaction (`@@last_gtid`), as an application takes it
+/// for CDC.WAIT.
+pub fn last_gtid(conn: &mut mysql::Conn) -> String {
+    conn.query_first("SELECT @@last_gtid")
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("SELECT @@last_gtid gave nothing"))
+}
+
+/// `CDC.WAIT <position> 10000` on `client`: the position reached; panics on an error reply.
+pub fn cdc_wait(client: &mut redis::Connection, position: &str) -> String {
+    redis::cmd("CDC.WAIT")
+        .arg(position)
+        .arg(10_000)
+        .query(client)
+        .unwrap_or_else(|e| panic!("CDC.WAIT {position}: {e}"))
+}
