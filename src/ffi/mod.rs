@@ -22,10 +22,10 @@ pub mod blocked;
 pub mod commands;
 pub mod filter;
 pub mod info;
+pub mod keys;
 pub mod log;
 pub mod module;
 pub mod os;
-pub mod streams;
 pub mod strings;
 pub mod thread_ctx;
 

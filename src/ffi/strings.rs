@@ -4,6 +4,7 @@
 
 use super::api;
 use redis_module::raw;
+use std::collections::HashMap;
 use std::ptr::{self, NonNull};
 use std::sync::Mutex;
 
@@ -84,7 +85,32 @@ impl FieldName {
         all.push((name, f));
         Some(f)
     }
+
+    /// The Redis string of a name known only at run time (a column name of the mirror's
+    /// hashes), created once and never freed; `None` past [`MAX_DYNAMIC_NAMES`] (the caller
+    /// then makes a string per use), so that a stream of ever new names cannot grow this
+    /// without bound. Callers cache the handle: this takes a process-wide mutex.
+    pub fn intern_dynamic(name: &str) -> Option<FieldName> {
+        static ALL: Mutex<Option<HashMap<String, FieldName>>> = Mutex::new(None);
+        let mut all = ALL.lock().unwrap_or_else(|p| p.into_inner());
+        let all = all.get_or_insert_with(HashMap::new);
+        if let Some(f) = all.get(name) {
+            return Some(*f);
+        }
+        if all.len() >= MAX_DYNAMIC_NAMES {
+            return None;
+        }
+        let s = RString::new(name.as_bytes())?;
+        let f = FieldName(s.0);
+        // Never freed, as above.
+        std::mem::forget(s);
+        all.insert(name.to_string(), f);
+        Some(f)
+    }
 }
+
+/// Most run-time names [`FieldName::intern_dynamic`] keeps.
+pub const MAX_DYNAMIC_NAMES: usize = 1 << 16;
 
 /// The field/value strings of entries, back to back, together with the strings they point to:
 /// the pointers stay valid as long as this lives (field names are never freed).
@@ -112,6 +138,20 @@ impl Fields {
         self.owned.push(name);
         self.argv.push(value.as_ptr());
         self.owned.push(value);
+    }
+
+    /// Append a single string (a field name to delete): the vector then holds arguments that
+    /// are not pairs, for calls that take them so (HDEL).
+    #[inline]
+    pub fn push_arg(&mut self, arg: RString) {
+        self.argv.push(arg.as_ptr());
+        self.owned.push(arg);
+    }
+
+    /// Append a single name that is never freed (a field name to delete).
+    #[inline]
+    pub fn push_name(&mut self, name: FieldName) {
+        self.argv.push(name.0.as_ptr());
     }
 
     /// Number of pointers (twice the number of pairs).

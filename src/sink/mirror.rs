@@ -1,6 +1,12 @@
 //! Applying the mirror writes of a batch (docs/mirror.md), under the Redis lock, in entry
 //! order, in the same atomic unit as the batch's stream entries and position.
 //!
+//! Row writes (a hash, a deleted row) go through the low-level key API, their strings made
+//! before the lock is taken ([`MirrorCache::prepare`]), and are propagated as `DEL`/`HSET`/
+//! `HDEL` with the keyspace notifications those commands send (RediSearch indexes on them).
+//! JSON documents go through RedisJSON's own `JSON.SET`; clearing a table and the re-read
+//! markers through `RM_Call` (they are rare).
+//!
 //! A re-read of a table (resync) must drop the table's keys of rows that no longer exist: from
 //! its begin marker on, every key written for the table is noted in a set
 //! (`<offset-key>:mirror-seen:<table prefix>`); at its end marker the table's keys not in the
@@ -8,12 +14,17 @@
 //! `<offset-key>:mirror-resync` (field: the table's key pattern), so this survives a restart.
 
 use super::offsets::reply_text;
+use crate::ffi::keys::{KeyApi, KeyType};
+use crate::ffi::{FieldName, Fields, RString};
 use redis_cdc_core::format::mirror::MirrorWrite;
 use redis_cdc_core::model::batch::Entry;
 use redis_module::{CallOptions, CallOptionsBuilder, CallResult, Context, RedisValue};
+use std::collections::HashMap;
 
 /// Keys a SCAN step asks for.
 const SCAN_COUNT: &str = "1000";
+
+const NO_STRING: &str = "cannot create a Redis string";
 
 fn check(r: CallResult, what: &str) -> Result<(), String> {
     match r {
@@ -46,55 +57,195 @@ fn pattern_prefix(pattern: &str) -> String {
     out
 }
 
-/// The mirror's state while a batch is applied: the re-reads in progress.
-pub struct MirrorWriter<'a> {
+/// A mirror write turned into Redis strings (`key`: an index into [`Prepared::keys`]).
+enum Ready {
+    /// The row's hash: its field/value pairs, the fields to delete (columns that became NULL),
+    /// and whether the key is rewritten whole.
+    Hash {
+        key: usize,
+        pairs: Fields,
+        nulls: Fields,
+        replace: bool,
+    },
+    /// The row is gone.
+    Del { key: usize },
+    /// Applied through `RM_Call` from the entry's [`MirrorWrite`].
+    Call,
+}
+
+/// The mirror writes of a lock hold, ready to apply: one per entry that has one, in order.
+/// The values are freed after the lock hold, when this is dropped (propagation releases its
+/// references at unlock); the key names also reach keyspace notifications, whose subscribers
+/// may retain them, so [`MirrorCache::apply`] releases those under the lock.
+#[derive(Default)]
+pub struct Prepared {
+    ops: Vec<Ready>,
+    keys: Vec<RString>,
+}
+
+/// What the writer keeps between lock holds: the Redis strings of column names, and the
+/// re-reads in progress (read from Redis at the first mirror write of the writer's life; only
+/// the writer changes them afterwards).
+#[derive(Default)]
+pub struct MirrorCache {
+    names: HashMap<String, FieldName>,
+    /// (pattern, key prefix) of the tables being re-read.
+    active: Option<Vec<(String, String)>>,
+}
+
+impl MirrorCache {
+    fn name(&mut self, name: &str) -> Option<FieldName> {
+        if let Some(n) = self.names.get(name) {
+            return Some(*n);
+        }
+        let n = FieldName::intern_dynamic(name)?;
+        self.names.insert(name.to_string(), n);
+        Some(n)
+    }
+
+    /// Turn the mirror writes of `entries` into Redis strings (no lock needed).
+    pub fn prepare<'e>(
+        &mut self,
+        entries: impl Iterator<Item = &'e Entry>,
+    ) -> Result<Prepared, String> {
+        let mut p = Prepared::default();
+        for w in entries.filter_map(|e| e.mirror.as_ref()) {
+            let op = match w {
+                MirrorWrite::Hash {
+                    key,
+                    fields,
+                    nulls,
+                    replace,
+                } => {
+                    let mut pairs = Fields::default();
+                    for (f, v) in fields {
+                        let value = RString::new(v.as_bytes()).ok_or(NO_STRING)?;
+                        match self.name(f) {
+                            Some(name) => pairs.push(name, value),
+                            None => pairs
+                                .push_owned(RString::new(f.as_bytes()).ok_or(NO_STRING)?, value),
+                        }
+                    }
+                    let mut deleted = Fields::default();
+                    if !*replace {
+                        for f in nulls {
+                            match self.name(f) {
+                                Some(name) => deleted.push_name(name),
+                                None => {
+                                    deleted.push_arg(RString::new(f.as_bytes()).ok_or(NO_STRING)?)
+                                }
+                            }
+                        }
+                    }
+                    p.keys.push(RString::new(key.as_bytes()).ok_or(NO_STRING)?);
+                    Ready::Hash {
+                        key: p.keys.len() - 1,
+                        pairs,
+                        nulls: deleted,
+                        replace: *replace,
+                    }
+                }
+                MirrorWrite::Del { key } => {
+                    p.keys.push(RString::new(key.as_bytes()).ok_or(NO_STRING)?);
+                    Ready::Del {
+                        key: p.keys.len() - 1,
+                    }
+                }
+                _ => Ready::Call,
+            };
+            p.ops.push(op);
+        }
+        Ok(p)
+    }
+
+    /// Refuse a row key that holds another type than a hash (caller holds the lock), before
+    /// anything of the lock hold is written: a failure half-way would leave entries without
+    /// their position.
+    pub fn check(&self, ctx: &Context, p: &Prepared) -> Result<(), String> {
+        if p.ops.is_empty() {
+            return Ok(());
+        }
+        let api = KeyApi::get().ok_or("the Redis key API is not available")?;
+        for op in &p.ops {
+            if let Ready::Hash { key, .. } = op {
+                let key = &p.keys[*key];
+                let Some(k) = api.open(ctx, key, false) else {
+                    continue;
+                };
+                if !matches!(api.key_type(&k), KeyType::Empty | KeyType::Hash) {
+                    return Err(format!(
+                        "key {} holds another type than a hash (the mirror's key for a row; cdc.mirror-prefix): rename or delete it (nothing was written)",
+                        key.to_string_lossy()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Apply the prepared mirror writes of `entries`, in order (caller holds the lock).
+    pub fn apply<'e>(
+        &mut self,
+        ctx: &Context,
+        offset_key: &str,
+        p: &mut Prepared,
+        entries: impl Iterator<Item = &'e Entry>,
+    ) -> Result<(), String> {
+        if p.ops.is_empty() {
+            return Ok(());
+        }
+        let api = KeyApi::get().ok_or("the Redis key API is not available")?;
+        let mut w = MirrorWriter {
+            offset_key,
+            opts: CallOptionsBuilder::new()
+                .replicate()
+                .errors_as_replies()
+                .build(),
+            active: match self.active.take() {
+                Some(a) => a,
+                None => read_active(ctx, offset_key)?,
+            },
+        };
+        let writes = entries.filter_map(|e| e.mirror.as_ref());
+        let mut result = Ok(());
+        for (op, write) in p.ops.iter_mut().zip(writes) {
+            result = w.one(ctx, &api, &p.keys, op, write);
+            if result.is_err() {
+                break;
+            }
+        }
+        self.active = Some(w.active);
+        p.keys.clear();
+        result
+    }
+}
+
+/// The re-reads in progress, as stored in Redis.
+fn read_active(ctx: &Context, offset_key: &str) -> Result<Vec<(String, String)>, String> {
+    let key = resync_key(offset_key);
+    match ctx.call("HKEYS", &[key.as_str()]) {
+        Ok(RedisValue::Array(a)) => Ok(a
+            .iter()
+            .filter_map(reply_text)
+            .map(|p| {
+                let prefix = pattern_prefix(&p);
+                (p, prefix)
+            })
+            .collect()),
+        Ok(_) => Ok(Vec::new()),
+        Err(e) => Err(format!("HKEYS {key}: {e}")),
+    }
+}
+
+/// The mirror's state while a lock hold's writes are applied.
+struct MirrorWriter<'a> {
     offset_key: &'a str,
     opts: CallOptions,
     /// (pattern, key prefix) of the tables being re-read.
     active: Vec<(String, String)>,
 }
 
-impl<'a> MirrorWriter<'a> {
-    /// Read the re-reads in progress (caller holds the lock).
-    pub fn new(ctx: &Context, offset_key: &'a str) -> Result<MirrorWriter<'a>, String> {
-        let opts = CallOptionsBuilder::new()
-            .replicate()
-            .errors_as_replies()
-            .build();
-        let key = resync_key(offset_key);
-        let active = match ctx.call("HKEYS", &[key.as_str()]) {
-            Ok(RedisValue::Array(a)) => a
-                .iter()
-                .filter_map(reply_text)
-                .map(|p| {
-                    let prefix = pattern_prefix(&p);
-                    (p, prefix)
-                })
-                .collect(),
-            Ok(_) => Vec::new(),
-            Err(e) => return Err(format!("HKEYS {key}: {e}")),
-        };
-        Ok(MirrorWriter {
-            offset_key,
-            opts,
-            active,
-        })
-    }
-
-    /// Apply the mirror writes of `entries`, in order.
-    pub fn apply<'e>(
-        &mut self,
-        ctx: &Context,
-        entries: impl Iterator<Item = &'e Entry>,
-    ) -> Result<(), String> {
-        for e in entries {
-            if let Some(w) = &e.mirror {
-                self.one(ctx, w)?;
-            }
-        }
-        Ok(())
-    }
-
+impl MirrorWriter<'_> {
     fn noted(&self, ctx: &Context, key: &str) -> Result<(), String> {
         for (pattern, prefix) in &self.active {
             if key.starts_with(prefix.as_str()) {
@@ -108,37 +259,75 @@ impl<'a> MirrorWriter<'a> {
         Ok(())
     }
 
-    fn one(&mut self, ctx: &Context, w: &MirrorWrite) -> Result<(), String> {
+    fn one(
+        &mut self,
+        ctx: &Context,
+        api: &KeyApi,
+        keys: &[RString],
+        op: &mut Ready,
+        w: &MirrorWrite,
+    ) -> Result<(), String> {
+        match (op, w) {
+            (
+                Ready::Hash {
+                    key,
+                    pairs,
+                    nulls,
+                    replace,
+                },
+                MirrorWrite::Hash { key: text, .. },
+            ) => {
+                // A read rewrites the key whole; a change sets its fields and removes those
+                // that became NULL. What changed is propagated and notified as the commands
+                // that would have done it (DEL, HSET, HDEL).
+                let key = &keys[*key];
+                let k = api.open(ctx, key, true).ok_or("cannot open a mirror key")?;
+                let existed = *replace && api.delete(&k);
+                if !api.hash_set(&k, pairs, 0..pairs.len()) {
+                    return Err(format!(
+                        "HSET (mirror) {}: {}",
+                        key.to_string_lossy(),
+                        std::io::Error::last_os_error()
+                    ));
+                }
+                let deleted = api.hash_del(&k, nulls, 0..nulls.len());
+                drop(k);
+                if existed {
+                    api.replicate_key(ctx, c"DEL", key);
+                    api.notify_del(ctx, key);
+                }
+                if pairs.len() > 0 {
+                    api.replicate_args(ctx, c"HSET", key, pairs, 0..pairs.len());
+                    api.notify_hash(ctx, c"hset", key);
+                }
+                if deleted > 0 {
+                    api.replicate_args(ctx, c"HDEL", key, nulls, 0..nulls.len());
+                    api.notify_hash(ctx, c"hdel", key);
+                }
+                api.signal_modified(ctx, key);
+                self.noted(ctx, text)
+            }
+            (Ready::Del { key }, MirrorWrite::Del { key: text }) => {
+                let key = &keys[*key];
+                let k = api.open(ctx, key, true).ok_or("cannot open a mirror key")?;
+                let existed = api.delete(&k);
+                drop(k);
+                if existed {
+                    api.replicate_key(ctx, c"DEL", key);
+                    api.notify_del(ctx, key);
+                    api.signal_modified(ctx, key);
+                }
+                self.noted(ctx, text)
+            }
+            (Ready::Call, w) => self.call(ctx, w),
+            _ => Err("mirror writes out of step with their entries".into()),
+        }
+    }
+
+    /// A write through `RM_Call`: a JSON document, clearing a table, the re-read markers.
+    fn call(&mut self, ctx: &Context, w: &MirrorWrite) -> Result<(), String> {
         let opts = &self.opts;
         match w {
-            MirrorWrite::Hash {
-                key,
-                fields,
-                nulls,
-                replace,
-            } => {
-                // A read rewrites the key whole; a change sets its fields and removes those
-                // that became NULL (one call where nothing is NULL: the common case).
-                if *replace {
-                    check(ctx.call_ext("DEL", opts, &[key.as_str()]), "DEL (mirror)")?;
-                }
-                let mut args: Vec<&str> = Vec::with_capacity(1 + 2 * fields.len());
-                args.push(key);
-                for (f, v) in fields {
-                    args.push(f);
-                    args.push(v);
-                }
-                if args.len() > 1 {
-                    check(ctx.call_ext("HSET", opts, args.as_slice()), "HSET (mirror)")?;
-                }
-                if !*replace && !nulls.is_empty() {
-                    let mut args: Vec<&str> = Vec::with_capacity(1 + nulls.len());
-                    args.push(key);
-                    args.extend(nulls.iter().map(String::as_str));
-                    check(ctx.call_ext("HDEL", opts, args.as_slice()), "HDEL (mirror)")?;
-                }
-                self.noted(ctx, key)
-            }
             MirrorWrite::Json { key, doc } => {
                 check(
                     ctx.call_ext("JSON.SET", opts, &[key.as_str(), "$", doc.as_str()]),
@@ -146,9 +335,8 @@ impl<'a> MirrorWriter<'a> {
                 )?;
                 self.noted(ctx, key)
             }
-            MirrorWrite::Del { key } => {
-                check(ctx.call_ext("DEL", opts, &[key.as_str()]), "DEL (mirror)")?;
-                self.noted(ctx, key)
+            MirrorWrite::Hash { key, .. } | MirrorWrite::Del { key } => {
+                Err(format!("mirror write of {key} was not prepared"))
             }
             MirrorWrite::Clear { pattern } => self.delete_matching(ctx, pattern, None),
             MirrorWrite::ResyncBegin { pattern } => {

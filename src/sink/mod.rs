@@ -176,6 +176,7 @@ impl Writer {
         let mut carry: Option<Batch> = None;
         let mut last_wake = Instant::now();
         let mut names = streams::FieldNames::default();
+        let mut mirror = mirror::MirrorCache::default();
         // The first write of the session proves the pipeline works again: last_error goes.
         let mut recovered = false;
         loop {
@@ -251,6 +252,15 @@ impl Writer {
                 Ok(p) => p,
                 Err(e) => return WriterExit::Failed(e),
             };
+            let mut mirrored = match mirror.prepare(
+                pending
+                    .iter()
+                    .filter(|b| b.xa.is_none())
+                    .flat_map(|b| b.entries.iter()),
+            ) {
+                Ok(p) => p,
+                Err(e) => return WriterExit::Failed(e),
+            };
             let Some(ctx) = self.lock(&tsc) else {
                 return WriterExit::Stopped;
             };
@@ -273,9 +283,9 @@ impl Writer {
                 .and_then(|b| b.xa.as_ref().map(|op| (b, op)))
             {
                 Some((b, op)) => self
-                    .write_xa(&ctx, &mut names, b, op, &mut due)
+                    .write_xa(&ctx, &mut names, &mut mirror, b, op, &mut due)
                     .map(|r| released = Some(r)),
-                None => self.write(&ctx, &mut prepared, &pending),
+                None => self.write(&ctx, &mut prepared, &mut mirror, &mut mirrored, &pending),
             };
             self.check_memory(&ctx);
             drop(ctx);
@@ -288,6 +298,7 @@ impl Writer {
             let held_cpu = crate::ffi::os::thread_cpu_us().saturating_sub(cpu_started);
             // Propagation released its references at unlock: the values are ours alone again.
             drop(prepared);
+            drop(mirrored);
             STATUS.record_lock_hold(held, held_cpu);
             // Wake the main thread when this batch is the last one waiting (live traffic: it
             // serves XREAD BLOCK clients and the AOF at once), and at least every WAKE_EVERY
@@ -352,23 +363,15 @@ impl Writer {
         &self,
         ctx: &Context,
         prepared: &mut streams::Prepared,
+        cache: &mut mirror::MirrorCache,
+        mirrored: &mut mirror::Prepared,
         batches: &[Batch],
     ) -> Result<(), String> {
+        cache.check(ctx, mirrored)?;
         streams::append(ctx, prepared, self.stream_maxlen, &self.offset_key)?;
-        self.mirror(ctx, batches.iter().flat_map(|b| b.entries.iter()))?;
+        let entries = batches.iter().flat_map(|b| b.entries.iter());
+        cache.apply(ctx, &self.offset_key, mirrored, entries)?;
         self.store_checkpoint(ctx, batches, &[])
-    }
-
-    /// The mirror writes of `entries`, in order (docs/mirror.md); nothing when there are none.
-    fn mirror<'e>(
-        &self,
-        ctx: &Context,
-        entries: impl Iterator<Item = &'e Entry> + Clone,
-    ) -> Result<(), String> {
-        if !entries.clone().any(|e| e.mirror.is_some()) {
-            return Ok(());
-        }
-        mirror::MirrorWriter::new(ctx, &self.offset_key)?.apply(ctx, entries)
     }
 
     /// The key holding the entries of the prepared XA transaction `xid` until its XA COMMIT.
@@ -386,6 +389,7 @@ impl Writer {
         &self,
         ctx: &Context,
         names: &mut streams::FieldNames,
+        cache: &mut mirror::MirrorCache,
         batch: &Batch,
         op: &XaOp,
         due: &mut Vec<String>,
@@ -447,10 +451,12 @@ impl Writer {
                     let held = held.unwrap_or_default();
                     // The held rows, then what the commit's own group carries (the rest of a
                     // large one-phase XA transaction whose first chunks were held).
-                    let mut prepared =
-                        streams::prepare(names, held.iter().chain(batch.entries.iter()))?;
+                    let all = || held.iter().chain(batch.entries.iter());
+                    let mut prepared = streams::prepare(names, all())?;
+                    let mut mirrored = cache.prepare(all())?;
+                    cache.check(ctx, &mirrored)?;
                     streams::append(ctx, &mut prepared, self.stream_maxlen, &self.offset_key)?;
-                    self.mirror(ctx, held.iter().chain(batch.entries.iter()))?;
+                    cache.apply(ctx, &self.offset_key, &mut mirrored, all())?;
                     released = (held, Some(prepared));
                 }
                 check(ctx.call_ext("DEL", &opts, &[key.as_str()]), "DEL (XA hold)")?;

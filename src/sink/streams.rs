@@ -7,7 +7,7 @@
 //! freed after the hold, by the writer alone. The key names also reach keyspace notifications,
 //! whose subscribers may retain them: those are released under the lock.
 
-use crate::ffi::streams::{Key, KeyType, StreamApi};
+use crate::ffi::keys::{Key, KeyApi, KeyType};
 use crate::ffi::{FieldName, Fields, RString};
 use redis_cdc_core::model::batch::Entry;
 use redis_module::Context;
@@ -93,7 +93,7 @@ pub fn append(
     maxlen: u64,
     offset_key: &str,
 ) -> Result<(), String> {
-    let r = stream_api().and_then(|api| {
+    let r = key_api().and_then(|api| {
         check_hash_key(&api, ctx, offset_key)?;
         append_entries(&api, ctx, &mut *p, maxlen)
     });
@@ -104,28 +104,28 @@ pub fn append(
 /// Refuse an offset key of another type than a hash (caller holds the Redis lock), before a
 /// write that does not go through [`append`] (an XA hold).
 pub fn check_offset_key(ctx: &Context, offset_key: &str) -> Result<(), String> {
-    check_hash_key(&stream_api()?, ctx, offset_key)
+    check_hash_key(&key_api()?, ctx, offset_key)
 }
 
 /// Whether the offset key exists (caller holds the Redis lock). The session stores it before
 /// its first batch, so a missing one was deleted since (DEL, FLUSHALL, eviction).
 pub fn offset_key_exists(ctx: &Context, offset_key: &str) -> Result<bool, String> {
-    let api = stream_api()?;
+    let api = key_api()?;
     let k = RString::new(offset_key.as_bytes()).ok_or("cannot create a Redis string")?;
     Ok(api
         .open(ctx, &k, false)
         .is_some_and(|key| api.key_type(&key) != KeyType::Empty))
 }
 
-fn stream_api() -> Result<StreamApi, String> {
-    StreamApi::get()
+fn key_api() -> Result<KeyApi, String> {
+    KeyApi::get()
         .ok_or_else(|| "the Redis stream API is not available (Redis 6.2+ needed)".to_string())
 }
 
 /// Refuse a key that holds another type than `expected` (an empty key is fine), before
 /// anything is written.
 fn check_type(
-    api: &StreamApi,
+    api: &KeyApi,
     key: &Key,
     expected: KeyType,
     name: impl FnOnce() -> String,
@@ -148,7 +148,7 @@ fn check_type(
 /// The position is written after the entries, in the same lock hold: a key of another type
 /// there would leave entries without their position, so it is refused before anything is
 /// written.
-fn check_hash_key(api: &StreamApi, ctx: &Context, name: &str) -> Result<(), String> {
+fn check_hash_key(api: &KeyApi, ctx: &Context, name: &str) -> Result<(), String> {
     let k = RString::new(name.as_bytes()).ok_or("cannot create a Redis string")?;
     let Some(key) = api.open(ctx, &k, false) else {
         return Ok(());
@@ -159,7 +159,7 @@ fn check_hash_key(api: &StreamApi, ctx: &Context, name: &str) -> Result<(), Stri
 }
 
 fn append_entries(
-    api: &StreamApi,
+    api: &KeyApi,
     ctx: &Context,
     p: &mut Prepared,
     maxlen: u64,

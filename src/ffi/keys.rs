@@ -1,6 +1,7 @@
-//! Keys and streams through the low-level key API: open, type check, `RM_StreamAdd`, trim,
-//! and the explicit propagation (`RM_Replicate`) and notifications that go with them. The
-//! writer's hot path: every wrapper is a direct call through a pointer loaded once per batch.
+//! Keys, streams and hashes through the low-level key API: open, type check, `RM_StreamAdd`,
+//! trim, `RM_HashSet`, delete, and the explicit propagation (`RM_Replicate`) and keyspace
+//! notifications that go with them (the low-level API does neither by itself). The writer's hot
+//! path: every wrapper is a direct call through a pointer loaded once per batch.
 
 use super::strings::{Fields, RString};
 use super::{api, OK};
@@ -48,7 +49,7 @@ type ReplicateFn =
 
 /// The key and stream functions, loaded once (per batch) so that each call per entry is a
 /// direct call.
-pub struct StreamApi {
+pub struct KeyApi {
     open_key: unsafe extern "C" fn(
         *mut raw::RedisModuleCtx,
         *mut raw::RedisModuleString,
@@ -73,12 +74,18 @@ pub struct StreamApi {
     ) -> c_int,
     signal_modified:
         unsafe extern "C" fn(*mut raw::RedisModuleCtx, *mut raw::RedisModuleString) -> c_int,
+    hash_set: unsafe extern "C" fn(*mut raw::RedisModuleKey, c_int, ...) -> c_int,
+    delete_key: unsafe extern "C" fn(*mut raw::RedisModuleKey) -> c_int,
 }
 
-impl StreamApi {
+/// `REDISMODULE_HASH_DELETE`: the value that makes `RM_HashSet` delete a field (the C header
+/// defines it as the address 1, which bindgen cannot translate).
+const HASH_DELETE: *mut raw::RedisModuleString = 1usize as *mut raw::RedisModuleString;
+
+impl KeyApi {
     /// `None` before Redis 6.2 (no stream API).
-    pub fn get() -> Option<StreamApi> {
-        Some(StreamApi {
+    pub fn get() -> Option<KeyApi> {
+        Some(KeyApi {
             open_key: api!(RedisModule_OpenKey)?,
             key_type: api!(RedisModule_KeyType)?,
             value_length: api!(RedisModule_ValueLength)?,
@@ -87,6 +94,8 @@ impl StreamApi {
             replicate: api!(RedisModule_Replicate)?,
             notify: api!(RedisModule_NotifyKeyspaceEvent)?,
             signal_modified: api!(RedisModule_SignalModifiedKey)?,
+            hash_set: api!(RedisModule_HashSet)?,
+            delete_key: api!(RedisModule_DeleteKey)?,
         })
     }
 
@@ -174,6 +183,19 @@ impl StreamApi {
         self.notify(ctx, raw::REDISMODULE_NOTIFY_STREAM, c"xadd", key)
     }
 
+    /// A keyspace notification of a hash command (`hset`, `hdel`) for `key`: RediSearch
+    /// re-indexes the hash on it.
+    #[inline]
+    pub fn notify_hash(&self, ctx: &Context, event: &CStr, key: &RString) {
+        self.notify(ctx, raw::REDISMODULE_NOTIFY_HASH, event, key)
+    }
+
+    /// The `del` keyspace notification for `key`.
+    #[inline]
+    pub fn notify_del(&self, ctx: &Context, key: &RString) {
+        self.notify(ctx, raw::REDISMODULE_NOTIFY_GENERIC, c"del", key)
+    }
+
     #[inline]
     fn notify(&self, ctx: &Context, class: c_int, event: &CStr, key: &RString) {
         // SAFETY: lock held; the event is a NUL-terminated literal and the key a live string.
@@ -222,5 +244,92 @@ impl StreamApi {
     pub fn signal_modified(&self, ctx: &Context, key: &RString) {
         // SAFETY: lock held; the key is a live string.
         unsafe { (self.signal_modified)(ctx.ctx, key.as_ptr()) };
+    }
+}
+
+impl KeyApi {
+    /// Set the field/value pairs `fields[range]` in the hash (created when the key is empty);
+    /// `false` when Redis refuses (the key holds another type, or is not open for writing).
+    #[inline]
+    pub fn hash_set(&self, key: &Key, fields: &mut Fields, range: Range<usize>) -> bool {
+        for pair in fields.slice_mut(range).chunks_exact(2) {
+            // SAFETY: key open for writing; field and value are live strings (Fields) that
+            // Redis copies; the list ends with NULL as the variadic call requires; lock held.
+            let n = unsafe {
+                (self.hash_set)(
+                    key.ptr.as_ptr(),
+                    raw::REDISMODULE_HASH_COUNT_ALL as c_int,
+                    pair[0],
+                    pair[1],
+                    std::ptr::null_mut::<raw::RedisModuleString>(),
+                )
+            };
+            if n == 0 {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Delete the fields `names[range]` from the hash; how many existed.
+    #[inline]
+    pub fn hash_del(&self, key: &Key, names: &mut Fields, range: Range<usize>) -> usize {
+        let mut deleted = 0;
+        for &name in names.slice_mut(range).iter() {
+            // SAFETY: as in hash_set, with the delete marker as the value.
+            let n = unsafe {
+                (self.hash_set)(
+                    key.ptr.as_ptr(),
+                    0,
+                    name,
+                    HASH_DELETE,
+                    std::ptr::null_mut::<raw::RedisModuleString>(),
+                )
+            };
+            deleted += n.max(0) as usize;
+        }
+        deleted
+    }
+
+    /// Delete the key's value; `true` when there was one.
+    #[inline]
+    pub fn delete(&self, key: &Key) -> bool {
+        if self.key_type(key) == KeyType::Empty {
+            return false;
+        }
+        // SAFETY: key open for writing; lock held.
+        unsafe { (self.delete_key)(key.ptr.as_ptr()) == OK }
+    }
+
+    /// Propagate `<cmd> key args[range]...` to the AOF and replicas.
+    #[inline]
+    pub fn replicate_args(
+        &self,
+        ctx: &Context,
+        cmd: &CStr,
+        key: &RString,
+        args: &mut Fields,
+        range: Range<usize>,
+    ) {
+        let argv = args.slice_mut(range);
+        // SAFETY: "sv" = a RedisModuleString and a (vector, count) of live strings; Redis takes
+        // references it releases at unlock; lock held.
+        unsafe {
+            (self.replicate)(
+                ctx.ctx,
+                cmd.as_ptr(),
+                c"sv".as_ptr(),
+                key.as_ptr(),
+                argv.as_mut_ptr(),
+                argv.len(),
+            );
+        }
+    }
+
+    /// Propagate `<cmd> key` (DEL) to the AOF and replicas.
+    #[inline]
+    pub fn replicate_key(&self, ctx: &Context, cmd: &CStr, key: &RString) {
+        // SAFETY: "s" = one live RedisModuleString; lock held.
+        unsafe { (self.replicate)(ctx.ctx, cmd.as_ptr(), c"s".as_ptr(), key.as_ptr()) };
     }
 }
