@@ -79,7 +79,9 @@ pub struct KeyApi {
 }
 
 /// `REDISMODULE_HASH_DELETE`: the value that makes `RM_HashSet` delete a field (the C header
-/// defines it as the address 1, which bindgen cannot translate).
+/// defines it as the address 1, which bindgen cannot translate). The address itself is what
+/// counts, not the type's alignment: hence no `dangling_mut`.
+#[allow(clippy::manual_dangling_ptr)]
 const HASH_DELETE: *mut raw::RedisModuleString = 1usize as *mut raw::RedisModuleString;
 
 impl KeyApi {
