@@ -372,6 +372,7 @@ fn tables(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         return Err(errors::wrong_arity());
     }
     let mode = crate::config::mirror_mode();
+    let counts = mirror_key_counts(ctx);
     let rows: Vec<Vec<(&'static str, StatusValue)>> = STATUS
         .lock()
         .tables
@@ -381,13 +382,19 @@ fn tables(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
                 "" => mode.as_str().to_string(),
                 m => m.to_string(),
             };
-            vec![
+            let mirrored = matches!(mirror.as_str(), "hash" | "json");
+            let mut row = vec![
                 ("table", StatusValue::Str(name.clone())),
                 ("stream", StatusValue::Str(t.stream.clone())),
                 ("entries", StatusValue::Int(t.entries)),
                 ("last_change_ms", StatusValue::Int(t.last_change_ms)),
                 ("mirror", StatusValue::Str(mirror)),
-            ]
+            ];
+            if mirrored {
+                let n = counts.get(name).copied().unwrap_or(0);
+                row.push(("keys", StatusValue::Int(n)));
+            }
+            row
         })
         .collect();
     ffi::commands::reply_array(ctx, rows.len());
@@ -395,6 +402,24 @@ fn tables(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         reply_fields(ctx, r);
     }
     Ok(RedisValue::NoReply)
+}
+
+/// The number of mirror keys per table, as the writer keeps it (docs/mirror.md).
+fn mirror_key_counts(ctx: &Context) -> std::collections::HashMap<String, u64> {
+    let key = crate::sink::mirror_count_key(&crate::config::OFFSET_KEY.get());
+    let Ok(RedisValue::Array(v)) = ctx.call("HGETALL", &[key.as_str()]) else {
+        return Default::default();
+    };
+    let text = |v: &RedisValue| crate::sink::offsets::reply_text(v);
+    v.chunks_exact(2)
+        .filter_map(|p| {
+            let n = match &p[1] {
+                RedisValue::Integer(i) => *i,
+                other => text(other)?.parse().ok()?,
+            };
+            Some((text(&p[0])?, u64::try_from(n).unwrap_or(0)))
+        })
+        .collect()
 }
 
 fn reply_fields(ctx: &Context, fields: &[(&'static str, StatusValue)]) {

@@ -104,6 +104,50 @@ impl<T: ConfigEnum> EnumConfigurationValue for Choice<T> {
 /// An enum config's value.
 pub type EnumSetting<T> = Mutex<Choice<T>>;
 
+/// An enum config whose values are checked against the server when set (CONFIG SET, and at
+/// load, where Redis sets the load argument or default through the same call): `check` runs on
+/// the main thread and its error is the reply.
+pub struct CheckedEnum<T> {
+    value: EnumSetting<T>,
+    check: fn(T) -> Result<(), String>,
+}
+
+impl<T: ConfigEnum> CheckedEnum<T> {
+    pub const fn new(initial: T, check: fn(T) -> Result<(), String>) -> CheckedEnum<T> {
+        CheckedEnum {
+            value: Mutex::new(Choice(initial)),
+            check,
+        }
+    }
+
+    pub fn get(&self) -> T {
+        choice(&self.value)
+    }
+}
+
+impl<T: ConfigEnum> ConfigurationValue<Choice<T>> for CheckedEnum<T> {
+    fn get(&self, _ctx: &ConfigurationContext) -> Choice<T> {
+        Choice(CheckedEnum::get(self))
+    }
+
+    fn set(&self, _ctx: &ConfigurationContext, val: Choice<T>) -> Result<(), RedisError> {
+        catch_unwind(AssertUnwindSafe(|| (self.check)(val.0)))
+            .unwrap_or_else(|_| Err("internal error while checking the value".into()))
+            .map_err(RedisError::String)?;
+        *self.value.lock().unwrap_or_else(|p| p.into_inner()) = val;
+        Ok(())
+    }
+}
+
+/// `cdc.mirror json` needs RedisJSON's commands: refused while `JSON.SET` is unknown (load
+/// RedisJSON first: `loadmodule` lines load in order).
+fn check_mirror(mode: MirrorMode) -> Result<(), String> {
+    if mode == MirrorMode::Json && !crate::ffi::thread_ctx::main_thread_has_command("JSON.SET") {
+        return Err("cdc.mirror json needs the RedisJSON module, and JSON.SET is unknown here: load rejson.so first (its loadmodule line before this module's, or MODULE LOAD it), or use cdc.mirror hash".into());
+    }
+    Ok(())
+}
+
 /// A string config: the value as set (what CONFIG GET returns, so that CONFIG REWRITE keeps
 /// it) and what its parser made of it.
 pub struct Setting<T> {
@@ -228,7 +272,7 @@ pub static MASK_COLUMNS: Setting<ColumnPatterns> =
 pub static MASK_SALT: Setting<String> = Setting::new(String::new(), parse_mask_salt);
 pub static SNAPSHOT: EnumSetting<SnapshotMode> = Mutex::new(Choice(SnapshotMode::Initial));
 pub static FORMAT: EnumSetting<Format> = Mutex::new(Choice(Format::Flat));
-pub static MIRROR: EnumSetting<MirrorMode> = Mutex::new(Choice(MirrorMode::Off));
+pub static MIRROR: CheckedEnum<MirrorMode> = CheckedEnum::new(MirrorMode::Off, check_mirror);
 pub static MIRROR_PREFIX: Setting<String> = Setting::new(String::new(), parse_mirror_prefix);
 /// `cdc.streams`: `no` writes the mirror and the position only.
 pub static STREAMS: AtomicBool = AtomicBool::new(true);
@@ -270,7 +314,7 @@ fn choice<T: ConfigEnum>(setting: &EnumSetting<T>) -> T {
 
 /// `cdc.mirror` as set now.
 pub fn mirror_mode() -> MirrorMode {
-    choice(&MIRROR)
+    MIRROR.get()
 }
 
 /// The current configuration (called by the supervisor thread).
@@ -295,7 +339,7 @@ pub fn current() -> Result<Config, String> {
         enabled: ENABLED.load(Ordering::Relaxed),
         schema_changes: SCHEMA_CHANGES.load(Ordering::Relaxed),
         mirror: Mirror {
-            mode: choice(&MIRROR),
+            mode: MIRROR.get(),
             prefix: MIRROR_PREFIX.get(),
         },
         streams: STREAMS.load(Ordering::Relaxed),

@@ -11,7 +11,8 @@ use std::ptr;
 pub struct DetachedCtx(*mut raw::RedisModuleCtx);
 
 // SAFETY: a thread-safe context is made to be used from another thread; every use of the Redis
-// API through it happens between ThreadSafeContextLock/TryLock and Unlock (`Locked`).
+// API through it happens between ThreadSafeContextLock/TryLock and Unlock (`Locked`), or on
+// the main thread, which holds the lock (`main_thread_has_command`).
 unsafe impl Send for DetachedCtx {}
 
 impl DetachedCtx {
@@ -66,6 +67,18 @@ impl Drop for Locked<'_> {
             unsafe { unlock(self.owner.0) };
         }
     }
+}
+
+/// Whether Redis knows the command `name`. For callbacks Redis runs on its main thread without
+/// giving them a context (config setters): the main thread holds the Redis lock already, so
+/// the call goes through a detached context without taking it.
+pub fn main_thread_has_command(name: &str) -> bool {
+    let Some(ctx) = DetachedCtx::new() else {
+        return false;
+    };
+    let reply = Context::new(ctx.0).call("COMMAND", &["INFO", name]);
+    matches!(reply, Ok(redis_module::RedisValue::Array(v))
+        if v.first().is_some_and(|c| !matches!(c, redis_module::RedisValue::Null)))
 }
 
 /// Used memory over `maxmemory` (0 when no maxmemory is set). Call with the lock held.

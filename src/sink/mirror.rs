@@ -20,6 +20,7 @@ use redis_cdc_core::format::mirror::MirrorWrite;
 use redis_cdc_core::model::batch::Entry;
 use redis_module::{CallOptions, CallOptionsBuilder, CallResult, Context, RedisValue};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Keys a SCAN step asks for.
 const SCAN_COUNT: &str = "1000";
@@ -39,6 +40,11 @@ fn resync_key(offset_key: &str) -> String {
 
 fn seen_key(offset_key: &str, pattern: &str) -> String {
     format!("{offset_key}:mirror-seen:{pattern}")
+}
+
+/// The hash of the number of mirror keys per table (field: `db.table`), shown by CDC.TABLES.
+pub fn count_key(offset_key: &str) -> String {
+    format!("{offset_key}:mirror-keys")
 }
 
 /// The table's key prefix of a SCAN pattern (`prefix*`, glob characters escaped).
@@ -205,14 +211,20 @@ impl MirrorCache {
                 Some(a) => a,
                 None => read_active(ctx, offset_key)?,
             },
+            counts: HashMap::new(),
         };
-        let writes = entries.filter_map(|e| e.mirror.as_ref());
+        let writes = entries.filter_map(|e| e.mirror.as_ref().map(|m| (&e.table, m)));
         let mut result = Ok(());
-        for (op, write) in p.ops.iter_mut().zip(writes) {
-            result = w.one(ctx, &api, &p.keys, op, write);
+        for (op, (table, write)) in p.ops.iter_mut().zip(writes) {
+            result = w
+                .one(ctx, &api, &p.keys, op, write)
+                .map(|c| w.count(table, c));
             if result.is_err() {
                 break;
             }
+        }
+        if result.is_ok() {
+            result = w.store_counts(ctx);
         }
         self.active = Some(w.active);
         p.keys.clear();
@@ -237,24 +249,67 @@ fn read_active(ctx: &Context, offset_key: &str) -> Result<Vec<(String, String)>,
     }
 }
 
+/// What one mirror write did to its table's number of keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Counted {
+    /// Added (1), removed (-1) or left (0) a key.
+    By(i64),
+    /// The table now has exactly this many keys (after TRUNCATE, at a re-read's end).
+    Exactly(i64),
+}
+
 /// The mirror's state while a lock hold's writes are applied.
 struct MirrorWriter<'a> {
     offset_key: &'a str,
     opts: CallOptions,
     /// (pattern, key prefix) of the tables being re-read.
     active: Vec<(String, String)>,
+    /// Per table: the exact count set in this hold, if any, and the change since.
+    counts: HashMap<Arc<str>, (Option<i64>, i64)>,
 }
 
 impl MirrorWriter<'_> {
-    fn noted(&self, ctx: &Context, key: &str) -> Result<(), String> {
+    /// Note a key written since a re-read of its table began (`add`), or deleted since (then
+    /// it is no longer one the re-read keeps): at the re-read's end, the set holds exactly the
+    /// table's keys.
+    fn noted(&self, ctx: &Context, key: &str, add: bool) -> Result<(), String> {
         for (pattern, prefix) in &self.active {
             if key.starts_with(prefix.as_str()) {
                 let seen = seen_key(self.offset_key, pattern);
+                let cmd = if add { "SADD" } else { "SREM" };
                 check(
-                    ctx.call_ext("SADD", &self.opts, &[seen.as_str(), key]),
-                    "SADD (mirror re-read)",
+                    ctx.call_ext(cmd, &self.opts, &[seen.as_str(), key]),
+                    "SADD/SREM (mirror re-read)",
                 )?;
             }
+        }
+        Ok(())
+    }
+
+    fn count(&mut self, table: &Arc<str>, c: Counted) {
+        if c == Counted::By(0) {
+            return;
+        }
+        let e = self.counts.entry(table.clone()).or_insert((None, 0));
+        match c {
+            Counted::By(n) => e.1 += n,
+            Counted::Exactly(n) => *e = (Some(n), 0),
+        }
+    }
+
+    /// The tables' key counts changed in this hold, in the same unit.
+    fn store_counts(&mut self, ctx: &Context) -> Result<(), String> {
+        let key = count_key(self.offset_key);
+        for (table, (exact, by)) in self.counts.drain() {
+            let (cmd, n) = match exact {
+                Some(n) => ("HSET", n + by),
+                None => ("HINCRBY", by),
+            };
+            let n = n.to_string();
+            check(
+                ctx.call_ext(cmd, &self.opts, &[key.as_str(), &table, n.as_str()]),
+                "HSET/HINCRBY (mirror key counts)",
+            )?;
         }
         Ok(())
     }
@@ -266,7 +321,7 @@ impl MirrorWriter<'_> {
         keys: &[RString],
         op: &mut Ready,
         w: &MirrorWrite,
-    ) -> Result<(), String> {
+    ) -> Result<Counted, String> {
         match (op, w) {
             (
                 Ready::Hash {
@@ -282,7 +337,11 @@ impl MirrorWriter<'_> {
                 // that would have done it (DEL, HSET, HDEL).
                 let key = &keys[*key];
                 let k = api.open(ctx, key, true).ok_or("cannot open a mirror key")?;
-                let existed = *replace && api.delete(&k);
+                let existed = if *replace {
+                    api.delete(&k)
+                } else {
+                    api.key_type(&k) != KeyType::Empty
+                };
                 if !api.hash_set(&k, pairs, 0..pairs.len()) {
                     return Err(format!(
                         "HSET (mirror) {}: {}",
@@ -292,7 +351,7 @@ impl MirrorWriter<'_> {
                 }
                 let deleted = api.hash_del(&k, nulls, 0..nulls.len());
                 drop(k);
-                if existed {
+                if existed && *replace {
                     api.replicate_key(ctx, c"DEL", key);
                     api.notify_del(ctx, key);
                 }
@@ -305,7 +364,8 @@ impl MirrorWriter<'_> {
                     api.notify_hash(ctx, c"hdel", key);
                 }
                 api.signal_modified(ctx, key);
-                self.noted(ctx, text)
+                self.noted(ctx, text, true)?;
+                Ok(Counted::By(i64::from(!existed)))
             }
             (Ready::Del { key }, MirrorWrite::Del { key: text }) => {
                 let key = &keys[*key];
@@ -317,28 +377,42 @@ impl MirrorWriter<'_> {
                     api.notify_del(ctx, key);
                     api.signal_modified(ctx, key);
                 }
-                self.noted(ctx, text)
+                self.noted(ctx, text, false)?;
+                Ok(Counted::By(-i64::from(existed)))
             }
-            (Ready::Call, w) => self.call(ctx, w),
+            (Ready::Call, w) => self.call(ctx, api, w),
             _ => Err("mirror writes out of step with their entries".into()),
         }
     }
 
     /// A write through `RM_Call`: a JSON document, clearing a table, the re-read markers.
-    fn call(&mut self, ctx: &Context, w: &MirrorWrite) -> Result<(), String> {
+    fn call(&mut self, ctx: &Context, api: &KeyApi, w: &MirrorWrite) -> Result<Counted, String> {
         let opts = &self.opts;
         match w {
             MirrorWrite::Json { key, doc } => {
+                let name = RString::new(key.as_bytes()).ok_or(NO_STRING)?;
+                let existed = api
+                    .open(ctx, &name, false)
+                    .is_some_and(|k| api.key_type(&k) != KeyType::Empty);
                 check(
                     ctx.call_ext("JSON.SET", opts, &[key.as_str(), "$", doc.as_str()]),
                     "JSON.SET (mirror; is the RedisJSON module loaded?)",
                 )?;
-                self.noted(ctx, key)
+                self.noted(ctx, key, true)?;
+                Ok(Counted::By(i64::from(!existed)))
             }
             MirrorWrite::Hash { key, .. } | MirrorWrite::Del { key } => {
                 Err(format!("mirror write of {key} was not prepared"))
             }
-            MirrorWrite::Clear { pattern } => self.delete_matching(ctx, pattern, None),
+            MirrorWrite::Clear { pattern } => {
+                self.delete_matching(ctx, pattern, None)?;
+                // A re-read in progress keeps nothing written before the TRUNCATE.
+                if self.active.iter().any(|(p, _)| p == pattern) {
+                    let seen = seen_key(self.offset_key, pattern);
+                    check(ctx.call_ext("DEL", opts, &[seen.as_str()]), "DEL (mirror)")?;
+                }
+                Ok(Counted::Exactly(0))
+            }
             MirrorWrite::ResyncBegin { pattern } => {
                 let seen = seen_key(self.offset_key, pattern);
                 check(ctx.call_ext("DEL", opts, &[seen.as_str()]), "DEL (mirror)")?;
@@ -350,15 +424,20 @@ impl MirrorWriter<'_> {
                 if !self.active.iter().any(|(p, _)| p == pattern) {
                     self.active.push((pattern.clone(), pattern_prefix(pattern)));
                 }
-                Ok(())
+                Ok(Counted::By(0))
             }
             MirrorWrite::ResyncEnd { pattern } => {
                 if !self.active.iter().any(|(p, _)| p == pattern) {
                     // No begin noted (written before the mirror was on): nothing to compare.
-                    return Ok(());
+                    return Ok(Counted::By(0));
                 }
                 let seen = seen_key(self.offset_key, pattern);
                 self.delete_matching(ctx, pattern, Some(&seen))?;
+                // The set now holds exactly the table's keys (see `noted`).
+                let kept = match ctx.call("SCARD", &[seen.as_str()]) {
+                    Ok(RedisValue::Integer(n)) => n,
+                    _ => 0,
+                };
                 check(ctx.call_ext("DEL", opts, &[seen.as_str()]), "DEL (mirror)")?;
                 let key = resync_key(self.offset_key);
                 check(
@@ -366,7 +445,7 @@ impl MirrorWriter<'_> {
                     "HDEL (mirror re-read)",
                 )?;
                 self.active.retain(|(p, _)| p != pattern);
-                Ok(())
+                Ok(Counted::Exactly(kept))
             }
         }
     }

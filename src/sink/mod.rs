@@ -11,6 +11,8 @@
 
 mod mirror;
 pub mod offsets;
+
+pub use mirror::count_key as mirror_count_key;
 mod streams;
 
 use crate::ffi::thread_ctx::{self, DetachedCtx, Locked};

@@ -55,6 +55,23 @@ fn table(db: &MariaDb, prefix: &str) -> Rows {
     )
 }
 
+/// A field of `table`'s row in CDC.TABLES (null when the row has no such field).
+fn tables_field(r: &RedisServer, table: &str, field: &str) -> serde_json::Value {
+    let rows = value_to_json(&r.cmd(&["CDC.TABLES"]));
+    let row = rows
+        .as_array()
+        .and_then(|rows| {
+            rows.iter()
+                .find(|row| row.to_string().contains(&format!("\"{table}\"")))
+        })
+        .and_then(|row| row.as_array().cloned())
+        .unwrap_or_default();
+    row.iter()
+        .position(|v| v == field)
+        .and_then(|i| row.get(i + 1).cloned())
+        .unwrap_or_default()
+}
+
 fn wait_mirror_equal(r: &RedisServer, db: &MariaDb, prefix: &str, what: &str) {
     wait_caught_up(r, db, Duration::from_secs(30));
     wait_until(Duration::from_secs(30), what, || {
@@ -88,23 +105,17 @@ fn the_hash_mirror_equals_the_table_through_snapshot_changes_truncate_and_resync
         .query(&mut r.client())
         .unwrap();
     assert!(nokey.is_empty(), "{nokey:?}");
-    // CDC.TABLES says which tables are mirrored.
-    let mirror_of = |name: &str| -> String {
-        let rows = value_to_json(&r.cmd(&["CDC.TABLES"]));
-        let row = rows
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|row| row.to_string().contains(&format!("\"{name}\"")))
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .clone();
-        let i = row.iter().position(|v| v == "mirror").unwrap();
-        row[i + 1].as_str().unwrap().to_string()
-    };
-    assert_eq!(mirror_of("test.m"), "hash");
-    assert_eq!(mirror_of("test.nokey"), "no: no primary key");
+    // CDC.TABLES says which tables are mirrored, and how many keys each has.
+    assert_eq!(tables_field(&r, "test.m", "mirror"), "hash");
+    assert_eq!(tables_field(&r, "test.m", "keys"), 3);
+    assert_eq!(
+        tables_field(&r, "test.nokey", "mirror"),
+        "no: no primary key"
+    );
+    assert_eq!(
+        tables_field(&r, "test.nokey", "keys"),
+        serde_json::Value::Null
+    );
 
     db.exec(
         "INSERT INTO test.m VALUES (4, 'four', 4.25, NULL);
@@ -121,6 +132,7 @@ fn the_hash_mirror_equals_the_table_through_snapshot_changes_truncate_and_resync
         "a column set to NULL leaves the hash: {one:?}"
     );
     assert_eq!(one["amount"], "9.99");
+    assert_eq!(tables_field(&r, "test.m", "keys"), 4);
 
     // Rows deleted where the binlog does not show it, then a resync: their keys go.
     let mut c = db.conn();
@@ -140,12 +152,19 @@ fn the_hash_mirror_equals_the_table_through_snapshot_changes_truncate_and_resync
     });
     wait_mirror_equal(&r, &db, "m:", "the mirror after the resync");
     assert_eq!(mirror(&r, "m:").len(), 2);
+    assert_eq!(
+        tables_field(&r, "test.m", "keys"),
+        2,
+        "exact again after a resync"
+    );
 
     db.exec("TRUNCATE TABLE test.m");
     wait_mirror_equal(&r, &db, "m:", "the mirror after TRUNCATE");
     assert!(mirror(&r, "m:").is_empty());
+    assert_eq!(tables_field(&r, "test.m", "keys"), 0);
     db.exec("INSERT INTO test.m VALUES (7, 'seven', 7, NULL)");
     wait_mirror_equal(&r, &db, "m:", "the mirror after a new insert");
+    assert_eq!(tables_field(&r, "test.m", "keys"), 1);
 }
 
 /// `cdc.streams no`: the mirror and the position only, no stream entries.
@@ -189,19 +208,42 @@ fn turning_the_mirror_on_at_run_time_fills_it() {
         "the mirror filled after CONFIG SET cdc.mirror hash",
     );
     assert_eq!(mirror(&r, "").len(), 3);
+    assert_eq!(tables_field(&r, "test.m", "keys"), 3);
     db.exec("UPDATE test.m SET note = 'x' WHERE id = 3");
     wait_mirror_equal(&r, &db, "", "the mirror after an update");
 }
 
-/// `cdc.mirror json` without RedisJSON: an error that names the module and the fix.
+/// `cdc.mirror json` without RedisJSON: refused at load and by CONFIG SET, naming the module.
 #[test]
-fn json_mirror_without_redisjson_is_an_error_naming_it() {
+fn json_mirror_without_redisjson_is_refused_naming_it() {
     let db = MariaDb::start();
-    let r = RedisServer::start(&["mysql-url", &db.url(), "mirror", "json"]);
-    wait_until(Duration::from_secs(30), "an error naming RedisJSON", || {
-        let st = status(&r);
-        st["state"] == "error" && st["last_error"].contains("RedisJSON")
-    });
+    // As a load argument: the module does not load, and says why.
+    let r = RedisServer::start_plain();
+    let module = module_path();
+    let url = db.url();
+    let refused = r.try_cmd(&[
+        "MODULE",
+        "LOAD",
+        module.to_str().unwrap_or_default(),
+        "mysql-url",
+        &url,
+        "mirror",
+        "json",
+    ]);
+    assert!(refused.is_err(), "loaded with mirror json and no RedisJSON");
+    assert!(
+        r.log().contains("RedisJSON"),
+        "the log names RedisJSON: {}",
+        r.log()
+    );
+    // CONFIG SET refuses it and keeps the mirror as it was.
+    let r = RedisServer::start(&["mysql-url", &url, "mirror", "hash"]);
+    let e = r
+        .try_cmd(&["CONFIG", "SET", "cdc.mirror", "json"])
+        .expect_err("CONFIG SET cdc.mirror json without RedisJSON");
+    assert!(e.to_string().contains("RedisJSON"), "{e}");
+    let v = r.cmd(&["CONFIG", "GET", "cdc.mirror"]);
+    assert!(format!("{v:?}").contains("hash"), "{v:?}");
 }
 
 /// On Valkey with RediSearch and RedisJSON: the JSON mirror is the flat `after` object of each
@@ -333,6 +375,12 @@ fn the_mirror_survives_kill9_under_load_and_replicates() {
             mirror_keys(&r, t),
             expected,
             "{t}: mirror differs from the table"
+        );
+        // The key count is written in the same unit as the keys: exact through the kills.
+        assert_eq!(
+            tables_field(&r, t, "keys"),
+            expected.len(),
+            "{t}: key count"
         );
         wait_until(Duration::from_secs(60), "the replica's mirror", || {
             mirror_keys(&replica, t) == expected
