@@ -217,7 +217,7 @@ impl MirrorCache {
         let mut result = Ok(());
         for (op, (table, write)) in p.ops.iter_mut().zip(writes) {
             result = w
-                .one(ctx, &api, &p.keys, op, write)
+                .one(ctx, &api, &p.keys, op, (table, write))
                 .map(|c| w.count(table, c));
             if result.is_err() {
                 break;
@@ -286,6 +286,20 @@ impl MirrorWriter<'_> {
         Ok(())
     }
 
+    /// The table's number of keys as stored, with this hold's changes.
+    fn keys_of(&self, ctx: &Context, table: &str) -> i64 {
+        let key = count_key(self.offset_key);
+        let stored = match ctx.call("HGET", &[key.as_str(), table]) {
+            Ok(v) => reply_text(&v).and_then(|t| t.parse().ok()).unwrap_or(0),
+            Err(_) => 0,
+        };
+        match self.counts.get(table) {
+            Some((Some(n), by)) => n + by,
+            Some((None, by)) => stored + by,
+            None => stored,
+        }
+    }
+
     fn count(&mut self, table: &Arc<str>, c: Counted) {
         if c == Counted::By(0) {
             return;
@@ -320,7 +334,7 @@ impl MirrorWriter<'_> {
         api: &KeyApi,
         keys: &[RString],
         op: &mut Ready,
-        w: &MirrorWrite,
+        (table, w): (&str, &MirrorWrite),
     ) -> Result<Counted, String> {
         match (op, w) {
             (
@@ -380,13 +394,19 @@ impl MirrorWriter<'_> {
                 self.noted(ctx, text, false)?;
                 Ok(Counted::By(-i64::from(existed)))
             }
-            (Ready::Call, w) => self.call(ctx, api, w),
+            (Ready::Call, w) => self.call(ctx, api, table, w),
             _ => Err("mirror writes out of step with their entries".into()),
         }
     }
 
     /// A write through `RM_Call`: a JSON document, clearing a table, the re-read markers.
-    fn call(&mut self, ctx: &Context, api: &KeyApi, w: &MirrorWrite) -> Result<Counted, String> {
+    fn call(
+        &mut self,
+        ctx: &Context,
+        api: &KeyApi,
+        table: &str,
+        w: &MirrorWrite,
+    ) -> Result<Counted, String> {
         let opts = &self.opts;
         match w {
             MirrorWrite::Json { key, doc } => {
@@ -413,7 +433,10 @@ impl MirrorWriter<'_> {
                 }
                 Ok(Counted::Exactly(0))
             }
-            MirrorWrite::ResyncBegin { pattern } => {
+            MirrorWrite::ResyncBegin { pattern, if_keys } => {
+                if *if_keys && self.keys_of(ctx, table) <= 0 {
+                    return Ok(Counted::By(0));
+                }
                 let seen = seen_key(self.offset_key, pattern);
                 check(ctx.call_ext("DEL", opts, &[seen.as_str()]), "DEL (mirror)")?;
                 let key = resync_key(self.offset_key);

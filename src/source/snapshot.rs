@@ -118,6 +118,7 @@ use mysql::Value;
 use redis_cdc_core::columns::ColumnPlan;
 use redis_cdc_core::decode::charset::{self, Charset};
 use redis_cdc_core::decode::sql::{decode_key, encode_key, schema_from_info, to_row};
+use redis_cdc_core::format::mirror::MirrorWrite;
 use redis_cdc_core::format::{self, Change, Format};
 use redis_cdc_core::model::batch::{Batch, Entry};
 use redis_cdc_core::model::change::{ChangeSource, Op};
@@ -760,10 +761,12 @@ impl Snapshotter {
 
     /// The begin or end marker of a re-read (`state.markers`): an entry in the flat format
     /// (the Debezium formats have no such event), and the mirror's (it drops the table's keys
-    /// the re-read did not write).
+    /// the re-read did not write). A snapshot's reads get the mirror's markers only: a new
+    /// snapshot (the position was lost) may find the keys of rows deleted meanwhile, which
+    /// its end marker drops; into an empty mirror the writer ignores them (`if_keys`).
     fn marker(&self, table: &str, state: &SnapshotState, op: Op) -> Option<Entry> {
-        let in_stream = self.config.format == Format::Flat && self.config.streams;
-        if !state.markers || !(in_stream || self.config.mirror.is_on()) {
+        let in_stream = state.markers && self.config.format == Format::Flat && self.config.streams;
+        if !(in_stream || self.config.mirror.is_on()) {
             return None;
         }
         let (db, name) = split_table(table)?;
@@ -790,7 +793,13 @@ impl Snapshotter {
             } else {
                 Vec::new()
             },
-            mirror: self.config.mirror.write(&change),
+            mirror: self.config.mirror.write(&change).map(|w| match w {
+                MirrorWrite::ResyncBegin { pattern, .. } => MirrorWrite::ResyncBegin {
+                    pattern,
+                    if_keys: !state.markers,
+                },
+                w => w,
+            }),
         })
     }
 

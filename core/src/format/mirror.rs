@@ -70,7 +70,13 @@ pub enum MirrorWrite {
     /// pattern, glob characters of the prefix escaped).
     Clear { pattern: String },
     /// A re-read of the table begins: the writer notes the keys it writes from here.
-    ResyncBegin { pattern: String },
+    /// `if_keys`: only when the table has mirror keys already (a snapshot: into an empty
+    /// mirror there is nothing to compare, and noting every key would be wasted).
+    ResyncBegin {
+        pattern: String,
+        #[serde(default)]
+        if_keys: bool,
+    },
     /// The re-read ends: the table's keys not written since its begin are deleted.
     ResyncEnd { pattern: String },
 }
@@ -104,7 +110,10 @@ impl Mirror {
         };
         Some(match c.op {
             Op::Truncate => MirrorWrite::Clear { pattern: pattern() },
-            Op::ResyncBegin => MirrorWrite::ResyncBegin { pattern: pattern() },
+            Op::ResyncBegin => MirrorWrite::ResyncBegin {
+                pattern: pattern(),
+                if_keys: false,
+            },
             Op::ResyncEnd => MirrorWrite::ResyncEnd { pattern: pattern() },
             _ if c.table.primary_key.is_empty() => return None,
             Op::Create | Op::Update | Op::Read => {
