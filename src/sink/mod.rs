@@ -125,7 +125,8 @@ pub fn channel() -> (BatchSender, BatchReceiver) {
 }
 
 /// Most writes (stream entries and mirror writes, [`writes`]) under one lock acquisition (~0.2
-/// ms of work at ~1.6 µs a write); a single batch larger than this (a snapshot's batch of 256 rows) is still written whole.
+/// ms of work at ~1.6 µs a write); a single batch larger than this (a snapshot's batch of 256
+/// rows) is still written whole.
 const MAX_ENTRIES_PER_LOCK: usize = 128;
 
 /// The writes a batch makes, for [`MAX_ENTRIES_PER_LOCK`]: a stream entry and a mirror write
