@@ -36,8 +36,14 @@ impl Stream {
             url::Host::Ipv6(ip) => ip.to_string(),
         };
 
+        // PATCHED (redis-cdc, vendor/mysql/PATCHED.md): a configured root certificate file is
+        // the only trust anchor, as MySQL's --ssl-ca; the bundled public roots are used only
+        // when none is configured. Upstream trusts both, so any publicly trusted certificate
+        // passed a check that skips the host name.
         let mut root_store = RootCertStore::empty();
-        root_store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().map(|x| x.to_owned()));
+        if ssl_opts.root_cert_path().is_none() {
+            root_store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().map(|x| x.to_owned()));
+        }
 
         if let Some(root_cert_path) = ssl_opts.root_cert_path() {
             let mut root_cert_data = vec![];
@@ -95,12 +101,9 @@ impl Stream {
         match self {
             Stream::TcpStream(tcp_stream) => match tcp_stream {
                 TcpStream::Insecure(insecure_stream) => {
-                    let inner = insecure_stream
-                        .into_inner()
-                        .map_err(io::Error::from)
-                        .unwrap();
-                    let conn =
-                        rustls::ClientConnection::new(Arc::new(config), server_name).unwrap();
+                    // PATCHED (redis-cdc): errors instead of panics.
+                    let inner = insecure_stream.into_inner().map_err(io::Error::from)?;
+                    let conn = rustls::ClientConnection::new(Arc::new(config), server_name)?;
                     let secure_stream = rustls::StreamOwned::new(conn, inner);
                     Ok(Stream::TcpStream(TcpStream::Secure(BufStream::new(
                         Box::new(secure_stream),
