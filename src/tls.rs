@@ -298,9 +298,10 @@ impl TlsSettings {
     }
 }
 
-/// `ER_SECURE_TRANSPORT_REQUIRED`: the server refuses an unencrypted connection
-/// (`require_secure_transport=ON`); MySQL's code, and MariaDB's (10.5.2+).
-const SECURE_TRANSPORT_REQUIRED: [u16; 2] = [3159, 4188];
+/// MySQL's `ER_SECURE_TRANSPORT_REQUIRED`: the server refuses an unencrypted connection
+/// (`require_secure_transport=ON`). MariaDB answers 1045, access denied, instead
+/// ([`TlsSettings::access_denied_hint`]).
+const SECURE_TRANSPORT_REQUIRED: [u16; 1] = [3159];
 
 /// The TLS library's own error inside a client error, where there is one: a failed handshake
 /// comes as an I/O error that wraps it.
