@@ -60,6 +60,7 @@ have cc                 || need "C compiler" build-essential
 have pkg-config         || need pkg-config pkg-config
 have_zlib_headers       || need "zlib headers" zlib1g-dev
 have python3            || need python3 python3
+have openssl            || need "openssl (certificates of the TLS tests)" openssl
 if have python3 && ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     need "python3 venv" python3-venv
 fi

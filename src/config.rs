@@ -5,6 +5,7 @@
 //! the typed [`Config`] the pipeline runs with.
 
 use crate::redact;
+use crate::tls::{TlsParams, TlsSettings};
 use percent_encoding::percent_decode_str;
 use redis_cdc_core::columns::{ColumnPatterns, ColumnRules};
 use redis_cdc_core::filter::TableFilter;
@@ -356,15 +357,15 @@ fn server_id(configured: i64, default: u32) -> u32 {
     }
 }
 
-/// A parsed `mysql://user:password@host:port[?ssl-mode=...]` URL.
+/// A parsed `mysql://user:password@host:port[?ssl-mode=...&ssl-ca=...]` URL.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SourceUrl {
     pub user: String,
     pub password: String,
     pub host: String,
     pub port: u16,
-    /// `ssl-mode` query parameter, lower-cased (`disabled`, `preferred`, `required`...).
-    pub ssl_mode: Option<String>,
+    /// `ssl-mode`, `ssl-ca`, `ssl-cert`, `ssl-key`, `server-public-key` (src/tls.rs).
+    pub tls: TlsSettings,
 }
 
 /// Never print the password: Debug and Display show `user@host:port` only.
@@ -447,30 +448,33 @@ impl SourceUrl {
             Some(0) => return Err(bad_port()),
             Some(p) => p,
         };
-        let mut ssl_mode = None;
-        for (k, v) in parsed.query_pairs() {
-            match k.to_ascii_lowercase().replace('_', "-").as_str() {
-                "ssl-mode" | "sslmode" => {
-                    let v = v.to_ascii_lowercase().replace('_', "-");
-                    match v.as_str() {
-                        "disabled" | "preferred" => ssl_mode = Some(v),
-                        "required" | "verify-ca" | "verify-identity" => {
-                            return Err(format!(
-                                "ssl-mode={v}: this build of the module has no TLS support yet; use ssl-mode=disabled (or preferred), or reach the source through a TLS tunnel"
-                            ))
-                        }
-                        _ => return Err(format!("unknown ssl-mode '{v}'")),
-                    }
-                }
-                other => return Err(format!("unknown URL parameter '{other}'")),
+        // The parameters by hand, not as a form (`url`'s query_pairs): a `+` in a path is a `+`.
+        let mut tls = TlsParams::default();
+        for pair in parsed.query().unwrap_or_default().split('&') {
+            if pair.is_empty() {
+                continue;
+            }
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let name = percent_decode_str(k)
+                .decode_utf8_lossy()
+                .to_ascii_lowercase()
+                .replace('_', "-");
+            let value = percent_decode_str(v)
+                .decode_utf8()
+                .map_err(|_| format!("URL parameter '{name}' is not UTF-8"))?;
+            if !tls.take(&name, &value)? {
+                return Err(format!(
+                    "unknown URL parameter '{name}' (known: ssl-mode, ssl-ca, ssl-cert, ssl-key, server-public-key)"
+                ));
             }
         }
+        let tls = tls.finish(&password)?;
         Ok(SourceUrl {
             user,
             password,
             host,
             port,
-            ssl_mode,
+            tls,
         })
     }
 }
@@ -678,11 +682,14 @@ mod tests {
         assert_eq!(u.password, "p@ss");
         assert_eq!(u.host, "db.example");
         assert_eq!(u.port, 3307);
-        assert_eq!(u.ssl_mode.as_deref(), Some("preferred"));
-        // No TLS in this build: refused at CONFIG SET, not an error found at connect.
-        for mode in ["required", "verify-ca", "VERIFY_IDENTITY"] {
+        assert_eq!(u.tls.mode, crate::tls::SslMode::Preferred);
+        let required = SourceUrl::parse("mysql://cdc:secret@h?ssl-mode=REQUIRED").unwrap();
+        assert_eq!(required.tls.mode, crate::tls::SslMode::Required);
+        // A check of the certificate without a CA to check it against: refused at CONFIG SET,
+        // not an error found at connect.
+        for mode in ["verify-ca", "VERIFY_IDENTITY"] {
             let e = SourceUrl::parse(&format!("mysql://cdc:secret@h?ssl-mode={mode}")).unwrap_err();
-            assert!(e.contains("no TLS support") && !e.contains("secret"), "{e}");
+            assert!(e.contains("needs ssl-ca") && !e.contains("secret"), "{e}");
         }
         assert_eq!(format!("{u:?}"), "cdc@db.example:3307");
         let u = SourceUrl::parse("mysql://root@[::1]").unwrap();
@@ -864,11 +871,43 @@ mod tests {
         assert_eq!((u.user.as_str(), u.password.as_str()), ("u", "a/b#c@d"));
         assert_eq!((u.host.as_str(), u.port), ("h", 7));
         let u = SourceUrl::parse("mariadb://u@h:?sslmode=DISABLED").unwrap();
-        assert_eq!((u.port, u.ssl_mode.as_deref()), (3306, Some("disabled")));
+        assert_eq!((u.port, u.tls.mode), (3306, crate::tls::SslMode::Disabled));
         // A `?` in the password is not the start of the parameters.
         let u = SourceUrl::parse("mysql://u:pa?ss@h:7?ssl-mode=disabled").unwrap();
         assert_eq!((u.password.as_str(), u.port), ("pa?ss", 7));
-        assert_eq!(u.ssl_mode.as_deref(), Some("disabled"));
+        assert_eq!(u.tls.mode, crate::tls::SslMode::Disabled);
+    }
+
+    #[test]
+    fn url_takes_the_tls_options_with_paths_as_written() {
+        let dir = crate::tls::test_files::Scratch::new("url-tls");
+        crate::tls::test_files::pki(&dir);
+        // `+` stays a `+` (not a form's space); %-escapes are decoded.
+        let ca = dir.path("c+a.pem");
+        std::fs::copy(dir.path("ca.pem"), &ca).unwrap();
+        let escaped = ca.display().to_string().replace('+', "%2B");
+        for written in [ca.display().to_string(), escaped] {
+            let u = SourceUrl::parse(&format!(
+                "mysql://u:p@h?SSL_MODE=verify_identity&ssl_ca={written}&ssl-cert={}&ssl-key={}&server-public-key={}",
+                dir.path("leaf.pem").display(),
+                dir.path("leaf.key").display(),
+                dir.path("rsa.pub").display(),
+            ))
+            .unwrap();
+            assert_eq!(u.tls.mode, crate::tls::SslMode::VerifyIdentity);
+            assert_eq!(u.tls.ca.as_deref(), Some(ca.as_path()));
+            assert_eq!(u.tls.cert, Some(dir.path("leaf.pem")));
+            assert_eq!(u.tls.key, Some(dir.path("leaf.key")));
+            assert_eq!(u.tls.server_public_key, Some(dir.path("rsa.pub")));
+        }
+        let e = SourceUrl::parse("mysql://u:S3cret@h?ssl-ca=/nonexistent/ca.pem").unwrap_err();
+        assert!(
+            e.starts_with("ssl-ca=/nonexistent/ca.pem: cannot read the file"),
+            "{e}"
+        );
+        assert!(!e.contains("S3cret"));
+        let e = SourceUrl::parse("mysql://u:S3cret@h?ssl-crl=/x").unwrap_err();
+        assert!(e.contains("unknown URL parameter 'ssl-crl'"), "{e}");
     }
 
     #[test]

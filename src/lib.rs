@@ -15,6 +15,7 @@ pub mod source;
 pub mod state_event;
 pub mod status;
 pub mod supervisor;
+pub mod tls;
 pub mod wait;
 
 use crate::config::{

@@ -41,6 +41,8 @@ mod snapshot;
 mod statements;
 #[path = "scenarios/sysver.rs"]
 mod sysver;
+#[path = "scenarios/tls.rs"]
+mod tls;
 #[path = "scenarios/types.rs"]
 mod types;
 #[path = "scenarios/valkey.rs"]

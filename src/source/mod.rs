@@ -5,9 +5,14 @@
 
 pub mod binlog;
 mod code;
+#[cfg(test)]
+mod fake_mysql;
+#[cfg(test)]
+mod handshake_tests;
 pub mod snapshot;
 
 use crate::config::SourceUrl;
+use crate::tls::{self, SslMode};
 use mysql::prelude::Queryable;
 use mysql::{Conn, OptsBuilder};
 pub use redis_cdc_core::assemble::Flavor;
@@ -56,7 +61,17 @@ pub fn connect(url: &SourceUrl) -> Result<Conn, SourceError> {
 
 /// Open a connection whose reads fail after `read_timeout` of silence (the binlog connection
 /// uses a few heartbeat periods, so that a dead source is noticed even when TCP is not told).
+/// TLS as `cdc.mysql-url`'s `ssl-*` options say (src/tls.rs): every connection the module
+/// opens comes through here, so the binlog, snapshot and information_schema connections are
+/// all alike.
 pub fn connect_with_timeout(url: &SourceUrl, read_timeout: Duration) -> Result<Conn, SourceError> {
+    // The files are read again at each connection: one gone or replaced since CONFIG SET is
+    // named here, not as an I/O error of the handshake.
+    url.tls.check_files(&url.password).map_err(|e| {
+        SourceError::setup(format!(
+            "cdc.mysql-url {e}: redis-server reads it at each connection to the source; put the file back, or CONFIG SET cdc.mysql-url with another path"
+        ))
+    })?;
     let opts = OptsBuilder::new()
         .ip_or_hostname(Some(url.host.clone()))
         .tcp_port(url.port)
@@ -69,17 +84,104 @@ pub fn connect_with_timeout(url: &SourceUrl, read_timeout: Duration) -> Result<C
         .tcp_keepalive_time_ms(Some(10_000))
         .max_allowed_packet(Some(1 << 30))
         .stmt_cache_size(Some(0))
+        .server_key_path(url.tls.server_public_key.clone())
         // information_schema text (column names, ENUM/SET members) in full UTF-8.
         .init(vec!["SET NAMES utf8mb4".to_string()]);
-    let mut conn = Conn::new(opts).map_err(|e| match e {
-        mysql::Error::MySqlError(_) => SourceError::from_mysql("connect", e),
-        other => SourceError::retry(format!("cannot connect to {}: {other}", url.address())),
-    })?;
+    let attempt = match url.tls.ssl_opts() {
+        None => open(opts.clone()),
+        Some(ssl) => match open(opts.clone().ssl_opts(ssl)) {
+            // `preferred`: unencrypted when TLS cannot be had, as the mysql client.
+            Err(Failure::Client(e))
+                if url.tls.mode == SslMode::Preferred && tls::may_fall_back(&e) =>
+            {
+                note_unencrypted(url, &e);
+                open(opts)
+            }
+            other => other,
+        },
+    };
+    let mut conn = attempt.map_err(|f| connect_error(url, f))?;
     // MySQL 8.0.30+ can hide a generated invisible primary key (`my_row_id`) from
     // information_schema; the binlog's rows have it, so the shapes and the snapshot must too.
     // Other servers do not know the variable: the error is of no consequence.
     let _ = conn.query_drop("SET SESSION show_gipk_in_create_table_and_information_schema = ON");
     Ok(conn)
+}
+
+/// Log once per source (not at each of a session's connections) that `preferred` fell back
+/// to an unencrypted connection, and why; CDC.STATUS `source` says it all along.
+fn note_unencrypted(url: &SourceUrl, e: &mysql::Error) {
+    static NOTED: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+    let mut noted = NOTED.lock().unwrap_or_else(|p| p.into_inner());
+    if *noted != url.address() {
+        *noted = url.address();
+        log::warn!(
+            "no TLS with the source {} ({e}): ssl-mode=preferred connects unencrypted",
+            url.address()
+        );
+    }
+}
+
+/// Why a connection attempt failed.
+enum Failure {
+    Client(mysql::Error),
+    /// The crate panicked: it does on some inputs (an RSA key of the server it cannot parse, a
+    /// password too long for that key: mysql_common's `crypto`).
+    Panicked,
+}
+
+/// One connection attempt; a panic of the crate is a [`Failure`] like any other.
+fn open(opts: OptsBuilder) -> Result<Conn, Failure> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Conn::new(opts))) {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(Failure::Client(e)),
+        Err(_) => Err(Failure::Panicked),
+    }
+}
+
+/// A failed connection, classified: TLS causes name the `ssl-*` option to change; an access
+/// denied says that accounts created `REQUIRE SSL`/`X509` need the TLS options.
+fn connect_error(url: &SourceUrl, failure: Failure) -> SourceError {
+    let e = match failure {
+        Failure::Client(e) => e,
+        Failure::Panicked => {
+            return SourceError::setup(format!(
+                "cannot connect to {}: the MySQL client library failed during the handshake (its panic is in the Redis log); with MySQL 8's caching_sha2_password and no TLS, check server-public-key of cdc.mysql-url, or use TLS (ssl-mode)",
+                url.address()
+            ))
+        }
+    };
+    if let Some(message) = url.tls.failure(&url.host, &e) {
+        return SourceError::setup(format!("connecting to {}: {message}", url.address()));
+    }
+    match e {
+        mysql::Error::MySqlError(ref me) if me.code == 1045 => {
+            let mut err = SourceError::from_mysql("connect", e);
+            err.message.push_str(&url.tls.access_denied_hint());
+            err
+        }
+        mysql::Error::MySqlError(_) => SourceError::from_mysql("connect", e),
+        other => SourceError::retry(format!("cannot connect to {}: {other}", url.address())),
+    }
+}
+
+/// The TLS protocol of a connection (`TLSv1.3`), None when it is not encrypted: the server's
+/// view (`Ssl_version`, the same on MySQL and MariaDB); the crate does not say.
+pub fn tls_version(conn: &mut Conn) -> Option<String> {
+    conn.query_first::<(String, String), _>("SHOW SESSION STATUS LIKE 'Ssl_version'")
+        .ok()
+        .flatten()
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty())
+}
+
+/// How CDC.STATUS `source` describes the connection after the server version: the TLS
+/// version and mode, or that it is not encrypted.
+pub fn describe_tls(url: &SourceUrl, version: Option<&str>) -> String {
+    match version {
+        Some(v) => format!("{v}, ssl-mode={}", url.tls.mode),
+        None => format!("not encrypted, ssl-mode={}", url.tls.mode),
+    }
 }
 
 fn global_var(conn: &mut Conn, name: &str) -> Result<Option<String>, SourceError> {

@@ -94,7 +94,9 @@ impl Session {
         let info = source::probe(&mut conn)?;
         // Debezium's connector context: the connector of this source, a new run id.
         redis_cdc_core::format::debezium::set_source(info.flavor, run_id());
-        STATUS.lock().source = format!("{} ({})", url.address(), info.version);
+        // Every connection of the session has the same TLS settings: this one stands for all.
+        let tls = source::describe_tls(&url, source::tls_version(&mut conn).as_deref());
+        STATUS.lock().source = format!("{} ({}, {tls})", url.address(), info.version);
         let warnings: Vec<String> = offsets::eviction_warning(shutdown)?.into_iter().collect();
         for w in &warnings {
             log::warn!("{w}");

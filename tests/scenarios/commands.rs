@@ -109,7 +109,11 @@ pub(crate) fn check_config_set_values(redis: &RedisServer) {
         ("cdc.server-id", "abc"),
         ("cdc.enabled", "maybe"),
         ("cdc.schema-changes", "maybe"),
-        ("cdc.mysql-url", "mysql://u:secret@h:1?ssl-mode=required"),
+        ("cdc.mysql-url", "mysql://u:secret@h:1?ssl-mode=bogus"),
+        (
+            "cdc.mysql-url",
+            "mysql://u:secret@h:1?ssl-ca=/nonexistent/ca.pem",
+        ),
     ];
     for (param, value) in cases {
         let before = reply_to_map(&redis.cmd(&["CONFIG", "GET", param]));
@@ -123,14 +127,15 @@ pub(crate) fn check_config_set_values(redis: &RedisServer) {
     }
     assert_eq!(value_to_string(&redis.cmd(&["PING"])), "PONG");
     assert_eq!(status_field(redis, "state"), "unconfigured");
-    // A TLS mode this build cannot honour is refused up front, not failed at every connect.
+    // A check of the certificate without the CA to check it against is refused up front, not
+    // failed at every connect (the other TLS refusals: tls.rs).
     let e = err_text(redis.try_cmd(&[
         "CONFIG",
         "SET",
         "cdc.mysql-url",
         "mysql://u:secret@h:1?ssl-mode=verify-ca",
     ]));
-    assert!(e.contains("no TLS support") && !e.contains("secret"), "{e}");
+    assert!(e.contains("needs ssl-ca") && !e.contains("secret"), "{e}");
 
     // Good values are taken.
     redis.cmd(&["CONFIG", "SET", "cdc.tables", "a.*, b.c?"]);

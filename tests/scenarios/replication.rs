@@ -8,8 +8,13 @@ use std::path::Path;
 use std::time::Duration;
 
 fn start_replica(primary: &RedisServer, module_args: &[&str]) -> RedisServer {
+    start_replica_on(&Flavor::redis(), primary, module_args)
+}
+
+/// A replica of `primary` on `flavor`'s server, with the module, once its link is up.
+fn start_replica_on(flavor: &Flavor, primary: &RedisServer, module_args: &[&str]) -> RedisServer {
     let port = primary.port().to_string();
-    let r = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port], module_args);
+    let r = RedisServer::start_on(flavor, &["--replicaof", "127.0.0.1", &port], module_args);
     wait_until(Duration::from_secs(30), "the replica to sync", || {
         info_field(&r, "replication", "master_link_status").as_deref() == Some("up")
     });
@@ -115,15 +120,22 @@ fn assert_batches_are_units(cmds: &[Vec<String>], who: &str) -> usize {
 /// and offset hash equal the primary's.
 #[test]
 fn replica_never_follows_mysql_and_gets_each_batch_as_one_multi_exec() {
+    check_replica_never_follows_mysql(&Flavor::redis(), "rp");
+}
+
+/// The replica check above, primary and replica on `flavor`'s server (also run on Valkey:
+/// valkey.rs), the load in `schema`.
+pub(crate) fn check_replica_never_follows_mysql(flavor: &Flavor, schema: &str) {
     let db = MariaDb::start();
     let url = db.url();
-    let args = module_args(&url, "rp.*", &[]);
-    let primary = RedisServer::start(&args);
+    let pattern = format!("{schema}.*");
+    let args = module_args(&url, &pattern, &[]);
+    let primary = RedisServer::start_on(flavor, &[], &args);
     wait_state(&primary, "streaming", STREAMING);
-    let replica = start_replica(&primary, &args);
+    let replica = start_replica_on(flavor, &primary, &args);
     wait_state(&replica, "replica", STREAMING);
-    create_load_tables(&db, "rp");
-    let load = Load::start(db.port(), "rp", 11, LOAD_PAUSE);
+    create_load_tables(&db, schema);
+    let load = Load::start(db.port(), schema, 11, LOAD_PAUSE);
     for _ in 0..5 {
         load.wait_progress(100, Duration::from_secs(60));
         assert_eq!(
@@ -135,8 +147,9 @@ fn replica_never_follows_mysql_and_gets_each_batch_as_one_multi_exec() {
     }
     load.stop();
     wait_caught_up(&primary, &db, CATCH_UP);
-    wait_replica_equal(&primary, &replica, &["cdc:rp.t", "cdc:rp.log"]);
-    verify_load(&replica, &db, "rp", true);
+    let (t, log) = (format!("cdc:{schema}.t"), format!("cdc:{schema}.log"));
+    wait_replica_equal(&primary, &replica, &[&t, &log]);
+    verify_load(&replica, &db, schema, true);
     let units_primary = assert_batches_are_units(&aof_commands(primary.dir()), "primary AOF");
     let units_replica = assert_batches_are_units(&aof_commands(replica.dir()), "replica AOF");
     assert!(

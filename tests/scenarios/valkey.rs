@@ -7,7 +7,9 @@
 //!
 //! What runs here, on Valkey: a snapshot under live changes and a kill -9 of the server
 //! (replay = `SELECT *`, exactly once); the command, config, ACL and load/unload checks of
-//! commands.rs and ecosystem.rs; MODULE UNLOAD and SHUTDOWN under load (faults.rs); and a smoke
+//! commands.rs and ecosystem.rs; MODULE UNLOAD and SHUTDOWN under load (faults.rs); a Valkey
+//! replica of a Valkey primary (replication.rs: it idles, gets each batch as one MULTI/EXEC,
+//! its streams equal the primary's); and a smoke
 //! test of FT.CREATE / FT.SEARCH over hashes and JSON, JSON.SET / JSON.GET, and RediSearch
 //! indexing a hash the module writes (its offset hash), in one server with our module.
 
@@ -420,4 +422,15 @@ fn unload_and_shutdown_under_load_on_valkey_lose_and_repeat_nothing() {
         return;
     };
     crate::faults::unload_and_shutdown_under_load(&valkey);
+}
+
+/// A Valkey replica of a Valkey primary, both with the module: the replica stays `replica` and
+/// never reads MySQL, each batch reaches its AOF as one MULTI/EXEC, and its streams and offset
+/// hash equal the primary's (the check of replication.rs, on Valkey).
+#[test]
+fn a_valkey_replica_idles_and_equals_its_primary() {
+    let Some(valkey) = Flavor::valkey() else {
+        return;
+    };
+    crate::replication::check_replica_never_follows_mysql(&valkey, "vrp");
 }

@@ -555,7 +555,9 @@ impl MariaDb {
     }
 
     /// Start a server; `extra_args` are appended to the mariadbd command line (they override the
-    /// defaults, e.g. `--binlog-row-metadata=MINIMAL`).
+    /// defaults, e.g. `--binlog-row-metadata=MINIMAL`). With `--ssl-cert=...` among them (TLS
+    /// on, e.g. with `--require-secure-transport=ON`), the fixture's own root connections use
+    /// TLS, without checking the certificate.
     pub fn start_with(extra_args: &[&str]) -> MariaDb {
         let template = mariadb_template().join("data");
         let mut last_err = String::new();
@@ -678,12 +680,15 @@ impl MariaDb {
     }
 
     fn try_connect_root(&self, timeout: Duration) -> Result<mysql::Conn, mysql::Error> {
-        let opts = mysql::OptsBuilder::new()
+        let mut opts = mysql::OptsBuilder::new()
             .ip_or_hostname(Some("127.0.0.1"))
             .tcp_port(self.port)
             .user(Some("root"))
             .prefer_socket(false)
             .tcp_connect_timeout(Some(timeout));
+        if self.extra_args.iter().any(|a| a.starts_with("--ssl-cert=")) {
+            opts = opts.ssl_opts(mysql::SslOpts::default().with_danger_accept_invalid_certs(true));
+        }
         mysql::Conn::new(opts)
     }
 
