@@ -271,6 +271,71 @@ struct ModuleRun {
     used_peak_kb: u64,
     /// CPU time of redis-server's threads during the catch-up.
     cpu: String,
+    /// fsync/fdatasync calls of redis-server during the catch-up (None: perf could not count).
+    fsyncs: Option<u64>,
+    /// Time the writer waited for the Redis lock during the catch-up.
+    lock_wait_us: u64,
+}
+
+impl ModuleRun {
+    /// "AOF fsyncs per 1000 entries, share of the catch-up the writer waited for the lock".
+    fn commit_note(&self, entries: usize) -> String {
+        let fsyncs = match self.fsyncs {
+            Some(n) => format!("{:.1}", n as f64 * 1000.0 / entries.max(1) as f64),
+            None => "n/a (perf stat unavailable)".into(),
+        };
+        format!(
+            "{fsyncs} AOF fsyncs per 1000 entries; writer waited for the lock {:.0}% of the time",
+            100.0 * self.lock_wait_us as f64 / (self.secs * 1e6).max(1.0)
+        )
+    }
+}
+
+/// The run of median time.
+fn median_run(runs: &[ModuleRun]) -> &ModuleRun {
+    let mut sorted: Vec<&ModuleRun> = runs.iter().collect();
+    sorted.sort_by(|a, b| a.secs.total_cmp(&b.secs));
+    sorted[sorted.len() / 2]
+}
+
+/// Count redis-server's fsync and fdatasync calls (the AOF's, with appendfsync always) with
+/// `perf stat` on their tracepoints, until [`fsync_count`] stops it.
+fn fsync_counter(pid: u32) -> Option<(std::process::Child, std::path::PathBuf)> {
+    let out = std::env::temp_dir().join(format!("cdc-bench-fsync-{pid}.txt"));
+    let child = Command::new("perf")
+        .args([
+            "stat",
+            "-x,",
+            "-e",
+            "syscalls:sys_enter_fdatasync",
+            "-e",
+            "syscalls:sys_enter_fsync",
+            "-o",
+        ])
+        .arg(&out)
+        .arg("-p")
+        .arg(pid.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    Some((child, out))
+}
+
+fn fsync_count(counter: Option<(std::process::Child, std::path::PathBuf)>) -> Option<u64> {
+    let (mut child, out) = counter?;
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&out).ok()?;
+    let _ = std::fs::remove_file(&out);
+    let counts: Vec<u64> = text
+        .lines()
+        .filter(|l| l.contains("syscalls:sys_enter_"))
+        .filter_map(|l| l.split(',').next()?.trim().parse().ok())
+        .collect();
+    (!counts.is_empty()).then(|| counts.iter().sum())
 }
 
 /// Start a redis-server whose module is disabled, store `file:start` as its position, enable
@@ -324,6 +389,10 @@ fn module_run(
     if perf.is_some() {
         std::thread::sleep(Duration::from_millis(500));
     }
+    let fsyncs = fsync_counter(redis.pid());
+    if fsyncs.is_some() {
+        std::thread::sleep(Duration::from_millis(300));
+    }
     let cpu_before = thread_cpu(redis.pid());
     let db_cpu = |db: &MariaDb| thread_cpu(db.pid()).values().sum::<f64>();
     let db_cpu_before = db_cpu(db);
@@ -341,6 +410,7 @@ fn module_run(
         std::thread::sleep(Duration::from_millis(10));
     }
     let secs = t0.elapsed().as_secs_f64();
+    let fsyncs = fsync_count(fsyncs);
     let mut cpu = cpu_since(redis.pid(), &cpu_before);
     cpu.push(format!("(mariadbd {:.2} s)", db_cpu(db) - db_cpu_before));
     let cpu = cpu.join(", ");
@@ -390,6 +460,8 @@ fn module_run(
         hwm_kb: proc_mem(redis.pid(), "VmHWM") / 1024,
         used_peak_kb,
         cpu,
+        fsyncs,
+        lock_wait_us: info_u64(&redis, "lock_wait_us"),
     };
     (run, redis)
 }
@@ -581,9 +653,10 @@ fn catchup() {
         rows_per_s: changes as f64 / module_s,
         secs: module_s,
         note: format!(
-            "lock hold max {:.2} ms wall, {:.2} ms on CPU; {long_holds} of {holds} holds over 2 ms",
+            "lock hold max {:.2} ms wall, {:.2} ms on CPU; {long_holds} of {holds} holds over 2 ms; {}",
             worst_hold as f64 / 1000.0,
-            worst_cpu_hold as f64 / 1000.0
+            worst_cpu_hold as f64 / 1000.0,
+            median_run(&module_runs).commit_note(changes)
         ),
     }];
     if let Some(s) = pipe_s {
@@ -881,31 +954,42 @@ fn mirror() {
             "mirror hash streams no".to_string(),
         ),
     ];
-    let mut rows = Vec::new();
-    // BENCH_PERF profiles the first run of "streams + mirror hash".
+    // BENCH_PERF profiles the first run of "streams + mirror hash". The variants take turns
+    // within each round, so that a machine whose load drifts slows them alike.
     let perf = std::env::var("BENCH_PERF").ok();
     std::env::remove_var("BENCH_PERF");
-    for (i, (what, args)) in variants.iter().enumerate() {
-        std::env::set_var("BENCH_MODULE_ARGS", format!("{base} {args}"));
-        let mut times = Vec::new();
-        let mut holds = 0u64;
-        for run_no in 0..runs {
+    let mut times: Vec<Vec<ModuleRun>> = variants.iter().map(|_| Vec::new()).collect();
+    let mut holds = vec![0u64; variants.len()];
+    for run_no in 0..runs {
+        for (i, (_, args)) in variants.iter().enumerate() {
+            std::env::set_var("BENCH_MODULE_ARGS", format!("{base} {args}"));
             match &perf {
                 Some(out) if i == 1 && run_no == 0 => std::env::set_var("BENCH_PERF", out),
                 _ => std::env::remove_var("BENCH_PERF"),
             }
             let (run, _redis) = module_run(&db, &file, start, end, changes);
-            times.push(run.secs);
-            holds = holds.max(run.max_lock_us);
+            holds[i] = holds[i].max(run.max_lock_us);
+            times[i].push(run);
         }
-        let secs = median(times);
-        rows.push(Row {
-            what: what.to_string(),
-            rows_per_s: changes as f64 / secs,
-            secs,
-            note: format!("lock hold max {:.2} ms", holds as f64 / 1000.0),
-        });
     }
+    let rows: Vec<Row> = variants
+        .iter()
+        .zip(times)
+        .zip(holds)
+        .map(|(((what, _), t), h)| {
+            let m = median_run(&t);
+            Row {
+                what: what.to_string(),
+                rows_per_s: changes as f64 / m.secs,
+                secs: m.secs,
+                note: format!(
+                    "lock hold max {:.2} ms; {}",
+                    h as f64 / 1000.0,
+                    m.commit_note(changes)
+                ),
+            }
+        })
+        .collect();
     std::env::set_var("BENCH_MODULE_ARGS", base);
     let mut md = format!(
         "Catch-up of {changes} row changes ({txns} transactions of {per_txn}), medians of {runs} runs, each into an empty redis-server (AOF always).\n\n| pipeline | rows/s | seconds | note |\n|---|---:|---:|---|\n"
