@@ -372,7 +372,7 @@ fn module_run(
             .args([
                 "record",
                 "-F",
-                "499",
+                "1999",
                 "-e",
                 "cpu-clock",
                 "-g",
