@@ -363,9 +363,18 @@ impl MirrorWriter<'_> {
                         std::io::Error::last_os_error()
                     ));
                 }
-                let deleted = api.hash_del(&k, nulls, 0..nulls.len());
+                let mut deleted = api.hash_del(&k, nulls, 0..nulls.len());
+                // More fields than the row has: fields of columns dropped or renamed since the
+                // key was written (its table's re-read has not come by yet). The row is written
+                // whole instead, so that it has the table's new shape.
+                let stale = !*replace && api.value_length(&k) > pairs.len() / 2;
+                if stale {
+                    api.delete(&k);
+                    api.hash_set(&k, pairs, 0..pairs.len());
+                    deleted = 0;
+                }
                 drop(k);
-                if existed && *replace {
+                if (existed && *replace) || stale {
                     api.replicate_key(ctx, c"DEL", key);
                     api.notify_del(ctx, key);
                 }

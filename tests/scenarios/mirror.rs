@@ -134,6 +134,17 @@ fn the_hash_mirror_equals_the_table_through_snapshot_changes_truncate_and_resync
     assert_eq!(one["amount"], "9.99");
     assert_eq!(tables_field(&r, "test.m", "keys"), 4);
 
+    // A field the row does not have (as a column dropped or renamed leaves until the table's
+    // re-read): the next update of the row writes it whole, in the new shape.
+    r.cmd(&["HSET", "m:test.m:2", "gone", "x"]);
+    db.exec("UPDATE test.m SET amount = 2.5 WHERE id = 2");
+    wait_mirror_equal(
+        &r,
+        &db,
+        "m:",
+        "the mirror after an update of a row with a stale field",
+    );
+
     // Rows deleted where the binlog does not show it, then a resync: their keys go.
     let mut c = db.conn();
     use mysql::prelude::Queryable;
@@ -165,6 +176,21 @@ fn the_hash_mirror_equals_the_table_through_snapshot_changes_truncate_and_resync
     db.exec("INSERT INTO test.m VALUES (7, 'seven', 7, NULL)");
     wait_mirror_equal(&r, &db, "m:", "the mirror after a new insert");
     assert_eq!(tables_field(&r, "test.m", "keys"), 1);
+
+    // Column DDL: the rows take the new shape (the table is re-read by itself).
+    db.exec(
+        "INSERT INTO test.m VALUES (8, 'eight', NULL, 'n8');
+         ALTER TABLE test.m ADD COLUMN extra INT NOT NULL DEFAULT 7;
+         ALTER TABLE test.m DROP COLUMN note;
+         UPDATE test.m SET extra = 9 WHERE id = 8;",
+    );
+    wait_caught_up(&r, &db, Duration::from_secs(30));
+    let cols = ["id", "name", "amount", "extra"];
+    wait_until(
+        Duration::from_secs(30),
+        "the mirror in the new shape",
+        || mirror(&r, "m:") == table_rows(&db, "m:test.m", "test.m", &cols),
+    );
 }
 
 /// `cdc.streams no`: the mirror and the position only, no stream entries.
