@@ -124,7 +124,7 @@ use redis_cdc_core::model::batch::{Batch, Entry};
 use redis_cdc_core::model::change::{ChangeSource, Op};
 use redis_cdc_core::model::name::split_table;
 use redis_cdc_core::model::position::{Checkpoint, Position, SnapshotState};
-use redis_cdc_core::schema::{versioning, ColumnKind, TableSchema};
+use redis_cdc_core::schema::{versioning, ColumnKind, ColumnSchema, TableSchema};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -1110,7 +1110,7 @@ fn chunk_query(
             .key
             .iter()
             .zip(last)
-            .map(|(k, v)| key_param(&read.schema.columns[*k].kind, v))
+            .map(|(k, v)| key_param(&read.schema.columns[*k], v))
             .collect();
         let mut ors = Vec::new();
         for i in 0..names.len() {
@@ -1130,16 +1130,47 @@ fn chunk_query(
 }
 
 /// A key value as read (raw bytes, in the column's character set: the connection reads
-/// results as binary) made a parameter the server compares in the column's collation: text in
-/// UTF-8, the connection's character set, which the server converts to the column's (raw
-/// latin1 bytes would be invalid UTF-8: "Illegal mix of collations"). Other values as they are.
-fn key_param(kind: &ColumnKind, v: Value) -> Value {
-    match (kind, v) {
+/// results as binary) made a parameter the server compares as `ORDER BY` sorts: text in UTF-8,
+/// the connection's character set, which the server converts to the column's (raw latin1 bytes
+/// would be invalid UTF-8: "Illegal mix of collations"); ENUM and SET as their number (member
+/// index, bit set), because `ORDER BY` sorts them by member order while a comparison with text
+/// compares the names: chunks would skip or repeat rows when the members are not in
+/// alphabetical order. Other values as they are.
+fn key_param(col: &ColumnSchema, v: Value) -> Value {
+    match (&col.kind, v) {
         (ColumnKind::Text { charset }, Value::Bytes(b)) if *charset != Charset::Utf8 => {
             Value::Bytes(charset::to_utf8(*charset, b).into_bytes())
         }
+        (ColumnKind::Enum, Value::Bytes(b)) => match member_index(&col.enum_values, &b) {
+            Some(i) => Value::UInt(i as u64 + 1),
+            // '' (an invalid value stored as index 0)
+            None if b.is_empty() => Value::UInt(0),
+            None => Value::Bytes(b),
+        },
+        (ColumnKind::Set, Value::Bytes(b)) => {
+            let mut bits = 0u64;
+            for m in b.split(|c| *c == b',').filter(|m| !m.is_empty()) {
+                match member_index(&col.set_values, m) {
+                    Some(i) if i < 64 => bits |= 1 << i,
+                    _ => return Value::Bytes(b),
+                }
+            }
+            Value::UInt(bits)
+        }
         (_, v) => v,
     }
+}
+
+/// The index of the member named `name` (as the server spells it, or differing in case).
+fn member_index(members: &[String], name: &[u8]) -> Option<usize> {
+    members
+        .iter()
+        .position(|m| m.as_bytes() == name)
+        .or_else(|| {
+            members
+                .iter()
+                .position(|m| m.as_bytes().eq_ignore_ascii_case(name))
+        })
 }
 
 pub(crate) fn quote_ident(s: &str) -> String {
@@ -1162,6 +1193,29 @@ mod tests {
             is_json: false,
             ..InfoColumn::default()
         }
+    }
+
+    #[test]
+    fn enum_and_set_key_parameters_are_their_numbers() {
+        let schema = schema_from_info(
+            "d",
+            "t",
+            &[
+                info("e", "enum", "enum('z','a')", Some(1)),
+                info("s", "set", "set('x','b','a')", Some(2)),
+            ],
+        )
+        .unwrap();
+        let (e, s) = (&schema.columns[0], &schema.columns[1]);
+        assert_eq!(key_param(e, Value::Bytes(b"a".to_vec())), Value::UInt(2));
+        assert_eq!(key_param(e, Value::Bytes(b"".to_vec())), Value::UInt(0));
+        assert_eq!(key_param(s, Value::Bytes(b"x,a".to_vec())), Value::UInt(5));
+        assert_eq!(key_param(s, Value::Bytes(b"".to_vec())), Value::UInt(0));
+        // Not a member (cannot happen): compared as it is.
+        assert_eq!(
+            key_param(e, Value::Bytes(b"q".to_vec())),
+            Value::Bytes(b"q".to_vec())
+        );
     }
 
     #[test]
