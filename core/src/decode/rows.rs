@@ -5,7 +5,7 @@
 //! costs one pass over its bytes.
 
 use crate::decode::decode_cell;
-use crate::model::change::{Cell, Row};
+use crate::model::change::{Cell, JsonText, Row};
 use crate::schema::{ColumnKind, TableSchema};
 use mysql_common::binlog::events::{
     Event, FormatDescriptionEvent, RowsEventData, TransactionPayloadEvent,
@@ -36,8 +36,11 @@ pub fn for_each_row<'a>(
     let before_cols = ev.columns_before_image();
     let after_cols = ev.columns_after_image();
     let mut buf = ParseBuf(ev.rows_data());
+    // A partial JSON update edits the before image's value of its column.
+    let mut before_json: Vec<(usize, serde_json::Value)> = Vec::new();
     while !buf.is_empty() {
         let left = buf.len();
+        before_json.clear();
         let before = match before_cols {
             Some(cols) => Some(read_image(
                 &mut buf,
@@ -45,7 +48,8 @@ pub fn for_each_row<'a>(
                 |i| cols.get(i).is_some_and(|b| *b),
                 cols.count_ones(),
                 false,
-                None,
+                partial.then_some(&mut before_json),
+                &[],
             )?),
             None => None,
         };
@@ -56,7 +60,8 @@ pub fn for_each_row<'a>(
                 |i| cols.get(i).is_some_and(|b| *b),
                 cols.count_ones(),
                 partial,
-                before.as_ref(),
+                None,
+                &before_json,
             )?),
             None => None,
         };
@@ -72,13 +77,16 @@ pub fn for_each_row<'a>(
     Ok(())
 }
 
+/// One row image. `keep_json`: where to keep the JSON values read (a partial update's before
+/// image); `before_json`: those of the before image, for the partial JSON updates of this one.
 fn read_image<'a>(
     buf: &mut ParseBuf<'a>,
     schema: &'a TableSchema,
     present: impl Fn(usize) -> bool,
     present_count: usize,
     partial: bool,
-    before: Option<&Row>,
+    mut keep_json: Option<&mut Vec<(usize, serde_json::Value)>>,
+    before_json: &[(usize, serde_json::Value)],
 ) -> Result<Row, String> {
     let n = schema.columns.len();
     let mut partial_json: Option<Vec<bool>> = None;
@@ -145,9 +153,28 @@ fn read_image<'a>(
             .map_err(|e| format!("column {}: cannot read value: {e}", col.name))?;
         let cell = match value {
             BinlogValue::JsonDiff(diffs) => {
-                let base = before.and_then(|b| b.get(i)).cloned().unwrap_or(Cell::Null);
-                crate::decode::apply_json_diffs(base, &diffs)
-                    .map_err(|e| format!("column {}: {e}", col.name))?
+                let base = before_json
+                    .iter()
+                    .find(|(c, _)| *c == i)
+                    .map(|(_, v)| v.clone())
+                    .ok_or_else(|| {
+                        format!(
+                            "column {}: partial JSON update of a column whose before value is not JSON",
+                            col.name
+                        )
+                    })?;
+                let doc = crate::decode::apply_json_diffs(base, &diffs)
+                    .map_err(|e| format!("column {}: {e}", col.name))?;
+                Cell::Json(JsonText::from(&doc))
+            }
+            BinlogValue::Jsonb(j) if keep_json.is_some() => {
+                let doc = crate::decode::jsonb_to_json(j)
+                    .map_err(|e| format!("column {}: {e}", col.name))?;
+                let cell = Cell::Json(JsonText::from(&doc));
+                if let Some(keep) = keep_json.as_mut() {
+                    keep.push((i, doc));
+                }
+                cell
             }
             v => decode_cell(col, v).map_err(|e| format!("column {}: {e}", col.name))?,
         };

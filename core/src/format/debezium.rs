@@ -550,7 +550,7 @@ pub fn write_cell(out: &mut String, cell: &Cell) {
         }
         Cell::Text(s) | Cell::Enum(s) | Cell::Set(s) => json::write_str(out, s),
         Cell::Bytes(b) => base64_into(out, b),
-        Cell::Json(v) => json::write_str(out, &v.to_string()),
+        Cell::Json(v) => json::write_str(out, v.as_str()),
         Cell::Geometry { srid, wkb } => {
             out.push_str("{\"wkb\":");
             base64_into(out, wkb);
@@ -980,7 +980,7 @@ mod tests {
     fn binary_json_geometry_vector() {
         assert_eq!(j(Cell::Bytes(vec![0, 1, 2])), "\"AAEC\"");
         assert_eq!(
-            j(Cell::Json(serde_json::json!({"a": [1, "x"]}))),
+            j(Cell::Json(serde_json::json!({"a": [1, "x"]}).into())),
             "\"{\\\"a\\\":[1,\\\"x\\\"]}\""
         );
         assert_eq!(

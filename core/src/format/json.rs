@@ -126,10 +126,8 @@ pub fn write_cell(out: &mut String, cell: &Cell) {
             base64::engine::general_purpose::STANDARD.encode_string(b, out);
             out.push('"');
         }
-        Cell::Json(v) => {
-            // serde_json's compact writer; arbitrary_precision keeps numbers exact.
-            out.push_str(&v.to_string());
-        }
+        // Already compact JSON text (serde_json's form, numbers exact).
+        Cell::Json(v) => out.push_str(v.as_str()),
         Cell::Geometry { srid, wkb } => {
             let _ = write!(out, "{{\"srid\":{srid},\"wkb\":\"");
             base64::engine::general_purpose::STANDARD.encode_string(wkb, out);

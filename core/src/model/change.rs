@@ -80,12 +80,46 @@ pub enum Cell {
     Bytes(Vec<u8>),
     Enum(String),
     Set(String),
-    Json(serde_json::Value),
+    Json(JsonText),
     Geometry {
         srid: u32,
         wkb: Vec<u8>,
     },
     Vector(Vec<f32>),
+}
+
+/// A JSON value as compact text: serde_json's form of it (no whitespace, members in document
+/// order, numbers exactly as written), which the formats and the mirror write as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonText(String);
+
+impl JsonText {
+    /// Text already in the compact form (`decode::json_text` made it so).
+    pub(crate) fn from_compact(text: String) -> JsonText {
+        JsonText(text)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&serde_json::Value> for JsonText {
+    fn from(v: &serde_json::Value) -> JsonText {
+        JsonText(v.to_string())
+    }
+}
+
+impl From<serde_json::Value> for JsonText {
+    fn from(v: serde_json::Value) -> JsonText {
+        JsonText::from(&v)
+    }
+}
+
+impl std::fmt::Display for JsonText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// A row: one cell per column of the table, in column order.
