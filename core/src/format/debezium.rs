@@ -268,15 +268,19 @@ struct Source<'a> {
     row: u32,
 }
 
+/// `source.version`: `redis-cdc-` and the version, as a JSON string.
+const VERSION_JSON: &str = concat!("\"redis-cdc-", env!("CARGO_PKG_VERSION"), "\"");
+
 /// `"source":{…}` in Debezium's field order.
 fn write_source(out: &mut String, ctx: &Context, s: &Source<'_>) {
     out.push_str("\"source\":{\"version\":");
-    json::write_str(out, &format!("redis-cdc-{}", crate::VERSION));
+    out.push_str(VERSION_JSON);
     out.push_str(",\"connector\":");
     json::write_str(out, ctx.connector);
     out.push_str(",\"name\":");
     json::write_str(out, &ctx.logical_name);
-    let _ = write!(out, ",\"ts_ms\":{}", s.ts_ms);
+    out.push_str(",\"ts_ms\":");
+    json::write_int(out, s.ts_ms);
     out.push_str(if s.snapshot {
         ",\"snapshot\":\"true\""
     } else {
@@ -284,22 +288,23 @@ fn write_source(out: &mut String, ctx: &Context, s: &Source<'_>) {
     });
     out.push_str(",\"db\":");
     json::write_str(out, s.db);
-    let _ = write!(
-        out,
-        ",\"sequence\":null,\"ts_us\":{},\"ts_ns\":{},\"table\":",
-        s.ts_ms * 1000,
-        s.ts_ms * 1_000_000
-    );
+    out.push_str(",\"sequence\":null,\"ts_us\":");
+    json::write_int(out, s.ts_ms * 1000);
+    out.push_str(",\"ts_ns\":");
+    json::write_int(out, s.ts_ms * 1_000_000);
+    out.push_str(",\"table\":");
     json::write_str(out, s.table);
-    let _ = write!(out, ",\"server_id\":{},\"gtid\":", s.server_id);
+    out.push_str(",\"server_id\":");
+    json::write_int(out, s.server_id);
+    out.push_str(",\"gtid\":");
     write_opt_str(out, s.gtid);
     out.push_str(",\"file\":");
     json::write_str(out, s.file);
-    let _ = write!(
-        out,
-        ",\"pos\":{},\"row\":{},\"thread\":null,\"query\":null}}",
-        s.pos, s.row
-    );
+    out.push_str(",\"pos\":");
+    json::write_int(out, s.pos);
+    out.push_str(",\"row\":");
+    json::write_int(out, s.row);
+    out.push_str(",\"thread\":null,\"query\":null}");
 }
 
 /// The Debezium change event (the record value with schemas disabled).
@@ -318,7 +323,7 @@ pub fn event_json(c: &Change<'_>, ctx: &Context, processed_ms: u64) -> String {
             event_row,
             server_id,
             ..
-        } => (*server_id, file.as_str(), *offset, *event_row),
+        } => (*server_id, file.as_ref(), *offset, *event_row),
         ChangeSource::Snapshot { .. } | ChangeSource::SnapshotMark { .. } => (0, "", 0, 0),
     };
     let source = Source {
@@ -335,12 +340,13 @@ pub fn event_json(c: &Change<'_>, ctx: &Context, processed_ms: u64) -> String {
     write_source(&mut s, ctx, &source);
     s.push_str(",\"op\":\"");
     s.push_str(c.op.code());
-    let _ = write!(
-        s,
-        "\",\"ts_ms\":{processed_ms},\"ts_us\":{},\"ts_ns\":{},\"transaction\":null}}",
-        processed_ms * 1000,
-        processed_ms * 1_000_000
-    );
+    s.push_str("\",\"ts_ms\":");
+    json::write_int(&mut s, processed_ms);
+    s.push_str(",\"ts_us\":");
+    json::write_int(&mut s, processed_ms * 1000);
+    s.push_str(",\"ts_ns\":");
+    json::write_int(&mut s, processed_ms * 1_000_000);
+    s.push_str(",\"transaction\":null}");
     s
 }
 
@@ -480,12 +486,8 @@ pub fn write_value(out: &mut String, kind: &ColumnKind, cell: &Cell) {
 pub fn write_cell(out: &mut String, cell: &Cell) {
     match cell {
         Cell::Null => out.push_str("null"),
-        Cell::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
-        Cell::UInt(u) => {
-            let _ = write!(out, "{u}");
-        }
+        Cell::Int(i) => json::write_int(out, *i),
+        Cell::UInt(u) => json::write_int(out, *u),
         Cell::Decimal(d) => json::write_str(out, d),
         Cell::Float(f) => write_java_float(out, *f, f.is_finite()),
         Cell::Double(d) => write_java_float(out, *d, d.is_finite()),
@@ -499,10 +501,9 @@ pub fn write_cell(out: &mut String, cell: &Cell) {
             }
         }
         Cell::Date { year, month, day } => {
-            let _ = write!(
+            json::write_int(
                 out,
-                "{}",
-                days_from_civil(*year as i64, *month as u32, *day as u32)
+                days_from_civil(*year as i64, *month as u32, *day as u32),
             );
         }
         Cell::DateTime {
@@ -524,9 +525,9 @@ pub fn write_cell(out: &mut String, cell: &Cell) {
                 *second as u32,
             );
             if *fsp <= 3 {
-                let _ = write!(out, "{}", secs * 1000 + (*micros / 1000) as i64);
+                json::write_int(out, secs * 1000 + (*micros / 1000) as i64);
             } else {
-                let _ = write!(out, "{}", secs * 1_000_000 + *micros as i64);
+                json::write_int(out, secs * 1_000_000 + *micros as i64);
             }
         }
         // ZonedTimestamp: the same ISO-8601 UTC text as the flat form.
@@ -541,13 +542,11 @@ pub fn write_cell(out: &mut String, cell: &Cell) {
         } => {
             let total = (*hours as i64 * 3600 + *minute as i64 * 60 + *second as i64) * 1_000_000
                 + *micros as i64;
-            let _ = write!(out, "{}", if *negative { -total } else { total });
+            json::write_int(out, if *negative { -total } else { total });
         }
         // YEAR 0000: the binlog stores 0, which Debezium's deserializer reads as 1900 + 0.
         Cell::Year(0) => out.push_str("1900"),
-        Cell::Year(y) => {
-            let _ = write!(out, "{y}");
-        }
+        Cell::Year(y) => json::write_int(out, *y),
         Cell::Text(s) | Cell::Enum(s) | Cell::Set(s) => json::write_str(out, s),
         Cell::Bytes(b) => base64_into(out, b),
         Cell::Json(v) => json::write_str(out, v.as_str()),

@@ -46,25 +46,62 @@ fn write_float<F: ryu::Float>(out: &mut String, v: F, finite: bool) {
     }
 }
 
+/// Append an integer in decimal (without `core::fmt`, which costs several times more).
+pub(crate) fn write_int(out: &mut String, v: impl itoa::Integer) {
+    out.push_str(itoa::Buffer::new().format(v));
+}
+
+/// Append `v` with leading zeros to at least `width` digits (`{v:0width$}`).
+pub(crate) fn write_padded(out: &mut String, v: u32, width: usize) {
+    let mut buf = itoa::Buffer::new();
+    let digits = buf.format(v);
+    for _ in digits.len()..width {
+        out.push('0');
+    }
+    out.push_str(digits);
+}
+
 /// Append `.ffffff` cut to `fsp` digits (nothing when `fsp` is 0).
 pub(crate) fn write_frac(out: &mut String, micros: u32, fsp: u8) {
     if fsp > 0 {
-        let digits = format!("{micros:06}");
+        let mut buf = itoa::Buffer::new();
+        let digits = buf.format(micros);
+        // `{micros:06}` cut to fsp digits.
+        let zeros = 6usize.saturating_sub(digits.len());
+        let want = fsp.min(6) as usize;
         out.push('.');
-        out.push_str(&digits[..fsp.min(6) as usize]);
+        for _ in 0..zeros.min(want) {
+            out.push('0');
+        }
+        out.push_str(&digits[..want - zeros.min(want)]);
     }
+}
+
+/// Append `"YYYY-MM-DD` (the opening quote, no closing one).
+fn write_date(out: &mut String, year: u32, month: u32, day: u32) {
+    out.push('"');
+    write_padded(out, year, 4);
+    out.push('-');
+    write_padded(out, month, 2);
+    out.push('-');
+    write_padded(out, day, 2);
+}
+
+/// Append `HH:MM:SS` (hours at least two digits).
+fn write_hms(out: &mut String, hours: u32, minute: u32, second: u32) {
+    write_padded(out, hours, 2);
+    out.push(':');
+    write_padded(out, minute, 2);
+    out.push(':');
+    write_padded(out, second, 2);
 }
 
 /// Append one cell in its `flat` JSON form (docs/types.md).
 pub fn write_cell(out: &mut String, cell: &Cell) {
     match cell {
         Cell::Null => out.push_str("null"),
-        Cell::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
-        Cell::UInt(u) => {
-            let _ = write!(out, "{u}");
-        }
+        Cell::Int(i) => write_int(out, *i),
+        Cell::UInt(u) => write_int(out, *u),
         Cell::Decimal(d) => write_str(out, d),
         Cell::Float(f) => write_float(out, *f, f.is_finite()),
         Cell::Double(d) => write_float(out, *d, d.is_finite()),
@@ -72,11 +109,12 @@ pub fn write_cell(out: &mut String, cell: &Cell) {
             if *bits == 1 {
                 out.push_str(if *value != 0 { "true" } else { "false" });
             } else {
-                let _ = write!(out, "{value}");
+                write_int(out, *value);
             }
         }
         Cell::Date { year, month, day } => {
-            let _ = write!(out, "\"{year:04}-{month:02}-{day:02}\"");
+            write_date(out, *year as u32, *month as u32, *day as u32);
+            out.push('"');
         }
         Cell::DateTime {
             year,
@@ -88,16 +126,23 @@ pub fn write_cell(out: &mut String, cell: &Cell) {
             micros,
             fsp,
         } => {
-            let _ = write!(
-                out,
-                "\"{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}"
-            );
+            write_date(out, *year as u32, *month as u32, *day as u32);
+            out.push('T');
+            write_hms(out, *hour as u32, *minute as u32, *second as u32);
             write_frac(out, *micros, *fsp);
             out.push('"');
         }
         Cell::Timestamp { secs, micros, fsp } => {
             let (y, mo, d, h, mi, s) = civil_from_seconds(*secs);
-            let _ = write!(out, "\"{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}");
+            match u32::try_from(y) {
+                Ok(y) => write_date(out, y, mo, d),
+                // Before year 0 (no TIMESTAMP is): as `{y:04}` prints it.
+                Err(_) => {
+                    let _ = write!(out, "\"{y:04}-{mo:02}-{d:02}");
+                }
+            }
+            out.push('T');
+            write_hms(out, h, mi, s);
             write_frac(out, *micros, *fsp);
             out.push_str("Z\"");
         }
@@ -113,13 +158,11 @@ pub fn write_cell(out: &mut String, cell: &Cell) {
             if *negative {
                 out.push('-');
             }
-            let _ = write!(out, "{hours:02}:{minute:02}:{second:02}");
+            write_hms(out, *hours, *minute as u32, *second as u32);
             write_frac(out, *micros, *fsp);
             out.push('"');
         }
-        Cell::Year(y) => {
-            let _ = write!(out, "{y}");
-        }
+        Cell::Year(y) => write_int(out, *y),
         Cell::Text(s) | Cell::Enum(s) | Cell::Set(s) => write_str(out, s),
         Cell::Bytes(b) => {
             out.push('"');
@@ -296,6 +339,62 @@ mod tests {
         }
 
         proptest! {
+            /// The digit writers print what `core::fmt` printed before them.
+            #[test]
+            fn digits_as_core_fmt_prints_them(
+                v in any::<u32>(),
+                width in 0usize..12,
+                micros in prop_oneof![0u32..1_000_000, any::<u32>()],
+                fsp in 0u8..9,
+                i in any::<i64>(),
+                (year, month, day, hour, minute, second) in
+                    (any::<u16>(), any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>()),
+                hours in any::<u32>(),
+                secs in -(1i64 << 40)..(1i64 << 40),
+            ) {
+                let mut s = String::new();
+                write_padded(&mut s, v, width);
+                prop_assert_eq!(s, format!("{v:0width$}"));
+                let mut s = String::new();
+                write_int(&mut s, i);
+                prop_assert_eq!(s, i.to_string());
+                let frac = |micros: u32, fsp: u8| if fsp > 0 {
+                    format!(".{}", &format!("{micros:06}")[..fsp.min(6) as usize])
+                } else {
+                    String::new()
+                };
+                let mut s = String::new();
+                write_frac(&mut s, micros, fsp);
+                prop_assert_eq!(&s, &frac(micros, fsp));
+                prop_assert_eq!(
+                    j(Cell::Date { year, month, day }),
+                    format!("\"{year:04}-{month:02}-{day:02}\"")
+                );
+                prop_assert_eq!(
+                    j(Cell::DateTime { year, month, day, hour, minute, second, micros, fsp }),
+                    format!(
+                        "\"{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}{}\"",
+                        frac(micros, fsp)
+                    )
+                );
+                let (y, mo, d, h, mi, sec) = civil_from_seconds(secs);
+                prop_assert_eq!(
+                    j(Cell::Timestamp { secs, micros, fsp }),
+                    format!(
+                        "\"{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{sec:02}{}Z\"",
+                        frac(micros, fsp)
+                    )
+                );
+                prop_assert_eq!(
+                    j(Cell::Time { negative: i < 0, hours, minute, second, micros, fsp }),
+                    format!(
+                        "\"{}{hours:02}:{minute:02}:{second:02}{}\"",
+                        if i < 0 { "-" } else { "" },
+                        frac(micros, fsp)
+                    )
+                );
+            }
+
             #[test]
             fn strings_parse_back_to_themselves(s in tricky_string()) {
                 let mut out = String::new();

@@ -134,7 +134,7 @@ pub enum ChangeSource {
     /// Debezium's `source.row`: both halves of a key change share it), and the server_id of
     /// the source server that wrote the event (Debezium's `source.server_id`).
     Binlog {
-        file: String,
+        file: std::sync::Arc<str>,
         offset: u64,
         row: u32,
         event_row: u32,
@@ -149,9 +149,11 @@ pub enum ChangeSource {
 impl ChangeSource {
     pub fn pos(&self) -> String {
         match self {
-            ChangeSource::Binlog {
-                file, offset, row, ..
-            } => format!("{file}:{offset}:{row}"),
+            ChangeSource::Binlog { file, .. } => {
+                let mut s = String::with_capacity(file.len() + 16);
+                self.write_pos(&mut s);
+                s
+            }
             ChangeSource::Snapshot { id, table, n } => format!("snapshot:{id}:{table}:{n}"),
             ChangeSource::SnapshotMark { id, table, end } => {
                 format!(
@@ -159,6 +161,22 @@ impl ChangeSource {
                     if *end { "end" } else { "begin" }
                 )
             }
+        }
+    }
+
+    /// Append [`ChangeSource::pos`] (the binlog's without `core::fmt`: once per entry).
+    pub fn write_pos(&self, out: &mut String) {
+        match self {
+            ChangeSource::Binlog {
+                file, offset, row, ..
+            } => {
+                out.push_str(file);
+                out.push(':');
+                out.push_str(itoa::Buffer::new().format(*offset));
+                out.push(':');
+                out.push_str(itoa::Buffer::new().format(*row));
+            }
+            other => out.push_str(&other.pos()),
         }
     }
 }
