@@ -206,6 +206,7 @@ const RUN_ID: Header = ("__debezium.context.runId", "__DEBEZIUM.CONTEXT.RUNID");
 /// first (a key change's), then the context headers, as Debezium adds them, reordered as the
 /// sink's `HashMap` iterates them, names in upper case, values as JSON text.
 fn push_headers(f: &mut Fields, ctx: &Context, own: Option<(Header, String)>) {
+    let own_header = own.as_ref().map(|(h, _)| *h);
     let mut headers: Vec<(Header, String)> = Vec::with_capacity(5);
     headers.extend(own);
     let text = |s: &str| {
@@ -217,13 +218,31 @@ fn push_headers(f: &mut Fields, ctx: &Context, own: Option<(Header, String)>) {
     headers.push((TASK_ID, text("0")));
     headers.push((CONNECTOR_NAME, text(ctx.connector)));
     headers.push((RUN_ID, text(&ctx.run_id)));
-    let names: Vec<&str> = headers.iter().map(|((name, _), _)| *name).collect();
-    let order = java_hash_map_order(&names);
-    let mut headers: Vec<Option<(Header, String)>> = headers.into_iter().map(Some).collect();
-    for i in order {
-        if let Some(((_, upper), value)) = headers.get_mut(i).and_then(Option::take) {
-            f.push((Cow::Borrowed(upper), value));
+    for &i in header_order(own_header).iter() {
+        if let Some(((_, upper), value)) = headers.get_mut(i) {
+            f.push((Cow::Borrowed(*upper), std::mem::take(value)));
         }
+    }
+}
+
+/// [`java_hash_map_order`] of the headers [`push_headers`] adds after `own`: the same for every
+/// event, so worked out once.
+fn header_order(own: Option<Header>) -> Cow<'static, [usize]> {
+    fn with(own: Option<Header>) -> Vec<usize> {
+        let names: Vec<&str> = own
+            .into_iter()
+            .chain([LOGICAL_NAME, TASK_ID, CONNECTOR_NAME, RUN_ID])
+            .map(|(name, _)| name)
+            .collect();
+        java_hash_map_order(&names)
+    }
+    static ORDERS: std::sync::OnceLock<[Vec<usize>; 3]> = std::sync::OnceLock::new();
+    let orders = ORDERS.get_or_init(|| [with(None), with(Some(NEW_KEY)), with(Some(OLD_KEY))]);
+    match own {
+        None => Cow::Borrowed(&orders[0]),
+        Some(h) if h == NEW_KEY => Cow::Borrowed(&orders[1]),
+        Some(h) if h == OLD_KEY => Cow::Borrowed(&orders[2]),
+        Some(h) => Cow::Owned(with(Some(h))),
     }
 }
 
