@@ -11,8 +11,8 @@ use crate::model::change::JsonText;
 
 /// Nesting the one-pass copy follows (deeper documents take the round trip).
 const MAX_DEPTH: usize = 64;
-/// Keys of the open objects the one-pass copy tracks to tell duplicates.
-const MAX_KEYS: usize = 128;
+/// Keys of the open objects kept inline to tell duplicates (more go to the heap).
+const INLINE_KEYS: usize = 32;
 
 /// `text` in the compact form, or why it is not JSON.
 pub fn compact(text: &[u8]) -> Result<JsonText, serde_json::Error> {
@@ -25,13 +25,21 @@ pub fn compact(text: &[u8]) -> Result<JsonText, serde_json::Error> {
     serde_json::from_slice::<serde_json::Value>(text).map(|v| JsonText::from(&v))
 }
 
-/// The one-pass copy: None when the text is not in the shapes it handles.
+/// The one-pass copy: None when the text is not in the shapes it handles. It only checks the
+/// text, copying it where the compact form differs (whitespace, exponents): a document already
+/// compact is copied once, at the end.
 struct Copier<'a> {
     text: &'a str,
     at: usize,
+    /// The compact form of `text[..copied]` (empty while it is that text itself).
     out: String,
-    /// (start, end) of the keys of the open objects, innermost last.
-    keys: [(usize, usize); MAX_KEYS],
+    copied: usize,
+    /// `out` holds the compact form of `text[..copied]`, not `text[..copied]` itself.
+    diverged: bool,
+    /// (start, end) of the keys of the open objects, innermost last: the first ones inline,
+    /// the rest in `more_keys`.
+    keys: [(u32, u32); INLINE_KEYS],
+    more_keys: Vec<(u32, u32)>,
     open_keys: usize,
 }
 
@@ -40,8 +48,11 @@ impl<'a> Copier<'a> {
         Copier {
             text,
             at: 0,
-            out: String::with_capacity(text.len()),
-            keys: [(0, 0); MAX_KEYS],
+            out: String::new(),
+            copied: 0,
+            diverged: false,
+            keys: [(0, 0); INLINE_KEYS],
+            more_keys: Vec::new(),
             open_keys: 0,
         }
     }
@@ -49,23 +60,38 @@ impl<'a> Copier<'a> {
     fn document(mut self) -> Option<String> {
         self.value(0)?;
         self.whitespace();
-        (self.at == self.text.len()).then_some(self.out)
+        if self.at != self.text.len() {
+            return None;
+        }
+        if !self.diverged {
+            return Some(self.text.to_owned());
+        }
+        self.flush();
+        Some(self.out)
     }
 
     fn peek(&self) -> Option<u8> {
         self.text.as_bytes().get(self.at).copied()
     }
 
-    fn whitespace(&mut self) {
-        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
-            self.at += 1;
+    /// The compact form differs from the text at `at`: copy what is equal up to there.
+    fn flush(&mut self) {
+        if !self.diverged {
+            self.diverged = true;
+            self.out.reserve(self.text.len());
         }
+        self.out.push_str(&self.text[self.copied..self.at]);
+        self.copied = self.at;
     }
 
-    /// Copy `text[from..to]` (ASCII boundaries).
-    fn copy(&mut self, from: usize, to: usize) -> Option<()> {
-        self.out.push_str(self.text.get(from..to)?);
-        Some(())
+    fn whitespace(&mut self) {
+        if let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
+            self.flush();
+            while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
+                self.at += 1;
+            }
+            self.copied = self.at;
+        }
     }
 
     fn value(&mut self, depth: usize) -> Option<()> {
@@ -73,10 +99,7 @@ impl<'a> Copier<'a> {
         match self.peek()? {
             b'{' => self.object(depth + 1),
             b'[' => self.array(depth + 1),
-            b'"' => {
-                let (start, end) = self.string()?;
-                self.copy(start - 1, end + 1)
-            }
+            b'"' => self.string().map(|_| ()),
             b't' => self.literal("true"),
             b'f' => self.literal("false"),
             b'n' => self.literal("null"),
@@ -86,11 +109,10 @@ impl<'a> Copier<'a> {
     }
 
     fn literal(&mut self, word: &str) -> Option<()> {
-        if !self.text[self.at..].starts_with(word) {
+        if !self.text.get(self.at..)?.starts_with(word) {
             return None;
         }
         self.at += word.len();
-        self.out.push_str(word);
         Some(())
     }
 
@@ -113,13 +135,12 @@ impl<'a> Copier<'a> {
     /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, the exponent as `e` and a sign.
     fn number(&mut self) -> Option<()> {
         let bytes = self.text.as_bytes();
-        let start = self.at;
-        let mut i = start;
         let digits = |i: usize| {
             bytes
                 .get(i..)
                 .map_or(0, |b| b.iter().take_while(|b| b.is_ascii_digit()).count())
         };
+        let mut i = self.at;
         if bytes.get(i) == Some(&b'-') {
             i += 1;
         }
@@ -134,30 +155,37 @@ impl<'a> Copier<'a> {
                 n => i += 1 + n,
             }
         }
-        self.copy(start, i)?;
-        if let Some(b'e' | b'E') = bytes.get(i) {
-            i += 1;
-            self.out.push('e');
-            match bytes.get(i) {
-                Some(b'-') => {
-                    i += 1;
-                    self.out.push('-');
-                }
-                Some(b'+') => {
-                    i += 1;
+        if let Some(&e @ (b'e' | b'E')) = bytes.get(i) {
+            let signed = matches!(bytes.get(i + 1), Some(b'+' | b'-'));
+            if e == b'E' || !signed {
+                self.at = i;
+                self.flush();
+                self.out.push('e');
+                if !signed {
                     self.out.push('+');
                 }
-                _ => self.out.push('+'),
+                self.copied = i + 1;
             }
-            let n = digits(i);
-            if n == 0 {
-                return None;
+            i += 1 + usize::from(signed);
+            match digits(i) {
+                0 => return None,
+                n => i += n,
             }
-            self.copy(i, i + n)?;
-            i += n;
         }
         self.at = i;
         Some(())
+    }
+
+    /// `]` or `}` closing after `,`-separated items: which one came.
+    fn separator(&mut self, close: u8) -> Option<bool> {
+        self.whitespace();
+        let b = self.peek()?;
+        self.at += 1;
+        match b {
+            b',' => Some(false),
+            b if b == close => Some(true),
+            _ => None,
+        }
     }
 
     fn array(&mut self, depth: usize) -> Option<()> {
@@ -165,25 +193,15 @@ impl<'a> Copier<'a> {
             return None;
         }
         self.at += 1;
-        self.out.push('[');
         self.whitespace();
         if self.peek()? == b']' {
             self.at += 1;
-            self.out.push(']');
             return Some(());
         }
         loop {
             self.value(depth)?;
-            self.whitespace();
-            let b = self.peek()?;
-            self.at += 1;
-            match b {
-                b',' => self.out.push(','),
-                b']' => {
-                    self.out.push(']');
-                    return Some(());
-                }
-                _ => return None,
+            if self.separator(b']')? {
+                return Some(());
             }
         }
     }
@@ -193,11 +211,9 @@ impl<'a> Copier<'a> {
             return None;
         }
         self.at += 1;
-        self.out.push('{');
         self.whitespace();
         if self.peek()? == b'}' {
             self.at += 1;
-            self.out.push('}');
             return Some(());
         }
         let first_key = self.open_keys;
@@ -207,40 +223,46 @@ impl<'a> Copier<'a> {
                 return None;
             }
             let (start, end) = self.string()?;
-            let key = &self.text.as_bytes()[start..end];
+            let bytes = self.text.as_bytes();
+            let key = &bytes[start..end];
             // A first key serde_json reserves (`$serde_json::private::Number`) reads as a
             // number; duplicates keep one member: both take the round trip.
-            if key.first() == Some(&b'$') || self.open_keys == MAX_KEYS {
+            if key.first() == Some(&b'$') {
                 return None;
             }
-            let bytes = self.text.as_bytes();
-            if self.keys[first_key..self.open_keys]
+            let inline = &self.keys[first_key.min(INLINE_KEYS)..self.open_keys.min(INLINE_KEYS)];
+            let spilled = self
+                .more_keys
+                .get(
+                    first_key.saturating_sub(INLINE_KEYS)
+                        ..self.open_keys.saturating_sub(INLINE_KEYS),
+                )
+                .unwrap_or_default();
+            if inline
                 .iter()
-                .any(|&(s, e)| &bytes[s..e] == key)
+                .chain(spilled)
+                .any(|&(s, e)| bytes.get(s as usize..e as usize) == Some(key))
             {
                 return None;
             }
-            self.keys[self.open_keys] = (start, end);
+            let span = (u32::try_from(start).ok()?, u32::try_from(end).ok()?);
+            match self.keys.get_mut(self.open_keys) {
+                Some(slot) => *slot = span,
+                None => {
+                    self.more_keys.truncate(self.open_keys - INLINE_KEYS);
+                    self.more_keys.push(span);
+                }
+            }
             self.open_keys += 1;
-            self.copy(start - 1, end + 1)?;
             self.whitespace();
             if self.peek()? != b':' {
                 return None;
             }
             self.at += 1;
-            self.out.push(':');
             self.value(depth)?;
-            self.whitespace();
-            let b = self.peek()?;
-            self.at += 1;
-            match b {
-                b',' => self.out.push(','),
-                b'}' => {
-                    self.out.push('}');
-                    self.open_keys = first_key;
-                    return Some(());
-                }
-                _ => return None,
+            if self.separator(b'}')? {
+                self.open_keys = first_key;
+                return Some(());
             }
         }
     }
@@ -314,6 +336,21 @@ mod tests {
                 "{text}"
             );
         }
+        // Many keys (past those kept inline), nested: a duplicate is told at any depth.
+        let members = |n: usize, inner: &str| {
+            let m: Vec<String> = (0..n).map(|i| format!("\"k{i}\": {inner}")).collect();
+            format!("{{{}}}", m.join(", "))
+        };
+        let wide = members(40, &members(35, "1"));
+        let want = round_trip(&wide);
+        assert!(want.is_some());
+        assert_eq!(fast(&wide), want);
+        let dup = wide.replacen("\"k39\"", "\"k38\"", 1);
+        assert_eq!(fast(&dup), None);
+        assert_eq!(
+            compact(dup.as_bytes()).ok().map(|t| t.as_str().to_string()),
+            round_trip(&dup)
+        );
         let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
         assert_eq!(fast(&deep), None);
         assert_eq!(compact(deep.as_bytes()).unwrap().as_str(), deep);
