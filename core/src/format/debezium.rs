@@ -329,7 +329,17 @@ fn write_source(out: &mut String, ctx: &Context, s: &Source<'_>) {
 /// The Debezium change event (the record value with schemas disabled).
 pub fn event_json(c: &Change<'_>, ctx: &Context, processed_ms: u64) -> String {
     let t = c.table;
-    let mut s = String::with_capacity(512);
+    let row_len = |row: Option<&Row>| row.map_or(4, |r| json::object_len_hint(t, r));
+    // The rows, the source block (names, file, GTID and numbers) and the envelope.
+    let mut s = String::with_capacity(
+        row_len(c.before)
+            + row_len(c.after)
+            + 400
+            + t.db.len()
+            + t.table.len()
+            + c.gtid.map_or(0, str::len)
+            + ctx.logical_name.len(),
+    );
     s.push_str("{\"before\":");
     write_row(&mut s, t, c.before);
     s.push_str(",\"after\":");

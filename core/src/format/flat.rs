@@ -24,12 +24,12 @@ pub fn render(c: &Change<'_>) -> Fields {
     json::write_key(&mut key, t, key_row);
     f.push((Cow::Borrowed("key"), key));
     if let Some(b) = c.before {
-        let mut s = String::with_capacity(128);
+        let mut s = String::with_capacity(json::object_len_hint(t, b));
         json::write_object(&mut s, t, b, 0..b.len());
         f.push((Cow::Borrowed("before"), s));
     }
     if let Some(a) = c.after {
-        let mut s = String::with_capacity(128);
+        let mut s = String::with_capacity(json::object_len_hint(t, a));
         json::write_object(&mut s, t, a, 0..a.len());
         f.push((Cow::Borrowed("after"), s));
     }
