@@ -275,6 +275,12 @@ fn main() {
     };
     let mut shapes = Shapes::new();
     shapes.insert(("bench".into(), "items".into()), shape());
+    // What the module sets before its reader starts (the Debezium formats' context).
+    redis_cdc_core::format::debezium::set_stream_prefix("cdc:");
+    redis_cdc_core::format::debezium::set_source(
+        Flavor::MariaDb,
+        redis_cdc_core::format::debezium::run_id_from([7; 16]),
+    );
     let t = Instant::now();
     let out = assemble(&events, format, shapes);
     let elapsed = t.elapsed();
