@@ -93,8 +93,47 @@ impl Default for Context {
     }
 }
 
-/// The context rendering uses, set by the glue (`set_stream_prefix`, `set_source`).
-static CONTEXT: RwLock<Option<Arc<Context>>> = RwLock::new(None);
+/// The context rendering uses, set by the glue (`set_stream_prefix`, `set_source`), with its
+/// text rendered once.
+static CONTEXT: RwLock<Option<Arc<Rendered>>> = RwLock::new(None);
+
+/// A context with what every event writes of it, rendered once (not per event).
+struct Rendered {
+    ctx: Arc<Context>,
+    /// `"source":{"version":…,"connector":…,"name":…`, the start of the source block.
+    source_head: String,
+    /// The context headers (the extended layout) with their values, in the order Debezium
+    /// adds them.
+    headers: [(Header, String); 4],
+}
+
+impl Rendered {
+    fn of(ctx: Arc<Context>) -> Rendered {
+        let mut source_head = String::with_capacity(128);
+        source_head.push_str("\"source\":{\"version\":");
+        source_head.push_str(VERSION_JSON);
+        source_head.push_str(",\"connector\":");
+        json::write_str(&mut source_head, ctx.connector);
+        source_head.push_str(",\"name\":");
+        json::write_str(&mut source_head, &ctx.logical_name);
+        let text = |s: &str| {
+            let mut out = String::with_capacity(s.len() + 2);
+            json::write_str(&mut out, s);
+            out
+        };
+        let headers = [
+            (LOGICAL_NAME, text(&ctx.logical_name)),
+            (TASK_ID, text("0")),
+            (CONNECTOR_NAME, text(ctx.connector)),
+            (RUN_ID, text(&ctx.run_id)),
+        ];
+        Rendered {
+            ctx,
+            source_head,
+            headers,
+        }
+    }
+}
 
 /// The logical name that a stream prefix stands for: the prefix without its trailing separator
 /// (`cdc:` -> `cdc`, `dbserver1.` -> `dbserver1`); `redis-cdc` when that leaves nothing.
@@ -118,10 +157,10 @@ pub fn connector_name(flavor: Flavor) -> &'static str {
 
 fn update_context(f: impl FnOnce(&mut Context)) {
     let mut g = CONTEXT.write().unwrap_or_else(|p| p.into_inner());
-    let mut ctx = g.as_deref().cloned().unwrap_or_default();
+    let mut ctx = g.as_deref().map(|r| (*r.ctx).clone()).unwrap_or_default();
     f(&mut ctx);
-    if g.as_deref() != Some(&ctx) {
-        *g = Some(Arc::new(ctx));
+    if g.as_deref().map(|r| &*r.ctx) != Some(&ctx) {
+        *g = Some(Arc::new(Rendered::of(Arc::new(ctx))));
     }
 }
 
@@ -149,8 +188,14 @@ pub fn run_id_from(bytes: [u8; 16]) -> String {
 
 /// The current context.
 pub fn context() -> Arc<Context> {
+    rendered().ctx.clone()
+}
+
+/// The current context with its text.
+fn rendered() -> Arc<Rendered> {
     let g = CONTEXT.read().unwrap_or_else(|p| p.into_inner());
-    g.clone().unwrap_or_default()
+    g.clone()
+        .unwrap_or_else(|| Arc::new(Rendered::of(Arc::default())))
 }
 
 fn now_ms() -> u64 {
@@ -162,13 +207,22 @@ fn now_ms() -> u64 {
 
 /// Render `c` in `layout` with the current context and processing time.
 pub fn render(c: &Change<'_>, layout: Layout) -> Fields {
-    render_with(c, layout, &context(), now_ms())
+    render_in(c, layout, &rendered(), now_ms())
 }
 
 /// Render with an explicit context and processing time (pure; used by tests).
 pub fn render_with(c: &Change<'_>, layout: Layout, ctx: &Context, processed_ms: u64) -> Fields {
+    render_in(
+        c,
+        layout,
+        &Rendered::of(Arc::new(ctx.clone())),
+        processed_ms,
+    )
+}
+
+fn render_in(c: &Change<'_>, layout: Layout, r: &Rendered, processed_ms: u64) -> Fields {
     let key = key_json(c.table, c.after.or(c.before)).unwrap_or_else(|| NULL_KEY.to_string());
-    let value = event_json(c, ctx, processed_ms);
+    let value = event_json_in(c, r, processed_ms);
     match layout {
         Layout::Compact => vec![(Cow::Owned(key), value)],
         Layout::Extended => {
@@ -181,7 +235,7 @@ pub fn render_with(c: &Change<'_>, layout: Layout, ctx: &Context, processed_ms: 
                 (Op::Create, Some(p)) => key_json(c.table, Some(p)).map(|k| (OLD_KEY, k)),
                 _ => None,
             };
-            push_headers(&mut f, ctx, peer);
+            push_headers(&mut f, r, peer);
             f
         }
     }
@@ -205,22 +259,23 @@ const RUN_ID: Header = ("__debezium.context.runId", "__DEBEZIUM.CONTEXT.RUNID");
 /// Append the record headers as the extended layout writes them: the record's own header
 /// first (a key change's), then the context headers, as Debezium adds them, reordered as the
 /// sink's `HashMap` iterates them, names in upper case, values as JSON text.
-fn push_headers(f: &mut Fields, ctx: &Context, own: Option<(Header, String)>) {
+fn push_headers(f: &mut Fields, r: &Rendered, own: Option<(Header, String)>) {
     let own_header = own.as_ref().map(|(h, _)| *h);
-    let mut headers: Vec<(Header, String)> = Vec::with_capacity(5);
-    headers.extend(own);
-    let text = |s: &str| {
-        let mut out = String::with_capacity(s.len() + 2);
-        json::write_str(&mut out, s);
-        out
-    };
-    headers.push((LOGICAL_NAME, text(&ctx.logical_name)));
-    headers.push((TASK_ID, text("0")));
-    headers.push((CONNECTOR_NAME, text(ctx.connector)));
-    headers.push((RUN_ID, text(&ctx.run_id)));
+    let mut own = own.map(|(_, value)| value);
+    let skip = usize::from(own_header.is_some());
     for &i in header_order(own_header).iter() {
-        if let Some(((_, upper), value)) = headers.get_mut(i) {
-            f.push((Cow::Borrowed(*upper), std::mem::take(value)));
+        match i.checked_sub(skip) {
+            // The record's own header comes first.
+            None => {
+                if let (Some((_, upper)), Some(value)) = (own_header, own.take()) {
+                    f.push((Cow::Borrowed(upper), value));
+                }
+            }
+            Some(k) => {
+                if let Some(((_, upper), value)) = r.headers.get(k) {
+                    f.push((Cow::Borrowed(*upper), value.clone()));
+                }
+            }
         }
     }
 }
@@ -290,14 +345,9 @@ struct Source<'a> {
 /// `source.version`: `redis-cdc-` and the version, as a JSON string.
 const VERSION_JSON: &str = concat!("\"redis-cdc-", env!("CARGO_PKG_VERSION"), "\"");
 
-/// `"source":{…}` in Debezium's field order.
-fn write_source(out: &mut String, ctx: &Context, s: &Source<'_>) {
-    out.push_str("\"source\":{\"version\":");
-    out.push_str(VERSION_JSON);
-    out.push_str(",\"connector\":");
-    json::write_str(out, ctx.connector);
-    out.push_str(",\"name\":");
-    json::write_str(out, &ctx.logical_name);
+/// `"source":{…}` in Debezium's field order (`head`: [`Rendered::source_head`]).
+fn write_source(out: &mut String, head: &str, s: &Source<'_>) {
+    out.push_str(head);
     out.push_str(",\"ts_ms\":");
     json::write_int(out, s.ts_ms);
     out.push_str(if s.snapshot {
@@ -328,6 +378,10 @@ fn write_source(out: &mut String, ctx: &Context, s: &Source<'_>) {
 
 /// The Debezium change event (the record value with schemas disabled).
 pub fn event_json(c: &Change<'_>, ctx: &Context, processed_ms: u64) -> String {
+    event_json_in(c, &Rendered::of(Arc::new(ctx.clone())), processed_ms)
+}
+
+fn event_json_in(c: &Change<'_>, r: &Rendered, processed_ms: u64) -> String {
     let t = c.table;
     let row_len = |row: Option<&Row>| row.map_or(4, |r| json::object_len_hint(t, r));
     // The rows, the source block (names, file, GTID and numbers) and the envelope.
@@ -338,7 +392,7 @@ pub fn event_json(c: &Change<'_>, ctx: &Context, processed_ms: u64) -> String {
             + t.db.len()
             + t.table.len()
             + c.gtid.map_or(0, str::len)
-            + ctx.logical_name.len(),
+            + r.source_head.len(),
     );
     s.push_str("{\"before\":");
     write_row(&mut s, t, c.before);
@@ -366,7 +420,7 @@ pub fn event_json(c: &Change<'_>, ctx: &Context, processed_ms: u64) -> String {
         pos,
         row,
     };
-    write_source(&mut s, ctx, &source);
+    write_source(&mut s, &r.source_head, &source);
     s.push_str(",\"op\":\"");
     s.push_str(c.op.code());
     s.push_str("\",\"ts_ms\":");
@@ -662,7 +716,8 @@ pub fn render_schema_change_with(
         pos: sc.pos,
         row: 0,
     };
-    write_source(&mut v, ctx, &source);
+    let r = Rendered::of(Arc::new(ctx.clone()));
+    write_source(&mut v, &r.source_head, &source);
     let _ = write!(v, ",\"ts_ms\":{processed_ms},\"databaseName\":");
     json::write_str(&mut v, sc.db);
     v.push_str(",\"schemaName\":null,\"ddl\":");
@@ -683,7 +738,7 @@ pub fn render_schema_change_with(
             let mut f: Fields = Vec::with_capacity(6);
             f.push((Cow::Borrowed("key"), key));
             f.push((Cow::Borrowed("value"), v));
-            push_headers(&mut f, ctx, None);
+            push_headers(&mut f, &r, None);
             f
         }
     }
