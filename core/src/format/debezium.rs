@@ -349,7 +349,9 @@ const VERSION_JSON: &str = concat!("\"redis-cdc-", env!("CARGO_PKG_VERSION"), "\
 fn write_source(out: &mut String, head: &str, s: &Source<'_>) {
     out.push_str(head);
     out.push_str(",\"ts_ms\":");
-    json::write_int(out, s.ts_ms);
+    let mut ms = itoa::Buffer::new();
+    let ms = ms.format(s.ts_ms);
+    out.push_str(ms);
     out.push_str(if s.snapshot {
         ",\"snapshot\":\"true\""
     } else {
@@ -358,9 +360,9 @@ fn write_source(out: &mut String, head: &str, s: &Source<'_>) {
     out.push_str(",\"db\":");
     json::write_str(out, s.db);
     out.push_str(",\"sequence\":null,\"ts_us\":");
-    json::write_int(out, s.ts_ms * 1000);
+    write_ms_scaled(out, s.ts_ms, ms, 3);
     out.push_str(",\"ts_ns\":");
-    json::write_int(out, s.ts_ms * 1_000_000);
+    write_ms_scaled(out, s.ts_ms, ms, 6);
     out.push_str(",\"table\":");
     json::write_str(out, s.table);
     out.push_str(",\"server_id\":");
@@ -424,13 +426,29 @@ fn event_json_in(c: &Change<'_>, r: &Rendered, processed_ms: u64) -> String {
     s.push_str(",\"op\":\"");
     s.push_str(c.op.code());
     s.push_str("\",\"ts_ms\":");
-    json::write_int(&mut s, processed_ms);
+    let mut ms = itoa::Buffer::new();
+    let ms = ms.format(processed_ms);
+    s.push_str(ms);
     s.push_str(",\"ts_us\":");
-    json::write_int(&mut s, processed_ms * 1000);
+    write_ms_scaled(&mut s, processed_ms, ms, 3);
     s.push_str(",\"ts_ns\":");
-    json::write_int(&mut s, processed_ms * 1_000_000);
+    write_ms_scaled(&mut s, processed_ms, ms, 6);
     s.push_str(",\"transaction\":null}");
     s
+}
+
+/// `ms` × 10^`zeros` (`ms_text`: `ms` in decimal): its digits and the zeros when the product
+/// fits, without converting it again; the wrapped product (as the multiplication gave it)
+/// otherwise.
+fn write_ms_scaled(out: &mut String, ms: u64, ms_text: &str, zeros: u32) {
+    let factor = 10u64.pow(zeros);
+    match ms.checked_mul(factor) {
+        Some(_) if ms != 0 => {
+            out.push_str(ms_text);
+            out.push_str(&"000000"[..zeros as usize]);
+        }
+        _ => json::write_int(out, ms.wrapping_mul(factor)),
+    }
 }
 
 fn write_opt_str(out: &mut String, v: Option<&str>) {
@@ -937,6 +955,26 @@ mod tests {
         let mut s = String::new();
         write_cell(&mut s, &c);
         s
+    }
+
+    #[test]
+    fn scaled_times_as_the_multiplication_gives_them() {
+        for ms in [
+            0,
+            1,
+            7,
+            1_714_564_800_123,
+            u64::MAX / 1000,
+            u64::MAX / 999,
+            u64::MAX,
+        ] {
+            for zeros in [3, 6] {
+                let mut text = itoa::Buffer::new();
+                let mut out = String::new();
+                write_ms_scaled(&mut out, ms, text.format(ms), zeros);
+                assert_eq!(out, ms.wrapping_mul(10u64.pow(zeros)).to_string(), "{ms}");
+            }
+        }
     }
 
     #[test]
