@@ -29,7 +29,7 @@ pub fn decode_cell(col: &ColumnSchema, v: BinlogValue<'_>) -> Result<Cell, Decod
     }
 }
 
-fn decode_value(col: &ColumnSchema, v: Value) -> Result<Cell, DecodeError> {
+pub(crate) fn decode_value(col: &ColumnSchema, v: Value) -> Result<Cell, DecodeError> {
     let kind = col.kind;
     let unexpected = |v: &Value| format!("unexpected value {v:?} for {kind:?}");
     match (kind, v) {
