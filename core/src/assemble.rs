@@ -336,7 +336,7 @@ struct PayloadCtx {
 pub struct Assembler {
     settings: Settings,
     /// The binlog file being read.
-    file: String,
+    file: Arc<str>,
     /// Restart point when outside a transaction.
     checkpoint: Checkpoint,
     maria_gtids: MariaGtidState,
@@ -379,7 +379,7 @@ impl Assembler {
     /// with `start` (the table shapes valid there); each batch carries its changes.
     pub fn new(settings: Settings, start: &Checkpoint, by_gtid: bool, shapes: Shapes) -> Assembler {
         Assembler {
-            file: start.position.file.clone(),
+            file: start.position.file.as_str().into(),
             checkpoint: Checkpoint {
                 written_through: None,
                 written_count: 0,
@@ -871,9 +871,9 @@ impl Assembler {
             // is the test.
             name.truncate(name.len().saturating_sub(4));
         }
-        self.file = String::from_utf8_lossy(&name).into_owned();
+        self.file = String::from_utf8_lossy(&name).into();
         if !self.txn.active {
-            self.checkpoint.position = Position::new(self.file.clone(), position);
+            self.checkpoint.position = Position::new(self.file.to_string(), position);
             self.unsent = true;
             out.push(Output::Boundary(self.checkpoint.clone()));
         }
@@ -1078,7 +1078,7 @@ impl Assembler {
                 } else {
                     ts as u64 * 1000
                 },
-                file: &self.file,
+                file: self.file.as_ref(),
                 pos: start,
                 server_id: self.settings.source_id,
                 gtid: self.txn.gtid.as_deref(),
@@ -1787,7 +1787,7 @@ impl Assembler {
     }
 
     fn begin(&mut self, start: u64, ts: u32, out: &mut Vec<Output>) {
-        let start = Position::new(self.file.clone(), start);
+        let start = Position::new(self.file.to_string(), start);
         // A snapshot chunk read at this position goes into the stream before this transaction.
         out.push(Output::TxnBegins {
             start: start.clone(),
@@ -1814,7 +1814,7 @@ impl Assembler {
     /// An event outside any transaction moved the position.
     fn advance(&mut self, end: u64, now: Instant, out: &mut Vec<Output>) {
         if !self.txn.active && end > 0 {
-            self.checkpoint.position = Position::new(self.file.clone(), end);
+            self.checkpoint.position = Position::new(self.file.to_string(), end);
             self.unsent = true;
             if !self.sent_recently(now) {
                 self.flush_position(end, now, out);
@@ -1850,7 +1850,7 @@ impl Assembler {
             self.maria_gtids.apply(g);
         }
         if end > 0 {
-            self.checkpoint.position = Position::new(self.file.clone(), end);
+            self.checkpoint.position = Position::new(self.file.to_string(), end);
         }
         self.checkpoint.written_through = None;
         self.checkpoint.written_count = 0;

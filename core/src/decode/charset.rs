@@ -83,7 +83,18 @@ pub fn to_utf8(cs: Charset, bytes: Vec<u8>) -> String {
             Ok(s) => s,
             Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
         },
-        Charset::Table(e) => e.decode_without_bom_handling(&bytes).0.into_owned(),
+        _ => to_utf8_from(cs, &bytes),
+    }
+}
+
+/// [`to_utf8`] of borrowed bytes (one copy: into the string).
+pub fn to_utf8_from(cs: Charset, bytes: &[u8]) -> String {
+    match cs {
+        Charset::Utf8 | Charset::Binary => match std::str::from_utf8(bytes) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+        },
+        Charset::Table(e) => e.decode_without_bom_handling(bytes).0.into_owned(),
         Charset::Utf32 => bytes
             .chunks(4)
             .map(|c| match c {

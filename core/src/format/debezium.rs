@@ -93,8 +93,47 @@ impl Default for Context {
     }
 }
 
-/// The context rendering uses, set by the glue (`set_stream_prefix`, `set_source`).
-static CONTEXT: RwLock<Option<Arc<Context>>> = RwLock::new(None);
+/// The context rendering uses, set by the glue (`set_stream_prefix`, `set_source`), with its
+/// text rendered once.
+static CONTEXT: RwLock<Option<Arc<Rendered>>> = RwLock::new(None);
+
+/// A context with what every event writes of it, rendered once (not per event).
+struct Rendered {
+    ctx: Arc<Context>,
+    /// `"source":{"version":…,"connector":…,"name":…`, the start of the source block.
+    source_head: String,
+    /// The context headers (the extended layout) with their values, in the order Debezium
+    /// adds them.
+    headers: [(Header, String); 4],
+}
+
+impl Rendered {
+    fn of(ctx: Arc<Context>) -> Rendered {
+        let mut source_head = String::with_capacity(128);
+        source_head.push_str("\"source\":{\"version\":");
+        source_head.push_str(VERSION_JSON);
+        source_head.push_str(",\"connector\":");
+        json::write_str(&mut source_head, ctx.connector);
+        source_head.push_str(",\"name\":");
+        json::write_str(&mut source_head, &ctx.logical_name);
+        let text = |s: &str| {
+            let mut out = String::with_capacity(s.len() + 2);
+            json::write_str(&mut out, s);
+            out
+        };
+        let headers = [
+            (LOGICAL_NAME, text(&ctx.logical_name)),
+            (TASK_ID, text("0")),
+            (CONNECTOR_NAME, text(ctx.connector)),
+            (RUN_ID, text(&ctx.run_id)),
+        ];
+        Rendered {
+            ctx,
+            source_head,
+            headers,
+        }
+    }
+}
 
 /// The logical name that a stream prefix stands for: the prefix without its trailing separator
 /// (`cdc:` -> `cdc`, `dbserver1.` -> `dbserver1`); `redis-cdc` when that leaves nothing.
@@ -118,10 +157,10 @@ pub fn connector_name(flavor: Flavor) -> &'static str {
 
 fn update_context(f: impl FnOnce(&mut Context)) {
     let mut g = CONTEXT.write().unwrap_or_else(|p| p.into_inner());
-    let mut ctx = g.as_deref().cloned().unwrap_or_default();
+    let mut ctx = g.as_deref().map(|r| (*r.ctx).clone()).unwrap_or_default();
     f(&mut ctx);
-    if g.as_deref() != Some(&ctx) {
-        *g = Some(Arc::new(ctx));
+    if g.as_deref().map(|r| &*r.ctx) != Some(&ctx) {
+        *g = Some(Arc::new(Rendered::of(Arc::new(ctx))));
     }
 }
 
@@ -149,8 +188,14 @@ pub fn run_id_from(bytes: [u8; 16]) -> String {
 
 /// The current context.
 pub fn context() -> Arc<Context> {
+    rendered().ctx.clone()
+}
+
+/// The current context with its text.
+fn rendered() -> Arc<Rendered> {
     let g = CONTEXT.read().unwrap_or_else(|p| p.into_inner());
-    g.clone().unwrap_or_default()
+    g.clone()
+        .unwrap_or_else(|| Arc::new(Rendered::of(Arc::default())))
 }
 
 fn now_ms() -> u64 {
@@ -162,13 +207,22 @@ fn now_ms() -> u64 {
 
 /// Render `c` in `layout` with the current context and processing time.
 pub fn render(c: &Change<'_>, layout: Layout) -> Fields {
-    render_with(c, layout, &context(), now_ms())
+    render_in(c, layout, &rendered(), now_ms())
 }
 
 /// Render with an explicit context and processing time (pure; used by tests).
 pub fn render_with(c: &Change<'_>, layout: Layout, ctx: &Context, processed_ms: u64) -> Fields {
+    render_in(
+        c,
+        layout,
+        &Rendered::of(Arc::new(ctx.clone())),
+        processed_ms,
+    )
+}
+
+fn render_in(c: &Change<'_>, layout: Layout, r: &Rendered, processed_ms: u64) -> Fields {
     let key = key_json(c.table, c.after.or(c.before)).unwrap_or_else(|| NULL_KEY.to_string());
-    let value = event_json(c, ctx, processed_ms);
+    let value = event_json_in(c, r, processed_ms);
     match layout {
         Layout::Compact => vec![(Cow::Owned(key), value)],
         Layout::Extended => {
@@ -181,7 +235,7 @@ pub fn render_with(c: &Change<'_>, layout: Layout, ctx: &Context, processed_ms: 
                 (Op::Create, Some(p)) => key_json(c.table, Some(p)).map(|k| (OLD_KEY, k)),
                 _ => None,
             };
-            push_headers(&mut f, ctx, peer);
+            push_headers(&mut f, r, peer);
             f
         }
     }
@@ -205,25 +259,45 @@ const RUN_ID: Header = ("__debezium.context.runId", "__DEBEZIUM.CONTEXT.RUNID");
 /// Append the record headers as the extended layout writes them: the record's own header
 /// first (a key change's), then the context headers, as Debezium adds them, reordered as the
 /// sink's `HashMap` iterates them, names in upper case, values as JSON text.
-fn push_headers(f: &mut Fields, ctx: &Context, own: Option<(Header, String)>) {
-    let mut headers: Vec<(Header, String)> = Vec::with_capacity(5);
-    headers.extend(own);
-    let text = |s: &str| {
-        let mut out = String::with_capacity(s.len() + 2);
-        json::write_str(&mut out, s);
-        out
-    };
-    headers.push((LOGICAL_NAME, text(&ctx.logical_name)));
-    headers.push((TASK_ID, text("0")));
-    headers.push((CONNECTOR_NAME, text(ctx.connector)));
-    headers.push((RUN_ID, text(&ctx.run_id)));
-    let names: Vec<&str> = headers.iter().map(|((name, _), _)| *name).collect();
-    let order = java_hash_map_order(&names);
-    let mut headers: Vec<Option<(Header, String)>> = headers.into_iter().map(Some).collect();
-    for i in order {
-        if let Some(((_, upper), value)) = headers.get_mut(i).and_then(Option::take) {
-            f.push((Cow::Borrowed(upper), value));
+fn push_headers(f: &mut Fields, r: &Rendered, own: Option<(Header, String)>) {
+    let own_header = own.as_ref().map(|(h, _)| *h);
+    let mut own = own.map(|(_, value)| value);
+    let skip = usize::from(own_header.is_some());
+    for &i in header_order(own_header).iter() {
+        match i.checked_sub(skip) {
+            // The record's own header comes first.
+            None => {
+                if let (Some((_, upper)), Some(value)) = (own_header, own.take()) {
+                    f.push((Cow::Borrowed(upper), value));
+                }
+            }
+            Some(k) => {
+                if let Some(((_, upper), value)) = r.headers.get(k) {
+                    f.push((Cow::Borrowed(*upper), value.clone()));
+                }
+            }
         }
+    }
+}
+
+/// [`java_hash_map_order`] of the headers [`push_headers`] adds after `own`: the same for every
+/// event, so worked out once.
+fn header_order(own: Option<Header>) -> Cow<'static, [usize]> {
+    fn with(own: Option<Header>) -> Vec<usize> {
+        let names: Vec<&str> = own
+            .into_iter()
+            .chain([LOGICAL_NAME, TASK_ID, CONNECTOR_NAME, RUN_ID])
+            .map(|(name, _)| name)
+            .collect();
+        java_hash_map_order(&names)
+    }
+    static ORDERS: std::sync::OnceLock<[Vec<usize>; 3]> = std::sync::OnceLock::new();
+    let orders = ORDERS.get_or_init(|| [with(None), with(Some(NEW_KEY)), with(Some(OLD_KEY))]);
+    match own {
+        None => Cow::Borrowed(&orders[0]),
+        Some(h) if h == NEW_KEY => Cow::Borrowed(&orders[1]),
+        Some(h) if h == OLD_KEY => Cow::Borrowed(&orders[2]),
+        Some(h) => Cow::Owned(with(Some(h))),
     }
 }
 
@@ -268,15 +342,16 @@ struct Source<'a> {
     row: u32,
 }
 
-/// `"source":{…}` in Debezium's field order.
-fn write_source(out: &mut String, ctx: &Context, s: &Source<'_>) {
-    out.push_str("\"source\":{\"version\":");
-    json::write_str(out, &format!("redis-cdc-{}", crate::VERSION));
-    out.push_str(",\"connector\":");
-    json::write_str(out, ctx.connector);
-    out.push_str(",\"name\":");
-    json::write_str(out, &ctx.logical_name);
-    let _ = write!(out, ",\"ts_ms\":{}", s.ts_ms);
+/// `source.version`: `redis-cdc-` and the version, as a JSON string.
+const VERSION_JSON: &str = concat!("\"redis-cdc-", env!("CARGO_PKG_VERSION"), "\"");
+
+/// `"source":{…}` in Debezium's field order (`head`: [`Rendered::source_head`]).
+fn write_source(out: &mut String, head: &str, s: &Source<'_>) {
+    out.push_str(head);
+    out.push_str(",\"ts_ms\":");
+    let mut ms = itoa::Buffer::new();
+    let ms = ms.format(s.ts_ms);
+    out.push_str(ms);
     out.push_str(if s.snapshot {
         ",\"snapshot\":\"true\""
     } else {
@@ -284,28 +359,43 @@ fn write_source(out: &mut String, ctx: &Context, s: &Source<'_>) {
     });
     out.push_str(",\"db\":");
     json::write_str(out, s.db);
-    let _ = write!(
-        out,
-        ",\"sequence\":null,\"ts_us\":{},\"ts_ns\":{},\"table\":",
-        s.ts_ms * 1000,
-        s.ts_ms * 1_000_000
-    );
+    out.push_str(",\"sequence\":null,\"ts_us\":");
+    write_ms_scaled(out, s.ts_ms, ms, 3);
+    out.push_str(",\"ts_ns\":");
+    write_ms_scaled(out, s.ts_ms, ms, 6);
+    out.push_str(",\"table\":");
     json::write_str(out, s.table);
-    let _ = write!(out, ",\"server_id\":{},\"gtid\":", s.server_id);
+    out.push_str(",\"server_id\":");
+    json::write_int(out, s.server_id);
+    out.push_str(",\"gtid\":");
     write_opt_str(out, s.gtid);
     out.push_str(",\"file\":");
     json::write_str(out, s.file);
-    let _ = write!(
-        out,
-        ",\"pos\":{},\"row\":{},\"thread\":null,\"query\":null}}",
-        s.pos, s.row
-    );
+    out.push_str(",\"pos\":");
+    json::write_int(out, s.pos);
+    out.push_str(",\"row\":");
+    json::write_int(out, s.row);
+    out.push_str(",\"thread\":null,\"query\":null}");
 }
 
 /// The Debezium change event (the record value with schemas disabled).
 pub fn event_json(c: &Change<'_>, ctx: &Context, processed_ms: u64) -> String {
+    event_json_in(c, &Rendered::of(Arc::new(ctx.clone())), processed_ms)
+}
+
+fn event_json_in(c: &Change<'_>, r: &Rendered, processed_ms: u64) -> String {
     let t = c.table;
-    let mut s = String::with_capacity(512);
+    let row_len = |row: Option<&Row>| row.map_or(4, |r| json::object_len_hint(t, r));
+    // The rows, the source block (names, file, GTID and numbers) and the envelope.
+    let mut s = String::with_capacity(
+        row_len(c.before)
+            + row_len(c.after)
+            + 400
+            + t.db.len()
+            + t.table.len()
+            + c.gtid.map_or(0, str::len)
+            + r.source_head.len(),
+    );
     s.push_str("{\"before\":");
     write_row(&mut s, t, c.before);
     s.push_str(",\"after\":");
@@ -318,7 +408,7 @@ pub fn event_json(c: &Change<'_>, ctx: &Context, processed_ms: u64) -> String {
             event_row,
             server_id,
             ..
-        } => (*server_id, file.as_str(), *offset, *event_row),
+        } => (*server_id, file.as_ref(), *offset, *event_row),
         ChangeSource::Snapshot { .. } | ChangeSource::SnapshotMark { .. } => (0, "", 0, 0),
     };
     let source = Source {
@@ -332,16 +422,33 @@ pub fn event_json(c: &Change<'_>, ctx: &Context, processed_ms: u64) -> String {
         pos,
         row,
     };
-    write_source(&mut s, ctx, &source);
+    write_source(&mut s, &r.source_head, &source);
     s.push_str(",\"op\":\"");
     s.push_str(c.op.code());
-    let _ = write!(
-        s,
-        "\",\"ts_ms\":{processed_ms},\"ts_us\":{},\"ts_ns\":{},\"transaction\":null}}",
-        processed_ms * 1000,
-        processed_ms * 1_000_000
-    );
+    s.push_str("\",\"ts_ms\":");
+    let mut ms = itoa::Buffer::new();
+    let ms = ms.format(processed_ms);
+    s.push_str(ms);
+    s.push_str(",\"ts_us\":");
+    write_ms_scaled(&mut s, processed_ms, ms, 3);
+    s.push_str(",\"ts_ns\":");
+    write_ms_scaled(&mut s, processed_ms, ms, 6);
+    s.push_str(",\"transaction\":null}");
     s
+}
+
+/// `ms` × 10^`zeros` (`ms_text`: `ms` in decimal): its digits and the zeros when the product
+/// fits, without converting it again; the wrapped product (as the multiplication gave it)
+/// otherwise.
+fn write_ms_scaled(out: &mut String, ms: u64, ms_text: &str, zeros: u32) {
+    let factor = 10u64.pow(zeros);
+    match ms.checked_mul(factor) {
+        Some(_) if ms != 0 => {
+            out.push_str(ms_text);
+            out.push_str(&"000000"[..zeros as usize]);
+        }
+        _ => json::write_int(out, ms.wrapping_mul(factor)),
+    }
 }
 
 fn write_opt_str(out: &mut String, v: Option<&str>) {
@@ -480,12 +587,8 @@ pub fn write_value(out: &mut String, kind: &ColumnKind, cell: &Cell) {
 pub fn write_cell(out: &mut String, cell: &Cell) {
     match cell {
         Cell::Null => out.push_str("null"),
-        Cell::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
-        Cell::UInt(u) => {
-            let _ = write!(out, "{u}");
-        }
+        Cell::Int(i) => json::write_int(out, *i),
+        Cell::UInt(u) => json::write_int(out, *u),
         Cell::Decimal(d) => json::write_str(out, d),
         Cell::Float(f) => write_java_float(out, *f, f.is_finite()),
         Cell::Double(d) => write_java_float(out, *d, d.is_finite()),
@@ -499,10 +602,9 @@ pub fn write_cell(out: &mut String, cell: &Cell) {
             }
         }
         Cell::Date { year, month, day } => {
-            let _ = write!(
+            json::write_int(
                 out,
-                "{}",
-                days_from_civil(*year as i64, *month as u32, *day as u32)
+                days_from_civil(*year as i64, *month as u32, *day as u32),
             );
         }
         Cell::DateTime {
@@ -524,9 +626,9 @@ pub fn write_cell(out: &mut String, cell: &Cell) {
                 *second as u32,
             );
             if *fsp <= 3 {
-                let _ = write!(out, "{}", secs * 1000 + (*micros / 1000) as i64);
+                json::write_int(out, secs * 1000 + (*micros / 1000) as i64);
             } else {
-                let _ = write!(out, "{}", secs * 1_000_000 + *micros as i64);
+                json::write_int(out, secs * 1_000_000 + *micros as i64);
             }
         }
         // ZonedTimestamp: the same ISO-8601 UTC text as the flat form.
@@ -541,16 +643,14 @@ pub fn write_cell(out: &mut String, cell: &Cell) {
         } => {
             let total = (*hours as i64 * 3600 + *minute as i64 * 60 + *second as i64) * 1_000_000
                 + *micros as i64;
-            let _ = write!(out, "{}", if *negative { -total } else { total });
+            json::write_int(out, if *negative { -total } else { total });
         }
         // YEAR 0000: the binlog stores 0, which Debezium's deserializer reads as 1900 + 0.
         Cell::Year(0) => out.push_str("1900"),
-        Cell::Year(y) => {
-            let _ = write!(out, "{y}");
-        }
+        Cell::Year(y) => json::write_int(out, *y),
         Cell::Text(s) | Cell::Enum(s) | Cell::Set(s) => json::write_str(out, s),
         Cell::Bytes(b) => base64_into(out, b),
-        Cell::Json(v) => json::write_str(out, &v.to_string()),
+        Cell::Json(v) => json::write_str(out, v.as_str()),
         Cell::Geometry { srid, wkb } => {
             out.push_str("{\"wkb\":");
             base64_into(out, wkb);
@@ -634,7 +734,8 @@ pub fn render_schema_change_with(
         pos: sc.pos,
         row: 0,
     };
-    write_source(&mut v, ctx, &source);
+    let r = Rendered::of(Arc::new(ctx.clone()));
+    write_source(&mut v, &r.source_head, &source);
     let _ = write!(v, ",\"ts_ms\":{processed_ms},\"databaseName\":");
     json::write_str(&mut v, sc.db);
     v.push_str(",\"schemaName\":null,\"ddl\":");
@@ -655,7 +756,7 @@ pub fn render_schema_change_with(
             let mut f: Fields = Vec::with_capacity(6);
             f.push((Cow::Borrowed("key"), key));
             f.push((Cow::Borrowed("value"), v));
-            push_headers(&mut f, ctx, None);
+            push_headers(&mut f, &r, None);
             f
         }
     }
@@ -857,6 +958,26 @@ mod tests {
     }
 
     #[test]
+    fn scaled_times_as_the_multiplication_gives_them() {
+        for ms in [
+            0,
+            1,
+            7,
+            1_714_564_800_123,
+            u64::MAX / 1000,
+            u64::MAX / 999,
+            u64::MAX,
+        ] {
+            for zeros in [3, 6] {
+                let mut text = itoa::Buffer::new();
+                let mut out = String::new();
+                write_ms_scaled(&mut out, ms, text.format(ms), zeros);
+                assert_eq!(out, ms.wrapping_mul(10u64.pow(zeros)).to_string(), "{ms}");
+            }
+        }
+    }
+
+    #[test]
     fn numbers_and_strings() {
         assert_eq!(j(Cell::Null), "null");
         assert_eq!(j(Cell::Int(-5)), "-5");
@@ -980,7 +1101,7 @@ mod tests {
     fn binary_json_geometry_vector() {
         assert_eq!(j(Cell::Bytes(vec![0, 1, 2])), "\"AAEC\"");
         assert_eq!(
-            j(Cell::Json(serde_json::json!({"a": [1, "x"]}))),
+            j(Cell::Json(serde_json::json!({"a": [1, "x"]}).into())),
             "\"{\\\"a\\\":[1,\\\"x\\\"]}\""
         );
         assert_eq!(

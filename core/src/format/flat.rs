@@ -12,7 +12,7 @@ pub fn render(c: &Change<'_>) -> Fields {
     f.push((Cow::Borrowed("table"), t.table.clone()));
     if matches!(c.op, Op::Truncate | Op::ResyncBegin | Op::ResyncEnd) {
         // The whole table: no key, no row images (docs/events.md).
-        f.push((Cow::Borrowed("ts_ms"), c.ts_ms.to_string()));
+        f.push((Cow::Borrowed("ts_ms"), int_text(c.ts_ms)));
         f.push((Cow::Borrowed("pos"), c.source.pos()));
         if let Some(g) = c.gtid {
             f.push((Cow::Borrowed("gtid"), g.to_string()));
@@ -24,19 +24,23 @@ pub fn render(c: &Change<'_>) -> Fields {
     json::write_key(&mut key, t, key_row);
     f.push((Cow::Borrowed("key"), key));
     if let Some(b) = c.before {
-        let mut s = String::with_capacity(128);
+        let mut s = String::with_capacity(json::object_len_hint(t, b));
         json::write_object(&mut s, t, b, 0..b.len());
         f.push((Cow::Borrowed("before"), s));
     }
     if let Some(a) = c.after {
-        let mut s = String::with_capacity(128);
+        let mut s = String::with_capacity(json::object_len_hint(t, a));
         json::write_object(&mut s, t, a, 0..a.len());
         f.push((Cow::Borrowed("after"), s));
     }
-    f.push((Cow::Borrowed("ts_ms"), c.ts_ms.to_string()));
+    f.push((Cow::Borrowed("ts_ms"), int_text(c.ts_ms)));
     f.push((Cow::Borrowed("pos"), c.source.pos()));
     if let Some(g) = c.gtid {
         f.push((Cow::Borrowed("gtid"), g.to_string()));
     }
     f
+}
+
+fn int_text(v: u64) -> String {
+    itoa::Buffer::new().format(v).to_string()
 }

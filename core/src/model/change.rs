@@ -80,12 +80,46 @@ pub enum Cell {
     Bytes(Vec<u8>),
     Enum(String),
     Set(String),
-    Json(serde_json::Value),
+    Json(JsonText),
     Geometry {
         srid: u32,
         wkb: Vec<u8>,
     },
     Vector(Vec<f32>),
+}
+
+/// A JSON value as compact text: serde_json's form of it (no whitespace, members in document
+/// order, numbers exactly as written), which the formats and the mirror write as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonText(String);
+
+impl JsonText {
+    /// Text already in the compact form (`decode::json_text` made it so).
+    pub(crate) fn from_compact(text: String) -> JsonText {
+        JsonText(text)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&serde_json::Value> for JsonText {
+    fn from(v: &serde_json::Value) -> JsonText {
+        JsonText(v.to_string())
+    }
+}
+
+impl From<serde_json::Value> for JsonText {
+    fn from(v: serde_json::Value) -> JsonText {
+        JsonText::from(&v)
+    }
+}
+
+impl std::fmt::Display for JsonText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// A row: one cell per column of the table, in column order.
@@ -100,7 +134,7 @@ pub enum ChangeSource {
     /// Debezium's `source.row`: both halves of a key change share it), and the server_id of
     /// the source server that wrote the event (Debezium's `source.server_id`).
     Binlog {
-        file: String,
+        file: std::sync::Arc<str>,
         offset: u64,
         row: u32,
         event_row: u32,
@@ -115,9 +149,11 @@ pub enum ChangeSource {
 impl ChangeSource {
     pub fn pos(&self) -> String {
         match self {
-            ChangeSource::Binlog {
-                file, offset, row, ..
-            } => format!("{file}:{offset}:{row}"),
+            ChangeSource::Binlog { file, .. } => {
+                let mut s = String::with_capacity(file.len() + 16);
+                self.write_pos(&mut s);
+                s
+            }
             ChangeSource::Snapshot { id, table, n } => format!("snapshot:{id}:{table}:{n}"),
             ChangeSource::SnapshotMark { id, table, end } => {
                 format!(
@@ -125,6 +161,22 @@ impl ChangeSource {
                     if *end { "end" } else { "begin" }
                 )
             }
+        }
+    }
+
+    /// Append [`ChangeSource::pos`] (the binlog's without `core::fmt`: once per entry).
+    pub fn write_pos(&self, out: &mut String) {
+        match self {
+            ChangeSource::Binlog {
+                file, offset, row, ..
+            } => {
+                out.push_str(file);
+                out.push(':');
+                out.push_str(itoa::Buffer::new().format(*offset));
+                out.push(':');
+                out.push_str(itoa::Buffer::new().format(*row));
+            }
+            other => out.push_str(&other.pos()),
         }
     }
 }
