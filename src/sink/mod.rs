@@ -195,6 +195,71 @@ pub enum WriterExit {
     OffsetGone,
 }
 
+/// Batches gathered for one lock hold, with their Redis strings made.
+struct Hold {
+    batches: Vec<Batch>,
+    prepared: streams::Prepared,
+    mirrored: mirror::Prepared,
+    /// Their writes ([`writes`]) and bytes (released from the in-flight count once written).
+    count: usize,
+    bytes: usize,
+}
+
+impl Hold {
+    /// Everything that needs no lock (the entries an XA batch holds go to its hold key, not
+    /// to their streams: their strings are made at its release).
+    fn prepare(
+        batches: Vec<Batch>,
+        names: &mut streams::FieldNames,
+        mirror: &mut mirror::MirrorCache,
+    ) -> Result<Hold, String> {
+        let entries = || {
+            batches
+                .iter()
+                .filter(|b| b.xa.is_none())
+                .flat_map(|b| b.entries.iter())
+        };
+        let prepared = streams::prepare(names, entries())?;
+        let mirrored = mirror.prepare(entries())?;
+        Ok(Hold {
+            count: batches.iter().map(writes).sum(),
+            bytes: batches.iter().map(Batch::bytes).sum(),
+            batches,
+            prepared,
+            mirrored,
+        })
+    }
+}
+
+/// `first` and the batches waiting after it, up to `limit` writes or [`MAX_BYTES_PER_LOCK`]; a
+/// batch of a prepared XA transaction is written alone (its entries go elsewhere). The batch
+/// that would have gone over is kept in `carry` for the next hold.
+fn gather(
+    rx: &Receiver<Batch>,
+    carry: &mut Option<Batch>,
+    first: Batch,
+    limit: usize,
+) -> Vec<Batch> {
+    let alone = first.xa.is_some();
+    let mut count = writes(&first);
+    let mut bytes = first.bytes();
+    let mut batches = vec![first];
+    while !alone && count < limit && bytes < MAX_BYTES_PER_LOCK {
+        let Ok(b) = rx.try_recv() else {
+            break;
+        };
+        let b_bytes = b.bytes();
+        if b.xa.is_some() || count + writes(&b) > limit || bytes + b_bytes > MAX_BYTES_PER_LOCK {
+            *carry = Some(b);
+            break;
+        }
+        count += writes(&b);
+        bytes += b_bytes;
+        batches.push(b);
+    }
+    batches
+}
+
 pub struct Writer {
     pub offset_key: String,
     pub stream_maxlen: u64,
@@ -218,9 +283,10 @@ impl Writer {
         let Some(tsc) = DetachedCtx::new() else {
             return WriterExit::Failed("no thread-safe context".into());
         };
-        let mut pending: Vec<Batch> = Vec::new();
         // A batch received that would have made the lock hold too long: first of the next round.
         let mut carry: Option<Batch> = None;
+        // The hold after this one, gathered and prepared while waiting for the lock.
+        let mut next: Option<Hold> = None;
         let mut last_wake = Instant::now();
         let mut names = streams::FieldNames::default();
         let mut mirror = mirror::MirrorCache::default();
@@ -231,51 +297,47 @@ impl Writer {
             if self.stop.load(Ordering::Relaxed) {
                 return WriterExit::Stopped;
             }
-            if let Some(b) = carry.take() {
-                pending.push(b);
-            }
-            if pending.is_empty() {
-                let idle = Instant::now();
-                let got = rx.recv_timeout(Duration::from_millis(100));
-                STATUS
-                    .writer_idle_us
-                    .fetch_add(idle.elapsed().as_micros() as u64, Ordering::Relaxed);
-                match got {
-                    Ok(b) => pending.push(b),
-                    Err(RecvTimeoutError::Timeout) => {
-                        if self.backpressure.load(Ordering::Relaxed) {
-                            // Re-check memory so that the reader can resume.
-                            let Some(ctx) = self.lock(&tsc) else {
-                                return WriterExit::Stopped;
-                            };
-                            self.check_memory(&ctx);
+            let hold = match next.take() {
+                Some(h) => h,
+                None => {
+                    let first = match carry.take() {
+                        Some(b) => b,
+                        None => {
+                            let idle = Instant::now();
+                            let got = rx.recv_timeout(Duration::from_millis(100));
+                            STATUS
+                                .writer_idle_us
+                                .fetch_add(idle.elapsed().as_micros() as u64, Ordering::Relaxed);
+                            match got {
+                                Ok(b) => b,
+                                Err(RecvTimeoutError::Timeout) => {
+                                    if self.backpressure.load(Ordering::Relaxed) {
+                                        // Re-check memory so that the reader can resume.
+                                        let Some(ctx) = self.lock(&tsc) else {
+                                            return WriterExit::Stopped;
+                                        };
+                                        self.check_memory(&ctx);
+                                    }
+                                    continue;
+                                }
+                                Err(RecvTimeoutError::Disconnected) => return WriterExit::Stopped,
+                            }
                         }
-                        continue;
+                    };
+                    let batches = gather(rx, &mut carry, first, sizer.limit());
+                    match Hold::prepare(batches, &mut names, &mut mirror) {
+                        Ok(h) => h,
+                        Err(e) => return WriterExit::Failed(e),
                     }
-                    Err(RecvTimeoutError::Disconnected) => return WriterExit::Stopped,
                 }
-            }
-            let mut count: usize = pending.iter().map(writes).sum();
-            let mut bytes: usize = pending.iter().map(Batch::bytes).sum();
-            // A batch of a prepared XA transaction is written alone (its entries go elsewhere).
-            let alone = pending.iter().any(|b| b.xa.is_some());
-            let limit = sizer.limit();
-            while !alone && count < limit && bytes < MAX_BYTES_PER_LOCK {
-                let Ok(b) = rx.try_recv() else {
-                    break;
-                };
-                let b_bytes = b.bytes();
-                if b.xa.is_some()
-                    || count + writes(&b) > limit
-                    || bytes + b_bytes > MAX_BYTES_PER_LOCK
-                {
-                    carry = Some(b);
-                    break;
-                }
-                count += writes(&b);
-                bytes += b_bytes;
-                pending.push(b);
-            }
+            };
+            let Hold {
+                batches: pending,
+                mut prepared,
+                mut mirrored,
+                count,
+                bytes,
+            } = hold;
             // Over cdc.max-memory-percent the reader stops, but the channel may still hold many
             // batches (a large transaction read ahead): hold them until memory drops instead of
             // writing them all past the limit towards OOM.
@@ -289,30 +351,42 @@ impl Writer {
                     std::thread::sleep(Duration::from_millis(100));
                 }
             }
-            // Everything that needs no lock happens before taking it (the entries an XA
-            // batch holds go to its hold key, not to their streams).
-            let mut prepared = match streams::prepare(
-                &mut names,
-                pending
-                    .iter()
-                    .filter(|b| b.xa.is_none())
-                    .flat_map(|b| b.entries.iter()),
-            ) {
-                Ok(p) => p,
-                Err(e) => return WriterExit::Failed(e),
+            // While the main thread holds the lock (writing and syncing the AOF, serving
+            // clients), the next hold is gathered and its strings made: that work is off the
+            // path from one hold to the next.
+            let waiting = Instant::now();
+            let mut preparing = Duration::ZERO;
+            let mut spins = 0u32;
+            let ctx = loop {
+                if self.stop.load(Ordering::Relaxed) {
+                    return WriterExit::Stopped;
+                }
+                if let Some(g) = tsc.try_lock() {
+                    break g;
+                }
+                if next.is_none() && !self.backpressure.load(Ordering::Relaxed) {
+                    if let Some(first) = carry.take().or_else(|| rx.try_recv().ok()) {
+                        let t = Instant::now();
+                        let batches = gather(rx, &mut carry, first, sizer.limit());
+                        match Hold::prepare(batches, &mut names, &mut mirror) {
+                            Ok(h) => next = Some(h),
+                            Err(e) => return WriterExit::Failed(e),
+                        }
+                        preparing += t.elapsed();
+                        continue;
+                    }
+                }
+                spins += 1;
+                if spins < 50 {
+                    std::thread::yield_now();
+                } else {
+                    std::thread::sleep(Duration::from_micros(50));
+                }
             };
-            let mut mirrored = match mirror.prepare(
-                pending
-                    .iter()
-                    .filter(|b| b.xa.is_none())
-                    .flat_map(|b| b.entries.iter()),
-            ) {
-                Ok(p) => p,
-                Err(e) => return WriterExit::Failed(e),
-            };
-            let Some(ctx) = self.lock(&tsc) else {
-                return WriterExit::Stopped;
-            };
+            STATUS.lock_wait_us.fetch_add(
+                waiting.elapsed().saturating_sub(preparing).as_micros() as u64,
+                Ordering::Relaxed,
+            );
             let started = Instant::now();
             let cpu_started = crate::ffi::os::thread_cpu_us();
             let flags = ctx.get_flags();
@@ -354,7 +428,9 @@ impl Writer {
             // serves XREAD BLOCK clients and the AOF at once), and at least every WAKE_EVERY
             // while catching up. Waking it after every batch made each batch wait for an AOF
             // fsync (appendfsync always) before the next lock: ~30k entries/s at most.
-            if (rx.is_empty() && carry.is_none()) || last_wake.elapsed() >= WAKE_EVERY {
+            if (rx.is_empty() && carry.is_none() && next.is_none())
+                || last_wake.elapsed() >= WAKE_EVERY
+            {
                 thread_ctx::wake_event_loop();
                 last_wake = Instant::now();
             }
@@ -376,7 +452,6 @@ impl Writer {
                 }
                 Err(e) => return WriterExit::Failed(e),
             }
-            pending.clear();
         }
     }
 
