@@ -291,6 +291,47 @@ impl ModuleRun {
     }
 }
 
+/// The CPU model, from /proc/cpuinfo.
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| "CPU model unknown".into())
+}
+
+/// The median time of a 4 KiB write + fdatasync, as the AOF does with appendfsync always,
+/// on the disk the test servers use.
+fn fsync_latency() -> String {
+    use std::io::Write;
+    use std::os::unix::fs::FileExt;
+    let path = test_tmp_dir().join(format!("fsync-probe-{}", std::process::id()));
+    let Ok(mut f) = std::fs::File::create(&path) else {
+        return "not measured".into();
+    };
+    let block = [7u8; 4096];
+    let mut times = Vec::new();
+    for i in 0..200u64 {
+        let t = Instant::now();
+        let ok = f.write_all(&block).is_ok() && f.sync_data().is_ok();
+        if !ok {
+            break;
+        }
+        times.push(t.elapsed().as_secs_f64() * 1e6);
+        if i % 50 == 49 {
+            let _ = f.write_at(&block, 0);
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+    if times.is_empty() {
+        return "not measured".into();
+    }
+    format!("{:.0} µs (median of {})", median(times.clone()), times.len())
+}
+
 /// The run of median time.
 fn median_run(runs: &[ModuleRun]) -> &ModuleRun {
     let mut sorted: Vec<&ModuleRun> = runs.iter().collect();
@@ -525,6 +566,10 @@ fn redis_cli_pipe(commands: &std::path::Path, expected: usize) -> Option<f64> {
 }
 
 fn catchup() {
+    let load_avg = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into());
     let txns = env_usize("BENCH_TXNS", 350);
     let per_txn = env_usize("BENCH_ROWS_PER_TXN", 1000);
     let runs = env_usize("BENCH_RUNS", 3).max(1);
@@ -685,8 +730,11 @@ fn catchup() {
     let fsync = std::env::var("BENCH_FSYNC").unwrap_or_else(|_| "always".into());
     let mut md = String::new();
     md.push_str(&format!(
-        "Catch-up of {changes} row changes ({txns} transactions of {per_txn}; 70% insert, 20% update, 10% delete; 8-column table with decimal, varchar, datetime(6), enum, text, JSON), {} CPUs, each pipeline into an empty redis-server with AOF `appendfsync {fsync}`. Medians of {runs} runs.\n\n",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+        "Catch-up of {changes} row changes ({txns} transactions of {per_txn}; 70% insert, 20% update, 10% delete; 8-column table with decimal, varchar, datetime(6), enum, text, JSON), {} CPUs ({}; load average {} at the start), fsync of 4 KiB on the disk of the test directory {}, each pipeline into an empty redis-server with AOF `appendfsync {fsync}`. Medians of {runs} runs.\n\n",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        cpu_model(),
+        load_avg,
+        fsync_latency(),
     ));
     md.push_str("| pipeline | rows/s | seconds | note |\n|---|---:|---:|---|\n");
     for r in &rows {
