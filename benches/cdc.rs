@@ -329,7 +329,11 @@ fn fsync_latency() -> String {
     if times.is_empty() {
         return "not measured".into();
     }
-    format!("{:.0} µs (median of {})", median(times.clone()), times.len())
+    format!(
+        "{:.0} µs (median of {})",
+        median(times.clone()),
+        times.len()
+    )
 }
 
 /// The run of median time.

