@@ -91,6 +91,8 @@ pub struct Settings {
     pub format: Format,
     /// `cdc.stream-prefix`: a table's stream is `<prefix><db>.<table>`.
     pub stream_prefix: String,
+    /// Redis Cluster mode: a table's stream is `<prefix>{<db>.<table>}` (crate::cluster).
+    pub cluster: bool,
     pub flavor: Flavor,
     /// The source logs `binlog_row_metadata=FULL` (names come with every table map).
     pub full_metadata: bool,
@@ -108,6 +110,11 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The stream of `db`.`table` (`cdc.stream-prefix`, and its hash tag in cluster mode).
+    pub fn stream_key(&self, db: &str, table: &str) -> String {
+        crate::cluster::stream_key(&self.stream_prefix, db, table, self.cluster)
+    }
+
     /// A change's stream entry fields: none with `cdc.streams no`.
     pub fn render(&self, change: &Change<'_>) -> format::Fields {
         if self.streams {
@@ -1383,7 +1390,7 @@ impl Assembler {
             };
             row += 1;
             self.pending.push(Entry {
-                stream: format!("{}{db}.{table}", self.settings.stream_prefix).into(),
+                stream: self.settings.stream_key(&db, &table).into(),
                 table: table_name(&db, &table).into(),
                 fields: self.settings.render(&change),
                 mirror: self.settings.mirror.write(&change),
@@ -1428,7 +1435,7 @@ impl Assembler {
             .then(|| Versioned::of(&schema, info.as_deref()))
             .flatten();
         let mut cap = Captured {
-            stream: format!("{}{db}.{table}", self.settings.stream_prefix).into(),
+            stream: self.settings.stream_key(&db, &table).into(),
             name: table_name(&db, &table).into(),
             schema,
             versioned,
@@ -2300,6 +2307,7 @@ mod tests {
             filter: TableFilter::new("*.*", "").expect("filter"),
             format: Format::Flat,
             stream_prefix: "cdc:".into(),
+            cluster: false,
             flavor,
             full_metadata: true,
             source_id: 7,

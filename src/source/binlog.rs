@@ -105,6 +105,7 @@ impl Reader {
             filter: self.config.filter.clone(),
             format: self.config.format,
             stream_prefix: self.config.stream_prefix.clone(),
+            cluster: self.config.cluster,
             flavor: self.info.flavor,
             full_metadata: self.info.full_metadata,
             source_id: self.info.server_id,

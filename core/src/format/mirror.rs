@@ -45,6 +45,8 @@ impl MirrorMode {
 pub struct Mirror {
     pub mode: MirrorMode,
     pub prefix: String,
+    /// Redis Cluster mode: a table's keys start `prefix` + `{db.table}:` (crate::cluster).
+    pub cluster: bool,
 }
 
 /// One change to the mirror (also kept as JSON in an XA hold).
@@ -88,7 +90,7 @@ impl Mirror {
 
     /// `prefix` + `db.table` + `:`: every key of the table starts so.
     pub fn table_prefix(&self, db: &str, table: &str) -> String {
-        format!("{}{db}.{table}:", self.prefix)
+        crate::cluster::stream_key(&self.prefix, db, table, self.cluster) + ":"
     }
 
     /// The mirror write of `change`; None when the mirror is off or the table has no key.
@@ -240,6 +242,7 @@ mod tests {
         let m = Mirror {
             mode: MirrorMode::Hash,
             prefix: "m:".into(),
+            cluster: false,
         };
         assert_eq!(
             m.write(&change(Op::Create, &t, None, Some(&row))),
@@ -269,6 +272,7 @@ mod tests {
         let json = Mirror {
             mode: MirrorMode::Json,
             prefix: String::new(),
+            cluster: false,
         };
         assert_eq!(
             json.write(&change(Op::Read, &t, None, Some(&row))),
