@@ -378,6 +378,8 @@ pub struct Assembler {
     known: BTreeSet<(String, String)>,
     /// Follows statement-logged DML to what its triggers, views and functions write.
     code: Option<StatementCode>,
+    /// Redis Cluster mode: the tables this node streams and where each resumes.
+    cluster: Option<crate::cluster::ClusterView>,
 }
 
 impl Assembler {
@@ -410,8 +412,15 @@ impl Assembler {
             payload: None,
             known: BTreeSet::new(),
             code: None,
+            cluster: None,
             settings,
         }
+    }
+
+    /// Redis Cluster mode: decode and write only the rows of the tables `view` owns, each from
+    /// its own position on (crate::cluster).
+    pub fn set_cluster(&mut self, view: crate::cluster::ClusterView) {
+        self.cluster = Some(view);
     }
 
     /// Captured tables (`db.table`) that exist at the start: a `DROP DATABASE` writes a `t`
@@ -1367,6 +1376,14 @@ impl Assembler {
             if !self.settings.filter.matches(&db, &table) {
                 continue;
             }
+            // Cluster mode: a table whose own position is past this statement has it already.
+            if let Some(cp) =
+                (self.cluster.as_ref()).and_then(|c| c.written_through(&table_name(&db, &table)))
+            {
+                if Position::new(self.file.clone(), start) < cp.position {
+                    continue;
+                }
+            }
             let shape = TableSchema::names_only(&db, &table);
             let change = Change {
                 op: Op::Truncate,
@@ -1525,6 +1542,13 @@ impl Assembler {
         let Some(cap) = &tctx.captured else {
             return Ok(());
         };
+        // Cluster mode: another node streams this table; its rows are not decoded here (a
+        // compressed payload's row count runs across its events, so those are decoded).
+        let cluster = self.cluster.as_ref();
+        if self.payload.is_none() && cluster.is_some_and(|c| !c.owns(&cap.name)) {
+            return Ok(());
+        }
+        let table_skip = cluster.and_then(|c| c.written_through(&cap.name));
         if !self.txn.touched.contains(&cap.name) {
             self.txn.touched.insert(cap.name.clone());
         }
@@ -1568,7 +1592,9 @@ impl Assembler {
             let last = idx + width - 1;
             *row_idx += width;
             txn.emitted += width as u64;
-            if txn.skip_through.is_some_and(|s| (start, last) <= s) || txn.emitted <= txn.skip_count
+            if txn.skip_through.is_some_and(|s| (start, last) <= s)
+                || txn.emitted <= txn.skip_count
+                || table_skip.is_some_and(|cp| crate::cluster::written(cp, &txn.start, start, last))
             {
                 return;
             }

@@ -8,6 +8,7 @@
 //! `keyHashSlot`): CRC16 (XMODEM) of the tag, mod 16384.
 
 use crate::model::name::table_name;
+use crate::model::position::{Checkpoint, Position};
 
 /// Number of hash slots of a Redis Cluster.
 pub const SLOTS: usize = 16384;
@@ -73,6 +74,47 @@ pub fn table_of_position_key<'a>(offset_key: &str, key: &'a str) -> Option<&'a s
         .strip_prefix(":{")?
         .strip_suffix('}')
         .filter(|t| !t.is_empty())
+}
+
+/// Cluster mode as the binlog reader sees it: the slots this node streams, and for each table
+/// the checkpoint through which its changes are already in Redis (its own position, when it is
+/// ahead of the point the reader starts from).
+#[derive(Debug, Clone, Default)]
+pub struct ClusterView {
+    pub slots: SlotSet,
+    /// `db.table` -> its position.
+    pub positions: std::collections::HashMap<String, Checkpoint>,
+    /// The position of every other table (the node's own, when the reader starts before it
+    /// for a table that resumes from further back).
+    pub default: Option<Checkpoint>,
+}
+
+impl ClusterView {
+    /// This node streams the table `name` (`db.table`).
+    pub fn owns(&self, name: &str) -> bool {
+        self.slots.contains(table_slot(name))
+    }
+
+    /// The checkpoint through which the table's changes are written already, if it has one.
+    pub fn written_through(&self, name: &str) -> Option<&Checkpoint> {
+        self.positions.get(name).or(self.default.as_ref())
+    }
+}
+
+/// `a` is before `b` (by position, then by the changes written inside its transaction).
+pub fn before(a: &Checkpoint, b: &Checkpoint) -> bool {
+    (&a.position, a.written_through) < (&b.position, b.written_through)
+}
+
+/// Whether the change `(offset, row)` (offset of its rows event, index of the change) of the
+/// transaction starting at `txn` is at or before `cp`: a transaction that starts before the
+/// checkpoint's position is written whole; at it, the changes up to `written_through`.
+pub fn written(cp: &Checkpoint, txn: &Position, offset: u64, row: u32) -> bool {
+    match txn.cmp(&cp.position) {
+        std::cmp::Ordering::Less => true,
+        std::cmp::Ordering::Equal => cp.written_through.is_some_and(|w| (offset, row) <= w),
+        std::cmp::Ordering::Greater => false,
+    }
 }
 
 /// A set of slots: those this node serves.
@@ -281,6 +323,38 @@ mod tests {
         assert!(!other.slots.contains(5470), "migrating away: not written");
         assert!(nodes[3].failing);
         assert!(!nodes[0].primary);
+    }
+
+    #[test]
+    fn a_table_position_says_which_changes_are_written() {
+        let cp = Checkpoint {
+            position: Position::new("binlog.000002", 500),
+            written_through: Some((600, 3)),
+            ..Checkpoint::default()
+        };
+        assert!(written(&cp, &Position::new("binlog.000001", 9000), 9100, 0));
+        assert!(written(&cp, &Position::new("binlog.000002", 400), 450, 0));
+        assert!(written(&cp, &Position::new("binlog.000002", 500), 600, 3));
+        assert!(written(&cp, &Position::new("binlog.000002", 500), 550, 9));
+        assert!(!written(&cp, &Position::new("binlog.000002", 500), 600, 4));
+        assert!(!written(&cp, &Position::new("binlog.000002", 500), 700, 0));
+        assert!(!written(&cp, &Position::new("binlog.000002", 900), 950, 0));
+        let boundary = Checkpoint {
+            written_through: None,
+            ..cp
+        };
+        assert!(!written(
+            &boundary,
+            &Position::new("binlog.000002", 500),
+            510,
+            0
+        ));
+        assert!(written(
+            &boundary,
+            &Position::new("binlog.000002", 499),
+            499,
+            0
+        ));
     }
 
     #[test]

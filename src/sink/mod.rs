@@ -19,6 +19,7 @@ use crate::ffi::thread_ctx::{self, DetachedCtx, Locked};
 use crate::state_event::StateEvent;
 use crate::status::STATUS;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use redis_cdc_core::cluster::{self, SlotSet};
 use redis_cdc_core::model::batch::{Batch, Entry, XaOp};
 use redis_module::{CallOptionsBuilder, CallResult, Context, ContextFlags, RedisValue};
 use std::collections::BTreeMap;
@@ -193,7 +194,22 @@ pub enum WriterExit {
     /// The offset key is gone (DEL, FLUSHALL, eviction) since the session stored it: the
     /// position is lost, so the session starts anew (docs/snapshot.md).
     OffsetGone,
+    /// Cluster mode: the slots this node serves changed (resharding, failover): the session
+    /// starts again, so that each table it now serves resumes from its own position.
+    SlotsMoved,
 }
+
+/// The writer's part of cluster mode (docs/cluster.md).
+pub struct WriterCluster {
+    /// The slots the session started with: entries of other slots are not written, and any
+    /// change of them ends the session ([`WriterExit::SlotsMoved`]).
+    pub slots: SlotSet,
+    /// `cdc.offset-key` as configured: the per-table positions are `<it>:{db.table}`.
+    pub offset_key: String,
+}
+
+/// How often an idle writer in cluster mode looks at the slot map.
+const SLOT_CHECK_IDLE: Duration = Duration::from_secs(1);
 
 pub struct Writer {
     pub offset_key: String,
@@ -210,6 +226,8 @@ pub struct Writer {
     /// What an XA COMMIT whose PREPARE the module never saw re-reads: every captured table
     /// (None with `cdc.snapshot never`, which reads no table the user did not ask for).
     pub unseen_xa_rereads: Option<Vec<String>>,
+    /// Cluster mode (None outside it).
+    pub cluster: Option<WriterCluster>,
 }
 
 impl Writer {
@@ -227,6 +245,7 @@ impl Writer {
         let mut sizer = HoldSizer::new();
         // The first write of the session proves the pipeline works again: last_error goes.
         let mut recovered = false;
+        let mut slots_checked = Instant::now();
         loop {
             if self.stop.load(Ordering::Relaxed) {
                 return WriterExit::Stopped;
@@ -243,6 +262,15 @@ impl Writer {
                 match got {
                     Ok(b) => pending.push(b),
                     Err(RecvTimeoutError::Timeout) => {
+                        if self.cluster.is_some() && slots_checked.elapsed() >= SLOT_CHECK_IDLE {
+                            slots_checked = Instant::now();
+                            let Some(ctx) = self.lock(&tsc) else {
+                                return WriterExit::Stopped;
+                            };
+                            if let Some(exit) = self.check_slots(&ctx) {
+                                return exit;
+                            }
+                        }
                         if self.backpressure.load(Ordering::Relaxed) {
                             // Re-check memory so that the reader can resume.
                             let Some(ctx) = self.lock(&tsc) else {
@@ -289,6 +317,13 @@ impl Writer {
                     std::thread::sleep(Duration::from_millis(100));
                 }
             }
+            // Cluster mode: the entries of tables whose slots this node does not serve are
+            // another node's.
+            if self.cluster.is_some() {
+                for b in pending.iter_mut() {
+                    b.entries.retain(|e| self.owned(e));
+                }
+            }
             // Everything that needs no lock happens before taking it (the entries an XA
             // batch holds go to its hold key, not to their streams).
             let mut prepared = match streams::prepare(
@@ -319,6 +354,10 @@ impl Writer {
             if flags.contains(ContextFlags::SLAVE) {
                 return WriterExit::Replica;
             }
+            if let Some(exit) = self.check_slots(&ctx) {
+                return exit;
+            }
+            slots_checked = Instant::now();
             // Writing would re-create a deleted offset key as if nothing happened.
             match streams::offset_key_exists(&ctx, &self.offset_key) {
                 Ok(true) => {}
@@ -380,6 +419,31 @@ impl Writer {
         }
     }
 
+    /// Cluster mode: this node serves the slot of `e`'s stream (always true outside it).
+    fn owned(&self, e: &Entry) -> bool {
+        self.cluster
+            .as_ref()
+            .is_none_or(|c| c.slots.contains(cluster::key_slot(e.stream.as_bytes())))
+    }
+
+    /// Cluster mode, under the lock: None while this node serves the slots the session
+    /// started with; otherwise how the writer ends.
+    fn check_slots(&self, ctx: &Context) -> Option<WriterExit> {
+        let c = self.cluster.as_ref()?;
+        match crate::cluster::my_slots(ctx) {
+            Ok(now) if now == c.slots => None,
+            Ok(now) => {
+                log::info!(
+                    "the slots this node serves changed (from {} to {}): restarting, so that each table resumes from its own position",
+                    c.slots.ranges(),
+                    now.ranges()
+                );
+                Some(WriterExit::SlotsMoved)
+            }
+            Err(e) => Some(WriterExit::Failed(e)),
+        }
+    }
+
     /// Take the Redis lock, giving up when a stop is requested (so that unload never waits on
     /// a writer that waits on the lock unload holds).
     fn lock<'a>(&self, tsc: &'a DetachedCtx) -> Option<Locked<'a>> {
@@ -421,7 +485,7 @@ impl Writer {
         streams::append(ctx, prepared, self.stream_maxlen, &self.offset_key)?;
         let entries = batches.iter().flat_map(|b| b.entries.iter());
         cache.apply(ctx, &self.offset_key, mirrored, entries)?;
-        self.store_checkpoint(ctx, batches, &[])
+        self.store_checkpoint(ctx, batches, &[], &[])
     }
 
     /// The key holding the entries of the prepared XA transaction `xid` until its XA COMMIT.
@@ -498,7 +562,9 @@ impl Writer {
                             ),
                         }
                     }
-                    let held = held.unwrap_or_default();
+                    let mut held = held.unwrap_or_default();
+                    // Held under other slots (before a resharding): another node's now.
+                    held.retain(|e| self.owned(e));
                     // The held rows, then what the commit's own group carries (the rest of a
                     // large one-phase XA transaction whose first chunks were held).
                     let all = || held.iter().chain(batch.entries.iter());
@@ -513,7 +579,7 @@ impl Writer {
             }
         }
         // The re-reads due at this commit join the others, in the same unit.
-        self.store_checkpoint(ctx, std::slice::from_ref(batch), due)?;
+        self.store_checkpoint(ctx, std::slice::from_ref(batch), due, &released.0)?;
         Ok(released)
     }
 
@@ -525,6 +591,7 @@ impl Writer {
         ctx: &Context,
         batches: &[Batch],
         due: &[String],
+        released: &[Entry],
     ) -> Result<(), String> {
         let Some(last) = batches.last() else {
             return Ok(());
@@ -547,8 +614,55 @@ impl Writer {
             hargs.push(redis_cdc_core::model::position::SNAPSHOT_FIELD.as_bytes());
             hargs.push(snap.as_bytes());
         }
+        let slots = self.cluster.as_ref().map(|c| c.slots.ranges());
+        if let Some(slots) = &slots {
+            hargs.push(offsets::SLOTS_FIELD.as_bytes());
+            hargs.push(slots.as_bytes());
+        }
         let r: CallResult = ctx.call_ext("HSET", &opts, hargs.as_slice());
-        check(r, "HSET")
+        check(r, "HSET")?;
+        if let Some(c) = &self.cluster {
+            self.store_table_positions(ctx, &opts, c, batches, released, &fields)?;
+        }
+        Ok(())
+    }
+
+    /// Cluster mode: each table written in this unit gets the unit's checkpoint as its own
+    /// position (`<offset-key>:{db.table}`): everything of it up to there is in its stream, so
+    /// the node that serves its slot next resumes it from there (docs/cluster.md).
+    fn store_table_positions(
+        &self,
+        ctx: &Context,
+        opts: &redis_module::CallOptions,
+        c: &WriterCluster,
+        batches: &[Batch],
+        released: &[Entry],
+        fields: &[(&'static str, String)],
+    ) -> Result<(), String> {
+        let written = batches
+            .iter()
+            .filter(|b| !matches!(b.xa, Some(XaOp::Hold(_))))
+            .flat_map(|b| b.entries.iter())
+            .chain(released);
+        let mut tables: std::collections::BTreeSet<&str> = Default::default();
+        for e in written {
+            if !e.table.is_empty() {
+                tables.insert(&e.table);
+            }
+        }
+        for table in tables {
+            let key = cluster::position_key(&c.offset_key, table);
+            let mut args: Vec<&str> = vec![&key];
+            for (k, v) in fields {
+                args.push(k);
+                args.push(v);
+            }
+            check(
+                ctx.call_ext("HSET", opts, args.as_slice()),
+                "HSET (table position)",
+            )?;
+        }
+        Ok(())
     }
 
     /// The batches' schema history changes (the last change of a table wins): one HSET of the
