@@ -8,6 +8,7 @@
 use redis_cdc_core::cluster::{parse_nodes, Node, SlotSet};
 use redis_module::{Context, ContextFlags, RedisValue};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
@@ -47,4 +48,77 @@ pub fn my_slots(ctx: &Context) -> Result<SlotSet, String> {
         .filter(|n| n.primary)
         .map(|n| n.slots)
         .unwrap_or_default())
+}
+
+/// What the last session found: this node's own offset hash and every captured table (of
+/// all nodes), for CDC.CLUSTER, CDC.WAIT and the mirror counts of CDC.TABLES.
+struct Known {
+    node_key: Option<String>,
+    captured: Vec<String>,
+}
+
+static KNOWN: Mutex<Known> = Mutex::new(Known {
+    node_key: None,
+    captured: Vec::new(),
+});
+
+fn known() -> std::sync::MutexGuard<'static, Known> {
+    KNOWN.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A session started: its node offset hash and the captured tables of the whole cluster.
+pub fn session_started(node_key: &str, captured: &[String]) {
+    let mut k = known();
+    k.node_key = Some(node_key.to_string());
+    k.captured = captured.to_vec();
+}
+
+/// The offset hash this node writes: `cdc.offset-key`, or in cluster mode the node's own
+/// (`<offset-key>{n<i>}`, known once a session has started here).
+pub fn offset_key() -> String {
+    let configured = crate::config::OFFSET_KEY.get();
+    if !enabled() {
+        return configured;
+    }
+    known().node_key.clone().unwrap_or(configured)
+}
+
+/// CDC.CLUSTER's rows: each captured table with its slot and the primary serving it now,
+/// computed from this node's view of the slot map (`CLUSTER NODES`).
+pub fn table_map(ctx: &Context) -> Result<Vec<TableOwner>, String> {
+    let nodes = nodes(ctx)?;
+    let captured = {
+        let k = known();
+        if k.node_key.is_none() {
+            return Err("this node has not streamed since it loaded the module (a replica, or not connected to the source yet), so it does not know the captured tables: ask a primary".into());
+        }
+        k.captured.clone()
+    };
+    Ok(captured
+        .into_iter()
+        .map(|table| {
+            let slot = redis_cdc_core::cluster::table_slot(&table);
+            let owner = nodes
+                .iter()
+                .find(|n| n.primary && !n.failing && n.slots.contains(slot));
+            TableOwner {
+                slot,
+                node: owner.map(|n| n.id.clone()).unwrap_or_default(),
+                address: owner.map(|n| n.addr.clone()).unwrap_or_default(),
+                here: owner.is_some_and(|n| n.myself),
+                table,
+            }
+        })
+        .collect())
+}
+
+/// One row of CDC.CLUSTER.
+pub struct TableOwner {
+    pub table: String,
+    pub slot: u16,
+    /// The serving primary's node id and `ip:port` (empty when no primary serves the slot).
+    pub node: String,
+    pub address: String,
+    /// This node serves it.
+    pub here: bool,
 }

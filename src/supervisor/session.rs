@@ -116,6 +116,7 @@ impl Session {
                     "this cluster node serves no hash slot: it streams no table until it serves one".into(),
                 ));
             };
+            crate::cluster::session_started(&node_key, &captured);
             run.offset_key = node_key;
             // The node's offset hash is gone (its slot moved to another node) but tables of
             // its slots have positions: it resumes from the oldest, each table from its own.

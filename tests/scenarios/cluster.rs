@@ -223,6 +223,24 @@ fn check_tables(c: &Cluster, db: &MariaDb, schema: &str) -> Vec<u16> {
     owners
 }
 
+/// A field of a map reply (RESP2: a flat array of fields and values; RESP3: an object).
+fn lookup(row: &serde_json::Value, f: &str) -> String {
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    match row {
+        serde_json::Value::Object(m) => m.get(f).map(text).unwrap_or_default(),
+        serde_json::Value::Array(a) => a
+            .chunks(2)
+            .find(|p| p[0].as_str() == Some(f))
+            .and_then(|p| p.get(1))
+            .map(text)
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
 /// The slots a node serves (its `myself` line of CLUSTER NODES).
 fn my_slots(n: &RedisServer) -> BTreeSet<u16> {
     let text = value_to_string(&n.cmd(&["CLUSTER", "NODES"]));
@@ -286,6 +304,26 @@ fn each_primary_streams_the_tables_of_its_slots() {
             );
         }
     }
+    // CDC.CLUSTER on a primary: table -> the primary streaming it.
+    for n in c.primaries() {
+        let rows = value_to_json(&n.cmd(&["CDC.CLUSTER"]));
+        let rows = rows.as_array().cloned().unwrap_or_default();
+        assert_eq!(rows.len(), TABLES, "CDC.CLUSTER on {}: {rows:?}", n.port());
+        for row in &rows {
+            let get = |f: &str| lookup(row, f);
+            let table = get("table");
+            let t: usize = table
+                .rsplit_once(".t")
+                .and_then(|(_, t)| t.parse().ok())
+                .unwrap_or_else(|| panic!("a table of the test: {row:?}"));
+            assert_eq!(
+                get("address"),
+                format!("127.0.0.1:{}", owners[t]),
+                "{row:?}"
+            );
+            assert_eq!(get("here") == "1", owners[t] == n.port(), "{row:?}");
+        }
+    }
     eprintln!("cluster streaming test: {:?}", started.elapsed());
 }
 
@@ -332,6 +370,74 @@ fn a_promoted_replica_resumes_its_tables_with_no_gap_and_no_duplicate() {
     );
     eprintln!(
         "cluster failover test: {n} transactions, {:?}",
+        started.elapsed()
+    );
+}
+
+/// Move the slot of `key` from its primary to `to` as `redis-cli --cluster reshard` does:
+/// IMPORTING / MIGRATING, MIGRATE of its keys, then SETSLOT NODE on every primary.
+fn move_slot(c: &Cluster, key: &str, to: &RedisServer) {
+    let slot = key_slot(key.as_bytes()).to_string();
+    let from = c.owner(key);
+    let from_id = value_to_string(&from.cmd(&["CLUSTER", "MYID"]));
+    let to_id = value_to_string(&to.cmd(&["CLUSTER", "MYID"]));
+    to.cmd(&["CLUSTER", "SETSLOT", &slot, "IMPORTING", &from_id]);
+    from.cmd(&["CLUSTER", "SETSLOT", &slot, "MIGRATING", &to_id]);
+    let port = to.port().to_string();
+    loop {
+        let keys = value_to_json(&from.cmd(&["CLUSTER", "GETKEYSINSLOT", &slot, "100"]));
+        let keys: Vec<String> = keys
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|k| k.as_str().map(String::from))
+            .collect();
+        if keys.is_empty() {
+            break;
+        }
+        let mut args: Vec<&str> = vec!["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS"];
+        args.extend(keys.iter().map(String::as_str));
+        from.cmd(&args);
+    }
+    for p in c.primaries() {
+        p.cmd(&["CLUSTER", "SETSLOT", &slot, "NODE", &to_id]);
+    }
+}
+
+/// The slot of a busy table moved to another primary under a workload: the new primary resumes
+/// the table from its position (moved with its stream), so its stream has each change once.
+#[test]
+fn a_table_whose_slot_moves_resumes_on_its_new_primary_exactly_once() {
+    let started = Instant::now();
+    let db = shared_mariadb();
+    let schema = "clu3";
+    create_tables(&db, schema);
+    let url = db.url();
+    let args = module_args(&url, schema);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let c = Cluster::start(&Flavor::redis(), &args);
+    let w = Workload::start(&db, schema);
+    w.wait(150);
+    // A table whose slot is not its primary's lowest (that slot holds the node's own hash).
+    let (t, from) = (0..TABLES)
+        .map(|t| (t, c.owner(&stream_key(schema, t))))
+        .find(|(t, n)| my_slots(n).first() != Some(&key_slot(stream_key(schema, *t).as_bytes())))
+        .expect("a table to move");
+    let key = stream_key(schema, t);
+    let to = c
+        .primaries()
+        .into_iter()
+        .find(|p| p.port() != from.port())
+        .expect("another primary");
+    move_slot(&c, &key, to);
+    assert_eq!(c.owner(&key).port(), to.port());
+    w.wait(150);
+    let n = w.stop();
+    wait_all_caught_up(&c, &db);
+    let owners = check_tables(&c, &db, schema);
+    assert_eq!(owners[t], to.port(), "t{t} is on its new primary");
+    eprintln!(
+        "cluster slot move test: {n} transactions, {:?}",
         started.elapsed()
     );
 }
