@@ -39,6 +39,16 @@ pub fn nodes(ctx: &Context) -> Result<Vec<Node>, String> {
     Ok(parse_nodes(&text))
 }
 
+/// Whether the cluster is up (`CLUSTER INFO` `cluster_state:ok`): while it is down, Redis
+/// refuses a module's key commands.
+pub fn is_up(ctx: &Context) -> Result<bool, String> {
+    let reply = ctx
+        .call("CLUSTER", &["INFO"])
+        .map_err(|e| format!("CLUSTER INFO: {e}"))?;
+    let text = crate::sink::offsets::reply_text(&reply).unwrap_or_default();
+    Ok(text.lines().any(|l| l.trim() == "cluster_state:ok"))
+}
+
 /// The slots this node serves as a primary now (none on a replica; a slot being migrated
 /// away is not served: its keys are on their way to another node).
 pub fn my_slots(ctx: &Context) -> Result<SlotSet, String> {

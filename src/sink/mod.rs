@@ -208,6 +208,16 @@ pub struct WriterCluster {
     pub offset_key: String,
 }
 
+/// What the writer finds in the slot map before a batch.
+enum SlotCheck {
+    /// The slots of the session: write.
+    Same,
+    /// The cluster is down (Redis refuses key commands): wait.
+    Down,
+    /// The session ends so.
+    Changed(WriterExit),
+}
+
 /// How often an idle writer in cluster mode looks at the slot map.
 const SLOT_CHECK_IDLE: Duration = Duration::from_secs(1);
 
@@ -267,7 +277,7 @@ impl Writer {
                             let Some(ctx) = self.lock(&tsc) else {
                                 return WriterExit::Stopped;
                             };
-                            if let Some(exit) = self.check_slots(&ctx) {
+                            if let SlotCheck::Changed(exit) = self.check_slots(&ctx) {
                                 return exit;
                             }
                         }
@@ -345,18 +355,27 @@ impl Writer {
                 Ok(p) => p,
                 Err(e) => return WriterExit::Failed(e),
             };
-            let Some(ctx) = self.lock(&tsc) else {
-                return WriterExit::Stopped;
+            let ctx = loop {
+                let Some(ctx) = self.lock(&tsc) else {
+                    return WriterExit::Stopped;
+                };
+                if ctx.get_flags().contains(ContextFlags::SLAVE) {
+                    return WriterExit::Replica;
+                }
+                match self.check_slots(&ctx) {
+                    SlotCheck::Same => break ctx,
+                    SlotCheck::Changed(exit) => return exit,
+                    // Redis refuses every key command of a module while the cluster is down:
+                    // wait (the batch is kept) rather than write the entries without their
+                    // position.
+                    SlotCheck::Down => {
+                        drop(ctx);
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
             };
             let started = Instant::now();
             let cpu_started = crate::ffi::os::thread_cpu_us();
-            let flags = ctx.get_flags();
-            if flags.contains(ContextFlags::SLAVE) {
-                return WriterExit::Replica;
-            }
-            if let Some(exit) = self.check_slots(&ctx) {
-                return exit;
-            }
             slots_checked = Instant::now();
             // Writing would re-create a deleted offset key as if nothing happened.
             match streams::offset_key_exists(&ctx, &self.offset_key) {
@@ -426,21 +445,28 @@ impl Writer {
             .is_none_or(|c| c.slots.contains(cluster::key_slot(e.stream.as_bytes())))
     }
 
-    /// Cluster mode, under the lock: None while this node serves the slots the session
-    /// started with; otherwise how the writer ends.
-    fn check_slots(&self, ctx: &Context) -> Option<WriterExit> {
-        let c = self.cluster.as_ref()?;
+    /// Cluster mode, under the lock: whether this node serves the slots the session started
+    /// with, and the cluster is up (always [`SlotCheck::Same`] outside cluster mode).
+    fn check_slots(&self, ctx: &Context) -> SlotCheck {
+        let Some(c) = &self.cluster else {
+            return SlotCheck::Same;
+        };
+        match crate::cluster::is_up(ctx) {
+            Ok(true) => {}
+            Ok(false) => return SlotCheck::Down,
+            Err(e) => return SlotCheck::Changed(WriterExit::Failed(e)),
+        }
         match crate::cluster::my_slots(ctx) {
-            Ok(now) if now == c.slots => None,
+            Ok(now) if now == c.slots => SlotCheck::Same,
             Ok(now) => {
                 log::info!(
                     "the slots this node serves changed (from {} to {}): restarting, so that each table resumes from its own position",
                     c.slots.ranges(),
                     now.ranges()
                 );
-                Some(WriterExit::SlotsMoved)
+                SlotCheck::Changed(WriterExit::SlotsMoved)
             }
-            Err(e) => Some(WriterExit::Failed(e)),
+            Err(e) => SlotCheck::Changed(WriterExit::Failed(e)),
         }
     }
 
