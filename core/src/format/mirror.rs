@@ -231,6 +231,35 @@ mod tests {
     }
 
     #[test]
+    fn in_a_cluster_a_tables_keys_carry_its_hash_tag() {
+        let t = table(vec![0, 1]);
+        let row = vec![
+            Cell::Int(42),
+            Cell::Int(3),
+            Cell::Null,
+            Cell::Bit { value: 1, bits: 1 },
+        ];
+        let m = Mirror {
+            mode: MirrorMode::Hash,
+            prefix: "m:".into(),
+            cluster: true,
+        };
+        assert_eq!(m.table_prefix("shop", "orders"), "m:{shop.orders}:");
+        assert_eq!(
+            m.write(&change(Op::Delete, &t, Some(&row), None)),
+            Some(MirrorWrite::Del {
+                key: "m:{shop.orders}:42:3".into()
+            })
+        );
+        assert_eq!(
+            m.write(&change(Op::Truncate, &t, None, None)),
+            Some(MirrorWrite::Clear {
+                pattern: "m:{shop.orders}:*".into()
+            })
+        );
+    }
+
+    #[test]
     fn rows_become_hashes_keyed_by_the_primary_key_with_nulls_absent() {
         let t = table(vec![0, 1]);
         let row = vec![
