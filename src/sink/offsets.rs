@@ -287,9 +287,14 @@ pub struct ClusterStored {
 /// a table whose slot it did not serve then is known to resume from its own position.
 pub const SLOTS_FIELD: &str = "slots";
 
-/// Read the slots this node serves, its offset hash's name and slots, and the per-table
-/// positions found on it, under one lock.
-pub fn load_cluster(offset_key: &str, shutdown: &AtomicBool) -> Result<ClusterStored, CdcError> {
+/// Read the slots this node serves, its offset hash's name and slots, and the positions of the
+/// `captured` tables of those slots, under one lock (a look-up per table: no SCAN of the
+/// keyspace, which the mirror may make large).
+pub fn load_cluster(
+    offset_key: &str,
+    captured: &[String],
+    shutdown: &AtomicBool,
+) -> Result<ClusterStored, CdcError> {
     let ctx = DetachedCtx::new().ok_or_else(|| CdcError::retry("no thread-safe context".into()))?;
     let locked = lock(&ctx, shutdown)?;
     let slots = crate::cluster::my_slots(&locked).map_err(CdcError::retry)?;
@@ -310,37 +315,12 @@ pub fn load_cluster(offset_key: &str, shutdown: &AtomicBool) -> Result<ClusterSt
             )))
         }
     };
-    // SCAN sees this node's keys only: the positions of the tables of its slots.
-    let pattern = format!("{}:{{*}}", glob_escape(offset_key));
-    let mut keys = Vec::new();
-    let mut cursor = "0".to_string();
-    loop {
-        let reply = locked.call(
-            "SCAN",
-            &[cursor.as_str(), "MATCH", pattern.as_str(), "COUNT", "1000"],
-        );
-        let Ok(redis_module::RedisValue::Array(parts)) = reply else {
-            return Err(CdcError::setup(format!(
-                "cannot SCAN for the per-table positions {pattern}"
-            )));
-        };
-        let mut parts = parts.into_iter();
-        cursor = parts.next().map(redis_value_string).unwrap_or_default();
-        if let Some(redis_module::RedisValue::Array(found)) = parts.next() {
-            keys.extend(found.into_iter().map(redis_value_string));
-        }
-        if cursor == "0" || cursor.is_empty() {
-            break;
-        }
-    }
     let mut positions = HashMap::new();
-    for key in keys {
-        let Some(table) = cluster::table_of_position_key(offset_key, &key) else {
-            continue;
-        };
+    for table in captured {
         if !slots.contains(cluster::table_slot(table)) {
             continue;
         }
+        let key = cluster::position_key(offset_key, table);
         let pairs = hash_pairs(locked.call("HGETALL", &[key.as_str()]), &key)?;
         let get = |k: &str| pairs.iter().find(|(f, _)| f == k).map(|(_, v)| v.as_str());
         match Checkpoint::from_fields(get) {
@@ -375,16 +355,4 @@ pub fn parse_slot_ranges(s: &str) -> SlotSet {
         }
     }
     set
-}
-
-/// `s` with the glob characters of a SCAN MATCH pattern escaped.
-fn glob_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }

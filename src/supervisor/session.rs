@@ -110,7 +110,7 @@ impl Session {
         // slots it serves); the session's parts run with that offset hash (docs/cluster.md).
         let mut run = config.clone();
         let cluster = if config.cluster {
-            let c = offsets::load_cluster(&config.offset_key, shutdown)?;
+            let c = offsets::load_cluster(&config.offset_key, &captured, shutdown)?;
             let Some(node_key) = c.node_key.clone() else {
                 return Err(CdcError::retry(
                     "this cluster node serves no hash slot: it streams no table until it serves one".into(),
