@@ -83,6 +83,11 @@ pub fn session_started(node_key: &str, captured: &[String]) {
     k.captured = captured.to_vec();
 }
 
+/// Cluster mode: `table` is captured, by the node serving its slot (not necessarily this one).
+pub fn captured_elsewhere(table: &str) -> bool {
+    enabled() && known().captured.iter().any(|t| t == table)
+}
+
 /// The offset hash this node writes: `cdc.offset-key`, or in cluster mode the node's own
 /// (`<offset-key>{n<i>}`, known once a session has started here).
 pub fn offset_key() -> String {

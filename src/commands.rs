@@ -333,6 +333,18 @@ fn resync(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
             excluded.join(", ")
         )));
     }
+    // Redis Cluster: a captured table of another node's slot is read there.
+    let elsewhere: Vec<&str> = named
+        .iter()
+        .filter(|t| !g.tables.contains_key(*t) && crate::cluster::captured_elsewhere(t))
+        .map(String::as_str)
+        .collect();
+    if !elsewhere.is_empty() {
+        return Err(errors::bad_arg(format!(
+            "table {} is streamed by another node of the cluster (CDC.CLUSTER says which): run CDC.RESYNC there",
+            elsewhere.join(", ")
+        )));
+    }
     let unknown: Vec<&str> = named
         .iter()
         .filter(|t| !g.tables.contains_key(*t))

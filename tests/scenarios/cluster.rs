@@ -354,6 +354,19 @@ fn check_each_primary_streams_the_tables_of_its_slots(flavor: &Flavor, schema: &
             assert_eq!(get("here") == "1", owners[t] == n.port(), "{row:?}");
         }
     }
+    // CDC.RESYNC of another node's table names where to run it; on its node it runs.
+    let other = c
+        .primaries()
+        .into_iter()
+        .find(|p| p.port() != owners[0])
+        .expect("another primary");
+    let err = other
+        .try_cmd(&["CDC.RESYNC", &format!("{schema}.t0")])
+        .expect_err("another node's table");
+    assert!(
+        format!("{err:?}").contains("another node"),
+        "CDC.RESYNC elsewhere: {err:?}"
+    );
     // The mirror: each row a hash on the table's node.
     for (t, port) in owners.iter().enumerate() {
         let key = format!("{{{schema}.t{t}}}:1");
