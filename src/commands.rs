@@ -124,6 +124,17 @@ pub const COMMANDS: &[Command] = &[
         }],
     },
     Command {
+        name: "cdc.cluster",
+        handler: cluster,
+        flags: "readonly allow-stale",
+        arity: 1,
+        acl: "read",
+        summary: c"Redis Cluster: returns each captured table with its hash slot and the primary that streams it.",
+        complexity: c"O(N) where N is the number of captured tables",
+        tips: c"nondeterministic_output",
+        args: &[],
+    },
+    Command {
         name: "cdc.wait",
         handler: crate::wait::command,
         flags: "readonly deny-script blocking allow-stale",
@@ -322,6 +333,18 @@ fn resync(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
             excluded.join(", ")
         )));
     }
+    // Redis Cluster: a captured table of another node's slot is read there.
+    let elsewhere: Vec<&str> = named
+        .iter()
+        .filter(|t| !g.tables.contains_key(*t) && crate::cluster::captured_elsewhere(t))
+        .map(String::as_str)
+        .collect();
+    if !elsewhere.is_empty() {
+        return Err(errors::bad_arg(format!(
+            "table {} is streamed by another node of the cluster (CDC.CLUSTER says which): run CDC.RESYNC there",
+            elsewhere.join(", ")
+        )));
+    }
     let unknown: Vec<&str> = named
         .iter()
         .filter(|t| !g.tables.contains_key(*t))
@@ -404,9 +427,38 @@ fn tables(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     Ok(RedisValue::NoReply)
 }
 
+/// `CDC.CLUSTER`: in Redis Cluster mode, one map per captured table: `table`, `slot`, `node`
+/// (id of the primary serving the slot), `address` (its `ip:port`), `here` (1 when this node
+/// streams it), computed from this node's view of the slot map. An error outside cluster mode.
+fn cluster(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+    if args.len() != 1 {
+        return Err(errors::wrong_arity());
+    }
+    if !crate::cluster::enabled() {
+        return Err(RedisError::Str(
+            "ERR this Redis is not in cluster mode (cluster-enabled no): CDC.TABLES lists its tables",
+        ));
+    }
+    let rows = crate::cluster::table_map(ctx).map_err(errors::bad_arg)?;
+    ffi::commands::reply_array(ctx, rows.len());
+    for r in rows {
+        reply_fields(
+            ctx,
+            &[
+                ("table", StatusValue::Str(r.table)),
+                ("slot", StatusValue::Int(r.slot as u64)),
+                ("node", StatusValue::Str(r.node)),
+                ("address", StatusValue::Str(r.address)),
+                ("here", StatusValue::Int(r.here as u64)),
+            ],
+        );
+    }
+    Ok(RedisValue::NoReply)
+}
+
 /// The number of mirror keys per table, as the writer keeps it (docs/mirror.md).
 fn mirror_key_counts(ctx: &Context) -> std::collections::HashMap<String, u64> {
-    let key = crate::sink::mirror_count_key(&crate::config::OFFSET_KEY.get());
+    let key = crate::sink::mirror_count_key(&crate::cluster::offset_key());
     let Ok(RedisValue::Array(v)) = ctx.call("HGETALL", &[key.as_str()]) else {
         return Default::default();
     };

@@ -342,7 +342,9 @@ pub fn current() -> Result<Config, String> {
         mirror: Mirror {
             mode: MIRROR.get(),
             prefix: MIRROR_PREFIX.get(),
+            cluster: crate::cluster::enabled(),
         },
+        cluster: crate::cluster::enabled(),
         streams: STREAMS.load(Ordering::Relaxed),
         columns: ColumnRules::new(EXCLUDE_COLUMNS.get(), MASK_COLUMNS.get(), &MASK_SALT.get()),
     })
@@ -651,11 +653,14 @@ pub struct Config {
     pub streams: bool,
     /// `cdc.exclude-columns`, `cdc.mask-columns`, `cdc.mask-salt` (Debug hides the salt).
     pub columns: ColumnRules,
+    /// Redis runs with `cluster-enabled yes`: every key of a table carries its hash tag
+    /// (docs/cluster.md).
+    pub cluster: bool,
 }
 
 impl Config {
     pub fn stream_key(&self, db: &str, table: &str) -> String {
-        format!("{}{}.{}", self.stream_prefix, db, table)
+        redis_cdc_core::cluster::stream_key(&self.stream_prefix, db, table, self.cluster)
     }
 }
 

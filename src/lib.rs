@@ -4,6 +4,7 @@
 //! commands are the table in `commands`; the configs and their parsers are in `config`; INFO is
 //! rendered by `status`; the pipeline lives in `supervisor`, `source`, `sink`.
 
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod error;
@@ -211,6 +212,7 @@ fn config_is_empty(ctx: &Context, name: &str) -> bool {
 }
 
 fn init(ctx: &Context) -> Status {
+    cluster::detect(ctx);
     config::set_default_server_id(ctx);
     let documented = match commands::register(ctx) {
         Ok(n) => n,

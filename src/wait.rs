@@ -6,7 +6,6 @@
 //! which is where waiters are checked. Everything here runs under the Redis lock.
 
 use crate::commands::errors;
-use crate::config::OFFSET_KEY;
 use crate::ffi::blocked::{self, Blocked, Handler, HashWatcher};
 use crate::sink::offsets::reply_text;
 use redis_cdc_core::model::position::Checkpoint;
@@ -50,7 +49,7 @@ fn observe(ctx: &Context) -> Result<String, String> {
         "gtid",
         "source_server_id",
     ];
-    let key = OFFSET_KEY.get();
+    let key = crate::cluster::offset_key();
     let mut args: Vec<&str> = vec![key.as_str()];
     args.extend(FIELDS);
     let values: Vec<Option<String>> = match ctx.call("HMGET", args.as_slice()) {
@@ -131,7 +130,7 @@ struct Wake;
 
 impl HashWatcher for Wake {
     fn on_hash(ctx: &Context, key: &[u8]) {
-        if WAITING.load(Ordering::Relaxed) == 0 || key != OFFSET_KEY.get().as_bytes() {
+        if WAITING.load(Ordering::Relaxed) == 0 || key != crate::cluster::offset_key().as_bytes() {
             return;
         }
         let Ok(reached) = observe(ctx) else {

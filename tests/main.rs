@@ -7,6 +7,8 @@
 
 mod support;
 
+#[path = "scenarios/cluster.rs"]
+mod cluster;
 #[path = "scenarios/columns.rs"]
 mod columns;
 #[path = "scenarios/commands.rs"]

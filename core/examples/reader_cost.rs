@@ -232,6 +232,7 @@ fn settings(format: Format) -> Settings {
         mirror: Default::default(),
         streams: true,
         columns: Default::default(),
+        cluster: false,
     }
 }
 

@@ -91,6 +91,8 @@ pub struct Settings {
     pub format: Format,
     /// `cdc.stream-prefix`: a table's stream is `<prefix><db>.<table>`.
     pub stream_prefix: String,
+    /// Redis Cluster mode: a table's stream is `<prefix>{<db>.<table>}` (crate::cluster).
+    pub cluster: bool,
     pub flavor: Flavor,
     /// The source logs `binlog_row_metadata=FULL` (names come with every table map).
     pub full_metadata: bool,
@@ -108,6 +110,11 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The stream of `db`.`table` (`cdc.stream-prefix`, and its hash tag in cluster mode).
+    pub fn stream_key(&self, db: &str, table: &str) -> String {
+        crate::cluster::stream_key(&self.stream_prefix, db, table, self.cluster)
+    }
+
     /// A change's stream entry fields: none with `cdc.streams no`.
     pub fn render(&self, change: &Change<'_>) -> format::Fields {
         if self.streams {
@@ -371,6 +378,8 @@ pub struct Assembler {
     known: BTreeSet<(String, String)>,
     /// Follows statement-logged DML to what its triggers, views and functions write.
     code: Option<StatementCode>,
+    /// Redis Cluster mode: the tables this node streams and where each resumes.
+    cluster: Option<crate::cluster::ClusterView>,
 }
 
 impl Assembler {
@@ -403,8 +412,15 @@ impl Assembler {
             payload: None,
             known: BTreeSet::new(),
             code: None,
+            cluster: None,
             settings,
         }
+    }
+
+    /// Redis Cluster mode: decode and write only the rows of the tables `view` owns, each from
+    /// its own position on (crate::cluster).
+    pub fn set_cluster(&mut self, view: crate::cluster::ClusterView) {
+        self.cluster = Some(view);
     }
 
     /// Captured tables (`db.table`) that exist at the start: a `DROP DATABASE` writes a `t`
@@ -1360,6 +1376,14 @@ impl Assembler {
             if !self.settings.filter.matches(&db, &table) {
                 continue;
             }
+            // Cluster mode: a table whose own position is past this statement has it already.
+            if let Some(cp) =
+                (self.cluster.as_ref()).and_then(|c| c.written_through(&table_name(&db, &table)))
+            {
+                if Position::new(self.file.to_string(), start) < cp.position {
+                    continue;
+                }
+            }
             let shape = TableSchema::names_only(&db, &table);
             let change = Change {
                 op: Op::Truncate,
@@ -1383,7 +1407,7 @@ impl Assembler {
             };
             row += 1;
             self.pending.push(Entry {
-                stream: format!("{}{db}.{table}", self.settings.stream_prefix).into(),
+                stream: self.settings.stream_key(&db, &table).into(),
                 table: table_name(&db, &table).into(),
                 fields: self.settings.render(&change),
                 mirror: self.settings.mirror.write(&change),
@@ -1428,7 +1452,7 @@ impl Assembler {
             .then(|| Versioned::of(&schema, info.as_deref()))
             .flatten();
         let mut cap = Captured {
-            stream: format!("{}{db}.{table}", self.settings.stream_prefix).into(),
+            stream: self.settings.stream_key(&db, &table).into(),
             name: table_name(&db, &table).into(),
             schema,
             versioned,
@@ -1518,6 +1542,13 @@ impl Assembler {
         let Some(cap) = &tctx.captured else {
             return Ok(());
         };
+        // Cluster mode: another node streams this table; its rows are not decoded here (a
+        // compressed payload's row count runs across its events, so those are decoded).
+        let cluster = self.cluster.as_ref();
+        if self.payload.is_none() && cluster.is_some_and(|c| !c.owns(&cap.name)) {
+            return Ok(());
+        }
+        let table_skip = cluster.and_then(|c| c.written_through(&cap.name));
         if !self.txn.touched.contains(&cap.name) {
             self.txn.touched.insert(cap.name.clone());
         }
@@ -1561,7 +1592,9 @@ impl Assembler {
             let last = idx + width - 1;
             *row_idx += width;
             txn.emitted += width as u64;
-            if txn.skip_through.is_some_and(|s| (start, last) <= s) || txn.emitted <= txn.skip_count
+            if txn.skip_through.is_some_and(|s| (start, last) <= s)
+                || txn.emitted <= txn.skip_count
+                || table_skip.is_some_and(|cp| crate::cluster::written(cp, &txn.start, start, last))
             {
                 return;
             }
@@ -2300,6 +2333,7 @@ mod tests {
             filter: TableFilter::new("*.*", "").expect("filter"),
             format: Format::Flat,
             stream_prefix: "cdc:".into(),
+            cluster: false,
             flavor,
             full_metadata: true,
             source_id: 7,

@@ -8,6 +8,7 @@
 
 pub mod assemble;
 pub mod calendar;
+pub mod cluster;
 pub mod columns;
 pub mod decode;
 pub mod filter;

@@ -19,6 +19,7 @@ use crate::ffi::thread_ctx::{self, DetachedCtx, Locked};
 use crate::state_event::StateEvent;
 use crate::status::STATUS;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use redis_cdc_core::cluster::{self, SlotSet};
 use redis_cdc_core::model::batch::{Batch, Entry, XaOp};
 use redis_module::{CallOptionsBuilder, CallResult, Context, ContextFlags, RedisValue};
 use std::collections::BTreeMap;
@@ -193,6 +194,9 @@ pub enum WriterExit {
     /// The offset key is gone (DEL, FLUSHALL, eviction) since the session stored it: the
     /// position is lost, so the session starts anew (docs/snapshot.md).
     OffsetGone,
+    /// Cluster mode: the slots this node serves changed (resharding, failover): the session
+    /// starts again, so that each table it now serves resumes from its own position.
+    SlotsMoved,
 }
 
 /// Batches gathered for one lock hold, with their Redis strings made.
@@ -208,11 +212,18 @@ struct Hold {
 impl Hold {
     /// Everything that needs no lock (the entries an XA batch holds go to its hold key, not
     /// to their streams: their strings are made at its release).
+    /// `owned`: whether this node writes the entry (cluster mode: the slot of its table is
+    /// served here); the bytes count every entry, as the in-flight count did.
     fn prepare(
-        batches: Vec<Batch>,
+        mut batches: Vec<Batch>,
         names: &mut streams::FieldNames,
         mirror: &mut mirror::MirrorCache,
+        owned: impl Fn(&Entry) -> bool,
     ) -> Result<Hold, String> {
+        let bytes = batches.iter().map(Batch::bytes).sum();
+        for b in batches.iter_mut() {
+            b.entries.retain(|e| owned(e));
+        }
         let entries = || {
             batches
                 .iter()
@@ -223,7 +234,7 @@ impl Hold {
         let mirrored = mirror.prepare(entries())?;
         Ok(Hold {
             count: batches.iter().map(writes).sum(),
-            bytes: batches.iter().map(Batch::bytes).sum(),
+            bytes,
             batches,
             prepared,
             mirrored,
@@ -260,6 +271,28 @@ fn gather(
     batches
 }
 
+/// The writer's part of cluster mode (docs/cluster.md).
+pub struct WriterCluster {
+    /// The slots the session started with: entries of other slots are not written, and any
+    /// change of them ends the session ([`WriterExit::SlotsMoved`]).
+    pub slots: SlotSet,
+    /// `cdc.offset-key` as configured: the per-table positions are `<it>:{db.table}`.
+    pub offset_key: String,
+}
+
+/// What the writer finds in the slot map before a batch.
+enum SlotCheck {
+    /// The slots of the session: write.
+    Same,
+    /// The cluster is down (Redis refuses key commands): wait.
+    Down,
+    /// The session ends so.
+    Changed(WriterExit),
+}
+
+/// How often an idle writer in cluster mode looks at the slot map.
+const SLOT_CHECK_IDLE: Duration = Duration::from_secs(1);
+
 pub struct Writer {
     pub offset_key: String,
     pub stream_maxlen: u64,
@@ -275,6 +308,8 @@ pub struct Writer {
     /// What an XA COMMIT whose PREPARE the module never saw re-reads: every captured table
     /// (None with `cdc.snapshot never`, which reads no table the user did not ask for).
     pub unseen_xa_rereads: Option<Vec<String>>,
+    /// Cluster mode (None outside it).
+    pub cluster: Option<WriterCluster>,
 }
 
 impl Writer {
@@ -293,6 +328,7 @@ impl Writer {
         let mut sizer = HoldSizer::new();
         // The first write of the session proves the pipeline works again: last_error goes.
         let mut recovered = false;
+        let mut slots_checked = Instant::now();
         loop {
             if self.stop.load(Ordering::Relaxed) {
                 return WriterExit::Stopped;
@@ -311,6 +347,17 @@ impl Writer {
                             match got {
                                 Ok(b) => b,
                                 Err(RecvTimeoutError::Timeout) => {
+                                    if self.cluster.is_some()
+                                        && slots_checked.elapsed() >= SLOT_CHECK_IDLE
+                                    {
+                                        slots_checked = Instant::now();
+                                        let Some(ctx) = self.lock(&tsc) else {
+                                            return WriterExit::Stopped;
+                                        };
+                                        if let SlotCheck::Changed(exit) = self.check_slots(&ctx) {
+                                            return exit;
+                                        }
+                                    }
                                     if self.backpressure.load(Ordering::Relaxed) {
                                         // Re-check memory so that the reader can resume.
                                         let Some(ctx) = self.lock(&tsc) else {
@@ -325,7 +372,7 @@ impl Writer {
                         }
                     };
                     let batches = gather(rx, &mut carry, first, sizer.limit());
-                    match Hold::prepare(batches, &mut names, &mut mirror) {
+                    match Hold::prepare(batches, &mut names, &mut mirror, |e| self.owned(e)) {
                         Ok(h) => h,
                         Err(e) => return WriterExit::Failed(e),
                     }
@@ -362,13 +409,27 @@ impl Writer {
                     return WriterExit::Stopped;
                 }
                 if let Some(g) = tsc.try_lock() {
-                    break g;
+                    if g.get_flags().contains(ContextFlags::SLAVE) {
+                        return WriterExit::Replica;
+                    }
+                    match self.check_slots(&g) {
+                        SlotCheck::Same => break g,
+                        SlotCheck::Changed(exit) => return exit,
+                        // Redis refuses every key command of a module while the cluster is
+                        // down: wait (the hold is kept) rather than write the entries without
+                        // their position.
+                        SlotCheck::Down => {
+                            drop(g);
+                            std::thread::sleep(Duration::from_millis(100));
+                            continue;
+                        }
+                    }
                 }
                 if next.is_none() && !self.backpressure.load(Ordering::Relaxed) {
                     if let Some(first) = carry.take().or_else(|| rx.try_recv().ok()) {
                         let t = Instant::now();
                         let batches = gather(rx, &mut carry, first, sizer.limit());
-                        match Hold::prepare(batches, &mut names, &mut mirror) {
+                        match Hold::prepare(batches, &mut names, &mut mirror, |e| self.owned(e)) {
                             Ok(h) => next = Some(h),
                             Err(e) => return WriterExit::Failed(e),
                         }
@@ -389,10 +450,7 @@ impl Writer {
             );
             let started = Instant::now();
             let cpu_started = crate::ffi::os::thread_cpu_us();
-            let flags = ctx.get_flags();
-            if flags.contains(ContextFlags::SLAVE) {
-                return WriterExit::Replica;
-            }
+            slots_checked = Instant::now();
             // Writing would re-create a deleted offset key as if nothing happened.
             match streams::offset_key_exists(&ctx, &self.offset_key) {
                 Ok(true) => {}
@@ -455,6 +513,38 @@ impl Writer {
         }
     }
 
+    /// Cluster mode: this node serves the slot of `e`'s stream (always true outside it).
+    fn owned(&self, e: &Entry) -> bool {
+        self.cluster
+            .as_ref()
+            .is_none_or(|c| c.slots.contains(cluster::key_slot(e.stream.as_bytes())))
+    }
+
+    /// Cluster mode, under the lock: whether this node serves the slots the session started
+    /// with, and the cluster is up (always [`SlotCheck::Same`] outside cluster mode).
+    fn check_slots(&self, ctx: &Context) -> SlotCheck {
+        let Some(c) = &self.cluster else {
+            return SlotCheck::Same;
+        };
+        match crate::cluster::is_up(ctx) {
+            Ok(true) => {}
+            Ok(false) => return SlotCheck::Down,
+            Err(e) => return SlotCheck::Changed(WriterExit::Failed(e)),
+        }
+        match crate::cluster::my_slots(ctx) {
+            Ok(now) if now == c.slots => SlotCheck::Same,
+            Ok(now) => {
+                log::info!(
+                    "the slots this node serves changed (from {} to {}): restarting, so that each table resumes from its own position",
+                    c.slots.ranges(),
+                    now.ranges()
+                );
+                SlotCheck::Changed(WriterExit::SlotsMoved)
+            }
+            Err(e) => SlotCheck::Changed(WriterExit::Failed(e)),
+        }
+    }
+
     /// Take the Redis lock, giving up when a stop is requested (so that unload never waits on
     /// a writer that waits on the lock unload holds).
     fn lock<'a>(&self, tsc: &'a DetachedCtx) -> Option<Locked<'a>> {
@@ -496,7 +586,7 @@ impl Writer {
         streams::append(ctx, prepared, self.stream_maxlen, &self.offset_key)?;
         let entries = batches.iter().flat_map(|b| b.entries.iter());
         cache.apply(ctx, &self.offset_key, mirrored, entries)?;
-        self.store_checkpoint(ctx, batches, &[])
+        self.store_checkpoint(ctx, batches, &[], &[])
     }
 
     /// The key holding the entries of the prepared XA transaction `xid` until its XA COMMIT.
@@ -573,7 +663,9 @@ impl Writer {
                             ),
                         }
                     }
-                    let held = held.unwrap_or_default();
+                    let mut held = held.unwrap_or_default();
+                    // Held under other slots (before a resharding): another node's now.
+                    held.retain(|e| self.owned(e));
                     // The held rows, then what the commit's own group carries (the rest of a
                     // large one-phase XA transaction whose first chunks were held).
                     let all = || held.iter().chain(batch.entries.iter());
@@ -588,7 +680,7 @@ impl Writer {
             }
         }
         // The re-reads due at this commit join the others, in the same unit.
-        self.store_checkpoint(ctx, std::slice::from_ref(batch), due)?;
+        self.store_checkpoint(ctx, std::slice::from_ref(batch), due, &released.0)?;
         Ok(released)
     }
 
@@ -600,6 +692,7 @@ impl Writer {
         ctx: &Context,
         batches: &[Batch],
         due: &[String],
+        released: &[Entry],
     ) -> Result<(), String> {
         let Some(last) = batches.last() else {
             return Ok(());
@@ -622,8 +715,55 @@ impl Writer {
             hargs.push(redis_cdc_core::model::position::SNAPSHOT_FIELD.as_bytes());
             hargs.push(snap.as_bytes());
         }
+        let slots = self.cluster.as_ref().map(|c| c.slots.ranges());
+        if let Some(slots) = &slots {
+            hargs.push(offsets::SLOTS_FIELD.as_bytes());
+            hargs.push(slots.as_bytes());
+        }
         let r: CallResult = ctx.call_ext("HSET", &opts, hargs.as_slice());
-        check(r, "HSET")
+        check(r, "HSET")?;
+        if let Some(c) = &self.cluster {
+            self.store_table_positions(ctx, &opts, c, batches, released, &fields)?;
+        }
+        Ok(())
+    }
+
+    /// Cluster mode: each table written in this unit gets the unit's checkpoint as its own
+    /// position (`<offset-key>:{db.table}`): everything of it up to there is in its stream, so
+    /// the node that serves its slot next resumes it from there (docs/cluster.md).
+    fn store_table_positions(
+        &self,
+        ctx: &Context,
+        opts: &redis_module::CallOptions,
+        c: &WriterCluster,
+        batches: &[Batch],
+        released: &[Entry],
+        fields: &[(&'static str, String)],
+    ) -> Result<(), String> {
+        let written = batches
+            .iter()
+            .filter(|b| !matches!(b.xa, Some(XaOp::Hold(_))))
+            .flat_map(|b| b.entries.iter())
+            .chain(released);
+        let mut tables: std::collections::BTreeSet<&str> = Default::default();
+        for e in written {
+            if !e.table.is_empty() {
+                tables.insert(&e.table);
+            }
+        }
+        for table in tables {
+            let key = cluster::position_key(&c.offset_key, table);
+            let mut args: Vec<&str> = vec![&key];
+            for (k, v) in fields {
+                args.push(k);
+                args.push(v);
+            }
+            check(
+                ctx.call_ext("HSET", opts, args.as_slice()),
+                "HSET (table position)",
+            )?;
+        }
+        Ok(())
     }
 
     /// The batches' schema history changes (the last change of a table wins): one HSET of the

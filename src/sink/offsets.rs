@@ -7,9 +7,11 @@
 
 use crate::error::CdcError;
 use crate::ffi::thread_ctx::{DetachedCtx, Locked};
+use redis_cdc_core::cluster::{self, SlotSet};
 use redis_cdc_core::model::position::{Checkpoint, SnapshotState, SNAPSHOT_FIELD};
 use redis_cdc_core::schema::{parse_shape, Shapes};
 use redis_module::{CallOptionsBuilder, CallResult, ContextFlags};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -213,17 +215,16 @@ pub fn eviction_warning(shutdown: &AtomicBool) -> Result<Option<String>, CdcErro
     }))
 }
 
-/// Whether any of `keys` exists.
+/// Whether any of `keys` exists (one EXISTS per key: in a cluster they hash to different slots).
 pub fn any_exists(keys: &[String], shutdown: &AtomicBool) -> Result<bool, CdcError> {
-    if keys.is_empty() {
-        return Ok(false);
+    for key in keys {
+        match call_once("EXISTS", &[key.as_str()], shutdown)? {
+            Ok(redis_module::RedisValue::Integer(n)) if n > 0 => return Ok(true),
+            Ok(_) => {}
+            Err(e) => return Err(CdcError::setup(format!("cannot check {key}: {e}"))),
+        }
     }
-    let args: Vec<&str> = keys.iter().map(String::as_str).collect();
-    match call_once("EXISTS", &args, shutdown)? {
-        Ok(redis_module::RedisValue::Integer(n)) => Ok(n > 0),
-        Ok(_) => Ok(false),
-        Err(e) => Err(CdcError::setup(format!("cannot check the streams: {e}"))),
-    }
+    Ok(false)
 }
 
 /// One command under the Redis lock, taken and released for it.
@@ -267,4 +268,91 @@ pub fn reply_text(v: &redis_module::RedisValue) -> Option<String> {
         V::StringBuffer(b) => Some(String::from_utf8_lossy(b).into_owned()),
         _ => None,
     }
+}
+
+/// What a cluster node starts from besides its own offset hash (docs/cluster.md).
+pub struct ClusterStored {
+    /// The slots this node serves (as a primary) now.
+    pub slots: SlotSet,
+    /// This node's own offset hash (`<offset-key>{n<i>}`, a tag of the lowest slot it serves,
+    /// so that a promoted replica finds it under the same name); None when it serves no slot.
+    pub node_key: Option<String>,
+    /// The slots the node's offset hash was last written for ([`SLOTS_FIELD`]).
+    pub stored_slots: SlotSet,
+    /// The per-table positions (`<offset-key>:{db.table}`) of the tables of those slots.
+    pub positions: HashMap<String, Checkpoint>,
+}
+
+/// Offset hash field (cluster mode): the slots the node served when it wrote the hash, so that
+/// a table whose slot it did not serve then is known to resume from its own position.
+pub const SLOTS_FIELD: &str = "slots";
+
+/// Read the slots this node serves, its offset hash's name and slots, and the positions of the
+/// `captured` tables of those slots, under one lock (a look-up per table: no SCAN of the
+/// keyspace, which the mirror may make large).
+pub fn load_cluster(
+    offset_key: &str,
+    captured: &[String],
+    shutdown: &AtomicBool,
+) -> Result<ClusterStored, CdcError> {
+    let ctx = DetachedCtx::new().ok_or_else(|| CdcError::retry("no thread-safe context".into()))?;
+    let locked = lock(&ctx, shutdown)?;
+    let slots = crate::cluster::my_slots(&locked).map_err(CdcError::retry)?;
+    let Some(first) = slots.first() else {
+        return Ok(ClusterStored {
+            slots,
+            node_key: None,
+            stored_slots: SlotSet::default(),
+            positions: HashMap::new(),
+        });
+    };
+    let node_key = format!("{offset_key}{}", cluster::tag_for_slot(first));
+    let stored_slots = match locked.call("HGET", &[node_key.as_str(), SLOTS_FIELD]) {
+        Ok(v) => parse_slot_ranges(&reply_text(&v).unwrap_or_default()),
+        Err(e) => {
+            return Err(CdcError::setup(format!(
+                "cannot read the hash {node_key}: {e}"
+            )))
+        }
+    };
+    let mut positions = HashMap::new();
+    for table in captured {
+        if !slots.contains(cluster::table_slot(table)) {
+            continue;
+        }
+        let key = cluster::position_key(offset_key, table);
+        let pairs = hash_pairs(locked.call("HGETALL", &[key.as_str()]), &key)?;
+        let get = |k: &str| pairs.iter().find(|(f, _)| f == k).map(|(_, v)| v.as_str());
+        match Checkpoint::from_fields(get) {
+            Ok(Some(cp)) => {
+                positions.insert(table.to_string(), cp);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                return Err(CdcError::setup(format!(
+                    "{e} (in {key}): fix or DEL the key"
+                )))
+            }
+        }
+    }
+    Ok(ClusterStored {
+        slots,
+        node_key: Some(node_key),
+        stored_slots,
+        positions,
+    })
+}
+
+/// `0-5460,11000` (as [`SlotSet::ranges`] writes it) back to a set; bad parts are ignored.
+pub fn parse_slot_ranges(s: &str) -> SlotSet {
+    let mut set = SlotSet::default();
+    for part in s.split(',').filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(a), Ok(b)) = (a.trim().parse::<u16>(), b.trim().parse::<u16>()) {
+            for s in a..=b.min(cluster::SLOTS as u16 - 1) {
+                set.insert(s);
+            }
+        }
+    }
+    set
 }

@@ -67,6 +67,8 @@ pub struct Reader {
     /// The list `captured_now` gave for the last batch that re-reads every table, for the
     /// re-read request that follows it (one look-up for both).
     pub all_captured: std::cell::RefCell<Option<Vec<String>>>,
+    /// Cluster mode: the tables this node streams and where each resumes (None outside it).
+    pub cluster: Option<redis_cdc_core::cluster::ClusterView>,
 }
 
 impl Reader {
@@ -105,6 +107,7 @@ impl Reader {
             filter: self.config.filter.clone(),
             format: self.config.format,
             stream_prefix: self.config.stream_prefix.clone(),
+            cluster: self.config.cluster,
             flavor: self.info.flavor,
             full_metadata: self.info.full_metadata,
             source_id: self.info.server_id,
@@ -122,6 +125,9 @@ impl Reader {
         let listed: Vec<String> = STATUS.lock().tables.keys().cloned().collect();
         assembler.know_tables(self.captured.iter().cloned().chain(listed));
         assembler.set_code_lookup(crate::source::code::lookup(self.url.clone()));
+        if let Some(view) = &self.cluster {
+            assembler.set_cluster(view.clone());
+        }
         let mut info_conn: Option<mysql::Conn> = None;
         let mut columns = |db: &str, table: &str| {
             let conn = match info_conn.as_mut() {

@@ -106,6 +106,49 @@ impl Session {
             log::warn!("the source logs binlog_row_metadata=MINIMAL: column names come from information_schema");
         }
         let captured = register_tables(&mut conn, &config)?;
+        // Cluster mode: this node's own offset hash, and the tables it streams (those of the
+        // slots it serves); the session's parts run with that offset hash (docs/cluster.md).
+        let mut run = config.clone();
+        let cluster = if config.cluster {
+            let c = offsets::load_cluster(&config.offset_key, &captured, shutdown)?;
+            let Some(node_key) = c.node_key.clone() else {
+                return Err(CdcError::retry(
+                    "this cluster node serves no hash slot: it streams no table until it serves one".into(),
+                ));
+            };
+            crate::cluster::session_started(&node_key, &captured);
+            run.offset_key = node_key;
+            // The node's offset hash is gone (its slot moved to another node) but tables of
+            // its slots have positions: it resumes from the oldest, each table from its own.
+            if let Some(oldest) = c.positions.values().reduce(|a, b| {
+                if redis_cdc_core::cluster::before(b, a) {
+                    b
+                } else {
+                    a
+                }
+            }) {
+                if !offsets::any_exists(std::slice::from_ref(&run.offset_key), shutdown)? {
+                    log::info!(
+                        "{} is new: resuming the tables of this node's slots from their own positions (the oldest: {})",
+                        run.offset_key,
+                        oldest.position
+                    );
+                    offsets::store(&run.offset_key, oldest, None, &[], shutdown)?;
+                }
+            }
+            Some(c)
+        } else {
+            None
+        };
+        let owned: Vec<String> = match &cluster {
+            Some(c) => {
+                let mine = |t: &str| c.slots.contains(redis_cdc_core::cluster::table_slot(t));
+                // CDC.TABLES and CDC.STATUS `tables` of a node: the tables it streams.
+                STATUS.lock().tables.retain(|t, _| mine(t));
+                captured.iter().filter(|t| mine(t)).cloned().collect()
+            }
+            None => captured.clone(),
+        };
         if let Some(w) = config.columns.salt_warning() {
             STATUS.warn(w);
         }
@@ -128,15 +171,29 @@ impl Session {
                 config.filter.included()
             ));
         }
-        let (checkpoint, snapshot, by_gtid, shapes) = starting_point(
-            &config,
+        let (mut checkpoint, snapshot, by_gtid, shapes) = starting_point(
+            &run,
             &mut conn,
             &info,
-            &captured,
+            &owned,
             position_gone,
             shutdown,
             resync,
         )?;
+        if let (Some(c), None) = (&cluster, &shapes) {
+            // A new starting point: its snapshot reads the tables of these slots.
+            offsets::set_field(
+                &run.offset_key,
+                offsets::SLOTS_FIELD,
+                &c.slots.ranges(),
+                shutdown,
+            )?;
+        }
+        let view = cluster.map(|c| {
+            let (start, view) = cluster_view(c, &checkpoint, shapes.is_some(), &owned, resync);
+            checkpoint = start;
+            view
+        });
         drop(conn);
         {
             let mut g = STATUS.lock();
@@ -158,17 +215,21 @@ impl Session {
         let (tx, rx) = crate::sink::channel();
         let (resync_tx, resync_rx) = crossbeam_channel::unbounded();
         let writer = Writer {
-            offset_key: config.offset_key.clone(),
+            offset_key: run.offset_key.clone(),
             stream_maxlen: config.stream_maxlen,
             max_memory_ratio: config.max_memory_percent as f32 / 100.0,
             stop: stop.clone(),
             backpressure: backpressure.clone(),
             events: events_tx.clone(),
             rereads: resync_tx.clone(),
-            unseen_xa_rereads: (config.snapshot != SnapshotMode::Never).then(|| captured.clone()),
+            unseen_xa_rereads: (config.snapshot != SnapshotMode::Never).then(|| owned.clone()),
+            cluster: view.as_ref().map(|v| crate::sink::WriterCluster {
+                slots: v.slots.clone(),
+                offset_key: config.offset_key.clone(),
+            }),
         };
         let writer = spawn("cdc-writer", move || writer.run(rx), WriterExit::Failed)?;
-        let shared_config = Arc::new(config.clone());
+        let shared_config = Arc::new(run);
         let snapshotter = Snapshotter {
             config: shared_config.clone(),
             url: url.clone(),
@@ -192,6 +253,7 @@ impl Session {
             resync: resync_tx.clone(),
             captured: captured.clone(),
             all_captured: Default::default(),
+            cluster: view,
         };
         STATUS.set_state(if snapshot.is_some() {
             State::Snapshotting
@@ -248,7 +310,7 @@ impl Session {
             Ok(WriterExit::Failed(e)) => {
                 return Err(CdcError::retry(format!("writing to Redis failed: {e}")))
             }
-            Ok(WriterExit::Stopped) => {}
+            Ok(WriterExit::Stopped | WriterExit::SlotsMoved) => {}
             Err(_) => {
                 return Err(CdcError::halt(
                     "internal error: the writer panicked (see the Redis log)".into(),
@@ -272,6 +334,59 @@ impl Session {
             )),
         }
     }
+}
+
+/// Cluster mode: where the reader starts and where each table resumes. `node` is the node's
+/// own checkpoint; a table of a slot it did not serve when it last wrote resumes from its own
+/// position (the reader then starts at the oldest of those), a table written here past `node`
+/// from its own, every other table from `node`. `resumed`: the session resumes a stored
+/// position (not a new start, whose snapshot reads the tables); then a table of a new slot
+/// without any position is re-read.
+fn cluster_view(
+    c: offsets::ClusterStored,
+    node: &Checkpoint,
+    resumed: bool,
+    owned: &[String],
+    resync: &mut Vec<String>,
+) -> (Checkpoint, redis_cdc_core::cluster::ClusterView) {
+    use redis_cdc_core::cluster::{before, table_slot, ClusterView};
+    let mut start = node.clone();
+    let mut positions = std::collections::HashMap::new();
+    for (table, cp) in c.positions {
+        let gained = !c.stored_slots.contains(table_slot(&table));
+        if gained || before(node, &cp) {
+            if before(&cp, &start) {
+                start = cp.clone();
+            }
+            positions.insert(table, cp);
+        }
+    }
+    if resumed {
+        for t in owned {
+            if !c.stored_slots.contains(table_slot(t))
+                && !positions.contains_key(t)
+                && !resync.contains(t)
+            {
+                log::info!("re-reading {t}: its slot is new to this node and it has no position");
+                resync.push(t.clone());
+            }
+        }
+    }
+    let default = (start != *node).then(|| node.clone());
+    log::info!(
+        "cluster: streaming the tables of slots {} from {} ({} with a position of their own)",
+        c.slots.ranges(),
+        start.position,
+        positions.len()
+    );
+    (
+        start,
+        ClusterView {
+            slots: c.slots,
+            positions,
+            default,
+        },
+    )
 }
 
 /// Where this session starts: gather the facts (stored checkpoint, the source's binlog files),

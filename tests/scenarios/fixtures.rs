@@ -180,6 +180,7 @@ fn assemble(name: &str) -> Option<Assembled> {
         filter: TableFilter::new("*.*", "").expect("filter"),
         format: Format::Flat,
         stream_prefix: "cdc:".into(),
+        cluster: false,
         flavor: Flavor::MySql,
         // The files carry what the table maps need; there is no server to ask.
         full_metadata: true,

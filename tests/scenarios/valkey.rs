@@ -394,6 +394,7 @@ fn commands_configs_acls_and_reload_on_valkey_behave_as_on_redis() {
         "cdc.resume",
         "cdc.resync",
         "cdc.wait",
+        "cdc.cluster",
     ]
     .map(String::from)
     .into();

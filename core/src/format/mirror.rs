@@ -45,6 +45,8 @@ impl MirrorMode {
 pub struct Mirror {
     pub mode: MirrorMode,
     pub prefix: String,
+    /// Redis Cluster mode: a table's keys start `prefix` + `{db.table}:` (crate::cluster).
+    pub cluster: bool,
 }
 
 /// One change to the mirror (also kept as JSON in an XA hold).
@@ -88,7 +90,7 @@ impl Mirror {
 
     /// `prefix` + `db.table` + `:`: every key of the table starts so.
     pub fn table_prefix(&self, db: &str, table: &str) -> String {
-        format!("{}{db}.{table}:", self.prefix)
+        crate::cluster::stream_key(&self.prefix, db, table, self.cluster) + ":"
     }
 
     /// The mirror write of `change`; None when the mirror is off or the table has no key.
@@ -229,6 +231,35 @@ mod tests {
     }
 
     #[test]
+    fn in_a_cluster_a_tables_keys_carry_its_hash_tag() {
+        let t = table(vec![0, 1]);
+        let row = vec![
+            Cell::Int(42),
+            Cell::Int(3),
+            Cell::Null,
+            Cell::Bit { value: 1, bits: 1 },
+        ];
+        let m = Mirror {
+            mode: MirrorMode::Hash,
+            prefix: "m:".into(),
+            cluster: true,
+        };
+        assert_eq!(m.table_prefix("shop", "orders"), "m:{shop.orders}:");
+        assert_eq!(
+            m.write(&change(Op::Delete, &t, Some(&row), None)),
+            Some(MirrorWrite::Del {
+                key: "m:{shop.orders}:42:3".into()
+            })
+        );
+        assert_eq!(
+            m.write(&change(Op::Truncate, &t, None, None)),
+            Some(MirrorWrite::Clear {
+                pattern: "m:{shop.orders}:*".into()
+            })
+        );
+    }
+
+    #[test]
     fn rows_become_hashes_keyed_by_the_primary_key_with_nulls_absent() {
         let t = table(vec![0, 1]);
         let row = vec![
@@ -240,6 +271,7 @@ mod tests {
         let m = Mirror {
             mode: MirrorMode::Hash,
             prefix: "m:".into(),
+            cluster: false,
         };
         assert_eq!(
             m.write(&change(Op::Create, &t, None, Some(&row))),
@@ -269,6 +301,7 @@ mod tests {
         let json = Mirror {
             mode: MirrorMode::Json,
             prefix: String::new(),
+            cluster: false,
         };
         assert_eq!(
             json.write(&change(Op::Read, &t, None, Some(&row))),
