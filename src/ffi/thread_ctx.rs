@@ -76,7 +76,11 @@ pub fn main_thread_has_command(name: &str) -> bool {
     let Some(ctx) = DetachedCtx::new() else {
         return false;
     };
-    let reply = Context::new(ctx.0).call("COMMAND", &["INFO", name]);
+    command_known(&Context::new(ctx.0).call("COMMAND", &["INFO", name]))
+}
+
+/// Whether a `COMMAND INFO <name>` reply describes a command (nil for an unknown one).
+pub fn command_known(reply: &redis_module::RedisResult) -> bool {
     matches!(reply, Ok(redis_module::RedisValue::Array(v))
         if v.first().is_some_and(|c| !matches!(c, redis_module::RedisValue::Null)))
 }

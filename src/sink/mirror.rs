@@ -13,12 +13,14 @@
 //! set are deleted. The re-reads in progress are listed in the hash
 //! `<offset-key>:mirror-resync` (field: the table's key pattern), so this survives a restart.
 
+use super::check;
 use super::offsets::reply_text;
+use super::streams::{check_type, key_api};
 use crate::ffi::keys::{KeyApi, KeyType};
 use crate::ffi::{FieldName, Fields, RString};
 use redis_cdc_core::format::mirror::MirrorWrite;
 use redis_cdc_core::model::batch::Entry;
-use redis_module::{CallOptions, CallOptionsBuilder, CallResult, Context, RedisValue};
+use redis_module::{CallOptions, CallOptionsBuilder, Context, RedisValue};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -26,13 +28,6 @@ use std::sync::Arc;
 const SCAN_COUNT: &str = "1000";
 
 const NO_STRING: &str = "cannot create a Redis string";
-
-fn check(r: CallResult, what: &str) -> Result<(), String> {
-    match r {
-        Ok(_) => Ok(()),
-        Err(e) => Err(format!("{what}: {e}")),
-    }
-}
 
 fn resync_key(offset_key: &str) -> String {
     format!("{offset_key}:mirror-resync")
@@ -171,19 +166,19 @@ impl MirrorCache {
         if p.ops.is_empty() {
             return Ok(());
         }
-        let api = KeyApi::get().ok_or("the Redis key API is not available")?;
+        let api = key_api()?;
         for op in &p.ops {
             if let Ready::Hash { key, .. } = op {
                 let key = &p.keys[*key];
                 let Some(k) = api.open(ctx, key, false) else {
                     continue;
                 };
-                if !matches!(api.key_type(&k), KeyType::Empty | KeyType::Hash) {
-                    return Err(format!(
-                        "key {} holds another type than a hash (the mirror's key for a row; cdc.mirror-prefix): rename or delete it (nothing was written)",
+                check_type(&api, &k, KeyType::Hash, || {
+                    format!(
+                        "{} (the mirror's key for a row; cdc.mirror-prefix)",
                         key.to_string_lossy()
-                    ));
-                }
+                    )
+                })?;
             }
         }
         Ok(())
@@ -200,7 +195,7 @@ impl MirrorCache {
         if p.ops.is_empty() {
             return Ok(());
         }
-        let api = KeyApi::get().ok_or("the Redis key API is not available")?;
+        let api = key_api()?;
         let mut w = MirrorWriter {
             offset_key,
             opts: CallOptionsBuilder::new()

@@ -165,6 +165,17 @@ impl HoldSizer {
     }
 }
 
+/// Between two tries of the Redis lock: yield at first (the main thread usually releases it
+/// within microseconds), then sleep briefly.
+fn back_off(spins: &mut u32) {
+    *spins += 1;
+    if *spins < 50 {
+        std::thread::yield_now();
+    } else {
+        std::thread::sleep(Duration::from_micros(50));
+    }
+}
+
 /// The writes a batch makes, for [`HoldSizer`]: a stream entry and a mirror write
 /// cost about the same lock time, so an entry with both counts twice.
 fn writes(b: &Batch) -> usize {
@@ -437,12 +448,7 @@ impl Writer {
                         continue;
                     }
                 }
-                spins += 1;
-                if spins < 50 {
-                    std::thread::yield_now();
-                } else {
-                    std::thread::sleep(Duration::from_micros(50));
-                }
+                back_off(&mut spins);
             };
             STATUS.lock_wait_us.fetch_add(
                 waiting.elapsed().saturating_sub(preparing).as_micros() as u64,
@@ -565,12 +571,7 @@ impl Writer {
             if let Some(g) = tsc.try_lock() {
                 return Some(g);
             }
-            spins += 1;
-            if spins < 50 {
-                std::thread::yield_now();
-            } else {
-                std::thread::sleep(Duration::from_micros(50));
-            }
+            back_off(&mut spins);
         }
     }
 

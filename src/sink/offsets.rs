@@ -193,12 +193,11 @@ pub fn set_field(
 
 /// Whether this server knows the command `name` (a module's, e.g. `JSON.SET`).
 pub fn has_command(name: &str, shutdown: &AtomicBool) -> Result<bool, CdcError> {
-    Ok(match call_once("COMMAND", &["INFO", name], shutdown)? {
-        Ok(redis_module::RedisValue::Array(v)) => v
-            .first()
-            .is_some_and(|c| !matches!(c, redis_module::RedisValue::Null)),
-        _ => false,
-    })
+    Ok(crate::ffi::thread_ctx::command_known(&call_once(
+        "COMMAND",
+        &["INFO", name],
+        shutdown,
+    )?))
 }
 
 /// A warning when Redis's `maxmemory-policy` may evict the module's keys (the offset hash, the

@@ -117,14 +117,14 @@ pub fn offset_key_exists(ctx: &Context, offset_key: &str) -> Result<bool, String
         .is_some_and(|key| api.key_type(&key) != KeyType::Empty))
 }
 
-fn key_api() -> Result<KeyApi, String> {
+pub(super) fn key_api() -> Result<KeyApi, String> {
     KeyApi::get()
         .ok_or_else(|| "the Redis stream API is not available (Redis 6.2+ needed)".to_string())
 }
 
 /// Refuse a key that holds another type than `expected` (an empty key is fine), before
 /// anything is written.
-fn check_type(
+pub(super) fn check_type(
     api: &KeyApi,
     key: &Key,
     expected: KeyType,

@@ -85,6 +85,8 @@ impl Session {
         let Some(url) = config.source.clone() else {
             return Err(CdcError::setup("cdc.mysql-url is not set".into()));
         };
+        // CONFIG SET and the load refuse `json` without RedisJSON already (config.rs); this is
+        // the net for a server where it is gone since, rather than failing every JSON.SET.
         if config.mirror.mode == MirrorMode::Json && !offsets::has_command("JSON.SET", shutdown)? {
             return Err(CdcError::setup(
                 "cdc.mirror json needs the RedisJSON module (JSON.SET is unknown here): load rejson.so before this module, or use cdc.mirror hash".into(),

@@ -208,6 +208,16 @@ mod tests {
         t
     }
 
+    /// A row of [`table`] keyed (42, 3), its `note` NULL.
+    fn row() -> Vec<Cell> {
+        vec![
+            Cell::Int(42),
+            Cell::Int(3),
+            Cell::Null,
+            Cell::Bit { value: 1, bits: 1 },
+        ]
+    }
+
     fn change<'a>(
         op: Op,
         t: &'a TableSchema,
@@ -233,12 +243,7 @@ mod tests {
     #[test]
     fn in_a_cluster_a_tables_keys_carry_its_hash_tag() {
         let t = table(vec![0, 1]);
-        let row = vec![
-            Cell::Int(42),
-            Cell::Int(3),
-            Cell::Null,
-            Cell::Bit { value: 1, bits: 1 },
-        ];
+        let row = row();
         let m = Mirror {
             mode: MirrorMode::Hash,
             prefix: "m:".into(),
@@ -262,12 +267,7 @@ mod tests {
     #[test]
     fn rows_become_hashes_keyed_by_the_primary_key_with_nulls_absent() {
         let t = table(vec![0, 1]);
-        let row = vec![
-            Cell::Int(42),
-            Cell::Int(3),
-            Cell::Null,
-            Cell::Bit { value: 1, bits: 1 },
-        ];
+        let row = row();
         let m = Mirror {
             mode: MirrorMode::Hash,
             prefix: "m:".into(),
