@@ -12,6 +12,11 @@
 //! (`<offset-key>:mirror-seen:<table prefix>`); at its end marker the table's keys not in the
 //! set are deleted. The re-reads in progress are listed in the hash
 //! `<offset-key>:mirror-resync` (field: the table's key pattern), so this survives a restart.
+//!
+//! Finding a table's keys takes a SCAN of the whole keyspace: in a large Redis that would hold
+//! the lock for as long as it takes. So a table's clear and a re-read's end are swept ahead of
+//! the hold that writes them, in lock holds of about 1 ms each ([`plan_sweeps`], [`sweep_step`]),
+//! with nothing else written in between; the hold itself then has nothing left to scan.
 
 use super::check;
 use super::offsets::reply_text;
@@ -21,11 +26,16 @@ use crate::ffi::{FieldName, Fields, RString};
 use redis_cdc_core::format::mirror::MirrorWrite;
 use redis_cdc_core::model::batch::Entry;
 use redis_module::{CallOptions, CallOptionsBuilder, Context, RedisValue};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Keys a SCAN step asks for.
 const SCAN_COUNT: &str = "1000";
+
+/// Keys a SCAN step of a sweep asks for: a step whose keys all match (a table of most of the
+/// keyspace) deletes them all, so steps stay small and a hold takes as many as its budget allows.
+const SWEEP_SCAN_COUNT: &str = "100";
 
 const NO_STRING: &str = "cannot create a Redis string";
 
@@ -54,6 +64,114 @@ fn pattern_prefix(pattern: &str) -> String {
         }
         escaped = false;
         out.push(ch);
+    }
+    out
+}
+
+/// What a sweep keeps of the table's keys it finds.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Keep {
+    /// Nothing: the table was emptied (TRUNCATE, DROP).
+    Nothing,
+    /// The keys in the re-read's set: its begin was written in an earlier hold.
+    Seen,
+    /// The keys the hold writes between the re-read's begin and end, both in the hold.
+    /// `if_keys`: the begin counts only when the table has keys already (a snapshot's).
+    Written {
+        keys: HashSet<String>,
+        if_keys: bool,
+    },
+}
+
+/// The deletion of a table's keys that a hold's clear or re-read end asks for, done before
+/// the hold in holds of its own.
+#[derive(Debug)]
+pub struct Sweep {
+    pub pattern: String,
+    pub table: Arc<str>,
+    pub keep: Keep,
+}
+
+/// Whether a batch has a write that deletes a table's keys by pattern (a clear, a re-read's
+/// end): the writer starts a hold with it, so that its sweep comes right after the holds before.
+pub fn sweeps_keys<'e>(writes: impl Iterator<Item = &'e MirrorWrite>) -> bool {
+    writes
+        .into_iter()
+        .any(|w| matches!(w, MirrorWrite::Clear { .. } | MirrorWrite::ResyncEnd { .. }))
+}
+
+/// The sweeps that can be done before a hold whose mirror writes (with their tables) are
+/// `writes`, in order. Deleting the keys early gives the same keys as deleting them at the
+/// marker when nothing of the hold before the marker is lost by it:
+/// - a clear with no row of its table written before it in the hold;
+/// - a re-read's end whose begin came in an earlier hold (the keys written since, also in this
+///   hold before the end, are in its set);
+/// - a begin and an end in this hold, with no row of the table written before the begin: the
+///   keys kept are those written between them.
+///
+/// Any other mix of a table's markers in one hold is left to the marker (a scan in the hold).
+pub fn plan_sweeps<'e>(
+    writes: impl Iterator<Item = (&'e Arc<str>, &'e MirrorWrite)> + Clone,
+) -> Vec<Sweep> {
+    if !sweeps_keys(writes.clone().map(|(_, w)| w)) {
+        return Vec::new();
+    }
+    #[derive(Default)]
+    struct Track<'e> {
+        /// Markers in order: (index of the write, the write).
+        markers: Vec<(usize, &'e MirrorWrite)>,
+        /// Rows written (hash or document): (index, key).
+        rows: Vec<(usize, &'e str)>,
+    }
+    let mut tables: Vec<(&Arc<str>, Track)> = Vec::new();
+    for (i, (table, w)) in writes.enumerate() {
+        let t = match tables.iter_mut().position(|(t, _)| *t == table) {
+            Some(p) => &mut tables[p].1,
+            None => {
+                tables.push((table, Track::default()));
+                &mut tables.last_mut().expect("just pushed").1
+            }
+        };
+        match w {
+            MirrorWrite::Hash { key, .. } | MirrorWrite::Json { key, .. } => t.rows.push((i, key)),
+            MirrorWrite::Del { .. } => {}
+            _ => t.markers.push((i, w)),
+        }
+    }
+    let mut out = Vec::new();
+    for (table, t) in tables {
+        let written_before = |at: usize| t.rows.iter().any(|(i, _)| *i < at);
+        let sweep = match t.markers.as_slice() {
+            [(at, MirrorWrite::Clear { pattern })] if !written_before(*at) => {
+                Some((pattern, Keep::Nothing))
+            }
+            [(_, MirrorWrite::ResyncEnd { pattern })] => Some((pattern, Keep::Seen)),
+            [(b, MirrorWrite::ResyncBegin { pattern, if_keys }), (e, MirrorWrite::ResyncEnd { pattern: end })]
+                if pattern == end && !written_before(*b) =>
+            {
+                let keys = t
+                    .rows
+                    .iter()
+                    .filter(|(i, _)| i > b && i < e)
+                    .map(|(_, k)| k.to_string())
+                    .collect();
+                Some((
+                    pattern,
+                    Keep::Written {
+                        keys,
+                        if_keys: *if_keys,
+                    },
+                ))
+            }
+            _ => None,
+        };
+        if let Some((pattern, keep)) = sweep {
+            out.push(Sweep {
+                pattern: pattern.clone(),
+                table: table.clone(),
+                keep,
+            });
+        }
     }
     out
 }
@@ -184,13 +302,38 @@ impl MirrorCache {
         Ok(())
     }
 
+    /// Whether `s` is to be swept (caller holds the lock): a re-read's end only while its
+    /// re-read is noted (its begin was written), a snapshot's begin only when the table has
+    /// keys already (as the markers themselves decide).
+    pub fn sweep_applies(
+        &mut self,
+        ctx: &Context,
+        offset_key: &str,
+        s: &Sweep,
+    ) -> Result<bool, String> {
+        Ok(match &s.keep {
+            Keep::Nothing | Keep::Written { if_keys: false, .. } => true,
+            Keep::Seen => {
+                if self.active.is_none() {
+                    self.active = Some(read_active(ctx, offset_key)?);
+                }
+                self.active
+                    .as_ref()
+                    .is_some_and(|a| a.iter().any(|(p, _)| *p == s.pattern))
+            }
+            Keep::Written { if_keys: true, .. } => stored_count(ctx, offset_key, &s.table) > 0,
+        })
+    }
+
     /// Apply the prepared mirror writes of `entries`, in order (caller holds the lock).
+    /// `swept`: the patterns whose clear or re-read end was swept before this hold.
     pub fn apply<'e>(
         &mut self,
         ctx: &Context,
         offset_key: &str,
         p: &mut Prepared,
         entries: impl Iterator<Item = &'e Entry>,
+        swept: &HashSet<String>,
     ) -> Result<(), String> {
         if p.ops.is_empty() {
             return Ok(());
@@ -207,6 +350,7 @@ impl MirrorCache {
                 None => read_active(ctx, offset_key)?,
             },
             counts: HashMap::new(),
+            swept,
         };
         let writes = entries.filter_map(|e| e.mirror.as_ref().map(|m| (&e.table, m)));
         let mut result = Ok(());
@@ -224,6 +368,94 @@ impl MirrorCache {
         self.active = Some(w.active);
         p.keys.clear();
         result
+    }
+}
+
+/// One lock hold's part of a sweep (caller holds the lock): SCAN steps from `cursor` (`0` to
+/// start), deleting the table's keys that `s` does not keep, until the keyspace is done
+/// (true) or `budget` has passed.
+pub fn sweep_step(
+    ctx: &Context,
+    offset_key: &str,
+    s: &Sweep,
+    cursor: &mut String,
+    budget: Duration,
+) -> Result<bool, String> {
+    let opts = CallOptionsBuilder::new()
+        .replicate()
+        .errors_as_replies()
+        .build();
+    let seen = seen_key(offset_key, &s.pattern);
+    let keep = |ctx: &Context, key: &str| match &s.keep {
+        Keep::Nothing => false,
+        Keep::Seen => in_set(ctx, &seen, key),
+        Keep::Written { keys, .. } => keys.contains(key),
+    };
+    delete_matching(
+        ctx,
+        &opts,
+        &s.pattern,
+        SWEEP_SCAN_COUNT,
+        keep,
+        cursor,
+        Some(Instant::now() + budget),
+    )
+}
+
+fn in_set(ctx: &Context, set: &str, member: &str) -> bool {
+    matches!(
+        ctx.call("SISMEMBER", &[set, member]),
+        Ok(RedisValue::Integer(1))
+    )
+}
+
+/// The table's number of mirror keys as stored.
+fn stored_count(ctx: &Context, offset_key: &str, table: &str) -> i64 {
+    let key = count_key(offset_key);
+    match ctx.call("HGET", &[key.as_str(), table]) {
+        Ok(v) => reply_text(&v).and_then(|t| t.parse().ok()).unwrap_or(0),
+        Err(_) => 0,
+    }
+}
+
+/// SCAN steps from `cursor`, deleting the keys matching `pattern` that `keep` does not keep,
+/// until the keyspace is done (true) or `deadline` has passed.
+fn delete_matching(
+    ctx: &Context,
+    opts: &CallOptions,
+    pattern: &str,
+    count: &str,
+    keep: impl Fn(&Context, &str) -> bool,
+    cursor: &mut String,
+    deadline: Option<Instant>,
+) -> Result<bool, String> {
+    loop {
+        let reply = ctx
+            .call("SCAN", &[cursor.as_str(), "MATCH", pattern, "COUNT", count])
+            .map_err(|e| format!("SCAN (mirror): {e}"))?;
+        let RedisValue::Array(parts) = reply else {
+            return Err("SCAN (mirror): unexpected reply".into());
+        };
+        *cursor = parts
+            .first()
+            .and_then(reply_text)
+            .unwrap_or_else(|| "0".into());
+        let keys: Vec<String> = match parts.get(1) {
+            Some(RedisValue::Array(k)) => k.iter().filter_map(reply_text).collect(),
+            _ => Vec::new(),
+        };
+        for key in keys {
+            if keep(ctx, &key) {
+                continue;
+            }
+            check(ctx.call_ext("DEL", opts, &[key.as_str()]), "DEL (mirror)")?;
+        }
+        if cursor == "0" {
+            return Ok(true);
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(false);
+        }
     }
 }
 
@@ -261,6 +493,8 @@ struct MirrorWriter<'a> {
     active: Vec<(String, String)>,
     /// Per table: the exact count set in this hold, if any, and the change since.
     counts: HashMap<Arc<str>, (Option<i64>, i64)>,
+    /// Patterns whose clear or re-read end was swept before the hold.
+    swept: &'a HashSet<String>,
 }
 
 impl MirrorWriter<'_> {
@@ -283,11 +517,7 @@ impl MirrorWriter<'_> {
 
     /// The table's number of keys as stored, with this hold's changes.
     fn keys_of(&self, ctx: &Context, table: &str) -> i64 {
-        let key = count_key(self.offset_key);
-        let stored = match ctx.call("HGET", &[key.as_str(), table]) {
-            Ok(v) => reply_text(&v).and_then(|t| t.parse().ok()).unwrap_or(0),
-            Err(_) => 0,
-        };
+        let stored = stored_count(ctx, self.offset_key, table);
         match self.counts.get(table) {
             Some((Some(n), by)) => n + by,
             Some((None, by)) => stored + by,
@@ -429,7 +659,18 @@ impl MirrorWriter<'_> {
                 Err(format!("mirror write of {key} was not prepared"))
             }
             MirrorWrite::Clear { pattern } => {
-                self.delete_matching(ctx, pattern, None)?;
+                if !self.swept.contains(pattern) {
+                    let mut cursor = "0".to_string();
+                    delete_matching(
+                        ctx,
+                        opts,
+                        pattern,
+                        SCAN_COUNT,
+                        |_, _| false,
+                        &mut cursor,
+                        None,
+                    )?;
+                }
                 // A re-read in progress keeps nothing written before the TRUNCATE.
                 if self.active.iter().any(|(p, _)| p == pattern) {
                     let seen = seen_key(self.offset_key, pattern);
@@ -459,7 +700,11 @@ impl MirrorWriter<'_> {
                     return Ok(Counted::By(0));
                 }
                 let seen = seen_key(self.offset_key, pattern);
-                self.delete_matching(ctx, pattern, Some(&seen))?;
+                if !self.swept.contains(pattern) {
+                    let mut cursor = "0".to_string();
+                    let keep = |ctx: &Context, key: &str| in_set(ctx, &seen, key);
+                    delete_matching(ctx, opts, pattern, SCAN_COUNT, keep, &mut cursor, None)?;
+                }
                 // The set now holds exactly the table's keys (see `noted`).
                 let kept = match ctx.call("SCARD", &[seen.as_str()]) {
                     Ok(RedisValue::Integer(n)) => n,
@@ -476,58 +721,117 @@ impl MirrorWriter<'_> {
             }
         }
     }
-
-    /// Delete the keys matching `pattern` (all of them, or those not in the set `keep`).
-    fn delete_matching(
-        &self,
-        ctx: &Context,
-        pattern: &str,
-        keep: Option<&str>,
-    ) -> Result<(), String> {
-        let mut cursor = "0".to_string();
-        loop {
-            let reply = ctx
-                .call(
-                    "SCAN",
-                    &[cursor.as_str(), "MATCH", pattern, "COUNT", SCAN_COUNT],
-                )
-                .map_err(|e| format!("SCAN (mirror): {e}"))?;
-            let RedisValue::Array(parts) = reply else {
-                return Err("SCAN (mirror): unexpected reply".into());
-            };
-            cursor = parts
-                .first()
-                .and_then(reply_text)
-                .unwrap_or_else(|| "0".into());
-            let keys: Vec<String> = match parts.get(1) {
-                Some(RedisValue::Array(k)) => k.iter().filter_map(reply_text).collect(),
-                _ => Vec::new(),
-            };
-            for key in keys {
-                if let Some(set) = keep {
-                    let kept = matches!(
-                        ctx.call("SISMEMBER", &[set, key.as_str()]),
-                        Ok(RedisValue::Integer(1))
-                    );
-                    if kept {
-                        continue;
-                    }
-                }
-                check(
-                    ctx.call_ext("DEL", &self.opts, &[key.as_str()]),
-                    "DEL (mirror)",
-                )?;
-            }
-            if cursor == "0" {
-                return Ok(());
-            }
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn row(key: &str) -> MirrorWrite {
+        MirrorWrite::Hash {
+            key: key.into(),
+            fields: vec![("id".into(), "1".into())],
+            nulls: Vec::new(),
+            replace: false,
+        }
+    }
+
+    fn pattern(p: &str) -> String {
+        p.to_string()
+    }
+
+    /// The sweeps planned for writes given as (table, write).
+    fn plan(writes: &[(&str, MirrorWrite)]) -> Vec<(String, String, Keep)> {
+        let owned: Vec<(Arc<str>, &MirrorWrite)> =
+            writes.iter().map(|(t, w)| (Arc::from(*t), w)).collect();
+        plan_sweeps(owned.iter().map(|(t, w)| (t, *w)))
+            .into_iter()
+            .map(|s| (s.table.to_string(), s.pattern, s.keep))
+            .collect()
+    }
+
+    #[test]
+    fn a_hold_without_a_clear_or_an_end_sweeps_nothing() {
+        let begin = MirrorWrite::ResyncBegin {
+            pattern: pattern("a:*"),
+            if_keys: false,
+        };
+        assert!(plan(&[
+            ("a", row("a:1")),
+            ("a", begin),
+            ("a", MirrorWrite::Del { key: "a:2".into() })
+        ])
+        .is_empty());
+    }
+
+    #[test]
+    fn a_clear_is_swept_ahead_unless_its_table_was_written_before_it_in_the_hold() {
+        let clear = || MirrorWrite::Clear {
+            pattern: pattern("a:*"),
+        };
+        assert_eq!(
+            plan(&[("b", row("b:1")), ("a", clear()), ("a", row("a:1"))]),
+            vec![("a".into(), "a:*".into(), Keep::Nothing)]
+        );
+        assert!(plan(&[("a", row("a:1")), ("a", clear())]).is_empty());
+        // A row deleted before it changes nothing.
+        assert_eq!(
+            plan(&[
+                ("a", MirrorWrite::Del { key: "a:1".into() }),
+                ("a", clear())
+            ])
+            .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn an_end_whose_begin_came_before_keeps_the_re_reads_set() {
+        let end = MirrorWrite::ResyncEnd {
+            pattern: pattern("a:*"),
+        };
+        assert_eq!(
+            plan(&[("a", row("a:1")), ("a", end)]),
+            vec![("a".into(), "a:*".into(), Keep::Seen)]
+        );
+    }
+
+    #[test]
+    fn a_begin_and_end_in_one_hold_keep_the_keys_written_between_them() {
+        let begin = |if_keys| MirrorWrite::ResyncBegin {
+            pattern: pattern("a:*"),
+            if_keys,
+        };
+        let end = || MirrorWrite::ResyncEnd {
+            pattern: pattern("a:*"),
+        };
+        let planned = plan(&[
+            ("a", begin(true)),
+            ("a", row("a:1")),
+            ("b", row("b:1")),
+            ("a", row("a:2")),
+            ("a", end()),
+            ("a", row("a:3")),
+        ]);
+        let keys: HashSet<String> = ["a:1", "a:2"].iter().map(|k| k.to_string()).collect();
+        assert_eq!(
+            planned,
+            vec![(
+                "a".into(),
+                "a:*".into(),
+                Keep::Written {
+                    keys,
+                    if_keys: true
+                }
+            )]
+        );
+        // A row of the table before the begin, or a clear with them: left to the markers.
+        assert!(plan(&[("a", row("a:1")), ("a", begin(false)), ("a", end())]).is_empty());
+        let clear = MirrorWrite::Clear {
+            pattern: pattern("a:*"),
+        };
+        assert!(plan(&[("a", clear), ("a", begin(false)), ("a", end())]).is_empty());
+    }
 
     #[test]
     fn the_prefix_of_an_escaped_pattern() {

@@ -22,7 +22,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use redis_cdc_core::cluster::{self, SlotSet};
 use redis_cdc_core::model::batch::{Batch, Entry, XaOp};
 use redis_module::{CallOptionsBuilder, CallResult, Context, ContextFlags, RedisValue};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -215,6 +215,8 @@ struct Hold {
     batches: Vec<Batch>,
     prepared: streams::Prepared,
     mirrored: mirror::Prepared,
+    /// The deletions of table keys done before the hold ([`mirror::plan_sweeps`]).
+    sweeps: Vec<mirror::Sweep>,
     /// Their writes ([`writes`]) and bytes (released from the in-flight count once written).
     count: usize,
     bytes: usize,
@@ -243,19 +245,29 @@ impl Hold {
         };
         let prepared = streams::prepare(names, entries())?;
         let mirrored = mirror.prepare(entries())?;
+        let sweeps =
+            mirror::plan_sweeps(entries().filter_map(|e| e.mirror.as_ref().map(|m| (&e.table, m))));
         Ok(Hold {
             count: batches.iter().map(writes).sum(),
             bytes,
             batches,
             prepared,
             mirrored,
+            sweeps,
         })
     }
 }
 
+/// Whether the batch clears a table's mirror keys or ends a re-read: it starts a hold, whose
+/// deletions of keys are done before it ([`mirror::plan_sweeps`]).
+fn sweeps(b: &Batch) -> bool {
+    b.xa.is_none() && mirror::sweeps_keys(b.entries.iter().filter_map(|e| e.mirror.as_ref()))
+}
+
 /// `first` and the batches waiting after it, up to `limit` writes or [`MAX_BYTES_PER_LOCK`]; a
-/// batch of a prepared XA transaction is written alone (its entries go elsewhere). The batch
-/// that would have gone over is kept in `carry` for the next hold.
+/// batch of a prepared XA transaction is written alone (its entries go elsewhere), and a batch
+/// that [`sweeps`] starts a hold. The batch that would have gone over is kept in `carry` for
+/// the next hold.
 fn gather(
     rx: &Receiver<Batch>,
     carry: &mut Option<Batch>,
@@ -271,7 +283,11 @@ fn gather(
             break;
         };
         let b_bytes = b.bytes();
-        if b.xa.is_some() || count + writes(&b) > limit || bytes + b_bytes > MAX_BYTES_PER_LOCK {
+        if b.xa.is_some()
+            || count + writes(&b) > limit
+            || bytes + b_bytes > MAX_BYTES_PER_LOCK
+            || sweeps(&b)
+        {
             *carry = Some(b);
             break;
         }
@@ -393,9 +409,23 @@ impl Writer {
                 batches: pending,
                 mut prepared,
                 mut mirrored,
+                sweeps,
                 count,
                 bytes,
             } = hold;
+            // A table's keys to delete (TRUNCATE, DROP, a re-read's end) are found by a SCAN
+            // of the keyspace: done now, in holds of their own, not in one long hold.
+            let mut swept = HashSet::new();
+            for s in &sweeps {
+                match self.sweep(&tsc, &mut mirror, s) {
+                    Ok(true) => {
+                        swept.insert(s.pattern.clone());
+                    }
+                    Ok(false) => {}
+                    Err(exit) => return exit,
+                }
+                last_wake = Instant::now();
+            }
             // Over cdc.max-memory-percent the reader stops, but the channel may still hold many
             // batches (a large transaction read ahead): hold them until memory drops instead of
             // writing them all past the limit towards OOM.
@@ -472,7 +502,14 @@ impl Writer {
                 Some((b, op)) => self
                     .write_xa(&ctx, &mut names, &mut mirror, b, op, &mut due)
                     .map(|r| released = Some(r)),
-                None => self.write(&ctx, &mut prepared, &mut mirror, &mut mirrored, &pending),
+                None => self.write(
+                    &ctx,
+                    &mut prepared,
+                    &mut mirror,
+                    &mut mirrored,
+                    &pending,
+                    &swept,
+                ),
             };
             self.check_memory(&ctx);
             drop(ctx);
@@ -515,6 +552,71 @@ impl Writer {
                         .fetch_add(pending.len() as u64, Ordering::Relaxed);
                 }
                 Err(e) => return WriterExit::Failed(e),
+            }
+        }
+    }
+
+    /// Delete the table keys `s` asks for, in lock holds of about [`HOLD_BUDGET_NS`] each,
+    /// waking the main thread after each so that it serves clients between them. Nothing else
+    /// is written meanwhile, so no key of a later change is deleted. Ok(false): nothing to
+    /// sweep (the marker does nothing either). The deletions are idempotent: if the writer
+    /// stops half-way, the marker's batch comes again and the sweep starts over.
+    fn sweep(
+        &self,
+        tsc: &DetachedCtx,
+        cache: &mut mirror::MirrorCache,
+        s: &mirror::Sweep,
+    ) -> Result<bool, WriterExit> {
+        let budget = Duration::from_nanos(HOLD_BUDGET_NS as u64);
+        let mut cursor = "0".to_string();
+        let mut first = true;
+        loop {
+            let Some(ctx) = self.lock(tsc) else {
+                return Err(WriterExit::Stopped);
+            };
+            if ctx.get_flags().contains(ContextFlags::SLAVE) {
+                return Err(WriterExit::Replica);
+            }
+            match self.check_slots(&ctx) {
+                SlotCheck::Same => {}
+                SlotCheck::Down => {
+                    drop(ctx);
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+                SlotCheck::Changed(exit) => return Err(exit),
+            }
+            match streams::offset_key_exists(&ctx, &self.offset_key) {
+                Ok(true) => {}
+                Ok(false) => return Err(WriterExit::OffsetGone),
+                Err(e) => return Err(WriterExit::Failed(e)),
+            }
+            let started = Instant::now();
+            let cpu_started = crate::ffi::os::thread_cpu_us();
+            let step = if first {
+                first = false;
+                cache.sweep_applies(&ctx, &self.offset_key, s)
+            } else {
+                Ok(true)
+            }
+            .and_then(|applies| {
+                if !applies {
+                    return Ok(None);
+                }
+                mirror::sweep_step(&ctx, &self.offset_key, s, &mut cursor, budget).map(Some)
+            });
+            drop(ctx);
+            let held = started.elapsed().as_micros() as u64;
+            STATUS.record_lock_hold(
+                held,
+                crate::ffi::os::thread_cpu_us().saturating_sub(cpu_started),
+            );
+            thread_ctx::wake_event_loop();
+            match step {
+                Ok(None) => return Ok(false),
+                Ok(Some(true)) => return Ok(true),
+                Ok(Some(false)) => {}
+                Err(e) => return Err(WriterExit::Failed(e)),
             }
         }
     }
@@ -582,11 +684,12 @@ impl Writer {
         cache: &mut mirror::MirrorCache,
         mirrored: &mut mirror::Prepared,
         batches: &[Batch],
+        swept: &HashSet<String>,
     ) -> Result<(), String> {
         cache.check(ctx, mirrored)?;
         streams::append(ctx, prepared, self.stream_maxlen, &self.offset_key)?;
         let entries = batches.iter().flat_map(|b| b.entries.iter());
-        cache.apply(ctx, &self.offset_key, mirrored, entries)?;
+        cache.apply(ctx, &self.offset_key, mirrored, entries, swept)?;
         self.store_checkpoint(ctx, batches, &[], &[])
     }
 
@@ -674,7 +777,8 @@ impl Writer {
                     let mut mirrored = cache.prepare(all())?;
                     cache.check(ctx, &mirrored)?;
                     streams::append(ctx, &mut prepared, self.stream_maxlen, &self.offset_key)?;
-                    cache.apply(ctx, &self.offset_key, &mut mirrored, all())?;
+                    let none = Default::default();
+                    cache.apply(ctx, &self.offset_key, &mut mirrored, all(), &none)?;
                     released = (held, Some(prepared));
                 }
                 check(ctx.call_ext("DEL", &opts, &[key.as_str()]), "DEL (XA hold)")?;

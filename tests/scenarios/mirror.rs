@@ -447,3 +447,65 @@ fn xa_transactions_reach_the_mirror_at_commit_only() {
     wait_mirror_equal(&r, &db, "", "the mirror after XA COMMIT");
     assert_eq!(mirror(&r, "").len(), 1);
 }
+
+/// In a Redis of many other keys, a table's keys are found by a SCAN of the whole keyspace
+/// (TRUNCATE, a re-read's end): that is done ahead of the marker in holds of about 1 ms, not
+/// in one hold that blocks Redis for as long as the SCAN takes. The mirror equals the table
+/// after each, the other keys are untouched, and a replica equals its primary.
+#[test]
+fn a_truncate_and_a_resync_end_sweep_a_large_keyspace_in_short_holds() {
+    const FILLER: u64 = 1_000_000;
+    let db = MariaDb::start();
+    db.exec(
+        "CREATE TABLE test.m (id INT PRIMARY KEY, name VARCHAR(20) NOT NULL, amount DECIMAL(10,2), note VARCHAR(20));
+         INSERT INTO test.m SELECT seq, CONCAT('n', seq), seq / 4, NULL FROM test.seq_1_to_2000;",
+    );
+    let url = db.url();
+    let args = ["mysql-url", &url, "mirror", "hash", "mirror-prefix", "m:"];
+    let r = RedisServer::start_with(&["--enable-debug-command", "yes"], &args);
+    wait_snapshot_done_and_caught_up(&r, &db, Duration::from_secs(60));
+    wait_mirror_equal(&r, &db, "m:", "the mirror after the snapshot");
+    let replica =
+        RedisServer::start_with(&["--replicaof", "127.0.0.1", &r.port().to_string()], &args);
+    r.cmd(&["DEBUG", "POPULATE", &FILLER.to_string(), "filler"]);
+    let dbsize = |r: &RedisServer| match r.cmd(&["DBSIZE"]) {
+        redis::Value::Int(n) => n as u64,
+        other => panic!("DBSIZE: {other:?}"),
+    };
+    let before = dbsize(&r);
+
+    // Rows deleted where the binlog does not show it, then a resync: their keys go.
+    let mut c = db.conn();
+    use mysql::prelude::Queryable;
+    c.query_drop("SET SESSION sql_log_bin = 0").unwrap();
+    c.query_drop("DELETE FROM test.m WHERE id > 1500").unwrap();
+    c.query_drop("SET SESSION sql_log_bin = 1").unwrap();
+    assert_eq!(value_to_string(&r.cmd(&["CDC.RESYNC", "test.m"])), "OK");
+    wait_until(Duration::from_secs(60), "the resync", || {
+        status(&r).get("snapshot").map(String::as_str) == Some("[]")
+    });
+    wait_mirror_equal(&r, &db, "m:", "the mirror after the resync");
+    assert_eq!(dbsize(&r), before - 500, "only the deleted rows' keys go");
+
+    // TRUNCATE, then new rows: the sweep deletes the old keys, never the new ones.
+    db.exec("TRUNCATE TABLE test.m; INSERT INTO test.m VALUES (1, 'again', NULL, NULL), (9999, 'new', 1, 'x');");
+    wait_mirror_equal(&r, &db, "m:", "the mirror after TRUNCATE and new rows");
+    assert_eq!(mirror(&r, "m:").len(), 2);
+    assert_eq!(tables_field(&r, "test.m", "keys"), 2);
+    assert_eq!(dbsize(&r), before - 2000 + 2);
+
+    // Each sweep took many holds of about 1 ms of work, not one of the whole SCAN (with a
+    // million keys, tens of ms of CPU): the longest hold's CPU time stays far below that.
+    let cpu_us: u64 = info_field(&r, "cdc", "cdc_max_lock_cpu_us")
+        .and_then(|v| v.parse().ok())
+        .expect("INFO cdc max_lock_cpu_us");
+    eprintln!("longest lock hold: {cpu_us} µs of CPU");
+    assert!(cpu_us < 25_000, "longest lock hold {cpu_us} µs of CPU");
+
+    wait_until(Duration::from_secs(60), "the replica", || {
+        redis::cmd("DBSIZE")
+            .query::<u64>(&mut replica.client())
+            .is_ok_and(|n| n == dbsize(&r))
+    });
+    assert_eq!(mirror(&replica, "m:"), mirror(&r, "m:"));
+}
