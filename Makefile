@@ -36,7 +36,7 @@ run:
 	@$(MAKE) --no-print-directory build
 	scripts/demo.sh
 
-# MODE=catchup (default) | live | snapshot | mirror | all; settings in scripts/bench.sh; results in
+# MODE=catchup (default) | live | snapshot | mirror | cluster | all; settings in scripts/bench.sh; results in
 # benches/RESULTS.md.
 bench:
 	scripts/bench.sh

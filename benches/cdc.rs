@@ -1,6 +1,9 @@
 //! `make bench`: catch-up throughput against peers, lock hold, client latency and memory;
 //! `make bench MODE=live`: commit->entry latency at a steady transaction rate;
-//! `make bench MODE=snapshot`: the initial snapshot of an existing table.
+//! `make bench MODE=snapshot`: the initial snapshot of an existing table;
+//! `make bench MODE=mirror`: the catch-up with the mirror;
+//! `make bench MODE=cluster`: the catch-up by a Redis Cluster of 3 primaries against one
+//! redis-server, over one binlog of tables spread evenly across the primaries.
 //!
 //! It starts its own MariaDB and redis-server (the integration tests' support library,
 //! tests/support), generates the binlog with the module paused, resumes it and times the
@@ -163,17 +166,25 @@ fn enable_module(c: &mut redis::Connection) {
 
 /// Generate `txns` transactions of `per_txn` changes: 70% inserts, 20% updates, 10% deletes.
 fn generate(db: &MariaDb, txns: usize, per_txn: usize) -> usize {
+    generate_into(db, &["bench.items".to_string()], txns, per_txn)
+}
+
+/// [`generate`] into `tables` (of `TABLE_DDL`'s columns), taking turns: transaction `t` writes
+/// `tables[t % n]`, each table with the same mix.
+fn generate_into(db: &MariaDb, tables: &[String], txns: usize, per_txn: usize) -> usize {
     let mut conn = db.conn();
-    let mut next_id: u64 = 1;
-    let mut live_lo: u64 = 1;
+    // Per table: the next id to insert and the lowest id not deleted.
+    let mut ids: Vec<(u64, u64)> = vec![(1, 1); tables.len()];
     let mut changes = 0;
     for t in 0..txns {
+        let table = &tables[t % tables.len()];
+        let (next_id, live_lo) = &mut ids[t % tables.len()];
         conn.query_drop("BEGIN").expect("begin");
-        match t % 10 {
+        match (t / tables.len()) % 10 {
             0..=6 => {
-                let mut sql = String::from("INSERT INTO bench.items VALUES ");
+                let mut sql = format!("INSERT INTO {table} VALUES ");
                 for i in 0..per_txn {
-                    let id = next_id + i as u64;
+                    let id = *next_id + i as u64;
                     if i > 0 {
                         sql.push(',');
                     }
@@ -187,24 +198,24 @@ fn generate(db: &MariaDb, txns: usize, per_txn: usize) -> usize {
                     ));
                 }
                 conn.query_drop(sql).expect("insert");
-                next_id += per_txn as u64;
+                *next_id += per_txn as u64;
             }
             7 | 8 => {
-                let lo = live_lo;
+                let lo = *live_lo;
                 conn.query_drop(format!(
-                    "UPDATE bench.items SET qty = qty + 1, status = 'paid', updated = NOW(6) WHERE id >= {lo} AND id < {}",
+                    "UPDATE {table} SET qty = qty + 1, status = 'paid', updated = NOW(6) WHERE id >= {lo} AND id < {}",
                     lo + per_txn as u64
                 ))
                 .expect("update");
             }
             _ => {
-                let lo = live_lo;
+                let lo = *live_lo;
                 conn.query_drop(format!(
-                    "DELETE FROM bench.items WHERE id >= {lo} AND id < {}",
+                    "DELETE FROM {table} WHERE id >= {lo} AND id < {}",
                     lo + per_txn as u64
                 ))
                 .expect("delete");
-                live_lo += per_txn as u64;
+                *live_lo += per_txn as u64;
             }
         }
         conn.query_drop("COMMIT").expect("commit");
@@ -1062,6 +1073,337 @@ fn mirror() {
     write_results("mirror", &md);
 }
 
+/// MODE=cluster: tables per primary (`bench.items_<i>`, their hash tags `{bench.items_<i>}`
+/// in the slots of each of the 3 primaries that `redis-cli --cluster create` makes).
+const CLUSTER_TABLES_PER_PRIMARY: usize = 2;
+
+/// `n` table names per primary of a 3-primary cluster as `redis-cli --cluster create` splits
+/// the slots (0-5460, 5461-10922, 10923-16383), in the order primary 0, 1, 2, 0, ...
+fn cluster_tables(n: usize) -> Vec<String> {
+    let mut per: Vec<Vec<String>> = vec![Vec::new(); 3];
+    for i in 0.. {
+        if per.iter().all(|p| p.len() >= n) {
+            break;
+        }
+        let name = format!("bench.items_{i}");
+        let slot = redis_cdc_core::cluster::table_slot(&name);
+        let node = match slot {
+            0..=5460 => 0,
+            5461..=10922 => 1,
+            _ => 2,
+        };
+        if per[node].len() < n {
+            per[node].push(name);
+        }
+    }
+    (0..n)
+        .flat_map(|i| per.iter().map(move |p| p[i].clone()))
+        .collect()
+}
+
+/// The changes [`generate_into`] writes to table `i` of `n`.
+fn changes_of(i: usize, n: usize, txns: usize, per_txn: usize) -> u64 {
+    ((txns + n - 1 - i) / n * per_txn) as u64
+}
+
+/// MariaDB's `Bytes_sent` (to all its clients: here the binlog dump threads, almost only).
+fn bytes_sent(db: &MariaDb) -> u64 {
+    db.query_strings("SHOW GLOBAL STATUS LIKE 'Bytes_sent'")
+        .first()
+        .and_then(|r| r.get(1).cloned().flatten())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// One primary of a cluster catch-up.
+struct NodeRun {
+    port: u16,
+    tables: usize,
+    events: u64,
+    bytes_read: u64,
+    secs: f64,
+    cpu: String,
+    max_lock_us: u64,
+}
+
+/// One catch-up of the generated binlog range by a cluster of 3 primaries (BENCH_CLUSTER_REPLICAS
+/// replicas each, default none), every node's module disabled until its offset hash holds the
+/// start: the time from enabling them until the last has written everything.
+struct ClusterRun {
+    secs: f64,
+    nodes: Vec<NodeRun>,
+    /// MariaDB's `Bytes_sent` during the catch-up, and its CPU seconds.
+    sent: u64,
+    db_cpu: f64,
+}
+
+fn cluster_run(
+    db: &MariaDb,
+    (file, start, end): (&str, u64, u64),
+    (txns, per_txn): (usize, usize),
+    tables: &[String],
+) -> ClusterRun {
+    let changes = txns * per_txn;
+    let fsync = std::env::var("BENCH_FSYNC").unwrap_or_else(|_| "always".into());
+    let replicas = env_usize("BENCH_CLUSTER_REPLICAS", 0);
+    let url = db.url();
+    let extra = std::env::var("BENCH_MODULE_ARGS").unwrap_or_default();
+    let mut args = vec![
+        "mysql-url",
+        url.as_str(),
+        "snapshot",
+        "never",
+        "enabled",
+        "no",
+    ];
+    args.extend(extra.split_whitespace());
+    let c = Cluster::start_with(
+        &Flavor::redis(),
+        3,
+        replicas,
+        &[
+            "--appendfsync",
+            fsync.as_str(),
+            "--auto-aof-rewrite-percentage",
+            "0",
+        ],
+        &args,
+    );
+    let primaries = c.primaries();
+    // Each node's own offset hash (`cdc:offset{n<i>}`, docs/cluster.md) with the start and the
+    // slots it serves, so that no table counts as newly received (which would re-read it).
+    for p in &primaries {
+        let me = myself(p);
+        let first = me.slots.first().expect("a primary serves slots");
+        let key = format!("cdc:offset{}", redis_cdc_core::cluster::tag_for_slot(first));
+        let start = start.to_string();
+        let slots = me.slots.ranges();
+        let mirror = bench_mirror_setting();
+        p.cmd(&[
+            "HSET", &key, "file", file, "pos", &start, "mirror", &mirror, "slots", &slots,
+        ]);
+        let mine = tables
+            .iter()
+            .filter(|t| me.slots.contains(redis_cdc_core::cluster::table_slot(t)))
+            .count();
+        assert_eq!(
+            mine,
+            CLUSTER_TABLES_PER_PRIMARY,
+            "primary {} serves {mine} of the tables {tables:?}: they are not spread evenly",
+            p.port()
+        );
+    }
+    let cpu_before: Vec<_> = primaries.iter().map(|p| thread_cpu(p.pid())).collect();
+    let db_cpu = |db: &MariaDb| thread_cpu(db.pid()).values().sum::<f64>();
+    let db_cpu_before = db_cpu(db);
+    let sent_before = bytes_sent(db);
+    let mut conns: Vec<redis::Connection> = primaries.iter().map(|p| p.client()).collect();
+    let t0 = Instant::now();
+    for conn in conns.iter_mut() {
+        enable_module(conn);
+    }
+    // A primary is done when it has written every change of its tables: its position reaches
+    // the binlog's end only at the source's next heartbeat (up to 1 s later) when the last
+    // transactions are of other primaries' tables (a transaction with nothing to write moves
+    // the stored position at most every so often).
+    let expected: Vec<u64> = primaries
+        .iter()
+        .map(|p| {
+            let me = myself(p);
+            tables
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| me.slots.contains(redis_cdc_core::cluster::table_slot(t)))
+                .map(|(i, _)| changes_of(i, tables.len(), txns, per_txn))
+                .sum()
+        })
+        .collect();
+    assert_eq!(expected.iter().sum::<u64>() as usize, changes);
+    let mut done: Vec<Option<f64>> = vec![None; primaries.len()];
+    while done.iter().any(Option::is_none) {
+        for (i, p) in primaries.iter().enumerate() {
+            if done[i].is_none() && info_u64(p, "events") >= expected[i] {
+                done[i] = Some(t0.elapsed().as_secs_f64());
+            }
+        }
+        if t0.elapsed() > Duration::from_secs(600) {
+            panic!("the cluster's catch-up did not finish: {done:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu: Vec<String> = primaries
+        .iter()
+        .zip(&cpu_before)
+        .map(|(p, before)| cpu_since(p.pid(), before).join(", "))
+        .collect();
+    let db_cpu = db_cpu(db) - db_cpu_before;
+    // Every primary reads to the binlog's end (bytes read, bytes sent).
+    let target = format!("{file}:{end}");
+    for conn in conns.iter_mut() {
+        wait_until(
+            Duration::from_secs(30),
+            "a primary's position to reach the end",
+            || status_map(conn).get("position") == Some(&target),
+        );
+    }
+    let sent = bytes_sent(db).saturating_sub(sent_before);
+    let nodes: Vec<NodeRun> = primaries
+        .iter()
+        .zip(cpu)
+        .zip(&done)
+        .map(|((p, cpu), secs)| {
+            let me = myself(p);
+            NodeRun {
+                port: p.port(),
+                tables: tables
+                    .iter()
+                    .filter(|t| me.slots.contains(redis_cdc_core::cluster::table_slot(t)))
+                    .count(),
+                events: info_u64(p, "events"),
+                bytes_read: info_u64(p, "bytes_read"),
+                secs: secs.unwrap_or(0.0),
+                cpu,
+                max_lock_us: info_u64(p, "max_lock_us"),
+            }
+        })
+        .collect();
+    let events: u64 = nodes.iter().map(|n| n.events).sum();
+    assert_eq!(
+        events as usize, changes,
+        "every change must be written once, by one primary"
+    );
+    ClusterRun {
+        secs,
+        nodes,
+        sent,
+        db_cpu,
+    }
+}
+
+/// `make bench MODE=cluster`: one binlog of BENCH_TXNS transactions of BENCH_ROWS_PER_TXN
+/// changes over 6 tables, 2 in the slots of each primary; its catch-up by one redis-server
+/// (not a cluster) and by a cluster of 3 primaries, taking turns BENCH_RUNS times; the total
+/// rows/s of each, their ratio, and the binlog transfer per primary (each reads it whole).
+fn cluster_mode() {
+    let load_avg = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into());
+    let txns = env_usize("BENCH_TXNS", 350);
+    let per_txn = env_usize("BENCH_ROWS_PER_TXN", 1000);
+    let runs = env_usize("BENCH_RUNS", 3).max(1);
+    let replicas = env_usize("BENCH_CLUSTER_REPLICAS", 0);
+    let tables = cluster_tables(CLUSTER_TABLES_PER_PRIMARY);
+    let db = start_db();
+    for t in &tables {
+        db.exec(&TABLE_DDL.replace("bench.items", t));
+    }
+    let (file, start) = db.master_status();
+    let changes = generate_into(&db, &tables, txns, per_txn);
+    let (end_file, end) = db.master_status();
+    assert_eq!(file, end_file, "the generated binlog must fit in one file");
+    let binlog = end - start;
+    eprintln!("generated {changes} changes in {txns} transactions over {tables:?}, binlog {file}:{start}..{end}");
+    // BENCH_PERF does not apply here.
+    std::env::remove_var("BENCH_PERF");
+    // One redis-server's run, the binlog bytes it read, and what MariaDB sent meanwhile.
+    let mut singles: Vec<(ModuleRun, u64, u64)> = Vec::new();
+    let mut clusters: Vec<ClusterRun> = Vec::new();
+    for _ in 0..runs {
+        let sent_before = bytes_sent(&db);
+        let (run, redis) = module_run(&db, &file, start, end, changes);
+        let sent = bytes_sent(&db).saturating_sub(sent_before);
+        singles.push((run, info_u64(&redis, "bytes_read"), sent));
+        drop(redis);
+        clusters.push(cluster_run(
+            &db,
+            (&file, start, end),
+            (txns, per_txn),
+            &tables,
+        ));
+    }
+    let single_s = median(singles.iter().map(|r| r.0.secs).collect());
+    let cluster_s = median(clusters.iter().map(|r| r.secs).collect());
+    let single_rate = changes as f64 / single_s;
+    let cluster_rate = changes as f64 / cluster_s;
+    let (first_single, single_read, single_sent) = &singles[0];
+    let first = &clusters[0];
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let fsync = std::env::var("BENCH_FSYNC").unwrap_or_else(|_| "always".into());
+    let replicas_note = match replicas {
+        0 => "no replicas".to_string(),
+        n => format!("{n} replica(s) each"),
+    };
+    let mut md = format!(
+        "Catch-up of {changes} row changes ({txns} transactions of {per_txn}, the catch-up's mix and columns) over {} tables taking turns ({}), {CLUSTER_TABLES_PER_PRIMARY} in the slots of each primary; binlog range {:.1} MiB. {} CPUs ({}; load average {load_avg} at the start), AOF `appendfsync {fsync}` on every node. One redis-server (not a cluster) and a Redis Cluster of 3 primaries ({replicas_note}) take turns, each into fresh servers; medians of {runs} runs. The cluster's time: from enabling the module on the 3 primaries until the last has written everything.\n\n",
+        tables.len(),
+        tables.join(", "),
+        mib(binlog),
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        cpu_model(),
+    );
+    md.push_str("| pipeline | rows/s | seconds | note |\n|---|---:|---:|---|\n");
+    md.push_str(&format!(
+        "| one redis-server, all {} tables | {single_rate:.0} | {single_s:.2} | lock hold max {:.2} ms |\n",
+        tables.len(),
+        singles.iter().map(|r| r.0.max_lock_us).max().unwrap_or(0) as f64 / 1000.0
+    ));
+    let median_cluster = {
+        let mut sorted: Vec<&ClusterRun> = clusters.iter().collect();
+        sorted.sort_by(|a, b| a.secs.total_cmp(&b.secs));
+        sorted[sorted.len() / 2]
+    };
+    md.push_str(&format!(
+        "| Redis Cluster, 3 primaries, {CLUSTER_TABLES_PER_PRIMARY} tables each (total) | {cluster_rate:.0} | {cluster_s:.2} | the primaries done after {} s |\n",
+        median_cluster
+            .nodes
+            .iter()
+            .map(|n| format!("{:.2}", n.secs))
+            .collect::<Vec<_>>()
+            .join(" / "),
+    ));
+    md.push_str(&format!(
+        "\n- cluster / one redis-server: **{:.2}x** (on 2 cores the 3 primaries share the CPUs the one server has to itself)\n",
+        cluster_rate / single_rate
+    ));
+    let per_node: Vec<String> = first
+        .nodes
+        .iter()
+        .map(|n| format!("{:.1}", mib(n.bytes_read)))
+        .collect();
+    let node_avg = first.nodes.iter().map(|n| n.bytes_read).sum::<u64>() as f64
+        / first.nodes.len().max(1) as f64;
+    md.push_str(&format!(
+        "- binlog transfer (first run): one redis-server read {:.1} MiB of binlog events (MariaDB sent {:.1} MiB). Each primary of the cluster read {} MiB, **{:.2}x** one server's: the whole binlog, the rows events of the other primaries' tables skipped undecoded; MariaDB sent {:.1} MiB in all, **{:.2}x** one server's (one dump thread per primary). (The binlog file range is {:.1} MiB: MariaDB does not send the Annotate_rows events, the statements' text, to a reader that does not ask for them.)\n",
+        mib(*single_read),
+        mib(*single_sent),
+        per_node.join(" / "),
+        node_avg / (*single_read).max(1) as f64,
+        mib(first.sent),
+        first.sent as f64 / (*single_sent).max(1) as f64,
+        mib(binlog),
+    ));
+    md.push_str(&format!(
+        "- CPU during the catch-up (first run): one redis-server ({:.2} s): {}; the cluster ({:.2} s, mariadbd {:.2} s):\n",
+        first_single.secs, first_single.cpu, first.secs, first.db_cpu
+    ));
+    for n in &first.nodes {
+        md.push_str(&format!(
+            "  - primary :{} ({} tables, {} entries, read {:.1} MiB, done after {:.2} s, lock hold max {:.2} ms): {}\n",
+            n.port,
+            n.tables,
+            n.events,
+            mib(n.bytes_read),
+            n.secs,
+            n.max_lock_us as f64 / 1000.0,
+            n.cpu
+        ));
+    }
+    println!("\n{md}");
+    write_results("cluster", &md);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mode = std::env::var("BENCH_MODE").unwrap_or_else(|_| "catchup".into());
@@ -1073,6 +1415,7 @@ fn main() {
         "live" => live(),
         "snapshot" => snapshot(),
         "mirror" => mirror(),
+        "cluster" => cluster_mode(),
         "all" => {
             catchup();
             snapshot();

@@ -7,93 +7,11 @@
 use crate::support::*;
 use redis_cdc_core::cluster::key_slot;
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const TABLES: usize = 12;
-
-/// Six nodes made one cluster by `redis-cli --cluster create ... --cluster-replicas 1`.
-struct Cluster {
-    nodes: Vec<RedisServer>,
-}
-
-impl Cluster {
-    fn start(flavor: &Flavor, module_args: &[&str]) -> Cluster {
-        let nodes: Vec<RedisServer> = (0..6)
-            .map(|_| {
-                RedisServer::start_on(
-                    flavor,
-                    &[
-                        "--cluster-enabled",
-                        "yes",
-                        "--cluster-config-file",
-                        "nodes.conf",
-                        "--cluster-node-timeout",
-                        "2000",
-                    ],
-                    module_args,
-                )
-            })
-            .collect();
-        let mut args: Vec<String> = vec!["--cluster".into(), "create".into()];
-        args.extend(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port())));
-        args.extend(["--cluster-replicas", "1", "--cluster-yes"].map(String::from));
-        let out = Command::new("redis-cli")
-            .args(&args)
-            .output()
-            .expect("redis-cli runs");
-        assert!(
-            out.status.success(),
-            "redis-cli --cluster create failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let c = Cluster { nodes };
-        wait_until(Duration::from_secs(60), "the cluster to be ok", || {
-            c.nodes.iter().all(|n| {
-                info_like(n, &["CLUSTER", "INFO"], "cluster_state").as_deref() == Some("ok")
-            }) && c.primaries().len() == 3
-        });
-        c
-    }
-
-    fn alive(&self) -> impl Iterator<Item = &RedisServer> {
-        self.nodes.iter().filter(|n| n.is_running())
-    }
-
-    /// The running nodes that are primaries now.
-    fn primaries(&self) -> Vec<&RedisServer> {
-        self.alive()
-            .filter(|n| {
-                info_field(n, "replication", "role").as_deref() == Some("master")
-                    && n.cmd(&["CLUSTER", "MYID"]) != redis::Value::Nil
-            })
-            .collect()
-    }
-
-    /// The node serving `key` (the others answer MOVED).
-    fn owner(&self, key: &str) -> &RedisServer {
-        self.alive()
-            .find(|n| {
-                info_field(n, "replication", "role").as_deref() == Some("master")
-                    && n.try_cmd(&["EXISTS", key]).is_ok()
-            })
-            .unwrap_or_else(|| panic!("no node serves {key}"))
-    }
-}
-
-/// A `field:value` of a text reply (`CLUSTER INFO`).
-fn info_like(n: &RedisServer, cmd: &[&str], field: &str) -> Option<String> {
-    let text = value_to_string(&n.try_cmd(cmd).ok()?);
-    text.lines().find_map(|l| {
-        l.trim()
-            .strip_prefix(field)
-            .and_then(|r| r.strip_prefix(':'))
-            .map(|v| v.trim().to_string())
-    })
-}
 
 fn stream_key(schema: &str, table: usize) -> String {
     format!("cdc:{{{schema}.t{table}}}")
@@ -122,14 +40,20 @@ struct Workload {
 
 impl Workload {
     fn start(db: &MariaDb, schema: &str) -> Workload {
+        Workload::start_from(db, schema, 0)
+    }
+
+    /// Start after `first` transactions of an earlier workload of `schema` (which `stop`
+    /// returned): its rows' ids follow theirs.
+    fn start_from(db: &MariaDb, schema: &str, first: u64) -> Workload {
         let stop = Arc::new(AtomicBool::new(false));
-        let done = Arc::new(AtomicU64::new(0));
+        let done = Arc::new(AtomicU64::new(first));
         let (s, d) = (stop.clone(), done.clone());
         let port = db.port();
         let schema = schema.to_string();
         let thread = std::thread::spawn(move || {
             let mut conn = patient_conn(port);
-            let mut i: u64 = 0;
+            let mut i: u64 = first;
             while !s.load(Ordering::Relaxed) {
                 let t = (i as usize) % TABLES;
                 let u = (i as usize * 5 + 3) % TABLES;
@@ -254,16 +178,6 @@ fn lookup(row: &serde_json::Value, f: &str) -> String {
             .unwrap_or_default(),
         _ => String::new(),
     }
-}
-
-/// The slots a node serves (its `myself` line of CLUSTER NODES).
-fn my_slots(n: &RedisServer) -> BTreeSet<u16> {
-    let text = value_to_string(&n.cmd(&["CLUSTER", "NODES"]));
-    let me = redis_cdc_core::cluster::parse_nodes(&text)
-        .into_iter()
-        .find(|n| n.myself)
-        .expect("a myself line");
-    (0..16384u16).filter(|s| me.slots.contains(*s)).collect()
 }
 
 fn module_args(url: &str, schema: &str) -> Vec<String> {
@@ -399,15 +313,7 @@ fn a_promoted_replica_resumes_its_tables_with_no_gap_and_no_duplicate() {
     w.wait(150);
     // The primary of t0's slot, and its replica.
     let victim = c.owner(&stream_key(schema, 0));
-    let victim_id = value_to_string(&victim.cmd(&["CLUSTER", "MYID"]));
-    let replica = c
-        .alive()
-        .find(|n| {
-            value_to_string(&n.cmd(&["CLUSTER", "NODES"]))
-                .lines()
-                .any(|l| l.contains("myself,slave") && l.contains(&victim_id))
-        })
-        .expect("the victim's replica");
+    let replica = c.replica_of(victim);
     victim.kill9();
     replica.cmd(&["CLUSTER", "FAILOVER", "TAKEOVER"]);
     wait_until(Duration::from_secs(30), "the replica to take over", || {
@@ -497,6 +403,122 @@ fn a_table_whose_slot_moves_resumes_on_its_new_primary_exactly_once() {
     );
 }
 
+/// The entries of `key` on its node whose `op` is `op`.
+fn count_op(c: &Cluster, key: &str, op: &str) -> usize {
+    stream_entries(&mut c.owner(key).client(), key)
+        .iter()
+        .filter(|(_, f)| field(f, "op") == Some(op))
+        .count()
+}
+
+/// A table whose position is gone (its key deleted) when its slot moves: the primary that
+/// receives the slot cannot know what of the table its stream holds, so it re-reads the table
+/// (framed by resync markers) while changes go on; the stream replays to the table and no
+/// binlog change is in it twice.
+#[test]
+fn a_table_without_a_position_is_re_read_on_the_primary_receiving_its_slot() {
+    let started = Instant::now();
+    let db = shared_mariadb();
+    let schema = "clu6";
+    create_tables(&db, schema);
+    let url = db.url();
+    let args = module_args(&url, schema);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let c = Cluster::start_with(&Flavor::redis(), 3, 0, &[], &args);
+    let w = Workload::start(&db, schema);
+    w.wait(100);
+    let first = w.stop();
+    wait_all_caught_up(&c, &db);
+    let (t, from) = (0..TABLES)
+        .map(|t| (t, c.owner(&stream_key(schema, t))))
+        .find(|(t, n)| my_slots(n).first() != Some(&key_slot(stream_key(schema, *t).as_bytes())))
+        .expect("a table to move");
+    let key = stream_key(schema, t);
+    let position = format!("cdc:offset:{{{schema}.t{t}}}");
+    assert_eq!(value_to_string(&from.cmd(&["DEL", &position])), "1");
+    let to = c
+        .primaries()
+        .into_iter()
+        .find(|p| p.port() != from.port())
+        .expect("another primary");
+    move_slot(&c, &key, to);
+    assert_eq!(count_op(&c, &key, "resync-begin"), 0);
+    // Changes of the table (and the others) while the new primary re-reads it.
+    let w = Workload::start_from(&db, schema, first);
+    w.wait(100);
+    let n = w.stop();
+    wait_all_caught_up(&c, &db);
+    let owners = check_tables(&c, &db, schema);
+    assert_eq!(owners[t], to.port(), "t{t} is on its new primary");
+    assert_eq!(count_op(&c, &key, "resync-begin"), 1, "{key} was re-read");
+    assert_eq!(
+        count_op(&c, &key, "resync-end"),
+        1,
+        "{key}: the re-read ended"
+    );
+    eprintln!(
+        "cluster re-read test: {n} transactions, {:?}",
+        started.elapsed()
+    );
+}
+
+/// A primary killed -9 under a workload, then (later) stopped cleanly, each time started again
+/// from its AOF and nodes.conf while its replica may not take over: it stays the primary of its
+/// slots and resumes its tables from their positions, so every stream has each change once, in
+/// order, and replays to its table.
+#[test]
+fn a_primary_restarted_from_its_aof_resumes_its_tables_exactly_once() {
+    let started = Instant::now();
+    let db = shared_mariadb();
+    let schema = "clu7";
+    create_tables(&db, schema);
+    let url = db.url();
+    let args = module_args(&url, schema);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let c = Cluster::start(&Flavor::redis(), &args);
+    let w = Workload::start(&db, schema);
+    w.wait(100);
+    let victim = c.owner(&stream_key(schema, 0));
+    let replica = c.replica_of(victim);
+    replica.cmd(&["CONFIG", "SET", "cluster-replica-no-failover", "yes"]);
+    // Killed while it streams: it has written changes, and more are coming.
+    let streamed = |n: u64| {
+        wait_until(Duration::from_secs(60), "the victim to stream", || {
+            status_field(victim, "events").parse::<u64>().unwrap_or(0) >= n
+        })
+    };
+    streamed(50);
+    victim.kill9();
+    w.wait(50);
+    victim.restart();
+    c.wait_ok(3);
+    wait_state(victim, "streaming", STREAMING);
+    w.wait(100);
+    streamed(50);
+    // A clean stop (SIGTERM: Redis writes its AOF and nodes.conf and unloads) and start.
+    victim.restart();
+    c.wait_ok(3);
+    wait_state(victim, "streaming", STREAMING);
+    w.wait(100);
+    let n = w.stop();
+    wait_all_caught_up(&c, &db);
+    assert_eq!(
+        info_field(victim, "replication", "role").as_deref(),
+        Some("master"),
+        "the restarted node is still a primary"
+    );
+    let owners = check_tables(&c, &db, schema);
+    assert_eq!(
+        owners[0],
+        victim.port(),
+        "t0 is still on the restarted node"
+    );
+    eprintln!(
+        "cluster restart test: {n} transactions, {:?}",
+        started.elapsed()
+    );
+}
+
 /// The long variant (`--ignored`): under a workload, the slots of several tables move between
 /// primaries one after another, then a primary is killed -9 and its replica takes over; every
 /// table's stream still has each change once, in order, and replays to its table.
@@ -529,15 +551,7 @@ fn soak_slot_moves_and_a_failover_under_load_keep_every_table_exact() {
         w.wait(200);
     }
     let victim = c.owner(&stream_key(schema, 1));
-    let victim_id = value_to_string(&victim.cmd(&["CLUSTER", "MYID"]));
-    let replica = c
-        .alive()
-        .find(|n| {
-            value_to_string(&n.cmd(&["CLUSTER", "NODES"]))
-                .lines()
-                .any(|l| l.contains("myself,slave") && l.contains(&victim_id))
-        })
-        .expect("the victim's replica");
+    let replica = c.replica_of(victim);
     victim.kill9();
     replica.cmd(&["CLUSTER", "FAILOVER", "TAKEOVER"]);
     w.wait(500);

@@ -7,15 +7,19 @@
 //!   module, and "replay of a stream is its table";
 //! * `load`: a load of small transactions that survives its servers being killed, and the one
 //!   end-to-end check of what the module wrote of it (`verify_load`);
+//! * `cluster`: a Redis Cluster of such servers (`Cluster`), for the cluster scenarios and
+//!   `make bench MODE=cluster`;
 //! * `wheels`: valkey-server and the RediSearch / RedisJSON modules from the PyPI wheels in
 //!   `.tmp/venv` (`Flavor::valkey()`, `Flavor::valkey_with_stack()` start a `RedisServer` on
 //!   them), and the `SKIP:` line of the tests that need them.
 
+mod cluster;
 mod load;
 mod servers;
 mod streams;
 pub mod wheels;
 
+pub use cluster::*;
 pub use load::*;
 pub use servers::*;
 pub use streams::*;
