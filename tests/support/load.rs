@@ -177,6 +177,10 @@ fn load_loop(
     // Log ids: a transaction whose commit fails is never retried with the same ids (whether
     // it committed or not is for the checks to find out from the table).
     let mut next_log = first_log_id;
+    // The connection of a transaction whose commit failed (a read timeout: the server may be
+    // frozen, with the transaction still in its socket): gone before the next transaction, so
+    // that it cannot commit after a later one and the log's ids stay in commit order.
+    let mut stale: Option<u32> = None;
     while !stop.load(Ordering::Relaxed) {
         let c = match conn.as_mut() {
             Some(c) => c,
@@ -188,6 +192,14 @@ fn load_loop(
                 }
             },
         };
+        if let Some(id) = stale {
+            if !settle(c, id) {
+                conn = None;
+                sleep(Duration::from_millis(100));
+                continue;
+            }
+            stale = None;
+        }
         let mut sql = String::from("BEGIN;");
         for _ in 0..1 + rng.next(3) {
             sql += &format!(
@@ -216,6 +228,7 @@ fn load_loop(
             }
             Err(_) => {
                 failed.fetch_add(1, Ordering::Relaxed);
+                stale = Some(c.connection_id());
                 conn = None;
                 sleep(Duration::from_millis(50));
             }
@@ -224,6 +237,23 @@ fn load_loop(
             sleep(pause);
         }
     }
+}
+
+/// Kill connection `id` and wait until its thread is gone (its transaction committed or rolled
+/// back); false when `c` failed meanwhile.
+fn settle(c: &mut mysql::Conn, id: u32) -> bool {
+    let _ = c.query_drop(format!("KILL {id}"));
+    for _ in 0..300 {
+        let left: mysql::Result<Option<u64>> = c.query_first(format!(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {id}"
+        ));
+        match left {
+            Ok(Some(0)) => return true,
+            Ok(_) => sleep(Duration::from_millis(100)),
+            Err(_) => return false,
+        }
+    }
+    false
 }
 
 /// `SELECT id FROM <schema>.log ORDER BY id`.
