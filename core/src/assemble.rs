@@ -1368,7 +1368,9 @@ impl Assembler {
     /// `t` entries for the captured tables `sql` empties (flat format; Debezium's connectors
     /// skip truncates by default, so the Debezium formats write none).
     fn on_emptied(&mut self, emptied: Vec<(String, String)>, start: u64, ts: u32) {
-        if self.settings.format != Format::Flat {
+        // The Debezium formats write no `t` entry, but the mirror still loses the table's keys.
+        let flat = self.settings.format == Format::Flat;
+        if !flat && !self.settings.mirror.is_on() {
             return;
         }
         let mut row = 0;
@@ -1409,7 +1411,11 @@ impl Assembler {
             self.pending.push(Entry {
                 stream: self.settings.stream_key(&db, &table).into(),
                 table: table_name(&db, &table).into(),
-                fields: self.settings.render(&change),
+                fields: if flat {
+                    self.settings.render(&change)
+                } else {
+                    Vec::new()
+                },
                 mirror: self.settings.mirror.write(&change),
             });
         }
@@ -2991,6 +2997,29 @@ mod tests {
         assert_eq!(keys(b[0])[0], r#"c {"id":80}"#);
         assert_eq!(b[0].checkpoint.gtid, "0-7-3");
         assert_eq!(b[0].checkpoint.written_count, 0);
+    }
+
+    #[test]
+    fn truncate_clears_the_mirror_in_the_debezium_formats_too() {
+        // Debezium's formats write no `t` entry, but the table's mirror keys must still go.
+        let mut log = Binlog::new();
+        let begin = log.maria_gtid(1, true);
+        log.query("TRUNCATE TABLE t");
+        let mut s = settings(Flavor::MariaDb);
+        s.format = Format::Debezium;
+        s.mirror = Mirror {
+            mode: crate::format::mirror::MirrorMode::Hash,
+            prefix: String::new(),
+            cluster: false,
+        };
+        let out = push_all(&mut assembler(s, &start_at(begin), false), &log.events);
+        let entries: Vec<&Entry> = batches(&out).iter().flat_map(|b| &b.entries).collect();
+        assert_eq!(entries.len(), 1);
+        assert!(entries[0].fields.is_empty(), "no stream entry");
+        assert!(matches!(
+            entries[0].mirror,
+            Some(crate::format::mirror::MirrorWrite::Clear { .. })
+        ));
     }
 
     #[test]

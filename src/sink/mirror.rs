@@ -73,8 +73,10 @@ fn pattern_prefix(pattern: &str) -> String {
 pub enum Keep {
     /// Nothing: the table was emptied (TRUNCATE, DROP).
     Nothing,
-    /// The keys in the re-read's set: its begin was written in an earlier hold.
-    Seen,
+    /// The keys in the re-read's set (its begin was written in an earlier hold), and those
+    /// the hold writes before the end (the rows of the re-read's last chunk share the end's
+    /// batch: they are added to the set only in the hold, and must not vanish meanwhile).
+    Seen { also: HashSet<String> },
     /// The keys the hold writes between the re-read's begin and end, both in the hold.
     /// `if_keys`: the begin counts only when the table has keys already (a snapshot's).
     Written {
@@ -104,8 +106,9 @@ pub fn sweeps_keys<'e>(writes: impl Iterator<Item = &'e MirrorWrite>) -> bool {
 /// `writes`, in order. Deleting the keys early gives the same keys as deleting them at the
 /// marker when nothing of the hold before the marker is lost by it:
 /// - a clear with no row of its table written before it in the hold;
-/// - a re-read's end whose begin came in an earlier hold (the keys written since, also in this
-///   hold before the end, are in its set);
+/// - a re-read's end whose begin came in an earlier hold, maybe followed by the table's next
+///   begin: the keys kept are those in its set and those the hold writes before the end (the
+///   rows of the re-read's last chunk share the end's batch, and must not vanish meanwhile);
 /// - a begin and an end in this hold, with no row of the table written before the begin: the
 ///   keys kept are those written between them.
 ///
@@ -145,7 +148,17 @@ pub fn plan_sweeps<'e>(
             [(at, MirrorWrite::Clear { pattern })] if !written_before(*at) => {
                 Some((pattern, Keep::Nothing))
             }
-            [(_, MirrorWrite::ResyncEnd { pattern })] => Some((pattern, Keep::Seen)),
+            // (A begin after the end: the table's next re-read, as when a queue reads it twice.)
+            [(e, MirrorWrite::ResyncEnd { pattern })]
+            | [(e, MirrorWrite::ResyncEnd { pattern }), (_, MirrorWrite::ResyncBegin { .. })] => {
+                let also = t
+                    .rows
+                    .iter()
+                    .filter(|(i, _)| i < e)
+                    .map(|(_, k)| k.to_string())
+                    .collect();
+                Some((pattern, Keep::Seen { also }))
+            }
             [(b, MirrorWrite::ResyncBegin { pattern, if_keys }), (e, MirrorWrite::ResyncEnd { pattern: end })]
                 if pattern == end && !written_before(*b) =>
             {
@@ -313,7 +326,7 @@ impl MirrorCache {
     ) -> Result<bool, String> {
         Ok(match &s.keep {
             Keep::Nothing | Keep::Written { if_keys: false, .. } => true,
-            Keep::Seen => {
+            Keep::Seen { .. } => {
                 if self.active.is_none() {
                     self.active = Some(read_active(ctx, offset_key)?);
                 }
@@ -388,7 +401,7 @@ pub fn sweep_step(
     let seen = seen_key(offset_key, &s.pattern);
     let keep = |ctx: &Context, key: &str| match &s.keep {
         Keep::Nothing => false,
-        Keep::Seen => in_set(ctx, &seen, key),
+        Keep::Seen { also } => also.contains(key) || in_set(ctx, &seen, key),
         Keep::Written { keys, .. } => keys.contains(key),
     };
     delete_matching(
@@ -792,7 +805,39 @@ mod tests {
         };
         assert_eq!(
             plan(&[("a", row("a:1")), ("a", end)]),
-            vec![("a".into(), "a:*".into(), Keep::Seen)]
+            vec![(
+                "a".into(),
+                "a:*".into(),
+                Keep::Seen {
+                    also: ["a:1".to_string()].into_iter().collect()
+                }
+            )]
+        );
+    }
+
+    #[test]
+    fn an_end_then_the_tables_next_begin_keeps_the_set_and_the_rows_before_the_end() {
+        let end = MirrorWrite::ResyncEnd {
+            pattern: pattern("a:*"),
+        };
+        let begin = MirrorWrite::ResyncBegin {
+            pattern: pattern("a:*"),
+            if_keys: false,
+        };
+        assert_eq!(
+            plan(&[
+                ("a", row("a:1")),
+                ("a", end),
+                ("a", begin),
+                ("a", row("a:2"))
+            ]),
+            vec![(
+                "a".into(),
+                "a:*".into(),
+                Keep::Seen {
+                    also: ["a:1".to_string()].into_iter().collect()
+                }
+            )]
         );
     }
 

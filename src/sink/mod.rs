@@ -413,19 +413,6 @@ impl Writer {
                 count,
                 bytes,
             } = hold;
-            // A table's keys to delete (TRUNCATE, DROP, a re-read's end) are found by a SCAN
-            // of the keyspace: done now, in holds of their own, not in one long hold.
-            let mut swept = HashSet::new();
-            for s in &sweeps {
-                match self.sweep(&tsc, &mut mirror, s) {
-                    Ok(true) => {
-                        swept.insert(s.pattern.clone());
-                    }
-                    Ok(false) => {}
-                    Err(exit) => return exit,
-                }
-                last_wake = Instant::now();
-            }
             // Over cdc.max-memory-percent the reader stops, but the channel may still hold many
             // batches (a large transaction read ahead): hold them until memory drops instead of
             // writing them all past the limit towards OOM.
@@ -438,6 +425,20 @@ impl Writer {
                 if self.backpressure.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(100));
                 }
+            }
+            // (After the wait for memory: the hold follows the sweep at once.)
+            // A table's keys to delete (TRUNCATE, DROP, a re-read's end) are found by a SCAN
+            // of the keyspace: done now, in holds of their own, not in one long hold.
+            let mut swept = HashSet::new();
+            for s in &sweeps {
+                match self.sweep(&tsc, &mut mirror, s) {
+                    Ok(true) => {
+                        swept.insert(s.pattern.clone());
+                    }
+                    Ok(false) => {}
+                    Err(exit) => return exit,
+                }
+                last_wake = Instant::now();
             }
             // While the main thread holds the lock (writing and syncing the AOF, serving
             // clients), the next hold is gathered and its strings made: that work is off the

@@ -509,3 +509,46 @@ fn a_truncate_and_a_resync_end_sweep_a_large_keyspace_in_short_holds() {
     });
     assert_eq!(mirror(&replica, "m:"), mirror(&r, "m:"));
 }
+
+/// A re-read's end is swept ahead of its hold, and its last chunk of rows is written in that
+/// hold: rows that exist in the source all along never vanish from the mirror meanwhile
+/// (a client polling them always finds all).
+#[test]
+fn a_re_reads_end_never_hides_rows_that_exist() {
+    let db = MariaDb::start();
+    db.exec(
+        "CREATE TABLE test.m (id INT PRIMARY KEY, name VARCHAR(20) NOT NULL, amount DECIMAL(10,2), note VARCHAR(20));
+         INSERT INTO test.m SELECT seq, CONCAT('n', seq), seq / 4, NULL FROM test.seq_1_to_600;",
+    );
+    let url = db.url();
+    let args = ["mysql-url", &url, "mirror", "hash", "mirror-prefix", "m:"];
+    let r = RedisServer::start_with(&["--enable-debug-command", "yes"], &args);
+    wait_snapshot_done_and_caught_up(&r, &db, Duration::from_secs(60));
+    wait_mirror_equal(&r, &db, "m:", "the mirror after the snapshot");
+    r.cmd(&["DEBUG", "POPULATE", "1000000", "filler"]);
+    let keys: Vec<String> = (1..=600).map(|i| format!("m:test.m:{i}")).collect();
+    let mut c = r.client();
+    assert_eq!(value_to_string(&r.cmd(&["CDC.RESYNC", "test.m"])), "OK");
+    let started = std::time::Instant::now();
+    let mut fewest = 600i64;
+    let mut polls = 0u64;
+    // Until the re-read is over, and a while after (its end's sweep and hold).
+    let mut done_at: Option<std::time::Instant> = None;
+    while done_at.is_none_or(|d| d.elapsed() < Duration::from_secs(1)) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the resync did not end"
+        );
+        let n: i64 = redis::cmd("EXISTS").arg(&keys).query(&mut c).unwrap();
+        fewest = fewest.min(n);
+        polls += 1;
+        if done_at.is_none() && status(&r).get("snapshot").map(String::as_str) == Some("[]") {
+            done_at = Some(std::time::Instant::now());
+        }
+    }
+    wait_mirror_equal(&r, &db, "m:", "the mirror after the resync");
+    assert_eq!(
+        fewest, 600,
+        "rows that exist in the source vanished from the mirror during the resync ({polls} polls)"
+    );
+}
