@@ -376,6 +376,10 @@ pub struct Assembler {
     /// Captured tables known to exist (at the start, from table maps, CREATE and RENAME): what
     /// a `DROP DATABASE` empties.
     known: BTreeSet<(String, String)>,
+    /// The key columns of each captured table's last table map in this session: a map that
+    /// keys the table by other columns (ALTER TABLE ADD/DROP PRIMARY KEY, a UNIQUE index added
+    /// or dropped on a table without one) re-reads it, so that replay by key stays the table.
+    keyed: HashMap<(String, String), Vec<String>>,
     /// Follows statement-logged DML to what its triggers, views and functions write.
     code: Option<StatementCode>,
     /// Redis Cluster mode: the tables this node streams and where each resumes.
@@ -411,6 +415,7 @@ impl Assembler {
             shapes_fresh: HashSet::new(),
             payload: None,
             known: BTreeSet::new(),
+            keyed: HashMap::new(),
             code: None,
             cluster: None,
             settings,
@@ -1133,6 +1138,14 @@ impl Assembler {
         let at = self.at(start);
         let reread = reread_tables(sql, schema);
         let to_read: Vec<String> = reread.iter().filter(|t| captured(t)).map(name).collect();
+        // Re-read (or gone) anyway: a new key seen next is not a change to re-read for.
+        for t in reread
+            .iter()
+            .chain(&emptied_tables(sql, schema))
+            .chain(renamed_tables(sql, schema).iter().flat_map(|(a, b)| [a, b]))
+        {
+            self.keyed.remove(t);
+        }
         let created = created_table(sql, schema);
         let statement_ctas = created
             .as_ref()
@@ -1464,6 +1477,7 @@ impl Assembler {
             versioned,
             plan: None,
         };
+        self.note_key(&cap, start, out);
         // Once per table map (identical maps reuse it), never per row.
         cap.plan = self
             .settings
@@ -1473,6 +1487,45 @@ impl Assembler {
             out.push(Output::Warning(w));
         }
         Ok(Some(cap))
+    }
+
+    /// Note the key columns of a captured table's map; when they differ from its previous
+    /// map's in this session, the entries' `key` changed with them: entries written before
+    /// no longer match by key, so the table is re-read (with markers) once the transaction
+    /// ends, and replay by key is the table again.
+    fn note_key(&mut self, cap: &Captured, start: u64, out: &mut Vec<Output>) {
+        let shape = cap.shape();
+        let names: Vec<String> = shape
+            .primary_key
+            .iter()
+            .filter_map(|i| shape.columns.get(*i).map(|c| c.name.clone()))
+            .collect();
+        let key = (shape.db.clone(), shape.table.clone());
+        match self.keyed.insert(key, names.clone()) {
+            Some(before) if before != names => {
+                let cols = |k: &[String]| {
+                    if k.is_empty() {
+                        "all columns".to_string()
+                    } else {
+                        k.join(", ")
+                    }
+                };
+                let reason = format!(
+                    "{} is keyed by {} since {} (it was by {}): re-reading it, so that replay by key is the table",
+                    cap.name,
+                    cols(&names),
+                    self.at(start),
+                    cols(&before)
+                );
+                self.resync_at_commit(
+                    Some(vec![cap.name.to_string()]),
+                    reason,
+                    ResyncCause::Ddl,
+                    out,
+                );
+            }
+            _ => {}
+        }
     }
 
     /// The shape to decode a table map of `db.table` with: the schema history's, or

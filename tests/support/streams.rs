@@ -507,6 +507,34 @@ pub fn table_json(db: &MariaDb, schema: &str, table: &str) -> BTreeMap<String, s
         .into_iter()
         .filter_map(|r| r.into_iter().next().flatten())
         .collect();
+    // No primary key: the first UNIQUE index whose columns are all NOT NULL, as the server
+    // lists them (as the module keys such a table); else all columns.
+    let pk = if pk.is_empty() {
+        let rows = db.query_strings(&format!(
+            "SELECT INDEX_NAME, COLUMN_NAME, NULLABLE FROM information_schema.STATISTICS \
+             WHERE TABLE_SCHEMA='{schema}' AND TABLE_NAME='{table}' AND NON_UNIQUE = 0"
+        ));
+        let text =
+            |r: &Vec<Option<String>>, i: usize| r.get(i).cloned().flatten().unwrap_or_default();
+        let mut order: Vec<String> = Vec::new();
+        for r in &rows {
+            if !order.contains(&text(r, 0)) {
+                order.push(text(r, 0));
+            }
+        }
+        order
+            .iter()
+            .map(|index| {
+                rows.iter()
+                    .filter(|r| text(r, 0) == *index)
+                    .collect::<Vec<_>>()
+            })
+            .find(|cols| cols.iter().all(|r| !text(r, 2).eq_ignore_ascii_case("YES")))
+            .map(|cols| cols.iter().map(|r| text(r, 1)).collect())
+            .unwrap_or_default()
+    } else {
+        pk
+    };
     let mut conn = db.conn();
     let mut result = conn
         .query_iter(format!("SELECT * FROM `{schema}`.`{table}`"))
