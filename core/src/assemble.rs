@@ -37,8 +37,8 @@ use crate::schema::code::{CodeLookup, ParentChange, StatementCode, Untold};
 use crate::schema::versioning::Versioned;
 use crate::schema::{
     apply_ddl, created_table, dml_tables, dropped_database, emptied_tables,
-    is_function_call_statement, renamed_tables, reread_tables, shape_field, shape_value,
-    strip_set_statement, table_ddl, InfoColumn, Shapes, TableDdl, TableSchema,
+    is_function_call_statement, rekeyed_table, renamed_tables, reread_tables, shape_field,
+    shape_value, strip_set_statement, table_ddl, InfoColumn, Rekey, Shapes, TableDdl, TableSchema,
 };
 use mysql_common::binlog::events::{Event, EventData, RowsEventData};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -1136,7 +1136,18 @@ impl Assembler {
         let name = |(d, t): &(String, String)| table_name(d, t);
         let text: String = sql.chars().take(120).collect();
         let at = self.at(start);
-        let reread = reread_tables(sql, schema);
+        let mut reread = reread_tables(sql, schema);
+        // A key change: entries before it no longer match by key (see `note_key`, which sees
+        // it at the next table map when one came before in the session).
+        if let Some((t, how)) = rekeyed_table(sql, schema) {
+            let keyed = self
+                .shapes
+                .get(&t)
+                .map(|cols| cols.iter().any(|c| c.pk_ordinal.is_some()));
+            if (how == Rekey::Always || keyed != Some(true)) && !reread.contains(&t) {
+                reread.push(t);
+            }
+        }
         let to_read: Vec<String> = reread.iter().filter(|t| captured(t)).map(name).collect();
         // Re-read (or gone) anyway: a new key seen next is not a change to re-read for.
         for t in reread

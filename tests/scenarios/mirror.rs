@@ -552,3 +552,29 @@ fn a_re_reads_end_never_hides_rows_that_exist() {
         "rows that exist in the source vanished from the mirror during the resync ({polls} polls)"
     );
 }
+
+/// A table that loses its primary key is no longer mirrored: its re-read (a key change) drops
+/// its keys; one that gains a key is re-read into the mirror.
+#[test]
+fn a_table_losing_or_gaining_its_key_leaves_or_joins_the_mirror() {
+    let db = MariaDb::start();
+    db.exec(
+        "CREATE TABLE test.m (id INT PRIMARY KEY, name VARCHAR(20) NOT NULL, amount DECIMAL(10,2), note VARCHAR(20));
+         INSERT INTO test.m VALUES (1, 'one', 1, NULL), (2, 'two', 2, 'x');",
+    );
+    let url = db.url();
+    let r = RedisServer::start(&["mysql-url", &url, "mirror", "hash"]);
+    wait_snapshot_done_and_caught_up(&r, &db, Duration::from_secs(60));
+    wait_mirror_equal(&r, &db, "", "the mirror after the snapshot");
+    db.exec(
+        "ALTER TABLE test.m DROP PRIMARY KEY; INSERT INTO test.m VALUES (3, 'three', 3, NULL);",
+    );
+    wait_snapshot_done_and_caught_up(&r, &db, Duration::from_secs(60));
+    wait_until(Duration::from_secs(30), "the keys gone", || {
+        mirror(&r, "").is_empty()
+    });
+    db.exec("ALTER TABLE test.m ADD PRIMARY KEY (id); UPDATE test.m SET note = 'y' WHERE id = 3;");
+    wait_mirror_equal(&r, &db, "", "the mirror after the key came back");
+    assert_eq!(mirror(&r, "").len(), 3);
+    assert_eq!(tables_field(&r, "test.m", "keys"), 3);
+}

@@ -329,6 +329,93 @@ fn reshaped_table(sql: &str, default_db: &str) -> Option<(String, String)> {
     reshaped.then_some(name)
 }
 
+/// How a statement may change which columns key a table's entries: its primary key, else its
+/// first UNIQUE index of NOT NULL columns, else all its columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Rekey {
+    /// Only when the table has no primary key: a UNIQUE index added, an index or a constraint
+    /// dropped (it may be the UNIQUE index that keys it).
+    WithoutPrimaryKey,
+    /// A primary key added or dropped.
+    Always,
+}
+
+/// The table whose key columns `sql` may change (`ALTER TABLE … ADD/DROP PRIMARY KEY`, `ADD
+/// [CONSTRAINT [c]] UNIQUE`, `DROP INDEX/KEY/CONSTRAINT`, `CREATE UNIQUE INDEX … ON`, `DROP
+/// INDEX … ON`), and how.
+pub fn rekeyed_table(sql: &str, default_db: &str) -> Option<((String, String), Rekey)> {
+    let toks = tokenize(sql);
+    let mut p = Parser { t: &toks, i: 0 };
+    if p.kw("create") {
+        p.kws(&["or", "replace"]);
+        p.kw("online");
+        if !(p.kw("unique") && p.kw("index")) {
+            return None;
+        }
+        while p.peek().is_some() && !p.kw("on") {
+            p.i += 1;
+        }
+        return p
+            .table_name(default_db)
+            .map(|t| (t, Rekey::WithoutPrimaryKey));
+    }
+    if p.kw("drop") {
+        p.kw("online");
+        if !p.kw("index") {
+            return None;
+        }
+        while p.peek().is_some() && !p.kw("on") {
+            p.i += 1;
+        }
+        return p
+            .table_name(default_db)
+            .map(|t| (t, Rekey::WithoutPrimaryKey));
+    }
+    if !p.kw("alter") {
+        return None;
+    }
+    p.kw("online");
+    p.kw("ignore");
+    if !p.kw("table") {
+        return None;
+    }
+    let name = p.table_name(default_db)?;
+    let mut how: Option<Rekey> = None;
+    while p.peek().is_some() {
+        let clause = if p.kw("add") {
+            // ADD [CONSTRAINT [symbol]] PRIMARY KEY / UNIQUE ...
+            if p.kw("constraint")
+                && !matches!(p.peek(), Some(Tok::Word(w, false)) if ["primary", "unique", "foreign", "check"].iter().any(|k| w.eq_ignore_ascii_case(k)))
+            {
+                p.ident();
+            }
+            if p.kw("primary") {
+                Some(Rekey::Always)
+            } else if p.kw("unique") {
+                Some(Rekey::WithoutPrimaryKey)
+            } else {
+                None
+            }
+        } else if p.kw("drop") {
+            if p.kw("primary") {
+                Some(Rekey::Always)
+            } else if p.kw("index") || p.kw("key") || p.kw("constraint") {
+                Some(Rekey::WithoutPrimaryKey)
+            } else {
+                None
+            }
+        } else {
+            None
+        };
+        how = how.max(clause);
+        p.skip_clause();
+        if !p.punct(',') {
+            break;
+        }
+    }
+    how.map(|h| (name, h))
+}
+
 /// (tables to re-read, tables gone) of an ALTER TABLE's partition clauses.
 type Moves = (Vec<(String, String)>, Vec<(String, String)>);
 
@@ -1440,6 +1527,48 @@ mod tests {
         assert!(renamed_tables("ALTER TABLE a RENAME COLUMN x TO y", "db").is_empty());
         assert!(renamed_tables("ALTER TABLE a RENAME INDEX i TO j", "db").is_empty());
         assert!(renamed_tables("RENAME USER u TO v", "db").is_empty());
+    }
+
+    #[test]
+    fn statements_that_may_change_a_tables_key() {
+        let t = |n: &str| ("d".to_string(), n.to_string());
+        let k = |sql: &str| rekeyed_table(sql, "d");
+        assert_eq!(
+            k("ALTER TABLE t ADD PRIMARY KEY (id)"),
+            Some((t("t"), Rekey::Always))
+        );
+        assert_eq!(
+            k("alter table d.t add column x int, drop primary key"),
+            Some((t("t"), Rekey::Always))
+        );
+        assert_eq!(
+            k("ALTER TABLE t ADD CONSTRAINT pk PRIMARY KEY (id)"),
+            Some((t("t"), Rekey::Always))
+        );
+        assert_eq!(
+            k("ALTER TABLE t ADD CONSTRAINT UNIQUE u (a)"),
+            Some((t("t"), Rekey::WithoutPrimaryKey))
+        );
+        assert_eq!(
+            k("ALTER TABLE t ADD UNIQUE KEY u (a)"),
+            Some((t("t"), Rekey::WithoutPrimaryKey))
+        );
+        assert_eq!(
+            k("ALTER TABLE t DROP INDEX u"),
+            Some((t("t"), Rekey::WithoutPrimaryKey))
+        );
+        assert_eq!(
+            k("CREATE UNIQUE INDEX u ON t (a)"),
+            Some((t("t"), Rekey::WithoutPrimaryKey))
+        );
+        assert_eq!(
+            k("DROP INDEX u ON t"),
+            Some((t("t"), Rekey::WithoutPrimaryKey))
+        );
+        assert_eq!(k("ALTER TABLE t ADD INDEX i (a), DROP FOREIGN KEY f"), None);
+        assert_eq!(k("ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0)"), None);
+        assert_eq!(k("CREATE INDEX i ON t (a)"), None);
+        assert_eq!(k("ALTER TABLE t ADD COLUMN u INT"), None);
     }
 
     #[test]

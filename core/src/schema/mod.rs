@@ -11,8 +11,8 @@ pub mod versioning;
 
 pub use ddl::{
     apply_ddl, code_refs, created_table, dml_tables, dropped_database, emptied_tables,
-    is_function_call_statement, renamed_tables, reread_tables, strip_set_statement, table_ddl,
-    CodeRefs, Created, TableDdl, TableDdlKind,
+    is_function_call_statement, rekeyed_table, renamed_tables, reread_tables, strip_set_statement,
+    table_ddl, CodeRefs, Created, Rekey, TableDdl, TableDdlKind,
 };
 pub use versioning::Period;
 
