@@ -431,6 +431,18 @@ fn stored_count(ctx: &Context, offset_key: &str, table: &str) -> i64 {
     }
 }
 
+/// Delete the keys matching `pattern` that `keep` does not keep, in one go (a marker's own
+/// scan, when it was not swept before its hold).
+fn delete_all_matching(
+    ctx: &Context,
+    opts: &CallOptions,
+    pattern: &str,
+    keep: impl Fn(&Context, &str) -> bool,
+) -> Result<(), String> {
+    let mut cursor = "0".to_string();
+    delete_matching(ctx, opts, pattern, SCAN_COUNT, keep, &mut cursor, None).map(|_| ())
+}
+
 /// SCAN steps from `cursor`, deleting the keys matching `pattern` that `keep` does not keep,
 /// until the keyspace is done (true) or `deadline` has passed.
 fn delete_matching(
@@ -673,16 +685,7 @@ impl MirrorWriter<'_> {
             }
             MirrorWrite::Clear { pattern } => {
                 if !self.swept.contains(pattern) {
-                    let mut cursor = "0".to_string();
-                    delete_matching(
-                        ctx,
-                        opts,
-                        pattern,
-                        SCAN_COUNT,
-                        |_, _| false,
-                        &mut cursor,
-                        None,
-                    )?;
+                    delete_all_matching(ctx, opts, pattern, |_, _| false)?;
                 }
                 // A re-read in progress keeps nothing written before the TRUNCATE.
                 if self.active.iter().any(|(p, _)| p == pattern) {
@@ -714,9 +717,7 @@ impl MirrorWriter<'_> {
                 }
                 let seen = seen_key(self.offset_key, pattern);
                 if !self.swept.contains(pattern) {
-                    let mut cursor = "0".to_string();
-                    let keep = |ctx: &Context, key: &str| in_set(ctx, &seen, key);
-                    delete_matching(ctx, opts, pattern, SCAN_COUNT, keep, &mut cursor, None)?;
+                    delete_all_matching(ctx, opts, pattern, |ctx, key| in_set(ctx, &seen, key))?;
                 }
                 // The set now holds exactly the table's keys (see `noted`).
                 let kept = match ctx.call("SCARD", &[seen.as_str()]) {
@@ -799,45 +800,31 @@ mod tests {
     }
 
     #[test]
-    fn an_end_whose_begin_came_before_keeps_the_re_reads_set() {
-        let end = MirrorWrite::ResyncEnd {
-            pattern: pattern("a:*"),
-        };
-        assert_eq!(
-            plan(&[("a", row("a:1")), ("a", end)]),
-            vec![(
-                "a".into(),
-                "a:*".into(),
-                Keep::Seen {
-                    also: ["a:1".to_string()].into_iter().collect()
-                }
-            )]
-        );
-    }
-
-    #[test]
-    fn an_end_then_the_tables_next_begin_keeps_the_set_and_the_rows_before_the_end() {
-        let end = MirrorWrite::ResyncEnd {
+    fn an_end_whose_begin_came_before_keeps_the_set_and_the_rows_before_it() {
+        let end = || MirrorWrite::ResyncEnd {
             pattern: pattern("a:*"),
         };
         let begin = MirrorWrite::ResyncBegin {
             pattern: pattern("a:*"),
             if_keys: false,
         };
+        let expected = vec![(
+            "a".to_string(),
+            "a:*".to_string(),
+            Keep::Seen {
+                also: ["a:1".to_string()].into_iter().collect(),
+            },
+        )];
+        assert_eq!(plan(&[("a", row("a:1")), ("a", end())]), expected);
+        // Followed by the table's next re-read (a queue reading it twice).
         assert_eq!(
             plan(&[
                 ("a", row("a:1")),
-                ("a", end),
+                ("a", end()),
                 ("a", begin),
                 ("a", row("a:2"))
             ]),
-            vec![(
-                "a".into(),
-                "a:*".into(),
-                Keep::Seen {
-                    also: ["a:1".to_string()].into_iter().collect()
-                }
-            )]
+            expected
         );
     }
 

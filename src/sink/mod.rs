@@ -451,20 +451,14 @@ impl Writer {
                     return WriterExit::Stopped;
                 }
                 if let Some(g) = tsc.try_lock() {
-                    if g.get_flags().contains(ContextFlags::SLAVE) {
-                        return WriterExit::Replica;
-                    }
-                    match self.check_slots(&g) {
-                        SlotCheck::Same => break g,
-                        SlotCheck::Changed(exit) => return exit,
-                        // Redis refuses every key command of a module while the cluster is
-                        // down: wait (the hold is kept) rather than write the entries without
-                        // their position.
-                        SlotCheck::Down => {
+                    match self.writable(&g) {
+                        Ok(true) => break g,
+                        Ok(false) => {
                             drop(g);
                             std::thread::sleep(Duration::from_millis(100));
                             continue;
                         }
+                        Err(exit) => return exit,
                     }
                 }
                 if next.is_none() && !self.backpressure.load(Ordering::Relaxed) {
@@ -488,12 +482,6 @@ impl Writer {
             let started = Instant::now();
             let cpu_started = crate::ffi::os::thread_cpu_us();
             slots_checked = Instant::now();
-            // Writing would re-create a deleted offset key as if nothing happened.
-            match streams::offset_key_exists(&ctx, &self.offset_key) {
-                Ok(true) => {}
-                Ok(false) => return WriterExit::OffsetGone,
-                Err(e) => return WriterExit::Failed(e),
-            }
             let mut released = None;
             let mut due = Vec::new();
             let result = match pending
@@ -575,22 +563,10 @@ impl Writer {
             let Some(ctx) = self.lock(tsc) else {
                 return Err(WriterExit::Stopped);
             };
-            if ctx.get_flags().contains(ContextFlags::SLAVE) {
-                return Err(WriterExit::Replica);
-            }
-            match self.check_slots(&ctx) {
-                SlotCheck::Same => {}
-                SlotCheck::Down => {
-                    drop(ctx);
-                    std::thread::sleep(Duration::from_millis(100));
-                    continue;
-                }
-                SlotCheck::Changed(exit) => return Err(exit),
-            }
-            match streams::offset_key_exists(&ctx, &self.offset_key) {
-                Ok(true) => {}
-                Ok(false) => return Err(WriterExit::OffsetGone),
-                Err(e) => return Err(WriterExit::Failed(e)),
+            if !self.writable(&ctx)? {
+                drop(ctx);
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
             }
             let started = Instant::now();
             let cpu_started = crate::ffi::os::thread_cpu_us();
@@ -619,6 +595,27 @@ impl Writer {
                 Ok(Some(false)) => {}
                 Err(e) => return Err(WriterExit::Failed(e)),
             }
+        }
+    }
+
+    /// Under the lock, before a hold writes: whether it may write now (false: the cluster is
+    /// down, and Redis refuses every key command of a module meanwhile: wait, keeping the hold,
+    /// rather than write entries without their position), or why the session ends (a replica
+    /// now, the slots moved, the offset key deleted: writing would re-create it as if nothing
+    /// happened).
+    fn writable(&self, ctx: &Context) -> Result<bool, WriterExit> {
+        if ctx.get_flags().contains(ContextFlags::SLAVE) {
+            return Err(WriterExit::Replica);
+        }
+        match self.check_slots(ctx) {
+            SlotCheck::Same => {}
+            SlotCheck::Down => return Ok(false),
+            SlotCheck::Changed(exit) => return Err(exit),
+        }
+        match streams::offset_key_exists(ctx, &self.offset_key) {
+            Ok(true) => Ok(true),
+            Ok(false) => Err(WriterExit::OffsetGone),
+            Err(e) => Err(WriterExit::Failed(e)),
         }
     }
 

@@ -448,6 +448,22 @@ fn xa_transactions_reach_the_mirror_at_commit_only() {
     assert_eq!(mirror(&r, "").len(), 1);
 }
 
+/// `test.m` with `rows` rows, mirrored under `m:` into a redis-server that takes DEBUG
+/// commands (DEBUG POPULATE fills it with other keys), after its snapshot.
+fn mirrored_with_debug(rows: u32) -> (MariaDb, RedisServer) {
+    let db = MariaDb::start();
+    db.exec(&format!(
+        "CREATE TABLE test.m (id INT PRIMARY KEY, name VARCHAR(20) NOT NULL, amount DECIMAL(10,2), note VARCHAR(20));
+         INSERT INTO test.m SELECT seq, CONCAT('n', seq), seq / 4, NULL FROM test.seq_1_to_{rows};",
+    ));
+    let url = db.url();
+    let args = ["mysql-url", &url, "mirror", "hash", "mirror-prefix", "m:"];
+    let r = RedisServer::start_with(&["--enable-debug-command", "yes"], &args);
+    wait_snapshot_done_and_caught_up(&r, &db, Duration::from_secs(60));
+    wait_mirror_equal(&r, &db, "m:", "the mirror after the snapshot");
+    (db, r)
+}
+
 /// In a Redis of many other keys, a table's keys are found by a SCAN of the whole keyspace
 /// (TRUNCATE, a re-read's end): that is done ahead of the marker in holds of about 1 ms, not
 /// in one hold that blocks Redis for as long as the SCAN takes. The mirror equals the table
@@ -455,16 +471,9 @@ fn xa_transactions_reach_the_mirror_at_commit_only() {
 #[test]
 fn a_truncate_and_a_resync_end_sweep_a_large_keyspace_in_short_holds() {
     const FILLER: u64 = 1_000_000;
-    let db = MariaDb::start();
-    db.exec(
-        "CREATE TABLE test.m (id INT PRIMARY KEY, name VARCHAR(20) NOT NULL, amount DECIMAL(10,2), note VARCHAR(20));
-         INSERT INTO test.m SELECT seq, CONCAT('n', seq), seq / 4, NULL FROM test.seq_1_to_2000;",
-    );
+    let (db, r) = mirrored_with_debug(2000);
     let url = db.url();
     let args = ["mysql-url", &url, "mirror", "hash", "mirror-prefix", "m:"];
-    let r = RedisServer::start_with(&["--enable-debug-command", "yes"], &args);
-    wait_snapshot_done_and_caught_up(&r, &db, Duration::from_secs(60));
-    wait_mirror_equal(&r, &db, "m:", "the mirror after the snapshot");
     let replica =
         RedisServer::start_with(&["--replicaof", "127.0.0.1", &r.port().to_string()], &args);
     r.cmd(&["DEBUG", "POPULATE", &FILLER.to_string(), "filler"]);
@@ -515,16 +524,7 @@ fn a_truncate_and_a_resync_end_sweep_a_large_keyspace_in_short_holds() {
 /// (a client polling them always finds all).
 #[test]
 fn a_re_reads_end_never_hides_rows_that_exist() {
-    let db = MariaDb::start();
-    db.exec(
-        "CREATE TABLE test.m (id INT PRIMARY KEY, name VARCHAR(20) NOT NULL, amount DECIMAL(10,2), note VARCHAR(20));
-         INSERT INTO test.m SELECT seq, CONCAT('n', seq), seq / 4, NULL FROM test.seq_1_to_600;",
-    );
-    let url = db.url();
-    let args = ["mysql-url", &url, "mirror", "hash", "mirror-prefix", "m:"];
-    let r = RedisServer::start_with(&["--enable-debug-command", "yes"], &args);
-    wait_snapshot_done_and_caught_up(&r, &db, Duration::from_secs(60));
-    wait_mirror_equal(&r, &db, "m:", "the mirror after the snapshot");
+    let (db, r) = mirrored_with_debug(600);
     r.cmd(&["DEBUG", "POPULATE", "1000000", "filler"]);
     let keys: Vec<String> = (1..=600).map(|i| format!("m:test.m:{i}")).collect();
     let mut c = r.client();
