@@ -1136,27 +1136,18 @@ impl Assembler {
         let name = |(d, t): &(String, String)| table_name(d, t);
         let text: String = sql.chars().take(120).collect();
         let at = self.at(start);
-        let mut reread = reread_tables(sql, schema);
-        // A key change: entries before it no longer match by key (see `note_key`, which sees
-        // it at the next table map when one came before in the session).
-        if let Some((t, how)) = rekeyed_table(sql, schema) {
-            let keyed = self
-                .shapes
-                .get(&t)
-                .map(|cols| cols.iter().any(|c| c.pk_ordinal.is_some()));
-            if (how == Rekey::Always || keyed != Some(true)) && !reread.contains(&t) {
-                reread.push(t);
-            }
-        }
+        let reread = reread_tables(sql, schema);
+        let renamed = renamed_tables(sql, schema);
+        let emptied = emptied_tables(sql, schema);
         let to_read: Vec<String> = reread.iter().filter(|t| captured(t)).map(name).collect();
-        // Re-read (or gone) anyway: a new key seen next is not a change to re-read for.
-        for t in reread
-            .iter()
-            .chain(&emptied_tables(sql, schema))
-            .chain(renamed_tables(sql, schema).iter().flat_map(|(a, b)| [a, b]))
-        {
-            self.keyed.remove(t);
-        }
+        // A key change: entries before it no longer match by key (`note_key` sees it at the
+        // table's next map only when one came before in the session).
+        let rekeyed = rekeyed_table(sql, schema).and_then(|(t, how)| {
+            let has_key =
+                (self.shapes.get(&t)).map(|cols| cols.iter().any(|c| c.pk_ordinal.is_some()));
+            ((how == Rekey::Always || has_key != Some(true)) && !reread.contains(&t)).then_some(t)
+        });
+        let to_rekey = rekeyed.as_ref().filter(|t| captured(t)).map(name);
         let created = created_table(sql, schema);
         let statement_ctas = created
             .as_ref()
@@ -1172,8 +1163,18 @@ impl Assembler {
                     .collect()
             })
             .unwrap_or_default();
+        // Re-read or gone anyway: a new key seen next is not a change to re-read for.
+        for t in (reread
+            .iter()
+            .chain(&rekeyed)
+            .chain(&emptied)
+            .chain(&dropped))
+        .chain(renamed.iter().flat_map(|(a, b)| [a, b]))
+        {
+            self.keyed.remove(t);
+        }
         // The captured tables known to exist, for a later DROP DATABASE.
-        let mut born: Vec<(String, String)> = renamed_tables(sql, schema)
+        let mut born: Vec<(String, String)> = renamed
             .into_iter()
             .map(|(from, to)| {
                 self.known.remove(&from);
@@ -1182,7 +1183,7 @@ impl Assembler {
             .collect();
         born.extend(reread);
         born.extend(created.map(|c| c.table));
-        for t in emptied_tables(sql, schema).iter().chain(&dropped) {
+        for t in emptied.iter().chain(&dropped) {
             self.known.remove(t);
         }
         let born: Vec<_> = born.into_iter().filter(|t| captured(t)).collect();
@@ -1193,6 +1194,12 @@ impl Assembler {
                 to_read.join(", ")
             );
             self.resync_at_commit(Some(to_read), reason, ResyncCause::Ddl, out);
+        }
+        if let Some(t) = to_rekey {
+            let reason = format!(
+                "`{text}` at {at} may change the columns that key {t}'s entries: re-reading it, so that replay by key is the table"
+            );
+            self.resync_at_commit(Some(vec![t]), reason, ResyncCause::Ddl, out);
         }
         if let Some(t) = statement_ctas {
             let reason = format!(
