@@ -580,14 +580,27 @@ fn redis_cli_pipe(commands: &std::path::Path, expected: usize) -> Option<f64> {
     Some(secs)
 }
 
-fn catchup() {
-    let load_avg = std::fs::read_to_string("/proc/loadavg")
+/// The 1-minute load average at the start of a run (`?` when unknown).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|l| l.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| "?".into());
-    let txns = env_usize("BENCH_TXNS", 350);
-    let per_txn = env_usize("BENCH_ROWS_PER_TXN", 1000);
-    let runs = env_usize("BENCH_RUNS", 3).max(1);
+        .unwrap_or_else(|| "?".into())
+}
+
+/// (transactions, changes per transaction, runs) of a catch-up bench: BENCH_TXNS,
+/// BENCH_ROWS_PER_TXN, BENCH_RUNS.
+fn catchup_size() -> (usize, usize, usize) {
+    (
+        env_usize("BENCH_TXNS", 350),
+        env_usize("BENCH_ROWS_PER_TXN", 1000),
+        env_usize("BENCH_RUNS", 3).max(1),
+    )
+}
+
+fn catchup() {
+    let load_avg = load_average();
+    let (txns, per_txn, runs) = catchup_size();
     let db = start_db();
     let (file, start) = db.master_status();
     let t = Instant::now();
@@ -1001,9 +1014,7 @@ fn snapshot() {
 /// the goals (docs/mirror.md): the mirror at least 60% of streams-only, mirror alone at least
 /// as fast as streams-only.
 fn mirror() {
-    let txns = env_usize("BENCH_TXNS", 350);
-    let per_txn = env_usize("BENCH_ROWS_PER_TXN", 1000);
-    let runs = env_usize("BENCH_RUNS", 3).max(1);
+    let (txns, per_txn, runs) = catchup_size();
     let db = start_db();
     let (file, start) = db.master_status();
     let changes = generate(&db, txns, per_txn);
@@ -1286,13 +1297,8 @@ fn cluster_run(
 /// (not a cluster) and by a cluster of 3 primaries, taking turns BENCH_RUNS times; the total
 /// rows/s of each, their ratio, and the binlog transfer per primary (each reads it whole).
 fn cluster_mode() {
-    let load_avg = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| "?".into());
-    let txns = env_usize("BENCH_TXNS", 350);
-    let per_txn = env_usize("BENCH_ROWS_PER_TXN", 1000);
-    let runs = env_usize("BENCH_RUNS", 3).max(1);
+    let load_avg = load_average();
+    let (txns, per_txn, runs) = catchup_size();
     let replicas = env_usize("BENCH_CLUSTER_REPLICAS", 0);
     let tables = cluster_tables(CLUSTER_TABLES_PER_PRIMARY);
     let db = start_db();

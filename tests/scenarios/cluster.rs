@@ -180,6 +180,24 @@ fn lookup(row: &serde_json::Value, f: &str) -> String {
     }
 }
 
+/// `schema`'s tables created afresh on the shared MariaDB, a cluster of `primaries` primaries
+/// with `replicas` replicas each streaming them, and a workload writing them.
+fn cluster_under_load(
+    flavor: &Flavor,
+    schema: &str,
+    primaries: usize,
+    replicas: usize,
+) -> (std::sync::Arc<MariaDb>, Cluster, Workload) {
+    let db = shared_mariadb();
+    create_tables(&db, schema);
+    let url = db.url();
+    let args = module_args(&url, schema);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let c = Cluster::start_with(flavor, primaries, replicas, &[], &args);
+    let w = Workload::start(&db, schema);
+    (db, c, w)
+}
+
 fn module_args(url: &str, schema: &str) -> Vec<String> {
     [
         "mysql-url",
@@ -212,13 +230,7 @@ fn each_valkey_primary_streams_the_tables_of_its_slots() {
 
 fn check_each_primary_streams_the_tables_of_its_slots(flavor: &Flavor, schema: &str) {
     let started = Instant::now();
-    let db = shared_mariadb();
-    create_tables(&db, schema);
-    let url = db.url();
-    let args = module_args(&url, schema);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let c = Cluster::start(flavor, &args);
-    let w = Workload::start(&db, schema);
+    let (db, c, w) = cluster_under_load(flavor, schema, 3, 1);
     w.wait(200);
     w.stop();
     wait_all_caught_up(&c, &db);
@@ -302,14 +314,8 @@ fn check_each_primary_streams_the_tables_of_its_slots(flavor: &Flavor, schema: &
 #[test]
 fn a_promoted_replica_resumes_its_tables_with_no_gap_and_no_duplicate() {
     let started = Instant::now();
-    let db = shared_mariadb();
     let schema = "clu2";
-    create_tables(&db, schema);
-    let url = db.url();
-    let args = module_args(&url, schema);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let c = Cluster::start(&Flavor::redis(), &args);
-    let w = Workload::start(&db, schema);
+    let (db, c, w) = cluster_under_load(&Flavor::redis(), schema, 3, 1);
     w.wait(150);
     // The primary of t0's slot, and its replica.
     let victim = c.owner(&stream_key(schema, 0));
@@ -370,14 +376,8 @@ fn move_slot(c: &Cluster, key: &str, to: &RedisServer) {
 #[test]
 fn a_table_whose_slot_moves_resumes_on_its_new_primary_exactly_once() {
     let started = Instant::now();
-    let db = shared_mariadb();
     let schema = "clu3";
-    create_tables(&db, schema);
-    let url = db.url();
-    let args = module_args(&url, schema);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let c = Cluster::start(&Flavor::redis(), &args);
-    let w = Workload::start(&db, schema);
+    let (db, c, w) = cluster_under_load(&Flavor::redis(), schema, 3, 1);
     w.wait(150);
     // A table whose slot is not its primary's lowest (that slot holds the node's own hash).
     let (t, from) = (0..TABLES)
@@ -418,14 +418,8 @@ fn count_op(c: &Cluster, key: &str, op: &str) -> usize {
 #[test]
 fn a_table_without_a_position_is_re_read_on_the_primary_receiving_its_slot() {
     let started = Instant::now();
-    let db = shared_mariadb();
     let schema = "clu6";
-    create_tables(&db, schema);
-    let url = db.url();
-    let args = module_args(&url, schema);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let c = Cluster::start_with(&Flavor::redis(), 3, 0, &[], &args);
-    let w = Workload::start(&db, schema);
+    let (db, c, w) = cluster_under_load(&Flavor::redis(), schema, 3, 0);
     w.wait(100);
     let first = w.stop();
     wait_all_caught_up(&c, &db);
@@ -469,14 +463,8 @@ fn a_table_without_a_position_is_re_read_on_the_primary_receiving_its_slot() {
 #[test]
 fn a_primary_restarted_from_its_aof_resumes_its_tables_exactly_once() {
     let started = Instant::now();
-    let db = shared_mariadb();
     let schema = "clu7";
-    create_tables(&db, schema);
-    let url = db.url();
-    let args = module_args(&url, schema);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let c = Cluster::start(&Flavor::redis(), &args);
-    let w = Workload::start(&db, schema);
+    let (db, c, w) = cluster_under_load(&Flavor::redis(), schema, 3, 1);
     w.wait(100);
     let victim = c.owner(&stream_key(schema, 0));
     let replica = c.replica_of(victim);
@@ -526,14 +514,8 @@ fn a_primary_restarted_from_its_aof_resumes_its_tables_exactly_once() {
 #[ignore]
 fn soak_slot_moves_and_a_failover_under_load_keep_every_table_exact() {
     let started = Instant::now();
-    let db = shared_mariadb();
     let schema = "clu5";
-    create_tables(&db, schema);
-    let url = db.url();
-    let args = module_args(&url, schema);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let c = Cluster::start(&Flavor::redis(), &args);
-    let w = Workload::start(&db, schema);
+    let (db, c, w) = cluster_under_load(&Flavor::redis(), schema, 3, 1);
     w.wait(300);
     for round in 0..6 {
         let t = (round * 5) % TABLES;

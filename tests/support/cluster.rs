@@ -15,11 +15,6 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Three primaries and three replicas (one each).
-    pub fn start(flavor: &Flavor, module_args: &[&str]) -> Cluster {
-        Cluster::start_with(flavor, 3, 1, &[], module_args)
-    }
-
     /// `primaries` primaries with `replicas` replicas each; `redis_args` are more redis-server
     /// options of every node (after the cluster's own). Returns once every node says
     /// `cluster_state:ok` and sees `primaries` primaries.

@@ -112,9 +112,7 @@ pub fn renamed_tables(sql: &str, default_db: &str) -> Vec<Renamed> {
             out = p.rename_pairs(default_db).unwrap_or_default();
         }
     } else if p.kw("alter") {
-        p.kw("online");
-        p.kw("ignore");
-        if !p.kw("table") {
+        if !p.alter_table() {
             return out;
         }
         p.kws(&["if", "exists"]);
@@ -269,9 +267,7 @@ fn reshaped_table(sql: &str, default_db: &str) -> Option<(String, String)> {
     if !p.kw("alter") {
         return None;
     }
-    p.kw("online");
-    p.kw("ignore");
-    if !p.kw("table") {
+    if !p.alter_table() {
         return None;
     }
     let name = p.table_name(default_db)?;
@@ -346,37 +342,27 @@ pub enum Rekey {
 pub fn rekeyed_table(sql: &str, default_db: &str) -> Option<((String, String), Rekey)> {
     let toks = tokenize(sql);
     let mut p = Parser { t: &toks, i: 0 };
-    if p.kw("create") {
+    // CREATE UNIQUE INDEX … ON t, DROP INDEX … ON t
+    let index = if p.kw("create") {
         p.kws(&["or", "replace"]);
         p.kw("online");
-        if !(p.kw("unique") && p.kw("index")) {
-            return None;
-        }
-        while p.peek().is_some() && !p.kw("on") {
-            p.i += 1;
-        }
-        return p
-            .table_name(default_db)
-            .map(|t| (t, Rekey::WithoutPrimaryKey));
-    }
-    if p.kw("drop") {
+        Some(p.kw("unique") && p.kw("index"))
+    } else if p.kw("drop") {
         p.kw("online");
-        if !p.kw("index") {
-            return None;
-        }
-        while p.peek().is_some() && !p.kw("on") {
-            p.i += 1;
-        }
-        return p
-            .table_name(default_db)
+        Some(p.kw("index"))
+    } else {
+        None
+    };
+    if let Some(named) = index {
+        return named
+            .then(|| p.index_table(default_db))
+            .flatten()
             .map(|t| (t, Rekey::WithoutPrimaryKey));
     }
     if !p.kw("alter") {
         return None;
     }
-    p.kw("online");
-    p.kw("ignore");
-    if !p.kw("table") {
+    if !p.alter_table() {
         return None;
     }
     let name = p.table_name(default_db)?;
@@ -426,9 +412,7 @@ fn partition_moves(sql: &str, default_db: &str) -> Moves {
     if !p.kw("alter") {
         return (reread, gone);
     }
-    p.kw("online");
-    p.kw("ignore");
-    if !p.kw("table") {
+    if !p.alter_table() {
         return (reread, gone);
     }
     p.kws(&["if", "exists"]);
@@ -735,6 +719,21 @@ impl Parser<'_> {
         }
         pk
     }
+    /// After `CREATE … INDEX` / `DROP INDEX`: the table named after `ON`.
+    fn index_table(&mut self, default_db: &str) -> Option<(String, String)> {
+        while self.peek().is_some() && !self.kw("on") {
+            self.i += 1;
+        }
+        self.table_name(default_db)
+    }
+
+    /// After `ALTER`: `[ONLINE] [IGNORE] TABLE`.
+    fn alter_table(&mut self) -> bool {
+        self.kw("online");
+        self.kw("ignore");
+        self.kw("table")
+    }
+
     fn kws(&mut self, ks: &[&str]) -> bool {
         let save = self.i;
         if ks.iter().all(|k| self.kw(k)) {
@@ -1124,9 +1123,7 @@ fn ddl_statement(p: &mut Parser<'_>, shapes: &mut Tracked<'_>, db: &str) -> Opti
             }
         }
     } else if p.kw("alter") {
-        p.kw("online");
-        p.kw("ignore");
-        if !p.kw("table") {
+        if !p.alter_table() {
             return Some(());
         }
         let name = p.table_name(db)?;
@@ -1319,18 +1316,13 @@ pub fn table_ddl(sql: &str, default_db: &str) -> Vec<TableDdl> {
         if !p.kw("index") {
             return Vec::new();
         }
-        while p.peek().is_some() && !p.kw("on") {
-            p.i += 1;
-        }
         return p
-            .table_name(default_db)
+            .index_table(default_db)
             .map(|t| one(TableDdlKind::Alter, t, None))
             .unwrap_or_default();
     }
     if p.kw("alter") {
-        p.kw("online");
-        p.kw("ignore");
-        if !p.kw("table") {
+        if !p.alter_table() {
             return Vec::new();
         }
         let Some(name) = p.table_name(default_db) else {
@@ -1364,11 +1356,8 @@ pub fn table_ddl(sql: &str, default_db: &str) -> Vec<TableDdl> {
         }
         if p.kw("index") {
             // DROP INDEX name ON table
-            while p.peek().is_some() && !p.kw("on") {
-                p.i += 1;
-            }
             return p
-                .table_name(default_db)
+                .index_table(default_db)
                 .map(|t| one(TableDdlKind::Alter, t, None))
                 .unwrap_or_default();
         }
