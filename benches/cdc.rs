@@ -124,18 +124,26 @@ fn cpu_since(pid: u32, before: &std::collections::BTreeMap<String, f64>) -> Vec<
 /// BENCH_MODULE_ARGS: more module arguments, space-separated `name value` pairs (e.g.
 /// `mask-columns bench.items.name exclude-columns bench.items.note mask-salt s`).
 fn start_disabled_module(db: &MariaDb, snapshot: &str) -> RedisServer {
-    let url = db.url();
+    let args = disabled_module_args(db, snapshot);
+    start_redis(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// The module arguments of [`start_disabled_module`] (and of a cluster's nodes).
+fn disabled_module_args(db: &MariaDb, snapshot: &str) -> Vec<String> {
     let extra = std::env::var("BENCH_MODULE_ARGS").unwrap_or_default();
-    let mut args = vec![
+    let mut args: Vec<String> = [
         "mysql-url",
-        url.as_str(),
+        &db.url(),
         "snapshot",
         snapshot,
         "enabled",
         "no",
-    ];
-    args.extend(extra.split_whitespace());
-    start_redis(&args)
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    args.extend(extra.split_whitespace().map(str::to_string));
+    args
 }
 
 /// The offset hash's `mirror` field for the BENCH_MODULE_ARGS in force (mode and prefix).
@@ -1157,17 +1165,8 @@ fn cluster_run(
     let changes = txns * per_txn;
     let fsync = std::env::var("BENCH_FSYNC").unwrap_or_else(|_| "always".into());
     let replicas = env_usize("BENCH_CLUSTER_REPLICAS", 0);
-    let url = db.url();
-    let extra = std::env::var("BENCH_MODULE_ARGS").unwrap_or_default();
-    let mut args = vec![
-        "mysql-url",
-        url.as_str(),
-        "snapshot",
-        "never",
-        "enabled",
-        "no",
-    ];
-    args.extend(extra.split_whitespace());
+    let args = disabled_module_args(db, "never");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let c = Cluster::start_with(
         &Flavor::redis(),
         3,
