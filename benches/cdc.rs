@@ -1036,9 +1036,14 @@ fn mirror() {
             "mirror hash streams no".to_string(),
         ),
     ];
-    // BENCH_PERF profiles the first run of "streams + mirror hash". The variants take turns
-    // within each round, so that a machine whose load drifts slows them alike.
+    // BENCH_PERF profiles the first run of "streams + mirror hash" (BENCH_PERF_VARIANT=0, 1, 2:
+    // of the variant with that index). The variants take turns within each round, so that a
+    // machine whose load drifts slows them alike.
     let perf = std::env::var("BENCH_PERF").ok();
+    let perf_variant: usize = std::env::var("BENCH_PERF_VARIANT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
     std::env::remove_var("BENCH_PERF");
     let mut times: Vec<Vec<ModuleRun>> = variants.iter().map(|_| Vec::new()).collect();
     let mut holds = vec![0u64; variants.len()];
@@ -1046,7 +1051,7 @@ fn mirror() {
         for (i, (_, args)) in variants.iter().enumerate() {
             std::env::set_var("BENCH_MODULE_ARGS", format!("{base} {args}"));
             match &perf {
-                Some(out) if i == 1 && run_no == 0 => std::env::set_var("BENCH_PERF", out),
+                Some(out) if i == perf_variant && run_no == 0 => std::env::set_var("BENCH_PERF", out),
                 _ => std::env::remove_var("BENCH_PERF"),
             }
             let (run, _redis) = module_run(&db, &file, start, end, changes);
