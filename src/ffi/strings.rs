@@ -46,13 +46,6 @@ impl RString {
     }
 }
 
-// SAFETY: an RString is owned by one thread at a time. Creating and freeing a string made
-// without a context is allowed from any thread (Redis's allocator is thread-safe). Redis takes
-// references to it only under the lock, and releases them at unlock (propagation) or under
-// the lock (a key name notified to keyspace subscribers is freed under it, see the writer):
-// so whenever an RString moves to another thread, its reference count is ours alone.
-unsafe impl Send for RString {}
-
 impl Drop for RString {
     #[inline]
     fn drop(&mut self) {
@@ -128,10 +121,6 @@ pub struct Fields {
     /// Field/value pointers, in pairs.
     argv: Vec<*mut raw::RedisModuleString>,
 }
-
-// SAFETY: the pointers are of the RStrings this owns (Send, above) and of never-freed field
-// names (Send and Sync): moving them with their owner is as sound as moving the owner.
-unsafe impl Send for Fields {}
 
 impl Fields {
     /// Append a pair with a static field name.

@@ -1,14 +1,13 @@
 //! The writer: appends prepared entries and the position to Redis, one atomic unit per batch.
 //!
-//! Everything here runs on the writer thread, except [`prepare_holds`]. It takes the
-//! thread-safe-context lock once per batch of whole transactions (or chunks of a large one). Under it, the entries go to their
+//! Everything here runs on the writer thread. It takes the thread-safe-context lock once per
+//! batch of whole transactions (or chunks of a large one). Under it, the entries go to their
 //! streams through the low-level stream API and are propagated one by one as
 //! `XADD key <assigned id> ...` (`streams`), then the checkpoint is written with HSET through
 //! `RM_Call` with the `!` flag, which propagates it too. Redis wraps what one lock acquisition
 //! propagates in MULTI/EXEC, so the AOF and replicas see the entries and the position covering
-//! them together or not at all (docs/events.md). Everything that needs no lock (gathering the
-//! batches into holds, turning entries into Redis strings, freeing them after) happens on a
-//! second thread, `cdc-prepare`, so that the writer thread only waits for the lock and writes.
+//! them together or not at all (docs/events.md). Everything that needs no lock (turning entries
+//! into Redis strings) happens before the lock is taken.
 
 mod mirror;
 pub mod offsets;
@@ -24,8 +23,7 @@ use redis_cdc_core::cluster::{self, SlotSet};
 use redis_cdc_core::model::batch::{Batch, Entry, XaOp};
 use redis_module::{CallOptionsBuilder, CallResult, Context, ContextFlags, RedisValue};
 use std::collections::{BTreeMap, HashSet};
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -300,112 +298,6 @@ fn gather(
     batches
 }
 
-/// Holds the preparer makes ahead of the writer: one being written, one ready.
-const HOLDS_AHEAD: usize = 1;
-
-/// What the writer and its preparer share.
-struct PrepShared {
-    /// Writes per hold ([`HoldSizer::limit`]), as the writer measures them.
-    limit: AtomicUsize,
-    /// The preparer holds batches it has not handed over yet.
-    busy: AtomicBool,
-    /// The writer has ended: the preparer ends too.
-    done: AtomicBool,
-}
-
-/// Sets the flag when dropped.
-struct SetOnDrop<'a>(&'a AtomicBool);
-
-impl Drop for SetOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-}
-
-/// A written hold's batches and strings, and the entries an XA hold released with their
-/// strings: freed by the preparer, off the writer's path.
-struct Spent {
-    _batches: Vec<Batch>,
-    _prepared: streams::Prepared,
-    _mirrored: mirror::Prepared,
-    _released: Vec<Entry>,
-    _released_strings: Option<streams::Prepared>,
-}
-
-/// The preparer thread: gathers the batches of `rx` into holds ([`gather`]), makes their
-/// strings ([`Hold::prepare`]) and hands them to the writer in order; frees what the writer
-/// sends back. Ends when the batch channel closes (after handing over everything) or the
-/// writer has ended; a failure to prepare is handed over as the writer's next hold.
-fn prepare_holds(
-    rx: &Receiver<Batch>,
-    holds: &Sender<Result<Hold, String>>,
-    spent: &Receiver<Spent>,
-    shared: &PrepShared,
-    owned: impl Fn(&Entry) -> bool,
-) {
-    let mut names = streams::FieldNames::default();
-    let mut mirror = mirror::MirrorCache::default();
-    // A batch that would have gone over a hold's bounds: first of the next one.
-    let mut carry: Option<Batch> = None;
-    loop {
-        if shared.done.load(Ordering::Relaxed) {
-            return;
-        }
-        let first = match carry.take() {
-            Some(b) => b,
-            None => {
-                crossbeam_channel::select! {
-                    recv(rx) -> b => match b {
-                        Ok(b) => b,
-                        Err(_) => return,
-                    },
-                    recv(spent) -> s => {
-                        drop(s);
-                        continue;
-                    }
-                    default(Duration::from_millis(100)) => continue,
-                }
-            }
-        };
-        shared.busy.store(true, Ordering::Relaxed);
-        let batches = gather(rx, &mut carry, first, shared.limit.load(Ordering::Relaxed));
-        let mut hold = Hold::prepare(batches, &mut names, &mut mirror, &owned);
-        let failed = hold.is_err();
-        loop {
-            match holds.send_timeout(hold, Duration::from_millis(100)) {
-                Ok(()) => break,
-                Err(crossbeam_channel::SendTimeoutError::Timeout(h)) => {
-                    if shared.done.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    hold = h;
-                }
-                Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => return,
-            }
-            while let Ok(s) = spent.try_recv() {
-                drop(s);
-            }
-        }
-        if carry.is_none() {
-            shared.busy.store(false, Ordering::Relaxed);
-        }
-        if failed {
-            return;
-        }
-        while let Ok(s) = spent.try_recv() {
-            drop(s);
-        }
-    }
-}
-
-/// The message of a caught panic.
-fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "unknown panic".into())
-}
-
 /// The writer's part of cluster mode (docs/cluster.md).
 pub struct WriterCluster {
     /// The slots the session started with: entries of other slots are not written, and any
@@ -448,54 +340,15 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Write what the channel brings until the session ends. A second thread, `cdc-prepare`,
-    /// gathers the batches into lock holds and makes their Redis strings ahead of the writer,
-    /// and frees what a written hold leaves: this thread only waits for the lock and writes.
     pub fn run(&self, channel: BatchReceiver) -> WriterExit {
+        let rx = &channel.rx;
         let Some(tsc) = DetachedCtx::new() else {
             return WriterExit::Failed("no thread-safe context".into());
         };
-        let shared = PrepShared {
-            limit: AtomicUsize::new(HoldSizer::new().limit()),
-            busy: AtomicBool::new(false),
-            done: AtomicBool::new(false),
-        };
-        std::thread::scope(|s| {
-            let (holds_tx, holds_rx) = crossbeam_channel::bounded(HOLDS_AHEAD);
-            let (spent_tx, spent_rx) = crossbeam_channel::unbounded();
-            let rx = &channel.rx;
-            let shared = &shared;
-            let spawned = std::thread::Builder::new()
-                .name("cdc-prepare".into())
-                .spawn_scoped(s, move || {
-                    let run = catch_unwind(AssertUnwindSafe(|| {
-                        prepare_holds(rx, &holds_tx, &spent_rx, shared, |e| self.owned(e))
-                    }));
-                    if let Err(p) = run {
-                        let _ = holds_tx.send(Err(format!(
-                            "internal error (panic while preparing entries: {})",
-                            panic_text(&*p)
-                        )));
-                    }
-                });
-            if let Err(e) = spawned {
-                return WriterExit::Failed(format!("cannot start a thread: {e}"));
-            }
-            // However the writer ends (a panic included), the preparer ends too, and the scope
-            // waits for it.
-            let _done = SetOnDrop(&shared.done);
-            self.write_holds(&tsc, &channel, &holds_rx, &spent_tx, shared)
-        })
-    }
-
-    fn write_holds(
-        &self,
-        tsc: &DetachedCtx,
-        channel: &BatchReceiver,
-        holds: &Receiver<Result<Hold, String>>,
-        spent: &Sender<Spent>,
-        shared: &PrepShared,
-    ) -> WriterExit {
+        // A batch received that would have made the lock hold too long: first of the next round.
+        let mut carry: Option<Batch> = None;
+        // The hold after this one, gathered and prepared while waiting for the lock.
+        let mut next: Option<Hold> = None;
         let mut last_wake = Instant::now();
         let mut names = streams::FieldNames::default();
         let mut mirror = mirror::MirrorCache::default();
@@ -507,34 +360,50 @@ impl Writer {
             if self.stop.load(Ordering::Relaxed) {
                 return WriterExit::Stopped;
             }
-            let idle = Instant::now();
-            let got = holds.recv_timeout(Duration::from_millis(100));
-            STATUS
-                .writer_idle_us
-                .fetch_add(idle.elapsed().as_micros() as u64, Ordering::Relaxed);
-            let hold = match got {
-                Ok(Ok(h)) => h,
-                Ok(Err(e)) => return WriterExit::Failed(e),
-                Err(RecvTimeoutError::Timeout) => {
-                    if self.cluster.is_some() && slots_checked.elapsed() >= SLOT_CHECK_IDLE {
-                        slots_checked = Instant::now();
-                        let Some(ctx) = self.lock(tsc) else {
-                            return WriterExit::Stopped;
-                        };
-                        if let SlotCheck::Changed(exit) = self.check_slots(&ctx) {
-                            return exit;
+            let hold = match next.take() {
+                Some(h) => h,
+                None => {
+                    let first = match carry.take() {
+                        Some(b) => b,
+                        None => {
+                            let idle = Instant::now();
+                            let got = rx.recv_timeout(Duration::from_millis(100));
+                            STATUS
+                                .writer_idle_us
+                                .fetch_add(idle.elapsed().as_micros() as u64, Ordering::Relaxed);
+                            match got {
+                                Ok(b) => b,
+                                Err(RecvTimeoutError::Timeout) => {
+                                    if self.cluster.is_some()
+                                        && slots_checked.elapsed() >= SLOT_CHECK_IDLE
+                                    {
+                                        slots_checked = Instant::now();
+                                        let Some(ctx) = self.lock(&tsc) else {
+                                            return WriterExit::Stopped;
+                                        };
+                                        if let SlotCheck::Changed(exit) = self.check_slots(&ctx) {
+                                            return exit;
+                                        }
+                                    }
+                                    if self.backpressure.load(Ordering::Relaxed) {
+                                        // Re-check memory so that the reader can resume.
+                                        let Some(ctx) = self.lock(&tsc) else {
+                                            return WriterExit::Stopped;
+                                        };
+                                        self.check_memory(&ctx);
+                                    }
+                                    continue;
+                                }
+                                Err(RecvTimeoutError::Disconnected) => return WriterExit::Stopped,
+                            }
                         }
+                    };
+                    let batches = gather(rx, &mut carry, first, sizer.limit());
+                    match Hold::prepare(batches, &mut names, &mut mirror, |e| self.owned(e)) {
+                        Ok(h) => h,
+                        Err(e) => return WriterExit::Failed(e),
                     }
-                    if self.backpressure.load(Ordering::Relaxed) {
-                        // Re-check memory so that the reader can resume.
-                        let Some(ctx) = self.lock(tsc) else {
-                            return WriterExit::Stopped;
-                        };
-                        self.check_memory(&ctx);
-                    }
-                    continue;
                 }
-                Err(RecvTimeoutError::Disconnected) => return WriterExit::Stopped,
             };
             let Hold {
                 batches: pending,
@@ -548,7 +417,7 @@ impl Writer {
             // batches (a large transaction read ahead): hold them until memory drops instead of
             // writing them all past the limit towards OOM.
             while self.backpressure.load(Ordering::Relaxed) {
-                let Some(ctx) = self.lock(tsc) else {
+                let Some(ctx) = self.lock(&tsc) else {
                     return WriterExit::Stopped;
                 };
                 self.check_memory(&ctx);
@@ -562,7 +431,7 @@ impl Writer {
             // of the keyspace: done now, in holds of their own, not in one long hold.
             let mut swept = HashSet::new();
             for s in &sweeps {
-                match self.sweep(tsc, &mut mirror, s) {
+                match self.sweep(&tsc, &mut mirror, s) {
                     Ok(true) => {
                         swept.insert(s.pattern.clone());
                     }
@@ -572,8 +441,10 @@ impl Writer {
                 last_wake = Instant::now();
             }
             // While the main thread holds the lock (writing and syncing the AOF, serving
-            // clients), the preparer makes the next hold's strings.
+            // clients), the next hold is gathered and its strings made: that work is off the
+            // path from one hold to the next.
             let waiting = Instant::now();
+            let mut preparing = Duration::ZERO;
             let mut spins = 0u32;
             let ctx = loop {
                 if self.stop.load(Ordering::Relaxed) {
@@ -590,11 +461,24 @@ impl Writer {
                         Err(exit) => return exit,
                     }
                 }
+                if next.is_none() && !self.backpressure.load(Ordering::Relaxed) {
+                    if let Some(first) = carry.take().or_else(|| rx.try_recv().ok()) {
+                        let t = Instant::now();
+                        let batches = gather(rx, &mut carry, first, sizer.limit());
+                        match Hold::prepare(batches, &mut names, &mut mirror, |e| self.owned(e)) {
+                            Ok(h) => next = Some(h),
+                            Err(e) => return WriterExit::Failed(e),
+                        }
+                        preparing += t.elapsed();
+                        continue;
+                    }
+                }
                 back_off(&mut spins);
             };
-            STATUS
-                .lock_wait_us
-                .fetch_add(waiting.elapsed().as_micros() as u64, Ordering::Relaxed);
+            STATUS.lock_wait_us.fetch_add(
+                waiting.elapsed().saturating_sub(preparing).as_micros() as u64,
+                Ordering::Relaxed,
+            );
             let started = Instant::now();
             let cpu_started = crate::ffi::os::thread_cpu_us();
             slots_checked = Instant::now();
@@ -618,16 +502,23 @@ impl Writer {
             };
             self.check_memory(&ctx);
             drop(ctx);
+            // Entries released from an XA hold: freed after the lock too, then counted.
+            let released = released.map(|(entries, strings)| {
+                drop(strings);
+                entries
+            });
             let held = started.elapsed().as_micros() as u64;
             let held_cpu = crate::ffi::os::thread_cpu_us().saturating_sub(cpu_started);
             sizer.observe(count, held);
-            shared.limit.store(sizer.limit(), Ordering::Relaxed);
+            // Propagation released its references at unlock: the values are ours alone again.
+            drop(prepared);
+            drop(mirrored);
             STATUS.record_lock_hold(held, held_cpu);
-            // Wake the main thread when nothing else is waiting to be written (live traffic:
-            // it serves XREAD BLOCK clients and the AOF at once), and at least every WAKE_EVERY
+            // Wake the main thread when this batch is the last one waiting (live traffic: it
+            // serves XREAD BLOCK clients and the AOF at once), and at least every WAKE_EVERY
             // while catching up. Waking it after every batch made each batch wait for an AOF
             // fsync (appendfsync always) before the next lock: ~30k entries/s at most.
-            if (holds.is_empty() && channel.rx.is_empty() && !shared.busy.load(Ordering::Relaxed))
+            if (rx.is_empty() && carry.is_none() && next.is_none())
                 || last_wake.elapsed() >= WAKE_EVERY
             {
                 thread_ctx::wake_event_loop();
@@ -636,31 +527,21 @@ impl Writer {
             if result.is_ok() && !due.is_empty() {
                 let _ = self.rereads.send(due);
             }
-            if let Err(e) = result {
-                return WriterExit::Failed(e);
+            match result {
+                Ok(()) => {
+                    if !recovered {
+                        STATUS.clear_error();
+                        recovered = true;
+                    }
+                    // `bytes` is what `pending` holds (counted as it was gathered).
+                    channel.in_flight.release(bytes);
+                    self.account(&pending, released.as_deref().unwrap_or_default());
+                    STATUS
+                        .batches_written
+                        .fetch_add(pending.len() as u64, Ordering::Relaxed);
+                }
+                Err(e) => return WriterExit::Failed(e),
             }
-            if !recovered {
-                STATUS.clear_error();
-                recovered = true;
-            }
-            // `bytes` is what `pending` holds (counted as it was gathered).
-            channel.in_flight.release(bytes);
-            // Entries released from an XA hold (their strings, made under the lock, with them).
-            let (released, released_strings) = released.unwrap_or_default();
-            self.account(&pending, &released);
-            STATUS
-                .batches_written
-                .fetch_add(pending.len() as u64, Ordering::Relaxed);
-            // Propagation released its references at unlock: the strings are ours alone
-            // again, and the preparer frees them with the entries (or this thread, when the
-            // preparer has gone).
-            let _ = spent.send(Spent {
-                _batches: pending,
-                _prepared: prepared,
-                _mirrored: mirrored,
-                _released: released,
-                _released_strings: released_strings,
-            });
         }
     }
 
