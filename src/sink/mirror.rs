@@ -221,6 +221,9 @@ pub struct Prepared {
 #[derive(Default)]
 pub struct MirrorCache {
     names: HashMap<String, FieldName>,
+    /// The column names of the last row, by position: rows of a table come in runs, so the
+    /// name at a position is most often the one before (a compare instead of a hash lookup).
+    recent: Vec<(String, FieldName)>,
     /// (pattern, key prefix) of the tables being re-read.
     active: Option<Vec<(String, String)>>,
 }
@@ -233,6 +236,23 @@ impl MirrorCache {
         let n = FieldName::intern_dynamic(name)?;
         self.names.insert(name.to_string(), n);
         Some(n)
+    }
+
+    /// [`Self::name`] of the column at position `i` of a row.
+    fn name_at(&mut self, i: usize, name: &str) -> Option<FieldName> {
+        if let Some((n, f)) = self.recent.get(i) {
+            if n == name {
+                return Some(*f);
+            }
+        }
+        let f = self.name(name)?;
+        let len = self.recent.len();
+        match self.recent.get_mut(i) {
+            Some(slot) => *slot = (name.to_string(), f),
+            None if i == len => self.recent.push((name.to_string(), f)),
+            None => {}
+        }
+        Some(f)
     }
 
     /// Turn the mirror writes of `entries` into Redis strings (no lock needed).
@@ -250,9 +270,9 @@ impl MirrorCache {
                     replace,
                 } => {
                     let mut pairs = Fields::default();
-                    for (f, v) in fields {
+                    for (i, (f, v)) in fields.iter().enumerate() {
                         let value = RString::new(v.as_bytes()).ok_or(NO_STRING)?;
-                        match self.name(f) {
+                        match self.name_at(i, f) {
                             Some(name) => pairs.push(name, value),
                             None => pairs
                                 .push_owned(RString::new(f.as_bytes()).ok_or(NO_STRING)?, value),

@@ -66,8 +66,17 @@ pub struct WriterGone;
 /// The reader's and the snapshot's end of the channel to the writer.
 #[derive(Clone)]
 pub struct BatchSender {
-    tx: Sender<Batch>,
+    tx: Sender<Queued>,
     in_flight: Arc<InFlight>,
+}
+
+/// A batch in the channel, with its size counted once, by the sender.
+struct Queued {
+    batch: Batch,
+    /// [`Batch::bytes`].
+    bytes: usize,
+    /// [`writes`].
+    writes: usize,
 }
 
 impl BatchSender {
@@ -75,6 +84,7 @@ impl BatchSender {
     /// (a batch larger than that alone still goes, once the channel has drained).
     pub fn send(&self, batch: Batch) -> Result<(), WriterGone> {
         let bytes = batch.bytes();
+        let writes = writes(&batch);
         {
             let mut g = self.in_flight.lock();
             while !g.1 && g.0 > 0 && g.0 + bytes > MAX_BYTES_IN_FLIGHT {
@@ -89,20 +99,26 @@ impl BatchSender {
             }
             g.0 += bytes;
         }
-        self.tx.send(batch).map_err(|_| WriterGone)
+        self.tx
+            .send(Queued {
+                batch,
+                bytes,
+                writes,
+            })
+            .map_err(|_| WriterGone)
     }
 }
 
 /// The writer's end of the channel; dropping it fails the senders' waits.
 pub struct BatchReceiver {
-    rx: Receiver<Batch>,
+    rx: Receiver<Queued>,
     in_flight: Arc<InFlight>,
 }
 
 impl BatchReceiver {
     #[cfg(test)]
     pub fn try_recv(&self) -> Option<Batch> {
-        self.rx.try_recv().ok()
+        self.rx.try_recv().ok().map(|q| q.batch)
     }
 }
 
@@ -228,14 +244,24 @@ impl Hold {
     /// `owned`: whether this node writes the entry (cluster mode: the slot of its table is
     /// served here); the bytes count every entry, as the in-flight count did.
     fn prepare(
-        mut batches: Vec<Batch>,
+        queued: Vec<Queued>,
         names: &mut streams::FieldNames,
         mirror: &mut mirror::MirrorCache,
         owned: impl Fn(&Entry) -> bool,
     ) -> Result<Hold, String> {
-        let bytes = batches.iter().map(Batch::bytes).sum();
-        for b in batches.iter_mut() {
-            b.entries.retain(|e| owned(e));
+        let mut bytes = 0;
+        let mut count = 0;
+        let mut batches = Vec::with_capacity(queued.len());
+        for mut q in queued {
+            bytes += q.bytes;
+            let before = q.batch.entries.len();
+            q.batch.entries.retain(|e| owned(e));
+            count += if q.batch.entries.len() == before {
+                q.writes
+            } else {
+                writes(&q.batch)
+            };
+            batches.push(q.batch);
         }
         let entries = || {
             batches
@@ -248,7 +274,7 @@ impl Hold {
         let sweeps =
             mirror::plan_sweeps(entries().filter_map(|e| e.mirror.as_ref().map(|m| (&e.table, m))));
         Ok(Hold {
-            count: batches.iter().map(writes).sum(),
+            count,
             bytes,
             batches,
             prepared,
@@ -269,31 +295,30 @@ fn sweeps(b: &Batch) -> bool {
 /// that [`sweeps`] starts a hold. The batch that would have gone over is kept in `carry` for
 /// the next hold.
 fn gather(
-    rx: &Receiver<Batch>,
-    carry: &mut Option<Batch>,
-    first: Batch,
+    rx: &Receiver<Queued>,
+    carry: &mut Option<Queued>,
+    first: Queued,
     limit: usize,
-) -> Vec<Batch> {
-    let alone = first.xa.is_some();
-    let mut count = writes(&first);
-    let mut bytes = first.bytes();
+) -> Vec<Queued> {
+    let alone = first.batch.xa.is_some();
+    let mut count = first.writes;
+    let mut bytes = first.bytes;
     let mut batches = vec![first];
     while !alone && count < limit && bytes < MAX_BYTES_PER_LOCK {
-        let Ok(b) = rx.try_recv() else {
+        let Ok(q) = rx.try_recv() else {
             break;
         };
-        let b_bytes = b.bytes();
-        if b.xa.is_some()
-            || count + writes(&b) > limit
-            || bytes + b_bytes > MAX_BYTES_PER_LOCK
-            || sweeps(&b)
+        if q.batch.xa.is_some()
+            || count + q.writes > limit
+            || bytes + q.bytes > MAX_BYTES_PER_LOCK
+            || sweeps(&q.batch)
         {
-            *carry = Some(b);
+            *carry = Some(q);
             break;
         }
-        count += writes(&b);
-        bytes += b_bytes;
-        batches.push(b);
+        count += q.writes;
+        bytes += q.bytes;
+        batches.push(q);
     }
     batches
 }
@@ -346,7 +371,7 @@ impl Writer {
             return WriterExit::Failed("no thread-safe context".into());
         };
         // A batch received that would have made the lock hold too long: first of the next round.
-        let mut carry: Option<Batch> = None;
+        let mut carry: Option<Queued> = None;
         // The hold after this one, gathered and prepared while waiting for the lock.
         let mut next: Option<Hold> = None;
         let mut last_wake = Instant::now();

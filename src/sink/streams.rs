@@ -16,18 +16,21 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 /// The field names of the formats are a handful of static strings: one Redis string each,
-/// shared by every entry (see [`FieldName`]); this caches the handles for the writer.
+/// shared by every entry (see [`FieldName`]); this caches the handles for the writer. A dozen
+/// at most: a scan by address (the same literal each time) beats hashing each name of each
+/// entry.
 #[derive(Default)]
-pub struct FieldNames(HashMap<&'static str, FieldName>);
+pub struct FieldNames(Vec<(&'static str, FieldName)>);
 
 impl FieldNames {
     #[inline]
     fn get(&mut self, name: &'static str) -> Option<FieldName> {
-        if let Some(s) = self.0.get(name) {
+        let same = |n: &&'static str| std::ptr::eq(*n, name) || *n == name;
+        if let Some((_, s)) = self.0.iter().find(|(n, _)| same(n)) {
             return Some(*s);
         }
         let s = FieldName::intern(name)?;
-        self.0.insert(name, s);
+        self.0.push((name, s));
         Some(s)
     }
 }
@@ -55,16 +58,22 @@ pub fn prepare<'a>(
     };
     let mut key_index: HashMap<&str, usize> = HashMap::new();
     // `cdc.streams no`: entries without fields carry a mirror write only.
+    // (stream, index) of the entry before: a hold's entries mostly go to one stream in runs.
+    let mut last: Option<(&str, usize)> = None;
     for e in entries.filter(|e| !e.fields.is_empty()) {
-        let idx = match key_index.get(&*e.stream) {
-            Some(i) => *i,
-            None => {
-                p.keys
-                    .push(RString::new(e.stream.as_bytes()).ok_or(NO_STRING)?);
-                key_index.insert(&e.stream, p.keys.len() - 1);
-                p.keys.len() - 1
-            }
+        let idx = match last.filter(|(s, _)| *s == &*e.stream) {
+            Some((_, i)) => i,
+            None => match key_index.get(&*e.stream) {
+                Some(i) => *i,
+                None => {
+                    p.keys
+                        .push(RString::new(e.stream.as_bytes()).ok_or(NO_STRING)?);
+                    key_index.insert(&e.stream, p.keys.len() - 1);
+                    p.keys.len() - 1
+                }
+            },
         };
+        last = Some((&e.stream, idx));
         for (k, v) in &e.fields {
             match k {
                 Cow::Borrowed(name) => {
