@@ -51,3 +51,5 @@ mod types;
 mod valkey;
 #[path = "scenarios/wait.rs"]
 mod wait;
+#[path = "scenarios/gencols.rs"]
+mod gencols;

@@ -1,0 +1,248 @@
+//! Generated columns (VIRTUAL, PERSISTENT/STORED) and INVISIBLE columns (docs/types.md,
+//! "Generated and invisible columns"): the binlog's rows carry every column of the table, the
+//! virtual ones computed and the invisible ones too; the snapshot selects the same columns by
+//! name, so `r` and `c`/`u`/`d` entries have one set of columns, in the table's order, with
+//! `binlog_row_metadata` FULL or MINIMAL (names then from information_schema and the DDL the
+//! module follows). Replay equals a SELECT of every column (`SELECT *` plus the invisible
+//! ones); the hash mirror too, an invisible key included. DDL that adds, drops or hides such
+//! columns, while streaming or while the module is paused, leaves every row with the shape it
+//! was written with.
+
+use crate::support::*;
+use std::collections::BTreeMap;
+
+/// Every column of `schema.table` in ordinal order, and those `SELECT *` shows.
+fn columns(db: &MariaDb, schema: &str, table: &str) -> (Vec<String>, Vec<String>) {
+    let rows = db.query_strings(&format!(
+        "SELECT COLUMN_NAME, EXTRA FROM information_schema.COLUMNS \
+         WHERE TABLE_SCHEMA='{schema}' AND TABLE_NAME='{table}' ORDER BY ORDINAL_POSITION"
+    ));
+    let text = |r: &Vec<Option<String>>, i: usize| r[i].clone().unwrap_or_default();
+    let all = rows.iter().map(|r| text(r, 0)).collect();
+    let visible = rows
+        .iter()
+        .filter(|r| !text(r, 1).to_ascii_uppercase().contains("INVISIBLE"))
+        .map(|r| text(r, 0))
+        .collect();
+    (all, visible)
+}
+
+/// The column names of a row object of an entry, in order.
+fn names_of(fields: &[(String, String)], image: &str) -> Option<Vec<String>> {
+    let text = field(fields, image)?;
+    let obj: serde_json::Value = serde_json::from_str(text).expect("row JSON");
+    Some(obj.as_object().expect("object").keys().cloned().collect())
+}
+
+/// Every `before`/`after` image of `list` has exactly the columns `names`, in that order.
+fn assert_images_have(list: &[StreamEntry], names: &[String]) {
+    let mut seen = 0;
+    for (id, fields) in list {
+        for image in ["before", "after"] {
+            if let Some(got) = names_of(fields, image) {
+                assert_eq!(got, names, "entry {id} {image}: {fields:?}");
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen > 0, "no row images in {list:?}");
+}
+
+/// Replay of `schema.table`'s stream equals the SELECT of every column (and its `r` and
+/// change entries carry the same columns, those of the table now).
+fn assert_replay_equals_every_column(r: &RedisServer, db: &MariaDb, schema: &str, table: &str) {
+    let list = entries(r, schema, table);
+    let (all, visible) = columns(db, schema, table);
+    assert_images_have(&list, &all);
+    // `SELECT *`'s columns are among them, in the same order.
+    let shown: Vec<&String> = all.iter().filter(|c| visible.contains(c)).collect();
+    assert_eq!(shown, visible.iter().collect::<Vec<_>>());
+    let replayed = replay_canonical(&list);
+    let mut expected = table_json_all_columns(db, schema, table);
+    // JSON columns are embedded in the entries: parse the SELECT's text.
+    for row in expected.values_mut() {
+        if let Some(j) = row.get_mut("j") {
+            if let Some(text) = j.as_str() {
+                *j = serde_json::from_str(text).expect("JSON column");
+            }
+        }
+    }
+    assert!(
+        replayed == expected,
+        "replay of {schema}.{table} != SELECT of every column\nreplay: {replayed:?}\ntable: {expected:?}\nentries: {:#?}",
+        entry_lines(&list)
+    );
+}
+
+type Rows = BTreeMap<String, BTreeMap<String, String>>;
+
+/// The hash mirror keys `<prefix><schema>.<table>:*` with their fields.
+fn mirror(r: &RedisServer, prefix: &str, schema: &str, table: &str) -> Rows {
+    let mut c = r.client();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}{schema}.{table}:*"))
+        .query(&mut c)
+        .unwrap();
+    keys.into_iter()
+        .map(|k| {
+            let h: BTreeMap<String, String> = redis::cmd("HGETALL").arg(&k).query(&mut c).unwrap();
+            (k, h)
+        })
+        .collect()
+}
+
+/// Every column of `schema.table` as the hash mirror holds it (text, NULL absent), keyed by
+/// `key_col` (a one-column key).
+fn mirror_of_table(db: &MariaDb, prefix: &str, schema: &str, table: &str, key_col: &str) -> Rows {
+    let (all, _) = columns(db, schema, table);
+    let quoted: Vec<String> = all.iter().map(|c| format!("`{c}`")).collect();
+    let k = all.iter().position(|c| c == key_col).expect("key column");
+    db.query_strings(&format!(
+        "SELECT {} FROM `{schema}`.`{table}`",
+        quoted.join(", ")
+    ))
+    .into_iter()
+    .map(|row| {
+        let key = format!(
+            "{prefix}{schema}.{table}:{}",
+            row[k].clone().unwrap_or_default()
+        );
+        let fields = all
+            .iter()
+            .zip(row)
+            .filter_map(|(n, v)| v.map(|v| (n.clone(), v)))
+            .map(|(n, v)| {
+                // The JSON column in the mirror's compact form.
+                let v = match n.as_str() {
+                    "j" => serde_json::from_str::<serde_json::Value>(&v)
+                        .expect("JSON column")
+                        .to_string(),
+                    _ => v,
+                };
+                (n, v)
+            })
+            .collect();
+        (key, fields)
+    })
+    .collect()
+}
+
+const TABLES: &str = "CREATE DATABASE gc;
+    CREATE TABLE gc.t (
+      id INT PRIMARY KEY,
+      a INT,
+      b VARCHAR(20),
+      v INT AS (a * 10) VIRTUAL,
+      vi INT GENERATED ALWAYS AS (a + 1) VIRTUAL,
+      s VARCHAR(40) AS (CONCAT(b, ':', a)) PERSISTENT,
+      h INT INVISIBLE DEFAULT 7,
+      tx TEXT,
+      vt VARCHAR(10) AS (LEFT(tx, 3)) VIRTUAL,
+      d DECIMAL(8,2) GENERATED ALWAYS AS (a / 4) STORED,
+      j JSON AS (JSON_OBJECT('a', a)) VIRTUAL,
+      INDEX (vi));
+    CREATE TABLE gc.k (rid INT NOT NULL INVISIBLE DEFAULT 0, a INT, v INT AS (a * 2) VIRTUAL, UNIQUE KEY (rid));
+    CREATE TABLE gc.n (a INT, v INT AS (a - 1) VIRTUAL, h VARCHAR(5) INVISIBLE);
+    CREATE TABLE gc.other (id INT PRIMARY KEY, a INT);
+    INSERT INTO gc.t (id, a, b, h, tx) VALUES (1, 1, 'one', 11, 'alpha'), (2, 2, 'two', NULL, NULL), (3, 3, 'three', 33, 'gamma');
+    INSERT INTO gc.k (rid, a) VALUES (1, 10), (2, 20);
+    INSERT INTO gc.n (a, h) VALUES (1, 'x'), (2, NULL);
+    INSERT INTO gc.other VALUES (1, 100), (3, 300);";
+
+/// The changes: every kind of DML whose rows events carry the computed columns.
+const CHANGES: &str = "INSERT INTO gc.t (id, a, b, h, tx) VALUES (4, 4, 'four', 44, 'delta');
+    INSERT INTO gc.t (id, a, b) VALUES (1, 0, 'dup') ON DUPLICATE KEY UPDATE a = a + 100;
+    REPLACE INTO gc.t (id, a, b, h, tx) VALUES (2, 22, 'two2', 2, 'beta');
+    UPDATE gc.t SET b = 'by-index' WHERE vi = 4;
+    UPDATE gc.t SET tx = 'epsilon' WHERE id = 4;
+    UPDATE gc.t SET h = h + 1 WHERE id = 1;
+    UPDATE gc.t JOIN gc.other o ON o.id = gc.t.id SET gc.t.a = o.a WHERE o.id = 3;
+    INSERT INTO gc.t (id, a, b, tx) SELECT id + 10, a, 'copy', 'zeta' FROM gc.other;
+    DELETE gc.t FROM gc.t JOIN gc.other o ON o.id + 10 = gc.t.id WHERE o.id = 1;
+    DELETE FROM gc.t WHERE v = 40;
+    UPDATE gc.t SET id = 5 WHERE id = 2;
+    INSERT INTO gc.k (rid, a) VALUES (3, 30);
+    UPDATE gc.k SET a = 11 WHERE rid = 1;
+    UPDATE gc.k SET rid = 4 WHERE rid = 2;
+    DELETE FROM gc.k WHERE v = 60;
+    INSERT INTO gc.n (a, h) VALUES (3, 'z');
+    UPDATE gc.n SET h = 'y' WHERE a = 2;
+    DELETE FROM gc.n WHERE v = 0;";
+
+fn generated_and_invisible_columns(metadata: &str) {
+    if !module_built() {
+        eprintln!("SKIP: module not built (cargo build --release)");
+        return;
+    }
+    let db = MariaDb::start_with(&[metadata]);
+    db.exec(TABLES);
+    let url = db.url();
+    let r = RedisServer::start(&[
+        "mysql-url",
+        &url,
+        "tables",
+        "gc.*",
+        "mirror",
+        "hash",
+        "mirror-prefix",
+        "m:",
+    ]);
+    wait_snapshot_done_and_caught_up(&r, &db, CATCH_UP);
+    // The snapshot: every column, the invisible ones and the computed ones.
+    let first = check_entries(&r, "gc", "t");
+    assert_eq!(
+        field(&first[0].1, "after"),
+        Some(
+            r#"{"id":1,"a":1,"b":"one","v":10,"vi":2,"s":"one:1","h":11,"tx":"alpha","vt":"alp","d":"0.25","j":{"a":1}}"#
+        ),
+    );
+    for table in ["t", "k", "n"] {
+        assert_replay_equals_every_column(&r, &db, "gc", table);
+    }
+    db.exec(CHANGES);
+    wait_snapshot_done_and_caught_up(&r, &db, CATCH_UP);
+    let list = check_entries(&r, "gc", "t");
+    let ops: String = list.iter().filter_map(|(_, f)| field(f, "op")).collect();
+    // (A key change is a `d` and a `c`: docs/events.md.)
+    assert_eq!(ops, "rrrcuuuuuuccdddc", "{:#?}", entry_lines(&list));
+    for table in ["t", "k", "n"] {
+        assert_replay_equals_every_column(&r, &db, "gc", table);
+    }
+    // The stream's images carry what the table's rows had, computed columns included: the
+    // row updated through the indexed virtual column, before and after.
+    let by_index = list
+        .iter()
+        .find(|(_, f)| field(f, "after").is_some_and(|a| a.contains("by-index")))
+        .expect("the update through vi");
+    assert_eq!(
+        field(&by_index.1, "before"),
+        Some(
+            r#"{"id":3,"a":3,"b":"three","v":30,"vi":4,"s":"three:3","h":33,"tx":"gamma","vt":"gam","d":"0.75","j":{"a":3}}"#
+        )
+    );
+    // The mirror holds the same columns; a table keyed by an invisible column is mirrored by it.
+    for (table, key) in [("t", "id"), ("k", "rid")] {
+        assert_eq!(
+            mirror(&r, "m:", "gc", table),
+            mirror_of_table(&db, "m:", "gc", table, key)
+        );
+    }
+    assert_eq!(
+        mirror(&r, "m:", "gc", "k")["m:gc.k:4"],
+        BTreeMap::from([
+            ("rid".to_string(), "4".to_string()),
+            ("a".to_string(), "20".to_string()),
+            ("v".to_string(), "40".to_string())
+        ])
+    );
+}
+
+#[test]
+fn generated_and_invisible_columns_replay_to_every_column_with_full_metadata() {
+    generated_and_invisible_columns("--binlog-row-metadata=FULL");
+}
+
+#[test]
+fn generated_and_invisible_columns_replay_to_every_column_with_minimal_metadata() {
+    generated_and_invisible_columns("--binlog-row-metadata=MINIMAL");
+}
