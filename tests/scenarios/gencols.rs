@@ -246,3 +246,100 @@ fn generated_and_invisible_columns_replay_to_every_column_with_full_metadata() {
 fn generated_and_invisible_columns_replay_to_every_column_with_minimal_metadata() {
     generated_and_invisible_columns("--binlog-row-metadata=MINIMAL");
 }
+
+/// The entries of `schema.table` that come from the binlog's rows (not re-reads), as
+/// [`entry_lines`], once there are `n`.
+fn change_lines(r: &RedisServer, schema: &str, table: &str, n: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    wait_until(CATCH_UP, "the row changes", || {
+        lines = entry_lines(&entries(r, schema, table))
+            .into_iter()
+            .filter(|l| !l.starts_with("r ") && !l.starts_with("resync-"))
+            .collect();
+        lines.len() >= n
+    });
+    lines
+}
+
+/// ADD/DROP of VIRTUAL, STORED and INVISIBLE columns and MODIFY to INVISIBLE and back, between
+/// rows: each row's entry has the columns the table had when it was written. `paused`: all of
+/// it happens while the module is paused (it reads the rows when information_schema already
+/// shows the final shape); else while it streams.
+fn ddl_on_generated_and_invisible_columns(metadata: &str, paused: bool) {
+    if !module_built() {
+        eprintln!("SKIP: module not built (cargo build --release)");
+        return;
+    }
+    let db = MariaDb::start_with(&[metadata]);
+    db.exec(
+        "CREATE DATABASE g; CREATE TABLE g.t (id INT PRIMARY KEY, a INT, b VARCHAR(10));
+         INSERT INTO g.t VALUES (1, 1, 'one')",
+    );
+    let url = db.url();
+    let r = RedisServer::start(&["mysql-url", &url, "tables", "g.*"]);
+    wait_snapshot_done_and_caught_up(&r, &db, CATCH_UP);
+    if paused {
+        r.cmd(&["CDC.PAUSE"]);
+        wait_state(&r, "paused", STREAMING);
+    }
+    db.exec(
+        "INSERT INTO g.t VALUES (2, 2, 'two');
+         ALTER TABLE g.t ADD COLUMN v INT AS (a * 10) VIRTUAL AFTER id;
+         INSERT INTO g.t (id, a, b) VALUES (3, 3, 'three');
+         ALTER TABLE g.t ADD COLUMN s VARCHAR(12) GENERATED ALWAYS AS (CONCAT(b, '!')) STORED FIRST;
+         INSERT INTO g.t (id, a, b) VALUES (4, 4, 'four');
+         ALTER TABLE g.t ADD COLUMN h INT INVISIBLE DEFAULT 5 AFTER a;
+         INSERT INTO g.t (id, a, b, h) VALUES (5, 5, 'five', 55);
+         ALTER TABLE g.t DROP COLUMN v;
+         INSERT INTO g.t (id, a, b) VALUES (6, 6, 'six');
+         ALTER TABLE g.t MODIFY b VARCHAR(10) INVISIBLE;
+         INSERT INTO g.t (id, a, b) VALUES (7, 7, 'seven');
+         ALTER TABLE g.t MODIFY h INT DEFAULT 5;
+         INSERT INTO g.t (id, a, h, b) VALUES (8, 8, 85, 'eight');
+         ALTER TABLE g.t DROP COLUMN s;
+         UPDATE g.t SET a = 10 WHERE id = 1;
+         ALTER TABLE g.t ADD COLUMN w INT AS (a + 1) PERSISTENT, ADD COLUMN x INT AS (a + 2) VIRTUAL INVISIBLE FIRST;
+         DELETE FROM g.t WHERE id = 2;
+         ALTER TABLE g.t DROP COLUMN h, MODIFY b VARCHAR(10);
+         UPDATE g.t SET a = 30 WHERE id = 3;",
+    );
+    if paused {
+        r.cmd(&["CDC.RESUME"]);
+    }
+    let got = change_lines(&r, "g", "t", 10);
+    assert_eq!(
+        got,
+        [
+            r#"c {"id":2} - {"id":2,"a":2,"b":"two"}"#,
+            r#"c {"id":3} - {"id":3,"v":30,"a":3,"b":"three"}"#,
+            r#"c {"id":4} - {"s":"four!","id":4,"v":40,"a":4,"b":"four"}"#,
+            r#"c {"id":5} - {"s":"five!","id":5,"v":50,"a":5,"h":55,"b":"five"}"#,
+            r#"c {"id":6} - {"s":"six!","id":6,"a":6,"h":5,"b":"six"}"#,
+            r#"c {"id":7} - {"s":"seven!","id":7,"a":7,"h":5,"b":"seven"}"#,
+            r#"c {"id":8} - {"s":"eight!","id":8,"a":8,"h":85,"b":"eight"}"#,
+            r#"u {"id":1} {"id":1,"a":1,"h":5,"b":"one"} {"id":1,"a":10,"h":5,"b":"one"}"#,
+            r#"d {"id":2} {"x":4,"id":2,"a":2,"h":5,"b":"two","w":3} -"#,
+            r#"u {"id":3} {"x":5,"id":3,"a":3,"b":"three","w":4} {"x":32,"id":3,"a":30,"b":"three","w":31}"#,
+        ]
+    );
+    // The re-reads the ALTERs asked for end with the table's shape now: replay is the table.
+    wait_snapshot_done_and_caught_up(&r, &db, CATCH_UP);
+    let list = entries(&r, "g", "t");
+    let replayed = replay_canonical(&list);
+    assert_eq!(replayed, table_json_all_columns(&db, "g", "t"));
+}
+
+#[test]
+fn ddl_on_generated_and_invisible_columns_while_paused_with_full_metadata() {
+    ddl_on_generated_and_invisible_columns("--binlog-row-metadata=FULL", true);
+}
+
+#[test]
+fn ddl_on_generated_and_invisible_columns_while_paused_with_minimal_metadata() {
+    ddl_on_generated_and_invisible_columns("--binlog-row-metadata=MINIMAL", true);
+}
+
+#[test]
+fn ddl_on_generated_and_invisible_columns_while_streaming_with_minimal_metadata() {
+    ddl_on_generated_and_invisible_columns("--binlog-row-metadata=MINIMAL", false);
+}
