@@ -25,6 +25,8 @@ mod faults;
 mod fixtures;
 #[path = "scenarios/fuzz_decode.rs"]
 mod fuzz_decode;
+#[path = "scenarios/gencols.rs"]
+mod gencols;
 #[path = "scenarios/harness.rs"]
 mod harness;
 #[path = "scenarios/live.rs"]
@@ -51,5 +53,3 @@ mod types;
 mod valkey;
 #[path = "scenarios/wait.rs"]
 mod wait;
-#[path = "scenarios/gencols.rs"]
-mod gencols;

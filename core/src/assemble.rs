@@ -1604,12 +1604,15 @@ impl Assembler {
             None => self.look_up(&key, columns)?,
         };
         let Err(e) = TableSchema::fits(tme, &info) else {
-            // The binlog's names fit any shape; one of another width (after DDL the module
-            // follows only in part, such as a long UNIQUE index that adds a hidden hash
-            // column) is read again, once, so that what only information_schema tells (the
-            // key, MariaDB's JSON alias and hash columns) lines up with the map.
-            if info.len() != tme.columns_count() as usize && !self.shapes_fresh.contains(&key) {
-                return Ok(Some(self.look_up(&key, columns)?));
+            // The binlog's names fit any shape. They also tell MariaDB's hidden hash columns
+            // (a long UNIQUE index added or dropped, which the DDL follower does not see): the
+            // shape takes them, so that it lines up with the map again.
+            if let Some(fixed) = TableSchema::hash_columns_by_names(tme, &info) {
+                self.shapes.insert(key.clone(), fixed.clone());
+                if self.settings.filter.matches(db, table) {
+                    self.shapes_dirty.insert(key);
+                }
+                return Ok(Some(fixed));
             }
             return Ok(Some(info));
         };

@@ -6,7 +6,8 @@
 //! module follows). Replay equals a SELECT of every column (`SELECT *` plus the invisible
 //! ones); the hash mirror too, an invisible key included. DDL that adds, drops or hides such
 //! columns, while streaming or while the module is paused, leaves every row with the shape it
-//! was written with.
+//! was written with. MariaDB's hidden hash columns of long UNIQUE indexes (`DB_ROW_HASH_<n>`,
+//! which no SELECT shows) are in no entry. The Debezium formats carry the same columns.
 
 use crate::support::*;
 use std::collections::BTreeMap;
@@ -57,7 +58,12 @@ fn assert_replay_equals_every_column(r: &RedisServer, db: &MariaDb, schema: &str
     // `SELECT *`'s columns are among them, in the same order.
     let shown: Vec<&String> = all.iter().filter(|c| visible.contains(c)).collect();
     assert_eq!(shown, visible.iter().collect::<Vec<_>>());
-    let replayed = replay_canonical(&list);
+    assert_replays_to_every_column(&list, db, schema, table);
+}
+
+/// Replay of `list` (the stream of `schema.table`) equals the SELECT of every column.
+fn assert_replays_to_every_column(list: &[StreamEntry], db: &MariaDb, schema: &str, table: &str) {
+    let replayed = replay_canonical(list);
     let mut expected = table_json_all_columns(db, schema, table);
     // JSON columns are embedded in the entries: parse the SELECT's text.
     for row in expected.values_mut() {
@@ -70,7 +76,7 @@ fn assert_replay_equals_every_column(r: &RedisServer, db: &MariaDb, schema: &str
     assert!(
         replayed == expected,
         "replay of {schema}.{table} != SELECT of every column\nreplay: {replayed:?}\ntable: {expected:?}\nentries: {:#?}",
-        entry_lines(&list)
+        entry_lines(list)
     );
 }
 
@@ -342,4 +348,217 @@ fn ddl_on_generated_and_invisible_columns_while_paused_with_minimal_metadata() {
 #[test]
 fn ddl_on_generated_and_invisible_columns_while_streaming_with_minimal_metadata() {
     ddl_on_generated_and_invisible_columns("--binlog-row-metadata=MINIMAL", false);
+}
+
+fn shape_resyncs(r: &RedisServer) -> u64 {
+    info_field(r, "cdc", "cdc_shape_resyncs")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// No entry of `list` names one of MariaDB's hidden hash columns.
+fn assert_no_hash_column(list: &[StreamEntry]) {
+    let text = format!("{list:?}");
+    assert!(!text.contains("DB_ROW_HASH"), "{:#?}", entry_lines(list));
+}
+
+/// MariaDB's long UNIQUE indexes (over TEXT/BLOB, longer than InnoDB's key limit, or `USING HASH`) have a hidden BIGINT
+/// column `DB_ROW_HASH_<n>` each, after every other column: in the binlog's rows, never in
+/// information_schema or a SELECT. Entries leave it out, snapshot and stream alike; a table
+/// keyed by such an index (NOT NULL) has the same key in both, so that its deletes delete;
+/// with MINIMAL metadata its rows still decode (no re-read of the table at each change). DDL
+/// that adds a column before the hash column, or adds and drops such an index, while the
+/// module is paused, keeps each row's own shape.
+fn long_unique_indexes(metadata: &str) {
+    if !module_built() {
+        eprintln!("SKIP: module not built (cargo build --release)");
+        return;
+    }
+    let db = MariaDb::start_with(&[metadata]);
+    db.exec(
+        "CREATE DATABASE lu;
+         CREATE TABLE lu.t (id INT PRIMARY KEY, t TEXT, b VARCHAR(3000), UNIQUE (t), UNIQUE (b, id));
+         CREATE TABLE lu.k (t TEXT NOT NULL, a INT, v INT AS (a * 2) VIRTUAL, UNIQUE (t));
+         CREATE TABLE lu.h (id INT PRIMARY KEY, n INT, UNIQUE (n) USING HASH);
+         CREATE TABLE lu.m (id INT PRIMARY KEY, n INT, UNIQUE (n)) ENGINE=MEMORY;
+         CREATE TABLE lu.v (id INT PRIMARY KEY, t TEXT, UNIQUE (t)) WITH SYSTEM VERSIONING;
+         INSERT INTO lu.t VALUES (1, 'one', 'x'), (2, 'two', NULL);
+         INSERT INTO lu.k (t, a) VALUES ('k1', 1), ('k2', 2);
+         INSERT INTO lu.h VALUES (1, 1);
+         INSERT INTO lu.m VALUES (1, 1);
+         INSERT INTO lu.v VALUES (1, 'v1'), (2, 'v2');",
+    );
+    let url = db.url();
+    let r = RedisServer::start(&[
+        "mysql-url",
+        &url,
+        "tables",
+        "lu.*",
+        "mirror",
+        "hash",
+        "mirror-prefix",
+        "m:",
+    ]);
+    wait_snapshot_done_and_caught_up(&r, &db, CATCH_UP);
+    db.exec(
+        "INSERT INTO lu.t VALUES (3, 'three', 'y');
+         UPDATE lu.t SET t = 'uno' WHERE id = 1;
+         DELETE FROM lu.t WHERE id = 2;
+         INSERT INTO lu.k (t, a) VALUES ('k3', 3);
+         UPDATE lu.k SET a = 10 WHERE t = 'k1';
+         DELETE FROM lu.k WHERE t = 'k2';
+         INSERT INTO lu.h VALUES (2, 2); UPDATE lu.h SET n = 10 WHERE id = 1;
+         INSERT INTO lu.m VALUES (2, 2); DELETE FROM lu.m WHERE id = 1;
+         INSERT INTO lu.v VALUES (3, 'v3'); UPDATE lu.v SET t = 'v1b' WHERE id = 1; DELETE FROM lu.v WHERE id = 2;",
+    );
+    wait_snapshot_done_and_caught_up(&r, &db, CATCH_UP);
+    for table in ["t", "k", "h", "m", "v"] {
+        let list = check_entries(&r, "lu", table);
+        assert_no_hash_column(&list);
+        assert!(
+            list.iter().any(|(_, f)| field(f, "op") == Some("c")),
+            "{table}: the changes are entries of their own, not re-reads: {:#?}",
+            entry_lines(&list)
+        );
+        assert_replay_equals_every_column(&r, &db, "lu", table);
+    }
+    assert_eq!(shape_resyncs(&r), 0, "no table was re-read");
+    // Keyed by the NOT NULL long UNIQUE column in the snapshot and the stream alike.
+    let k = entry_lines(&entries(&r, "lu", "k"));
+    assert!(
+        k.contains(&r#"d {"t":"k2"} {"t":"k2","a":2,"v":4} -"#.to_string()),
+        "{k:#?}"
+    );
+    wait_until(CATCH_UP, "the mirror", || {
+        mirror(&r, "m:", "lu", "k") == mirror_of_table(&db, "m:", "lu", "k", "t")
+    });
+
+    // DDL while paused: a column added before the hash columns, a long UNIQUE index added
+    // (one more hash column) and one dropped.
+    r.cmd(&["CDC.PAUSE"]);
+    wait_state(&r, "paused", STREAMING);
+    db.exec(
+        "INSERT INTO lu.t VALUES (4, 'four', 'z');
+         ALTER TABLE lu.t ADD COLUMN z INT;
+         INSERT INTO lu.t VALUES (5, 'five', 'w', 5);
+         ALTER TABLE lu.t ADD COLUMN c TEXT, ADD UNIQUE (c);
+         INSERT INTO lu.t VALUES (6, 'six', NULL, 6, 'c6');
+         ALTER TABLE lu.t DROP INDEX t;
+         UPDATE lu.t SET z = 50 WHERE id = 5;",
+    );
+    r.cmd(&["CDC.RESUME"]);
+    wait_snapshot_done_and_caught_up(&r, &db, CATCH_UP);
+    let list = entries(&r, "lu", "t");
+    assert_no_hash_column(&list);
+    let lines = entry_lines(&list);
+    for line in [
+        r#"c {"id":4} - {"id":4,"t":"four","b":"z"}"#,
+        r#"c {"id":5} - {"id":5,"t":"five","b":"w","z":5}"#,
+    ] {
+        assert!(lines.contains(&line.to_string()), "{line} in {lines:#?}");
+    }
+    if metadata.ends_with("FULL") {
+        // The binlog's names: every row as it was, whatever the module knew of the indexes.
+        for line in [
+            r#"c {"id":6} - {"id":6,"t":"six","b":null,"z":6,"c":"c6"}"#,
+            r#"u {"id":5} {"id":5,"t":"five","b":"w","z":5,"c":null} {"id":5,"t":"five","b":"w","z":50,"c":null}"#,
+        ] {
+            assert!(lines.contains(&line.to_string()), "{line} in {lines:#?}");
+        }
+    }
+    assert_replays_to_every_column(&list, &db, "lu", "t");
+}
+
+#[test]
+fn long_unique_hash_columns_stay_out_of_the_entries_with_full_metadata() {
+    long_unique_indexes("--binlog-row-metadata=FULL");
+}
+
+#[test]
+fn long_unique_hash_columns_stay_out_of_the_entries_with_minimal_metadata() {
+    long_unique_indexes("--binlog-row-metadata=MINIMAL");
+}
+
+/// `cdc.format debezium-extended`: the change events' `after` carries the same columns as the
+/// flat format (computed and invisible ones, no hash column), and the schema-change events list
+/// them as the table has them (Debezium's `generated` is about AUTO_INCREMENT, so `false`).
+#[test]
+fn debezium_events_carry_generated_and_invisible_columns_but_no_hash_column() {
+    if !module_built() {
+        eprintln!("SKIP: module not built (cargo build --release)");
+        return;
+    }
+    let db = MariaDb::start();
+    db.exec("CREATE DATABASE dz");
+    let url = db.url();
+    let r = RedisServer::start(&[
+        "mysql-url",
+        &url,
+        "tables",
+        "dz.*",
+        "snapshot",
+        "never",
+        "format",
+        "debezium-extended",
+        "stream-prefix",
+        "dbserver1.",
+    ]);
+    wait_state(&r, "streaming", STREAMING);
+    db.exec(
+        "CREATE TABLE dz.t (id INT PRIMARY KEY, a INT, v INT AS (a * 10) VIRTUAL,
+           s VARCHAR(20) AS (CONCAT('s', a)) PERSISTENT, h INT INVISIBLE DEFAULT 7, t TEXT, UNIQUE (t));
+         INSERT INTO dz.t (id, a, t) VALUES (1, 1, 'one');
+         ALTER TABLE dz.t ADD COLUMN w INT AS (a + 1) VIRTUAL AFTER a;
+         UPDATE dz.t SET a = 2 WHERE id = 1;",
+    );
+    wait_snapshot_done_and_caught_up(&r, &db, CATCH_UP);
+    let parse = |s: &str| -> serde_json::Value { serde_json::from_str(s).expect("JSON") };
+    let events: Vec<serde_json::Value> = stream_entries(&mut r.client(), "dbserver1.dz.t")
+        .iter()
+        .map(|(_, f)| parse(field(f, "value").expect("value")))
+        // Not the re-read the ALTER asks for.
+        .filter(|e| e["op"] != "r")
+        .collect();
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        v.as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(
+        events[0]["after"],
+        serde_json::json!({"id": 1, "a": 1, "v": 10, "s": "s1", "h": 7, "t": "one"})
+    );
+    assert_eq!(
+        keys(&events[1]["before"]),
+        ["id", "a", "w", "v", "s", "h", "t"]
+    );
+    assert_eq!(events[1]["after"]["w"], 3);
+    assert_eq!(events[1]["after"]["v"], 20);
+    // The schema changes: CREATE and ALTER, with the table's columns.
+    let changes: Vec<serde_json::Value> = stream_entries(&mut r.client(), "dbserver1")
+        .iter()
+        .map(|(_, f)| parse(field(f, "value").expect("value")))
+        .collect();
+    let columns: Vec<Vec<String>> = changes
+        .iter()
+        .map(|e| {
+            e["tableChanges"][0]["table"]["columns"]
+                .as_array()
+                .unwrap_or_else(|| panic!("columns in {e}"))
+                .iter()
+                .map(|c| {
+                    assert_eq!(c["generated"], false, "{c}");
+                    c["name"].as_str().unwrap_or("?").to_string()
+                })
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            vec!["id", "a", "v", "s", "h", "t"],
+            vec!["id", "a", "w", "v", "s", "h", "t"]
+        ]
+    );
 }

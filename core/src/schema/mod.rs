@@ -280,6 +280,51 @@ impl TableSchema {
         Ok(())
     }
 
+    /// `info` made to line up with a table map whose binlog names show MariaDB hash columns
+    /// ([`hash_columns`]) that `info` does not have (or has another number of): a long UNIQUE
+    /// index added or dropped by DDL the module follows only in its columns (`ADD UNIQUE (t)`
+    /// on a TEXT column). None when the map has no names, or `info` lines up already, or the
+    /// map differs from `info` in more than its hash columns.
+    pub fn hash_columns_by_names(
+        tme: &TableMapEvent<'_>,
+        info: &[InfoColumn],
+    ) -> Option<Vec<InfoColumn>> {
+        let n = tme.columns_count() as usize;
+        let names: Vec<String> = OptionalMetaExtractor::new(tme.iter_optional_meta())
+            .ok()?
+            .iter_column_name()
+            .map(|r| r.map(|c| c.name().into_owned()))
+            .collect::<Result<_, _>>()
+            .ok()?;
+        if names.len() != n {
+            return None;
+        }
+        let declared: Vec<&InfoColumn> = info.iter().filter(|c| !c.hash).collect();
+        let is_hash = |i: usize| {
+            matches!(
+                tme.get_column_type(i),
+                Ok(Some(ColumnType::MYSQL_TYPE_LONGLONG))
+            ) && names[i]
+                .strip_prefix(HASH_COLUMN_PREFIX)
+                .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+                && !declared
+                    .iter()
+                    .any(|c| c.name.eq_ignore_ascii_case(&names[i]))
+        };
+        let hashes = (0..n).rev().take_while(|i| is_hash(*i)).count();
+        let same = declared.len() + hashes == n
+            && declared
+                .iter()
+                .zip(&names)
+                .all(|(c, name)| c.name.eq_ignore_ascii_case(name));
+        if !same || info.len() == n {
+            return None;
+        }
+        let mut fixed: Vec<InfoColumn> = declared.into_iter().cloned().collect();
+        fixed.extend(hash_columns(hashes));
+        Some(fixed)
+    }
+
     /// Build from a TABLE_MAP event, enriched by information_schema when given (`info` must list
     /// the table's columns in ordinal order; it is ignored when the count does not match).
     pub fn from_table_map(
