@@ -25,6 +25,8 @@ mod faults;
 mod fixtures;
 #[path = "scenarios/fuzz_decode.rs"]
 mod fuzz_decode;
+#[path = "scenarios/gencols.rs"]
+mod gencols;
 #[path = "scenarios/harness.rs"]
 mod harness;
 #[path = "scenarios/live.rs"]

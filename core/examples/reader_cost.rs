@@ -48,6 +48,7 @@ fn shape() -> Vec<InfoColumn> {
         is_json: name == "attrs",
         period: None,
         invisible: false,
+        hash: false,
     };
     vec![
         col("id", "bigint", "bigint(20)", None),

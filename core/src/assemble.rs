@@ -223,9 +223,13 @@ struct TableCtx {
 }
 
 struct Captured {
+    /// The table map's schema: every column its rows carry (what decodes them).
     schema: TableSchema,
     stream: Arc<str>,
     name: Arc<str>,
+    /// MariaDB's hidden hash columns of long UNIQUE indexes (schema::hash_columns): their
+    /// indexes in a decoded row, and the schema without them. Entries never carry them.
+    hash: Option<(Vec<usize>, TableSchema)>,
     /// A MariaDB system-versioned table: only its current rows are entries.
     versioned: Option<Versioned>,
     /// The excluded and masked columns of [`Captured::shape`] (None: every column as is).
@@ -235,9 +239,25 @@ struct Captured {
 impl Captured {
     /// The shape of the table's rows (the current rows of a system-versioned table).
     fn shape(&self) -> &TableSchema {
-        self.versioned
-            .as_ref()
-            .map_or(&self.schema, Versioned::shape)
+        match (&self.versioned, &self.hash) {
+            (Some(v), _) => v.shape(),
+            (None, Some((_, shape))) => shape,
+            (None, None) => &self.schema,
+        }
+    }
+
+    /// A decoded row without the hash columns.
+    fn without_hash(&self, row: Option<Row>) -> Option<Row> {
+        match (&self.hash, row) {
+            (Some((hidden, _)), Some(row)) => Some(
+                row.into_iter()
+                    .enumerate()
+                    .filter(|(i, _)| !hidden.contains(i))
+                    .map(|(_, c)| c)
+                    .collect(),
+            ),
+            (_, row) => row,
+        }
     }
 
     /// The shape of the table's entries: [`Captured::shape`] without its excluded columns.
@@ -1083,10 +1103,14 @@ impl Assembler {
                 .map(|o| o.table.1.as_str())
                 .collect();
             // Without the excluded columns, as the table's entries.
-            let shape = self
-                .shapes
-                .get(&c.table)
-                .map(|cols| self.settings.columns.describe(db, table, cols));
+            // MariaDB's hidden hash columns are no columns of the table for Debezium either.
+            let shape: Option<Vec<InfoColumn>> = self.shapes.get(&c.table).map(|cols| {
+                let cols: Vec<InfoColumn> = cols.iter().filter(|c| !c.hash).cloned().collect();
+                self.settings
+                    .columns
+                    .describe(db, table, &cols)
+                    .into_owned()
+            });
             let sc = format::debezium::SchemaChange {
                 kind: c.kind,
                 db,
@@ -1485,13 +1509,25 @@ impl Assembler {
                 self.at(start)
             )));
         }
-        let versioned = (self.settings.flavor == Flavor::MariaDb)
-            .then(|| Versioned::of(&schema, info.as_deref()))
+        let maria = self.settings.flavor == Flavor::MariaDb;
+        let hash = maria
+            .then(|| schema.without_hash_columns(info.as_deref()))
+            .flatten();
+        // System versioning is told on the columns without the hash ones (which come last).
+        let versioned = maria
+            .then(|| {
+                let info: Option<Vec<InfoColumn>> = info
+                    .as_deref()
+                    .map(|i| i.iter().filter(|c| !c.hash).cloned().collect());
+                let rows = hash.as_ref().map_or(&schema, |(_, s)| s);
+                Versioned::of(rows, info.as_deref())
+            })
             .flatten();
         let mut cap = Captured {
             stream: self.settings.stream_key(&db, &table).into(),
             name: table_name(&db, &table).into(),
             schema,
+            hash,
             versioned,
             plan: None,
         };
@@ -1568,6 +1604,16 @@ impl Assembler {
             None => self.look_up(&key, columns)?,
         };
         let Err(e) = TableSchema::fits(tme, &info) else {
+            // The binlog's names fit any shape. They also tell MariaDB's hidden hash columns
+            // (a long UNIQUE index added or dropped, which the DDL follower does not see): the
+            // shape takes them, so that it lines up with the map again.
+            if let Some(fixed) = TableSchema::hash_columns_by_names(tme, &info) {
+                self.shapes.insert(key.clone(), fixed.clone());
+                if self.settings.filter.matches(db, table) {
+                    self.shapes_dirty.insert(key);
+                }
+                return Ok(Some(fixed));
+            }
             return Ok(Some(info));
         };
         if !self.shapes_fresh.contains(&key) {
@@ -1709,6 +1755,7 @@ impl Assembler {
         for_each_row(rows, &cap.schema, |(before, after)| {
             let er = event_row;
             event_row += 1;
+            let (before, after) = (cap.without_hash(before), cap.without_hash(after));
             // A system-versioned table: history rows are no entries (schema::versioning).
             let (op, before, after) = match &cap.versioned {
                 Some(v) => match v.current(op, before, after) {

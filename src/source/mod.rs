@@ -420,7 +420,7 @@ pub fn column_warnings(
         .collect();
     let mut out = Vec::new();
     for (db, table) in tables {
-        let info = versioning::entry_columns(&info_columns(conn, flavor, &db, &table)?);
+        let info = redis_cdc_core::schema::entry_columns(&info_columns(conn, flavor, &db, &table)?);
         let Ok(shape) = redis_cdc_core::decode::sql::schema_from_info(&db, &table, &info) else {
             continue;
         };
@@ -516,6 +516,7 @@ pub fn info_columns(
                     column_type,
                     period,
                     invisible: extra.is_some_and(|e| e.contains("INVISIBLE")),
+                    hash: false,
                 }
             },
         )
@@ -524,6 +525,23 @@ pub fn info_columns(
     // primary key) leaves the key: entries are keyed by the declared key.
     if versioned {
         versioning::complete_info(&mut cols, true);
+    }
+    // MariaDB's long UNIQUE indexes (INDEX_TYPE HASH; a MEMORY table's HASH indexes are its
+    // own kind) each have a hidden hash column after all the others: in the binlog's rows,
+    // never in COLUMNS (core's schema::hash_columns).
+    if flavor == Flavor::MariaDb {
+        let hashes: Option<u64> = conn
+            .exec_first(
+                "SELECT COUNT(DISTINCT s.INDEX_NAME) FROM information_schema.STATISTICS s \
+                 JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = s.TABLE_SCHEMA AND t.TABLE_NAME = s.TABLE_NAME \
+                 WHERE s.TABLE_SCHEMA = ? AND s.TABLE_NAME = ? AND s.NON_UNIQUE = 0 \
+                 AND s.INDEX_TYPE = 'HASH' AND UPPER(t.ENGINE) <> 'MEMORY'",
+                (db, table),
+            )
+            .map_err(err)?;
+        cols.extend(redis_cdc_core::schema::hash_columns(
+            hashes.unwrap_or(0) as usize
+        ));
     }
     Ok(cols)
 }

@@ -124,7 +124,7 @@ use redis_cdc_core::model::batch::{Batch, Entry};
 use redis_cdc_core::model::change::{ChangeSource, Op};
 use redis_cdc_core::model::name::split_table;
 use redis_cdc_core::model::position::{Checkpoint, Position, SnapshotState};
-use redis_cdc_core::schema::{versioning, ColumnKind, ColumnSchema, TableSchema};
+use redis_cdc_core::schema::{ColumnKind, ColumnSchema, TableSchema};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -537,7 +537,7 @@ impl Snapshotter {
         }
         // A system-versioned table: the columns of SELECT * (which shows current rows only),
         // keyed by the declared primary key, as the binlog's entries (schema::versioning).
-        let info = versioning::entry_columns(&info);
+        let info = redis_cdc_core::schema::entry_columns(&info);
         let schema = schema_from_info(db, name, &info)
             .map_err(|e| SourceError::halt(format!("snapshot of {table}: {e}")))?;
         let plan = self.config.columns.plan(&schema, self.config.format);

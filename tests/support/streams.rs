@@ -498,6 +498,34 @@ pub fn replay_canonical(entries: &[StreamEntry]) -> BTreeMap<String, serde_json:
 /// integer (number), DECIMAL (string with exact scale), CHAR/VARCHAR (string) columns and NULL.
 /// The key is the primary key, or every column when the table has none.
 pub fn table_json(db: &MariaDb, schema: &str, table: &str) -> BTreeMap<String, serde_json::Value> {
+    table_json_of(db, schema, table, "*")
+}
+
+/// [`table_json`] with every column, INVISIBLE ones too (which `SELECT *` leaves out and the
+/// entries carry: docs/types.md), in the table's column order.
+pub fn table_json_all_columns(
+    db: &MariaDb,
+    schema: &str,
+    table: &str,
+) -> BTreeMap<String, serde_json::Value> {
+    let names: Vec<String> = db
+        .query_strings(&format!(
+            "SELECT CONCAT('`', COLUMN_NAME, '`') FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA='{schema}' AND TABLE_NAME='{table}' ORDER BY ORDINAL_POSITION"
+        ))
+        .into_iter()
+        .filter_map(|r| r.into_iter().next().flatten())
+        .collect();
+    table_json_of(db, schema, table, &names.join(", "))
+}
+
+/// `SELECT <columns>` of `db.table` as [`table_json`] describes it.
+fn table_json_of(
+    db: &MariaDb,
+    schema: &str,
+    table: &str,
+    columns: &str,
+) -> BTreeMap<String, serde_json::Value> {
     use mysql::consts::ColumnType as T;
     let pk: Vec<String> = db
         .query_strings(&format!(
@@ -537,8 +565,8 @@ pub fn table_json(db: &MariaDb, schema: &str, table: &str) -> BTreeMap<String, s
     };
     let mut conn = db.conn();
     let mut result = conn
-        .query_iter(format!("SELECT * FROM `{schema}`.`{table}`"))
-        .unwrap_or_else(|e| panic!("SELECT * FROM {schema}.{table}: {e}"));
+        .query_iter(format!("SELECT {columns} FROM `{schema}`.`{table}`"))
+        .unwrap_or_else(|e| panic!("SELECT {columns} FROM {schema}.{table}: {e}"));
     let columns: Vec<(String, T)> = result
         .columns()
         .as_ref()

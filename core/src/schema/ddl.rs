@@ -964,6 +964,7 @@ fn column_def(p: &mut Parser<'_>) -> Option<(InfoColumn, bool)> {
         pk_ordinal: None,
         period,
         invisible,
+        hash: false,
     };
     Some((col, pk))
 }
@@ -1781,6 +1782,63 @@ mod tests {
         apply_ddl(&mut s, "db", "ALTER TABLE other ADD COLUMN z INT");
         apply_ddl(&mut s, "db", "CREATE INDEX i ON w (a)");
         assert_eq!(names(&s, "w"), ["a"]);
+    }
+
+    #[test]
+    fn ddl_follows_generated_invisible_and_hash_columns() {
+        let mut s = Shapes::new();
+        let col = |s: &Shapes, t: &str, i: usize| s[&("db".to_string(), t.to_string())][i].clone();
+        // Generated columns are columns of their type wherever they are; their expressions
+        // (parentheses, words such as FIRST or ROW inside) are no clauses.
+        apply_ddl(
+            &mut s,
+            "db",
+            "CREATE TABLE g (id INT PRIMARY KEY, a INT, v INT AS (a * 10) VIRTUAL, \
+             s VARCHAR(20) GENERATED ALWAYS AS (CONCAT('first', a, 'row start')) STORED, \
+             h INT INVISIBLE DEFAULT 7)",
+        );
+        assert_eq!(names(&s, "g"), ["id#1", "a", "v", "s", "h"]);
+        assert_eq!(col(&s, "g", 3).column_type, "varchar(20)");
+        assert_eq!(col(&s, "g", 3).period, None);
+        assert!(col(&s, "g", 4).invisible && !col(&s, "g", 2).invisible);
+        apply_ddl(
+            &mut s,
+            "db",
+            "ALTER TABLE g ADD COLUMN w INT AS (IF(a > 1, a, 0)) PERSISTENT AFTER id, \
+             ADD x BIGINT GENERATED ALWAYS AS (a + 2) VIRTUAL INVISIBLE FIRST, MODIFY a INT INVISIBLE",
+        );
+        assert_eq!(names(&s, "g"), ["x", "id#1", "w", "a", "v", "s", "h"]);
+        assert!(col(&s, "g", 0).invisible && col(&s, "g", 3).invisible);
+        apply_ddl(&mut s, "db", "ALTER TABLE g MODIFY a INT, DROP COLUMN v");
+        assert_eq!(names(&s, "g"), ["x", "id#1", "w", "a", "s", "h"]);
+        assert!(!col(&s, "g", 3).invisible);
+        // MariaDB's hidden hash columns (of long UNIQUE indexes) stay last, after the implicit
+        // period columns: columns added without a place go before them.
+        let key = ("db".to_string(), "u".to_string());
+        let mut cols = vec![col(&s, "g", 1), col(&s, "g", 3)];
+        cols.extend(crate::schema::hash_columns(1));
+        s.insert(key.clone(), cols);
+        apply_ddl(&mut s, "db", "ALTER TABLE u ADD COLUMN b TEXT");
+        assert_eq!(names(&s, "u"), ["id#1", "a", "b", "DB_ROW_HASH_1"]);
+        apply_ddl(&mut s, "db", "ALTER TABLE u ADD SYSTEM VERSIONING");
+        assert_eq!(
+            names(&s, "u"),
+            ["id#1", "a", "b", "row_start", "row_end", "DB_ROW_HASH_1"]
+        );
+        apply_ddl(&mut s, "db", "ALTER TABLE u ADD COLUMN c INT");
+        assert_eq!(
+            names(&s, "u"),
+            [
+                "id#1",
+                "a",
+                "b",
+                "c",
+                "row_start",
+                "row_end",
+                "DB_ROW_HASH_1"
+            ]
+        );
+        assert!(s[&key][6].hash);
     }
 
     #[test]

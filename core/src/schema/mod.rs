@@ -139,12 +139,104 @@ pub struct InfoColumn {
     pub period: Option<Period>,
     /// INVISIBLE (left out of `SELECT *`); the implicit period columns are.
     pub invisible: bool,
+    /// One of MariaDB's hidden long-unique hash columns (`DB_ROW_HASH_<n>`), which information_schema
+    /// never lists and no SELECT can read, but the binlog's rows carry (see [`hash_columns`]).
+    pub hash: bool,
+}
+
+/// The name MariaDB gives its hidden hash column of a long UNIQUE index (`DB_ROW_HASH_1`, ...).
+pub const HASH_COLUMN_PREFIX: &str = "DB_ROW_HASH_";
+
+/// MariaDB 10.4+ enforces a UNIQUE index that InnoDB cannot hold as a B-tree (over a BLOB or
+/// TEXT column without a prefix length, longer than the key limit, or declared `USING HASH`:
+/// information_schema.STATISTICS says INDEX_TYPE `HASH`) through a hidden BIGINT column per such
+/// index, after every other column (after the implicit period columns of a system-versioned
+/// table too). information_schema and `SELECT` never show it; the binlog's table maps and rows
+/// carry it. The known shape of such a table ends with `count` of these (marked
+/// [`InfoColumn::hash`]), so that it lines up with the table maps; entries leave them out
+/// ([`entry_columns`], [`TableSchema::without_hash_columns`]).
+pub fn hash_columns(count: usize) -> Vec<InfoColumn> {
+    (1..=count)
+        .map(|i| InfoColumn {
+            name: format!("{HASH_COLUMN_PREFIX}{i}"),
+            data_type: "bigint".into(),
+            column_type: "bigint(20)".into(),
+            invisible: true,
+            hash: true,
+            ..InfoColumn::default()
+        })
+        .collect()
+}
+
+/// The columns entries carry, in order: `info` without MariaDB's hash columns and a
+/// system-versioned table's invisible period columns (what the snapshot reads).
+pub fn entry_columns(info: &[InfoColumn]) -> Vec<InfoColumn> {
+    versioning::entry_columns(info)
+        .into_iter()
+        .filter(|c| !c.hash)
+        .collect()
 }
 
 /// Binary "charset" id: the value is bytes, not text.
 pub const BINARY_COLLATION: u16 = 63;
 
 impl TableSchema {
+    /// This table map's schema without MariaDB's hidden hash columns ([`hash_columns`]), and
+    /// their indexes (ascending) in a decoded row; None when it has none. `info` is the known
+    /// shape it was built with: where that lines up with the map, it marks them; else (a shape
+    /// the map does not fit, with `binlog_row_metadata=FULL`) the binlog's names tell: the last
+    /// columns, BIGINT, named `DB_ROW_HASH_<n>`, when the table has no column of that name.
+    pub fn without_hash_columns(
+        &self,
+        info: Option<&[InfoColumn]>,
+    ) -> Option<(Vec<usize>, TableSchema)> {
+        let n = self.columns.len();
+        let hidden: Vec<usize> = match info.filter(|i| i.len() == n) {
+            Some(info) => (0..n).filter(|i| info[*i].hash).collect(),
+            None if self.named => {
+                let declared = |name: &str| {
+                    info.is_some_and(|i| {
+                        i.iter()
+                            .any(|c| !c.hash && c.name.eq_ignore_ascii_case(name))
+                    })
+                };
+                let first = self
+                    .columns
+                    .iter()
+                    .rposition(|c| {
+                        !(c.binlog_type == ColumnType::MYSQL_TYPE_LONGLONG
+                            && c.name.strip_prefix(HASH_COLUMN_PREFIX).is_some_and(|d| {
+                                !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())
+                            })
+                            && !declared(&c.name))
+                    })
+                    .map_or(0, |i| i + 1);
+                (first..n).collect()
+            }
+            None => Vec::new(),
+        };
+        if hidden.is_empty() {
+            return None;
+        }
+        let new_index = |i: usize| -> Option<usize> {
+            (!hidden.contains(&i)).then(|| i - hidden.iter().filter(|h| **h < i).count())
+        };
+        let mut shape = self.clone();
+        shape.primary_key = self
+            .primary_key
+            .iter()
+            .filter_map(|i| new_index(*i))
+            .collect();
+        shape.columns = self
+            .columns
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !hidden.contains(i))
+            .map(|(_, c)| c.clone())
+            .collect();
+        Some((hidden, shape))
+    }
+
     /// Just the names of `db.table`, for entries about the whole table (`t`, resync markers),
     /// which carry no row.
     pub fn names_only(db: &str, table: &str) -> TableSchema {
@@ -186,6 +278,51 @@ impl TableSchema {
             }
         }
         Ok(())
+    }
+
+    /// `info` made to line up with a table map whose binlog names show MariaDB hash columns
+    /// ([`hash_columns`]) that `info` does not have (or has another number of): a long UNIQUE
+    /// index added or dropped by DDL the module follows only in its columns (`ADD UNIQUE (t)`
+    /// on a TEXT column). None when the map has no names, or `info` lines up already, or the
+    /// map differs from `info` in more than its hash columns.
+    pub fn hash_columns_by_names(
+        tme: &TableMapEvent<'_>,
+        info: &[InfoColumn],
+    ) -> Option<Vec<InfoColumn>> {
+        let n = tme.columns_count() as usize;
+        let names: Vec<String> = OptionalMetaExtractor::new(tme.iter_optional_meta())
+            .ok()?
+            .iter_column_name()
+            .map(|r| r.map(|c| c.name().into_owned()))
+            .collect::<Result<_, _>>()
+            .ok()?;
+        if names.len() != n {
+            return None;
+        }
+        let declared: Vec<&InfoColumn> = info.iter().filter(|c| !c.hash).collect();
+        let is_hash = |i: usize| {
+            matches!(
+                tme.get_column_type(i),
+                Ok(Some(ColumnType::MYSQL_TYPE_LONGLONG))
+            ) && names[i]
+                .strip_prefix(HASH_COLUMN_PREFIX)
+                .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+                && !declared
+                    .iter()
+                    .any(|c| c.name.eq_ignore_ascii_case(&names[i]))
+        };
+        let hashes = (0..n).rev().take_while(|i| is_hash(*i)).count();
+        let same = declared.len() + hashes == n
+            && declared
+                .iter()
+                .zip(&names)
+                .all(|(c, name)| c.name.eq_ignore_ascii_case(name));
+        if !same || info.len() == n {
+            return None;
+        }
+        let mut fixed: Vec<InfoColumn> = declared.into_iter().cloned().collect();
+        fixed.extend(hash_columns(hashes));
+        Some(fixed)
     }
 
     /// Build from a TABLE_MAP event, enriched by information_schema when given (`info` must list
@@ -681,6 +818,75 @@ fn lenenc(b: &[u8]) -> Option<(u64, &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A table map's schema of `names` (BIGINT for `DB_ROW_HASH_*` and `big*`, else VARCHAR),
+    /// keyed by its first column.
+    fn mapped(names: &[&str]) -> TableSchema {
+        let columns = names
+            .iter()
+            .map(|n| {
+                let mut c = ColumnSchema::utf8_text(n);
+                if n.starts_with(HASH_COLUMN_PREFIX) || n.starts_with("big") {
+                    c.binlog_type = ColumnType::MYSQL_TYPE_LONGLONG;
+                    c.kind = ColumnKind::Int { bytes: 8 };
+                }
+                c
+            })
+            .collect();
+        TableSchema {
+            db: "db".into(),
+            table: "t".into(),
+            columns,
+            primary_key: vec![0],
+            named: true,
+        }
+    }
+
+    fn names(s: &TableSchema) -> Vec<&str> {
+        s.columns.iter().map(|c| c.name.as_str()).collect()
+    }
+
+    fn text(name: &str) -> InfoColumn {
+        InfoColumn {
+            name: name.into(),
+            data_type: "text".into(),
+            column_type: "text".into(),
+            ..InfoColumn::default()
+        }
+    }
+
+    #[test]
+    fn hash_columns_leave_the_rows_by_the_known_shape_or_by_their_names() {
+        let map = mapped(&["id", "t", "DB_ROW_HASH_1", "DB_ROW_HASH_2"]);
+        let mut info = vec![text("id"), text("t")];
+        info.extend(hash_columns(2));
+        assert_eq!(entry_columns(&info), [text("id"), text("t")]);
+        // The shape marks them.
+        let (hidden, shape) = map.without_hash_columns(Some(&info)).expect("hash columns");
+        assert_eq!((hidden, names(&shape)), (vec![2, 3], vec!["id", "t"]));
+        assert_eq!(shape.primary_key, [0]);
+        // A shape that does not line up: the binlog's names.
+        let stale = [text("id"), text("t")];
+        let (hidden, _) = map.without_hash_columns(Some(&stale)).expect("by names");
+        assert_eq!(hidden, [2, 3]);
+        // ... unless the table has a column of that name.
+        let declared = [text("id"), text("t"), text("DB_ROW_HASH_2")];
+        assert!(map.without_hash_columns(Some(&declared)).is_none());
+        // A table without hash columns, or whose last BIGINT has another name.
+        assert!(mapped(&["id", "t"]).without_hash_columns(None).is_none());
+        assert!(mapped(&["id", "big"]).without_hash_columns(None).is_none());
+        assert!(mapped(&["id", "DB_ROW_HASH_x"])
+            .without_hash_columns(None)
+            .is_none());
+        // Without names (MINIMAL metadata), only a shape that lines up tells.
+        let mut unnamed = map.clone();
+        unnamed.named = false;
+        assert!(unnamed.without_hash_columns(Some(&stale)).is_none());
+        assert_eq!(
+            unnamed.without_hash_columns(Some(&info)).map(|h| h.0),
+            Some(vec![2, 3])
+        );
+    }
 
     #[test]
     fn members_parse_quotes_and_escapes() {

@@ -88,7 +88,9 @@ fn implicit(c: &InfoColumn) -> bool {
 /// leaves the primary key (the declared key identifies a current row).
 pub fn complete_info(cols: &mut Vec<InfoColumn>, system_versioned: bool) {
     if system_versioned && !cols.iter().any(|c| c.period == Some(Period::RowEnd)) {
-        cols.extend(implicit_columns());
+        // Before MariaDB's hidden hash columns, which come after them.
+        let at = cols.iter().position(|c| c.hash).unwrap_or(cols.len());
+        cols.splice(at..at, implicit_columns());
     }
     drop_row_end_from_key(cols);
 }
@@ -132,10 +134,12 @@ pub(crate) fn drop_versioning(cols: &mut Vec<InfoColumn>) {
     }
 }
 
-/// Where a column added without FIRST/AFTER goes: before the implicit period columns, which
-/// MariaDB keeps last.
+/// Where a column added without FIRST/AFTER goes: before the implicit period columns and the
+/// hidden hash columns (`super::hash_columns`), which MariaDB keeps last.
 pub(crate) fn columns_end(cols: &[InfoColumn]) -> usize {
-    cols.iter().position(implicit).unwrap_or(cols.len())
+    cols.iter()
+        .position(|c| implicit(c) || c.hash)
+        .unwrap_or(cols.len())
 }
 
 /// How the rows of one system-versioned table become entries.
