@@ -1051,7 +1051,9 @@ fn mirror() {
         for (i, (_, args)) in variants.iter().enumerate() {
             std::env::set_var("BENCH_MODULE_ARGS", format!("{base} {args}"));
             match &perf {
-                Some(out) if i == perf_variant && run_no == 0 => std::env::set_var("BENCH_PERF", out),
+                Some(out) if i == perf_variant && run_no == 0 => {
+                    std::env::set_var("BENCH_PERF", out)
+                }
                 _ => std::env::remove_var("BENCH_PERF"),
             }
             let (run, _redis) = module_run(&db, &file, start, end, changes);

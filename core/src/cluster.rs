@@ -536,7 +536,13 @@ mod tests {
         ));
     }
 
-    fn change<'a>(txn: &'a Position, offset: u64, row: u32, event_row: u32, delete: bool) -> ChangeAt<'a> {
+    fn change<'a>(
+        txn: &'a Position,
+        offset: u64,
+        row: u32,
+        event_row: u32,
+        delete: bool,
+    ) -> ChangeAt<'a> {
         ChangeAt {
             txn,
             file: "binlog.000002",
@@ -555,8 +561,8 @@ mod tests {
             move |k: &str| pairs.iter().find(|(f, _)| *f == k).map(|(_, v)| *v)
         };
         // flat: `pos` FILE:OFFSET:ROW; snapshot entries name no binlog change.
-        let flat = LastEntry::of_fields(fields(&[("op", "c"), ("pos", "binlog.000002:600:3")]))
-            .unwrap();
+        let flat =
+            LastEntry::of_fields(fields(&[("op", "c"), ("pos", "binlog.000002:600:3")])).unwrap();
         assert_eq!(flat.position, Position::new("binlog.000002", 600));
         assert_eq!(flat.row, EntryRow::Change(3));
         assert_eq!(

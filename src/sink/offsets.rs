@@ -358,7 +358,11 @@ pub fn last_entry(key: &str, shutdown: &AtomicBool) -> Result<Option<LastEntry>,
         let entries = match reply {
             Ok(redis_module::RedisValue::Array(v)) => v,
             Ok(_) => return Ok(None),
-            Err(e) => return Err(CdcError::setup(format!("cannot read the stream {key}: {e}"))),
+            Err(e) => {
+                return Err(CdcError::setup(format!(
+                    "cannot read the stream {key}: {e}"
+                )))
+            }
         };
         let page = entries.len();
         let from = end.clone();
@@ -368,7 +372,10 @@ pub fn last_entry(key: &str, shutdown: &AtomicBool) -> Result<Option<LastEntry>,
                 continue;
             };
             let [id, redis_module::RedisValue::Array(fields)] = <[_; 2]>::try_from(parts)
-                .unwrap_or([redis_module::RedisValue::Null, redis_module::RedisValue::Null])
+                .unwrap_or([
+                    redis_module::RedisValue::Null,
+                    redis_module::RedisValue::Null,
+                ])
             else {
                 continue;
             };
