@@ -610,11 +610,7 @@ fn register_tables(conn: &mut mysql::Conn, config: &Config) -> Result<Vec<String
         let mirrored = !config.mirror.is_on() || keyed.contains(&(db.clone(), table.clone()));
         let t = g.tables.entry(name.clone()).or_default();
         t.stream = config.stream_key(&db, &table);
-        t.mirror = if mirrored {
-            config.mirror.mode.as_str().to_string()
-        } else {
-            "no: no primary key".to_string()
-        };
+        t.mirror = crate::status::mirror_label(config.mirror.mode, mirrored);
         captured.push(name);
     }
     Ok(captured)
