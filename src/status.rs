@@ -310,6 +310,33 @@ impl Status {
     }
 }
 
+/// CDC.TABLES `mirror` of a table under `cdc.mirror` `mode`: the mode, or (mirror on) that the
+/// mirror cannot key a table without a key.
+pub fn mirror_label(mode: redis_cdc_core::format::mirror::MirrorMode, keyed: bool) -> String {
+    if keyed || mode == redis_cdc_core::format::mirror::MirrorMode::Off {
+        mode.as_str().to_string()
+    } else {
+        "no: no primary key".to_string()
+    }
+}
+
+impl Status {
+    /// A table's key changed (its shape written with a batch: ALTER TABLE ADD or DROP PRIMARY
+    /// KEY, a UNIQUE index on a table without one): CDC.TABLES `mirror` says so from now on.
+    pub fn record_keys<'a>(
+        &self,
+        keyed: impl IntoIterator<Item = (&'a str, bool)>,
+        mode: redis_cdc_core::format::mirror::MirrorMode,
+    ) {
+        let mut g = self.lock();
+        for (table, keyed) in keyed {
+            if let Some(t) = g.tables.get_mut(table) {
+                t.mirror = mirror_label(mode, keyed);
+            }
+        }
+    }
+}
+
 /// A value of an INFO field.
 #[derive(Debug, Clone, PartialEq)]
 pub enum InfoValue {

@@ -1434,12 +1434,11 @@ impl Assembler {
                 continue;
             }
             // Cluster mode: a table whose own position is past this statement has it already.
-            if let Some(cp) =
-                (self.cluster.as_ref()).and_then(|c| c.written_through(&table_name(&db, &table)))
+            if (self.cluster.as_ref())
+                .and_then(|c| c.written_through(&table_name(&db, &table)))
+                .is_some_and(|w| w.statement_written(&self.file, start, row))
             {
-                if Position::new(self.file.to_string(), start) < cp.position {
-                    continue;
-                }
+                continue;
             }
             let shape = TableSchema::names_only(&db, &table);
             let change = Change {
@@ -1696,6 +1695,7 @@ impl Assembler {
             _ => Op::Update,
         };
         let mut row_idx = self.payload.map_or(0, |p| p.rows);
+        let in_payload = self.payload.is_some();
         let txn = &mut self.txn;
         let file = &self.file;
         let fmt = self.settings.format;
@@ -1717,7 +1717,18 @@ impl Assembler {
             txn.emitted += width as u64;
             if txn.skip_through.is_some_and(|s| (start, last) <= s)
                 || txn.emitted <= txn.skip_count
-                || table_skip.is_some_and(|cp| crate::cluster::written(cp, &txn.start, start, last))
+                || table_skip.is_some_and(|w| {
+                    w.written(&crate::cluster::ChangeAt {
+                        txn: &txn.start,
+                        file,
+                        offset: start,
+                        row: idx,
+                        last,
+                        event_row,
+                        delete: op == Op::Delete,
+                        payload: in_payload,
+                    })
+                })
             {
                 return;
             }

@@ -77,13 +77,17 @@ pub fn table_of_position_key<'a>(offset_key: &str, key: &'a str) -> Option<&'a s
 }
 
 /// Cluster mode as the binlog reader sees it: the slots this node streams, and for each table
-/// the checkpoint through which its changes are already in Redis (its own position, when it is
-/// ahead of the point the reader starts from).
+/// the point through which its changes are already in Redis (its own position, when it is
+/// ahead of the point the reader starts from; or, for a table without one, the last change
+/// its stream holds).
 #[derive(Debug, Clone, Default)]
 pub struct ClusterView {
     pub slots: SlotSet,
     /// `db.table` -> its position.
     pub positions: std::collections::HashMap<String, Checkpoint>,
+    /// `db.table` -> the last binlog change its stream holds, for a table without a position
+    /// (its key deleted) whose stream is ahead of the point the reader starts from.
+    pub last_entries: std::collections::HashMap<String, LastEntry>,
     /// The position of every other table (the node's own, when the reader starts before it
     /// for a table that resumes from further back).
     pub default: Option<Checkpoint>,
@@ -95,9 +99,184 @@ impl ClusterView {
         self.slots.contains(table_slot(name))
     }
 
-    /// The checkpoint through which the table's changes are written already, if it has one.
-    pub fn written_through(&self, name: &str) -> Option<&Checkpoint> {
-        self.positions.get(name).or(self.default.as_ref())
+    /// The point through which the table's changes are written already, if it has one.
+    pub fn written_through(&self, name: &str) -> Option<Through<'_>> {
+        if let Some(cp) = self.positions.get(name) {
+            return Some(Through::Checkpoint(cp));
+        }
+        if let Some(e) = self.last_entries.get(name) {
+            return Some(Through::Entry(e));
+        }
+        self.default.as_ref().map(Through::Checkpoint)
+    }
+}
+
+/// Where a table's changes are written through: a position (a transaction boundary, or inside
+/// a chunked transaction), or the last change found in its stream.
+#[derive(Debug, Clone, Copy)]
+pub enum Through<'a> {
+    Checkpoint(&'a Checkpoint),
+    Entry(&'a LastEntry),
+}
+
+/// One change of the binlog, as the reader meets it: for [`Through::written`].
+#[derive(Debug, Clone, Copy)]
+pub struct ChangeAt<'a> {
+    /// Where its transaction starts.
+    pub txn: &'a Position,
+    /// The binlog file, and the offset of its rows event (of the statement, for a `t`).
+    pub file: &'a str,
+    pub offset: u64,
+    /// Its change index (`pos` ROW) and the last index it takes (a Debezium keyless update
+    /// takes two).
+    pub row: u32,
+    pub last: u32,
+    /// The row's index in its rows event (Debezium's `source.row`).
+    pub event_row: u32,
+    /// The change is a `d` (a delete, or the first half of a key change).
+    pub delete: bool,
+    /// Inside a compressed transaction (MySQL TRANSACTION_PAYLOAD): `offset` is the payload's.
+    pub payload: bool,
+}
+
+impl Through<'_> {
+    /// Whether the change `at` is written already.
+    pub fn written(&self, at: &ChangeAt<'_>) -> bool {
+        match self {
+            Through::Checkpoint(cp) => written(cp, at.txn, at.offset, at.last),
+            Through::Entry(e) => e.covers(at),
+        }
+    }
+
+    /// A statement at `file:offset` (a TRUNCATE or DROP) is before this point: its `t` entry
+    /// is written already.
+    pub fn statement_written(&self, file: &str, offset: u64, index: u32) -> bool {
+        let at = Position::new(file, offset);
+        match self {
+            Through::Checkpoint(cp) => at < cp.position,
+            Through::Entry(e) => e.covers(&ChangeAt {
+                txn: &at,
+                file,
+                offset,
+                row: index,
+                last: index,
+                event_row: index,
+                delete: false,
+                payload: false,
+            }),
+        }
+    }
+}
+
+/// The last binlog change a table's stream holds (its entry's `pos` in `flat`, its `source`
+/// file/pos/row in the Debezium formats): a table received without a position resumes after
+/// it, so that nothing already in the stream is written again (docs/cluster.md).
+///
+/// Entries are appended in binlog order, so every change of the table up to this one is in
+/// the stream, and none after it. A change's `pos` is not a point the reader can start from
+/// (that is the start of its transaction, which the entry does not name): the reader starts
+/// from a position at or before it, and skips the table's changes up to and including it, as
+/// a restart inside a chunked transaction skips the changes written before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastEntry {
+    /// The binlog file, and the offset of the change's rows event (or statement).
+    pub position: Position,
+    pub row: EntryRow,
+}
+
+/// Which change of its rows event a [`LastEntry`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryRow {
+    /// `flat`'s `pos` ROW: the change's index, unique in the event (across a compressed
+    /// transaction).
+    Change(u32),
+    /// Debezium's `source.row`: the row's index in its rows event, which both halves of a key
+    /// change share (`delete`: the entry is the `d` half, or a delete).
+    EventRow { row: u32, delete: bool },
+}
+
+impl LastEntry {
+    /// The change `at` is this one or before it.
+    pub fn covers(&self, at: &ChangeAt<'_>) -> bool {
+        match Position::new(at.file, at.offset).cmp(&self.position) {
+            std::cmp::Ordering::Less => true,
+            std::cmp::Ordering::Greater => false,
+            std::cmp::Ordering::Equal => match self.row {
+                EntryRow::Change(r) => at.row <= r,
+                // Rows of a compressed transaction share its offset and number their rows
+                // events' rows from 0 each: the Debezium entry cannot say which of them it
+                // is, so the whole transaction counts as written (docs/cluster.md, Limits).
+                EntryRow::EventRow { .. } if at.payload => true,
+                EntryRow::EventRow { row, delete } => {
+                    at.event_row < row || (at.event_row == row && (!delete || at.delete))
+                }
+            },
+        }
+    }
+
+    /// The last binlog change of an entry's fields (`flat`'s `pos`, or the Debezium value's
+    /// `source`); None for a snapshot or resync entry, or fields that name no binlog change.
+    pub fn of_fields<'a>(mut get: impl FnMut(&str) -> Option<&'a str>) -> Option<LastEntry> {
+        if let Some(pos) = get("pos") {
+            if pos.starts_with("snapshot:") {
+                return None;
+            }
+            let mut parts = pos.rsplitn(3, ':');
+            let row = parts.next()?.parse().ok()?;
+            let offset = parts.next()?.parse().ok()?;
+            let file = parts.next().filter(|f| !f.is_empty())?;
+            return Some(LastEntry {
+                position: Position::new(file, offset),
+                row: EntryRow::Change(row),
+            });
+        }
+        let value: serde_json::Value = serde_json::from_str(get("value")?).ok()?;
+        let source = value.get("source")?;
+        if source.get("snapshot").and_then(|s| s.as_str()) != Some("false") {
+            return None;
+        }
+        let file = source.get("file")?.as_str().filter(|f| !f.is_empty())?;
+        let offset = source.get("pos")?.as_u64()?;
+        let row = u32::try_from(source.get("row")?.as_u64()?).ok()?;
+        Some(LastEntry {
+            position: Position::new(file, offset),
+            row: EntryRow::EventRow {
+                row,
+                delete: value.get("op").and_then(|o| o.as_str()) == Some("d"),
+            },
+        })
+    }
+
+    /// The later of two entries (binlog order; an XA transaction's entries are appended at its
+    /// XA COMMIT with the positions of its rows, before the commit's).
+    pub fn later(self, other: LastEntry) -> LastEntry {
+        let key = |e: &LastEntry| match e.row {
+            EntryRow::Change(r) => (e.position.clone(), r),
+            EntryRow::EventRow { row, .. } => (e.position.clone(), row),
+        };
+        if key(&other) > key(&self) {
+            other
+        } else {
+            self
+        }
+    }
+
+    /// Whether the reader starting at `start` misses no change after this one: it starts at or
+    /// before it, and the changes it skips inside its first transaction are at or before it.
+    pub fn at_or_after(&self, start: &Checkpoint) -> bool {
+        if self.position.file != start.position.file {
+            return self.position > start.position;
+        }
+        let Some((o, r)) = start.written_through else {
+            return self.position.offset >= start.position.offset;
+        };
+        match self.row {
+            _ if self.position.offset != o => self.position.offset > o,
+            EntryRow::Change(row) => row >= r,
+            // The last change skipped and this entry share a rows event: which of them is
+            // later is not known by the event's row alone.
+            EntryRow::EventRow { .. } => false,
+        }
     }
 }
 
@@ -355,6 +534,140 @@ mod tests {
             499,
             0
         ));
+    }
+
+    fn change<'a>(
+        txn: &'a Position,
+        offset: u64,
+        row: u32,
+        event_row: u32,
+        delete: bool,
+    ) -> ChangeAt<'a> {
+        ChangeAt {
+            txn,
+            file: "binlog.000002",
+            offset,
+            row,
+            last: row,
+            event_row,
+            delete,
+            payload: false,
+        }
+    }
+
+    #[test]
+    fn a_streams_last_entry_says_which_changes_are_written() {
+        let fields = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| pairs.iter().find(|(f, _)| *f == k).map(|(_, v)| *v)
+        };
+        // flat: `pos` FILE:OFFSET:ROW; snapshot entries name no binlog change.
+        let flat =
+            LastEntry::of_fields(fields(&[("op", "c"), ("pos", "binlog.000002:600:3")])).unwrap();
+        assert_eq!(flat.position, Position::new("binlog.000002", 600));
+        assert_eq!(flat.row, EntryRow::Change(3));
+        assert_eq!(
+            LastEntry::of_fields(fields(&[("pos", "snapshot:1700000000000:shop.t:5")])),
+            None
+        );
+        assert_eq!(LastEntry::of_fields(fields(&[("pos", "garbage")])), None);
+        // Debezium: the value's `source` file/pos/row and its `op`.
+        let dbz = LastEntry::of_fields(fields(&[
+            ("key", "{\"id\":1}"),
+            (
+                "value",
+                "{\"before\":{\"id\":1},\"after\":null,\"source\":{\"snapshot\":\"false\",\"file\":\"binlog.000002\",\"pos\":600,\"row\":1},\"op\":\"d\"}",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(
+            dbz.row,
+            EntryRow::EventRow {
+                row: 1,
+                delete: true
+            }
+        );
+        assert_eq!(
+            LastEntry::of_fields(fields(&[(
+                "value",
+                "{\"source\":{\"snapshot\":\"true\",\"file\":\"\",\"pos\":0,\"row\":0},\"op\":\"r\"}"
+            )])),
+            None
+        );
+
+        let txn = Position::new("binlog.000002", 500);
+        let later = Position::new("binlog.000002", 900);
+        // flat: up to and including change 3 of the event at 600.
+        let w = Through::Entry(&flat);
+        assert!(w.written(&change(&txn, 550, 7, 7, false)));
+        assert!(w.written(&change(&txn, 600, 3, 1, false)));
+        assert!(!w.written(&change(&txn, 600, 4, 2, true)));
+        assert!(!w.written(&change(&later, 950, 0, 0, false)));
+        let older_file = Position::new("binlog.000001", 90000);
+        let mut c = change(&older_file, 90100, 9, 9, false);
+        c.file = "binlog.000001";
+        assert!(w.written(&c));
+        assert!(w.statement_written("binlog.000002", 580, 0));
+        assert!(!w.statement_written("binlog.000002", 700, 0));
+        // Debezium, the last entry a `d` at row 1: the `c` half of that key change is not
+        // written, the next row is not, the earlier rows are.
+        let w = Through::Entry(&dbz);
+        assert!(w.written(&change(&txn, 600, 1, 0, false)));
+        assert!(w.written(&change(&txn, 600, 2, 1, true)));
+        assert!(!w.written(&change(&txn, 600, 3, 1, false)));
+        assert!(!w.written(&change(&txn, 600, 4, 2, true)));
+        let upsert = LastEntry {
+            row: EntryRow::EventRow {
+                row: 1,
+                delete: false,
+            },
+            ..dbz.clone()
+        };
+        assert!(Through::Entry(&upsert).written(&change(&txn, 600, 3, 1, false)));
+        // A compressed transaction at that offset counts as written whole.
+        let mut p = change(&txn, 600, 9, 0, false);
+        p.payload = true;
+        assert!(Through::Entry(&dbz).written(&p));
+        // The later of two entries (an XA transaction's rows come at its commit).
+        let xa = LastEntry {
+            position: Position::new("binlog.000002", 300),
+            row: EntryRow::Change(0),
+        };
+        assert_eq!(xa.clone().later(flat.clone()), flat);
+        assert_eq!(flat.clone().later(xa), flat);
+    }
+
+    #[test]
+    fn a_last_entry_behind_the_readers_start_may_miss_changes() {
+        let at = |offset, written_through| Checkpoint {
+            position: Position::new("binlog.000002", offset),
+            written_through,
+            ..Checkpoint::default()
+        };
+        let flat = LastEntry {
+            position: Position::new("binlog.000002", 600),
+            row: EntryRow::Change(3),
+        };
+        assert!(flat.at_or_after(&at(500, None)));
+        assert!(flat.at_or_after(&at(600, None)));
+        assert!(!flat.at_or_after(&at(700, None)));
+        assert!(flat.at_or_after(&at(500, Some((550, 9)))));
+        assert!(flat.at_or_after(&at(500, Some((600, 3)))));
+        assert!(!flat.at_or_after(&at(500, Some((600, 4)))));
+        assert!(!flat.at_or_after(&at(500, Some((650, 0)))));
+        let next_file = Checkpoint {
+            position: Position::new("binlog.000003", 4),
+            ..Checkpoint::default()
+        };
+        assert!(!flat.at_or_after(&next_file));
+        let dbz = LastEntry {
+            row: EntryRow::EventRow {
+                row: 3,
+                delete: false,
+            },
+            ..flat.clone()
+        };
+        assert!(dbz.at_or_after(&at(500, Some((550, 9)))));
+        assert!(!dbz.at_or_after(&at(500, Some((600, 0)))));
     }
 
     #[test]

@@ -21,6 +21,8 @@ use crate::status::STATUS;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use redis_cdc_core::cluster::{self, SlotSet};
 use redis_cdc_core::model::batch::{Batch, Entry, XaOp};
+use redis_cdc_core::model::name::table_name;
+use redis_cdc_core::schema::{parse_shape, primary_key_of};
 use redis_module::{CallOptionsBuilder, CallResult, Context, ContextFlags, RedisValue};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -1021,6 +1023,22 @@ impl Writer {
             STATUS.last_commit_ms.store(commit_ms, Ordering::Relaxed);
         }
         STATUS.record_written(&per_table, commit_ms);
+        // A table whose key changed leaves or joins the mirror: CDC.TABLES `mirror` follows
+        // its shape, as the mirror's writes do.
+        let keyed: Vec<(String, bool)> = batches
+            .iter()
+            .flat_map(|b| b.shapes.iter())
+            .filter_map(|c| {
+                let ((db, table), cols) = parse_shape(&c.field, c.value.as_deref()?).ok()?;
+                Some((table_name(&db, &table), !primary_key_of(&cols).is_empty()))
+            })
+            .collect();
+        if !keyed.is_empty() {
+            STATUS.record_keys(
+                keyed.iter().map(|(t, k)| (t.as_str(), *k)),
+                crate::config::mirror_mode(),
+            );
+        }
         // Tables dropped or renamed away leave CDC.TABLES, unless a later batch of this group
         // wrote to the name again (DROP then CREATE).
         for (i, b) in batches.iter().enumerate() {

@@ -7,7 +7,7 @@
 
 use crate::error::CdcError;
 use crate::ffi::thread_ctx::{DetachedCtx, Locked};
-use redis_cdc_core::cluster::{self, SlotSet};
+use redis_cdc_core::cluster::{self, LastEntry, SlotSet};
 use redis_cdc_core::model::position::{Checkpoint, SnapshotState, SNAPSHOT_FIELD};
 use redis_cdc_core::schema::{parse_shape, Shapes};
 use redis_module::{CallOptionsBuilder, CallResult, ContextFlags};
@@ -340,6 +340,66 @@ pub fn load_cluster(
         stored_slots,
         positions,
     })
+}
+
+/// Entries read at a time (each page under its own lock hold) looking back through a stream
+/// for its last binlog change.
+const TAIL_PAGE: usize = 500;
+
+/// The last binlog change in the stream `key` (cluster mode, a table without a position:
+/// docs/cluster.md): the latest `pos` of the last entries, read back from the end page by page
+/// until a page holds a binlog change (a re-read's entries name none). None when the stream
+/// is missing or holds no binlog change.
+pub fn last_entry(key: &str, shutdown: &AtomicBool) -> Result<Option<LastEntry>, CdcError> {
+    let count = TAIL_PAGE.to_string();
+    let mut end = "+".to_string();
+    loop {
+        let reply = call_once("XREVRANGE", &[key, &end, "-", "COUNT", &count], shutdown)?;
+        let entries = match reply {
+            Ok(redis_module::RedisValue::Array(v)) => v,
+            Ok(_) => return Ok(None),
+            Err(e) => {
+                return Err(CdcError::setup(format!(
+                    "cannot read the stream {key}: {e}"
+                )))
+            }
+        };
+        let page = entries.len();
+        let from = end.clone();
+        let mut found: Option<LastEntry> = None;
+        for entry in entries {
+            let redis_module::RedisValue::Array(parts) = entry else {
+                continue;
+            };
+            let [id, redis_module::RedisValue::Array(fields)] = <[_; 2]>::try_from(parts)
+                .unwrap_or([
+                    redis_module::RedisValue::Null,
+                    redis_module::RedisValue::Null,
+                ])
+            else {
+                continue;
+            };
+            if let Some(id) = reply_text(&id) {
+                end = format!("({id}");
+            }
+            let fields: Vec<String> = fields.into_iter().map(redis_value_string).collect();
+            let get = |k: &str| {
+                fields
+                    .chunks_exact(2)
+                    .find(|c| c[0] == k)
+                    .map(|c| c[1].as_str())
+            };
+            if let Some(e) = LastEntry::of_fields(get) {
+                found = Some(match found {
+                    Some(f) => f.later(e),
+                    None => e,
+                });
+            }
+        }
+        if found.is_some() || page < TAIL_PAGE || end == from {
+            return Ok(found);
+        }
+    }
 }
 
 /// `0-5460,11000` (as [`SlotSet::ranges`] writes it) back to a set; bad parts are ignored.

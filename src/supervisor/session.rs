@@ -191,8 +191,28 @@ impl Session {
                 shutdown,
             )?;
         }
+        // A table without a position (its key deleted) resumes after the last change its
+        // stream holds, when the reader starts before it (docs/cluster.md).
+        let mut last_entries = std::collections::HashMap::new();
+        if let Some(c) = &cluster {
+            for t in owned.iter().filter(|t| !c.positions.contains_key(*t)) {
+                let Some((db, table)) = split_table(t) else {
+                    continue;
+                };
+                if let Some(e) = offsets::last_entry(&run.stream_key(&db, &table), shutdown)? {
+                    last_entries.insert(t.clone(), e);
+                }
+            }
+        }
         let view = cluster.map(|c| {
-            let (start, view) = cluster_view(c, &checkpoint, shapes.is_some(), &owned, resync);
+            let (start, view) = cluster_view(
+                c,
+                last_entries,
+                &checkpoint,
+                shapes.is_some(),
+                &owned,
+                resync,
+            );
             checkpoint = start;
             view
         });
@@ -341,11 +361,14 @@ impl Session {
 /// Cluster mode: where the reader starts and where each table resumes. `node` is the node's
 /// own checkpoint; a table of a slot it did not serve when it last wrote resumes from its own
 /// position (the reader then starts at the oldest of those), a table written here past `node`
-/// from its own, every other table from `node`. `resumed`: the session resumes a stored
-/// position (not a new start, whose snapshot reads the tables); then a table of a new slot
-/// without any position is re-read.
+/// from its own, every other table from `node`. A table without a position whose stream's last
+/// change (`last`) is at or after the reader's start resumes after that change. `resumed`: the
+/// session resumes a stored position (not a new start, whose snapshot reads the tables); then
+/// a table of a new slot without any position, or whose stream ends before the reader's start
+/// (what came between may be missing from it), is re-read.
 fn cluster_view(
     c: offsets::ClusterStored,
+    mut last: std::collections::HashMap<String, redis_cdc_core::cluster::LastEntry>,
     node: &Checkpoint,
     resumed: bool,
     owned: &[String],
@@ -363,13 +386,29 @@ fn cluster_view(
             positions.insert(table, cp);
         }
     }
+    // Nothing after the stream's last change is missed, and nothing up to it written again.
+    last.retain(|t, e| {
+        let keep = !positions.contains_key(t) && e.at_or_after(&start);
+        if keep {
+            log::info!(
+                "{t} has no position: resuming it after the last change its stream holds ({}:{})",
+                e.position,
+                match e.row {
+                    redis_cdc_core::cluster::EntryRow::Change(r)
+                    | redis_cdc_core::cluster::EntryRow::EventRow { row: r, .. } => r,
+                }
+            );
+        }
+        keep
+    });
     if resumed {
         for t in owned {
             if !c.stored_slots.contains(table_slot(t))
                 && !positions.contains_key(t)
+                && !last.contains_key(t)
                 && !resync.contains(t)
             {
-                log::info!("re-reading {t}: its slot is new to this node and it has no position");
+                log::info!("re-reading {t}: its slot is new to this node and it has no position (nor a stream ahead of this node's)");
                 resync.push(t.clone());
             }
         }
@@ -386,6 +425,7 @@ fn cluster_view(
         ClusterView {
             slots: c.slots,
             positions,
+            last_entries: last,
             default,
         },
     )
@@ -570,11 +610,7 @@ fn register_tables(conn: &mut mysql::Conn, config: &Config) -> Result<Vec<String
         let mirrored = !config.mirror.is_on() || keyed.contains(&(db.clone(), table.clone()));
         let t = g.tables.entry(name.clone()).or_default();
         t.stream = config.stream_key(&db, &table);
-        t.mirror = if mirrored {
-            config.mirror.mode.as_str().to_string()
-        } else {
-            "no: no primary key".to_string()
-        };
+        t.mirror = crate::status::mirror_label(config.mirror.mode, mirrored);
         captured.push(name);
     }
     Ok(captured)

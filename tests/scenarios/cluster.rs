@@ -456,6 +456,78 @@ fn a_table_without_a_position_is_re_read_on_the_primary_receiving_its_slot() {
     );
 }
 
+/// A table whose position is gone when its slot moves to a primary that lags behind the
+/// table's stream (paused while the table's old primary went on writing it): the new primary
+/// resumes the table after the last change its stream holds, so the changes in between are not
+/// written twice, none is missing, and no re-read is needed.
+#[test]
+fn a_lagging_primary_receiving_a_table_without_a_position_writes_no_change_twice() {
+    let started = Instant::now();
+    let schema = "clu8";
+    let (db, c, w) = cluster_under_load(&Flavor::redis(), schema, 3, 0);
+    w.wait(50);
+    let first = w.stop();
+    wait_all_caught_up(&c, &db);
+    // A table whose slot is not its primary's lowest (that slot holds the node's own hash),
+    // nor lower than the receiving primary's lowest (it would become the receiver's own hash
+    // slot, and every table of it count as received).
+    let (t, from, to) = (0..TABLES)
+        .find_map(|t| {
+            let slot = key_slot(stream_key(schema, t).as_bytes());
+            let from = c.owner(&stream_key(schema, t));
+            let to = c.primaries().into_iter().find(|p| {
+                p.port() != from.port() && my_slots(p).first().is_some_and(|f| *f < slot)
+            })?;
+            (my_slots(from).first() != Some(&slot)).then_some((t, from, to))
+        })
+        .expect("a table to move");
+    let key = stream_key(schema, t);
+    // The receiving primary stops reading; the table's primary writes on.
+    to.cmd(&["CDC.PAUSE"]);
+    wait_state(to, "paused", Duration::from_secs(30));
+    let behind = status(to).get("position").cloned().unwrap_or_default();
+    let w = Workload::start_from(&db, schema, first);
+    w.wait(100);
+    let first = w.stop();
+    wait_snapshot_done_and_caught_up(from, &db, CATCH_UP);
+    let entries = stream_entries(&mut from.client(), &key);
+    let last = entries
+        .last()
+        .and_then(|(_, f)| field(f, "pos"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        parse_row_pos(&last) > parse_row_pos(&format!("{behind}:0")),
+        "{key} ends at {last}, past the paused primary's {behind}"
+    );
+    let position = format!("cdc:offset:{{{schema}.t{t}}}");
+    assert_eq!(value_to_string(&from.cmd(&["DEL", &position])), "1");
+    move_slot(&c, &key, to);
+    to.cmd(&["CDC.RESUME"]);
+    let w = Workload::start_from(&db, schema, first);
+    w.wait(100);
+    let n = w.stop();
+    wait_all_caught_up(&c, &db);
+    let owners = check_tables(&c, &db, schema);
+    assert_eq!(owners[t], to.port(), "t{t} is on its new primary");
+    assert_eq!(
+        count_op(&c, &key, "resync-begin"),
+        0,
+        "{key}: its stream was whole, no re-read; log of {}: {}",
+        to.port(),
+        tail(&to.log(), 6000)
+    );
+    assert!(
+        to.log()
+            .contains("resuming it after the last change its stream holds"),
+        "the new primary resumed {key} after its stream's last change"
+    );
+    eprintln!(
+        "cluster lagging receiver test: {n} transactions, {:?}",
+        started.elapsed()
+    );
+}
+
 /// A primary killed -9 under a workload, then (later) stopped cleanly, each time started again
 /// from its AOF and nodes.conf while its replica may not take over: it stays the primary of its
 /// slots and resumes its tables from their positions, so every stream has each change once, in

@@ -560,12 +560,23 @@ fn a_table_losing_or_gaining_its_key_leaves_or_joins_the_mirror() {
     let db = MariaDb::start();
     db.exec(
         "CREATE TABLE test.m (id INT PRIMARY KEY, name VARCHAR(20) NOT NULL, amount DECIMAL(10,2), note VARCHAR(20));
-         INSERT INTO test.m VALUES (1, 'one', 1, NULL), (2, 'two', 2, 'x');",
+         INSERT INTO test.m VALUES (1, 'one', 1, NULL), (2, 'two', 2, 'x');
+         CREATE TABLE test.k (id INT NOT NULL, v INT); INSERT INTO test.k VALUES (1, 1);",
     );
     let url = db.url();
     let r = RedisServer::start(&["mysql-url", &url, "mirror", "hash"]);
     wait_snapshot_done_and_caught_up(&r, &db, Duration::from_secs(60));
     wait_mirror_equal(&r, &db, "", "the mirror after the snapshot");
+    assert_eq!(tables_field(&r, "test.m", "mirror"), "hash");
+    assert_eq!(tables_field(&r, "test.k", "mirror"), "no: no primary key");
+    // A keyless table gaining a key joins the mirror, and CDC.TABLES says so in this session.
+    db.exec("ALTER TABLE test.k ADD PRIMARY KEY (id)");
+    wait_snapshot_done_and_caught_up(&r, &db, Duration::from_secs(60));
+    wait_until(Duration::from_secs(30), "test.k's mirror key", || {
+        value_to_string(&r.cmd(&["EXISTS", "test.k:1"])) == "1"
+    });
+    assert_eq!(tables_field(&r, "test.k", "mirror"), "hash");
+    assert_eq!(tables_field(&r, "test.k", "keys"), 1);
     db.exec(
         "ALTER TABLE test.m DROP PRIMARY KEY; INSERT INTO test.m VALUES (3, 'three', 3, NULL);",
     );
@@ -573,8 +584,16 @@ fn a_table_losing_or_gaining_its_key_leaves_or_joins_the_mirror() {
     wait_until(Duration::from_secs(30), "the keys gone", || {
         mirror(&r, "").is_empty()
     });
+    // CDC.TABLES follows the key change in this session, not only the next one.
+    assert_eq!(tables_field(&r, "test.m", "mirror"), "no: no primary key");
+    assert_eq!(tables_field(&r, "test.m", "keys"), serde_json::Value::Null);
     db.exec("ALTER TABLE test.m ADD PRIMARY KEY (id); UPDATE test.m SET note = 'y' WHERE id = 3;");
     wait_mirror_equal(&r, &db, "", "the mirror after the key came back");
     assert_eq!(mirror(&r, "").len(), 3);
+    assert_eq!(tables_field(&r, "test.m", "mirror"), "hash");
     assert_eq!(tables_field(&r, "test.m", "keys"), 3);
+    // A key change with no row change after it: CDC.TABLES says so once it is processed.
+    db.exec("ALTER TABLE test.m DROP PRIMARY KEY");
+    wait_snapshot_done_and_caught_up(&r, &db, Duration::from_secs(60));
+    assert_eq!(tables_field(&r, "test.m", "mirror"), "no: no primary key");
 }
