@@ -84,17 +84,7 @@ type Rows = BTreeMap<String, BTreeMap<String, String>>;
 
 /// The hash mirror keys `<prefix><schema>.<table>:*` with their fields.
 fn mirror(r: &RedisServer, prefix: &str, schema: &str, table: &str) -> Rows {
-    let mut c = r.client();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}{schema}.{table}:*"))
-        .query(&mut c)
-        .unwrap();
-    keys.into_iter()
-        .map(|k| {
-            let h: BTreeMap<String, String> = redis::cmd("HGETALL").arg(&k).query(&mut c).unwrap();
-            (k, h)
-        })
-        .collect()
+    crate::mirror::mirror_keys(r, &format!("{prefix}{schema}.{table}"))
 }
 
 /// Every column of `schema.table` as the hash mirror holds it (text, NULL absent), keyed by

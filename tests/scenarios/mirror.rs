@@ -6,10 +6,10 @@ use crate::support::*;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-type Rows = BTreeMap<String, BTreeMap<String, String>>;
+pub(crate) type Rows = BTreeMap<String, BTreeMap<String, String>>;
 
 /// The mirror keys `<key_prefix>:*` (`<mirror-prefix><db>.<table>`) with their fields.
-fn mirror_keys(r: &RedisServer, key_prefix: &str) -> Rows {
+pub(crate) fn mirror_keys(r: &RedisServer, key_prefix: &str) -> Rows {
     let mut c = r.client();
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{key_prefix}:*"))

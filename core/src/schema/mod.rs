@@ -218,6 +218,17 @@ impl TableSchema {
         if hidden.is_empty() {
             return None;
         }
+        let shape = self.without_columns(&hidden, |_| true);
+        Some((hidden, shape))
+    }
+
+    /// This shape without the columns at the indexes `hidden`, its key renumbered; key columns
+    /// for which `in_key` is false leave the key too.
+    pub(crate) fn without_columns(
+        &self,
+        hidden: &[usize],
+        in_key: impl Fn(usize) -> bool,
+    ) -> TableSchema {
         let new_index = |i: usize| -> Option<usize> {
             (!hidden.contains(&i)).then(|| i - hidden.iter().filter(|h| **h < i).count())
         };
@@ -225,6 +236,7 @@ impl TableSchema {
         shape.primary_key = self
             .primary_key
             .iter()
+            .filter(|i| in_key(**i))
             .filter_map(|i| new_index(*i))
             .collect();
         shape.columns = self
@@ -234,7 +246,7 @@ impl TableSchema {
             .filter(|(i, _)| !hidden.contains(i))
             .map(|(_, c)| c.clone())
             .collect();
-        Some((hidden, shape))
+        shape
     }
 
     /// Just the names of `db.table`, for entries about the whole table (`t`, resync markers),

@@ -195,23 +195,7 @@ impl Versioned {
                 .then(|| (e, vec![s, e]))
         };
         let (row_end, hidden) = by_shape.or_else(by_names)?;
-        let mut shape = schema.clone();
-        let new_index = |i: usize| -> Option<usize> {
-            (!hidden.contains(&i)).then(|| i - hidden.iter().filter(|h| **h < i).count())
-        };
-        shape.primary_key = schema
-            .primary_key
-            .iter()
-            .filter(|i| **i != row_end)
-            .filter_map(|i| new_index(*i))
-            .collect();
-        shape.columns = schema
-            .columns
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !hidden.contains(i))
-            .map(|(_, c)| c.clone())
-            .collect();
+        let shape = schema.without_columns(&hidden, |i| i != row_end);
         Some(Versioned {
             row_end,
             hidden,
