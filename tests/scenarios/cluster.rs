@@ -371,6 +371,21 @@ fn move_slot(c: &Cluster, key: &str, to: &RedisServer) {
     }
 }
 
+/// A table whose slot is not its primary's lowest (that slot holds the node's own hash), its
+/// primary, and another primary to move it to.
+fn table_to_move<'c>(c: &'c Cluster, schema: &str) -> (usize, &'c RedisServer, &'c RedisServer) {
+    let (t, from): (usize, &RedisServer) = (0..TABLES)
+        .map(|t| (t, c.owner(&stream_key(schema, t))))
+        .find(|(t, n)| my_slots(n).first() != Some(&key_slot(stream_key(schema, *t).as_bytes())))
+        .expect("a table to move");
+    let to = c
+        .primaries()
+        .into_iter()
+        .find(|p| p.port() != from.port())
+        .expect("another primary");
+    (t, from, to)
+}
+
 /// The slot of a busy table moved to another primary under a workload: the new primary resumes
 /// the table from its position (moved with its stream), so its stream has each change once.
 #[test]
@@ -379,17 +394,8 @@ fn a_table_whose_slot_moves_resumes_on_its_new_primary_exactly_once() {
     let schema = "clu3";
     let (db, c, w) = cluster_under_load(&Flavor::redis(), schema, 3, 1);
     w.wait(150);
-    // A table whose slot is not its primary's lowest (that slot holds the node's own hash).
-    let (t, from) = (0..TABLES)
-        .map(|t| (t, c.owner(&stream_key(schema, t))))
-        .find(|(t, n)| my_slots(n).first() != Some(&key_slot(stream_key(schema, *t).as_bytes())))
-        .expect("a table to move");
+    let (t, _, to) = table_to_move(&c, schema);
     let key = stream_key(schema, t);
-    let to = c
-        .primaries()
-        .into_iter()
-        .find(|p| p.port() != from.port())
-        .expect("another primary");
     move_slot(&c, &key, to);
     assert_eq!(c.owner(&key).port(), to.port());
     w.wait(150);
@@ -423,18 +429,10 @@ fn a_table_without_a_position_is_re_read_on_the_primary_receiving_its_slot() {
     w.wait(100);
     let first = w.stop();
     wait_all_caught_up(&c, &db);
-    let (t, from) = (0..TABLES)
-        .map(|t| (t, c.owner(&stream_key(schema, t))))
-        .find(|(t, n)| my_slots(n).first() != Some(&key_slot(stream_key(schema, *t).as_bytes())))
-        .expect("a table to move");
+    let (t, from, to) = table_to_move(&c, schema);
     let key = stream_key(schema, t);
     let position = format!("cdc:offset:{{{schema}.t{t}}}");
     assert_eq!(value_to_string(&from.cmd(&["DEL", &position])), "1");
-    let to = c
-        .primaries()
-        .into_iter()
-        .find(|p| p.port() != from.port())
-        .expect("another primary");
     move_slot(&c, &key, to);
     assert_eq!(count_op(&c, &key, "resync-begin"), 0);
     // Changes of the table (and the others) while the new primary re-reads it.
