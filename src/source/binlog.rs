@@ -38,7 +38,7 @@ impl Interrupt {
         if let Some(fd) = *g {
             // The fd belongs to the live binlog connection: the reader clears the slot (under
             // this mutex) before the connection is dropped, so it is never a reused fd.
-            crate::ffi::os::shutdown_socket(fd);
+            crate::ffi::os::cut_socket(fd);
         }
     }
 

@@ -63,7 +63,9 @@
 //! users to give such a table a key (an invisible one does).
 //!
 //! A stop (unload, pause, config change) is noticed between pieces; the read is cut by shutting
-//! its socket down, since dropping an unfinished result reads it to its end.
+//! its socket down, since dropping an unfinished result reads it to its end, and by closing it
+//! with an RST, so that the server ends the read (and its read view) at once rather than at its
+//! `net_write_timeout`.
 //!
 //! # Where `P` comes from
 //!
@@ -594,7 +596,7 @@ impl Snapshotter {
     /// streamed from the server (never collected) and handed over in pieces of at most
     /// [`CHUNK_ROWS`] rows or [`CHUNK_BYTES`], each sent through the bounded channel before the
     /// next is read, while the gate keeps the reader at `P` (module docs, "Tables without a
-    /// key"). A stop is noticed between pieces: the read is then abandoned by shutting its
+    /// key"). A stop is noticed between pieces: the read is then abandoned by cutting its
     /// socket (draining the rest of a large table would take as long as reading it).
     fn keyless(
         &self,
@@ -648,7 +650,7 @@ impl Snapshotter {
                 })();
                 if !matches!(outcome, Ok(true)) {
                     // Dropping an unfinished result reads it to its end: cut it short instead.
-                    crate::ffi::os::shutdown_socket(fd);
+                    crate::ffi::os::cut_socket(fd);
                 }
                 outcome
             }

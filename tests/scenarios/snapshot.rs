@@ -573,7 +573,10 @@ fn a_keyless_table_is_streamed_in_pieces_from_one_read_view() {
         std::thread::spawn(move || {
             let (mut lens, deadline) = (HashSet::new(), Instant::now() + Duration::from_secs(60));
             while Instant::now() < deadline {
-                let n: u64 = redis::cmd("XLEN").arg("cdc:test.nk").query(&mut poll).unwrap();
+                let n: u64 = redis::cmd("XLEN")
+                    .arg("cdc:test.nk")
+                    .query(&mut poll)
+                    .unwrap();
                 if n >= ROWS {
                     break;
                 }
@@ -862,7 +865,10 @@ fn keyless_snapshot_runs_in_bounded_module_memory_and_unloads_quickly() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    eprintln!("the source stopped sending {:?} after the unload", t.elapsed());
+    eprintln!(
+        "the source stopped sending {:?} after the unload",
+        t.elapsed()
+    );
     db.exec("DELETE FROM test.lg WHERE id % 1000 = 7; UPDATE test.lg SET msg = 'changed' WHERE id % 1000 = 8");
     let url = db.url();
     let args = loadex_args(&["mysql-url", &url]);
@@ -881,6 +887,67 @@ fn keyless_snapshot_runs_in_bounded_module_memory_and_unloads_quickly() {
         ),
         (1, 1),
         "one re-read, started over after the reload"
+    );
+}
+
+/// A keyless read cut while the source is stalled on a full window (Redis busy, the writer and
+/// so the reader waiting) ends on the source at once. After a plain shutdown and close of the
+/// socket, MariaDB learned of it only at its next zero-window probe, seconds later (the probe
+/// interval doubles through the stall), or at `net_write_timeout`, keeping its read view open:
+/// the module closes such a socket with an RST.
+#[test]
+fn a_keyless_read_cut_while_the_source_is_stalled_ends_on_the_source_at_once() {
+    const ROWS: u64 = 300_000;
+    let db = MariaDb::start();
+    db.exec(&format!(
+        "CREATE TABLE test.lg (id BIGINT NOT NULL, at INT, msg VARCHAR(200));
+         INSERT INTO test.lg SELECT seq, seq % 86400, REPEAT(CHAR(97 + seq % 26), 190)
+         FROM test.seq_1_to_{ROWS}"
+    ));
+    let r = RedisServer::start_with(
+        &["--enable-debug-command", "yes"],
+        &["mysql-url", &db.url()],
+    );
+    // As soon as the first rows are in (the table is many times what the socket buffers and
+    // the module's channel hold, so the source is still sending).
+    let t = Instant::now();
+    while xlen(&r, "cdc:test.lg") == 0 {
+        assert!(t.elapsed() < Duration::from_secs(60), "no snapshot rows");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Redis busy for 7 s: the writer waits for the lock, the reader for the channel, and the
+    // source for the socket, its zero-window probes backing off to seconds apart.
+    let sleeper = {
+        let mut c = r.client();
+        std::thread::spawn(move || {
+            let _: redis::RedisResult<()> = redis::cmd("DEBUG").arg("SLEEP").arg(7).query(&mut c);
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        source_still_reading(&db, "`test`.`lg`"),
+        "the source finished sending before the stall"
+    );
+    // Runs as soon as the sleep ends, before the writer gets the lock back.
+    r.try_cmd(&["MODULE", "UNLOAD", "cdc"])
+        .unwrap_or_else(|e| panic!("unload refused: {e}"));
+    sleeper.join().expect("DEBUG SLEEP");
+    assert!(
+        xlen(&r, "cdc:test.lg") < ROWS,
+        "the snapshot finished before the unload"
+    );
+    let t = Instant::now();
+    while source_still_reading(&db, "`test`.`lg`") {
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "the source still sends the cut read {:?} after the unload",
+            t.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!(
+        "the stalled source stopped sending {:?} after the unload",
+        t.elapsed()
     );
 }
 
