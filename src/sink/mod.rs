@@ -1005,7 +1005,8 @@ impl Writer {
             .iter()
             .filter(|b| !matches!(b.xa, Some(XaOp::Hold(_))))
             .flat_map(|b| b.entries.iter())
-            .chain(released);
+            .chain(released)
+            .filter(|e| counts_as_written(e));
         for e in written {
             events += 1;
             // Entries of no table (Debezium schema changes) have no CDC.TABLES counter.
@@ -1158,6 +1159,18 @@ fn check(r: CallResult, what: &str) -> Result<(), String> {
             e.to_utf8_string().unwrap_or_default()
         )),
     }
+}
+
+/// Whether `e` counts in CDC.STATUS `events` and CDC.TABLES `entries`: a stream entry, or
+/// (`cdc.streams no`) a row's mirror write. The mirror's own notes of a snapshot or resync
+/// (begin, end) are neither, and are not counted.
+fn counts_as_written(e: &Entry) -> bool {
+    use redis_cdc_core::format::mirror::MirrorWrite;
+    !e.fields.is_empty()
+        || matches!(
+            e.mirror,
+            Some(MirrorWrite::Hash { .. } | MirrorWrite::Json { .. } | MirrorWrite::Del { .. })
+        )
 }
 
 #[cfg(test)]

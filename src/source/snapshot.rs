@@ -391,10 +391,16 @@ impl TableRead {
     /// How to read the table of `schema` (whose stream is `stream`): every column by name,
     /// keyed by the schema's key.
     fn new(schema: TableSchema, stream: Arc<str>) -> TableRead {
+        // ENUM and SET as their number (member index, bit set), as the binlog has them: their
+        // text comes in the column's character set (the connection reads results as binary),
+        // and the members, as information_schema spells them, name it as for the binlog.
         let cols: Vec<String> = schema
             .columns
             .iter()
-            .map(|c| quote_ident(&c.name))
+            .map(|c| match c.kind {
+                ColumnKind::Enum | ColumnKind::Set => format!("{}+0", quote_ident(&c.name)),
+                _ => quote_ident(&c.name),
+            })
             .collect();
         // Every column by name: `SELECT *` leaves INVISIBLE columns out (MariaDB's, MySQL's
         // generated invisible primary key), and the binlog's rows have them.

@@ -97,6 +97,34 @@ fn config_set_of_bad_values_is_refused_naming_the_parameter() {
 /// Bad `CONFIG SET cdc.*` values are refused naming the parameter and change nothing; good
 /// ones are taken (also run on Valkey).
 pub(crate) fn check_config_set_values(redis: &RedisServer) {
+    // Every config's default, as docs/configuration.md lists them.
+    let defaults = reply_to_map(&redis.cmd(&["CONFIG", "GET", "cdc.*"]));
+    for (param, value) in [
+        ("cdc.mysql-url", ""),
+        ("cdc.server-id", "0"),
+        ("cdc.tables", "*.*"),
+        ("cdc.exclude-tables", ""),
+        ("cdc.stream-prefix", "cdc:"),
+        ("cdc.offset-key", "cdc:offset"),
+        ("cdc.snapshot", "initial"),
+        ("cdc.stream-maxlen", "0"),
+        ("cdc.format", "flat"),
+        ("cdc.max-memory-percent", "90"),
+        ("cdc.enabled", "yes"),
+        ("cdc.exclude-columns", ""),
+        ("cdc.mask-columns", ""),
+        ("cdc.mask-salt", ""),
+        ("cdc.mirror", "off"),
+        ("cdc.mirror-prefix", ""),
+        ("cdc.streams", "yes"),
+        ("cdc.schema-changes", "yes"),
+    ] {
+        assert_eq!(
+            defaults.get(param).map(String::as_str),
+            Some(value),
+            "default of {param}"
+        );
+    }
     let cases = [
         ("cdc.format", "xml"),
         ("cdc.mysql-url", "nope"),
@@ -109,6 +137,15 @@ pub(crate) fn check_config_set_values(redis: &RedisServer) {
         ("cdc.server-id", "abc"),
         ("cdc.enabled", "maybe"),
         ("cdc.schema-changes", "maybe"),
+        ("cdc.server-id", "4294967296"),
+        ("cdc.snapshot", "sometimes"),
+        ("cdc.max-memory-percent", "0"),
+        ("cdc.max-memory-percent", "101"),
+        ("cdc.stream-maxlen", "-1"),
+        ("cdc.mirror", "xml"),
+        ("cdc.streams", "maybe"),
+        ("cdc.exclude-columns", "a.b"),
+        ("cdc.mask-columns", "a.b.c.d"),
         ("cdc.mysql-url", "mysql://u:secret@h:1?ssl-mode=bogus"),
         (
             "cdc.mysql-url",
@@ -410,6 +447,44 @@ fn an_evicting_maxmemory_policy_is_warned_about() {
 /// Missing privileges are named with the GRANT to run (issue 13, 3 and 8): no REPLICATION SLAVE
 /// is not "check the user and password"; a user who can see no captured table at all is told
 /// so, not left `streaming` with `tables 0`.
+/// A source whose `binlog_format` is not ROW, or whose `binlog_row_image` is not FULL: state
+/// `error` naming the `SET GLOBAL` to run; once it has run, the module goes on by itself.
+#[test]
+fn binlog_format_and_row_image_are_named_with_the_fix_and_recover_once_fixed() {
+    let db = MariaDb::start_with(&["--binlog-format=MIXED"]);
+    db.exec("CREATE TABLE test.t (id INT PRIMARY KEY, v INT)");
+    let redis = RedisServer::start(&["mysql-url", &db.url(), "tables", "test.*"]);
+    let wait_error = |fix: &str| {
+        wait_until(Duration::from_secs(30), fix, || {
+            let st = status(&redis);
+            st["state"] == "error" && st["last_error"].contains(fix)
+        })
+    };
+    wait_error("SET GLOBAL binlog_format=ROW");
+    db.exec("SET GLOBAL binlog_format = ROW");
+    wait_state(&redis, "streaming", STREAMING);
+    // A new session: the cached one keeps the MIXED it started with.
+    exec_all(&mut db.conn(), "INSERT INTO test.t VALUES (1, 1), (2, 2)").unwrap();
+    wait_caught_up(&redis, &db, CATCH_UP);
+    assert_replay_equals_table(&redis, &db, "test", "t");
+
+    db.exec("SET GLOBAL binlog_row_image = MINIMAL");
+    redis.cmd(&["CDC.PAUSE"]);
+    wait_state(&redis, "paused", STREAMING);
+    redis.cmd(&["CDC.RESUME"]);
+    wait_error("SET GLOBAL binlog_row_image=FULL");
+    db.exec("SET GLOBAL binlog_row_image = FULL");
+    wait_state(&redis, "streaming", STREAMING);
+    exec_all(
+        &mut db.conn(),
+        "UPDATE test.t SET v = 3 WHERE id = 2; INSERT INTO test.t VALUES (3, 3)",
+    )
+    .unwrap();
+    wait_caught_up(&redis, &db, CATCH_UP);
+    assert_replay_equals_table(&redis, &db, "test", "t");
+    assert_eq!(status_field(&redis, "last_error"), "");
+}
+
 #[test]
 fn missing_privileges_are_named_with_the_grant() {
     let db = shared_mariadb();

@@ -100,6 +100,10 @@ fn the_hash_mirror_equals_the_table_through_snapshot_changes_truncate_and_resync
     assert_eq!(mirror(&r, "m:").len(), 3);
     // The stream is unaffected by the mirror; the keyless table has no mirror keys.
     assert_eq!(stream_entries(&mut r.client(), "cdc:test.m").len(), 3);
+    // The counters count stream entries, not the mirror's notes of the snapshot's begin and end.
+    assert_eq!(tables_field(&r, "test.m", "entries"), 3);
+    assert_eq!(tables_field(&r, "test.nokey", "entries"), 1);
+    assert_eq!(status_field(&r, "events"), "4");
     let nokey: Vec<String> = redis::cmd("KEYS")
         .arg("m:test.nokey*")
         .query(&mut r.client())

@@ -8,6 +8,7 @@ use crate::schema::{
     parse_members, primary_key_of, ColumnKind, ColumnSchema, InfoColumn, TableSchema,
     BINARY_COLLATION,
 };
+use mysql_common::binlog::value::BinlogValue;
 use mysql_common::constants::ColumnType;
 use mysql_common::value::Value;
 
@@ -125,6 +126,20 @@ pub fn sql_cell(col: &ColumnSchema, v: Value) -> Result<Cell, String> {
         (ColumnKind::Int { .. }, Value::Int(i)) => Ok(Cell::Int(i)),
         (ColumnKind::Enum, Value::Bytes(b)) => Ok(Cell::Enum(text(b)?)),
         (ColumnKind::Set, Value::Bytes(b)) => Ok(Cell::Set(text(b)?)),
+        // Selected as `col+0` (the snapshot): the member index or bit set, which the binlog
+        // decoder names as it names the binlog's.
+        (ColumnKind::Enum, Value::UInt(i)) => {
+            let i = i64::try_from(i).map_err(|_| "bad ENUM index")?;
+            decode_cell(col, BinlogValue::Value(Value::Int(i)))
+        }
+        (ColumnKind::Set | ColumnKind::Enum, Value::Double(d)) if d >= 0.0 && d.fract() == 0.0 => {
+            sql_cell(col, Value::UInt(d as u64))
+        }
+        (ColumnKind::Set, Value::Int(bits)) => sql_cell(col, Value::UInt(bits as u64)),
+        (ColumnKind::Set, Value::UInt(bits)) => decode_cell(
+            col,
+            BinlogValue::Value(Value::Bytes(bits.to_le_bytes().to_vec())),
+        ),
         (ColumnKind::Year, Value::Int(y)) => Ok(Cell::Year(y as u16)),
         (ColumnKind::Year, Value::UInt(y)) => Ok(Cell::Year(y as u16)),
         (ColumnKind::Year, Value::Bytes(b)) => {
@@ -148,7 +163,7 @@ pub fn sql_cell(col: &ColumnSchema, v: Value) -> Result<Cell, String> {
         }
         (ColumnKind::Float { .. }, Value::Double(d)) => Ok(Cell::Float(d as f32)),
         (ColumnKind::Double, Value::Float(f)) => Ok(Cell::Double(f as f64)),
-        (_, v) => decode_cell(col, mysql_common::binlog::value::BinlogValue::Value(v)),
+        (_, v) => decode_cell(col, BinlogValue::Value(v)),
     }
 }
 

@@ -129,9 +129,11 @@ impl Written {
         }
         if let Ok(st) = g.parse::<MariaGtidState>() {
             self.maria = st;
-        } else if let Some((sid, n)) = g.rsplit_once(':') {
-            if let Ok(n) = n.parse::<u64>() {
-                let e = self.mysql.entry(sid.to_ascii_lowercase()).or_default();
+        } else if let Some(set) = parse_mysql_set(g) {
+            // MySQL: a transaction's `uuid[:tag]:n`, or the whole executed set
+            // (`uuid:1-42,uuid2:1-7`) a session starting at the source's end stores.
+            for (sid, n) in set {
+                let e = self.mysql.entry(sid).or_default();
                 *e = (*e).max(n);
             }
         }
@@ -235,5 +237,21 @@ mod tests {
         w.observe(&cp("b.000001", 30, &format!("{U}:t:1")));
         assert!(w.reaches(&WaitTarget::parse(&format!("{U}:t:1")).unwrap()));
         assert!(w.reaches(&set), "earlier numbers are kept");
+    }
+
+    /// A session that starts at the source's end stores MySQL's whole executed set (SHOW
+    /// MASTER STATUS `Executed_Gtid_Set`): waiting for that same set is answered at once.
+    #[test]
+    fn a_stored_mysql_gtid_set_reaches_itself() {
+        const V: &str = "4f22ab58-82db-22f2-af44-d91bb9530673";
+        let executed = format!("{U}:1-1000,\n{V}:1-5:7");
+        let mut w = Written::default();
+        w.observe(&cp("b.000001", 10, &executed.replace('\n', "")));
+        assert!(w.reaches(&WaitTarget::parse(&executed).unwrap()));
+        assert!(w.reaches(&WaitTarget::parse(&format!("{V}:7")).unwrap()));
+        assert!(!w.reaches(&WaitTarget::parse(&format!("{V}:8")).unwrap()));
+        // The next transaction's GTID alone keeps what the set said of the other uuid.
+        w.observe(&cp("b.000001", 20, &format!("{V}:8")));
+        assert!(w.reaches(&WaitTarget::parse(&format!("{U}:1-1000,{V}:1-8")).unwrap()));
     }
 }
