@@ -102,11 +102,17 @@ impl Mirror {
         let pattern = || glob_escape(&prefix) + "*";
         let key_of = |row: &[Cell]| {
             let mut key = prefix.clone();
+            let composite = c.table.primary_key.len() > 1;
             for (n, i) in c.table.primary_key.iter().enumerate() {
                 if n > 0 {
                     key.push(':');
                 }
-                write_text(&mut key, row.get(*i).unwrap_or(&Cell::Null));
+                match row.get(*i).unwrap_or(&Cell::Null) {
+                    Cell::Text(s) | Cell::Enum(s) | Cell::Set(s) if composite => {
+                        push_key_part(&mut key, s)
+                    }
+                    cell => write_text(&mut key, cell),
+                }
             }
             key
         };
@@ -152,6 +158,19 @@ impl Mirror {
                 key: key_of(c.before?),
             },
         })
+    }
+}
+
+/// A string part of a composite key: `\` and `:` in it escaped with a `\`, so that two rows
+/// never share a key (`('x:y','z')` and `('x','y:z')` would both be `x:y:z`). Other parts have
+/// no `:` (numbers, base64) or a fixed number of them (dates and times), and a key of one column
+/// is its text as is: there the `:` after the table name is the only separator (docs/mirror.md).
+fn push_key_part(key: &mut String, part: &str) {
+    for ch in part.chars() {
+        if matches!(ch, '\\' | ':') {
+            key.push('\\');
+        }
+        key.push(ch);
     }
 }
 
@@ -238,6 +257,53 @@ mod tests {
             gtid: None,
             key_peer: None,
         }
+    }
+
+    #[test]
+    fn string_parts_of_a_composite_key_escape_colons_so_rows_never_share_a_key() {
+        let m = Mirror {
+            mode: MirrorMode::Hash,
+            prefix: String::new(),
+            cluster: false,
+        };
+        let key = |pk: Vec<usize>, cells: [Cell; 2]| {
+            let t = table(pk);
+            let row = vec![cells[0].clone(), cells[1].clone(), Cell::Null, Cell::Null];
+            match m.write(&change(Op::Delete, &t, Some(&row), None)) {
+                Some(MirrorWrite::Del { key }) => key,
+                other => panic!("{other:?}"),
+            }
+        };
+        let text = |s: &str| Cell::Text(s.into());
+        let a = key(vec![0, 1], [text("x:y"), text("z")]);
+        let b = key(vec![0, 1], [text("x"), text("y:z")]);
+        assert_eq!(
+            (a.as_str(), b.as_str()),
+            (r"shop.orders:x\:y:z", r"shop.orders:x:y\:z")
+        );
+        assert_eq!(
+            key(vec![0, 1], [text(r"a\"), Cell::Enum("b:c".into())]),
+            r"shop.orders:a\\:b\:c"
+        );
+        // Numbers, times and one-column keys stay as they are.
+        let at = Cell::DateTime {
+            year: 2024,
+            month: 1,
+            day: 2,
+            hour: 3,
+            minute: 4,
+            second: 5,
+            micros: 0,
+            fsp: 0,
+        };
+        assert_eq!(
+            key(vec![0, 1], [Cell::Int(7), at]),
+            "shop.orders:7:2024-01-02T03:04:05"
+        );
+        assert_eq!(
+            key(vec![0], [text("http://a/b"), Cell::Null]),
+            "shop.orders:http://a/b"
+        );
     }
 
     #[test]
