@@ -566,7 +566,6 @@ fn config_changes_under_load_mid_snapshot_and_mid_transaction_lose_and_repeat_no
     db.exec(
         "CREATE DATABASE cs; CREATE TABLE cs.big (id INT PRIMARY KEY, v INT, pad VARCHAR(100));
          INSERT INTO cs.big SELECT seq, 0, REPEAT('b', 60) FROM cs.seq_1_to_60000;
-         CREATE TABLE cs.tx (id INT PRIMARY KEY, pad VARCHAR(200));
          CREATE USER 'cdc2'@'%' IDENTIFIED BY 'other-secret';
          GRANT REPLICATION SLAVE, BINLOG MONITOR, SELECT ON *.* TO 'cdc2'@'%'",
     );
@@ -578,6 +577,7 @@ fn config_changes_under_load_mid_snapshot_and_mid_transaction_lose_and_repeat_no
     });
     // Created once the snapshot runs: streamed from their first row, never snapshotted.
     create_load_tables(&db, "cs");
+    db.exec("CREATE TABLE cs.tx (id INT PRIMARY KEY, pad VARCHAR(200))");
     let load = Load::start(db.port(), "cs", 51, LOAD_PAUSE);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let updater = {
@@ -621,7 +621,7 @@ fn config_changes_under_load_mid_snapshot_and_mid_transaction_lose_and_repeat_no
     }
     eprintln!("{restarts} config changes mid-snapshot");
     wait_until(CATCH_UP, "the snapshot to end", || {
-        status(&redis)["snapshot"] == "[]"
+        xlen(&redis, "cdc:cs.big") >= 60_000 && status(&redis)["snapshot"] == "[]"
     });
     for (name, value) in &changes[2..] {
         load.wait_progress(40, Duration::from_secs(60));
