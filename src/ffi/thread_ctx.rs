@@ -69,6 +69,20 @@ impl Drop for Locked<'_> {
     }
 }
 
+/// Whether Redis has paused writes (`CLIENT PAUSE ... WRITE` or `ALL`, the `FAILOVER` command,
+/// a cluster's manual failover), checked with the lock held. Redis keeps its dataset and
+/// replication offset fixed meanwhile, so that a replica can catch up exactly; it asserts that
+/// nothing is propagated, and a module thread's write then aborts redis-server
+/// (`'!(areClientsPaused() && !server.client_pause_in_transaction)' is not true`, 7.0.15).
+/// `RM_AvoidReplicaTraffic` is that same test (it also ends a pause whose time is up).
+pub fn writes_paused() -> bool {
+    match api!(RedisModule_AvoidReplicaTraffic) {
+        // SAFETY: called with the Redis lock held, as every Redis API call of a module thread.
+        Some(paused) => (unsafe { paused() }) != 0,
+        None => false,
+    }
+}
+
 /// Whether Redis knows the command `name`. For callbacks Redis runs on its main thread without
 /// giving them a context (config setters): the main thread holds the Redis lock already, so
 /// the call goes through a detached context without taking it.

@@ -625,14 +625,20 @@ impl Writer {
         }
     }
 
-    /// Under the lock, before a hold writes: whether it may write now (false: the cluster is
-    /// down, and Redis refuses every key command of a module meanwhile: wait, keeping the hold,
-    /// rather than write entries without their position), or why the session ends (a replica
+    /// Under the lock, before a hold writes: whether it may write now (false: writes are
+    /// paused, or the cluster is down, and Redis refuses every key command of a module
+    /// meanwhile: wait, keeping the hold, rather than write entries without their position),
+    /// or why the session ends (a replica
     /// now, the slots moved, the offset key deleted: writing would re-create it as if nothing
     /// happened).
     fn writable(&self, ctx: &Context) -> Result<bool, WriterExit> {
         if ctx.get_flags().contains(ContextFlags::SLAVE) {
             return Err(WriterExit::Replica);
+        }
+        // Writes paused (CLIENT PAUSE, FAILOVER): wait with the hold, as clients wait with
+        // their commands (a write now would abort redis-server).
+        if thread_ctx::writes_paused() {
+            return Ok(false);
         }
         match self.check_slots(ctx) {
             SlotCheck::Same => {}

@@ -124,7 +124,7 @@ pub fn store(
     shutdown: &AtomicBool,
 ) -> Result<(), CdcError> {
     let ctx = DetachedCtx::new().ok_or_else(|| CdcError::retry("no thread-safe context".into()))?;
-    let locked = lock(&ctx, shutdown)?;
+    let locked = lock_writable(&ctx, shutdown)?;
     if locked.get_flags().contains(ContextFlags::SLAVE) {
         return Err(CdcError::retry("this Redis became a replica".into()));
     }
@@ -177,7 +177,7 @@ pub fn set_field(
     shutdown: &AtomicBool,
 ) -> Result<(), CdcError> {
     let ctx = DetachedCtx::new().ok_or_else(|| CdcError::retry("no thread-safe context".into()))?;
-    let locked = lock(&ctx, shutdown)?;
+    let locked = lock_writable(&ctx, shutdown)?;
     let opts = CallOptionsBuilder::new()
         .replicate()
         .errors_as_replies()
@@ -247,6 +247,19 @@ fn lock<'a>(ctx: &'a DetachedCtx, shutdown: &AtomicBool) -> Result<Locked<'a>, C
             return Ok(l);
         }
         std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The Redis lock at a moment writes are not paused (CLIENT PAUSE, FAILOVER: a write would
+/// abort redis-server; `thread_ctx::writes_paused`), for a write.
+fn lock_writable<'a>(ctx: &'a DetachedCtx, shutdown: &AtomicBool) -> Result<Locked<'a>, CdcError> {
+    loop {
+        let locked = lock(ctx, shutdown)?;
+        if !crate::ffi::thread_ctx::writes_paused() {
+            return Ok(locked);
+        }
+        drop(locked);
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

@@ -628,3 +628,103 @@ pub(crate) fn check_load_arguments(redis: &RedisServer) {
     let got = reply_to_map(&redis.cmd(&["CONFIG", "GET", "cdc.*"]));
     assert_eq!(got["cdc.tables"], "pre.*");
 }
+
+/// `CONFIG SET` of `cdc.*` under load, each a restart of the pipeline from the stored position:
+/// the URL to the same server as another user, `cdc.server-id`, table patterns that keep the
+/// captured set, `cdc.snapshot` and `cdc.max-memory-percent`; in the middle of the initial
+/// snapshot of a 60k-row table that is being updated, and in the middle of a transaction of
+/// 30k rows. Nothing lost, nothing twice.
+#[test]
+fn config_changes_under_load_mid_snapshot_and_mid_transaction_lose_and_repeat_nothing() {
+    use mysql::prelude::Queryable;
+    let db = MariaDb::start();
+    db.exec(
+        "CREATE DATABASE cs; CREATE TABLE cs.big (id INT PRIMARY KEY, v INT, pad VARCHAR(100));
+         INSERT INTO cs.big SELECT seq, 0, REPEAT('b', 60) FROM cs.seq_1_to_60000;
+         CREATE USER 'cdc2'@'%' IDENTIFIED BY 'other-secret';
+         GRANT REPLICATION SLAVE, BINLOG MONITOR, SELECT ON *.* TO 'cdc2'@'%'",
+    );
+    let url = db.url();
+    let url2 = format!("mysql://cdc2:other-secret@127.0.0.1:{}", db.port());
+    let redis = RedisServer::start(&["mysql-url", &url, "tables", "cs.*"]);
+    wait_until(CATCH_UP, "the snapshot to read cs.big", || {
+        xlen(&redis, "cdc:cs.big") > 0
+    });
+    // Created once the snapshot runs: streamed from their first row, never snapshotted.
+    create_load_tables(&db, "cs");
+    db.exec("CREATE TABLE cs.tx (id INT PRIMARY KEY, pad VARCHAR(200))");
+    let load = Load::start(db.port(), "cs", 51, LOAD_PAUSE);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let updater = {
+        let (stop, port) = (stop.clone(), db.port());
+        std::thread::spawn(move || {
+            let mut c = patient_conn(port);
+            let mut rng = Lcg(9);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let id = 1 + rng.next(60_000);
+                c.query_drop(format!(
+                    "UPDATE cs.big SET v = v + 1, pad = 'upd' WHERE id IN ({id}, {})",
+                    60_001 - id
+                ))
+                .expect("update");
+                sleep(Duration::from_millis(3));
+            }
+        })
+    };
+    let changes: [(&str, &str); 8] = [
+        ("cdc.mysql-url", &url2),
+        ("cdc.server-id", "4242"),
+        ("cdc.exclude-tables", "cs.nothing_*"),
+        ("cdc.tables", "cs.*, elsewhere.*"),
+        ("cdc.snapshot", "when-needed"),
+        ("cdc.max-memory-percent", "95"),
+        ("cdc.mysql-url", &url),
+        ("cdc.server-id", "0"),
+    ];
+    // Mid-snapshot: two changes while cs.big is read.
+    let mut restarts = 0;
+    for (name, value) in &changes[..2] {
+        let n = xlen(&redis, "cdc:cs.big");
+        if n >= 60_000 {
+            break;
+        }
+        redis.cmd(&["CONFIG", "SET", name, value]);
+        restarts += 1;
+        wait_until(CATCH_UP, "the snapshot to go on", || {
+            xlen(&redis, "cdc:cs.big") > n + 2000 || status(&redis)["snapshot"] == "[]"
+        });
+    }
+    eprintln!("{restarts} config changes mid-snapshot");
+    wait_until(CATCH_UP, "the snapshot to end", || {
+        xlen(&redis, "cdc:cs.big") >= 60_000 && status(&redis)["snapshot"] == "[]"
+    });
+    for (name, value) in &changes[2..] {
+        load.wait_progress(40, Duration::from_secs(60));
+        redis.cmd(&["CONFIG", "SET", name, value]);
+    }
+    // Mid-transaction: the URL switched while a 30k-row transaction is written.
+    let key = "cdc:cs.tx";
+    for (round, u) in [&url2, &url].into_iter().enumerate() {
+        let from = round as u64 * 30_000;
+        let insert = insert_in_one_transaction(db.port(), "cs.tx", from, 30_000, 100);
+        let at = when_between(&redis, key, from + 600, from + 30_000 - 600, || false);
+        redis.cmd(&["CONFIG", "SET", "cdc.mysql-url", u]);
+        eprintln!("URL changed at XLEN {at:?} of {key}");
+        insert.join().expect("insert thread").expect("large insert");
+        wait_until(CATCH_UP, "the transaction written", || {
+            xlen(&redis, key) >= from + 30_000
+        });
+    }
+    load.wait_progress(50, Duration::from_secs(60));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    updater.join().expect("updater");
+    load.stop();
+    wait_snapshot_done_and_caught_up(&redis, &db, CATCH_UP);
+    verify_load(&redis, &db, "cs", true);
+    for table in ["big", "tx"] {
+        let list = entries(&redis, "cs", table);
+        assert_each_pos_once(&list, table);
+        assert_replays_to_table(&list, &db, "cs", table);
+    }
+    assert_eq!(xlen(&redis, key), 60_000);
+}

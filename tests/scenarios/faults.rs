@@ -49,6 +49,69 @@ fn redis_kill9_under_continuous_load_loses_and_repeats_nothing() {
     check_entries(&redis, "k9", "log");
 }
 
+/// What operators run on a live Redis, under load: BGREWRITEAOF (then kill -9, so the restart
+/// reads the rewritten base plus the new increments), BGSAVE, DEBUG RELOAD (save, flush, load
+/// back while the module runs) and DEBUG LOADAOF. Each leaves the streams and the position
+/// together: nothing lost, nothing twice.
+#[test]
+fn aof_rewrite_save_and_reload_under_load_lose_and_repeat_nothing() {
+    let db = MariaDb::start();
+    let url = db.url();
+    let redis = RedisServer::start_with(
+        &["--enable-debug-command", "yes"],
+        &module_args(&url, "rw.*", &[]),
+    );
+    wait_state(&redis, "streaming", STREAMING);
+    create_load_tables(&db, "rw");
+    let load = Load::start(db.port(), "rw", 21, LOAD_PAUSE);
+    let rewritten = |r: &RedisServer| {
+        info_field(r, "persistence", "aof_rewrite_in_progress").as_deref() == Some("0")
+            && info_field(r, "persistence", "aof_rewrite_scheduled").as_deref() == Some("0")
+    };
+    load.wait_progress(150, Duration::from_secs(60));
+    redis.cmd(&["BGREWRITEAOF"]);
+    wait_until(Duration::from_secs(30), "the AOF rewrite to end", || {
+        rewritten(&redis)
+    });
+    load.wait_progress(100, Duration::from_secs(60));
+    redis.kill9();
+    load.wait_progress(50, Duration::from_secs(60));
+    redis.restart();
+    wait_state(&redis, "streaming", STREAMING);
+    load.wait_progress(100, Duration::from_secs(60));
+    redis.cmd(&["BGSAVE"]);
+    load.wait_progress(100, Duration::from_secs(60));
+    for round in 0..3 {
+        let cmd: &[&str] = if round == 1 {
+            &["DEBUG", "LOADAOF"]
+        } else {
+            &["DEBUG", "RELOAD"]
+        };
+        // (DEBUG RELOAD refuses while a BGSAVE's child runs.)
+        wait_until(Duration::from_secs(30), "no child process", || {
+            info_field(&redis, "persistence", "rdb_bgsave_in_progress").as_deref() == Some("0")
+                && rewritten(&redis)
+        });
+        redis.cmd(cmd);
+        load.wait_progress(100, Duration::from_secs(60));
+        wait_state(&redis, "streaming", STREAMING);
+    }
+    // And a rewrite while the module writes, then a clean restart.
+    redis.cmd(&["BGREWRITEAOF"]);
+    load.wait_progress(100, Duration::from_secs(60));
+    wait_until(Duration::from_secs(30), "the AOF rewrite to end", || {
+        rewritten(&redis)
+    });
+    redis.kill9();
+    redis.restart();
+    wait_state(&redis, "streaming", STREAMING);
+    load.wait_progress(100, Duration::from_secs(60));
+    load.stop();
+    wait_caught_up(&redis, &db, CATCH_UP);
+    verify_load(&redis, &db, "rw", true);
+    check_entries(&redis, "rw", "log");
+}
+
 /// One transaction of 30k rows (one statement, many rows events) is handed over in chunks of
 /// 64 entries ("inside transaction T after change n"); kill -9 while the stream holds some but
 /// not all of them, then again while the restarted module re-reads it and skips what was
@@ -200,6 +263,90 @@ fn mariadb_kill9_under_load_module_reconnects_and_resumes_exactly() {
         "no reconnect in the log:\n{}",
         redis.log()
     );
+}
+
+/// MariaDB goes away (kill -9, then a clean shutdown) while the module is writing a committed
+/// transaction of 70k rows: DEBUG SLEEP holds the writer until the source is gone, with the
+/// transaction only partly read after the kill -9 (the reader's channel and the sockets'
+/// buffers, ~40k such rows, hold less than it; a clean shutdown sends more of it first). The module reconnects, reads the transaction again from its start
+/// and skips what it wrote.
+#[test]
+fn mariadb_gone_while_a_large_transaction_is_written_resumes_inside_it() {
+    const N: u64 = 70_000;
+    let db = MariaDb::start();
+    let url = db.url();
+    let redis = RedisServer::start_with(
+        &["--enable-debug-command", "yes"],
+        &module_args(&url, "mbig.*", &[]),
+    );
+    wait_state(&redis, "streaming", STREAMING);
+    db.exec("CREATE DATABASE mbig; CREATE TABLE mbig.t (id INT PRIMARY KEY, pad VARCHAR(500))");
+    db.exec("INSERT INTO mbig.t VALUES (-1, 'before')");
+    let key = "cdc:mbig.t";
+    for round in 0..2u64 {
+        let before = 1 + round * N;
+        wait_until(
+            Duration::from_secs(60),
+            "previous rows in the stream",
+            || xlen(&redis, key) >= before,
+        );
+        insert_in_one_transaction(db.port(), "mbig.t", round * N, N, 200)
+            .join()
+            .expect("insert thread")
+            .expect("large insert");
+        let Some(at) = when_between(&redis, key, before + 20, before + 20_000, || false) else {
+            panic!("round {round}: the transaction was never caught half-written");
+        };
+        // (A clean shutdown lets the dump thread send on for a while: the writer waits longer.)
+        let secs = if round == 0 { 2 } else { 5 };
+        let sleeper = {
+            let mut c = redis.client();
+            std::thread::spawn(move || {
+                let _: redis::RedisResult<()> =
+                    redis::cmd("DEBUG").arg("SLEEP").arg(secs).query(&mut c);
+            })
+        };
+        sleep(Duration::from_millis(200));
+        if round == 0 {
+            db.kill9();
+        } else {
+            db.stop();
+        }
+        sleeper.join().expect("DEBUG SLEEP");
+        wait_state(&redis, "connecting", Duration::from_secs(30));
+        let n = xlen(&redis, key);
+        eprintln!(
+            "round {round}: source gone at XLEN {at}, {n} once written (of {})",
+            before + N
+        );
+        // (A clean shutdown lets the dump thread send what it can first: often most of the
+        // transaction, so only the kill -9 round is sure to cut it.)
+        assert!(
+            round == 1 || n < before + N,
+            "round {round}: the whole transaction was read before the source went away"
+        );
+        db.start_again();
+        wait_state(&redis, "streaming", STREAMING);
+    }
+    db.exec("INSERT INTO mbig.t VALUES (-3, 'after'); UPDATE mbig.t SET pad = 'u' WHERE id = 7");
+    wait_caught_up(&redis, &db, CATCH_UP);
+    let list = entries(&redis, "mbig", "t");
+    assert_eq!(
+        list.len() as u64,
+        2 * N + 3,
+        "entries: 1 + 2x{N} + 1 insert + 1 update"
+    );
+    assert_each_pos_once(&list, key);
+    let mut last = None;
+    for (id, f) in &list {
+        let pos = parse_row_pos(field(f, "pos").expect("pos"));
+        assert!(
+            last.is_none_or(|l| l < pos),
+            "entry {id} pos {pos:?} not after {last:?}"
+        );
+        last = Some(pos);
+    }
+    assert_replays_to_table(&list, &db, "mbig", "t");
 }
 
 /// `KILL <id>` of the module's `Binlog Dump` thread (a cut connection), then a frozen source
@@ -385,12 +532,180 @@ fn gtid_failover_to_a_replica_mariadb_loses_and_repeats_nothing() {
     );
 }
 
+/// GTID failover in the middle of a transaction of 30k rows (with captured and uncaptured rows
+/// before the captured ones): CDC.PAUSE stops the module with the position inside the
+/// transaction, the URL moves to B (a replica of A, where offsets mean nothing), and the module
+/// asks B for the transaction by GTID and skips the changes it wrote. Then the same from B back
+/// to A, and with a kill -9 of A on the way to B.
+#[test]
+fn gtid_failover_in_the_middle_of_a_large_transaction_writes_each_row_once() {
+    const N: u64 = 30_000;
+    let a = MariaDb::start();
+    let b = start_replica_of(&a);
+    let (url_a, url_b) = (a.url(), b.url());
+    let redis = RedisServer::start(&module_args(&url_a, "gb.t", &[]));
+    wait_state(&redis, "streaming", STREAMING);
+    a.exec(
+        "CREATE DATABASE gb; CREATE TABLE gb.t (id INT PRIMARY KEY, pad VARCHAR(200));
+         CREATE TABLE gb.skip (id INT PRIMARY KEY)",
+    );
+    let key = "cdc:gb.t";
+    let rounds: [(&str, &MariaDb, bool); 3] =
+        [(&url_b, &b, false), (&url_a, &a, false), (&url_b, &b, true)];
+    for (round, (to_url, to, kill_a)) in rounds.into_iter().enumerate() {
+        let from = round as u64 * N;
+        let port = a.port();
+        let insert = std::thread::spawn(move || {
+            let mut c = patient_conn(port);
+            exec_all(
+                &mut c,
+                &format!(
+                    "BEGIN; INSERT INTO gb.skip VALUES ({round}); INSERT INTO gb.t VALUES (-{}, 'first');
+                     INSERT INTO gb.t SELECT seq + {from}, REPEAT('t', 100) FROM gb.seq_1_to_{N}; COMMIT",
+                    round + 10
+                ),
+            )
+        });
+        let before = from + round as u64;
+        let at = when_between(&redis, key, before + 600, before + N - 600, || false);
+        redis.cmd(&["CDC.PAUSE"]);
+        insert
+            .join()
+            .expect("insert thread")
+            .expect("large transaction");
+        wait_state(&redis, "paused", Duration::from_secs(10));
+        let st = reply_to_map(&redis.cmd(&["HGETALL", "cdc:offset"]));
+        eprintln!(
+            "round {round}: paused at XLEN {at:?} -> {}, offset {st:?}",
+            xlen(&redis, key)
+        );
+        let a_gtid = a.query_one("SELECT @@gtid_binlog_pos").unwrap_or_default();
+        wait_applied(&b, &a_gtid);
+        if kill_a {
+            a.kill9();
+            b.exec("STOP SLAVE");
+        }
+        redis.cmd(&["CONFIG", "SET", "cdc.mysql-url", to_url]);
+        redis.cmd(&["CDC.RESUME"]);
+        wait_state(&redis, "streaming", STREAMING);
+        wait_caught_up(&redis, to, CATCH_UP);
+        assert_eq!(
+            xlen(&redis, key),
+            before + 1 + N,
+            "round {round}: entries after resuming on the other server"
+        );
+    }
+    b.exec("INSERT INTO gb.t VALUES (-1, 'after'); UPDATE gb.t SET pad = 'u' WHERE id = 7");
+    wait_caught_up(&redis, &b, CATCH_UP);
+    let list = entries(&redis, "gb", "t");
+    assert_eq!(list.len() as u64, 3 * N + 3 + 2);
+    // Positions of two servers mix: each (server's) pos once is what can be asked.
+    assert_replays_to_table(&list, &b, "gb", "t");
+    let ids: Vec<i64> = list
+        .iter()
+        .filter(|(_, f)| field(f, "op") == Some("c"))
+        .map(|(_, f)| json_field(f, "after")["id"].as_i64().expect("id"))
+        .collect();
+    let unique: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "an insert streamed twice");
+}
+
 /// Sequence number of the (single-domain) MariaDB GTID state `0-1-42`.
 fn seq_of(gtid: &str) -> u64 {
     gtid.split(',')
         .filter_map(|g| g.rsplit('-').next()?.parse().ok())
         .max()
         .unwrap_or(0)
+}
+
+/// A source that rotates its binlog every few transactions (`max_binlog_size` 4096) and a DBA
+/// who runs FLUSH BINARY LOGS and PURGE BINARY LOGS TO the module's stored file in a loop,
+/// while a load runs, a 60k-row table is snapshotted (its chunks' positions land in fresh
+/// files, some only just rotated to) with updates to it, and Redis is killed once mid-snapshot:
+/// nothing lost, nothing twice.
+#[test]
+fn binlog_rotation_and_purges_racing_with_the_reader_and_the_snapshot_lose_nothing() {
+    let db = MariaDb::start_with(&["--max-binlog-size=4096"]);
+    db.exec(
+        "CREATE DATABASE rot; CREATE TABLE rot.big (id INT PRIMARY KEY, v INT, pad VARCHAR(100));
+         INSERT INTO rot.big SELECT seq, 0, REPEAT('b', 60) FROM rot.seq_1_to_60000",
+    );
+    let url = db.url();
+    let redis = RedisServer::start(&["mysql-url", &url, "tables", "rot.*"]);
+    // Created once the snapshot runs: streamed from their first row, never snapshotted.
+    wait_until(CATCH_UP, "the snapshot to read rot.big", || {
+        xlen(&redis, "cdc:rot.big") > 0
+    });
+    create_load_tables(&db, "rot");
+    let load = Load::start(db.port(), "rot", 41, LOAD_PAUSE);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let purger = {
+        let (stop, port, rport) = (stop.clone(), db.port(), redis.port());
+        std::thread::spawn(move || {
+            let mut c = patient_conn(port);
+            let client = redis::Client::open(format!("redis://127.0.0.1:{rport}/")).unwrap();
+            let mut rng = Lcg(7);
+            let (mut flushes, mut purges) = (0u64, 0u64);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let id = 1 + rng.next(60_000);
+                c.query_drop(format!(
+                    "UPDATE rot.big SET v = v + 1, pad = 'upd' WHERE id IN ({id}, {})",
+                    id / 2 + 1
+                ))
+                .expect("update");
+                if rng.next(4) == 0 {
+                    c.query_drop("FLUSH BINARY LOGS").expect("flush");
+                    flushes += 1;
+                }
+                // Purge everything before the module's stored file (it still needs that one).
+                let file: Option<String> = client
+                    .get_connection()
+                    .and_then(|mut r| {
+                        redis::cmd("HGET")
+                            .arg("cdc:offset")
+                            .arg("file")
+                            .query(&mut r)
+                    })
+                    .ok()
+                    .flatten();
+                if let Some(f) = file {
+                    if c.query_drop(format!("PURGE BINARY LOGS TO '{f}'")).is_ok() {
+                        purges += 1;
+                    }
+                }
+                sleep(Duration::from_millis(10));
+            }
+            (flushes, purges)
+        })
+    };
+    let mut c = redis.client();
+    wait_until(CATCH_UP, "rot.big half read", || {
+        xlen(&redis, "cdc:rot.big") > 10_000
+    });
+    let st = status_map(&mut c);
+    eprintln!(
+        "kill -9 with snapshot {} at XLEN {}",
+        st["snapshot"],
+        xlen(&redis, "cdc:rot.big")
+    );
+    redis.kill9();
+    load.wait_progress(30, Duration::from_secs(60));
+    redis.restart();
+    wait_until(CATCH_UP, "the snapshot to end", || {
+        let s = status(&redis);
+        s["snapshot"] == "[]" && s["state"] == "streaming"
+    });
+    load.wait_progress(300, Duration::from_secs(60));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (flushes, purges) = purger.join().expect("purger");
+    load.stop();
+    wait_snapshot_done_and_caught_up(&redis, &db, CATCH_UP);
+    let (file, _) = db.master_status();
+    eprintln!("{flushes} FLUSH BINARY LOGS, {purges} PURGE; now at {file}");
+    verify_load(&redis, &db, "rot", true);
+    let big = entries(&redis, "rot", "big");
+    assert_each_pos_once(&big, "rot.big");
+    assert_replays_to_table(&big, &db, "rot", "big");
 }
 
 /// The stored position is no longer on the source (binlogs flushed and purged while paused):
@@ -790,6 +1105,75 @@ fn twenty_unload_load_cycles_leak_nothing_and_lose_nothing() {
     );
     assert!(fds_now <= fds + 2, "fds {fds} -> {fds_now} after 20 cycles");
     verify_load(&redis, &db, "uc", true);
+}
+
+/// MODULE UNLOAD in the middle of a transaction of 2 x 20k rows (table `a`, then table `b`),
+/// then MODULE LOADEX with other table patterns while MariaDB keeps changing: first `b` joins
+/// the captured tables (its rows all come after the written chunk: every one is written), then
+/// it leaves them again in the next such transaction. `a` gets each row exactly once.
+#[test]
+fn unload_mid_transaction_and_load_with_other_tables_writes_each_row_once() {
+    const N: u64 = 20_000;
+    let db = MariaDb::start();
+    let url = db.url();
+    let narrow = module_args(&url, "ug.*", &["exclude-tables", "ug.b"]);
+    let wide = module_args(&url, "ug.*", &[]);
+    let redis = RedisServer::start(&narrow);
+    wait_state(&redis, "streaming", STREAMING);
+    create_load_tables(&db, "ug");
+    db.exec(
+        "CREATE TABLE ug.a (id INT PRIMARY KEY, pad VARCHAR(200));
+         CREATE TABLE ug.b (id INT PRIMARY KEY, pad VARCHAR(200))",
+    );
+    let load = Load::start(db.port(), "ug", 61, LOAD_PAUSE);
+    let key = "cdc:ug.a";
+    for (round, next) in [&wide, &narrow].into_iter().enumerate() {
+        let from = round as u64 * N;
+        let port = db.port();
+        let insert = std::thread::spawn(move || {
+            let mut c = patient_conn(port);
+            exec_all(
+                &mut c,
+                &format!(
+                    "BEGIN; INSERT INTO ug.a SELECT seq + {from}, REPEAT('a', 100) FROM ug.seq_1_to_{N};
+                     INSERT INTO ug.b SELECT seq + {from}, REPEAT('b', 100) FROM ug.seq_1_to_{N}; COMMIT"
+                ),
+            )
+        });
+        let at = when_between(&redis, key, from + 600, from + N - 600, || false);
+        redis
+            .try_cmd(&["MODULE", "UNLOAD", "cdc"])
+            .unwrap_or_else(|e| panic!("round {round}: unload refused: {e}"));
+        eprintln!("round {round}: unloaded at XLEN {at:?} of {key}");
+        insert
+            .join()
+            .expect("insert thread")
+            .expect("large transaction");
+        load.wait_progress(30, Duration::from_secs(60));
+        let load_args = loadex_args(next);
+        let load_refs: Vec<&str> = load_args.iter().map(String::as_str).collect();
+        redis.cmd(&load_refs);
+        wait_state(&redis, "streaming", STREAMING);
+        wait_until(CATCH_UP, "the transaction written", || {
+            xlen(&redis, key) >= from + N
+        });
+    }
+    load.wait_progress(50, Duration::from_secs(60));
+    load.stop();
+    wait_caught_up(&redis, &db, CATCH_UP);
+    verify_load(&redis, &db, "ug", true);
+    let a = entries(&redis, "ug", "a");
+    assert_eq!(a.len() as u64, 2 * N);
+    assert_each_pos_once(&a, "ug.a");
+    assert_replays_to_table(&a, &db, "ug", "a");
+    // `b`: the first transaction's rows (captured from its load on), none of the second's.
+    let b = entries(&redis, "ug", "b");
+    assert_each_pos_once(&b, "ug.b");
+    let ids: Vec<u64> = b
+        .iter()
+        .map(|(_, f)| json_field(f, "after")["id"].as_u64().expect("id"))
+        .collect();
+    assert_eq!(ids, (1..=N).collect::<Vec<_>>(), "ug.b");
 }
 
 /// Rows of megabytes (a LONGTEXT document per row) queued while the module was paused: every

@@ -198,6 +198,171 @@ fn promoted_replica_resumes_from_the_replicated_position_and_a_demoted_primary_s
     assert_eq!(binlog_dump_ids(&db).len(), 1);
 }
 
+/// kill -9 of the primary while it writes a transaction of 30k rows chunk by chunk, and
+/// REPLICAOF NO ONE on its replica: the replica holds some of the chunks with the position
+/// inside the transaction that covers them, reads the transaction again and skips them. Then a
+/// second one, failed over back to the old primary (restarted as a replica of the new one) by
+/// REPLICAOF NO ONE while the new primary is alive and writing it.
+#[test]
+fn failover_in_the_middle_of_a_large_transaction_writes_each_row_once() {
+    const N: u64 = 30_000;
+    let db = MariaDb::start();
+    let url = db.url();
+    let args = module_args(&url, "fbig.*", &[]);
+    let a = RedisServer::start(&args);
+    wait_state(&a, "streaming", STREAMING);
+    let b = start_replica(&a, &args);
+    wait_state(&b, "replica", STREAMING);
+    db.exec("CREATE DATABASE fbig; CREATE TABLE fbig.t (id INT PRIMARY KEY, pad VARCHAR(200))");
+    db.exec("INSERT INTO fbig.t VALUES (-1, 'before')");
+    let key = "cdc:fbig.t";
+    wait_until(
+        Duration::from_secs(60),
+        "the first row on the replica",
+        || xlen(&b, key) == 1,
+    );
+    let insert = insert_in_one_transaction(db.port(), "fbig.t", 0, N, 100);
+    // Watched on the replica: it must hold some chunks but not all.
+    let Some(at) = when_between(&b, key, 1 + 600, 1 + N - 600, || false) else {
+        panic!("the transaction was never caught half-written on the replica");
+    };
+    a.kill9();
+    insert.join().expect("insert thread").expect("large insert");
+    let on_b = xlen(&b, key);
+    eprintln!("primary killed with XLEN {at} on the replica, then {on_b}");
+    b.cmd(&["REPLICAOF", "NO", "ONE"]);
+    wait_state(&b, "streaming", STREAMING);
+    wait_caught_up(&b, &db, CATCH_UP);
+    assert_eq!(xlen(&b, key), 1 + N);
+
+    // The old primary comes back as a replica of B; B writes a second large transaction and
+    // is demoted in its middle (a planned switchover: B stops, A takes over).
+    a.restart();
+    a.cmd(&["REPLICAOF", "127.0.0.1", &b.port().to_string()]);
+    wait_state(&a, "replica", Duration::from_secs(30));
+    wait_until(Duration::from_secs(60), "A to sync from B", || {
+        info_field(&a, "replication", "master_link_status").as_deref() == Some("up")
+            && xlen(&a, key) == 1 + N
+    });
+    let insert = insert_in_one_transaction(db.port(), "fbig.t", N, N, 100);
+    let Some(at) = when_between(&a, key, 1 + N + 600, 1 + 2 * N - 600, || false) else {
+        panic!("the second transaction was never caught half-written on the replica");
+    };
+    b.cmd(&["REPLICAOF", "127.0.0.1", &a.port().to_string()]);
+    a.cmd(&["REPLICAOF", "NO", "ONE"]);
+    insert.join().expect("insert thread").expect("large insert");
+    eprintln!("switched over at XLEN {at} on A");
+    wait_state(&a, "streaming", STREAMING);
+    wait_state(&b, "replica", STREAMING);
+    db.exec("INSERT INTO fbig.t VALUES (-3, 'after'); UPDATE fbig.t SET pad = 'u' WHERE id = 7");
+    wait_caught_up(&a, &db, CATCH_UP);
+    let list = entries(&a, "fbig", "t");
+    assert_eq!(list.len() as u64, 2 * N + 3);
+    assert_each_pos_once(&list, key);
+    assert_replays_to_table(&list, &db, "fbig", "t");
+    wait_replica_equal(&a, &b, &[key]);
+    assert_eq!(binlog_dump_ids(&db).len(), 1);
+}
+
+/// `CLIENT PAUSE <ms> WRITE` (and `ALL`) under load and in the middle of a transaction of 30k
+/// rows: Redis keeps its dataset fixed (the module writes nothing while the pause lasts;
+/// writing aborted redis-server on an assertion) and the module goes on once it ends.
+#[test]
+fn client_pause_holds_the_writer_back_and_it_goes_on_after() {
+    const N: u64 = 30_000;
+    let db = MariaDb::start();
+    let url = db.url();
+    let a = RedisServer::start(&module_args(&url, "cp.*", &[]));
+    wait_state(&a, "streaming", STREAMING);
+    create_load_tables(&db, "cp");
+    db.exec("CREATE TABLE cp.big (id INT PRIMARY KEY, pad VARCHAR(200))");
+    let load = Load::start(db.port(), "cp", 81, LOAD_PAUSE);
+    for (round, mode) in ["WRITE", "ALL", "WRITE"].into_iter().enumerate() {
+        load.wait_progress(50, Duration::from_secs(60));
+        let first = round as u64 * N;
+        let insert = insert_in_one_transaction(db.port(), "cp.big", first, N, 100);
+        let at = when_between(&a, "cdc:cp.big", first + 600, first + N - 600, || false);
+        a.cmd(&["CLIENT", "PAUSE", "1500", mode]);
+        // (XLEN is a read: answered during a WRITE pause, and after an ALL pause.)
+        let n = xlen(&a, "cdc:cp.big");
+        let log = xlen(&a, "cdc:cp.log");
+        std::thread::sleep(Duration::from_millis(700));
+        assert!(a.is_running(), "redis-server died during CLIENT PAUSE");
+        if mode == "WRITE" {
+            assert_eq!(xlen(&a, "cdc:cp.big"), n, "written while paused");
+            assert_eq!(xlen(&a, "cdc:cp.log"), log, "written while paused");
+        }
+        eprintln!("round {round}: CLIENT PAUSE {mode} at XLEN {at:?}");
+        insert.join().expect("insert thread").expect("large insert");
+        wait_until(CATCH_UP, "the transaction written", || {
+            xlen(&a, "cdc:cp.big") >= first + N
+        });
+    }
+    load.wait_progress(50, Duration::from_secs(60));
+    load.stop();
+    wait_caught_up(&a, &db, CATCH_UP);
+    verify_load(&a, &db, "cp", true);
+    let list = entries(&a, "cp", "big");
+    assert_eq!(list.len() as u64, 3 * N);
+    assert_each_pos_once(&list, "cdc:cp.big");
+    assert_replays_to_table(&list, &db, "cp", "big");
+}
+
+/// Redis's own FAILOVER command (pause writes, let the replica catch up, swap roles) while
+/// the primary writes a transaction of 30k rows and a load of small ones runs; then back. The
+/// module stops on the demoted node and resumes on the promoted one from the replicated
+/// position: nothing lost, nothing twice, the two nodes equal.
+#[test]
+fn failover_command_under_load_and_mid_transaction_loses_and_repeats_nothing() {
+    const N: u64 = 30_000;
+    let db = MariaDb::start();
+    let url = db.url();
+    let args = module_args(&url, "fc.*", &[]);
+    let a = RedisServer::start(&args);
+    wait_state(&a, "streaming", STREAMING);
+    let b = start_replica(&a, &args);
+    wait_state(&b, "replica", STREAMING);
+    create_load_tables(&db, "fc");
+    db.exec("CREATE TABLE fc.big (id INT PRIMARY KEY, pad VARCHAR(200))");
+    let load = Load::start(db.port(), "fc", 71, LOAD_PAUSE);
+    let key = "cdc:fc.big";
+    for (round, (from, to)) in [(&a, &b), (&b, &a)].into_iter().enumerate() {
+        load.wait_progress(100, Duration::from_secs(60));
+        let first = round as u64 * N;
+        let insert = insert_in_one_transaction(db.port(), "fc.big", first, N, 100);
+        let at = when_between(from, key, first + 600, first + N - 600, || false);
+        from.cmd(&[
+            "FAILOVER",
+            "TO",
+            "127.0.0.1",
+            &to.port().to_string(),
+            "TIMEOUT",
+            "10000",
+        ]);
+        insert.join().expect("insert thread").expect("large insert");
+        wait_until(Duration::from_secs(30), "the roles to swap", || {
+            info_field(to, "replication", "role").as_deref() == Some("master")
+                && info_field(from, "replication", "role").as_deref() == Some("slave")
+        });
+        eprintln!("round {round}: FAILOVER at XLEN {at:?}");
+        wait_state(to, "streaming", STREAMING);
+        wait_state(from, "replica", STREAMING);
+        wait_until(CATCH_UP, "the transaction written", || {
+            xlen(to, key) >= first + N
+        });
+    }
+    load.wait_progress(100, Duration::from_secs(60));
+    load.stop();
+    wait_caught_up(&a, &db, CATCH_UP);
+    verify_load(&a, &db, "fc", true);
+    let list = entries(&a, "fc", "big");
+    assert_eq!(list.len() as u64, 2 * N);
+    assert_each_pos_once(&list, key);
+    assert_replays_to_table(&list, &db, "fc", "big");
+    wait_replica_equal(&a, &b, &[key, "cdc:fc.t", "cdc:fc.log"]);
+    assert_eq!(binlog_dump_ids(&db).len(), 1);
+}
+
 /// `cdc.stream-maxlen 1000` trims every stream the module writes (XLEN stays near 1000 while
 /// 10k entries per stream are written) and the trimming replicates: the replica stays equal.
 #[test]

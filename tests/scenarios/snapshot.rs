@@ -481,6 +481,65 @@ fn deleting_the_offset_key_starts_anew_with_a_snapshot() {
     ));
 }
 
+/// `DEL` of the offset key in the middle of the initial snapshot, `FLUSHALL` under load and
+/// `FLUSHDB` in the middle of the snapshot it starts, `DEL` again while streaming: every time
+/// the module starts anew with a snapshot while writes go on (a load of small transactions, and
+/// churn on a table of 60k rows). At the end every stream replays to its table and no `pos`
+/// repeats.
+#[test]
+fn flushes_and_del_of_the_offset_key_under_load_and_mid_snapshot_replay_to_the_tables() {
+    let db = MariaDb::start();
+    create_big(&db, "big", 60_000);
+    create_load_tables(&db, "fl");
+    let url = db.url();
+    let r = RedisServer::start(&["mysql-url", &url, "tables", "fl.*, test.big"]);
+    let churn = Churn::start(&db, "big", 60_000);
+    let load = Load::start(db.port(), "fl", 31, LOAD_PAUSE);
+    // Wait until the snapshot reads test.big (and has written some of it), then `cmd`.
+    let mid_snapshot = |what: &str, cmd: &[&str]| {
+        let mut c = r.client();
+        wait_until(CATCH_UP, &format!("test.big being read ({what})"), || {
+            let s = status_map(&mut c);
+            s["snapshot"].contains("test.big") && xlen(&r, "cdc:test.big") > 1000
+        });
+        r.cmd(cmd);
+    };
+    let settle = |what: &str| {
+        wait_until(
+            CATCH_UP,
+            &format!("the snapshot after {what} to end"),
+            || snapshot_idle(&r),
+        );
+        load.wait_progress(100, Duration::from_secs(60));
+    };
+    mid_snapshot("the initial snapshot", &["DEL", "cdc:offset"]);
+    // The new snapshot starts (and finishes) after the DEL.
+    wait_until(CATCH_UP, "the re-read's begin marker", || {
+        entries(&r, "test", "big")
+            .iter()
+            .any(|(_, f)| field(f, "op") == Some("resync-begin"))
+    });
+    settle("DEL mid-snapshot");
+    r.cmd(&["FLUSHALL"]);
+    mid_snapshot("after FLUSHALL", &["FLUSHDB"]);
+    settle("FLUSHDB mid-snapshot");
+    r.cmd(&["DEL", "cdc:offset"]);
+    wait_until(CATCH_UP, "a snapshot to start", || !snapshot_idle(&r));
+    settle("DEL while streaming");
+    load.stop();
+    churn.finish();
+    wait_snapshot_done_and_caught_up(&r, &db, CATCH_UP);
+    for (schema, table) in [("fl", "t"), ("fl", "log"), ("test", "big")] {
+        let list = entries(&r, schema, table);
+        assert_each_pos_once(&list, table);
+        assert_replays_to_table(&list, &db, schema, table);
+    }
+    assert!(
+        r.log().contains("was deleted"),
+        "no warning naming the cause"
+    );
+}
+
 /// A stored snapshot or resync queue naming a table that `cdc.tables` no longer captures (the
 /// config changed while it waited, issue 13, 9): that table is not read; the others are.
 #[test]

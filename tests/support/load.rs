@@ -366,3 +366,61 @@ pub fn binlog_dump_ids(db: &MariaDb) -> Vec<u64> {
 /// The pause between two transactions of a fault scenario's `Load` (keeps it from eating the
 /// two shared cores while still writing a few hundred transactions a second).
 pub const LOAD_PAUSE: Duration = Duration::from_millis(2);
+
+/// Every entry of `list` has a `pos` no other entry has (also `snapshot:...` ones); returns
+/// how many entries there are.
+pub fn assert_each_pos_once(list: &[super::streams::StreamEntry], what: &str) -> usize {
+    let mut seen = HashSet::new();
+    for (id, f) in list {
+        let pos = field(f, "pos").unwrap_or_else(|| panic!("{what}: entry {id} has no pos"));
+        assert!(
+            seen.insert(pos.to_string()),
+            "{what}: pos {pos} written twice (entry {id})"
+        );
+    }
+    list.len()
+}
+
+/// Start `INSERT INTO <table> SELECT seq + <from>, REPEAT('x', <pad>) FROM seq_1_to_<n>` (one
+/// transaction) on a connection of its own; the thread returns the statement's error text.
+pub fn insert_in_one_transaction(
+    port: u16,
+    table: &str,
+    from: u64,
+    n: u64,
+    pad: u64,
+) -> JoinHandle<Result<(), String>> {
+    let schema = table.split('.').next().unwrap_or(table);
+    let sql = format!(
+        "INSERT INTO {table} SELECT seq + {from}, REPEAT('x', {pad}) FROM {schema}.seq_1_to_{n}"
+    );
+    std::thread::spawn(move || {
+        let mut c = patient_conn(port);
+        c.query_drop(sql).map_err(|e| e.to_string())
+    })
+}
+
+/// Poll `key`'s XLEN (tightly: the writer appends thousands a second) until it is strictly
+/// between `lo` and `hi`, and return it; None once it reached `hi` or `done()` says the writer
+/// cannot get there.
+pub fn when_between(
+    redis: &RedisServer,
+    key: &str,
+    lo: u64,
+    hi: u64,
+    mut done: impl FnMut() -> bool,
+) -> Option<u64> {
+    let mut con = redis.client();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while std::time::Instant::now() < deadline {
+        let n: u64 = redis::cmd("XLEN").arg(key).query(&mut con).unwrap_or(0);
+        if n > lo && n < hi {
+            return Some(n);
+        }
+        if n >= hi || done() {
+            return None;
+        }
+        sleep(Duration::from_micros(300));
+    }
+    None
+}
