@@ -485,6 +485,21 @@ fn binlog_format_and_row_image_are_named_with_the_fix_and_recover_once_fixed() {
     assert_eq!(status_field(&redis, "last_error"), "");
 }
 
+/// A source with the binary log off is a CDC.STATUS error that names the fix, and nothing is
+/// written (no position, no stream) while it lasts.
+#[test]
+fn a_source_without_the_binary_log_is_an_error_naming_log_bin() {
+    let db = MariaDb::start_with(&["--skip-log-bin"]);
+    db.exec("CREATE TABLE test.t (id INT PRIMARY KEY); INSERT INTO test.t VALUES (1)");
+    let redis = RedisServer::start(&["mysql-url", &db.url(), "tables", "test.*"]);
+    wait_until(Duration::from_secs(30), "an error naming --log-bin", || {
+        let st = status(&redis);
+        st["state"] == "error" && st["last_error"].contains("--log-bin")
+    });
+    assert_eq!(xlen(&redis, "cdc:test.t"), 0);
+    assert_eq!(redis.cmd(&["EXISTS", "cdc:offset"]), redis::Value::Int(0));
+}
+
 #[test]
 fn missing_privileges_are_named_with_the_grant() {
     let db = shared_mariadb();
