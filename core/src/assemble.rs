@@ -42,7 +42,6 @@ use crate::schema::{
 };
 use mysql_common::binlog::events::{Event, EventData, RowsEventData};
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -2061,7 +2060,7 @@ impl Assembler {
         } else if !self.mysql_gtids.is_empty() {
             // Written into the string the checkpoint has, keeping its allocation.
             self.checkpoint.gtid.clear();
-            let _ = write!(self.checkpoint.gtid, "{}", self.mysql_gtids);
+            self.mysql_gtids.write_to(&mut self.checkpoint.gtid);
         } else if let Some(g) = txn.gtid {
             self.checkpoint.gtid = g;
         }

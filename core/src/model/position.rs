@@ -291,8 +291,10 @@ fn add_interval(v: &mut Vec<(u64, u64)>, lo: u64, hi: u64) {
     v.drain(start + 1..end);
 }
 
-impl fmt::Display for MysqlGtidSet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl MysqlGtidSet {
+    /// Append the text form to `out` (what `Display` gives, without the formatting machinery:
+    /// the writer does this at every commit).
+    pub fn write_to(&self, out: &mut String) {
         let mut last_uuid: Option<&str> = None;
         for (sid, intervals) in &self.sids {
             let (uuid, tag) = match sid.split_once(':') {
@@ -301,23 +303,47 @@ impl fmt::Display for MysqlGtidSet {
             };
             if last_uuid != Some(uuid) {
                 if last_uuid.is_some() {
-                    f.write_str(",")?;
+                    out.push(',');
                 }
-                f.write_str(uuid)?;
+                out.push_str(uuid);
                 last_uuid = Some(uuid);
             }
             if let Some(t) = tag {
-                write!(f, ":{t}")?;
+                out.push(':');
+                out.push_str(t);
             }
-            for (lo, hi) in intervals {
-                if lo == hi {
-                    write!(f, ":{lo}")?;
-                } else {
-                    write!(f, ":{lo}-{hi}")?;
+            for &(lo, hi) in intervals {
+                out.push(':');
+                push_number(out, lo);
+                if lo != hi {
+                    out.push('-');
+                    push_number(out, hi);
                 }
             }
         }
-        Ok(())
+    }
+}
+
+fn push_number(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // ASCII digits only.
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
+}
+
+impl fmt::Display for MysqlGtidSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::new();
+        self.write_to(&mut s);
+        f.write_str(&s)
     }
 }
 
