@@ -32,7 +32,7 @@ use crate::format::{self, Change, Format};
 use crate::model::batch::{Batch, Entry, ShapeChange, XaOp};
 use crate::model::change::{ChangeSource, Op, Row};
 use crate::model::name::table_name;
-use crate::model::position::{Checkpoint, MariaGtid, MariaGtidState, Position};
+use crate::model::position::{Checkpoint, MariaGtid, MariaGtidState, MysqlGtidSet, Position};
 use crate::schema::code::{CodeLookup, ParentChange, StatementCode, Untold};
 use crate::schema::versioning::Versioned;
 use crate::schema::{
@@ -282,6 +282,8 @@ struct Txn {
     start: Position,
     gtid: Option<String>,
     maria_gtid: Option<MariaGtid>,
+    /// MySQL: the number of `gtid` (its source, `uuid[:tag]`, is `gtid` before the last ':').
+    mysql_gno: Option<u64>,
     ts_ms: u64,
     /// Changes up to this (rows event offset, change index) were written before a restart.
     skip_through: Option<(u64, u32)>,
@@ -367,6 +369,9 @@ pub struct Assembler {
     /// Restart point when outside a transaction.
     checkpoint: Checkpoint,
     maria_gtids: MariaGtidState,
+    /// MySQL: the GTID set written (the stored one, plus each transaction's GTID and each
+    /// binlog file's PREVIOUS_GTIDS).
+    mysql_gtids: MysqlGtidSet,
     txn: Txn,
     pending: Vec<Entry>,
     /// A checkpoint advanced by events with no entries, not yet output as a batch.
@@ -420,6 +425,7 @@ impl Assembler {
                 ..start.clone()
             },
             maria_gtids: start.gtid.parse().unwrap_or_default(),
+            mysql_gtids: MysqlGtidSet::from_stored(&start.gtid).unwrap_or_default(),
             txn: Txn::default(),
             pending: Vec::new(),
             unsent: false,
@@ -578,7 +584,6 @@ impl Assembler {
             | EventData::UserVarEvent(_)
             | EventData::IgnorableEvent(_)
             | EventData::RowsQueryEvent(_)
-            | EventData::PreviousGtidsEvent(_)
             | EventData::TransactionContextEvent(_)
             | EventData::ViewChangeEvent(_)
             | EventData::BeginLoadQueryEvent(_)
@@ -615,12 +620,33 @@ impl Assembler {
                 self.resync_at_commit(None, reason, ResyncCause::Incident, out);
                 self.end_group_if_implicit(end, now, out);
             }
+            EventData::PreviousGtidsEvent(p) => {
+                // MySQL writes what was executed before this binlog file at its start: all of
+                // it is behind the module now (it read the files before, or started after).
+                for sid in p.sids() {
+                    let tag = sid.tag().map(|t| format!(":{t}")).unwrap_or_default();
+                    let key = format!("{}{tag}", format_uuid(&sid.uuid())).to_ascii_lowercase();
+                    for i in sid.intervals() {
+                        // Intervals of the event end exclusive.
+                        self.mysql_gtids
+                            .add_range(&key, i.start(), i.end().saturating_sub(1));
+                    }
+                }
+                if self.maria_gtids.is_empty() && !self.mysql_gtids.is_empty() {
+                    self.checkpoint.gtid = self.mysql_gtids.to_string();
+                }
+                self.advance(end, now, out);
+            }
             EventData::GtidEvent(g) => {
                 self.begin(start, header.timestamp(), out);
                 let sid = g.sid();
-                // MySQL 8.4 tagged GTIDs: `uuid:tag:n`.
-                let tag = g.tag().map(|t| format!(":{t}")).unwrap_or_default();
+                // MySQL 8.4 tagged GTIDs: `uuid:tag:n` (MySQL keeps tags in lower case).
+                let tag = g
+                    .tag()
+                    .map(|t| format!(":{t}").to_ascii_lowercase())
+                    .unwrap_or_default();
                 self.txn.gtid = Some(format!("{}{tag}:{}", format_uuid(&sid), g.gno()));
+                self.txn.mysql_gno = Some(g.gno());
                 let ts = g.immediate_commit_timestamp();
                 if ts > 0 {
                     self.txn.ts_ms = ts / 1000;
@@ -2023,11 +2049,21 @@ impl Assembler {
         self.checkpoint.written_through = None;
         self.checkpoint.written_count = 0;
         self.initial_skip_count = 0;
-        self.checkpoint.gtid = if self.maria_gtids.is_empty() {
-            txn.gtid.unwrap_or_else(|| self.checkpoint.gtid.clone())
-        } else {
-            self.maria_gtids.to_string()
-        };
+        if let (Some(gno), Some(sid)) = (
+            txn.mysql_gno,
+            txn.gtid.as_deref().and_then(|g| g.rsplit_once(':')),
+        ) {
+            self.mysql_gtids.add(sid.0, gno);
+        }
+        if !self.maria_gtids.is_empty() {
+            self.checkpoint.gtid = self.maria_gtids.to_string();
+        } else if !self.mysql_gtids.is_empty() {
+            // Written into the string the checkpoint has, keeping its allocation.
+            self.checkpoint.gtid.clear();
+            self.mysql_gtids.write_to(&mut self.checkpoint.gtid);
+        } else if let Some(g) = txn.gtid {
+            self.checkpoint.gtid = g;
+        }
         self.initial_skip = None;
         let resync = txn.resync;
         if self.pending.is_empty()
@@ -3753,6 +3789,100 @@ mod tests {
             ]
         );
         assert_eq!(batches(&out).iter().filter(|b| b.txns == 1).count(), 3);
+    }
+
+    /// The GTID of each checkpoint after a MySQL event (boundaries and batches, in order).
+    fn checkpoint_gtids(out: &[Output]) -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        for o in out {
+            let g = match o {
+                Output::Batch(b) => &b.checkpoint.gtid,
+                Output::Boundary(cp) => &cp.gtid,
+                _ => continue,
+            };
+            if v.last() != Some(g) {
+                v.push(g.clone());
+            }
+        }
+        v
+    }
+
+    /// Rows MySQL GTID, PREVIOUS_GTIDS: the checkpoint keeps MySQL's GTID set, the stored one
+    /// (other servers' uuids too) plus each transaction's GTID, plus what a binlog file's
+    /// PREVIOUS_GTIDS says was executed before it.
+    #[test]
+    fn mysql_checkpoints_keep_the_gtid_set() {
+        use mysql_common::binlog::events::{PreviousGtidsEvent, PreviousGtidsSid};
+        use mysql_common::packets::GnoInterval;
+        let sid = "11111111-1111-1111-1111-111111111111";
+        let other = "4f22ab58-82db-22f2-af44-d91bb9530673";
+        let mut log = Binlog::new();
+        log.mysql_gtid(5, 1_700_000_123_456_789, None);
+        log.query("BEGIN");
+        log.table_map();
+        log.inserts(1..2);
+        log.xid();
+        log.mysql_gtid(6, 1_700_000_200_000_000, Some("batch"));
+        log.query("BEGIN");
+        log.table_map();
+        log.inserts(2..3);
+        log.xid();
+        // A transaction without a GTID leaves the set as it is.
+        let mut body = Vec::new();
+        mysql_common::binlog::events::GtidEvent::new([0; 16], 0).serialize(&mut body);
+        log.raw(34, &body);
+        log.query("BEGIN");
+        log.table_map();
+        log.inserts(3..4);
+        log.xid();
+        // DDL: GTID + statement.
+        log.mysql_gtid(9, 1_700_000_300_000_000, None);
+        log.query("CREATE TABLE db.x (i INT PRIMARY KEY)");
+        let mut body = Vec::new();
+        PreviousGtidsEvent::new(vec![
+            // Intervals end exclusive: 1-8, 12.
+            PreviousGtidsSid::new([0x11; 16], None, vec![GnoInterval::new(1, 9)]),
+            PreviousGtidsSid::new(
+                [
+                    0x4f, 0x22, 0xab, 0x58, 0x82, 0xdb, 0x22, 0xf2, 0xaf, 0x44, 0xd9, 0x1b, 0xb9,
+                    0x53, 0x06, 0x73,
+                ],
+                None,
+                vec![GnoInterval::new(12, 13)],
+            ),
+        ])
+        .serialize(&mut body);
+        log.raw(35, &body);
+
+        let start = Checkpoint {
+            gtid: format!("{other}:1-10,{sid}:1-4"),
+            ..start_at(4)
+        };
+        let mut a = assembler(settings(Flavor::MySql), &start, false);
+        let out = push_all(&mut a, &log.events);
+        assert_eq!(
+            checkpoint_gtids(&out),
+            [
+                format!("{sid}:1-5,{other}:1-10"),
+                format!("{sid}:1-5:batch:6,{other}:1-10"),
+                format!("{sid}:1-5:9:batch:6,{other}:1-10"),
+                format!("{sid}:1-9:batch:6,{other}:1-10:12"),
+            ]
+        );
+
+        // A value stored by a module before the set: the last GTID alone.
+        let start = Checkpoint {
+            gtid: format!("{sid}:4"),
+            ..start_at(4)
+        };
+        let mut a = assembler(settings(Flavor::MySql), &start, false);
+        let out = push_all(&mut a, &log.events[..5]);
+        assert_eq!(checkpoint_gtids(&out), [format!("{sid}:1-5")]);
+
+        // Nothing stored (a source with gtid_mode OFF until now): the set starts empty.
+        let mut a = assembler(settings(Flavor::MySql), &start_at(4), false);
+        let out = push_all(&mut a, &log.events[..5]);
+        assert_eq!(checkpoint_gtids(&out), [format!("{sid}:5")]);
     }
 
     /// Rows QUERY `BEGIN`, QUERY `COMMIT` (MySQL without GTIDs).

@@ -16,7 +16,7 @@ use crate::tls::{self, SslMode};
 use mysql::prelude::Queryable;
 use mysql::{Conn, OptsBuilder};
 pub use redis_cdc_core::assemble::Flavor;
-use redis_cdc_core::model::position::Position;
+use redis_cdc_core::model::position::{MysqlGtidSet, Position};
 use redis_cdc_core::schema::versioning::{self, Period};
 use redis_cdc_core::schema::InfoColumn;
 use std::time::Duration;
@@ -255,12 +255,18 @@ pub fn master_status(conn: &mut Conn, flavor: Flavor) -> Result<(Position, Strin
             .map_err(|e| SourceError::from_mysql("reading gtid_binlog_pos", e))?
             .flatten()
             .unwrap_or_default(),
-        Flavor::MySql => row
-            .get_opt::<Option<String>, _>(4)
-            .and_then(Result::ok)
-            .flatten()
-            .unwrap_or_default()
-            .replace('\n', ""),
+        // `Executed_Gtid_Set`, in the module's text form (one line, sorted, lower case).
+        Flavor::MySql => {
+            let set = row
+                .get_opt::<Option<String>, _>(4)
+                .and_then(Result::ok)
+                .flatten()
+                .unwrap_or_default();
+            match set.parse::<MysqlGtidSet>() {
+                Ok(s) => s.to_string(),
+                Err(_) => set.replace('\n', ""),
+            }
+        }
     };
     Ok((Position::new(file, pos), gtid))
 }

@@ -172,6 +172,238 @@ impl FromStr for MariaGtidState {
     }
 }
 
+/// MySQL's GTID set (`@@gtid_executed`): per source, the numbers of its transactions as
+/// sorted closed intervals that neither overlap nor touch. A source is a server uuid, or
+/// `uuid:tag` for MySQL 8.4's tagged GTIDs.
+///
+/// Text form as MySQL prints it (less the new lines of `@@gtid_executed`): sources by uuid,
+/// comma-separated, each uuid once with its untagged intervals first and then each tag with its
+/// own: `3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:11-18:tag:1-3,uuid2:1-27`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MysqlGtidSet {
+    /// `uuid` or `uuid:tag` (lower case) -> intervals (first, last), ascending, each starting
+    /// at least two past the end of the one before.
+    sids: BTreeMap<String, Vec<(u64, u64)>>,
+}
+
+impl MysqlGtidSet {
+    pub fn is_empty(&self) -> bool {
+        self.sids.is_empty()
+    }
+
+    /// Add transaction `gno` of `sid` (`uuid` or `uuid:tag`, lower case, as the assembler
+    /// formats them). The usual case, the number after the source's last one, extends that
+    /// interval in place; nothing is allocated unless the source is new.
+    pub fn add(&mut self, sid: &str, gno: u64) {
+        if gno == 0 {
+            return;
+        }
+        match self.sids.get_mut(sid) {
+            Some(v) => match v.last_mut() {
+                Some(last) if last.1.checked_add(1) == Some(gno) => last.1 = gno,
+                Some(last) if last.0 <= gno && gno <= last.1 => {}
+                _ => add_interval(v, gno, gno),
+            },
+            None => {
+                self.sids.insert(sid.to_string(), vec![(gno, gno)]);
+            }
+        }
+    }
+
+    /// Add every transaction of `other`.
+    pub fn union(&mut self, other: &MysqlGtidSet) {
+        for (sid, intervals) in &other.sids {
+            match self.sids.get_mut(sid.as_str()) {
+                Some(v) => {
+                    for &(lo, hi) in intervals {
+                        add_interval(v, lo, hi);
+                    }
+                }
+                None => {
+                    self.sids.insert(sid.clone(), intervals.clone());
+                }
+            }
+        }
+    }
+
+    /// Add the interval `lo..=hi` of `sid` (ignored when empty or starting at 0).
+    pub fn add_range(&mut self, sid: &str, lo: u64, hi: u64) {
+        if lo == 0 || lo > hi {
+            return;
+        }
+        match self.sids.get_mut(sid) {
+            Some(v) => add_interval(v, lo, hi),
+            None => {
+                self.sids.insert(sid.to_string(), vec![(lo, hi)]);
+            }
+        }
+    }
+
+    /// True when every transaction of `other` is in this set.
+    pub fn contains(&self, other: &MysqlGtidSet) -> bool {
+        other.sids.iter().all(|(sid, intervals)| {
+            let Some(mine) = self.sids.get(sid.as_str()) else {
+                return intervals.is_empty();
+            };
+            intervals.iter().all(|&(lo, hi)| {
+                // The last interval of mine starting at or before `lo` must reach `hi`.
+                let i = mine.partition_point(|&(s, _)| s <= lo);
+                i > 0 && mine[i - 1].1 >= hi
+            })
+        })
+    }
+
+    /// A set read from the offset hash's `gtid` field. Modules before the GTID set stored the
+    /// last transaction's GTID alone, `uuid:n` (or `uuid:tag:n`): that is read as `uuid:1-n`,
+    /// what those modules took it for (a server numbers its own transactions in commit order,
+    /// which is binlog order; so does a replica that preserves the commit order, the default
+    /// since MySQL 8.0.27). The set is exact again from the next binlog file on (its
+    /// PREVIOUS_GTIDS event lists all that was executed before it). A set the module writes is
+    /// never a lone `uuid:n` with n > 1 unless the source skipped 1..n-1 of that uuid, which
+    /// then no other position of the source contains either.
+    pub fn from_stored(s: &str) -> Result<MysqlGtidSet, String> {
+        let mut set: MysqlGtidSet = s.parse()?;
+        if set.sids.len() == 1 {
+            if let Some(v) = set.sids.values_mut().next() {
+                if let [(lo, hi)] = v.as_mut_slice() {
+                    if *lo == *hi {
+                        *lo = 1;
+                    }
+                }
+            }
+        }
+        Ok(set)
+    }
+}
+
+/// Merge `lo..=hi` into sorted, disjoint, non-touching intervals.
+fn add_interval(v: &mut Vec<(u64, u64)>, lo: u64, hi: u64) {
+    // First interval that ends at or after lo - 1 (could touch or overlap).
+    let start = v.partition_point(|&(_, e)| e.saturating_add(1) < lo);
+    // First interval that starts after hi + 1 (cannot touch).
+    let end = v.partition_point(|&(s, _)| s <= hi.saturating_add(1));
+    if start >= end {
+        v.insert(start, (lo, hi));
+        return;
+    }
+    let merged = (lo.min(v[start].0), hi.max(v[end - 1].1));
+    v[start] = merged;
+    v.drain(start + 1..end);
+}
+
+impl MysqlGtidSet {
+    /// Append the text form to `out` (what `Display` gives, without the formatting machinery:
+    /// the writer does this at every commit).
+    pub fn write_to(&self, out: &mut String) {
+        let mut last_uuid: Option<&str> = None;
+        for (sid, intervals) in &self.sids {
+            let (uuid, tag) = match sid.split_once(':') {
+                Some((u, t)) => (u, Some(t)),
+                None => (sid.as_str(), None),
+            };
+            if last_uuid != Some(uuid) {
+                if last_uuid.is_some() {
+                    out.push(',');
+                }
+                out.push_str(uuid);
+                last_uuid = Some(uuid);
+            }
+            if let Some(t) = tag {
+                out.push(':');
+                out.push_str(t);
+            }
+            for &(lo, hi) in intervals {
+                out.push(':');
+                push_number(out, lo);
+                if lo != hi {
+                    out.push('-');
+                    push_number(out, hi);
+                }
+            }
+        }
+    }
+}
+
+fn push_number(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // ASCII digits only.
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
+}
+
+impl fmt::Display for MysqlGtidSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::new();
+        self.write_to(&mut s);
+        f.write_str(&s)
+    }
+}
+
+/// `8-4-4-4-12` hex digits.
+pub fn is_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+impl FromStr for MysqlGtidSet {
+    type Err = String;
+    /// MySQL's text form: `uuid[:tag]:interval[:interval...]` items, comma-separated, white
+    /// space and new lines allowed around them (`@@gtid_executed` prints `,\n`); an interval is
+    /// `n` or `a-b`. Tags and intervals mix as MySQL 8.4 writes them: `uuid:1-5:tag:1-3` has
+    /// intervals for `uuid` and for `uuid:tag`. Upper-case hex and tags are read as lower case.
+    /// The empty text is the empty set.
+    fn from_str(s: &str) -> Result<MysqlGtidSet, String> {
+        let mut set = MysqlGtidSet::default();
+        for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let bad = |why: &str| format!("GTID set item '{item}': {why}");
+            let mut parts = item.split(':');
+            let uuid = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            if !is_uuid(&uuid) {
+                return Err(bad("does not start with a server uuid"));
+            }
+            let mut sid = uuid.clone();
+            let mut any = false;
+            for part in parts.map(str::trim) {
+                if part.starts_with(|c: char| c.is_ascii_digit()) {
+                    let num = |n: &str| n.trim().parse::<u64>().ok().filter(|n| *n > 0);
+                    let (lo, hi) = match part.split_once('-') {
+                        Some((lo, hi)) => (num(lo), num(hi)),
+                        None => (num(part), num(part)),
+                    };
+                    match (lo, hi) {
+                        (Some(lo), Some(hi)) if lo <= hi => set.add_range(&sid, lo, hi),
+                        _ => return Err(bad(&format!("bad interval '{part}'"))),
+                    }
+                    any = true;
+                } else if !part.is_empty()
+                    && part.len() <= 32
+                    && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                {
+                    sid = format!("{uuid}:{}", part.to_ascii_lowercase());
+                } else {
+                    return Err(bad(&format!("bad tag or interval '{part}'")));
+                }
+            }
+            if !any {
+                return Err(bad("has no interval"));
+            }
+        }
+        Ok(set)
+    }
+}
+
 /// The restart point stored in the offset hash.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Checkpoint {
@@ -363,6 +595,113 @@ mod tests {
         assert!(!st.contains(&"5-1-1".parse().unwrap()));
         assert!("0-1".parse::<MariaGtid>().is_err());
         assert!("".parse::<MariaGtidState>().unwrap().is_empty());
+    }
+
+    const U: &str = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
+    const V: &str = "4f22ab58-82db-22f2-af44-d91bb9530673";
+
+    fn set(s: &str) -> MysqlGtidSet {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn mysql_gtid_set_parses_to_mysqls_text_form() {
+        // Upper case, white space, new lines, unsorted, overlapping and touching intervals.
+        let s = set(&format!(
+            " {V}:7:1-5,\n{}:11-18:1-3:4-5:TAG:2-3:1 , {U}:17-20",
+            U.to_uppercase()
+        ));
+        assert_eq!(s.to_string(), format!("{U}:1-5:11-20:tag:1-3,{V}:1-5:7"));
+        assert_eq!(set(&s.to_string()), s);
+        assert!(set("").is_empty());
+        assert!(set(" ,\n").is_empty());
+        for bad in [
+            "x:1".to_string(),
+            U.to_string(),
+            format!("{U}:tag"),
+            format!("{U}:0"),
+            format!("{U}:5-3"),
+            format!("{U}:1-"),
+            format!("{U}:a-b"),
+            format!("{U}:1:t-t:2"),
+            "0-1-5".to_string(),
+        ] {
+            assert!(bad.parse::<MysqlGtidSet>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn mysql_gtid_set_adds_transactions_and_merges_intervals() {
+        let mut s = MysqlGtidSet::default();
+        s.add(U, 1);
+        s.add(U, 2);
+        s.add(U, 3);
+        assert_eq!(s.to_string(), format!("{U}:1-3"));
+        s.add(U, 7);
+        s.add(U, 5);
+        s.add(U, 2);
+        s.add(U, 0);
+        assert_eq!(s.to_string(), format!("{U}:1-3:5:7"));
+        s.add(U, 6);
+        assert_eq!(s.to_string(), format!("{U}:1-3:5-7"));
+        s.add(U, 4);
+        assert_eq!(s.to_string(), format!("{U}:1-7"));
+        s.add(&format!("{V}:t"), 9);
+        s.add(V, 1);
+        assert_eq!(s.to_string(), format!("{U}:1-7,{V}:1:t:9"));
+        s.add(&format!("{V}:t"), u64::MAX);
+        s.add(&format!("{V}:t"), u64::MAX);
+        assert_eq!(s.to_string(), format!("{U}:1-7,{V}:1:t:9:{}", u64::MAX));
+        let mut u = set(&format!("{U}:9-12:20,{V}:2-3"));
+        u.union(&set(&format!("{U}:8:13-19:30,{V}:t:1-8")));
+        assert_eq!(u.to_string(), format!("{U}:8-20:30,{V}:2-3:t:1-8"), "union");
+        u.add_range(U, 1, 40);
+        assert_eq!(u.to_string(), format!("{U}:1-40,{V}:2-3:t:1-8"));
+    }
+
+    #[test]
+    fn mysql_gtid_set_containment() {
+        let s = set(&format!("{U}:1-5:11-18,{V}:1-27:t:4"));
+        for (other, inside) in [
+            (String::new(), true),
+            (format!("{U}:1-5"), true),
+            (format!("{U}:5:11:18,{V}:27"), true),
+            (format!("{V}:t:4"), true),
+            (format!("{U}:6"), false),
+            (format!("{U}:4-11"), false),
+            (format!("{U}:19"), false),
+            (format!("{V}:t:3"), false),
+            (format!("{V}:u:1"), false),
+            (
+                format!("{U}:1,aaaaaaaa-82db-22f2-af44-d91bb9530673:1"),
+                false,
+            ),
+        ] {
+            assert_eq!(s.contains(&set(&other)), inside, "{other}");
+        }
+    }
+
+    /// Modules before the set stored the last transaction's GTID alone.
+    #[test]
+    fn an_old_single_gtid_loads_as_the_numbers_up_to_it() {
+        let s = MysqlGtidSet::from_stored(&format!("{U}:42")).unwrap();
+        assert_eq!(s.to_string(), format!("{U}:1-42"));
+        let s = MysqlGtidSet::from_stored(&format!("{U}:tag:7")).unwrap();
+        assert_eq!(s.to_string(), format!("{U}:tag:1-7"));
+        // A set is read as it is.
+        for stored in [
+            format!("{U}:1"),
+            format!("{U}:3-42"),
+            format!("{U}:1-5:9"),
+            format!("{U}:42,{V}:1-3"),
+            String::new(),
+        ] {
+            assert_eq!(
+                MysqlGtidSet::from_stored(&stored).unwrap().to_string(),
+                stored
+            );
+        }
+        assert!(MysqlGtidSet::from_stored("0-1-42").is_err());
     }
 
     #[test]
@@ -593,6 +932,49 @@ mod tests {
                 for g in &gtids {
                     let last = gtids.iter().rev().find(|x| x.domain == g.domain);
                     prop_assert_eq!(st.contains(g), last.is_some_and(|l| l.seq >= g.seq));
+                }
+            }
+
+            /// Against a plain set of (source, number): whatever order transactions and
+            /// ranges come in, the text is canonical (parses back equal, prints the same),
+            /// and containment is membership.
+            #[test]
+            fn mysql_gtid_set_is_the_set_of_its_transactions(
+                adds in proptest::collection::vec((0usize..3, 1u64..40, 0u64..4), 0..40),
+                probes in proptest::collection::vec((0usize..3, 1u64..45, 0u64..3), 1..10),
+            ) {
+                const SIDS: [&str; 3] = [
+                    "3e11fa47-71ca-11e1-9e33-c80aa9429562",
+                    "3e11fa47-71ca-11e1-9e33-c80aa9429562:tg",
+                    "00000000-0000-0000-0000-00000000000a",
+                ];
+                let mut set = MysqlGtidSet::default();
+                let mut model = std::collections::BTreeSet::new();
+                for (sid, lo, len) in adds {
+                    if len == 0 {
+                        set.add(SIDS[sid], lo);
+                    } else {
+                        set.add_range(SIDS[sid], lo, lo + len);
+                    }
+                    for n in lo..=lo + len {
+                        model.insert((sid, n));
+                    }
+                }
+                let text = set.to_string();
+                let back: MysqlGtidSet = text.parse().unwrap();
+                prop_assert_eq!(&back, &set);
+                prop_assert_eq!(back.to_string(), text.clone());
+                for (sid, lo, len) in probes {
+                    let mut probe = MysqlGtidSet::default();
+                    probe.add_range(SIDS[sid], lo, lo + len);
+                    let inside = (lo..=lo + len).all(|n| model.contains(&(sid, n)));
+                    prop_assert_eq!(set.contains(&probe), inside, "{} in {}", probe, text);
+                }
+                // Intervals neither overlap nor touch.
+                for v in set.sids.values() {
+                    for w in v.windows(2) {
+                        prop_assert!(w[0].1 + 1 < w[1].0, "{:?}", v);
+                    }
                 }
             }
 

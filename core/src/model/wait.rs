@@ -5,21 +5,19 @@
 //! * a MariaDB GTID position, `0-1-42,1-2-7` (`@@last_gtid`, `@@gtid_binlog_pos`): reached when
 //!   every domain's written sequence number is at least the one asked for;
 //! * a MySQL GTID set, `uuid:1-42:50,uuid2:7` (also tagged, `uuid:tag:1-5`; `@@gtid_executed`,
-//!   a session's last GTID): reached when, for every server uuid (and tag), the module has
-//!   written a transaction with that uuid whose number is at least the highest asked for (a
-//!   server numbers its transactions in commit order, which is binlog order);
+//!   a session's last GTID): reached when every transaction it names is in the GTID set stored
+//!   with the position (the source's executed set where the module started at its end, plus
+//!   every transaction written since);
 //! * a binlog position `FILE:OFFSET` (`SHOW MASTER STATUS`): reached when the written position
 //!   is at or past it.
 
-use super::position::{Checkpoint, MariaGtidState, Position};
-use std::collections::BTreeMap;
+use super::position::{is_uuid, Checkpoint, MariaGtidState, MysqlGtidSet, Position};
 
 /// A position `CDC.WAIT` waits for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WaitTarget {
     Maria(MariaGtidState),
-    /// `uuid` or `uuid:tag` -> the highest transaction number asked for.
-    Mysql(BTreeMap<String, u64>),
+    Mysql(MysqlGtidSet),
     File(Position),
 }
 
@@ -40,7 +38,10 @@ impl WaitTarget {
             .next()
             .is_some_and(|p| is_uuid(p.trim().split(':').next().unwrap_or("")))
         {
-            return parse_mysql_set(s).map(WaitTarget::Mysql).ok_or_else(bad);
+            return match s.parse::<MysqlGtidSet>() {
+                Ok(set) if !set.is_empty() => Ok(WaitTarget::Mysql(set)),
+                _ => Err(bad()),
+            };
         }
         match s.rsplit_once(':') {
             Some((file, off)) if !file.is_empty() && !file.contains(',') => Ok(WaitTarget::File(
@@ -59,64 +60,14 @@ fn is_maria_gtid(p: &str) -> bool {
             .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
-fn is_uuid(s: &str) -> bool {
-    let groups: Vec<&str> = s.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-/// `uuid[:tag]:interval[:interval...]` items, comma-separated (MySQL's text form; new lines
-/// allowed as `@@gtid_executed` prints them). Tags and intervals mix as MySQL 8.4 writes them:
-/// `uuid:1-5:tag:1-3` has intervals for `uuid` and for `uuid:tag`.
-fn parse_mysql_set(s: &str) -> Option<BTreeMap<String, u64>> {
-    let mut out: BTreeMap<String, u64> = BTreeMap::new();
-    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-        let mut parts = item.split(':');
-        let uuid = parts.next()?.to_ascii_lowercase();
-        if !is_uuid(&uuid) {
-            return None;
-        }
-        let mut sid = uuid.clone();
-        let mut any = false;
-        for part in parts {
-            let part = part.trim();
-            if part.chars().next().is_some_and(|c| c.is_ascii_digit()) {
-                let high = match part.split_once('-') {
-                    Some((lo, hi)) => {
-                        lo.parse::<u64>().ok()?;
-                        hi.parse::<u64>().ok()?
-                    }
-                    None => part.parse::<u64>().ok()?,
-                };
-                let e = out.entry(sid.clone()).or_default();
-                *e = (*e).max(high);
-                any = true;
-            } else if !part.is_empty()
-                && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            {
-                sid = format!("{uuid}:{}", part.to_ascii_lowercase());
-            } else {
-                return None;
-            }
-        }
-        if !any {
-            return None;
-        }
-    }
-    (!out.is_empty()).then_some(out)
-}
-
-/// What the module has written, as far as [`WaitTarget`] needs it.
+/// What the module has written, as far as [`WaitTarget`] needs it: the last checkpoint seen.
 #[derive(Debug, Clone, Default)]
 pub struct Written {
     position: Position,
     maria: MariaGtidState,
-    /// MySQL: the highest transaction number written per `uuid[:tag]`, from every checkpoint
-    /// seen (a checkpoint holds the last transaction's GTID only).
-    mysql: BTreeMap<String, u64>,
+    mysql: MysqlGtidSet,
+    /// The `gtid` text `maria` or `mysql` was read from: an unchanged one is not read again.
+    gtid_text: String,
 }
 
 impl Written {
@@ -124,27 +75,26 @@ impl Written {
     pub fn observe(&mut self, cp: &Checkpoint) {
         self.position = cp.position.clone();
         let g = cp.gtid.trim();
+        if g == self.gtid_text {
+            return;
+        }
+        self.gtid_text = g.to_string();
+        self.maria = MariaGtidState::default();
+        self.mysql = MysqlGtidSet::default();
         if g.is_empty() {
             return;
         }
         if let Ok(st) = g.parse::<MariaGtidState>() {
             self.maria = st;
-        } else if let Some(set) = parse_mysql_set(g) {
-            // MySQL: a transaction's `uuid[:tag]:n`, or the whole executed set
-            // (`uuid:1-42,uuid2:1-7`) a session starting at the source's end stores.
-            for (sid, n) in set {
-                let e = self.mysql.entry(sid).or_default();
-                *e = (*e).max(n);
-            }
+        } else if let Ok(set) = MysqlGtidSet::from_stored(g) {
+            self.mysql = set;
         }
     }
 
     pub fn reaches(&self, target: &WaitTarget) -> bool {
         match target {
             WaitTarget::Maria(t) => t.behind_in(&self.maria).is_none(),
-            WaitTarget::Mysql(t) => t
-                .iter()
-                .all(|(sid, n)| self.mysql.get(sid).is_some_and(|w| w >= n)),
+            WaitTarget::Mysql(t) => self.mysql.contains(t),
             WaitTarget::File(p) => !self.position.file.is_empty() && self.position >= *p,
         }
     }
@@ -154,11 +104,7 @@ impl Written {
         let gtid = if !self.maria.is_empty() {
             self.maria.to_string()
         } else {
-            self.mysql
-                .iter()
-                .map(|(sid, n)| format!("{sid}:1-{n}"))
-                .collect::<Vec<_>>()
-                .join(",")
+            self.mysql.to_string()
         };
         match (gtid.is_empty(), self.position.file.is_empty()) {
             (_, true) => "nothing written yet".to_string(),
@@ -192,8 +138,7 @@ mod tests {
         else {
             panic!("not a MySQL set");
         };
-        assert_eq!(m.get(U), Some(&50));
-        assert_eq!(m.get(&format!("{U}:ab_c")), Some(&3));
+        assert_eq!(m.to_string(), format!("{U}:1-42:50:ab_c:3"));
         assert_eq!(
             WaitTarget::parse("mysql-bin.000003:1234"),
             Ok(WaitTarget::File(Position::new("mysql-bin.000003", 1234)))
@@ -228,15 +173,47 @@ mod tests {
 
         let mut w = Written::default();
         let set = WaitTarget::parse(&format!("{U}:1-42")).unwrap();
-        w.observe(&cp("b.000001", 10, &format!("{U}:41")));
+        w.observe(&cp("b.000001", 10, &format!("{U}:1-41")));
         assert!(!w.reaches(&set));
-        w.observe(&cp("b.000001", 20, &format!("{}:42", U.to_uppercase())));
+        w.observe(&cp("b.000001", 20, &format!("{}:1-42", U.to_uppercase())));
         assert!(w.reaches(&set));
         // A tagged GTID is its own sequence.
         assert!(!w.reaches(&WaitTarget::parse(&format!("{U}:t:1")).unwrap()));
-        w.observe(&cp("b.000001", 30, &format!("{U}:t:1")));
+        w.observe(&cp("b.000001", 30, &format!("{U}:1-42:t:1")));
         assert!(w.reaches(&WaitTarget::parse(&format!("{U}:t:1")).unwrap()));
-        assert!(w.reaches(&set), "earlier numbers are kept");
+        assert!(w.reaches(&set));
+        assert_eq!(w.describe(), format!("{U}:1-42:t:1 (b.000001:30)"));
+    }
+
+    /// Every interval asked for must be in the stored set: a gap is not reached although
+    /// higher numbers are.
+    #[test]
+    fn a_mysql_set_is_reached_when_it_is_contained() {
+        let mut w = Written::default();
+        w.observe(&cp("b.000001", 10, &format!("{U}:1-5:11-18")));
+        for (asked, reached) in [
+            ("1-5", true),
+            ("3", true),
+            ("11-18", true),
+            ("2-4:12", true),
+            ("6", false),
+            ("5-11", false),
+            ("18-19", false),
+            ("1-5:11-18", true),
+        ] {
+            let t = WaitTarget::parse(&format!("{U}:{asked}")).unwrap();
+            assert_eq!(w.reaches(&t), reached, "{asked}");
+        }
+    }
+
+    /// A stored value of a module before the GTID set, the last GTID alone, `uuid:n`, is
+    /// read as `uuid:1-n` (what that module meant by it).
+    #[test]
+    fn an_old_stored_single_gtid_reaches_the_numbers_up_to_it() {
+        let mut w = Written::default();
+        w.observe(&cp("b.000001", 10, &format!("{U}:42")));
+        assert!(w.reaches(&WaitTarget::parse(&format!("{U}:1-42")).unwrap()));
+        assert!(!w.reaches(&WaitTarget::parse(&format!("{U}:43")).unwrap()));
     }
 
     /// A session that starts at the source's end stores MySQL's whole executed set (SHOW
@@ -250,8 +227,9 @@ mod tests {
         assert!(w.reaches(&WaitTarget::parse(&executed).unwrap()));
         assert!(w.reaches(&WaitTarget::parse(&format!("{V}:7")).unwrap()));
         assert!(!w.reaches(&WaitTarget::parse(&format!("{V}:8")).unwrap()));
-        // The next transaction's GTID alone keeps what the set said of the other uuid.
-        w.observe(&cp("b.000001", 20, &format!("{V}:8")));
-        assert!(w.reaches(&WaitTarget::parse(&format!("{U}:1-1000,{V}:1-8")).unwrap()));
+        // The next stored set (the module adds each transaction's GTID to it).
+        w.observe(&cp("b.000001", 20, &format!("{U}:1-1000,{V}:1-5:7-8")));
+        assert!(w.reaches(&WaitTarget::parse(&format!("{U}:1-1000,{V}:7-8")).unwrap()));
+        assert!(!w.reaches(&WaitTarget::parse(&format!("{U}:1-1000,{V}:1-8")).unwrap()));
     }
 }
