@@ -73,7 +73,8 @@ fn handle(
     let data = ev.read_data().expect("event parses");
     match data {
         Some(EventData::TableMapEvent(tme)) => {
-            let schema = TableSchema::from_table_map(&tme, None).expect("table map decodes");
+            let schema =
+                TableSchema::from_table_map(&tme, None, Flavor::MySql).expect("table map decodes");
             out.schemas.push(schema.clone());
             tables.insert(tme.table_id(), schema);
         }
