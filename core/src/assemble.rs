@@ -739,7 +739,7 @@ impl Assembler {
                     None
                 };
                 let parent_schema = if captured.is_none() && self.updates_reach_captured(&name) {
-                    TableSchema::from_table_map(&tme, None).ok()
+                    TableSchema::from_table_map(&tme, None, self.settings.flavor).ok()
                 } else {
                     None
                 };
@@ -1522,12 +1522,13 @@ impl Assembler {
         } else {
             None
         };
-        let schema = TableSchema::from_table_map(tme, info.as_deref()).map_err(|e| {
-            AssembleError::Halt(format!(
-                "table map of {db}.{table} at {}: {e}",
-                self.at(start)
-            ))
-        })?;
+        let schema = TableSchema::from_table_map(tme, info.as_deref(), self.settings.flavor)
+            .map_err(|e| {
+                AssembleError::Halt(format!(
+                    "table map of {db}.{table} at {}: {e}",
+                    self.at(start)
+                ))
+            })?;
         if !schema.named {
             return Err(AssembleError::Halt(format!(
                 "no column names for {db}.{table} at {}: set binlog_row_metadata=FULL on the source or grant SELECT on the table",

@@ -16,6 +16,7 @@ use mysql_common::binlog::events::{Event, EventData, FormatDescriptionEvent};
 use mysql_common::binlog::BinlogFile;
 use mysql_common::constants::ColumnType;
 use proptest::prelude::*;
+use redis_cdc_core::assemble::Flavor;
 use redis_cdc_core::decode::rows::for_each_row;
 use redis_cdc_core::schema::TableSchema;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -245,7 +246,7 @@ fn decode(seed: &Seed, tme_body: &[u8], rows_body: &[u8]) -> usize {
         return 0;
     };
     STAGES[0].fetch_add(1, Ordering::Relaxed);
-    let Ok(schema) = TableSchema::from_table_map(&tme, None) else {
+    let Ok(schema) = TableSchema::from_table_map(&tme, None, Flavor::MySql) else {
         return 0;
     };
     STAGES[1].fetch_add(1, Ordering::Relaxed);
@@ -480,7 +481,7 @@ fn built_seed_decodes() {
     let Ok(Some(EventData::TableMapEvent(tme))) = ev.read_data() else {
         panic!("tme")
     };
-    let schema = TableSchema::from_table_map(&tme, None).expect("schema");
+    let schema = TableSchema::from_table_map(&tme, None, Flavor::MySql).expect("schema");
     assert_eq!(schema.columns.len(), built_columns().len());
 }
 

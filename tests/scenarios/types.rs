@@ -434,7 +434,30 @@ fn tables() -> Vec<Table> {
             ),
         ],
     };
-    vec![ints, nums, times, strs, bins]
+    // MariaDB's charset metadata has an entry for each GEOMETRY column too (MySQL's has none):
+    // the string columns after one keep their own charset, text stays text and binary bytes.
+    let point = |x: &str, wkb: &str| {
+        (
+            format!("ST_GeomFromText('POINT({x})')"),
+            format!(r#"{{"srid":0,"wkb":"{wkb}"}}"#),
+        )
+    };
+    let (p1, pj1) = point("1 2", "AQEAAAAAAAAAAADwPwAAAAAAAABA");
+    let (p2, pj2) = point("0 0", "AQEAAAAAAAAAAAAAAAAAAAAAAAAA");
+    let geo = Table {
+        name: "geo",
+        cols: vec![
+            col("p", "POINT", &p1, &pj1, &p2, &pj2),
+            text_col("l1", "latin1", "café €", ""),
+            col("vb", "VARBINARY(10)", "0x00ff00", "\"AP8A\"", "''", "\"\""),
+            col("c", "CHAR(10)", "'a'", "\"a\"", "''", "\"\""),
+            col("g2", "GEOMETRY", &p2, &pj2, &p1, &pj1),
+            text_col("u8", "utf8mb4", "héllo 😀", "x"),
+            col("bl", "BLOB", "'hello'", "\"aGVsbG8=\"", "''", "\"\""),
+            text_col("l2", "latin2", "zażółć", "Ąą"),
+        ],
+    };
+    vec![ints, nums, times, strs, bins, geo]
 }
 
 pub fn start_streaming(db: &MariaDb) -> RedisServer {

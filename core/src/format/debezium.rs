@@ -17,8 +17,9 @@
 //!   `.emitUpdateAsPrimaryKeyChangeRecord`) `__debezium.newkey` on the delete and
 //!   `__debezium.oldkey` on the create, both halves with the same `source` (so the same
 //!   `row`). A table without a primary key has a null key: its UPDATE is one `u`.
-//! - The envelope: `before`, `after`, `source`, `op`, `ts_ms`, `ts_us`, `ts_ns`,
-//!   `transaction`; `source` (`SchemaFactory.sourceInfoSchemaBuilder` +
+//! - The envelope: `before`, `after`, `source`, `transaction`, `op`, `ts_ms`, `ts_us`,
+//!   `ts_ns` (`TableSchemaBuilder` defines `transaction` with the record and source, before
+//!   `Envelope.Builder.build` adds `op` and the times: Debezium 2.7 on); `source` (`SchemaFactory.sourceInfoSchemaBuilder` +
 //!   `BinlogSourceInfoStructMaker`): version, connector, name, ts_ms, snapshot, db, sequence,
 //!   ts_us, ts_ns, table, server_id, gtid, file, pos, row (the row's index in its rows
 //!   event), thread, query.
@@ -423,7 +424,7 @@ fn event_json_in(c: &Change<'_>, r: &Rendered, processed_ms: u64) -> String {
         row,
     };
     write_source(&mut s, &r.source_head, &source);
-    s.push_str(",\"op\":\"");
+    s.push_str(",\"transaction\":null,\"op\":\"");
     s.push_str(c.op.code());
     s.push_str("\",\"ts_ms\":");
     let mut ms = itoa::Buffer::new();
@@ -433,7 +434,7 @@ fn event_json_in(c: &Change<'_>, r: &Rendered, processed_ms: u64) -> String {
     write_ms_scaled(&mut s, processed_ms, ms, 3);
     s.push_str(",\"ts_ns\":");
     write_ms_scaled(&mut s, processed_ms, ms, 6);
-    s.push_str(",\"transaction\":null}");
+    s.push('}');
     s
 }
 
@@ -1191,11 +1192,11 @@ mod tests {
                 "before",
                 "after",
                 "source",
+                "transaction",
                 "op",
                 "ts_ms",
                 "ts_us",
-                "ts_ns",
-                "transaction"
+                "ts_ns"
             ]
         );
         assert_eq!(v["before"], serde_json::json!({"id": 1, "email": "a@x"}));

@@ -16,6 +16,7 @@ pub use ddl::{
 };
 pub use versioning::Period;
 
+use crate::assemble::Flavor;
 use crate::decode::charset::{self, Charset};
 use mysql_common::binlog::events::{OptionalMetaExtractor, TableMapEvent};
 use mysql_common::constants::ColumnType;
@@ -101,6 +102,18 @@ impl ColumnSchema {
             set_values: vec![],
         }
     }
+}
+
+/// Whether the charset metadata of a table map (`DEFAULT_CHARSET` / `COLUMN_CHARSET`, one
+/// entry per such column, in column order) has an entry for a column of this binlog type: the
+/// server's `is_character_type`. Both list CHAR, VARCHAR, TEXT and BLOB columns; MariaDB also
+/// GEOMETRY ("base class is blob for geom type"), MySQL 9 also VECTOR. Reading the list with
+/// the wrong set gives every string column after such a column the next one's charset: text
+/// read as binary, binary as text.
+pub fn lists_a_charset(binlog_type: ColumnType, flavor: Flavor) -> bool {
+    binlog_type.is_character_type()
+        || binlog_type == ColumnType::MYSQL_TYPE_VECTOR
+        || (binlog_type == ColumnType::MYSQL_TYPE_GEOMETRY && flavor == Flavor::MariaDb)
 }
 
 /// A table as decoded from one TABLE_MAP event.
@@ -339,9 +352,12 @@ impl TableSchema {
 
     /// Build from a TABLE_MAP event, enriched by information_schema when given (`info` must list
     /// the table's columns in ordinal order; it is ignored when the count does not match).
+    /// `flavor`: the server that wrote it, which decides which columns its charset metadata
+    /// lists ([`lists_a_charset`]).
     pub fn from_table_map(
         tme: &TableMapEvent<'_>,
         info: Option<&[InfoColumn]>,
+        flavor: Flavor,
     ) -> Result<TableSchema, String> {
         let n = tme.columns_count() as usize;
         check_str_value_counts(tme)?;
@@ -411,11 +427,13 @@ impl TableSchema {
             } else {
                 false
             };
-            let mut collation = if binlog_type.is_character_type() {
-                charsets
+            let mut collation = if lists_a_charset(binlog_type, flavor) {
+                let listed = charsets
                     .next()
                     .transpose()
-                    .map_err(|e| format!("column {i}: bad charset: {e}"))?
+                    .map_err(|e| format!("column {i}: bad charset: {e}"))?;
+                // A GEOMETRY or VECTOR column's entry (binary) only keeps the list in step.
+                listed.filter(|_| binlog_type.is_character_type())
             } else if binlog_type.is_enum_or_set_type() {
                 enum_set_charsets
                     .next()
@@ -830,6 +848,28 @@ fn lenenc(b: &[u8]) -> Option<(u64, &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn charset_metadata_lists_the_columns_each_server_lists() {
+        use ColumnType as T;
+        for flavor in [Flavor::MySql, Flavor::MariaDb] {
+            for t in [
+                T::MYSQL_TYPE_STRING,
+                T::MYSQL_TYPE_VARCHAR,
+                T::MYSQL_TYPE_BLOB,
+            ] {
+                assert!(lists_a_charset(t, flavor), "{t:?} {flavor:?}");
+            }
+            for t in [T::MYSQL_TYPE_LONG, T::MYSQL_TYPE_ENUM, T::MYSQL_TYPE_JSON] {
+                assert!(!lists_a_charset(t, flavor), "{t:?} {flavor:?}");
+            }
+            // Only MySQL 9 has VECTOR columns; it lists them.
+            assert!(lists_a_charset(T::MYSQL_TYPE_VECTOR, flavor));
+        }
+        // MariaDB lists GEOMETRY columns (as binary), MySQL does not.
+        assert!(lists_a_charset(T::MYSQL_TYPE_GEOMETRY, Flavor::MariaDb));
+        assert!(!lists_a_charset(T::MYSQL_TYPE_GEOMETRY, Flavor::MySql));
+    }
 
     /// A table map's schema of `names` (BIGINT for `DB_ROW_HASH_*` and `big*`, else VARCHAR),
     /// keyed by its first column.
