@@ -3752,9 +3752,9 @@ mod tests {
         assert_eq!(ops(&out), ["c s.t"]);
     }
 
-    /// Rows MySQL GTID (and MySQL 8.4's tagged GTID), ANONYMOUS_GTID.
-    #[test]
-    fn event_mysql_gtids_open_transactions_with_gtid_and_commit_time() {
+    /// Three MySQL transactions of one insert each: GTID 5, tagged GTID `batch:6`, and an
+    /// ANONYMOUS_GTID one.
+    fn mysql_gtid_transactions() -> Binlog {
         let mut log = Binlog::new();
         log.mysql_gtid(5, 1_700_000_123_456_789, None);
         log.query("BEGIN");
@@ -3773,6 +3773,13 @@ mod tests {
         log.table_map();
         log.inserts(3..4);
         log.xid();
+        log
+    }
+
+    /// Rows MySQL GTID (and MySQL 8.4's tagged GTID), ANONYMOUS_GTID.
+    #[test]
+    fn event_mysql_gtids_open_transactions_with_gtid_and_commit_time() {
+        let log = mysql_gtid_transactions();
         let mut a = assembler(settings(Flavor::MySql), &start_at(4), false);
         let out = push_all(&mut a, &log.events);
         let got: Vec<(Option<String>, Option<String>)> = batches(&out)
@@ -3817,25 +3824,8 @@ mod tests {
         use mysql_common::packets::GnoInterval;
         let sid = "11111111-1111-1111-1111-111111111111";
         let other = "4f22ab58-82db-22f2-af44-d91bb9530673";
-        let mut log = Binlog::new();
-        log.mysql_gtid(5, 1_700_000_123_456_789, None);
-        log.query("BEGIN");
-        log.table_map();
-        log.inserts(1..2);
-        log.xid();
-        log.mysql_gtid(6, 1_700_000_200_000_000, Some("batch"));
-        log.query("BEGIN");
-        log.table_map();
-        log.inserts(2..3);
-        log.xid();
-        // A transaction without a GTID leaves the set as it is.
-        let mut body = Vec::new();
-        mysql_common::binlog::events::GtidEvent::new([0; 16], 0).serialize(&mut body);
-        log.raw(34, &body);
-        log.query("BEGIN");
-        log.table_map();
-        log.inserts(3..4);
-        log.xid();
+        // The third transaction, without a GTID, leaves the set as it is.
+        let mut log = mysql_gtid_transactions();
         // DDL: GTID + statement.
         log.mysql_gtid(9, 1_700_000_300_000_000, None);
         log.query("CREATE TABLE db.x (i INT PRIMARY KEY)");

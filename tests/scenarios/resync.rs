@@ -55,7 +55,7 @@ fn resync_of_one_table_under_concurrent_writes_replays_to_the_table() {
     });
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(value_to_string(&r.cmd(&["CDC.RESYNC", "test.a"])), "OK");
-    // Progress right away; a second request for the same table replies OK (SPEC: at once) and
+    // Progress right away; a second request for the same table replies OK (docs/snapshot.md) and
     // is not doubled (one begin marker below).
     let snap = status(&r).get("snapshot").cloned().unwrap_or_default();
     assert!(snap.contains("test.a"), "{snap}");
