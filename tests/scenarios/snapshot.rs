@@ -94,14 +94,7 @@ fn snapshot_idle(r: &RedisServer) -> bool {
 }
 
 fn assert_unique_pos(entries: &[StreamEntry]) {
-    let mut seen = HashSet::new();
-    for (id, f) in entries {
-        let pos = field(f, "pos").unwrap_or_else(|| panic!("entry {id} has no pos"));
-        assert!(
-            seen.insert(pos.to_string()),
-            "pos {pos} repeats (entry {id})"
-        );
-    }
+    assert_each_pos_once(entries, "the stream");
 }
 
 #[test]
