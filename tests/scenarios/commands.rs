@@ -444,9 +444,14 @@ fn an_evicting_maxmemory_policy_is_warned_about() {
     assert_eq!(status_field(&redis, "warnings"), "");
 }
 
-/// Missing privileges are named with the GRANT to run (issue 13, 3 and 8): no REPLICATION SLAVE
-/// is not "check the user and password"; a user who can see no captured table at all is told
-/// so, not left `streaming` with `tables 0`.
+/// Wait until `redis` is in state `error` with a `last_error` that names `fix`.
+fn wait_error_naming(redis: &RedisServer, timeout: Duration, fix: &str) {
+    wait_until(timeout, &format!("an error naming {fix}"), || {
+        let st = status(redis);
+        st["state"] == "error" && st["last_error"].contains(fix)
+    });
+}
+
 /// A source whose `binlog_format` is not ROW, or whose `binlog_row_image` is not FULL: state
 /// `error` naming the `SET GLOBAL` to run; once it has run, the module goes on by itself.
 #[test]
@@ -454,12 +459,7 @@ fn binlog_format_and_row_image_are_named_with_the_fix_and_recover_once_fixed() {
     let db = MariaDb::start_with(&["--binlog-format=MIXED"]);
     db.exec("CREATE TABLE test.t (id INT PRIMARY KEY, v INT)");
     let redis = RedisServer::start(&["mysql-url", &db.url(), "tables", "test.*"]);
-    let wait_error = |fix: &str| {
-        wait_until(Duration::from_secs(30), fix, || {
-            let st = status(&redis);
-            st["state"] == "error" && st["last_error"].contains(fix)
-        })
-    };
+    let wait_error = |fix: &str| wait_error_naming(&redis, Duration::from_secs(30), fix);
     wait_error("SET GLOBAL binlog_format=ROW");
     db.exec("SET GLOBAL binlog_format = ROW");
     wait_state(&redis, "streaming", STREAMING);
@@ -492,14 +492,14 @@ fn a_source_without_the_binary_log_is_an_error_naming_log_bin() {
     let db = MariaDb::start_with(&["--skip-log-bin"]);
     db.exec("CREATE TABLE test.t (id INT PRIMARY KEY); INSERT INTO test.t VALUES (1)");
     let redis = RedisServer::start(&["mysql-url", &db.url(), "tables", "test.*"]);
-    wait_until(Duration::from_secs(30), "an error naming --log-bin", || {
-        let st = status(&redis);
-        st["state"] == "error" && st["last_error"].contains("--log-bin")
-    });
+    wait_error_naming(&redis, Duration::from_secs(30), "--log-bin");
     assert_eq!(xlen(&redis, "cdc:test.t"), 0);
     assert_eq!(redis.cmd(&["EXISTS", "cdc:offset"]), redis::Value::Int(0));
 }
 
+/// Missing privileges are named with the GRANT to run (issue 13, 3 and 8): no REPLICATION SLAVE
+/// is not "check the user and password"; a user who can see no captured table at all is told
+/// so, not left `streaming` with `tables 0`.
 #[test]
 fn missing_privileges_are_named_with_the_grant() {
     let db = shared_mariadb();
@@ -510,18 +510,12 @@ fn missing_privileges_are_named_with_the_grant() {
     );
     let url = |user: &str| format!("mysql://{user}:pw@127.0.0.1:{}", db.port());
     let r = RedisServer::start(&["mysql-url", &url("norepl"), "tables", "cmd_pv.*"]);
-    wait_until(CATCH_UP, "an error naming REPLICATION SLAVE", || {
-        let st = status(&r);
-        st["state"] == "error" && st["last_error"].contains("REPLICATION SLAVE")
-    });
+    wait_error_naming(&r, CATCH_UP, "REPLICATION SLAVE");
     let err = status_field(&r, "last_error");
     assert!(!err.contains("check the user and password"), "{err}");
     drop(r);
     let r = RedisServer::start(&["mysql-url", &url("nosel"), "tables", "cmd_pv.*"]);
-    wait_until(CATCH_UP, "an error naming SELECT", || {
-        let st = status(&r);
-        st["state"] == "error" && st["last_error"].contains("GRANT SELECT")
-    });
+    wait_error_naming(&r, CATCH_UP, "GRANT SELECT");
 }
 
 /// A captured table the user cannot read (issue 13, 3): information_schema hides it, so it was
